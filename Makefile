@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Users with GPUs: make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+BIN := $(VENV)/bin
+
+.PHONY: install install-test demo test test-slow bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Torch goes in first and pinned, so the package's range never pulls a CUDA build.
+install: $(BIN)/python
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e '.[test]'
+
+demo: install
+	$(BIN)/speechssl demo
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: install-test
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python tools/bench_features.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info exp

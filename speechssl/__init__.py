@@ -1,0 +1,1 @@
+"""speechssl: self-supervised speech representation learning."""

@@ -1,0 +1,220 @@
+"""Audio input: any file soundfile reads, Kaldi ``wav.scp`` pipes and ark offsets, segments.
+
+Everything returns mono float32 numpy at the requested rate, or raises :class:`AudioError`
+naming the source and the reason. Nothing here decodes audio it does not need to.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Optional, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+Source = Union[str, os.PathLike, BinaryIO]
+
+_ARK_OFFSET = re.compile(r"^(.+\.ark):(\d+)$")
+
+
+class AudioError(Exception):
+    """Unreadable, empty or invalid audio. The message names the source and the reason."""
+
+    def __init__(self, source: object, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header facts of an audio source, read without decoding the samples."""
+
+    sample_rate: int
+    num_frames: int
+    num_channels: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def is_pipe(source: object) -> bool:
+    """True for a Kaldi ``wav.scp`` command entry such as ``sox a.wav -t wav - |``."""
+    return isinstance(source, str) and source.rstrip().endswith("|")
+
+
+def _run_pipe(command: str) -> bytes:
+    cmd = command.rstrip()[:-1].strip()
+    try:
+        proc = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:  # pragma: no cover - shell itself missing
+        raise AudioError(command, f"pipe command could not start: {e}") from e
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        tail = err[-1] if err else "no stderr"
+        raise AudioError(command, f"pipe command failed with exit code {proc.returncode}: {tail}")
+    if not proc.stdout:
+        raise AudioError(command, "pipe command produced no output")
+    return proc.stdout
+
+
+def _check_wav_truncation(path: str, info: sf._SoundFileInfo) -> None:
+    """libsndfile clamps a truncated WAV to the bytes present; compare with the header."""
+    if info.format != "WAV":
+        return
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:4] != b"RIFF":
+        return
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if chunk == b"data":
+            available = os.path.getsize(path) - (pos + 8)
+            if size != 0xFFFFFFFF and available < size:
+                raise AudioError(path, f"truncated WAV: header declares {size} data bytes, "
+                                       f"file holds {available}")
+            return
+        pos += 8 + size + (size & 1)
+
+
+def _open(source: Source):
+    """Return (soundfile-openable object, name for messages, path or None)."""
+    if hasattr(source, "read"):
+        return source, getattr(source, "name", "<stream>"), None
+    text = os.fspath(source)
+    if is_pipe(text):
+        return io.BytesIO(_run_pipe(text)), text, None
+    if not os.path.exists(text):
+        raise AudioError(text, "file not found")
+    if os.path.isdir(text):
+        raise AudioError(text, "is a directory, not an audio file")
+    if os.path.getsize(text) == 0:
+        raise AudioError(text, "empty file (0 bytes)")
+    return text, text, text
+
+
+def info(source: Source) -> AudioInfo:
+    """Header information (rate, frames, channels) without decoding the audio.
+
+    Pipes must be run to be inspected; ark offsets are read through kaldiio.
+    """
+    if isinstance(source, str) and _ARK_OFFSET.match(source.strip()):
+        rate, data = _read_ark(source.strip())
+        return AudioInfo(rate, data.shape[0], 1 if data.ndim == 1 else data.shape[1], "ARK")
+    handle, name, path = _open(source)
+    try:
+        i = sf.info(handle)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(name, f"unknown or corrupt audio format ({e})") from e
+    if path is not None:
+        _check_wav_truncation(path, i)
+    return AudioInfo(int(i.samplerate), int(i.frames), int(i.channels), str(i.format))
+
+
+def _read_ark(spec: str):
+    import kaldiio
+
+    try:
+        out = kaldiio.load_mat(spec)
+    except Exception as e:  # kaldiio raises many types for bad arks
+        raise AudioError(spec, f"cannot read ark entry ({e})") from e
+    if not isinstance(out, tuple):
+        raise AudioError(spec, "ark entry is a feature matrix, not audio")
+    rate, data = out
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    return int(rate), data.astype(np.float32)
+
+
+def _decode(source: Source, start: float, end: Optional[float]):
+    if isinstance(source, str) and _ARK_OFFSET.match(source.strip()):
+        rate, data = _read_ark(source.strip())
+        data = data if data.ndim == 2 else data[:, None]
+        s = int(round(start * rate))
+        e = None if end is None else int(round(end * rate))
+        return data[s:e], rate, source
+    handle, name, path = _open(source)
+    try:
+        with sf.SoundFile(handle) as f:
+            if path is not None:
+                _check_wav_truncation(path, sf.info(path))
+            rate = f.samplerate
+            s = int(round(start * rate))
+            e = f.frames if end is None else min(int(round(end * rate)), f.frames)
+            if s > f.frames:
+                raise AudioError(name, f"segment start {start:.3f}s is past the end "
+                                       f"({f.frames / rate:.3f}s)")
+            f.seek(s)
+            data = f.read(max(e - s, 0), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise AudioError(name, f"unknown or corrupt audio format ({e})") from e
+    return data, rate, name
+
+
+def load(
+    source: Source,
+    sample_rate: Optional[int] = 16000,
+    *,
+    channel: Optional[int] = None,
+    start: float = 0.0,
+    end: Optional[float] = None,
+) -> np.ndarray:
+    """Load audio as mono float32 ``[T]`` at ``sample_rate`` (``None`` keeps the file's rate).
+
+    Args:
+        source: a path (wav, flac, ogg, mp3: whatever soundfile reads), a Kaldi ``wav.scp``
+            value (a pipe ``cmd |`` or an ``file.ark:offset`` entry), or a binary file object.
+        sample_rate: output rate; other rates are resampled with soxr (high quality).
+        channel: pick this channel of a multi-channel file; ``None`` averages the channels.
+        start, end: a segment in seconds (Kaldi ``segments``); ``end=None`` reads to the end.
+
+    Raises:
+        AudioError: missing, empty, truncated or corrupt file; unknown format; a failing pipe;
+            a channel that does not exist; no samples; NaN or Inf samples.
+    """
+    if start < 0 or (end is not None and end <= start):
+        raise AudioError(source, f"bad segment [{start}, {end}]: need 0 <= start < end")
+    data, rate, name = _decode(source, start, end)
+    if data.shape[0] == 0:
+        raise AudioError(name, "no audio samples (zero-length audio or empty segment)")
+    if channel is not None:
+        if not 0 <= channel < data.shape[1]:
+            raise AudioError(name, f"channel {channel} requested, audio has {data.shape[1]}")
+        wav = data[:, channel]
+    else:
+        wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(wav).all():
+        bad = int((~np.isfinite(wav)).sum())
+        raise AudioError(name, f"{bad} NaN/Inf samples")
+    wav = np.ascontiguousarray(wav, dtype=np.float32)
+    if sample_rate is not None and rate != sample_rate:
+        wav = resample(wav, rate, sample_rate)
+    return wav
+
+
+def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample ``[T]`` or ``[T, C]`` float audio with soxr's high-quality filter."""
+    if orig_rate == new_rate:
+        return wav
+    return soxr.resample(wav, orig_rate, new_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def save(path: Union[str, os.PathLike], wav: np.ndarray, sample_rate: int) -> None:
+    """Write audio; the format follows the suffix (.wav, .flac, ...). Writes atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fmt = path.suffix.lstrip(".").upper() or "WAV"
+    sf.write(str(tmp), np.asarray(wav), sample_rate, format=fmt)
+    os.replace(tmp, path)
