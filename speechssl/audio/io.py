@@ -113,7 +113,7 @@ def info(source: Source) -> AudioInfo:
     try:
         i = sf.info(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(name, f"unknown or corrupt audio format ({e})") from e
+        raise AudioError(name, f"unknown, truncated or corrupt audio ({e})") from e
     if path is not None:
         _check_wav_truncation(path, i)
     return AudioInfo(int(i.samplerate), int(i.frames), int(i.channels), str(i.format))
@@ -155,10 +155,13 @@ def _decode(source: Source, start: float, end: Optional[float]):
                                        f"({f.frames / rate:.3f}s)")
             f.seek(s)
             data = f.read(max(e - s, 0), dtype="float32", always_2d=True)
+            if data.shape[0] < e - s:
+                raise AudioError(name, f"truncated: header declares {f.frames} frames, only "
+                                       f"{s + data.shape[0]} could be decoded")
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise AudioError(name, f"unknown or corrupt audio format ({e})") from e
+        raise AudioError(name, f"unknown, truncated or corrupt audio ({e})") from e
     return data, rate, name
 
 

@@ -56,6 +56,7 @@ class Preset:
     reverb_prob: float = 0.4
     rt60_s: Tuple[float, float] = (0.15, 0.8)
     session_eq: bool = True  # per-utterance microphone variation on top of the speaker's channel
+    channel_colouring: bool = True  # a fixed random EQ and tilt per speaker
     sample_rate: int = 16000
 
 
@@ -118,7 +119,8 @@ def make_speakers(preset: Preset, seed: int) -> List[Speaker]:
             id=100 + i, gender=gender, accent=accent, variant=variant,
             pitch=int(rng.integers(*base)), pitch_range=int(rng.integers(30, 80)),
             rate=int(rng.integers(140, 200)), seen=i < preset.seen_speakers,
-            channel=augment.Channel.random(rng, preset.sample_rate)))
+            channel=(augment.Channel.random(rng, preset.sample_rate)
+                     if preset.channel_colouring else augment.Channel(0.0, []))))
     return speakers
 
 
@@ -258,15 +260,18 @@ def meta_path_rate(worker: Dict[str, object]) -> int:
     return worker["preset"].sample_rate  # type: ignore[union-attr]
 
 
-def synthesize_corpus(root: os.PathLike, preset: str = "mini", seed: int = 0,
+def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
                       num_workers: Optional[int] = None, progress: bool = True) -> dict:
     """Build the corpus at ``root`` (skipped when a complete one with the same preset and seed
     is there). An interrupted build resumes from ``root + '.partial'``. Returns the summary."""
     from tqdm import tqdm
 
-    if preset not in PRESETS:
+    if isinstance(preset, Preset):  # a custom preset (ablations such as a clean corpus)
+        cfg, preset = preset, preset.name
+    elif preset in PRESETS:
+        cfg = PRESETS[preset]
+    else:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    cfg = PRESETS[preset]
     root = Path(root)
     done = root / "corpus.json"
     if done.exists():

@@ -1,0 +1,143 @@
+"""Feature extraction over a data dir into Kaldi ark/scp: batched, sharded, resumable.
+
+``compute_features`` writes ``feats.<rank>.ark/.scp`` per shard (renamed into place only when
+the shard is complete, so a killed job never leaves a half-written shard listed) and a merged
+``feats.scp`` once every shard is there. CMVN is applied per utterance or per speaker, or
+global stats are written to ``cmvn.ark`` for later use.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from . import features as F
+from .io import AudioError
+
+log = logging.getLogger(__name__)
+
+
+def feature_fn(kind: str, deltas: bool = False, **opts):
+    """``wavs [B,T], lengths [B] -> (feats [B,F,D], counts [B])`` for ``fbank`` or ``mfcc``.
+    ``opts`` are Kaldi option overrides (``num_mel_bins=40``, ``dither=0.0``...)."""
+    if kind not in ("fbank", "mfcc"):
+        raise ValueError(f"unknown feature type {kind!r}: fbank or mfcc")
+    base = F.fbank if kind == "fbank" else F.mfcc
+
+    def fn(wavs, lengths):
+        feats, counts = base(wavs, lengths, **opts)
+        if deltas:
+            feats = F.add_deltas(feats, lengths=counts)
+        return feats, counts
+
+    return fn
+
+
+def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
+    """Contiguous shards of the sorted list (rank is 0-based)."""
+    if not 0 <= rank < nshard:
+        raise ValueError(f"rank {rank} out of range for nshard {nshard}")
+    n = len(utts)
+    return utts[n * rank // nshard: n * (rank + 1) // nshard]
+
+
+def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False,
+                     cmvn: str = "none", nshard: int = 1, rank: int = 0,
+                     batch_seconds: float = 200.0, skip_bad: bool = False,
+                     progress: bool = True, **opts) -> Path:
+    """Compute features for a data dir shard; see module docstring. Returns the shard's scp."""
+    import kaldiio
+    from tqdm import tqdm
+
+    from ..data.kaldi_dir import DataDir
+
+    if cmvn not in ("none", "utt", "spk"):
+        raise ValueError(f"cmvn must be none, utt or spk, got {cmvn!r}")
+    d = DataDir.read(data_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scp = out / f"feats.{rank}.scp"
+    if scp.exists():
+        log.info("%s exists: shard %d already done", scp, rank)
+        return scp
+    utts = shard_utts(d.utt_ids, nshard, rank)
+    durs = d.utt2dur or d.compute_utt2dur()
+    fn = feature_fn(kind, deltas, **opts)
+    sr = int(opts.get("sample_rate", 16000))
+    tmp_ark, tmp_scp = out / f"feats.{rank}.ark.tmp", out / f"feats.{rank}.scp.tmp"
+    bad: Dict[str, str] = {}
+    results: Dict[str, np.ndarray] = {}
+    # Sort by duration so each batch pads little; batches are bounded by total seconds.
+    order = sorted(utts, key=lambda u: durs.get(u, 0.0))
+    batches, cur, cur_s = [], [], 0.0
+    for u in order:
+        if cur and cur_s + durs.get(u, 0.0) > batch_seconds:
+            batches.append(cur)
+            cur, cur_s = [], 0.0
+        cur.append(u)
+        cur_s += durs.get(u, 0.0)
+    if cur:
+        batches.append(cur)
+    bar = tqdm(total=len(utts), desc=f"{kind} shard {rank}", unit="utt", disable=not progress)
+    for batch in batches:
+        wavs = []
+        for u in batch:
+            try:
+                wavs.append((u, torch.from_numpy(d.load_audio(u, sr))))
+            except AudioError as e:
+                if not skip_bad:
+                    raise
+                bad[u] = e.reason
+                log.warning("skipping %s", e)
+        bar.update(len(batch))
+        if not wavs:
+            continue
+        lengths = torch.tensor([w.shape[0] for _, w in wavs])
+        padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
+        with torch.no_grad():
+            feats, counts = fn(padded, lengths)
+            if cmvn == "utt":
+                feats = F.utterance_cmvn(feats, counts)
+        for (u, _), f, c in zip(wavs, feats, counts):
+            results[u] = f[: int(c)].numpy()
+    bar.close()
+    if cmvn == "spk":
+        stats = F.speaker_cmvn_stats(((u, torch.from_numpy(f)) for u, f in results.items()),
+                                     d.utt2spk)
+        results = {u: stats[d.utt2spk[u]].apply(torch.from_numpy(f)).numpy().astype(np.float32)
+                   for u, f in results.items()}
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as w:
+        for u in sorted(results):
+            w(u, results[u].astype(np.float32))
+    # Point the scp at the final ark name, then move both into place (scp last = done).
+    text = tmp_scp.read_text().replace(str(tmp_ark), str(out / f"feats.{rank}.ark"))
+    os.replace(tmp_ark, out / f"feats.{rank}.ark")
+    tmp_scp.write_text(text)
+    if bad:
+        (out / f"bad_utts.{rank}.json").write_text(json.dumps(bad, indent=1))
+    (out / f"spec.json").write_text(json.dumps({"kind": kind, "deltas": deltas, "cmvn": cmvn,
+                                                **{k: v for k, v in opts.items()}}))
+    os.replace(tmp_scp, scp)
+    log.info("shard %d: %d utterances, %d skipped", rank, len(results), len(bad))
+    return scp
+
+
+def merge_shards(out_dir, nshard: int) -> Path:
+    """Concatenate ``feats.N.scp`` into ``feats.scp``; fails naming any missing shard."""
+    out = Path(out_dir)
+    missing = [r for r in range(nshard) if not (out / f"feats.{r}.scp").exists()]
+    if missing:
+        raise FileNotFoundError(f"{out}: shards {missing} not finished")
+    lines = []
+    for r in range(nshard):
+        lines += (out / f"feats.{r}.scp").read_text().splitlines()
+    lines.sort(key=lambda l: l.split()[0].encode())
+    tmp = out / "feats.scp.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out / "feats.scp")
+    return out / "feats.scp"

@@ -1,0 +1,218 @@
+"""The ``speechssl`` command. Each subcommand has ``--help``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+log = logging.getLogger("speechssl")
+
+
+def _parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def _kv(pairs: List[str]) -> dict:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise SystemExit(f"error: expected key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k] = _parse_value(v)
+    return out
+
+
+# ------------------------------------------------------------------------------ corpus
+def cmd_corpus_synth(args) -> int:
+    from .audio.synth import synthesize_corpus
+
+    summary = synthesize_corpus(args.out, args.preset, args.seed, args.nj)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+# ------------------------------------------------------------------------------ data
+def cmd_data_prep(args) -> int:
+    from .data.kaldi_dir import prepare_librispeech
+
+    for subset in args.subsets.split(","):
+        out = Path(args.out) / subset.replace("-", "_")
+        d = prepare_librispeech(args.corpus_dir, subset, out)
+        hours = sum(d.utt2dur.values()) / 3600
+        print(f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {hours:.3f} h")
+    return 0
+
+
+def cmd_data_validate(args) -> int:
+    from .data.kaldi_dir import DataDir
+
+    problems = DataDir.read(args.dir).validate(check_audio=args.check_audio)
+    for p in problems:
+        print(p)
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"{args.dir}: {errors} errors, {len(problems) - errors} warnings")
+    return 1 if errors else 0
+
+
+def cmd_data_fix(args) -> int:
+    from .data.kaldi_dir import DataDir
+
+    d = DataDir.read(args.dir)
+    before = len(d)
+    fixed, dropped = d.fix()
+    out = args.out or args.dir
+    if out == args.dir:  # keep the original, as fix_data_dir.sh does
+        backup = Path(args.dir) / ".backup"
+        backup.mkdir(exist_ok=True)
+        for f in Path(args.dir).iterdir():
+            if f.is_file():
+                (backup / f.name).write_bytes(f.read_bytes())
+    fixed.write(out)
+    print(f"{out}: kept {len(fixed)} of {before} utterances")
+    for reason, n in sorted(dropped.items()):
+        print(f"  dropped {n}: {reason}")
+    return 0
+
+
+def cmd_data_utt2dur(args) -> int:
+    from .data.kaldi_dir import DataDir
+
+    d = DataDir.read(args.dir)
+    d.compute_utt2dur(progress=True)
+    d.write(args.dir)
+    print(f"{args.dir}/utt2dur: {len(d)} utterances, {sum(d.utt2dur.values()) / 3600:.3f} h")
+    return 0
+
+
+# ------------------------------------------------------------------------------ features
+def cmd_features(args) -> int:
+    from .audio.compute import compute_features, merge_shards
+
+    opts = _kv(args.opt)
+    scp = compute_features(args.data, args.out, kind=args.type, deltas=args.deltas,
+                           cmvn=args.cmvn, nshard=args.nshard, rank=args.rank,
+                           skip_bad=args.skip_bad, **opts)
+    print(f"wrote {scp}")
+    if all((Path(args.out) / f"feats.{r}.scp").exists() for r in range(args.nshard)):
+        print(f"all shards done: {merge_shards(args.out, args.nshard)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ demo
+def cmd_demo(args) -> int:
+    from .audio.synth import synthesize_corpus
+    from .data.kaldi_dir import prepare_librispeech
+
+    work = Path(args.workdir)
+    t0 = time.time()
+    print(f"== 1/2 synthesizing the {args.preset} corpus into {work / 'corpus'}")
+    summary = synthesize_corpus(work / "corpus", args.preset, args.seed)
+    print(f"== 2/2 preparing Kaldi data dirs in {work / 'data'}")
+    rows = []
+    for split in ("train", "dev", "test", "test-unseen-speakers"):
+        d = prepare_librispeech(work / "corpus", split, work / "data" / split.replace("-", "_"))
+        problems = [p for p in d.validate() if p.severity == "error"]
+        if problems:
+            raise SystemExit(f"data dir {split} failed validation: {problems[0]}")
+        kinds = d.extra.get("utt2kind", {})
+        rows.append((split, len(d), len({d.extra['utt2reader'][u] for u in d.utt_ids}),
+                     sum(d.utt2dur.values()) / 60, sum(k == "command" for k in kinds.values()),
+                     sum(k == "keyword" for k in kinds.values())))
+    print()
+    print(f"{'split':<22}{'utts':>6}{'spk':>5}{'minutes':>9}{'cmds':>6}{'kws':>5}")
+    for r in rows:
+        print(f"{r[0]:<22}{r[1]:>6}{r[2]:>5}{r[3]:>9.1f}{r[4]:>6}{r[5]:>5}")
+    print(f"\ncorpus: {summary['utterances']} utterances, {summary['speakers']} speakers, "
+          f"{summary['seconds'] / 60:.1f} min, vocabulary {summary['vocabulary']} words; "
+          f"made at {summary['audio_seconds_per_second']}x real time")
+    print(f"data dirs: {work / 'data'}  (done in {time.time() - t0:.0f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speechssl", description="Self-supervised speech "
+                                "representation learning toolkit.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    corpus = sub.add_parser("corpus", help="synthetic corpora").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    s = corpus.add_parser("synth", help="synthesize the espeak-ng mini corpus (LibriSpeech "
+                          "layout with phone alignments, speakers and task labels)")
+    s.add_argument("--out", required=True, help="corpus root to create")
+    s.add_argument("--preset", default="mini", choices=["tiny", "mini"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--nj", type=int, default=None, help="worker processes (default: all cores)")
+    s.set_defaults(func=cmd_corpus_synth)
+
+    data = sub.add_parser("data", help="Kaldi data directories").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    s = data.add_parser("prep-librispeech", help="LibriSpeech-layout corpus -> data dirs "
+                        "(speaker = reader-chapter)")
+    s.add_argument("--corpus-dir", required=True)
+    s.add_argument("--subsets", required=True, help="comma-separated, e.g. train-clean-100,"
+                   "dev-clean (or train,dev,test for the mini corpus)")
+    s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
+    s.set_defaults(func=cmd_data_prep)
+    s = data.add_parser("validate", help="report every problem with file and line; exit 1 on "
+                        "errors")
+    s.add_argument("dir")
+    s.add_argument("--check-audio", action="store_true", help="also open every audio header")
+    s.set_defaults(func=cmd_data_validate)
+    s = data.add_parser("fix", help="keep only consistent utterances, sorted; says what it "
+                        "dropped (originals kept in DIR/.backup)")
+    s.add_argument("dir")
+    s.add_argument("--out", help="write here instead of in place")
+    s.set_defaults(func=cmd_data_fix)
+    s = data.add_parser("utt2dur", help="write utt2dur from audio headers")
+    s.add_argument("dir")
+    s.set_defaults(func=cmd_data_utt2dur)
+
+    s = sub.add_parser("features", help="Kaldi-compatible fbank/MFCC of a data dir to ark/scp")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--type", default="mfcc", choices=["fbank", "mfcc"])
+    s.add_argument("--deltas", action="store_true", help="append delta and delta-delta "
+                   "(MFCC 39-dim as HuBERT iteration 1)")
+    s.add_argument("--cmvn", default="none", choices=["none", "utt", "spk"])
+    s.add_argument("--nshard", type=int, default=1)
+    s.add_argument("--rank", type=int, default=0)
+    s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio "
+                   "(listed in bad_utts.RANK.json) instead of failing")
+    s.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="Kaldi options, e.g. num_mel_bins=40 dither=1.0")
+    s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("demo", help="the end-to-end demo on the synthetic corpus")
+    s.add_argument("--workdir", default="exp/demo")
+    s.add_argument("--preset", default="mini", choices=["tiny", "mini"])
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .audio.io import AudioError
+    from .data.kaldi_dir import DataDirError
+
+    try:
+        return args.func(args)
+    except (AudioError, DataDirError, FileExistsError, FileNotFoundError, ValueError) as e:
+        print(f"speechssl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
