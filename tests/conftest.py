@@ -6,7 +6,7 @@ import pytest
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 
 
-def testdata_sets():
+def _testdata_sets():
     return ["librispeech", "ljspeech", "fsdd", "pocketsphinx"]
 
 

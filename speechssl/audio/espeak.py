@@ -1,12 +1,20 @@
 """espeak-ng through ctypes (the library and its data come from ``espeakng-loader``).
 
 Synchronous synthesis with a callback that collects int16 samples and phoneme events, so a
-sentence comes back as audio plus exact phone boundaries. espeak-ng holds global state: use
-one :class:`Espeak` per process (the corpus synthesizer runs one per worker).
+sentence comes back as audio plus exact phone boundaries.
+
+espeak-ng is not repeatable within a process: the same call twice gives different samples
+(static state in its wave generator, such as the pitch-flutter counter, carries over and
+survives re-initialisation and ``espeak_ng_SetRandSeed``), a voice selection leaves attributes
+behind, and some variants (``+f3``) add breath noise from libc's ``rand()``. So every synthesis
+runs in a forked child of a process whose own library has never synthesized, selects its voice
+there and seeds ``rand()`` first: the same text, voice and seed always give the same samples.
 """
 from __future__ import annotations
 
 import ctypes
+import os
+import pickle
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -93,6 +101,7 @@ class Espeak:
         self.lib, self.sample_rate = lib, rate
         self._chunks: List[np.ndarray] = []
         self._events: List[Tuple[str, int]] = []
+        self._voice = ("en-us", 175, 50, 50)
         self._callback = _CALLBACK(self._on_audio)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
 
@@ -110,13 +119,57 @@ class Espeak:
         return 0
 
     def set_voice(self, name: str, rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> None:
-        """Select a voice such as ``en-us+f3``; rate in words per minute, pitch/range 0-100."""
+        """Select a voice such as ``en-us+f3``; rate in words per minute, pitch/range 0-100.
+
+        Only remembered here (selecting a voice changes library state that outlives it, e.g. a
+        variant's attributes); it is applied in the synthesis child. Checked at once."""
+        self._voice = (name, int(rate), int(pitch), int(pitch_range))
+        self._in_child(self._apply_voice)
+
+    def _apply_voice(self) -> None:
+        name, rate, pitch, pitch_range = self._voice
         if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
             raise EspeakError(f"espeak-ng has no voice {name!r}")
         for param, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range)):
-            self.lib.espeak_SetParameter(param, int(value), 0)
+            self.lib.espeak_SetParameter(param, value, 0)
 
-    def synthesize(self, text: str) -> Synthesis:
+    def synthesize(self, text: str, seed: int = 0) -> Synthesis:
+        """Synthesize ``text`` with the chosen voice in a forked child (see module doc).
+        ``seed`` seeds libc's ``rand()``, which some variants use for breath noise."""
+        def work():
+            ctypes.CDLL(None).srand(ctypes.c_uint(seed & 0xFFFFFFFF))
+            self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed & 0x7FFFFFFF))
+            self._apply_voice()
+            return self._synthesize_here(text)
+        return self._in_child(work, f"on {text!r}")
+
+    def _in_child(self, fn, context: str = ""):
+        """Run ``fn`` in a forked child of this process and return its (pickled) result."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: run, send the result, exit without cleanup handlers
+            try:
+                os.close(read_fd)
+                try:
+                    payload = pickle.dumps(("ok", fn()))
+                except BaseException as e:  # report every failure to the parent
+                    payload = pickle.dumps(("error", f"{e}"))
+                with os.fdopen(write_fd, "wb") as f:
+                    f.write(payload)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        if not data:
+            raise EspeakError(f"espeak child process died (status {status}) {context}")
+        kind, value = pickle.loads(data)
+        if kind != "ok":
+            raise EspeakError(value)
+        return value
+
+    def _synthesize_here(self, text: str) -> Synthesis:
         self._chunks, self._events = [], []
         data = text.encode("utf-8") + b"\0"
         err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)

@@ -223,6 +223,9 @@ def _mask(feats: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
 def _power_spectrum(wavs, lengths, opts: FrameOptions, generator):
     """Shared front half of fbank and MFCC: ``[B, F, padded/2+1]`` power, raw energy, counts."""
     frames, counts = _extract_frames(wavs, lengths, opts)
+    if frames.shape[1] == 0:  # shorter than one window: no frames (FFT of nothing fails)
+        empty = frames.new_zeros(frames.shape[0], 0, opts.padded_window_size // 2 + 1)
+        return empty, frames.new_zeros(frames.shape[0], 0), counts
     frames, raw_energy = _process_frames(frames, opts, generator)
     pad = opts.padded_window_size - opts.window_size
     spec = torch.fft.rfft(F.pad(frames, (0, pad)), dim=-1)

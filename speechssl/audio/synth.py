@@ -194,7 +194,7 @@ def synthesize_utterance(plan: UttPlan, preset: Preset):
     pitch = int(np.clip(spk.pitch + rng.integers(-6, 7), 0, 99))
     rate = int(spk.rate + rng.integers(-12, 13))
     engine.set_voice(spk.voice, rate=rate, pitch=pitch, pitch_range=spk.pitch_range)
-    syn = engine.synthesize(plan.text)
+    syn = engine.synthesize(plan.text, seed=plan.seed)
     if syn.audio.size == 0:
         raise RuntimeError(f"{plan.utt_id}: espeak produced no audio for {plan.text!r}")
     sr = preset.sample_rate
