@@ -253,6 +253,11 @@ def fbank(
     """
     opts = _with_overrides(opts or FbankOptions(), overrides)
     wavs, lengths, single = _as_batch(wavs, lengths)
+    feats, counts = _by_row_chunks(_fbank_rows, wavs, lengths, opts, generator)
+    return (feats[0], counts[0]) if single else (feats, counts)
+
+
+def _fbank_rows(wavs, lengths, opts: FbankOptions, generator):
     power, raw_energy, counts = _power_spectrum(wavs, lengths, opts.frame, generator)
     if not opts.use_power:
         power = power.sqrt()
@@ -264,8 +269,7 @@ def fbank(
     if opts.use_energy:
         energy = raw_energy if opts.raw_energy else power.sum(-1)
         feats = torch.cat([_log_energy(energy, opts.energy_floor)[..., None], feats], dim=-1)
-    feats = _mask(feats, counts)
-    return (feats[0], counts[0]) if single else (feats, counts)
+    return _mask(feats, counts), counts
 
 
 def mfcc(
@@ -279,6 +283,11 @@ def mfcc(
     ``use_energy`` (Kaldi's default). Same input conventions as :func:`fbank`."""
     opts = _with_overrides(opts or MfccOptions(), overrides)
     wavs, lengths, single = _as_batch(wavs, lengths)
+    feats, counts = _by_row_chunks(_mfcc_rows, wavs, lengths, opts, generator)
+    return (feats[0], counts[0]) if single else (feats, counts)
+
+
+def _mfcc_rows(wavs, lengths, opts: MfccOptions, generator):
     power, raw_energy, counts = _power_spectrum(wavs, lengths, opts.frame, generator)
     banks = mel_banks(opts.num_mel_bins, opts.frame.padded_window_size, opts.frame.sample_rate,
                       opts.low_freq, opts.high_freq).to(power.device, power.dtype)
@@ -289,8 +298,25 @@ def mfcc(
     if opts.use_energy:
         energy = raw_energy if opts.raw_energy else power.sum(-1)
         feats = torch.cat([_log_energy(energy, opts.energy_floor)[..., None], feats[..., 1:]], -1)
-    feats = _mask(feats, counts)
-    return (feats[0], counts[0]) if single else (feats, counts)
+    return _mask(feats, counts), counts
+
+
+# Rows per chunk are chosen so that one chunk holds about this many samples: the per-frame
+# intermediates (~2.5x the samples, several of them) then stay in cache. One 16 x 10 s batch
+# ran 1.7x slower than its rows one by one before this.
+_CHUNK_SAMPLES = 400_000
+
+
+def _by_row_chunks(rows_fn, wavs, lengths, opts, generator):
+    """Run ``rows_fn`` over groups of rows on CPU, then pad and stack the results."""
+    rows = max(1, _CHUNK_SAMPLES // max(wavs.shape[1], 1))
+    if wavs.is_cuda or rows >= wavs.shape[0]:
+        return rows_fn(wavs, lengths, opts, generator)
+    outs = [rows_fn(wavs[i:i + rows], lengths[i:i + rows], opts, generator)
+            for i in range(0, wavs.shape[0], rows)]
+    width = max(f.shape[1] for f, _ in outs)
+    feats = torch.cat([F.pad(f, (0, 0, 0, width - f.shape[1])) for f, _ in outs])
+    return feats, torch.cat([c for _, c in outs])
 
 
 def _with_overrides(opts, overrides: Dict):
