@@ -1,0 +1,480 @@
+"""Kaldi data directories: read, write, validate, fix, and per-utterance audio access.
+
+A data dir holds ``wav.scp`` (recording -> path, pipe ``cmd |`` or ``ark:offset``),
+``utt2spk``, optional ``segments`` (utt -> recording start end), ``text``, ``utt2dur`` and any
+extra per-utterance tables (``utt2kind``, ``text.phone``, ...). ``spk2utt`` is always derived
+from ``utt2spk``. Ids sort as Kaldi sorts them (bytewise, ``LC_ALL=C``).
+
+Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from ..audio import io as audio_io
+
+# Files with one ``key value`` line per utterance (besides extras) or per recording/speaker.
+_CORE = ("wav.scp", "utt2spk", "spk2utt", "segments", "text", "utt2dur")
+# Files that are not per-utterance tables and are carried verbatim.
+_VERBATIM = ("alignments.ctm", "spk2gender", "trials", "frame_shift", "reco2dur", "feats.scp",
+             "cmvn.scp", "conf")
+
+
+class DataDirError(ValueError):
+    """A data directory that cannot be read; the message names the file and line."""
+
+
+@dataclass
+class Problem:
+    file: str
+    line: Optional[int]
+    message: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{self.severity}: {where}: {self.message}"
+
+
+def _sort_key(s: str) -> bytes:
+    return s.encode("utf-8")
+
+
+def read_table(path: Path) -> List[Tuple[int, str, str]]:
+    """``key value`` lines as ``(line_no, key, value)``; value may be empty, blank lines kept
+    as ``(n, '', '')`` so validation can report them."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            parts = line.strip().split(maxsplit=1)
+            rows.append((n, parts[0] if parts else "", parts[1].strip() if len(parts) > 1 else ""))
+    return rows
+
+
+def write_table(path: Path, table: Dict[str, str]) -> None:
+    """Write a sorted ``key value`` table atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for k in sorted(table, key=_sort_key):
+            f.write(f"{k} {table[k]}\n" if table[k] != "" else f"{k}\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class DataDir:
+    """An in-memory Kaldi data dir. ``extra`` maps file name -> ``{utt: value}``."""
+
+    wav_scp: Dict[str, str] = field(default_factory=dict)
+    utt2spk: Dict[str, str] = field(default_factory=dict)
+    segments: Optional[Dict[str, Tuple[str, float, float]]] = None
+    text: Optional[Dict[str, str]] = None
+    utt2dur: Optional[Dict[str, float]] = None
+    extra: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    verbatim: Dict[str, str] = field(default_factory=dict)
+    path: Optional[Path] = None
+    _raw: Dict[str, List[Tuple[int, str, str]]] = field(default_factory=dict, repr=False)
+
+    # ---------------------------------------------------------------- reading and writing
+    @classmethod
+    def read(cls, path: os.PathLike) -> "DataDir":
+        path = Path(path)
+        if not path.is_dir():
+            raise DataDirError(f"{path}: not a directory")
+        for required in ("wav.scp", "utt2spk"):
+            if not (path / required).is_file():
+                raise DataDirError(f"{path / required}: missing (a data dir needs wav.scp and "
+                                   "utt2spk)")
+        d = cls(path=path)
+        for f in sorted(p for p in path.iterdir() if p.is_file()):
+            name = f.name
+            if name.endswith(".tmp") or name.startswith("."):
+                continue
+            if name in _VERBATIM or name.endswith((".ark", ".json", ".md", ".png", ".txt", ".tsv", ".csv")):
+                d.verbatim[name] = f.read_text(encoding="utf-8") if f.stat().st_size < 50e6 else ""
+                continue
+            d._raw[name] = read_table(f)
+        first = lambda rows: {k: v for _, k, v in reversed(rows) if k}  # first occurrence wins
+        d.wav_scp = first(d._raw["wav.scp"])
+        d.utt2spk = first(d._raw["utt2spk"])
+        if "segments" in d._raw:
+            d.segments = {}
+            for n, k, v in reversed(d._raw["segments"]):
+                parts = v.split()
+                if k and len(parts) == 3:
+                    try:
+                        d.segments[k] = (parts[0], float(parts[1]), float(parts[2]))
+                    except ValueError:
+                        pass
+        if "text" in d._raw:
+            d.text = first(d._raw["text"])
+        if "utt2dur" in d._raw:
+            d.utt2dur = {}
+            for _, k, v in reversed(d._raw["utt2dur"]):
+                try:
+                    d.utt2dur[k] = float(v)
+                except ValueError:
+                    pass
+        for name, rows in d._raw.items():
+            if name not in _CORE:
+                d.extra[name] = first(rows)
+        return d
+
+    def write(self, path: os.PathLike) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_table(path / "wav.scp", self.wav_scp)
+        write_table(path / "utt2spk", self.utt2spk)
+        write_table(path / "spk2utt", {s: " ".join(u) for s, u in self.spk2utt.items()})
+        if self.segments is not None:
+            write_table(path / "segments",
+                        {u: f"{r} {s:.3f} {e:.3f}" for u, (r, s, e) in self.segments.items()})
+        if self.text is not None:
+            write_table(path / "text", self.text)
+        if self.utt2dur is not None:
+            write_table(path / "utt2dur", {u: f"{d:.4f}" for u, d in self.utt2dur.items()})
+        for name, table in self.extra.items():
+            write_table(path / name, table)
+        for name, content in self.verbatim.items():
+            if content:
+                (path / name).write_text(content, encoding="utf-8")
+        self.path = path
+        return path
+
+    # ---------------------------------------------------------------- access
+    @property
+    def utt_ids(self) -> List[str]:
+        return sorted(self.utt2spk, key=_sort_key)
+
+    @property
+    def spk2utt(self) -> Dict[str, List[str]]:
+        out: Dict[str, List[str]] = defaultdict(list)
+        for utt in self.utt_ids:
+            out[self.utt2spk[utt]].append(utt)
+        return dict(out)
+
+    def __len__(self) -> int:
+        return len(self.utt2spk)
+
+    def audio_source(self, utt: str) -> Tuple[str, float, Optional[float]]:
+        """``(wav.scp value with relative paths resolved, start, end)`` for an utterance."""
+        if self.segments is not None:
+            if utt not in self.segments:
+                raise KeyError(f"utterance {utt!r} not in segments")
+            rec, start, end = self.segments[utt]
+        else:
+            rec, start, end = utt, 0.0, None
+        if rec not in self.wav_scp:
+            raise KeyError(f"recording {rec!r} (utterance {utt!r}) not in wav.scp")
+        return self._resolve(self.wav_scp[rec]), start, end
+
+    def _resolve(self, entry: str) -> str:
+        if audio_io.is_pipe(entry) or self.path is None:
+            return entry
+        if os.path.isabs(entry.split(":")[0] if ".ark:" in entry else entry):
+            return entry
+        return str(self.path / entry)
+
+    def load_audio(self, utt: str, sample_rate: int = 16000) -> np.ndarray:
+        src, start, end = self.audio_source(utt)
+        try:
+            return audio_io.load(src, sample_rate, start=start, end=end)
+        except audio_io.AudioError as e:
+            raise audio_io.AudioError(f"utterance {utt} ({e.source})", e.reason) from e
+
+    def iter_audio(self, sample_rate: int = 16000) -> Iterator[Tuple[str, np.ndarray]]:
+        for utt in self.utt_ids:
+            yield utt, self.load_audio(utt, sample_rate)
+
+    def compute_utt2dur(self, progress: bool = False) -> Dict[str, float]:
+        """Durations from segments or audio headers (no decoding; pipes must run)."""
+        from tqdm import tqdm
+
+        durs = {}
+        for utt in tqdm(self.utt_ids, desc="utt2dur", disable=not progress):
+            if self.segments is not None and utt in self.segments:
+                _, s, e = self.segments[utt]
+                durs[utt] = e - s
+                continue
+            src, _, _ = self.audio_source(utt)
+            try:
+                durs[utt] = audio_io.info(src).duration
+            except audio_io.AudioError as e:
+                raise audio_io.AudioError(f"utterance {utt} ({e.source})", e.reason) from e
+        self.utt2dur = durs
+        return durs
+
+    def subset(self, utts) -> "DataDir":
+        """A new data dir restricted to ``utts`` (recordings kept as needed)."""
+        keep = set(utts)
+        sub = DataDir(path=self.path, verbatim=dict(self.verbatim))
+        sub.utt2spk = {u: s for u, s in self.utt2spk.items() if u in keep}
+        if self.segments is not None:
+            sub.segments = {u: v for u, v in self.segments.items() if u in keep}
+            recs = {r for r, _, _ in sub.segments.values()}
+            sub.wav_scp = {r: v for r, v in self.wav_scp.items() if r in recs}
+        else:
+            sub.wav_scp = {u: v for u, v in self.wav_scp.items() if u in keep}
+        if self.text is not None:
+            sub.text = {u: v for u, v in self.text.items() if u in keep}
+        if self.utt2dur is not None:
+            sub.utt2dur = {u: v for u, v in self.utt2dur.items() if u in keep}
+        sub.extra = {n: {u: v for u, v in t.items() if u in keep} for n, t in self.extra.items()}
+        return sub
+
+    # ---------------------------------------------------------------- checking
+    def validate(self, check_audio: bool = False) -> List[Problem]:
+        """Every problem found, with file and line. ``check_audio`` also opens each file's
+        header (missing, empty or corrupt audio)."""
+        problems: List[Problem] = []
+        raw = self._raw or self._raw_from_tables()
+        for name, rows in raw.items():
+            if name == "spk2utt":
+                continue
+            seen: Dict[str, int] = {}
+            prev = None
+            for n, key, value in rows:
+                if not key:
+                    problems.append(Problem(name, n, "empty line"))
+                    continue
+                if value == "" and name not in ("text",):
+                    problems.append(Problem(name, n, f"{key!r} has no value"))
+                if key in seen:
+                    problems.append(Problem(name, n, f"duplicate id {key!r} (first on line "
+                                                     f"{seen[key]})"))
+                else:
+                    seen[key] = n
+                if prev is not None and _sort_key(key) < _sort_key(prev):
+                    problems.append(Problem(name, n, f"not sorted: {key!r} after {prev!r} "
+                                                     "(sort with LC_ALL=C)"))
+                prev = key
+        utts = set(self.utt2spk)
+        line_of = {name: {k: n for n, k, _ in reversed(rows) if k} for name, rows in raw.items()}
+        # audio coverage
+        if self.segments is not None:
+            seg_lines = {k: (n, v) for n, k, v in raw.get("segments", [])}
+            for utt, (n, v) in seg_lines.items():
+                parts = v.split()
+                if len(parts) != 3:
+                    problems.append(Problem("segments", n, f"{utt}: expected 'recording start "
+                                                           f"end', got {v!r}"))
+                    continue
+                try:
+                    s, e = float(parts[1]), float(parts[2])
+                except ValueError:
+                    problems.append(Problem("segments", n, f"{utt}: start/end are not numbers"))
+                    continue
+                if not (0 <= s < e):
+                    problems.append(Problem("segments", n, f"{utt}: need 0 <= start < end, got "
+                                                           f"{s} {e}"))
+                if parts[0] not in self.wav_scp:
+                    problems.append(Problem("segments", n, f"{utt}: recording {parts[0]!r} not "
+                                                           "in wav.scp"))
+            for utt in sorted(utts - set(self.segments)):
+                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
+                                        f"{utt} has no entry in segments"))
+            for utt in sorted(set(self.segments) - utts):
+                problems.append(Problem("segments", line_of.get("segments", {}).get(utt),
+                                        f"{utt} not in utt2spk"))
+        else:
+            for utt in sorted(utts - set(self.wav_scp)):
+                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
+                                        f"{utt} has no entry in wav.scp"))
+            for utt in sorted(set(self.wav_scp) - utts):
+                problems.append(Problem("wav.scp", line_of["wav.scp"].get(utt),
+                                        f"{utt} not in utt2spk"))
+        # per-utterance tables
+        tables = {"text": self.text, "utt2dur": self.utt2dur, **self.extra}
+        for name, table in tables.items():
+            if table is None:
+                continue
+            for utt in sorted(set(table) - utts):
+                problems.append(Problem(name, line_of.get(name, {}).get(utt),
+                                        f"{utt} is in {name} but not in utt2spk/wav.scp"))
+            if name in ("text", "utt2dur"):
+                for utt in sorted(utts - set(table)):
+                    problems.append(Problem(name, None, f"{utt} has no entry in {name}"))
+        if "utt2dur" in raw:
+            for n, k, v in raw["utt2dur"]:
+                try:
+                    if k and float(v) <= 0:
+                        problems.append(Problem("utt2dur", n, f"{k}: duration must be > 0"))
+                except ValueError:
+                    problems.append(Problem("utt2dur", n, f"{k}: duration {v!r} is not a number"))
+        # spk2utt must agree with utt2spk
+        if "spk2utt" in raw:
+            derived = self.spk2utt
+            for n, spk, v in raw["spk2utt"]:
+                if spk and sorted(v.split(), key=_sort_key) != derived.get(spk, []):
+                    problems.append(Problem("spk2utt", n, f"speaker {spk!r} disagrees with "
+                                                          "utt2spk (regenerate spk2utt)"))
+            missing = set(derived) - {k for _, k, _ in raw["spk2utt"]}
+            for spk in sorted(missing):
+                problems.append(Problem("spk2utt", None, f"speaker {spk!r} missing"))
+        for utt, spk in sorted(self.utt2spk.items()):
+            if not utt.startswith(spk):
+                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
+                                        f"speaker {spk!r} is not a prefix of {utt!r}: Kaldi "
+                                        "sorting by utterance may then break speaker order",
+                                        "warning"))
+                break  # one warning is enough
+        if check_audio:
+            for utt in sorted(utts):
+                try:
+                    src, _, _ = self.audio_source(utt)
+                    audio_io.info(src)
+                except (KeyError, audio_io.AudioError) as e:
+                    problems.append(Problem("wav.scp", None, f"{utt}: {e}"))
+        return problems
+
+    def _raw_from_tables(self) -> Dict[str, List[Tuple[int, str, str]]]:
+        def rows(table):
+            return [(i + 1, k, str(table[k])) for i, k in enumerate(sorted(table, key=_sort_key))]
+        raw = {"wav.scp": rows(self.wav_scp), "utt2spk": rows(self.utt2spk)}
+        if self.text is not None:
+            raw["text"] = rows(self.text)
+        if self.segments is not None:
+            raw["segments"] = rows({u: f"{r} {s} {e}" for u, (r, s, e) in self.segments.items()})
+        return raw
+
+    def fix(self) -> Tuple["DataDir", Dict[str, int]]:
+        """Keep only utterances consistent across every file (as Kaldi's fix_data_dir.sh),
+        first occurrence of duplicates, sorted. Returns the fixed dir and ``{reason: count}``
+        of dropped utterances; nothing is dropped silently."""
+        dropped: Counter = Counter()
+        for name, rows in self._raw.items():
+            keys = [k for _, k, _ in rows if k]
+            dup = len(keys) - len(set(keys))
+            if dup:
+                dropped[f"duplicate lines in {name}"] += dup
+        keep = set(self.utt2spk)
+        if self.segments is not None:
+            no_audio = {u for u in keep if u not in self.segments
+                        or self.segments[u][0] not in self.wav_scp
+                        or not (0 <= self.segments[u][1] < self.segments[u][2])}
+        else:
+            no_audio = keep - set(self.wav_scp)
+        if no_audio:
+            dropped["no audio (wav.scp/segments)"] += len(no_audio)
+        keep -= no_audio
+        for name, table in (("text", self.text), ("utt2dur", self.utt2dur)):
+            if table is not None:
+                missing = keep - set(table)
+                if missing:
+                    dropped[f"missing from {name}"] += len(missing)
+                keep -= missing
+        if self.utt2dur is not None:
+            bad = {u for u in keep if self.utt2dur[u] <= 0}
+            if bad:
+                dropped["non-positive duration"] += len(bad)
+            keep -= bad
+        orphans = (set(self.wav_scp) - set(self.utt2spk)) if self.segments is None else set()
+        if orphans:
+            dropped["recordings with no utterance (wav.scp only)"] += len(orphans)
+        return self.subset(keep), dict(dropped)
+
+
+# ------------------------------------------------------------------------------------------
+# Corpus preparation
+# ------------------------------------------------------------------------------------------
+
+
+def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLike) -> DataDir:
+    """LibriSpeech layout (``SUBSET/SPK/CHAPTER/SPK-CHAPTER-UTT.flac`` and
+    ``SPK-CHAPTER.trans.txt``) -> a data dir, as Kaldi's ``local/data_prep.sh``: speaker =
+    reader-chapter, ``spk2gender`` from ``SPEAKERS.TXT`` when present.
+
+    A subset made by ``speechssl corpus synth`` also yields its labels: ``text.phone``
+    (phone sequence), ``alignments.ctm``, ``utt2kind``, ``utt2keyword``, ``utt2intent``
+    (``action|object|location``) and ``utt2reader`` (the reader across chapters).
+    """
+    import json
+
+    corpus_dir = Path(corpus_dir)
+    src = corpus_dir / subset
+    if not src.is_dir():
+        raise DataDirError(f"{src}: LibriSpeech subset directory not found")
+    d = DataDir(text={})
+    extra = {"utt2reader": {}}
+    for trans in sorted(src.glob("*/*/*.trans.txt")):
+        reader, chapter = trans.parent.parent.name, trans.parent.name
+        for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            utt = parts[0]
+            if not utt.startswith(f"{reader}-{chapter}-"):
+                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to "
+                                   f"{reader}-{chapter}")
+            audio = next((trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
+                          if (trans.parent / f"{utt}{ext}").exists()), None)
+            if audio is None:
+                raise DataDirError(f"{trans}:{n}: no audio file {utt}.flac next to it")
+            d.wav_scp[utt] = str(audio.resolve())
+            d.text[utt] = parts[1].strip() if len(parts) > 1 else ""
+            d.utt2spk[utt] = f"{reader}-{chapter}"
+            extra["utt2reader"][utt] = reader
+    if not d.utt2spk:
+        raise DataDirError(f"{src}: no */*/*.trans.txt transcripts found")
+    speakers_txt = next((p for p in (corpus_dir / "SPEAKERS.TXT", src.parent / "SPEAKERS.TXT")
+                         if p.exists()), None)
+    if speakers_txt is not None:
+        gender = {}
+        for line in speakers_txt.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(";") or "|" not in line:
+                continue
+            cols = [c.strip() for c in line.split("|")]
+            gender[cols[0]] = cols[1].lower()
+        spk_gender = {spk: gender[spk.split("-")[0]] for spk in set(d.utt2spk.values())
+                      if spk.split("-")[0] in gender}
+        if spk_gender:
+            d.verbatim["spk2gender"] = "".join(f"{s} {g}\n" for s, g in sorted(spk_gender.items()))
+    d.extra.update(extra)
+    meta = src / "metadata.jsonl"
+    if meta.exists():  # the synthetic corpus: task labels and phone alignments
+        kinds, keywords, intents = {}, {}, {}
+        for line in meta.read_text().splitlines():
+            m = json.loads(line)
+            if m["utt"] not in d.utt2spk:
+                continue
+            kinds[m["utt"]] = m["kind"]
+            if m.get("keyword"):
+                keywords[m["utt"]] = m["keyword"]
+            if m.get("intent"):
+                intents[m["utt"]] = "|".join(m["intent"]).replace(" ", "_")
+        d.extra.update({"utt2kind": kinds, "utt2keyword": keywords, "utt2intent": intents})
+        ctm = (src / "alignments.ctm").read_text()
+        d.verbatim["alignments.ctm"] = ctm
+        phones: Dict[str, List[str]] = defaultdict(list)
+        for line in ctm.splitlines():
+            utt, _, _, _, phone = line.split()
+            if phone != "SIL":
+                phones[utt].append(phone)
+        d.extra["text.phone"] = {u: " ".join(p) for u, p in phones.items() if u in d.utt2spk}
+    d.compute_utt2dur()
+    d.write(out_dir)
+    return d
+
+
+def read_ctm_frames(ctm_text: str, frame_shift: float = 0.01) -> Dict[str, List[str]]:
+    """Frame-level labels (one per ``frame_shift``) from a CTM ``utt 1 start dur label``; a
+    frame takes the label covering its centre."""
+    segs: Dict[str, List[Tuple[float, float, str]]] = defaultdict(list)
+    for line in ctm_text.splitlines():
+        utt, _, s, dur, label = line.split()
+        segs[utt].append((float(s), float(s) + float(dur), label))
+    out = {}
+    for utt, ss in segs.items():
+        end = ss[-1][1]
+        n = int(round(end / frame_shift))
+        centres = (np.arange(n) + 0.5) * frame_shift
+        starts = np.array([s for s, _, _ in ss])
+        idx = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(ss) - 1)
+        out[utt] = [ss[i][2] for i in idx]
+    return out
