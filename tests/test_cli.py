@@ -89,3 +89,31 @@ def test_demo_tiny(tmp_path, capsys):
     assert "test-unseen-speakers" in out and "corpus: 78 utterances, 8 speakers" in out
     for split in ("train", "dev", "test", "test_unseen_speakers"):
         assert DataDir.read(tmp_path / "demo/data" / split).validate() == []
+
+
+def test_speaker_cmvn_with_shards_keeps_each_speaker_whole(testdata, tmp_path):
+    """3 shards over 200 speaker-sorted utterances would cut a speaker in two; per-speaker
+    CMVN must still use the speaker's full statistics."""
+    import kaldiio
+    import torch
+
+    from speechssl.audio import features as F
+
+    out = tmp_path / "fb"
+    args = ["features", "--data", str(testdata / "fsdd"), "--out", str(out), "--type", "fbank",
+            "--cmvn", "spk", "--nshard", "3"]
+    for rank in range(3):
+        assert main(args + ["--rank", str(rank)]) == 0
+    feats = dict(kaldiio.load_scp(str(out / "feats.scp")))
+    d = DataDir.read(testdata / "fsdd")
+    assert sorted(feats) == d.utt_ids
+    shard_spk = [{d.utt2spk[l.split()[0]] for l in (out / f"feats.{r}.scp").read_text().splitlines()}
+                 for r in range(3)]
+    assert sum(len(s) for s in shard_spk) == 4  # no speaker in two shards
+    utts = d.spk2utt["jackson"]
+    raw = {u: F.fbank(torch.from_numpy(d.load_audio(u)))[0] for u in utts}
+    stats = F.CmvnStats(80)
+    for f in raw.values():
+        stats.accumulate(f)
+    for u in (utts[0], utts[-1]):
+        np.testing.assert_allclose(feats[u], stats.apply(raw[u]).numpy(), atol=1e-3)

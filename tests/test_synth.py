@@ -150,7 +150,6 @@ def test_resume_after_kill_and_refuse_other_corpus(tmp_path, tiny_corpus):
     (partial / ".cache").mkdir(parents=True)
     (partial / plan.rel_dir).mkdir(parents=True)
     (partial / plan.rel_dir / f"{plan.utt_id}.flac").write_bytes(first[f"{plan.utt_id}.flac"])
-    marker = {"utt": plan.utt_id, "resumed": True}
     wav, meta = synthesize_utterance(plan, small)
     meta["resumed"] = True
     (partial / ".cache" / f"{plan.utt_id}.json").write_text(json.dumps(meta))

@@ -39,7 +39,7 @@ def feature_fn(kind: str, deltas: bool = False, **opts):
 
 
 def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
-    """Contiguous shards of the sorted list (rank is 0-based)."""
+    """Contiguous shards of a sorted list of ids (rank is 0-based)."""
     if not 0 <= rank < nshard:
         raise ValueError(f"rank {rank} out of range for nshard {nshard}")
     n = len(utts)
@@ -65,7 +65,11 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     if scp.exists():
         log.info("%s exists: shard %d already done", scp, rank)
         return scp
-    utts = shard_utts(d.utt_ids, nshard, rank)
+    if cmvn == "spk":  # a speaker's statistics need all its utterances in one shard
+        spk2utt = d.spk2utt
+        utts = [u for spk in shard_utts(sorted(spk2utt), nshard, rank) for u in spk2utt[spk]]
+    else:
+        utts = shard_utts(d.utt_ids, nshard, rank)
     durs = d.utt2dur or d.compute_utt2dur()
     fn = feature_fn(kind, deltas, **opts)
     sr = int(opts.get("sample_rate", 16000))
@@ -120,7 +124,7 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     tmp_scp.write_text(text)
     if bad:
         (out / f"bad_utts.{rank}.json").write_text(json.dumps(bad, indent=1))
-    (out / f"spec.json").write_text(json.dumps({"kind": kind, "deltas": deltas, "cmvn": cmvn,
+    (out / "spec.json").write_text(json.dumps({"kind": kind, "deltas": deltas, "cmvn": cmvn,
                                                 **{k: v for k, v in opts.items()}}))
     os.replace(tmp_scp, scp)
     log.info("shard %d: %d utterances, %d skipped", rank, len(results), len(bad))

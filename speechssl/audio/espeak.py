@@ -90,9 +90,6 @@ class Espeak:
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_uint),
                                      ctypes.c_void_p]
-        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
-                                              ctypes.c_int]
         path = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path,
                                      _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
@@ -177,16 +174,3 @@ class Espeak:
             raise EspeakError(f"espeak_Synth failed with code {err} for text {text!r}")
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         return Synthesis(audio.astype(np.float32) / 32768.0, self.sample_rate, list(self._events))
-
-    def phonemize(self, text: str) -> str:
-        """espeak mnemonics (space-separated phones, words separated by spaces) for ``text``."""
-        buf = ctypes.c_char_p(text.encode("utf-8"))
-        ptr = ctypes.pointer(buf)
-        out = []
-        # phonememode bit 1 (value 0x2... ) not set: mnemonics; 0x0100 bit 8 => separator ' '
-        mode = (ord(" ") << 8) | 0
-        while buf.value:
-            res = self.lib.espeak_TextToPhonemes(ptr, _CHARS_UTF8, mode)
-            if res:
-                out.append(res.decode("utf-8", "replace"))
-        return " ".join(out)

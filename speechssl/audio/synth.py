@@ -249,15 +249,15 @@ def _worker_run(plan: UttPlan) -> dict:
     if meta_path.exists():  # finished in an earlier, interrupted run
         return json.loads(meta_path.read_text())
     wav, meta = synthesize_utterance(plan, _WORKER["preset"])  # type: ignore[arg-type]
-    save(build_dir / plan.rel_dir / f"{plan.utt_id}.flac", wav, meta_path_rate(_WORKER))
+    save(build_dir / plan.rel_dir / f"{plan.utt_id}.flac", wav, preset_rate())
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, meta_path)  # the json is written last: its presence means "done"
     return meta
 
 
-def meta_path_rate(worker: Dict[str, object]) -> int:
-    return worker["preset"].sample_rate  # type: ignore[union-attr]
+def preset_rate() -> int:
+    return _WORKER["preset"].sample_rate  # type: ignore[union-attr]
 
 
 def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
