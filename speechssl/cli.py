@@ -31,6 +31,52 @@ def _kv(pairs: List[str]) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------ models
+def _import_flags(p) -> None:
+    p.add_argument("--drop-heads", action="store_true", help="import the encoder without task heads "
+                   "(CTC projection, quantizer...); they are listed in the metadata")
+    p.add_argument("--trust-pickle", action="store_true", help="allow arbitrary pickled objects in a "
+                   ".pt checkpoint (only for files you trust)")
+
+
+def _resolve_model(spec: str, drop_heads: bool, trust: bool):
+    from .interop import import_checkpoint
+    from .models import available_models, build_model
+
+    if not Path(spec).exists() and spec in available_models():
+        log.warning("%s: a registered config with random weights", spec)
+        return build_model(spec).eval()
+    return import_checkpoint(spec, drop_heads=drop_heads, trust=trust)
+
+
+def cmd_convert(args) -> int:
+    from .models import save_model
+
+    model = _resolve_model(args.src, args.drop_heads, args.trust_pickle)
+    meta = getattr(model, "metadata", {})
+    save_model(model, args.out, metadata=meta)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"{args.out}: {model.config.family} {model.config.encoder}, {model.num_layers} layers, "
+          f"width {model.hidden_size}, {n / 1e6:.1f}M parameters")
+    for key in ("dropped_heads", "ignored"):
+        if meta.get(key):
+            print(f"{key}: {', '.join(meta[key])}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from .extract import extract_features
+
+    model = _resolve_model(args.model, args.drop_heads, args.trust_pickle)
+    t0 = time.time()
+    summary = extract_features(model, args.data, args.out, args.layers, args.format, args.nshard, args.rank,
+                               args.batch_seconds, args.chunk_seconds, args.device, args.dtype, args.skip_bad,
+                               model_name=args.model)
+    summary["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 # ------------------------------------------------------------------------------ corpus
 def cmd_corpus_synth(args) -> int:
     from .audio.synth import synthesize_corpus
@@ -192,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Kaldi options, e.g. num_mel_bins=40 dither=1.0")
     s.set_defaults(func=cmd_features)
 
+    s = sub.add_parser("convert", help="import a Hugging Face folder / fairseq .pt into our folder format")
+    s.add_argument("src", help="transformers folder (config.json + weights), fairseq .pt, or our folder")
+    s.add_argument("out", help="folder to write config.yaml + model.safetensors into")
+    _import_flags(s)
+    s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("extract", help="layer features of a model over a data dir, to ark/scp or .npy")
+    s.add_argument("--model", required=True, help="our exported folder, a transformers folder, a fairseq "
+                   ".pt, or a registered name (random weights, for testing)")
+    s.add_argument("--data", required=True, help="Kaldi data dir")
+    s.add_argument("--layers", default="all", help="comma-separated hidden-state indices (0 = encoder "
+                   "input) or 'all'")
+    s.add_argument("--out", required=True)
+    s.add_argument("--format", default="ark", choices=["ark", "npy"])
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="float16: npy only")
+    s.add_argument("--nshard", type=int, default=1)
+    s.add_argument("--rank", type=int, default=0)
+    s.add_argument("--batch-seconds", type=float, default=160.0, help="padded audio seconds per batch")
+    s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")
+    _import_flags(s)
+    s.set_defaults(func=cmd_extract)
+
     s = sub.add_parser("demo", help="the end-to-end demo on the synthetic corpus")
     s.add_argument("--workdir", default="exp/demo")
     s.add_argument("--preset", default="mini", choices=["tiny", "mini"])
@@ -209,8 +279,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (AudioError, DataDirError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"speechssl {args.command}: error: {e}", file=sys.stderr)
+    except (AudioError, DataDirError, FileExistsError, FileNotFoundError, KeyError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"speechssl {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -156,3 +156,14 @@ def test_prepare_librispeech_missing_audio(testdata, tmp_path):
 def test_ctm_to_frames():
     ctm = "u 1 0.0000 0.0250 SIL\nu 1 0.0250 0.0500 AH\nu 1 0.0750 0.0250 B\n"
     assert read_ctm_frames(ctm)["u"] == ["SIL", "SIL", "AH", "AH", "AH", "AH", "AH", "B", "B", "B"]
+
+
+def test_subset_written_elsewhere_still_finds_its_audio(testdata, tmp_path):
+    from speechssl.data.kaldi_dir import DataDir
+
+    d = DataDir.read(testdata / "fsdd")  # wav.scp paths are relative to the data dir
+    sub = d.subset(d.utt_ids[:3]).write(tmp_path / "sub")
+    again = DataDir.read(sub)
+    assert again.utt_ids == d.utt_ids[:3]
+    for utt in again.utt_ids:
+        assert len(again.load_audio(utt)) == len(d.load_audio(utt))

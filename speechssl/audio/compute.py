@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import features as F
+from ..data.batching import duration_batches
 from .io import AudioError
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,7 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     tmp_ark, tmp_scp = out / f"feats.{rank}.ark.tmp", out / f"feats.{rank}.scp.tmp"
     bad: Dict[str, str] = {}
     results: Dict[str, np.ndarray] = {}
-    # Sort by duration so each batch pads little; batches are bounded by total seconds.
-    order = sorted(utts, key=lambda u: durs.get(u, 0.0))
-    batches, cur, cur_s = [], [], 0.0
-    for u in order:
-        if cur and cur_s + durs.get(u, 0.0) > batch_seconds:
-            batches.append(cur)
-            cur, cur_s = [], 0.0
-        cur.append(u)
-        cur_s += durs.get(u, 0.0)
-    if cur:
-        batches.append(cur)
+    batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
     bar = tqdm(total=len(utts), desc=f"{kind} shard {rank}", unit="utt", disable=not progress)
     for batch in batches:
         wavs = []

@@ -129,7 +129,12 @@ class DataDir:
     def write(self, path: os.PathLike) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_table(path / "wav.scp", self.wav_scp)
+        wav_scp = self.wav_scp
+        if self.path is not None and path.resolve() != Path(self.path).resolve():
+            # relative audio paths are relative to the old dir: make them absolute so they still resolve
+            wav_scp = {r: self._resolve(e) for r, e in self.wav_scp.items()}
+            self.wav_scp = wav_scp
+        write_table(path / "wav.scp", wav_scp)
         write_table(path / "utt2spk", self.utt2spk)
         write_table(path / "spk2utt", {s: " ".join(u) for s, u in self.spk2utt.items()})
         if self.segments is not None:

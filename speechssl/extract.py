@@ -1,0 +1,240 @@
+"""Layer features of an upstream over a data dir, to Kaldi ark/scp or ``.npy`` shards.
+
+Layout of ``out_dir`` (``R`` = rank, ``K`` = chunk)::
+
+    spec.json                         model, layers, format, frame rate, dims
+    layerL/chunk.R.K.ark + .scp       (format "ark")  or  layerL/chunk.R.K.npy  (format "npy": frames
+                                      of the chunk's utterances concatenated, ``[N, D]``)
+    index.R.K.json                    the chunk's utterances and frame counts: written last, after every
+                                      layer's file, so it is the commit record of the chunk
+    bad_utts.R.json                   utterances skipped with ``skip_bad`` and why
+    layerL/feats.R.scp, done.R        when rank R has finished (ark format: its chunks' scps joined)
+    layerL/feats.scp                  once every rank has finished
+
+A rerun reads the committed chunks, removes files of an uncommitted (killed) chunk, and carries
+on with the utterances not yet done. :func:`read_features` iterates ``(utt, array)`` for a layer.
+"""
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .audio.compute import shard_utts
+from .audio.io import AudioError
+from .data.batching import duration_batches, padding_ratio
+
+log = logging.getLogger(__name__)
+
+
+def parse_layers(spec: Union[str, Sequence[int]], num_layers: int) -> List[int]:
+    """``"6,9"`` / ``"all"`` / ``[6, 9]`` -> sorted layer indices in ``[0, num_layers]``."""
+    if isinstance(spec, str):
+        if spec.strip() == "all":
+            return list(range(num_layers + 1))
+        try:
+            spec = [int(x) for x in spec.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--layers must be 'all' or comma-separated integers, got {spec!r}") from None
+    bad = [l for l in spec if not 0 <= l <= num_layers]
+    if bad or not spec:
+        raise ValueError(f"layers {bad or spec} out of range: this model has hidden states 0..{num_layers}")
+    return sorted(set(spec))
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def _committed_chunks(out: Path, rank: int) -> Dict[int, dict]:
+    chunks = {}
+    for p in out.glob(f"index.{rank}.*.json"):
+        m = re.fullmatch(rf"index\.{rank}\.(\d+)\.json", p.name)
+        if m:
+            chunks[int(m.group(1))] = json.loads(p.read_text())
+    return chunks
+
+
+def _remove_uncommitted(out: Path, rank: int, committed: Dict[int, dict]) -> int:
+    removed = 0
+    for p in list(out.glob(f"layer*/chunk.{rank}.*")) + list(out.glob(f"index.{rank}.*.tmp")):
+        m = re.match(rf"chunk\.{rank}\.(\d+)\.", p.name)
+        if p.suffix == ".tmp" or (m and int(m.group(1)) not in committed):
+            p.unlink()
+            removed += 1
+    return removed
+
+
+def _with(stem: Path, suffix: str) -> Path:
+    return stem.with_name(stem.name + suffix)  # not with_suffix: "chunk.0.00001" has dots
+
+
+def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: List[np.ndarray], fmt: str):
+    stem = layer_dir / f"chunk.{rank}.{k:05d}"
+    if fmt == "npy":
+        tmp = stem.with_name(stem.name + ".npy.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32))
+        os.replace(tmp, _with(stem, ".npy"))
+        return
+    import kaldiio
+    ark, scp = _with(stem, ".ark"), _with(stem, ".scp")
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
+        for u, a in zip(utts, arrays):
+            writer(u, a)
+
+
+def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
+                     batch_seconds: float = 160.0, chunk_seconds: float = 1800.0, device: str = "cpu",
+                     dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
+                     model_name: Optional[str] = None) -> Dict:
+    """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
+
+    Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
+    """
+    from tqdm import tqdm
+
+    from .data.kaldi_dir import DataDir
+
+    if fmt not in ("ark", "npy"):
+        raise ValueError(f"format must be 'ark' or 'npy', got {fmt!r}")
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+    if dtype == "float16" and fmt == "ark":
+        raise ValueError("Kaldi ark matrices are float32: use --format npy for float16 features")
+    layers = parse_layers(layers, model.num_layers)
+    out = Path(out_dir)
+    d = DataDir.read(data_dir)
+    utts = shard_utts(d.utt_ids, nshard, rank)
+    spec = {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
+            "data": str(Path(data_dir).resolve()), "frame_rate": 16000 / model.downsample_rate,
+            "dim": model.hidden_size}
+    out.mkdir(parents=True, exist_ok=True)
+    old = out / "spec.json"
+    if old.exists():
+        prev = json.loads(old.read_text())
+        clash = {k: (prev.get(k), v) for k, v in spec.items() if prev.get(k) != v}
+        if clash:
+            raise ValueError(f"{out} holds an extraction with other settings {clash}; use another --out")
+    else:
+        _atomic_json(old, spec)
+    for layer in layers:
+        (out / f"layer{layer}").mkdir(exist_ok=True)
+
+    committed = _committed_chunks(out, rank)
+    removed = _remove_uncommitted(out, rank, committed)
+    if removed:
+        log.warning("%s: removed %d files of an interrupted chunk; redoing its utterances", out, removed)
+    bad_path = out / f"bad_utts.{rank}.json"
+    bad: Dict[str, str] = json.loads(bad_path.read_text()) if bad_path.exists() else {}
+    done = {u for c in committed.values() for u in c["utts"]} | set(bad)
+    todo = [u for u in utts if u not in done]
+    durs = dict(d.utt2dur) if d.utt2dur else {}
+    if any(u not in durs for u in todo):
+        durs.update(d.compute_utt2dur())
+    batches = duration_batches(todo, durs, batch_seconds)
+    summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
+               "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
+
+    model = model.to(device).eval()
+    np_dtype = np.float16 if dtype == "float16" else np.float32
+    next_chunk = max(committed, default=-1) + 1
+    chunk_utts: List[str] = []
+    chunk_frames: List[int] = []
+    chunk_arrays: Dict[int, List[np.ndarray]] = {layer: [] for layer in layers}
+    chunk_secs = 0.0
+
+    def commit():
+        nonlocal next_chunk, chunk_utts, chunk_frames, chunk_arrays, chunk_secs
+        if not chunk_utts:
+            return
+        for layer in layers:
+            _write_chunk(out / f"layer{layer}", rank, next_chunk, chunk_utts, chunk_arrays[layer], fmt)
+        _atomic_json(out / f"index.{rank}.{next_chunk:05d}.json", {"utts": chunk_utts, "frames": chunk_frames})
+        next_chunk += 1
+        chunk_utts, chunk_frames, chunk_arrays, chunk_secs = [], [], {layer: [] for layer in layers}, 0.0
+
+    bar = tqdm(total=len(todo), desc=f"extract shard {rank}", unit="utt", disable=not progress)
+    for batch in batches:
+        wavs = []
+        for u in batch:
+            try:
+                wavs.append((u, torch.from_numpy(d.load_audio(u, 16000))))
+            except AudioError as e:
+                if not skip_bad:
+                    commit()  # keep what is done; the rerun starts after it
+                    raise
+                bad[u] = e.reason
+                _atomic_json(bad_path, bad)
+                summary["skipped"] += 1
+                log.warning("skipping %s", e)
+        bar.update(len(batch))
+        if not wavs:
+            continue
+        lengths = torch.tensor([w.shape[0] for _, w in wavs])
+        padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True).to(device)
+        with torch.inference_mode():
+            upstream = model(padded, lengths.to(device), num_layers=max(max(layers), 1))
+        frames = upstream.lengths.cpu().tolist()
+        for layer in layers:
+            h = upstream.hidden_states[layer].float().cpu().numpy()
+            chunk_arrays[layer].extend(h[i, :n].astype(np_dtype) for i, n in enumerate(frames))
+        chunk_utts.extend(u for u, _ in wavs)
+        chunk_frames.extend(frames)
+        summary["extracted"] += len(wavs)
+        summary["frames"] += sum(frames)
+        chunk_secs += sum(durs[u] for u, _ in wavs)
+        if chunk_secs >= chunk_seconds:
+            commit()
+    commit()
+    bar.close()
+    _finish_rank(out, rank, nshard, layers, fmt)
+    return summary
+
+
+def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str) -> None:
+    chunks = sorted(_committed_chunks(out, rank))
+    if fmt == "ark":
+        for layer in layers:
+            lines = []
+            for k in chunks:
+                lines += (out / f"layer{layer}" / f"chunk.{rank}.{k:05d}.scp").read_text().splitlines()
+            tmp = out / f"layer{layer}" / f"feats.{rank}.scp.tmp"
+            tmp.write_text("".join(l + "\n" for l in lines))
+            os.replace(tmp, out / f"layer{layer}" / f"feats.{rank}.scp")
+    (out / f"done.{rank}").write_text(f"{len(chunks)} chunks\n")
+    if fmt == "ark" and all((out / f"done.{r}").exists() for r in range(nshard)):
+        for layer in layers:
+            lines = []
+            for r in range(nshard):
+                lines += (out / f"layer{layer}" / f"feats.{r}.scp").read_text().splitlines()
+            lines.sort(key=lambda l: l.split(maxsplit=1)[0].encode())
+            tmp = out / f"layer{layer}" / "feats.scp.tmp"
+            tmp.write_text("".join(l + "\n" for l in lines))
+            os.replace(tmp, out / f"layer{layer}" / "feats.scp")
+
+
+def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
+    """``(utt, [frames, dim])`` for every committed utterance of ``layer``, in chunk order."""
+    out = Path(out_dir)
+    spec = json.loads((out / "spec.json").read_text())
+    if layer not in spec["layers"]:
+        raise ValueError(f"{out}: layer {layer} was not extracted (have {spec['layers']})")
+    for rank in range(spec["nshard"]):
+        for k, index in sorted(_committed_chunks(out, rank).items()):
+            stem = out / f"layer{layer}" / f"chunk.{rank}.{k:05d}"
+            if spec["format"] == "npy":
+                arr = np.load(_with(stem, ".npy"), mmap_mode="r")
+                offsets = np.cumsum([0] + index["frames"])
+                for u, a, b in zip(index["utts"], offsets[:-1], offsets[1:]):
+                    yield u, np.asarray(arr[a:b])
+            else:
+                import kaldiio
+                for u, a in kaldiio.load_scp_sequential(str(_with(stem, ".scp"))):
+                    yield u, a

@@ -1,0 +1,183 @@
+"""One configurable speech encoder: frontend -> projection -> Transformer | Conformer.
+
+HuBERT, wav2vec 2.0, wav2vec2-conformer and w2v-BERT encoders are all this class with different
+:class:`EncoderConfig` values; the objectives (issues 4, 5) add their heads around it.
+"""
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from ..nn.conformer import ConformerEncoder
+from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv2dSubsampler, ConvFeatureExtractor, FbankStacker,
+                            FeatureProjection)
+from ..nn.masking import apply_mask
+from ..nn.transformer import TransformerEncoder
+from ..nn.utils import lengths_to_mask
+from .upstream import UpstreamOutput
+
+FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack")
+ENCODERS = ("transformer", "conformer")
+
+
+@dataclass
+class EncoderConfig:
+    """Architecture of a :class:`SpeechEncoder`. Field names are ours; interop maps others' onto them."""
+
+    family: str = "hubert"                # hubert | wav2vec2 | w2v_bert: which objective/heads it belongs to
+    frontend: str = "waveform_cnn"        # one of FRONTENDS
+    # waveform CNN
+    conv_layers: List[List[int]] = field(default_factory=lambda: [list(x) for x in WAV2VEC2_CONV_LAYERS])
+    extractor_mode: str = "group_norm"    # group_norm | layer_norm
+    conv_bias: bool = False
+    masked_group_norm: bool = True        # padding-invariant GroupNorm statistics
+    # fbank frontends
+    num_mel_bins: int = 80
+    stack_stride: int = 2
+    subsampler_channels: int = 128
+    # projection
+    feature_layer_norm: bool = True
+    feature_dropout: float = 0.0
+    # encoder
+    encoder: str = "transformer"          # one of ENCODERS
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    ffn_dim: int = 3072
+    activation: str = "gelu"
+    layer_norm_first: bool = False
+    layer_norm_eps: float = 1e-5
+    pos_conv_kernel: int = 128            # 0: no conv positional embedding
+    pos_conv_groups: int = 16
+    position: str = "none"                # none | rel_pos | relative_key | rotary
+    left_max_position: int = 64
+    right_max_position: int = 8
+    rotary_base: float = 10000.0
+    depthwise_kernel: int = 31
+    conv_norm: str = "batch_norm"         # batch_norm | layer_norm
+    causal_conv: bool = False
+    final_layer_norm: bool = True         # conformer: layer norm after the last block
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    layerdrop: float = 0.0
+    # pretraining heads (kept so imported checkpoints lose nothing; used by issue 4 / 5 objectives)
+    mask_embedding: bool = True
+    num_classes: List[int] = field(default_factory=list)  # HuBERT: one codebook size per target set
+    final_dim: int = 256
+
+    def validate(self) -> "EncoderConfig":
+        checks = {"frontend": FRONTENDS, "encoder": ENCODERS, "extractor_mode": ("group_norm", "layer_norm"),
+                  "position": ("none", "rel_pos", "relative_key", "rotary"),
+                  "conv_norm": ("batch_norm", "layer_norm"), "family": ("hubert", "wav2vec2", "w2v_bert")}
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"config field {name}={getattr(self, name)!r}; expected one of {allowed}")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "EncoderConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            import difflib
+            hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
+            msg = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
+            raise ValueError(f"unknown encoder config fields: {msg}")
+        return cls(**d).validate()
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+class SpeechEncoder(nn.Module):
+    """An upstream: ``forward(wavs [B, T], lengths [B]) -> UpstreamOutput``.
+
+    Attributes:
+        downsample_rate: input samples per output frame (320 for the waveform CNN).
+        num_layers, hidden_size: encoder depth and width.
+    """
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config = config.validate()
+        if config.frontend == "waveform_cnn":
+            self.frontend = ConvFeatureExtractor(config.conv_layers, config.extractor_mode, config.conv_bias,
+                                                 config.masked_group_norm)
+        elif config.frontend == "fbank_stack":
+            self.frontend = FbankStacker(config.num_mel_bins, config.stack_stride)
+        else:
+            self.frontend = Conv2dSubsampler(config.num_mel_bins, config.subsampler_channels)
+        self.feature_projection = FeatureProjection(self.frontend.output_dim, config.hidden_size,
+                                                    config.feature_layer_norm, config.feature_dropout,
+                                                    config.layer_norm_eps)
+        self.mask_embedding = nn.Parameter(torch.empty(config.hidden_size).uniform_()) if config.mask_embedding else None
+        common = dict(dim=config.hidden_size, num_layers=config.num_layers, num_heads=config.num_heads,
+                      ffn_dim=config.ffn_dim, dropout=config.dropout, attention_dropout=config.attention_dropout,
+                      activation_dropout=config.activation_dropout, activation_name=config.activation,
+                      layerdrop=config.layerdrop, eps=config.layer_norm_eps, position=config.position)
+        position_kwargs = {}
+        if config.position == "relative_key":
+            position_kwargs = dict(left_max_position=config.left_max_position,
+                                   right_max_position=config.right_max_position)
+        elif config.position == "rotary":
+            position_kwargs = dict(rotary_base=config.rotary_base)
+        if config.encoder == "transformer":
+            self.encoder = TransformerEncoder(pos_conv_kernel=config.pos_conv_kernel,
+                                              pos_conv_groups=config.pos_conv_groups,
+                                              layer_norm_first=config.layer_norm_first, **common, **position_kwargs)
+        else:
+            self.encoder = ConformerEncoder(depthwise_kernel=config.depthwise_kernel, conv_norm=config.conv_norm,
+                                            causal_conv=config.causal_conv, final_layer_norm=config.final_layer_norm,
+                                            **common, **position_kwargs)
+        if config.num_classes:  # fairseq HuBERT pretraining head
+            self.final_proj = nn.Linear(config.hidden_size, config.final_dim * len(config.num_classes))
+            self.label_embeddings = nn.Parameter(torch.empty(sum(config.num_classes), config.final_dim).uniform_())
+
+    # -- the upstream contract ------------------------------------------------------------------
+    @property
+    def downsample_rate(self) -> int:
+        return self.frontend.downsample_rate
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.num_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.hidden_size
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.frontend.output_lengths(lengths)
+
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None,
+                time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None) -> UpstreamOutput:
+        """Args:
+            wavs: ``[B, T]`` float waveform at 16 kHz.
+            lengths: ``[B]`` valid samples (default: all ``T``).
+            time_mask: ``[B, T']`` frames to replace by the mask embedding (pretraining / SpecAugment).
+            num_layers: stop after this many layers (extraction of lower layers is cheaper).
+        """
+        if wavs.dim() != 2:
+            raise ValueError(f"expected wavs [B, T], got shape {tuple(wavs.shape)}")
+        if lengths is None:
+            lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=wavs.device)
+        feats, frames = self.frontend(wavs, lengths)
+        too_short = (frames <= 0).nonzero().flatten().tolist()
+        if too_short:
+            raise ValueError(f"utterances {too_short} of the batch ({lengths[too_short].tolist()} samples) are "
+                             f"shorter than one output frame of this model's frontend")
+        return self.forward_features(feats, frames, time_mask, num_layers)
+
+    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor,
+                         time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None) -> UpstreamOutput:
+        """Run from frontend output ``feats [B, T', C]`` with ``frames [B]`` valid frames."""
+        x = self.feature_projection(feats)
+        if time_mask is not None:
+            x = apply_mask(x, time_mask, self.mask_embedding)
+        valid = lengths_to_mask(frames, x.shape[1])
+        hidden_states, last = self.encoder(x, valid, num_layers)
+        return UpstreamOutput(hidden_states=hidden_states, lengths=frames, last_hidden_state=last, features=feats)

@@ -1,0 +1,98 @@
+"""Named model configs, builders, and the exported-folder format (config.yaml + model.safetensors)."""
+import json
+import os
+from pathlib import Path
+from typing import Callable, Dict, Union
+
+import torch
+from omegaconf import OmegaConf
+
+from .encoder import EncoderConfig, SpeechEncoder
+
+_CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
+
+CONFIG_FILE, WEIGHTS_FILE = "config.yaml", "model.safetensors"
+
+
+def register(name: str):
+    """Decorator: register a function returning an :class:`EncoderConfig` under ``name``."""
+    def wrap(fn: Callable[[], EncoderConfig]):
+        if name in _CONFIGS:
+            raise ValueError(f"model config {name!r} registered twice")
+        _CONFIGS[name] = fn
+        return fn
+    return wrap
+
+
+def available_models():
+    return sorted(_CONFIGS)
+
+
+def model_config(name: str, **overrides) -> EncoderConfig:
+    """The named config with ``overrides`` applied (unknown fields fail with a suggestion)."""
+    if name not in _CONFIGS:
+        import difflib
+        close = difflib.get_close_matches(name, _CONFIGS, 3)
+        raise KeyError(f"unknown model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
+                       + f" (available: {', '.join(available_models())})")
+    cfg = _CONFIGS[name]().to_dict()
+    cfg.update(overrides)
+    return EncoderConfig.from_dict(cfg)
+
+
+def build_model(name_or_config: Union[str, EncoderConfig], **overrides) -> SpeechEncoder:
+    cfg = model_config(name_or_config, **overrides) if isinstance(name_or_config, str) else name_or_config
+    return SpeechEncoder(cfg)
+
+
+def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = None) -> Path:
+    """Write ``path/config.yaml`` and ``path/model.safetensors`` (each written atomically)."""
+    from safetensors.torch import save_file
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    conf = {"model": model.config.to_dict(), "metadata": metadata or {}}
+    tmp = path / (CONFIG_FILE + ".tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(conf)))
+    os.replace(tmp, path / CONFIG_FILE)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = path / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})
+    os.replace(tmp, path / WEIGHTS_FILE)
+    return path
+
+
+def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncoder:
+    """Load an exported folder (or a registered name, with fresh weights) into a :class:`SpeechEncoder`."""
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.exists() and str(path) in _CONFIGS:
+        return build_model(str(path)).eval()
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
+    conf = OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE))
+    if "model" not in conf:
+        raise ValueError(f"{path / CONFIG_FILE}: no 'model' section")
+    model = SpeechEncoder(EncoderConfig.from_dict(conf["model"]))
+    state = load_file(str(path / WEIGHTS_FILE), device=map_location)
+    load_state_strict(model, state, str(path / WEIGHTS_FILE))
+    model.metadata = conf.get("metadata", {})
+    return model.eval()
+
+
+def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that names every missing, unexpected or mis-shaped key."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches: {'; '.join(shapes)}")
+        raise KeyError(f"{source}: weights do not fit the model: " + " | ".join(parts))
+    model.load_state_dict(state, strict=True)

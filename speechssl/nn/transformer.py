@@ -1,0 +1,110 @@
+"""The wav2vec 2.0 / HuBERT Transformer encoder: conv positional embedding + post- or pre-norm layers."""
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .attention import MultiheadSelfAttention
+from .utils import activation
+
+
+class ConvPositionalEmbedding(nn.Module):
+    """Grouped, weight-normalised conv over time whose GELU output is added to the input.
+
+    ``[B, T, D] -> [B, T, D]``; an even kernel drops its last output frame ("same" length).
+    """
+
+    def __init__(self, dim: int, kernel_size: int = 128, groups: int = 16):
+        super().__init__()
+        conv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=groups)
+        self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
+        self.trim = 1 if kernel_size % 2 == 0 else 0
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x.transpose(1, 2))
+        if self.trim:
+            y = y[..., : -self.trim]
+        return self.activation(y).transpose(1, 2)
+
+
+class FeedForward(nn.Module):
+    """``Linear -> activation -> dropout -> Linear -> dropout``."""
+
+    def __init__(self, dim: int, hidden_dim: int, activation_name: str = "gelu",
+                 activation_dropout: float = 0.0, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.activation = activation(activation_name)
+        self.activation_dropout = nn.Dropout(activation_dropout)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.activation_dropout(self.activation(self.fc1(x)))))
+
+
+class TransformerLayer(nn.Module):
+    """One encoder layer; ``layer_norm_first`` selects pre-norm (large models) over post-norm (base)."""
+
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1,
+                 attention_dropout: float = 0.1, activation_dropout: float = 0.0,
+                 activation_name: str = "gelu", layer_norm_first: bool = False, eps: float = 1e-5,
+                 position: str = "none", **position_kwargs):
+        super().__init__()
+        self.self_attn = MultiheadSelfAttention(dim, num_heads, attention_dropout, position, **position_kwargs)
+        self.self_attn_norm = nn.LayerNorm(dim, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.ffn = FeedForward(dim, ffn_dim, activation_name, activation_dropout, dropout)
+        self.ffn_norm = nn.LayerNorm(dim, eps=eps)
+        self.layer_norm_first = layer_norm_first
+
+    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.layer_norm_first:
+            x = x + self.dropout(self.self_attn(self.self_attn_norm(x), valid))
+            return x + self.ffn(self.ffn_norm(x))
+        x = self.self_attn_norm(x + self.dropout(self.self_attn(x, valid)))
+        return self.ffn_norm(x + self.ffn(x))
+
+
+class TransformerEncoder(nn.Module):
+    """Conv positional embedding, then ``num_layers`` :class:`TransformerLayer`.
+
+    ``forward(x [B, T, D], valid [B, T]) -> (hidden_states, last)``: ``hidden_states`` holds the
+    layer input and every layer's output (``num_layers + 1`` tensors, counted as Hugging Face and
+    s3prl count them); ``last`` is the encoder output (pre-norm models apply the final layer
+    norm to it, not to ``hidden_states[-1]``).
+    """
+
+    def __init__(self, dim: int, num_layers: int, num_heads: int, ffn_dim: int,
+                 pos_conv_kernel: int = 128, pos_conv_groups: int = 16, layer_norm_first: bool = False,
+                 dropout: float = 0.1, attention_dropout: float = 0.1, activation_dropout: float = 0.0,
+                 activation_name: str = "gelu", layerdrop: float = 0.0, eps: float = 1e-5,
+                 position: str = "none", **position_kwargs):
+        super().__init__()
+        self.pos_conv = ConvPositionalEmbedding(dim, pos_conv_kernel, pos_conv_groups) if pos_conv_kernel else None
+        self.layer_norm = nn.LayerNorm(dim, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            TransformerLayer(dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout,
+                             activation_name, layer_norm_first, eps, position, **position_kwargs)
+            for _ in range(num_layers))
+        self.layer_norm_first = layer_norm_first
+        self.layerdrop = layerdrop
+
+    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
+                num_layers: Optional[int] = None) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        if valid is not None:
+            x = x * valid[..., None].to(x.dtype)
+        if self.pos_conv is not None:
+            x = x + self.pos_conv(x)
+        if not self.layer_norm_first:
+            x = self.layer_norm(x)
+        x = self.dropout(x)
+        hidden_states = [x]
+        for layer in self.layers[:num_layers]:
+            if not (self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop):
+                x = layer(x, valid)
+            hidden_states.append(x)
+        last = self.layer_norm(x) if self.layer_norm_first else x
+        return hidden_states, last

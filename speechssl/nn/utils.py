@@ -1,0 +1,27 @@
+"""Small helpers shared by the building blocks: length masks and activations."""
+from typing import Optional
+
+import torch
+from torch import nn
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
+    """``lengths [B]`` -> ``valid [B, max_len]`` bool, True on real frames."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def conv_out_length(lengths: torch.Tensor, kernel: int, stride: int, padding: int = 0) -> torch.Tensor:
+    """Frames a 1-D convolution keeps from ``lengths`` (no dilation)."""
+    return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+
+
+_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU,
+                "gelu_new": lambda: nn.GELU(approximate="tanh"), "tanh": nn.Tanh}
+
+
+def activation(name: str) -> nn.Module:
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
