@@ -32,6 +32,7 @@ test-slow: install-test
 
 bench: install-test
 	$(BIN)/python tools/bench_features.py
+	$(BIN)/python tools/bench_encoders.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info exp
