@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="float16: npy only")
     s.add_argument("--nshard", type=int, default=1)
     s.add_argument("--rank", type=int, default=0)
-    s.add_argument("--batch-seconds", type=float, default=160.0, help="padded audio seconds per batch")
+    s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
     s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
     s.add_argument("--device", default="cpu")
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")

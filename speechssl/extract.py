@@ -91,7 +91,7 @@ def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: Li
 
 
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
-                     batch_seconds: float = 160.0, chunk_seconds: float = 1800.0, device: str = "cpu",
+                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
                      model_name: Optional[str] = None) -> Dict:
     """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.

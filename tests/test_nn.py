@@ -214,3 +214,18 @@ def test_channel_mask_and_apply():
     assert torch.all(y[:, 3:5][~cmask[:, None, :].expand(-1, 2, -1)] == 7.0)
     assert torch.all(y.masked_select(cmask[:, None, :].expand_as(y)) == 0)
     assert torch.equal(y[:, 0][~cmask], x[:, 0][~cmask])
+
+
+def test_layerdrop_skips_layers_only_in_training():
+    model = _tiny("hubert_small")
+    model.encoder.layerdrop = 1.0
+    wavs = torch.randn(1, 4000)
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    out = model(wavs)
+    assert all(torch.equal(h, out.hidden_states[0]) for h in out.hidden_states)
+    model.eval()
+    out = model(wavs)
+    assert not torch.equal(out.hidden_states[1], out.hidden_states[0])
