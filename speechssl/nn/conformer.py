@@ -12,7 +12,7 @@ from torch import nn
 
 from .attention import MultiheadSelfAttention
 from .transformer import FeedForward
-from .utils import activation
+from .utils import activation, run_layers
 
 
 class ConvolutionModule(nn.Module):
@@ -106,10 +106,7 @@ class ConformerEncoder(nn.Module):
         if valid is not None:
             x = x * valid[..., None].to(x.dtype)
         x = self.dropout(x)
-        hidden_states = [x]
-        for layer in self.layers[:num_layers]:
-            if not (self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop):
-                x = layer(x, valid)
-            hidden_states.append(x)
+        hidden_states = run_layers(self.layers[:num_layers], x, valid, self.layerdrop, self.training)
+        x = hidden_states[-1]
         last = self.layer_norm(x) if self.layer_norm is not None else x
         return hidden_states, last

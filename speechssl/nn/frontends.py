@@ -149,6 +149,13 @@ class LogMelFrontend(nn.Module):
         self.opts = FbankOptions(frame=FrameOptions(sample_rate=sample_rate), num_mel_bins=num_mel_bins)
         self.normalize, self.eps = normalize, eps
 
+    def output_frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Kaldi frame count (``snip_edges``) of ``lengths`` samples."""
+        frame = self.opts.frame
+        return torch.where(lengths >= frame.window_size,
+                           1 + torch.div(lengths - frame.window_size, frame.window_shift, rounding_mode="floor"),
+                           torch.zeros_like(lengths))
+
     def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None):
         """``wavs [B, T]`` in [-1, 1] -> ``(feats [B, F, num_mel_bins], frames [B])``."""
         with torch.autocast(wavs.device.type, enabled=False):
@@ -183,10 +190,7 @@ class FbankStacker(nn.Module):
         return self.logmel.opts.frame.window_shift * self.stride
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        frame = self.logmel.opts.frame
-        frames = torch.where(lengths >= frame.window_size,
-                             1 + torch.div(lengths - frame.window_size, frame.window_shift, rounding_mode="floor"),
-                             torch.zeros_like(lengths))
+        frames = self.logmel.output_frames(lengths)
         return torch.div(frames, self.stride, rounding_mode="floor")
 
     def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None):
@@ -217,10 +221,7 @@ class Conv2dSubsampler(nn.Module):
         return self.logmel.opts.frame.window_shift * 4
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        frame = self.logmel.opts.frame
-        frames = torch.where(lengths >= frame.window_size,
-                             1 + torch.div(lengths - frame.window_size, frame.window_shift, rounding_mode="floor"),
-                             torch.zeros_like(lengths))
+        frames = self.logmel.output_frames(lengths)
         return conv_out_length(conv_out_length(frames, 3, 2), 3, 2).clamp_min(0)
 
     def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .attention import MultiheadSelfAttention
-from .utils import activation
+from .utils import activation, run_layers
 
 
 class ConvPositionalEmbedding(nn.Module):
@@ -101,10 +101,7 @@ class TransformerEncoder(nn.Module):
         if not self.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
-        hidden_states = [x]
-        for layer in self.layers[:num_layers]:
-            if not (self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop):
-                x = layer(x, valid)
-            hidden_states.append(x)
+        hidden_states = run_layers(self.layers[:num_layers], x, valid, self.layerdrop, self.training)
+        x = hidden_states[-1]
         last = self.layer_norm(x) if self.layer_norm_first else x
         return hidden_states, last

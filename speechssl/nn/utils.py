@@ -16,6 +16,20 @@ def conv_out_length(lengths: torch.Tensor, kernel: int, stride: int, padding: in
     return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
 
 
+def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop: float, training: bool):
+    """Apply ``layers`` in turn (each skipped with probability ``layerdrop`` in training).
+
+    Returns the input and every layer's output: ``len(layers) + 1`` tensors; a dropped layer
+    repeats its input, so indices keep their meaning.
+    """
+    hidden_states = [x]
+    for layer in layers:
+        if not (training and layerdrop > 0 and torch.rand(()) < layerdrop):
+            x = layer(x, valid)
+        hidden_states.append(x)
+    return hidden_states
+
+
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU,
                 "gelu_new": lambda: nn.GELU(approximate="tanh"), "tanh": nn.Tanh}
 
