@@ -180,7 +180,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         lengths = torch.tensor([w.shape[0] for _, w in wavs])
         padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True).to(device)
         with torch.inference_mode():
-            upstream = model(padded, lengths.to(device), num_layers=max(max(layers), 1))
+            upstream = model(padded, lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
         for layer in layers:
             h = upstream.hidden_states[layer].float().cpu().numpy()

@@ -3,7 +3,7 @@
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict
 
 import torch
 
@@ -22,7 +22,7 @@ HEAD_PATTERNS = (r"lm_head\..*", r"quantizer\..*", r"project_q\..*", r"project_h
                  r"final_proj\..*", r"label_embeddings_concat")
 POSITION_TYPES = {None: "none", "relative": "rel_pos", "rotary": "rotary", "relative_key": "relative_key"}
 
-RULES = [
+COMMON_RULES = [
     # waveform CNN and projection
     (r"feature_extractor\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)", r"frontend.conv_layers.\1.\2.\3"),
     (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"feature_projection.\1.\2"),
@@ -34,12 +34,16 @@ RULES = [
      r"encoder.pos_conv.conv.parametrizations.weight.original1"),
     (r"encoder\.pos_conv_embed\.conv\.bias", r"encoder.pos_conv.conv.bias"),
     (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
+]
+# "final_layer_norm" is the FFN norm of a Transformer layer but the last norm of a Conformer block
+TRANSFORMER_RULES = COMMON_RULES + [
     (L + r"attention\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.self_attn.\2_proj.\3"),
     (L + r"layer_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_norm.\2"),
     (L + r"feed_forward\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc1.\2"),
     (L + r"feed_forward\.output_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc2.\2"),
-    (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.final_norm.\2"),  # renamed below per family
-    # Conformer blocks
+    (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.ffn_norm.\2"),
+]
+CONFORMER_RULES = COMMON_RULES + [
     (L + r"(ffn[12])_layer_norm\.(weight|bias)", r"encoder.layers.\1.\2_norm.\3"),
     (L + r"(ffn[12])\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.\2.fc1.\3"),
     (L + r"(ffn[12])\.output_dense\.(weight|bias)", r"encoder.layers.\1.\2.fc2.\3"),
@@ -51,6 +55,7 @@ RULES = [
      r"encoder.layers.\1.conv_module.\2.\3"),
     (L + r"conv_module\.(?:batch_norm|depthwise_layer_norm)\.(weight|bias|running_mean|running_var|num_batches_tracked)",
      r"encoder.layers.\1.conv_module.depthwise_norm.\2"),
+    (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.final_norm.\2"),
 ]
 
 
@@ -138,7 +143,7 @@ def import_huggingface(folder, drop_heads: bool = False) -> SpeechEncoder:
         raise KeyError(f"{folder}: checkpoint has task-head weights outside the encoder: {', '.join(sorted(heads))}; "
                        f"pass drop_heads=True (CLI: --drop-heads) to import the encoder without them")
     state, ignored = _take_reference_only(state, config)
-    rules = _rules_for(config)
+    rules = TRANSFORMER_RULES if config.encoder == "transformer" else CONFORMER_RULES
     renamed, unmatched = rename_keys(state, rules)
     if unmatched:
         raise KeyError(f"{folder}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
@@ -156,12 +161,6 @@ def _strip_prefix(key: str) -> str:
         if key.startswith(prefix):
             return key[len(prefix):]
     return key
-
-
-def _rules_for(config: EncoderConfig) -> List:
-    # "final_layer_norm" is the FFN norm of a Transformer layer but the block's last norm in a Conformer
-    target = "ffn_norm" if config.encoder == "transformer" else "final_norm"
-    return [(p, r.replace("final_norm", target)) if "final_layer_norm" in p else (p, r) for p, r in RULES]
 
 
 def _take_reference_only(state: Dict[str, torch.Tensor], config: EncoderConfig):
