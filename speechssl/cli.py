@@ -39,6 +39,11 @@ def _import_flags(p) -> None:
                    ".pt checkpoint (only for files you trust)")
 
 
+def _shard_flags(p) -> None:
+    p.add_argument("--nshard", type=int, default=1, help="number of jobs the work is split into")
+    p.add_argument("--rank", type=int, default=0, help="this job's shard, 0-based")
+
+
 def _resolve_model(spec: str, drop_heads: bool, trust: bool):
     from .interop import import_checkpoint
     from .models import available_models, build_model
@@ -153,6 +158,65 @@ def cmd_features(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ k-means
+def cmd_kmeans_learn(args) -> int:
+    from .clustering import FeatureSource, learn_kmeans
+
+    src = FeatureSource.open(args.feats)
+    model = learn_kmeans(src, args.k, args.out, args.fraction, args.max_frames, args.niter,
+                         args.restarts, args.seed, args.init, threads=args.threads)
+    s = model.spec
+    print(f"{args.out}: k={s['k']} on {s['frames_used']} of {s['frames_total']} frames "
+          f"(dim {s['dim']}, sample {s['sample_mib']} MiB), inertia/frame {s['inertia_per_frame']:.4f} "
+          f"(restarts {s['inertia_per_restart']}), {s['seconds']}")
+    return 0
+
+
+def cmd_kmeans_assign(args) -> int:
+    from .clustering import FeatureSource, KMeansModel, assign_labels
+
+    model = KMeansModel.load(args.model)
+    summary = assign_labels(model, FeatureSource.open(args.feats), args.out, args.nshard, args.rank,
+                            threads=args.threads)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_kmeans_eval(args) -> int:
+    from .clustering import KMeansModel, evaluate_labels, read_labels
+
+    labels_path = Path(args.labels)
+    spec_dir = labels_path if labels_path.is_dir() else labels_path.parent
+    spec = KMeansModel.load(args.model).spec if args.model else json.loads((spec_dir / "kmeans.json").read_text())
+    rate = args.frame_rate or spec["source"]["frame_rate"]
+    result = evaluate_labels(read_labels(labels_path), args.data, rate, spec["k"])
+    result = {"labels": str(labels_path), "k": spec["k"], "frame_rate": rate, **result}
+    out = Path(args.out) if args.out else spec_dir / "quality.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(f"PNMI {result['pnmi']:.4f}  phone purity {result['phone_purity']:.4f}  cluster purity "
+          f"{result['cluster_purity']:.4f}  ({result['clusters_used']}/{spec['k']} clusters used, "
+          f"{result['frames']} frames) -> {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ pretraining
+def cmd_pretrain(args) -> int:
+    from .config import load_config
+
+    if args.objective == "hubert":
+        from .tasks.hubert import HubertPretrainConfig as schema, pretrain_hubert as run
+    else:
+        raise ValueError(f"unknown objective {args.objective}")
+    cfg = load_config(schema, args.config, args.overrides)
+    if args.print_config:
+        from .config import to_yaml
+        print(to_yaml(cfg))
+        return 0
+    summary = run(cfg)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 # ------------------------------------------------------------------------------ demo
 def cmd_demo(args) -> int:
     from .audio.synth import synthesize_corpus
@@ -230,8 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--deltas", action="store_true", help="append delta and delta-delta "
                    "(MFCC 39-dim as HuBERT iteration 1)")
     s.add_argument("--cmvn", default="none", choices=["none", "utt", "spk"])
-    s.add_argument("--nshard", type=int, default=1)
-    s.add_argument("--rank", type=int, default=0)
+    _shard_flags(s)
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio "
                    "(listed in bad_utts.RANK.json) instead of failing")
     s.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
@@ -253,14 +316,57 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--format", default="ark", choices=["ark", "npy"])
     s.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="float16: npy only")
-    s.add_argument("--nshard", type=int, default=1)
-    s.add_argument("--rank", type=int, default=0)
+    _shard_flags(s)
     s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
     s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
     s.add_argument("--device", default="cpu")
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")
     _import_flags(s)
     s.set_defaults(func=cmd_extract)
+
+    km = sub.add_parser("kmeans", help="k-means targets for HuBERT (faiss)").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    feats_help = ("features: an scp, a `speechssl features` folder, or a `speechssl extract` folder "
+                  "with its layer as PATH:LAYER")
+    s = km.add_parser("learn", help="learn centroids on a sample of frames")
+    s.add_argument("--feats", required=True, help=feats_help)
+    s.add_argument("-k", "--k", type=int, required=True, help="number of clusters")
+    s.add_argument("--out", required=True, help="folder for centroids.npy + kmeans.json")
+    s.add_argument("--fraction", type=float, default=1.0, help="share of frames to sample")
+    s.add_argument("--max-frames", type=int, default=1_000_000, help="memory bound: at most this many "
+                   "frames are kept (dim x 4 bytes each)")
+    s.add_argument("--niter", type=int, default=100)
+    s.add_argument("--restarts", type=int, default=3, help="k-means runs from different seeds; the "
+                   "lowest inertia wins")
+    s.add_argument("--init", default="kmeans++", choices=["kmeans++", "random"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_kmeans_learn)
+    s = km.add_parser("assign", help="label every utterance (sharded): OUT/labels.RANK.txt, "
+                      "merged into OUT/labels.txt")
+    s.add_argument("--model", required=True, help="folder written by `kmeans learn`")
+    s.add_argument("--feats", required=True, help=feats_help)
+    s.add_argument("--out", required=True)
+    _shard_flags(s)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_kmeans_assign)
+    s = km.add_parser("eval", help="PNMI, phone purity, cluster purity against a data dir's "
+                      "alignments.ctm")
+    s.add_argument("--labels", required=True, help="labels.txt or the folder holding it")
+    s.add_argument("--data", required=True, help="data dir with alignments.ctm")
+    s.add_argument("--model", help="k-means folder (default: the kmeans.json next to the labels)")
+    s.add_argument("--frame-rate", type=float, help="label rate in Hz (default: from kmeans.json)")
+    s.add_argument("--out", help="JSON result (default: quality.json next to the labels)")
+    s.set_defaults(func=cmd_kmeans_eval)
+
+    s = sub.add_parser("pretrain", help="self-supervised pretraining (Lightning; resumes from "
+                       "OUT/checkpoints/last.ckpt; exports OUT/final)")
+    s.add_argument("objective", choices=["hubert"])
+    s.add_argument("--config", action="append", default=[], help="YAML (repeatable; later ones win), "
+                   "a path or a name under conf/ such as pretrain/hubert_mini")
+    s.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=1e-3 trainer.devices=2")
+    s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("demo", help="the end-to-end demo on the synthetic corpus")
     s.add_argument("--workdir", default="exp/demo")
@@ -271,9 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides may come after options; anything else is an error
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     from .audio.io import AudioError
     from .data.kaldi_dir import DataDirError
 

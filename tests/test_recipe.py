@@ -1,4 +1,6 @@
-"""The LibriSpeech recipe skeleton: stages gate, options parse, stages 0-2 and 4 run on the tiny corpus."""
+"""The LibriSpeech recipe: stages gate, options parse, and stages 0-6 (MFCC k-means, HuBERT iteration 1, layer
+k-means with its untrained control, iteration 2, extraction) run on the tiny corpus."""
+import json
 import os
 import shutil
 import subprocess
@@ -30,17 +32,30 @@ def test_unknown_option_and_bad_corpus_fail_clearly(recipe):
 
 
 def test_stages_on_tiny_corpus(recipe):
-    r = _run(recipe, "--stage", "0", "--stop-stage", "2", "--preset", "tiny", "--nj", "2")
+    tiny = ["--preset", "tiny", "--nj", "2", "--it1-k", "20", "--it2-k", "20", "--it2-layer", "1",
+            "--it1-config", "pretrain/hubert_tiny", "--it2-config", "pretrain/hubert_tiny pretrain/hubert_tiny_it2"]
+    r = _run(recipe, "--stage", "0", "--stop-stage", "2", *tiny)
     assert r.returncode == 0, r.stderr[-2000:]
     for split in ("train", "dev", "test", "test_unseen_speakers"):
         assert (recipe / "data" / split / "wav.scp").is_file()
-        n = len((recipe / "data" / split / "utt2spk").read_text().splitlines())
-        assert len((recipe / "exp" / "mfcc" / split / "feats.scp").read_text().splitlines()) == n
-    r = _run(recipe, "--stage", "3", "--preset", "tiny")
-    assert r.returncode == 1 and "issue 4" in r.stderr
-    r = _run(recipe, "--stage", "4", "--preset", "tiny", "--train-sets", "dev", "--layers", "0,3")
-    assert r.returncode == 0, r.stderr[-2000:]
-    n = len((recipe / "data" / "dev" / "utt2spk").read_text().splitlines())
-    for layer in (0, 3):
-        assert len((recipe / "exp" / "feats" / "hubert_small" / "dev" / f"layer{layer}" / "feats.scp")
-                   .read_text().splitlines()) == n
+    n = len((recipe / "data" / "train" / "utt2spk").read_text().splitlines())
+    assert len((recipe / "exp" / "mfcc" / "train" / "feats.scp").read_text().splitlines()) == n
+    assert len((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "labels.txt").read_text().splitlines()) == n
+    q = json.loads((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "quality.json").read_text())
+    assert 0.1 < q["pnmi"] < 1
+    # --stage 3 after stages 0-2, then on to iteration 2 and extraction
+    r = _run(recipe, "--stage", "3", "--stop-stage", "6", "--model", "exp/hubert_it2/final", "--layers", "0,2",
+             *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for it in (1, 2):
+        assert (recipe / "exp" / f"hubert_it{it}" / "final" / "model.safetensors").is_file()
+    assert json.loads((recipe / "exp" / "hubert_it2" / "summary.json").read_text())["steps"] == 20
+    for name in ("hubert_it1_L1_k20", "untrained_L1_k20", "mfcc_k20"):
+        assert (recipe / "exp" / "kmeans" / name / "dev" / "quality.json").is_file()
+    n_dev = len((recipe / "data" / "dev" / "utt2spk").read_text().splitlines())
+    for layer in (0, 2):
+        assert len((recipe / "exp" / "feats" / "hubert_it2_final" / "dev" / f"layer{layer}" / "feats.scp")
+                   .read_text().splitlines()) == n_dev
+    # re-running finished stages skips their work
+    r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
+    assert r.returncode == 0 and "iteration 1 done" in r.stdout

@@ -115,8 +115,11 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     tmp_scp.write_text(text)
     if bad:
         (out / f"bad_utts.{rank}.json").write_text(json.dumps(bad, indent=1))
+    shift_ms = float(opts.get("frame_shift_ms", 10.0))
     (out / "spec.json").write_text(json.dumps({"kind": kind, "deltas": deltas, "cmvn": cmvn,
-                                                **{k: v for k, v in opts.items()}}))
+                                               "data": str(Path(data_dir).resolve()),
+                                               "frame_rate": 1000.0 / shift_ms,
+                                               **{k: v for k, v in opts.items()}}))
     os.replace(tmp_scp, scp)
     log.info("shard %d: %d utterances, %d skipped", rank, len(results), len(bad))
     return scp

@@ -1,0 +1,249 @@
+"""faiss k-means for HuBERT targets: learn centroids on sampled frames, assign every utterance.
+
+Learning keeps a uniform random sample of frames whose size never exceeds ``max_frames``: each
+frame is kept with probability ``p`` (``fraction`` at first); whenever the buffer overflows,
+half of it is dropped at random and ``p`` halves, so the kept frames stay a uniform sample of
+everything read and memory stays at ``max_frames x dim x 4`` bytes (plus faiss's assignment
+buffers, about 12 bytes a frame). Initial centroids come from k-means++ seeding on up to
+``init_frames`` of the sample, one seeding per restart; the restart with the lowest inertia wins.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+
+from .features import FeatureSource
+
+log = logging.getLogger(__name__)
+
+
+def sample_frames(feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_frames: int,
+                  seed: int = 0) -> Tuple[np.ndarray, int]:
+    """Uniform sample of the frames of ``feats`` (see module doc). Returns ``(sample [N, D], total frames)``."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    p, parts, kept, total = fraction, [], 0, 0
+    for utt, a in feats:
+        if a.ndim != 2 or not np.isfinite(a).all():
+            raise ValueError(f"utterance {utt}: features must be a finite [frames, dim] matrix, "
+                             f"got shape {a.shape}{'' if a.ndim != 2 else ' with NaN/inf'}")
+        total += len(a)
+        take = a[rng.random(len(a)) < p]
+        if len(take):
+            parts.append(take)
+            kept += len(take)
+        while kept > max_frames:  # thin everything kept so far by half: still uniform, at rate p/2
+            buf = np.concatenate(parts)
+            buf = buf[rng.random(len(buf)) < 0.5]
+            parts, kept, p = [buf], len(buf), p / 2
+    if not parts:
+        raise ValueError("no frames to learn k-means from (empty features?)")
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), total
+
+
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii, 2007) with float64 distance bookkeeping. ``[k, D]``."""
+    n = len(x)
+    x64 = x.astype(np.float64)
+    sq = (x64 ** 2).sum(1)
+    centres = np.empty((k, x.shape[1]), dtype=np.float32)
+    first = int(rng.integers(n))
+    centres[0] = x[first]
+    d2 = np.maximum(sq - 2 * x64 @ x64[first] + sq[first], 0)
+    for i in range(1, k):
+        total = d2.sum()
+        j = int(rng.choice(n, p=d2 / total)) if total > 0 else int(rng.integers(n))
+        centres[i] = x[j]
+        d2 = np.minimum(d2, np.maximum(sq - 2 * x64 @ x64[j] + sq[j], 0))
+    return centres
+
+
+@dataclass
+class KMeansModel:
+    """Centroids ``[k, D]`` plus what they were learnt on (``spec``)."""
+
+    centroids: np.ndarray
+    spec: dict
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+    def save(self, out_dir) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "centroids.tmp.npy", self.centroids)
+        (out / "kmeans.json.tmp").write_text(json.dumps(self.spec, indent=1))
+        os.replace(out / "centroids.tmp.npy", out / "centroids.npy")
+        os.replace(out / "kmeans.json.tmp", out / "kmeans.json")  # last: the model is complete
+        return out
+
+    @classmethod
+    def load(cls, model_dir) -> "KMeansModel":
+        d = Path(model_dir)
+        if not (d / "kmeans.json").exists():
+            raise FileNotFoundError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
+        return cls(np.load(d / "centroids.npy"), json.loads((d / "kmeans.json").read_text()))
+
+    def index(self, threads: Optional[int] = None):
+        import faiss
+        if threads:
+            faiss.omp_set_num_threads(threads)
+        idx = faiss.IndexFlatL2(self.centroids.shape[1])
+        idx.add(np.ascontiguousarray(self.centroids, dtype=np.float32))
+        return idx
+
+    def predict(self, x: np.ndarray, index=None) -> np.ndarray:
+        """Nearest centroid of each row of ``x [N, D]``: ``[N]`` int64."""
+        if x.shape[1] != self.centroids.shape[1]:
+            raise ValueError(f"features have dim {x.shape[1]}, centroids {self.centroids.shape[1]}")
+        _, labels = (index or self.index()).search(np.ascontiguousarray(x, dtype=np.float32), 1)
+        return labels[:, 0]
+
+
+def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 1.0,
+                 max_frames: int = 1_000_000, niter: int = 100, restarts: int = 3, seed: int = 0,
+                 init: str = "kmeans++", init_frames: Optional[int] = None, threads: Optional[int] = None
+                 ) -> KMeansModel:
+    """faiss k-means with ``k`` clusters on a sample of ``source``; saved to ``out_dir`` when given."""
+    import faiss
+
+    if init not in ("kmeans++", "random"):
+        raise ValueError(f"init must be 'kmeans++' or 'random', got {init!r}")
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    t0 = time.time()
+    x, total = sample_frames(source, fraction, max_frames, seed)
+    if len(x) < k:
+        raise ValueError(f"{source.path}: only {len(x)} frames sampled for k={k}; raise the fraction")
+    t_read = time.time() - t0
+    init_frames = init_frames or max(50_000, 40 * k)
+    rng = np.random.default_rng(seed)
+    best = None
+    runs = []
+    for r in range(restarts):
+        km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed + r, max_points_per_centroid=1 << 30,
+                          verbose=False)
+        start = None
+        if init == "kmeans++":
+            sub = x[rng.choice(len(x), min(len(x), init_frames), replace=False)]
+            start = kmeans_pp(sub, k, rng)
+        km.train(x, init_centroids=start)
+        inertia = float(km.obj[-1]) / len(x)  # mean squared distance per frame
+        runs.append(round(inertia, 6))
+        log.info("k-means restart %d/%d: inertia %.4f per frame", r + 1, restarts, inertia)
+        if best is None or inertia < best[0]:
+            best = (inertia, km.centroids.copy())
+    spec = {"k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
+            "frames_used": len(x), "fraction_requested": fraction, "max_frames": max_frames,
+            "init": init, "niter": niter, "restarts": restarts, "seed": seed,
+            "inertia_per_frame": best[0], "inertia_per_restart": runs,
+            "sample_mib": round(x.nbytes / 2 ** 20, 1), "seconds": {"read": round(t_read, 1),
+                                                                     "train": round(time.time() - t0 - t_read, 1)}}
+    model = KMeansModel(best[1], spec)
+    if out_dir is not None:
+        model.save(out_dir)
+    return model
+
+
+def _shard(utts: List[str], nshard: int, rank: int) -> List[str]:
+    from ..audio.compute import shard_utts
+    return shard_utts(utts, nshard, rank)
+
+
+def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: int = 1, rank: int = 0,
+                  batch_frames: int = 100_000, threads: Optional[int] = None,
+                  progress: bool = True) -> Dict:
+    """Label shard ``rank`` of ``source`` into ``out_dir/labels.RANK.txt`` (``utt l1 l2 ...``).
+
+    Features stream from disk; frames are searched in batches of about ``batch_frames``. The
+    shard file is written under a temporary name and renamed when complete, so a finished shard
+    is skipped on rerun and a killed one is redone. When every shard is there, ``labels.txt``
+    holds them all, sorted by utterance.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / f"labels.{rank}.txt"
+    summary = {"rank": rank, "nshard": nshard}
+    if final.exists():
+        log.info("%s exists: shard %d already done", final, rank)
+        summary["skipped"] = True
+    else:
+        utts = _shard(source.utt_ids(), nshard, rank)
+        index = model.index(threads)
+        tmp = out / f"labels.{rank}.txt.tmp"
+        pending: List[Tuple[str, np.ndarray]] = []
+        frames = 0
+        with open(tmp, "w") as f:
+            def flush():
+                nonlocal pending
+                if not pending:
+                    return
+                labels = model.predict(np.concatenate([a for _, a in pending]), index)
+                offsets = np.cumsum([0] + [len(a) for _, a in pending])
+                for (u, a), s, e in zip(pending, offsets[:-1], offsets[1:]):
+                    if e - s != len(a):  # the label-count check: one label per feature frame
+                        raise ValueError(f"utterance {u}: {e - s} labels for {len(a)} feature frames")
+                    f.write(u + " " + " ".join(map(str, labels[s:e].tolist())) + "\n")
+                pending = []
+
+            for u, a in tqdm(source.subset(utts), total=len(utts), desc=f"assign shard {rank}",
+                             unit="utt", disable=not progress):
+                if a.ndim != 2 or len(a) == 0:
+                    raise ValueError(f"utterance {u}: no feature frames (shape {a.shape})")
+                pending.append((u, a))
+                frames += len(a)
+                if sum(len(b) for _, b in pending) >= batch_frames:
+                    flush()
+            flush()
+        os.replace(tmp, final)
+        summary.update(utterances=len(utts), frames=frames)
+    (out / "kmeans.json").write_text(json.dumps(model.spec, indent=1))
+    if all((out / f"labels.{r}.txt").exists() for r in range(nshard)):
+        summary["merged"] = str(merge_label_shards(out, nshard, rank))
+    return summary
+
+
+def merge_label_shards(out_dir, nshard: int, rank: int = 0) -> Path:
+    out = Path(out_dir)
+    lines = []
+    for r in range(nshard):
+        lines.extend(l for l in (out / f"labels.{r}.txt").read_text().splitlines() if l)
+    lines.sort(key=lambda l: l.split(maxsplit=1)[0])
+    tmp = out / f"labels.txt.tmp{rank}"  # per rank: two ranks may finish together
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out / "labels.txt")
+    return out / "labels.txt"
+
+
+def read_labels(path) -> Dict[str, np.ndarray]:
+    """``labels.txt`` (or a folder holding one) -> ``{utt: [frames] int64}``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "labels.txt"
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no labels (all shards of `speechssl kmeans assign` done?)")
+    out = {}
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            out[parts[0]] = np.array(parts[1:], dtype=np.int64)
+        except ValueError:
+            raise ValueError(f"{p}:{n}: labels of {parts[0]} are not integers") from None
+        if len(parts) == 1:
+            raise ValueError(f"{p}:{n}: utterance {parts[0]} has no labels")
+    return out
+
+

@@ -1,0 +1,81 @@
+"""YAML configs read with omegaconf into structured dataclass schemas.
+
+``load_config(Schema, "conf/pretrain/hubert_mini.yaml", ["optim.lr=1e-3"])`` merges, in order,
+the schema defaults, the YAML file(s) and ``key=value`` overrides. A key that is not in the
+schema fails with the closest valid name, a value of the wrong type fails naming the key, and a
+required value left unset fails naming it.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Type, TypeVar
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
+
+T = TypeVar("T")
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """A config that does not fit its schema; the message names the key and the source."""
+
+
+def resolve_conf(path: str) -> Path:
+    """``path`` as given, else relative to the repository's ``conf/`` (``pretrain/hubert_mini.yaml``)."""
+    p = Path(path)
+    if p.exists():
+        return p
+    for cand in (CONF_DIR / path, CONF_DIR / f"{path}.yaml"):
+        if cand.exists():
+            return cand
+    raise FileNotFoundError(f"config {path}: no such file (nor under {CONF_DIR})")
+
+
+def _suggest(schema, key: str) -> str:
+    node = schema
+    parts = key.split(".")
+    for p in parts[:-1]:
+        if not OmegaConf.is_config(node) or p not in node:
+            break
+        node = node[p]
+    if OmegaConf.is_config(node):
+        close = difflib.get_close_matches(parts[-1], [str(k) for k in node.keys()], 1)
+        if close:
+            return f" (did you mean {'.'.join(parts[:-1] + close)}?)"
+    return ""
+
+
+def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> T:
+    """Schema defaults <- each YAML in ``paths`` <- ``overrides``; returns a dataclass instance."""
+    base = OmegaConf.structured(schema)
+    merged = base
+    sources: List[Any] = [(str(resolve_conf(p)), OmegaConf.load(resolve_conf(p))) for p in paths]
+    if overrides:
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ConfigError(f"overrides must be key=value, got {bad}")
+        sources.append(("command line", OmegaConf.from_dotlist(list(overrides))))
+    for name, cfg in sources:
+        try:
+            merged = OmegaConf.merge(merged, cfg)
+        except ConfigKeyError as e:
+            key = getattr(e, "full_key", None) or str(e)
+            raise ConfigError(f"{name}: unknown config key {key!r}{_suggest(base, str(key))}") from None
+        except ValidationError as e:
+            raise ConfigError(f"{name}: bad value for {getattr(e, 'full_key', '?')!r}: {e.msg}") from None
+    try:
+        obj = OmegaConf.to_object(merged)
+    except MissingMandatoryValue as e:
+        raise ConfigError(f"config value {e.full_key!r} is required but was not set") from None
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def to_yaml(cfg) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+__all__ = ["MISSING", "ConfigError", "load_config", "resolve_conf", "to_yaml", "CONF_DIR"]

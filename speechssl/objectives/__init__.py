@@ -1,0 +1,1 @@
+"""Pretraining objectives on top of the upstream contract."""

@@ -1,0 +1,1 @@
+"""Lightning modules and data modules: pretraining, distillation, fine-tuning."""

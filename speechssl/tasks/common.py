@@ -1,0 +1,195 @@
+"""Training machinery shared by every Lightning task: config sections, optimiser and schedule,
+the trainer (strategy / devices / nodes / precision from config), atomic checkpoints, logging
+callbacks and the data module for audio + frame labels."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------ config
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    warmup_steps: int = 32000
+    total_steps: int = 400000      # length of the decay; training may stop earlier (trainer.max_steps)
+    power: float = 1.0             # polynomial decay power (1 = linear, fairseq's polynomial_decay)
+    end_lr: float = 0.0
+    grad_clip: float = 10.0        # 0 disables
+    accumulate: int = 1            # gradient accumulation (micro-batches per update)
+
+
+@dataclass
+class TrainerConfig:
+    out_dir: str = "exp/pretrain"
+    max_steps: int = 400000
+    max_time_minutes: Optional[float] = None  # stop (and export) after this much wall time
+    accelerator: str = "auto"      # auto | cpu | gpu
+    devices: Any = "auto"          # int, list or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"         # auto | ddp | ddp_spawn | fsdp | deepspeed...
+    precision: str = "32-true"     # 32-true | bf16-mixed | 16-mixed
+    log_every_steps: int = 10
+    val_every_steps: Optional[int] = 1000
+    checkpoint_every_steps: int = 1000
+    keep_checkpoints: int = 2
+    progress_bar: bool = True
+    seed: int = 0
+    threads: Optional[int] = None  # torch intra-op threads per process (CPU)
+
+
+@dataclass
+class AudioDataConfig:
+    train: str = "data/train"
+    valid: Optional[str] = "data/dev"
+    batch_seconds: float = 87.5    # padded audio per device and micro-batch (fairseq: 1.4M samples)
+    max_utts: Optional[int] = None
+    crop_seconds: Optional[float] = 15.625  # fairseq max_sample_size 250k samples
+    min_seconds: float = 0.0
+    normalize: bool = False        # per-utterance zero mean / unit variance waveform
+    num_workers: int = 1
+    seed: int = 0
+
+
+# ------------------------------------------------------------------------------------ schedule
+def warmup_polynomial(step: int, warmup: int, total: int, power: float, end_ratio: float) -> float:
+    """LR multiplier: linear warmup to 1 over ``warmup`` steps, then ``(1 - progress)^power`` decay
+    down to ``end_ratio`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if total <= warmup:
+        return 1.0
+    progress = min(1.0, (step - warmup) / (total - warmup))
+    return end_ratio + (1 - end_ratio) * (1 - progress) ** power
+
+
+def build_optimizer(params, cfg: OptimConfig, scheduler_fn=None):
+    """AdamW (decoupled weight decay, as fairseq's adam) with a per-step schedule."""
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    fn = scheduler_fn or (lambda s: warmup_polynomial(s, cfg.warmup_steps, cfg.total_steps, cfg.power,
+                                                      cfg.end_lr / cfg.lr if cfg.lr else 0.0))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
+
+
+def no_decay_groups(module: torch.nn.Module, weight_decay: float) -> List[Dict]:
+    """Biases, norms and embeddings-like vectors take no weight decay."""
+    decay, plain = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        (plain if p.ndim < 2 or "norm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to ``path.tmp`` then rename: a kill during a save never leaves a broken checkpoint."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        tmp = f"{path}.tmp"
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+class Throughput(L.Callback):
+    """Logs audio seconds processed per wall second (all processes together)."""
+
+    def __init__(self):
+        self._t = None
+        self._seconds = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self._t is None:
+            self._t = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self._seconds += float(batch["lengths"].sum()) / 16000 * trainer.world_size
+        if trainer.global_step % trainer.log_every_n_steps == 0 and self._t is not None:
+            dt = time.perf_counter() - self._t
+            if dt > 0:
+                module.log("train/audio_s_per_s", self._seconds / dt, rank_zero_only=True)
+            self._t, self._seconds = time.perf_counter(), 0.0
+
+
+class StepTimeLimit(L.Callback):
+    """Stops after ``minutes`` of training wall time (Lightning's max_time counts setup too)."""
+
+    def __init__(self, minutes: float):
+        self.limit = minutes * 60
+        self._start = None
+
+    def on_train_start(self, trainer, module):
+        self._start = time.perf_counter() - module.trained_seconds
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        module.trained_seconds = time.perf_counter() - self._start
+        if module.trained_seconds >= self.limit:
+            trainer.should_stop = True
+
+
+def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks=()) -> L.Trainer:
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    out = Path(cfg.out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+                                 every_n_train_steps=cfg.checkpoint_every_steps, save_last=True,
+                                 save_top_k=cfg.keep_checkpoints, monitor="step", mode="max"),
+                 LearningRateMonitor(logging_interval="step"), Throughput(), *extra_callbacks]
+    if cfg.max_time_minutes:
+        callbacks.append(StepTimeLimit(cfg.max_time_minutes))
+    # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
+    loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10),
+               TensorBoardLogger(out, name="tensorboard", version="")]
+    import warnings
+    # our batch sampler restores its own position (AudioDataModule.state_dict), which Lightning cannot see
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+    return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
+                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision,
+                     log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
+                     check_val_every_n_epoch=None if cfg.val_every_steps else 1,
+                     accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
+                     callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+                     enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
+                     num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def last_checkpoint(out_dir) -> Optional[str]:
+    p = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return str(p) if p.exists() else None
+
+
+def write_json(path, obj) -> None:
+    p = Path(path)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, p)
+
+
+def read_metrics(out_dir) -> List[Dict[str, float]]:
+    """All logged rows of a run, across restarts (later restarts win for a repeated step)."""
+    import csv
+
+    rows = []
+    versions = sorted(Path(out_dir, "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for f in versions:
+        for r in csv.DictReader(open(f)):
+            rows.append({k: float(v) for k, v in r.items() if v not in ("", None)})
+    return rows

@@ -1,0 +1,232 @@
+"""HuBERT pretraining (Hsu et al., 2021): masked prediction of k-means cluster targets.
+
+``speechssl pretrain hubert --config conf/pretrain/hubert_mini.yaml key=value ...`` builds a
+:class:`HubertPretrainConfig`, trains with Lightning (resuming from ``out_dir/checkpoints/last.ckpt``
+when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.safetensors).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+
+from ..config import MISSING
+from ..models import build_model, save_model
+from ..models.encoder import EncoderConfig
+from ..nn.masking import span_mask
+from ..nn.utils import lengths_to_mask
+from ..objectives.masked_prediction import align_targets, masked_prediction_sums
+from .audio_data import AudioDataModule
+from .common import (AudioDataConfig, OptimConfig, TrainerConfig, build_optimizer, build_trainer,
+                     last_checkpoint, no_decay_groups, write_json)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HubertObjectiveConfig:
+    mask_prob: float = 0.8          # meaning set by mask_mode
+    mask_length: int = 10
+    mask_mode: str = "fraction"     # fraction (fairseq mask_prob: share of frames) | start_prob (paper's p)
+    min_masks: int = 2
+    logit_temp: float = 0.1
+    pred_masked_weight: float = 1.0
+    pred_nomask_weight: float = 0.0
+    feature_pen_weight: float = 10.0
+    feature_grad_mult: float = 0.1  # scales the waveform CNN's gradient (fairseq HuBERT base)
+    final_dim: int = 256
+
+
+@dataclass
+class HubertDataConfig(AudioDataConfig):
+    train_labels: List[str] = MISSING   # one `speechssl kmeans assign` folder per target set
+    valid_labels: List[str] = field(default_factory=list)
+
+
+@dataclass
+class HubertPretrainConfig:
+    model: str = "hubert_base"                       # a registered config name
+    model_overrides: Dict[str, Any] = field(default_factory=dict)  # EncoderConfig fields
+    init_from: Optional[str] = None                  # an exported folder to start from (weights only)
+    data: HubertDataConfig = field(default_factory=HubertDataConfig)
+    objective: HubertObjectiveConfig = field(default_factory=HubertObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def validate(self) -> None:
+        from ..models import available_models
+        if self.model not in available_models():
+            import difflib
+            close = difflib.get_close_matches(self.model, available_models(), 1)
+            raise ValueError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
+                             f"; available: {available_models()}"))
+        EncoderConfig.from_dict({**self._base_config(), **self.model_overrides})
+        if self.objective.mask_mode not in ("fraction", "start_prob"):
+            raise ValueError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
+        if not self.data.train_labels:
+            raise ValueError("data.train_labels: at least one label set is needed")
+
+    def _base_config(self) -> Dict[str, Any]:
+        from ..models import model_config
+        return model_config(self.model).to_dict()
+
+
+class _GradMultiply(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+class HubertPretrainTask(L.LightningModule):
+    """Frontend + Transformer encoder + projection + label embeddings, trained by masked prediction."""
+
+    def __init__(self, cfg: Dict[str, Any], num_classes: List[int], label_rates: List[float]):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = _as_config(cfg)
+        obj = self.cfg.objective
+        self.encoder = build_model(self.cfg.model, **{**self.cfg.model_overrides, "num_classes": list(num_classes),
+                                                      "final_dim": obj.final_dim})
+        if self.cfg.init_from:
+            from ..models import load_model
+            src = load_model(self.cfg.init_from)
+            missing, unexpected = self.encoder.load_state_dict(src.state_dict(), strict=False)
+            log.info("initialised from %s (not there: %s; ignored: %s)", self.cfg.init_from, missing, unexpected)
+        self.num_classes, self.label_rates = list(num_classes), list(label_rates)
+        self.frame_rate = 16000 / self.encoder.downsample_rate
+        self.trained_seconds = 0.0
+
+    # -- the objective ----------------------------------------------------------------------
+    def masks(self, frames: torch.Tensor, width: int, seeds: torch.Tensor) -> torch.Tensor:
+        """Span masks drawn per utterance from its own seed: independent of batch composition and rank."""
+        obj = self.cfg.objective
+        rows = []
+        for n, s in zip(frames.tolist(), seeds.tolist()):
+            g = torch.Generator().manual_seed(int(s))
+            row = span_mask(torch.tensor([n]), n, obj.mask_prob, obj.mask_length, obj.min_masks, obj.mask_mode, g)
+            rows.append(torch.nn.functional.pad(row, (0, width - n)))  # drawn over n frames: padding-independent
+        return torch.cat(rows).to(frames.device)
+
+    def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
+        obj = self.cfg.objective
+        feats, frames = self.encoder.frontend(batch["wavs"], batch["lengths"])
+        if obj.feature_grad_mult != 1.0 and self.training:
+            feats = _GradMultiply.apply(feats, obj.feature_grad_mult)
+        valid = lengths_to_mask(frames, feats.shape[1])
+        pen = (feats.float().pow(2).mean(-1) * valid).sum()
+        mask = self.masks(frames, feats.shape[1], batch["seeds"]) & valid
+        out = self.encoder.forward_features(feats, frames, time_mask=mask)
+        projected = self.encoder.final_proj(out.last_hidden_state)
+        targets = [align_targets(lab, feats.shape[1], rate, self.frame_rate)
+                   for lab, rate in zip(batch["labels"], self.label_rates)]
+        sums = masked_prediction_sums(projected, self.encoder.label_embeddings, self.num_classes, targets,
+                                      mask, valid, obj.logit_temp)
+        sums["pen"], sums["frames"] = pen, valid.sum().float()
+        return sums
+
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        if self.trainer.world_size > 1:
+            return self.trainer.strategy.reduce(x.detach().clone(), reduce_op="sum")
+        return x.detach()
+
+    def _loss(self, sums: Dict[str, torch.Tensor], stage: str):
+        """Normalise by *global* counts so that W processes give the gradient of one big batch
+        (DDP averages gradients over W, hence the factor W)."""
+        obj = self.cfg.objective
+        totals = {k: self._reduce(v) for k, v in sums.items()}
+        world = self.trainer.world_size
+        n_m, n_u, n_f = (totals[k].clamp(min=1) for k in ("n_m", "n_u", "frames"))
+        # fairseq normalises both terms by the masked-frame count (its sample_size)
+        norm = n_m if obj.pred_masked_weight > 0 else n_u
+        loss = (obj.pred_masked_weight * sums["loss_m"] + obj.pred_nomask_weight * sums["loss_u"]) / norm
+        loss = loss + obj.feature_pen_weight * sums["pen"] / n_f
+        logged = {f"{stage}/loss": (obj.pred_masked_weight * totals["loss_m"] + obj.pred_nomask_weight * totals["loss_u"])
+                  / norm + obj.feature_pen_weight * totals["pen"] / n_f,
+                  f"{stage}/loss_m": totals["loss_m"] / n_m, f"{stage}/loss_u": totals["loss_u"] / n_u,
+                  f"{stage}/acc_m": totals["correct_m"] / n_m, f"{stage}/acc_u": totals["correct_u"] / n_u,
+                  f"{stage}/feature_pen": totals["pen"] / n_f}
+        return loss * world, logged
+
+    def training_step(self, batch, batch_idx):
+        # fairseq seeds every update: dropout is reproducible across resumes
+        torch.manual_seed(self.cfg.trainer.seed * 100_003 + self.global_step)
+        sums = self.compute_sums(batch)
+        loss, logged = self._loss(sums, "train")
+        self.log_dict(logged, prog_bar=False, rank_zero_only=True)
+        self.log("loss", logged["train/loss"], prog_bar=True, logger=False, rank_zero_only=True)
+        self.log("acc_m", logged["train/acc_m"], prog_bar=True, logger=False, rank_zero_only=True)
+        dm = self.trainer.datamodule
+        if dm is not None:
+            dm.consumed += 1
+        self.last_logged = {k: float(v) for k, v in logged.items()}
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        sums = self.compute_sums(batch)
+        _, logged = self._loss(sums, "val")
+        self.log_dict(logged, rank_zero_only=True, batch_size=len(batch["utts"]))
+
+    def on_train_epoch_start(self):
+        dm = self.trainer.datamodule
+        if dm is not None:
+            resumed = getattr(dm, "_resumed_consumed", None)
+            dm.consumed = resumed or 0
+            dm._resumed_consumed = None
+
+    def configure_optimizers(self):
+        return build_optimizer(no_decay_groups(self, self.cfg.optim.weight_decay), self.cfg.optim)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["trained_seconds"] = self.trained_seconds
+
+    def on_load_checkpoint(self, checkpoint):
+        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)
+
+
+def _as_config(cfg) -> HubertPretrainConfig:
+    if isinstance(cfg, HubertPretrainConfig):
+        return cfg
+    from omegaconf import OmegaConf
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(HubertPretrainConfig), cfg))
+
+
+def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
+    """Train (or resume) and export; returns a summary with the final metrics and the export path."""
+    from dataclasses import asdict
+
+    from ..config import to_yaml
+
+    out = Path(cfg.trainer.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    dm = AudioDataModule(cfg.data, cfg.data.train_labels, cfg.data.valid_labels)
+    dm.setup()
+    task = HubertPretrainTask(asdict(cfg), dm.num_classes, dm.label_rates)
+    trainer = build_trainer(cfg.trainer, cfg.optim, callbacks)
+    ckpt = last_checkpoint(out)
+    if not ckpt and trainer.is_global_zero:  # the untrained copy: the control every comparison needs
+        save_model(task.encoder, out / "init", metadata={"objective": "hubert", "steps": 0})
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    t0 = time.time()
+    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+    summary = {"steps": trainer.global_step, "epochs": trainer.current_epoch,
+               "trained_seconds": round(task.trained_seconds, 1), "wall_seconds_this_run": round(time.time() - t0, 1),
+               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+    if trainer.is_global_zero:
+        meta = {"objective": "hubert", "steps": trainer.global_step, "label_rates": dm.label_rates,
+                "labels": list(cfg.data.train_labels)}
+        summary["export"] = str(save_model(task.encoder.cpu(), out / "final", metadata=meta))
+        write_json(out / "summary.json", summary)
+    return summary
