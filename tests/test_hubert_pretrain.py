@@ -185,6 +185,9 @@ def test_resume_after_kill_continues_exactly(tiny_data, mfcc_labels, tmp_path):
     wa, wb = load_file(tmp_path / "a" / "final" / "model.safetensors"), load_file(tmp_path / "b" / "final" / "model.safetensors")
     for k in wa:
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
+    # a larger budget continues from the final state (not from the last periodic checkpoint)
+    more = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "b", f"trainer.max_steps={steps + 2}"))
+    assert more["steps"] == steps + 2 and set(_losses(tmp_path / "b")) >= {steps, steps + 1}
 
 
 def _free_port():
@@ -238,3 +241,11 @@ def test_dataset_crops_and_normalises(tiny_data):
     assert float(a["wav"].std()) == pytest.approx(1.0, rel=1e-3)
     assert ds[(u, 0)]["seed"] == a["seed"] != b["seed"]  # per-epoch crops, reproducible
     assert max(ds.seconds.values()) == 1.0
+
+
+def test_warmup_polynomial_schedule():
+    from speechssl.tasks.common import warmup_polynomial
+    f = [warmup_polynomial(s, 10, 110, 1.0, 0.0) for s in range(120)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert f[60] == pytest.approx(0.5) and f[110] == 0.0 and f[119] == 0.0
+    assert warmup_polynomial(60, 10, 110, 2.0, 0.1) == pytest.approx(0.1 + 0.9 * 0.25)

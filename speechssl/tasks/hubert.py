@@ -221,6 +221,9 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
         log.info("resuming from %s", ckpt)
     t0 = time.time()
     trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+    # Stopped by max_steps or the time budget: checkpoint the final state too, so a rerun with a
+    # larger budget continues from the exported model rather than from the last periodic save.
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
     summary = {"steps": trainer.global_step, "epochs": trainer.current_epoch,
                "trained_seconds": round(task.trained_seconds, 1), "wall_seconds_this_run": round(time.time() - t0, 1),
                "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
