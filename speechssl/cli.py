@@ -44,6 +44,13 @@ def _shard_flags(p) -> None:
     p.add_argument("--rank", type=int, default=0, help="this job's shard, 0-based")
 
 
+def _config_flags(p, example_conf: str, example_overrides: str) -> None:
+    p.add_argument("--config", action="append", default=[], help="YAML (repeatable; later ones win), a path or a "
+                   f"name under conf/ such as {example_conf}")
+    p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=f"e.g. {example_overrides}")
+
+
 def _resolve_model(spec: str, drop_heads: bool, trust: bool):
     from .interop import import_checkpoint
     from .models import available_models, build_model
@@ -217,6 +224,110 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ fine-tuning and decoding
+def cmd_finetune(args) -> int:
+    from .config import load_config, to_yaml
+    from .tasks.asr import AsrFinetuneConfig, finetune_asr
+
+    cfg = load_config(AsrFinetuneConfig, args.config, args.overrides)
+    cfg.validate()
+    if args.print_config:
+        print(to_yaml(cfg))
+        return 0
+    print(json.dumps(finetune_asr(cfg), indent=1))
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from .tasks.asr import decode_asr
+
+    result = decode_asr(args.model, args.data, args.out, args.beam, args.lm, args.lm_weight, args.word_score,
+                        args.batch_seconds, args.device)
+    print("\n".join(result["lines"]))
+    return 0
+
+
+def cmd_lm_ngram(args) -> int:
+    from .data.kaldi_dir import DataDir
+    from .downstream.ngram import train_arpa
+
+    texts = []
+    for t in args.text:
+        p = Path(t)
+        table = DataDir.read(p).text if p.is_dir() else dict(l.split(maxsplit=1) for l in p.read_text().splitlines()
+                                                               if len(l.split(maxsplit=1)) == 2)
+        if not table:
+            raise ValueError(f"{t}: no transcripts")
+        texts += list(table.values())
+    counts = train_arpa(texts, args.out, args.order, args.discount)
+    print(f"{args.out}: {len(texts)} sentences, " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+# ------------------------------------------------------------------------------ SUPERB
+def cmd_prep_superb(args) -> int:
+    from .data import superb_prep as prep
+
+    out = Path(args.out)
+    if args.layout == "mini":
+        tasks = ["pr", "asr", "ks", "ic", "sid", "asv"] if args.task == "all" else [args.task]
+        summary = prep.prepare_mini(args.src, out, tasks)
+    elif args.task == "all":
+        raise ValueError(f"--task all works with --layout mini; layout {args.layout} prepares one task")
+    else:
+        expected = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
+                    "voxceleb1": ("sid", "asv")}[args.layout]
+        if args.task not in expected:
+            raise ValueError(f"layout {args.layout} prepares {' or '.join(expected)}, not {args.task}")
+        if args.layout == "librispeech":
+            splits = dict(kv.split("=", 1) for kv in args.src.split(",")) if "=" in args.src else \
+                {s: str(Path(args.src) / s) for s in ("train", "dev", "test")}
+            summary = prep.prepare_librispeech_task(args.task, splits, out, args.lexicon, args.skip_oov)
+        elif args.layout == "speech_commands":
+            summary = prep.prepare_speech_commands(args.src, out, args.test_src)
+        elif args.layout == "fluent":
+            summary = prep.prepare_fluent_speech_commands(args.src, out)
+        elif args.task == "sid":
+            summary = prep.prepare_voxceleb1_sid(args.src, out)
+        else:
+            summary = prep.prepare_voxceleb1_asv(args.src, out)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _named_upstreams(specs: List[str]) -> List[tuple]:
+    out = []
+    for s in specs:
+        name, _, path = s.partition("=") if "=" in s and not Path(s).exists() else ("", "", s)
+        out.append((name or None, path))
+    return out
+
+
+def cmd_superb(args) -> int:
+    from .config import load_config
+    from .tasks.superb import TASKS, SuperbConfig, SuperbRunner, summarize
+
+    if args.summarize_only:
+        print(summarize(args.out)["markdown"])
+        return 0
+    tasks = list(TASKS) if args.task == "all" else [args.task]
+    if not args.upstream:
+        raise ValueError("--upstream is required (fbank, an exported folder, ...; NAME=PATH names it)")
+    for name, spec in _named_upstreams(args.upstream):
+        for t in tasks:
+            data = args.data if args.data and len(tasks) == 1 else str(Path(args.tasks_dir) / t)
+            fixed = [f"task={t}", f"data={data}", f"upstream={spec}", f"out_dir={args.out}",
+                     f"cache_dir={args.cache or str(Path(args.out) / 'cache')}"] + ([f"name={name}"] if name else [])
+            cfg = load_config(SuperbConfig, [f"superb/{t}"] + list(args.config), fixed + list(args.overrides))
+            r = SuperbRunner(cfg).run()
+            print(f"{r['upstream']:<20} {t:<4} {r['metric']:<9} test {r['value']:7.2f}"
+                  + (f"  dev {r['dev']:7.2f}" if r.get("dev") is not None else "")
+                  + f"  ({r['seconds']['total']:.0f} s)")
+    if args.task == "all" or len(args.upstream) > 1:
+        print(summarize(args.out)["markdown"])
+    return 0
+
+
 # ------------------------------------------------------------------------------ demo
 def cmd_demo(args) -> int:
     from .audio.synth import synthesize_corpus
@@ -283,6 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--out", help="write here instead of in place")
     s.set_defaults(func=cmd_data_fix)
+    s = data.add_parser("prep-superb", help="SUPERB task dirs (train/dev/test) from a dataset's own layout "
+                        "or the mini corpus")
+    s.add_argument("--task", default="all", choices=["pr", "asr", "ks", "ic", "sid", "asv", "all"])
+    s.add_argument("--layout", required=True, choices=["mini", "librispeech", "speech_commands", "fluent",
+                                                       "voxceleb1"])
+    s.add_argument("--src", required=True, help="mini: the data dirs' parent; librispeech: "
+                   "train=DIR,dev=DIR,test=DIR data dirs (or their parent); others: the dataset root")
+    s.add_argument("--test-src", help="speech_commands: the separate v0.01 test set")
+    s.add_argument("--lexicon", help="librispeech PR: pronunciation lexicon (WORD PH1 PH2 ...)")
+    s.add_argument("--skip-oov", action="store_true", help="PR: leave out utterances with words not in the lexicon")
+    s.add_argument("--out", required=True, help="task dir (mini: parent of one dir per task)")
+    s.set_defaults(func=cmd_prep_superb)
     s = data.add_parser("utt2dur", help="write utt2dur from audio headers")
     s.add_argument("dir")
     s.set_defaults(func=cmd_data_utt2dur)
@@ -362,11 +485,48 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pretrain", help="self-supervised pretraining (Lightning; resumes from "
                        "OUT/checkpoints/last.ckpt; exports OUT/final)")
     s.add_argument("objective", choices=["hubert"])
-    s.add_argument("--config", action="append", default=[], help="YAML (repeatable; later ones win), "
-                   "a path or a name under conf/ such as pretrain/hubert_mini")
-    s.add_argument("--print-config", action="store_true", help="print the merged config and exit")
-    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=1e-3 trainer.devices=2")
+    _config_flags(s, "pretrain/hubert_mini", "optim.lr=1e-3 trainer.devices=2")
     s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("finetune", help="supervised fine-tuning of a pretrained encoder (Lightning; resumes)")
+    s.add_argument("task", choices=["asr"])
+    _config_flags(s, "finetune/asr_mini", "model.upstream=exp/hubert_it2/final")
+    s.set_defaults(func=cmd_finetune)
+
+    s = sub.add_parser("decode", help="CTC decoding (greedy or beam search with an optional n-gram LM) and "
+                       "Kaldi-style scoring (WER/CER or PER)")
+    s.add_argument("--model", required=True, help="folder written by `speechssl finetune asr` (OUT/final)")
+    s.add_argument("--data", required=True, help="data dir with references (text, or text.phone)")
+    s.add_argument("--out", required=True, help="decode dir: hyp.txt, ref.txt, per_utt, wer, results.json")
+    s.add_argument("--beam", type=int, default=0, help="beam width (0 = greedy)")
+    s.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
+    s.add_argument("--lm-weight", type=float, default=0.5)
+    s.add_argument("--word-score", type=float, default=1.0, help="bonus per word with an LM")
+    s.add_argument("--batch-seconds", type=float, default=60.0)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_decode)
+
+    lm = sub.add_parser("lm", help="language models for decoding").add_subparsers(dest="sub", required=True,
+                                                                                  metavar="SUBCOMMAND")
+    s = lm.add_parser("ngram", help="word n-gram ARPA (interpolated absolute discounting) from transcripts")
+    s.add_argument("--text", nargs="+", required=True, help="data dirs or Kaldi text files")
+    s.add_argument("--order", type=int, default=3)
+    s.add_argument("--discount", type=float, default=0.5)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_lm_ngram)
+
+    s = sub.add_parser("superb", help="SUPERB tasks on a frozen upstream (weighted sum of layers + task head)")
+    s.add_argument("--task", default="all", choices=["pr", "asr", "ks", "ic", "sid", "asv", "all"])
+    s.add_argument("--upstream", action="append", default=[], help="[NAME=]SPEC: fbank, an exported folder, HF "
+                   "folder or fairseq .pt (repeatable)")
+    s.add_argument("--tasks-dir", default="superb", help="parent of the prepared task dirs (<dir>/<task>)")
+    s.add_argument("--data", help="the prepared task dir of a single --task (default: TASKS_DIR/TASK)")
+    s.add_argument("--out", default="exp/superb", help="results: OUT/<upstream>/<task>/, OUT/results.{md,json}")
+    s.add_argument("--cache", help="feature cache (default: OUT/cache)")
+    s.add_argument("--config", action="append", default=[], help="YAML overriding conf/superb/<task>.yaml")
+    s.add_argument("--summarize-only", action="store_true", help="only rebuild OUT/results.{md,json}")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_steps=500 head.hidden=256")
+    s.set_defaults(func=cmd_superb)
 
     s = sub.add_parser("demo", help="the end-to-end demo on the synthetic corpus")
     s.add_argument("--workdir", default="exp/demo")

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 def resolve_conf(path: str) -> Path:
     """``path`` as given, else relative to the repository's ``conf/`` (``pretrain/hubert_mini.yaml``)."""
     p = Path(path)
-    if p.exists():
+    if p.is_file():
         return p
     for cand in (CONF_DIR / path, CONF_DIR / f"{path}.yaml"):
         if cand.exists():

@@ -141,6 +141,7 @@ def test_short_run_loss_falls_validates_and_exports(tiny_data, mfcc_labels, tmp_
     assert last < first - 0.3, (first, last)
     assert "val/acc_m" in summary["metrics"] and summary["steps"] == 40
     model = load_model(summary["export"])
+    assert model.config.normalize_waveform == cfg.data.normalize  # users get the input the model trained on
     untrained = load_model(tmp_path / "run" / "init")  # the control: same architecture, step 0
     assert not torch.equal(model.encoder.layers[0].ffn.fc1.weight, untrained.encoder.layers[0].ffn.fc1.weight)
     out = model(torch.randn(1, 16000))

@@ -1,5 +1,6 @@
-"""The LibriSpeech recipe: stages gate, options parse, and stages 0-6 (MFCC k-means, HuBERT iteration 1, layer
-k-means with its untrained control, iteration 2, extraction) run on the tiny corpus."""
+"""The LibriSpeech recipe: stages gate, options parse, and stages 0-11 (MFCC k-means, HuBERT iteration 1, layer
+k-means with its untrained control, iteration 2, CTC fine-tuning + decoding, SUPERB, extraction) run on the tiny
+corpus."""
 import json
 import os
 import shutil
@@ -43,9 +44,12 @@ def test_stages_on_tiny_corpus(recipe):
     assert len((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "labels.txt").read_text().splitlines()) == n
     q = json.loads((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "quality.json").read_text())
     assert 0.1 < q["pnmi"] < 1
-    # --stage 3 after stages 0-2, then on to iteration 2 and extraction
-    r = _run(recipe, "--stage", "3", "--stop-stage", "6", "--model", "exp/hubert_it2/final", "--layers", "0,2",
-             *tiny)
+    # --stage 3 after stages 0-2, then on to iteration 2, fine-tuning, SUPERB and extraction
+    fast = "max_steps=6 val_every_steps=3 batch_size=8 head.project=8 head.hidden=8 head.xvector_channels=8 " \
+           "head.xvector_pool=8 head.xvector_embed=8"
+    r = _run(recipe, "--stage", "3", "--stop-stage", "11", "--model", "exp/hubert_it2/final", "--layers", "0,2",
+             "--asr-config", "finetune/asr_tiny", "--asr-upstreams", "it2=exp/hubert_it2/final",
+             "--superb-upstreams", "it2=exp/hubert_it2/final", "--superb-args", fast, *tiny)
     assert r.returncode == 0, r.stderr[-3000:]
     for it in (1, 2):
         assert (recipe / "exp" / f"hubert_it{it}" / "final" / "model.safetensors").is_file()
@@ -56,6 +60,11 @@ def test_stages_on_tiny_corpus(recipe):
     for layer in (0, 2):
         assert len((recipe / "exp" / "feats" / "hubert_it2_final" / "dev" / f"layer{layer}" / "feats.scp")
                    .read_text().splitlines()) == n_dev
+    for d in ("decode_test_greedy", "decode_test_beam_lm"):
+        assert (recipe / "exp" / "asr" / "it2" / d / "wer").read_text().startswith("%WER ")
+    assert "stage 6] w2v-BERT pretraining is not in this release yet" in r.stdout
+    table = json.loads((recipe / "exp" / "superb" / "results.json").read_text())["superb"]
+    assert sorted(table) == ["fbank", "it2"] and all(t in table["it2"] for t in ("pr", "asr", "ks", "ic", "sid", "asv"))
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# LibriSpeech recipe: corpus -> data dirs -> MFCC k-means -> HuBERT iteration 1 -> layer k-means -> iteration 2.
+# LibriSpeech recipe: corpus -> data dirs -> MFCC k-means -> HuBERT iteration 1 -> layer k-means -> iteration 2
+# -> CTC fine-tuning + decoding -> SUPERB against FBANK.
 #   ./run.sh [--stage N] [--stop-stage M] [--corpus mini|librispeech] [--nj 2] ...
 # Stages:
 #   0  corpus: synthesize the built-in mini corpus, or download LibriSpeech (--corpus librispeech)
@@ -8,7 +9,13 @@
 #   3  HuBERT iteration 1 on the MFCC labels (--it1-config; exp/hubert_it1, export in exp/hubert_it1/final)
 #   4  layer --it2-layer of iteration 1 (and of its untrained copy, the control) -> k-means (--it2-k), PNMI
 #   5  HuBERT iteration 2 on those labels (--it2-config; exp/hubert_it2)
-#   6  layer features of --model for other tools (exp/feats/<model>/<subset>)
+#   6  w2v-BERT pretraining            (not yet in this release: issue 5; the stage says so and goes on)
+#   7  LightHuBERT distillation/search (not yet in this release: issue 7)
+#   8  CTC ASR fine-tuning of each --asr-upstreams model (--asr-config), word n-gram LM from the train
+#      transcripts, decoding of dev and test (greedy, and beam search with the LM): exp/asr/<name>/decode_*
+#   9  SUPERB (PR, KS, IC, SID, ASV, ASR) for FBANK and each --superb-upstreams model: task dirs in
+#      superb/, results in exp/superb/<name>/<task>/ and the table exp/superb/results.{md,json}
+#  11  layer features of --model for other tools (exp/feats/<model>/<subset>)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,7 +32,13 @@ it2_layer=4               # iteration-1 layer clustered for iteration 2
 it2_k=500                 # HuBERT paper: 500
 it2_config="pretrain/hubert_mini pretrain/hubert_mini_it2"  # later files override earlier ones
 pretrain_args=""          # extra key=value overrides for both iterations, e.g. "trainer.devices=4 trainer.strategy=ddp"
-model=exp/hubert_it2/final  # stage 6: an exported folder, HF folder, fairseq .pt, or a registered name
+asr_upstreams="hubert_it2=exp/hubert_it2/final random=exp/hubert_it1/init"  # stage 8: NAME=PATH ...
+asr_config=finetune/asr_mini
+asr_args=""               # extra key=value overrides for fine-tuning
+lm_order=3
+superb_upstreams="random=exp/hubert_it1/init hubert_it1=exp/hubert_it1/final hubert_it2=exp/hubert_it2/final"
+superb_args=""            # extra key=value overrides for every SUPERB task, e.g. "max_steps=100"
+model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
 seed=0
 . ./path.sh
@@ -77,6 +90,7 @@ kmeans_stage() {
 }
 train_dir=$(echo $subsets | awk '{print $1}'); train_dir=${train_dir//-/_}
 dev_dir=$(echo $subsets | awk '{print $2}'); dev_dir=${dev_dir//-/_}
+test_dir=$(echo $subsets | awk '{print $3}'); test_dir=${test_dir//-/_}
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log 2 "MFCC + deltas -> exp/mfcc; k-means($it1_k) -> exp/kmeans/mfcc_k$it1_k"
@@ -122,7 +136,49 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log 6 "layer $layers features of $model"
+  log 6 "w2v-BERT pretraining is not in this release yet (issue 5): skipped"
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  log 7 "LightHuBERT distillation is not in this release yet (issue 7): skipped"
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  lm=exp/lm/${lm_order}gram.arpa
+  log 8 "word ${lm_order}-gram LM from data/$train_dir -> $lm"
+  [ -f "$lm" ] || speechssl lm ngram --text "data/$train_dir" --order "$lm_order" --out "$lm"
+  for spec in $asr_upstreams; do
+    name=${spec%%=*}; up=${spec#*=}; out=exp/asr/$name
+    log 8 "CTC fine-tuning of $up ($asr_config) -> $out/final (resumes if killed)"
+    if [ -f "$out/final/asr.json" ] && [ -f "$out/summary.json" ]; then
+      echo "$out/final exists: fine-tuning done (remove it to retrain)"
+    else
+      speechssl finetune asr --config "$asr_config" model.upstream="$up" data.train="data/$train_dir" \
+        data.valid="data/$dev_dir" trainer.out_dir="$out" $asr_args
+    fi
+    for s in $dev_dir $test_dir; do
+      [ -f "$out/decode_${s}_greedy/wer" ] || speechssl decode --model "$out/final" --data "data/$s" --out "$out/decode_${s}_greedy"
+      [ -f "$out/decode_${s}_beam_lm/wer" ] || speechssl decode --model "$out/final" --data "data/$s" \
+        --out "$out/decode_${s}_beam_lm" --beam 20 --lm "$lm" --lm-weight 0.5 --word-score 1.0
+      grep -h WER "$out/decode_${s}_greedy/wer" "$out/decode_${s}_beam_lm/wer"
+    done
+  done
+fi
+
+if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
+  log 9 "SUPERB task dirs -> superb/; heads for fbank $superb_upstreams -> exp/superb"
+  if [ "$corpus" = mini ]; then
+    [ -f superb/asv/task.json ] || speechssl data prep-superb --layout mini --src data --out superb
+  else
+    echo "stage 9 on LibriSpeech: prepare the task dirs with 'speechssl data prep-superb' (see README)" >&2
+  fi
+  ups=(--upstream fbank)
+  for spec in $superb_upstreams; do ups+=(--upstream "$spec"); done
+  speechssl superb --task all "${ups[@]}" --tasks-dir superb --out exp/superb progress=false $superb_args
+fi
+
+if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ]; then
+  log 11 "layer $layers features of $model"
   name=$(basename "$(dirname "$model")")_$(basename "$model")
   for s in $subsets; do
     d=${s//-/_}

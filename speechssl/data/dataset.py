@@ -98,3 +98,44 @@ def collate_audio_labels(items: List[dict]) -> dict:
               for i in range(len(items[0]["labels"]))]
     return {"utts": [it["utt"] for it in items], "wavs": wavs, "lengths": lengths, "labels": labels,
             "seeds": torch.tensor([it["seed"] for it in items])}
+
+
+class AudioTextDataset(AudioLabelDataset):
+    """Utterances with their transcripts encoded by ``vocab`` (CTC targets), uncropped.
+
+    Utterances longer than ``max_seconds`` are left out (and counted in the log); an utterance
+    without a transcript is an error that names it."""
+
+    def __init__(self, data_dir, vocab, text_file: str = "text", min_seconds: float = 0.0,
+                 max_seconds: Optional[float] = None, sample_rate: int = 16000, normalize: bool = False):
+        super().__init__(data_dir, (), None, min_seconds, sample_rate, normalize)
+        table = self.data.text if text_file == "text" else self.data.extra.get(text_file)
+        if table is None:
+            raise FileNotFoundError(f"{data_dir}/{text_file}: no transcripts")
+        missing = [u for u in self.utts if u not in table]
+        if missing:
+            raise ValueError(f"{data_dir}/{text_file}: {len(missing)} utterances have no transcript "
+                             f"(first: {', '.join(missing[:5])}); fix with `speechssl data fix`")
+        if max_seconds:
+            long = [u for u in self.utts if self.durations[u] > max_seconds]
+            if long:
+                log.info("%s: leaving out %d utterances longer than %.1f s", data_dir, len(long), max_seconds)
+            self.utts = [u for u in self.utts if self.durations[u] <= max_seconds]
+        self.texts = {u: table[u] for u in self.utts}
+        self.targets = {u: vocab.encode(table[u], utt=u) for u in self.utts}
+        empty = [u for u in self.utts if not self.targets[u]]
+        if empty:
+            raise ValueError(f"{data_dir}/{text_file}: empty transcripts for {', '.join(empty[:5])}")
+
+    def __getitem__(self, key) -> dict:
+        item = super().__getitem__(key)
+        item["tokens"] = torch.tensor(self.targets[item["utt"]], dtype=torch.long)
+        return item
+
+
+def collate_audio_text(items: List[dict]) -> dict:
+    """:func:`collate_audio_labels` plus padded CTC ``targets [B, S]`` and ``target_lengths [B]``."""
+    batch = collate_audio_labels(items)
+    batch["targets"] = torch.nn.utils.rnn.pad_sequence([it["tokens"] for it in items], batch_first=True)
+    batch["target_lengths"] = torch.tensor([len(it["tokens"]) for it in items])
+    return batch

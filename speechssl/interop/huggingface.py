@@ -136,6 +136,9 @@ def import_huggingface(folder, drop_heads: bool = False) -> SpeechEncoder:
         raise FileNotFoundError(f"{folder}: no config.json (not a transformers model folder)")
     hf_cfg = json.loads((folder / "config.json").read_text())
     config = config_from_hf(hf_cfg)
+    pre = folder / "preprocessor_config.json"  # the feature extractor's input normalisation belongs to the model
+    if pre.is_file():
+        config.normalize_waveform = bool(json.loads(pre.read_text()).get("do_normalize", False))
     state = load_hf_state(folder)
     state = {_strip_prefix(k): v for k, v in state.items()}
     state, heads = split_keys(state, HEAD_PATTERNS)

@@ -2,7 +2,8 @@
 from . import hubert, w2v_bert  # noqa: F401  (register the named configs)
 from .encoder import EncoderConfig, SpeechEncoder
 from .registry import available_models, build_model, load_model, model_config, save_model
-from .upstream import UpstreamOutput
+from .fbank_upstream import FbankUpstream
+from .upstream import UpstreamOutput, load_upstream
 
-__all__ = ["EncoderConfig", "SpeechEncoder", "UpstreamOutput", "available_models", "build_model",
+__all__ = ["EncoderConfig", "FbankUpstream", "load_upstream", "SpeechEncoder", "UpstreamOutput", "available_models", "build_model",
            "load_model", "model_config", "save_model"]

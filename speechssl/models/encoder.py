@@ -27,6 +27,8 @@ class EncoderConfig:
 
     family: str = "hubert"                # hubert | wav2vec2 | w2v_bert: which objective/heads it belongs to
     frontend: str = "waveform_cnn"        # one of FRONTENDS
+    normalize_waveform: bool = False      # zero mean / unit variance per utterance before the frontend
+                                          # (wav2vec2-large-lv60's do_normalize; our pretraining's data.normalize)
     # waveform CNN
     conv_layers: List[List[int]] = field(default_factory=lambda: [list(x) for x in WAV2VEC2_CONV_LAYERS])
     extractor_mode: str = "group_norm"    # group_norm | layer_norm
@@ -165,6 +167,8 @@ class SpeechEncoder(nn.Module):
             raise ValueError(f"expected wavs [B, T], got shape {tuple(wavs.shape)}")
         if lengths is None:
             lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=wavs.device)
+        if self.config.normalize_waveform:
+            wavs = normalize_waveform(wavs, lengths)
         feats, frames = self.frontend(wavs, lengths)
         too_short = (frames <= 0).nonzero().flatten().tolist()
         if too_short:
@@ -173,11 +177,23 @@ class SpeechEncoder(nn.Module):
         return self.forward_features(feats, frames, time_mask, num_layers)
 
     def forward_features(self, feats: torch.Tensor, frames: torch.Tensor,
-                         time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None) -> UpstreamOutput:
-        """Run from frontend output ``feats [B, T', C]`` with ``frames [B]`` valid frames."""
+                         time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None,
+                         channel_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+        """Run from frontend output ``feats [B, T', C]`` with ``frames [B]`` valid frames.
+        ``channel_mask [B, D]`` zeroes projected channels (fine-tuning's channel masking)."""
         x = self.feature_projection(feats)
-        if time_mask is not None:
-            x = apply_mask(x, time_mask, self.mask_embedding)
+        if time_mask is not None or channel_mask is not None:
+            x = apply_mask(x, time_mask, self.mask_embedding, channel_mask)
         valid = lengths_to_mask(frames, x.shape[1])
         hidden_states, last = self.encoder(x, valid, num_layers)
         return UpstreamOutput(hidden_states=hidden_states, lengths=frames, last_hidden_state=last, features=feats)
+
+
+def normalize_waveform(wavs: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Zero mean, unit variance over each row's valid samples; padding stays zero. ``[B, T]``."""
+    valid = lengths_to_mask(lengths, wavs.shape[1]).to(wavs.dtype)
+    n = lengths.clamp_min(1).to(wavs.dtype)[:, None]
+    mean = (wavs * valid).sum(1, keepdim=True) / n
+    centred = (wavs - mean) * valid
+    std = (centred.pow(2).sum(1, keepdim=True) / n).sqrt().clamp_min(eps)
+    return centred / std

@@ -29,3 +29,21 @@ class UpstreamOutput:
         """``[B, T']`` bool, True on padded frames."""
         T = self.hidden_states[0].shape[1]
         return torch.arange(T, device=self.lengths.device)[None, :] >= self.lengths[:, None]
+
+
+def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False):
+    """Any upstream by name or path: ``fbank`` (the SUPERB baseline), our exported folder, a Hugging
+    Face folder, a fairseq ``.pt``, or a registered config name (random weights)."""
+    import logging
+    from pathlib import Path
+
+    if spec == "fbank" and not Path(spec).exists():
+        from .fbank_upstream import FbankUpstream
+        return FbankUpstream().eval()
+    from ..interop import import_checkpoint
+    from .registry import available_models, build_model
+
+    if not Path(spec).exists() and spec in available_models():
+        logging.getLogger(__name__).warning("%s: a registered config with random weights", spec)
+        return build_model(spec).eval()
+    return import_checkpoint(spec, drop_heads=drop_heads, trust=trust).eval()

@@ -51,19 +51,22 @@ class AudioDataModule(L.LightningDataModule):
     def label_sets(self, paths) -> List[LabelSet]:
         return [load_label_set(p) for p in paths]
 
+    def make_dataset(self, data_dir: str, label_paths: Sequence[str], train: bool):
+        """The dataset of one split; tasks with other targets (transcripts) override this."""
+        return AudioLabelDataset(data_dir, self.label_sets(label_paths), self.cfg.crop_seconds,
+                                 self.cfg.min_seconds if train else 0.0, normalize=self.cfg.normalize)
+
+    collate_fn = staticmethod(collate_audio_labels)
+
     def setup(self, stage: Optional[str] = None) -> None:
         if self.train_set is None:
-            self.train_set = AudioLabelDataset(self.cfg.train, self.label_sets(self.train_label_paths),
-                                               self.cfg.crop_seconds, self.cfg.min_seconds,
-                                               normalize=self.cfg.normalize)
+            self.train_set = self.make_dataset(self.cfg.train, self.train_label_paths, train=True)
             self.train_set.seed = self.cfg.seed
             if self.cfg.valid:
-                vl = self.label_sets(self.valid_label_paths) if self.valid_label_paths else []
-                if self.train_label_paths and not vl:
+                if self.train_label_paths and not self.valid_label_paths:
                     log.warning("no valid_labels: validation skipped")
                 else:
-                    self.valid_set = AudioLabelDataset(self.cfg.valid, vl, self.cfg.crop_seconds,
-                                                       normalize=self.cfg.normalize)
+                    self.valid_set = self.make_dataset(self.cfg.valid, self.valid_label_paths, train=False)
 
     @property
     def num_classes(self) -> List[int]:
@@ -74,7 +77,7 @@ class AudioDataModule(L.LightningDataModule):
         return [ls.rate for ls in self.train_set.label_sets]
 
     def _loader(self, dataset, sampler):
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_audio_labels,
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
                                            num_workers=self.cfg.num_workers,
                                            persistent_workers=False, pin_memory=False)
 

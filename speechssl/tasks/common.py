@@ -142,6 +142,38 @@ class StepTimeLimit(L.Callback):
             trainer.should_stop = True
 
 
+class TrainingTask(L.LightningModule):
+    """Bookkeeping every training task shares: the training-time budget (``trained_seconds``, saved in
+    checkpoints) and the data module's position in the epoch (``consumed`` batches), restored on resume."""
+
+    trained_seconds = 0.0
+
+    def count_batch(self) -> None:
+        dm = self.trainer.datamodule
+        if dm is not None:
+            dm.consumed += 1
+
+    def on_train_epoch_start(self):
+        dm = self.trainer.datamodule
+        if dm is not None:
+            dm.consumed = getattr(dm, "_resumed_consumed", None) or 0
+            dm._resumed_consumed = None
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["trained_seconds"] = self.trained_seconds
+
+    def on_load_checkpoint(self, checkpoint):
+        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)
+
+
+def as_config(schema, cfg):
+    """``cfg`` (a dict from hyperparameters, or already a ``schema`` instance) as a ``schema`` dataclass."""
+    if isinstance(cfg, schema):
+        return cfg
+    from omegaconf import OmegaConf
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
+
+
 def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks=()) -> L.Trainer:
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger

@@ -22,8 +22,8 @@ from ..nn.masking import span_mask
 from ..nn.utils import lengths_to_mask
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, TrainerConfig, build_optimizer, build_trainer,
-                     last_checkpoint, no_decay_groups, write_json)
+from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
+                     build_trainer, last_checkpoint, no_decay_groups, write_json)
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,13 @@ class _GradMultiply(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
-class HubertPretrainTask(L.LightningModule):
+class HubertPretrainTask(TrainingTask):
     """Frontend + Transformer encoder + projection + label embeddings, trained by masked prediction."""
 
     def __init__(self, cfg: Dict[str, Any], num_classes: List[int], label_rates: List[float]):
         super().__init__()
         self.save_hyperparameters()
-        self.cfg = _as_config(cfg)
+        self.cfg = as_config(HubertPretrainConfig, cfg)
         obj = self.cfg.objective
         self.encoder = build_model(self.cfg.model, **{**self.cfg.model_overrides, "num_classes": list(num_classes),
                                                       "final_dim": obj.final_dim})
@@ -165,9 +165,7 @@ class HubertPretrainTask(L.LightningModule):
         self.log_dict(logged, prog_bar=False, rank_zero_only=True)
         self.log("loss", logged["train/loss"], prog_bar=True, logger=False, rank_zero_only=True)
         self.log("acc_m", logged["train/acc_m"], prog_bar=True, logger=False, rank_zero_only=True)
-        dm = self.trainer.datamodule
-        if dm is not None:
-            dm.consumed += 1
+        self.count_batch()
         self.last_logged = {k: float(v) for k, v in logged.items()}
         return loss
 
@@ -176,28 +174,8 @@ class HubertPretrainTask(L.LightningModule):
         _, logged = self._loss(sums, "val")
         self.log_dict(logged, rank_zero_only=True, batch_size=len(batch["utts"]))
 
-    def on_train_epoch_start(self):
-        dm = self.trainer.datamodule
-        if dm is not None:
-            resumed = getattr(dm, "_resumed_consumed", None)
-            dm.consumed = resumed or 0
-            dm._resumed_consumed = None
-
     def configure_optimizers(self):
         return build_optimizer(no_decay_groups(self, self.cfg.optim.weight_decay), self.cfg.optim)
-
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["trained_seconds"] = self.trained_seconds
-
-    def on_load_checkpoint(self, checkpoint):
-        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)
-
-
-def _as_config(cfg) -> HubertPretrainConfig:
-    if isinstance(cfg, HubertPretrainConfig):
-        return cfg
-    from omegaconf import OmegaConf
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(HubertPretrainConfig), cfg))
 
 
 def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
@@ -228,6 +206,8 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
                "trained_seconds": round(task.trained_seconds, 1), "wall_seconds_this_run": round(time.time() - t0, 1),
                "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
     if trainer.is_global_zero:
+        # the exported model normalises its input itself when training did, so every user gets it right
+        task.encoder.config.normalize_waveform = cfg.data.normalize
         meta = {"objective": "hubert", "steps": trainer.global_step, "label_rates": dm.label_rates,
                 "labels": list(cfg.data.train_labels)}
         summary["export"] = str(save_model(task.encoder.cpu(), out / "final", metadata=meta))

@@ -1,0 +1,139 @@
+"""Every hidden state of an upstream, extracted once per utterance and kept on disk for all tasks.
+
+Frozen-upstream tasks train only small heads, so the upstream's forward pass is the expensive
+part: it runs once per audio source, whatever task or split asks for it. Layout of the cache
+folder of one upstream (``root``)::
+
+    upstream.json              what the upstream is (its path, and its weights' size and mtime)
+    part-NNNN/data/            a data dir of the utterances this part extracted (ids are source keys)
+    part-NNNN/feats/           a `speechssl extract` folder: all layers, float16 .npy, resumable
+    part-NNNN/done             written after the extraction finished
+
+A source key is a hash of the resolved audio entry (and segment times), so the same recording
+reached through different data dirs or utterance ids is extracted once. A killed extraction
+resumes inside its part; utterances new to the cache go into a new part.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def source_key(data_dir, utt: str) -> str:
+    """Stable key of an utterance's audio: resolved wav.scp entry plus segment bounds."""
+    src, start, end = _abs_source(data_dir, utt)
+    return hashlib.sha1(f"{src}|{start}|{end}".encode()).hexdigest()[:20]
+
+
+def upstream_fingerprint(spec: str) -> Dict:
+    """Identity of an upstream for its cache: the spec, plus size and mtime of its weights when it is a path."""
+    p = Path(spec)
+    info = {"upstream": spec}
+    if p.exists():
+        files = sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) if p.is_dir() else [p]
+        info["path"] = str(p.resolve())
+        info["weights"] = [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in files]
+    return info
+
+
+def cache_dir_for(cache_root, spec: str) -> Path:
+    fp = upstream_fingerprint(spec)
+    key = hashlib.sha1(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:12]
+    name = Path(spec).name if Path(spec).exists() else spec
+    if name in ("final", "init") and Path(spec).exists():  # exp/hubert_it1/init -> hubert_it1_init
+        name = Path(spec).resolve().parent.name + ("_init" if name == "init" else "")
+    return Path(cache_root) / f"{name}-{key}"
+
+
+def _abs_source(d, utt: str):
+    src, start, end = d.audio_source(utt)
+    return (os.path.abspath(src) if os.path.exists(src) else src), start, end
+
+
+def _audio_seconds(src: str) -> float:
+    import soundfile
+    return soundfile.info(src).duration
+
+
+def _parts(root: Path) -> List[Path]:
+    return sorted(p for p in root.glob("part-*") if p.is_dir())
+
+
+def _part_keys(part: Path) -> List[str]:
+    return (part / "data" / "utt2spk").read_text().split()[0::2] if (part / "data" / "utt2spk").exists() else []
+
+
+def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream: Callable,
+                       batch_seconds: float = 40.0, progress: bool = True):
+    """``({source_key: [num_layers + 1, T', D] float16}, frame_rate)`` for every utterance of ``data_dirs`` (DataDir objects),
+    extracting with ``load_upstream()`` what the cache of ``spec`` lacks."""
+    from ..data.kaldi_dir import DataDir
+    from ..extract import extract_features, read_features
+
+    root = cache_dir_for(cache_root, spec)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "upstream.json").write_text(json.dumps(upstream_fingerprint(spec), indent=1))
+    wanted: Dict[str, tuple] = {}
+    for d in data_dirs:
+        for u in d.utt_ids:
+            wanted.setdefault(source_key(d, u), (d, u))
+    model = None
+    for _ in range(3):  # first finish a part a killed run left, then add one for what is new
+        parts = _parts(root)
+        unfinished = [p for p in parts if not (p / "done").exists()]
+        have = {k for p in parts if (p / "done").exists() for k in _part_keys(p)}
+        todo = sorted(set(wanted) - have)
+        if unfinished:
+            part = unfinished[0]
+        elif todo:
+            part = root / f"part-{len(parts):04d}"
+            sources = {k: _abs_source(*wanted[k]) for k in todo}
+            segmented = any(start or end is not None for _, start, end in sources.values())
+            sub = DataDir(segments={} if segmented else None)
+            for k, (src, start, end) in sources.items():
+                sub.wav_scp[k], sub.utt2spk[k] = src, k  # recording id = utterance id = source key
+                if segmented:
+                    d, u = wanted[k]
+                    if end is None:
+                        end = start + (d.utt2dur[u] if d.utt2dur and u in d.utt2dur else _audio_seconds(src))
+                    sub.segments[k] = (k, start, end)
+            durs = {}
+            for k in todo:
+                d, u = wanted[k]
+                if d.utt2dur and u in d.utt2dur:
+                    durs[k] = d.utt2dur[u]
+            sub.utt2dur = durs if len(durs) == len(todo) else None
+            sub.write(part / "data")
+        else:
+            break
+        if model is None:
+            model = load_upstream()
+        log.info("%s: extracting %d utterances into %s", spec, len(_part_keys(part)), part)
+        extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
+                         batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec)
+        (part / "done").write_text("ok\n")
+    states: Dict[str, List[np.ndarray]] = {}
+    frame_rate = None
+    for part in _parts(root):
+        keys = set(_part_keys(part)) & set(wanted)
+        if not keys:
+            continue
+        spec_json = json.loads((part / "feats" / "spec.json").read_text())
+        frame_rate = spec_json["frame_rate"]
+        for layer in spec_json["layers"]:
+            for k, arr in read_features(part / "feats", layer):
+                if k in keys:
+                    states.setdefault(k, []).append(arr)
+    missing = set(wanted) - set(states)
+    if missing:
+        d, u = wanted[sorted(missing)[0]]
+        raise RuntimeError(f"{root}: {len(missing)} utterances missing from the cache (first: {u} of {d.path})")
+    return {k: np.stack(v) for k, v in states.items()}, frame_rate

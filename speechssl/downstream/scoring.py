@@ -1,0 +1,43 @@
+"""A decode directory in the manner of Kaldi's scoring: hypotheses, references, per-utterance
+alignments and the summary line, plus ``results.json``.
+
+Layout of ``out``::
+
+    hyp.txt, ref.txt     ``utt text`` per line (Kaldi text format)
+    per_utt              aligned ref / hyp / op rows and #csid counts per utterance (Kaldi's wer_details)
+    wer / per            ``%WER 12.34 [ 56 / 454, 3 ins, 10 del, 43 sub ] out`` (and %CER), as compute-wer prints
+    results.json         the same numbers, machine-readable
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Sequence
+
+from .metrics import error_counts, per_utt_listing
+
+
+def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str], unit: str = "char",
+                  extra: Dict = None) -> Dict:
+    """Score and write ``out``; ``unit`` is the vocabulary's (``phone`` gives PER, otherwise WER + CER)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hyp.txt").write_text("".join(f"{u} {h}".rstrip() + "\n" for u, h in zip(utts, hyps)), encoding="utf-8")
+    (out / "ref.txt").write_text("".join(f"{u} {r}".rstrip() + "\n" for u, r in zip(utts, refs)), encoding="utf-8")
+    (out / "per_utt").write_text(per_utt_listing(utts, refs, hyps), encoding="utf-8")
+    result: Dict = {"utterances": len(utts), **(extra or {})}
+    if unit == "phone":
+        per = error_counts(refs, hyps, "word")
+        lines = [per.line("PER", str(out))]
+        result["per"] = per.as_dict()
+        (out / "per").write_text(lines[0] + "\n")
+    else:
+        wer, cer = error_counts(refs, hyps, "word"), error_counts(refs, hyps, "char")
+        lines = [wer.line("WER", str(out)), cer.line("CER", str(out))]
+        result["wer"], result["cer"] = wer.as_dict(), cer.as_dict()
+        (out / "wer").write_text("\n".join(lines) + "\n")
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(out / "results.json")
+    result["lines"] = lines
+    return result

@@ -1,0 +1,336 @@
+"""CTC fine-tuning of a pretrained encoder for ASR (wav2vec 2.0 / HuBERT fine-tuning recipe).
+
+``speechssl finetune asr --config finetune/asr_mini key=value ...``: letters with ``|`` word
+boundaries, a linear CTC layer on the encoder output, the waveform CNN frozen, the Transformer
+frozen for the first ``freeze_encoder_steps`` updates, time and channel masking, the tri-stage
+learning-rate schedule. The best checkpoint by dev WER is exported to ``out_dir/final``: the
+encoder in our folder format (an upstream like any other) plus ``ctc_head.safetensors``,
+``tokens.txt`` and ``asr.json``; ``speechssl decode`` reads it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..config import MISSING
+from ..data.dataset import AudioTextDataset, collate_audio_text
+from ..data.tokenizers import TokenVocab
+from ..downstream.ctc_decode import greedy_decode
+from ..downstream.metrics import ErrorCounts, error_counts
+from ..models.encoder import SpeechEncoder, normalize_waveform
+from ..nn.masking import channel_mask, span_mask
+from ..nn.utils import lengths_to_mask
+from .audio_data import AudioDataModule
+from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
+                     build_trainer, last_checkpoint, no_decay_groups, write_json)
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------ config
+@dataclass
+class AsrDataConfig(AudioDataConfig):
+    vocab: Optional[str] = None          # tokens.txt (or fairseq dict.ltr.txt); built from train text if None
+    unit: str = "char"                   # char (letters + |) | phone | word
+    text_file: str = "text"              # transcript table in the data dirs (text.phone for phones)
+    crop_seconds: Optional[float] = None  # CTC needs whole utterances
+    max_seconds: Optional[float] = 30.0
+
+
+@dataclass
+class AsrModelConfig:
+    upstream: str = MISSING              # exported folder, HF folder, fairseq .pt, or a registered name
+    encoder_overrides: Dict[str, Any] = field(default_factory=dict)  # e.g. dropout, layerdrop
+    final_dropout: float = 0.0
+    freeze_feature_extractor: bool = True
+    freeze_encoder_steps: int = 0        # fairseq freeze_finetune_updates: only the CTC layer learns until then
+    mask_prob: float = 0.65              # fraction of frames covered by time-mask spans (fairseq meaning)
+    mask_length: int = 10
+    mask_channel_prob: float = 0.0       # fraction of channels zeroed by spans
+    mask_channel_length: int = 64
+
+
+@dataclass
+class TriStageOptimConfig(OptimConfig):
+    """AdamW with fairseq's tri-stage schedule over ``total_steps``: linear warmup from
+    ``init_lr_scale * lr``, hold at ``lr``, exponential decay to ``final_lr_scale * lr``."""
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    phase_ratio: List[float] = field(default_factory=lambda: [0.1, 0.4, 0.5])
+    init_lr_scale: float = 0.01
+    final_lr_scale: float = 0.05
+    total_steps: int = 20000
+    warmup_steps: int = 0                # unused: phase_ratio sets the phases
+
+
+@dataclass
+class AsrFinetuneConfig:
+    model: AsrModelConfig = field(default_factory=AsrModelConfig)
+    data: AsrDataConfig = field(default_factory=AsrDataConfig)
+    optim: TriStageOptimConfig = field(default_factory=TriStageOptimConfig)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/asr", max_steps=20000))
+
+    def validate(self) -> None:
+        if self.data.unit not in ("char", "phone", "word"):
+            raise ValueError(f"data.unit must be char, phone or word, got {self.data.unit!r}")
+        r = self.optim.phase_ratio
+        if len(r) != 3 or abs(sum(r) - 1) > 1e-6 or min(r) < 0:
+            raise ValueError(f"optim.phase_ratio must be three non-negative shares summing to 1, got {r}")
+
+
+def tri_stage(step: int, total: int, ratios, init_scale: float, final_scale: float) -> float:
+    """LR multiplier of fairseq's ``tri_stage`` scheduler at ``step``."""
+    warm, hold = int(total * ratios[0]), int(total * ratios[1])
+    decay = total - warm - hold
+    if step < warm:
+        return init_scale + (1 - init_scale) * step / max(warm, 1)
+    if step < warm + hold:
+        return 1.0
+    if step < total and decay > 0:
+        return math.exp(math.log(final_scale) * (step - warm - hold) / decay)
+    return final_scale
+
+
+# ------------------------------------------------------------------------------------ model
+class CtcModel(nn.Module):
+    """A :class:`SpeechEncoder` with a linear CTC output layer: ``wavs -> log_probs [B, T', V]``."""
+
+    def __init__(self, encoder: SpeechEncoder, vocab_size: int, final_dropout: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(final_dropout)
+        self.ctc_proj = nn.Linear(encoder.hidden_size, vocab_size)
+
+    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor, mask: Optional[AsrModelConfig] = None,
+                freeze_frontend: bool = True, freeze_encoder: bool = False):
+        """Returns ``(log_probs [B, T', V], frames [B])``; ``mask`` (a config) applies time/channel masking."""
+        enc = self.encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_encoder):
+            if enc.config.normalize_waveform:
+                wavs = normalize_waveform(wavs, lengths)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_frontend):
+                feats, frames = enc.frontend(wavs, lengths)
+            time_mask = chan = None
+            if mask is not None:
+                B, T = feats.shape[:2]
+                if mask.mask_prob > 0:
+                    time_mask = span_mask(frames, T, mask.mask_prob, mask.mask_length, 2) & \
+                        lengths_to_mask(frames, T)
+                if mask.mask_channel_prob > 0:
+                    chan = channel_mask(B, enc.hidden_size, mask.mask_channel_prob, mask.mask_channel_length,
+                                        device=feats.device)
+            x = enc.forward_features(feats, frames, time_mask, channel_mask=chan).last_hidden_state
+        return self.ctc_proj(self.dropout(x)).float().log_softmax(-1), frames
+
+
+def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[Dict] = None) -> Path:
+    from safetensors.torch import save_file
+
+    from ..models import save_model
+    path = Path(path)
+    save_model(model.encoder, path, metadata={"objective": "ctc", **(metadata or {})})
+    state = {k: v.detach().contiguous().cpu() for k, v in model.ctc_proj.state_dict().items()}
+    save_file(state, str(path / "ctc_head.safetensors.tmp"))
+    (path / "ctc_head.safetensors.tmp").replace(path / "ctc_head.safetensors")
+    vocab.save(path / "tokens.txt")
+    (path / "asr.json").write_text(json.dumps({"unit": vocab.unit, "vocab_size": len(vocab)}, indent=1))
+    return path
+
+
+def load_ctc_model(path):
+    """``(CtcModel, TokenVocab)`` from a folder written by :func:`save_ctc_model`."""
+    from safetensors.torch import load_file
+
+    from ..models import load_model
+    path = Path(path)
+    if not (path / "asr.json").is_file():
+        raise FileNotFoundError(f"{path}: not a fine-tuned CTC model (no asr.json; made by `speechssl finetune asr`)")
+    info = json.loads((path / "asr.json").read_text())
+    vocab = TokenVocab.load(path / "tokens.txt", info["unit"])
+    model = CtcModel(load_model(path), len(vocab))
+    model.ctc_proj.load_state_dict(load_file(str(path / "ctc_head.safetensors")))
+    return model.eval(), vocab
+
+
+# ------------------------------------------------------------------------------------ training
+class AsrDataModule(AudioDataModule):
+    def __init__(self, cfg: AsrDataConfig, vocab: TokenVocab):
+        super().__init__(cfg)
+        self.vocab = vocab
+
+    collate_fn = staticmethod(collate_audio_text)
+
+    def make_dataset(self, data_dir, label_paths, train):
+        return AudioTextDataset(data_dir, self.vocab, self.cfg.text_file, self.cfg.min_seconds if train else 0.0,
+                                self.cfg.max_seconds if train else None, normalize=self.cfg.normalize)
+
+
+class AsrFinetuneTask(TrainingTask):
+    def __init__(self, cfg: Dict[str, Any], vocab_tokens: List[str]):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = as_config(AsrFinetuneConfig, cfg)
+        self.vocab = TokenVocab(vocab_tokens, self.cfg.data.unit)
+        from ..models.upstream import load_upstream
+        encoder = load_upstream(self.cfg.model.upstream)
+        if not isinstance(encoder, SpeechEncoder):
+            raise ValueError(f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not "
+                             f"{type(encoder).__name__}")
+        if self.cfg.model.encoder_overrides:  # dropout and friends: rebuild with the same weights
+            from ..models.encoder import EncoderConfig
+            conf = EncoderConfig.from_dict({**encoder.config.to_dict(), **self.cfg.model.encoder_overrides})
+            state = encoder.state_dict()
+            encoder = SpeechEncoder(conf)
+            encoder.load_state_dict(state)
+        self.model = CtcModel(encoder, len(self.vocab), self.cfg.model.final_dropout).train()  # loaded in eval mode
+        if self.cfg.model.freeze_feature_extractor:
+            for p in self.model.encoder.frontend.parameters():
+                p.requires_grad_(False)
+        self._val = ErrorCounts(), ErrorCounts()
+
+    def _ctc(self, log_probs, frames, batch):
+        loss = nn.functional.ctc_loss(log_probs.transpose(0, 1), batch["targets"], frames, batch["target_lengths"],
+                                      blank=self.vocab.blank, reduction="sum", zero_infinity=True)
+        return loss / batch["target_lengths"].sum().clamp_min(1)
+
+    def training_step(self, batch, batch_idx):
+        torch.manual_seed(self.cfg.trainer.seed * 100_003 + self.global_step)
+        m = self.cfg.model
+        frozen = self.global_step < m.freeze_encoder_steps
+        log_probs, frames = self.model(batch["wavs"], batch["lengths"], mask=m, freeze_frontend=m.freeze_feature_extractor,
+                                       freeze_encoder=frozen)
+        loss = self._ctc(log_probs, frames, batch)
+        self.log("train/ctc_loss", loss, prog_bar=True, rank_zero_only=True)
+        self.log("train/encoder_frozen", float(frozen), rank_zero_only=True)
+        self.count_batch()
+        return loss
+
+    def on_validation_epoch_start(self):
+        self._val = ErrorCounts(), ErrorCounts()
+
+    def validation_step(self, batch, batch_idx):
+        log_probs, frames = self.model(batch["wavs"], batch["lengths"])
+        self.log("val/ctc_loss", self._ctc(log_probs, frames, batch), batch_size=len(batch["utts"]))
+        hyps = greedy_decode(log_probs, frames, self.vocab)
+        refs = [self.trainer.datamodule.valid_set.texts[u] for u in batch["utts"]]
+        for acc, unit in zip(self._val, ("word", "char")):
+            c = error_counts(refs, hyps, unit)
+            acc.ref, acc.sub, acc.dele, acc.ins = acc.ref + c.ref, acc.sub + c.sub, acc.dele + c.dele, acc.ins + c.ins
+
+    def on_validation_epoch_end(self):
+        counts = torch.tensor([[c.ref, c.sub, c.dele, c.ins] for c in self._val], dtype=torch.float64,
+                              device=self.device)
+        if self.trainer.world_size > 1:
+            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        wer, cer = (100 * c[1:].sum() / c[0].clamp_min(1) for c in counts)
+        self.log("val/wer", wer.float(), prog_bar=True)
+        self.log("val/cer", cer.float())
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        return build_optimizer(no_decay_groups(self, o.weight_decay), o,
+                               lambda s: tri_stage(s, o.total_steps, o.phase_ratio, o.init_lr_scale, o.final_lr_scale))
+
+
+def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
+    """The vocabulary: the configured file, the run's own ``tokens.txt`` (resume), or built from train text."""
+    if cfg.vocab:
+        return TokenVocab.load(cfg.vocab, cfg.unit)
+    mine = out / "tokens.txt"
+    if mine.exists():
+        return TokenVocab.load(mine, cfg.unit)
+    from ..data.kaldi_dir import DataDir
+    d = DataDir.read(cfg.train)
+    table = d.text if cfg.text_file == "text" else d.extra.get(cfg.text_file)
+    if not table:
+        raise FileNotFoundError(f"{cfg.train}/{cfg.text_file}: no transcripts to build a vocabulary from")
+    vocab = TokenVocab.build(table.values(), cfg.unit)
+    vocab.save(mine)
+    return vocab
+
+
+def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
+    """Fine-tune (or resume), export the best-by-dev-WER model to ``out_dir/final``; returns a summary."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from ..config import to_yaml
+
+    cfg.validate()
+    out = Path(cfg.trainer.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    vocab = build_vocab(cfg.data, out)
+    dm = AsrDataModule(cfg.data, vocab)
+    dm.setup()
+    task = AsrFinetuneTask(asdict(cfg), vocab.tokens)
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/wer", mode="min", save_top_k=1,
+                           save_weights_only=True, enable_version_counter=False)
+    trainer = build_trainer(cfg.trainer, cfg.optim, [best, *callbacks])
+    ckpt = last_checkpoint(out)
+    t0 = time.time()
+    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    summary = {"steps": trainer.global_step, "wall_seconds_this_run": round(time.time() - t0, 1),
+               "vocab_size": len(vocab), "metrics": {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}}
+    if trainer.is_global_zero:
+        best_path = out / "checkpoints" / "best.ckpt"
+        if best_path.exists():
+            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+            task.load_state_dict(state)
+            summary["best_val_wer"] = round(float(best.best_model_score), 3) if best.best_model_score is not None \
+                else None
+        meta = {"steps": trainer.global_step, "upstream": cfg.model.upstream, "train": cfg.data.train,
+                "best_val_wer": summary.get("best_val_wer")}
+        summary["export"] = str(save_ctc_model(task.model.cpu(), vocab, out / "final", meta))
+        write_json(out / "summary.json", summary)
+    return summary
+
+
+# ------------------------------------------------------------------------------------ decoding
+def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,
+               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "cpu",
+               text_file: Optional[str] = None) -> Dict[str, Any]:
+    """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
+    from tqdm import tqdm
+
+    from ..data.batching import duration_batches
+    from ..data.kaldi_dir import DataDir
+    from ..downstream.ctc_decode import BeamSearchDecoder
+    from ..downstream.scoring import write_scoring
+
+    model, vocab = load_ctc_model(model_dir)
+    model.to(device)
+    d = DataDir.read(data_dir)
+    text_file = text_file or ("text.phone" if vocab.unit == "phone" else "text")
+    table = d.text if text_file == "text" else d.extra.get(text_file)
+    if table is None:
+        raise FileNotFoundError(f"{data_dir}/{text_file}: no references to score against")
+    utts = [u for u in d.utt_ids if u in table]
+    if len(utts) < len(d.utt_ids):
+        raise ValueError(f"{data_dir}/{text_file}: {len(d.utt_ids) - len(utts)} utterances have no reference")
+    durs = d.utt2dur or d.compute_utt2dur()
+    beam_decoder = BeamSearchDecoder(vocab, beam, lm, lm_weight, word_score) if beam else None
+    hyps: Dict[str, str] = {}
+    t0 = time.time()
+    for batch in tqdm(duration_batches(utts, durs, batch_seconds), desc="decode", unit="batch"):
+        wavs = [torch.from_numpy(d.load_audio(u)) for u in batch]
+        lengths = torch.tensor([len(w) for w in wavs])
+        padded = nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(device)
+        with torch.inference_mode():
+            log_probs, frames = model(padded, lengths.to(device))
+        texts = beam_decoder(log_probs, frames) if beam_decoder else greedy_decode(log_probs, frames, vocab)
+        hyps.update(zip(batch, texts))
+    how = {"decoder": f"beam{beam}" if beam else "greedy", "lm": str(lm) if lm else None,
+           "lm_weight": lm_weight if lm else None, "word_score": word_score if lm else None,
+           "model": str(model_dir), "data": str(data_dir), "seconds": round(time.time() - t0, 1)}
+    return write_scoring(out_dir, utts, [table[u] for u in utts], [hyps[u] for u in utts], vocab.unit, how)

@@ -1,0 +1,89 @@
+"""CTC fine-tuning: the tri-stage schedule, frozen CNN and delayed encoder training, a short run whose
+loss falls, export + Kaldi-style decoding (greedy and beam), and clear errors."""
+import json
+import math
+
+import pytest
+import torch
+
+from speechssl.cli import main
+from speechssl.config import load_config
+from speechssl.data.kaldi_dir import DataDir
+from speechssl.tasks.asr import AsrFinetuneConfig, decode_asr, finetune_asr, load_ctc_model, tri_stage
+from speechssl.tasks.common import read_metrics
+
+TINY = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
+        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,
+        "pos_conv_groups": 4, "layer_norm_first": True, "dropout": 0.0, "attention_dropout": 0.0}
+
+
+def test_tri_stage_schedule():
+    r, total = [0.1, 0.4, 0.5], 1000
+    assert tri_stage(0, total, r, 0.01, 0.05) == pytest.approx(0.01)
+    assert tri_stage(50, total, r, 0.01, 0.05) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert tri_stage(100, total, r, 0.01, 0.05) == tri_stage(499, total, r, 0.01, 0.05) == 1.0
+    assert tri_stage(750, total, r, 0.01, 0.05) == pytest.approx(math.sqrt(0.05))  # exponential decay
+    assert tri_stage(1000, total, r, 0.01, 0.05) == tri_stage(5000, total, r, 0.01, 0.05) == 0.05
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    from speechssl.models import build_model, save_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("up") / "random"
+    save_model(build_model("hubert_small", **TINY), path)
+    return path
+
+
+def _cfg(tiny_data, upstream, out, *extra):
+    return load_config(AsrFinetuneConfig, [], [f"model.upstream={upstream}", f"data.train={tiny_data / 'train'}",
+                                              f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}",
+                                              "data.batch_seconds=20", "data.num_workers=0", "optim.lr=3e-3",
+                                              "optim.total_steps=40", "trainer.max_steps=40", "trainer.val_every_steps=20",
+                                              "trainer.checkpoint_every_steps=20", "trainer.progress_bar=false",
+                                              "model.mask_prob=0.2", "model.mask_channel_prob=0.1",
+                                              "model.mask_channel_length=4", *extra])
+
+
+def test_frozen_encoder_first_then_loss_falls_and_decodes(tiny_data, upstream, tmp_path):
+    from speechssl.models import load_model
+    init = load_model(upstream).state_dict()
+    # 1. only the CTC layer learns during the first freeze_encoder_steps updates
+    s = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "frozen", "model.freeze_encoder_steps=100",
+                          "trainer.max_steps=6"))
+    enc = load_model(tmp_path / "frozen" / "final").state_dict()
+    assert all(torch.equal(enc[k], v) for k, v in init.items())
+    model, vocab = load_ctc_model(tmp_path / "frozen" / "final")
+    assert s["steps"] == 6 and vocab.tokens[vocab.index["|"]] == "|"
+    # 2. after them the Transformer trains, the waveform CNN never does; the CTC loss falls
+    s = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "ft", "model.freeze_encoder_steps=5"))
+    enc = load_model(tmp_path / "ft" / "final").state_dict()
+    assert all(torch.equal(enc[k], v) for k, v in init.items() if k.startswith("frontend."))
+    k = next(k for k in init if "layers.1." in k and k.endswith("q_proj.weight"))
+    assert not torch.equal(enc[k], init[k])
+    losses = [r["train/ctc_loss"] for r in read_metrics(tmp_path / "ft") if "train/ctc_loss" in r]
+    assert losses[-1] < losses[0] * 0.9, losses
+    assert "best_val_wer" in s and (tmp_path / "ft" / "final" / "tokens.txt").exists()
+    # 3. decoding: Kaldi-style files, WER/CER lines equal to jiwer's counts in results.json
+    r = decode_asr(tmp_path / "ft" / "final", tiny_data / "test", tmp_path / "dec")
+    res = json.loads((tmp_path / "dec" / "results.json").read_text())
+    assert r["lines"][0] == (tmp_path / "dec" / "wer").read_text().splitlines()[0]
+    assert r["lines"][0].startswith(f"%WER {res['wer']['rate']:.2f} [ {res['wer']['errors']} / {res['wer']['ref_tokens']},")
+    hyp = (tmp_path / "dec" / "hyp.txt").read_text().splitlines()
+    assert len(hyp) == len(DataDir.read(tiny_data / "test"))
+    pytest.importorskip("pyctcdecode")
+    assert main(["decode", "--model", str(tmp_path / "ft" / "final"), "--data", str(tiny_data / "test"),
+                 "--out", str(tmp_path / "beam"), "--beam", "4"]) == 0
+    assert json.loads((tmp_path / "beam" / "results.json").read_text())["decoder"] == "beam4"
+
+
+def test_finetune_errors_are_clear(tiny_data, upstream, tmp_path):
+    d = DataDir.read(tiny_data / "train")
+    first = d.utt_ids[0]
+    d.text = {u: t for u, t in d.text.items() if u != first}
+    d.write(tmp_path / "notext")
+    with pytest.raises(ValueError, match=f"1 utterances have no transcript \\(first: {first}\\)"):
+        finetune_asr(_cfg(tiny_data, upstream, tmp_path / "x", f"data.train={tmp_path / 'notext'}"))
+    with pytest.raises(ValueError, match="phase_ratio"):
+        finetune_asr(_cfg(tiny_data, upstream, tmp_path / "y", "optim.phase_ratio=[0.5,0.6,0.1]"))
+    assert main(["decode", "--model", str(upstream), "--data", str(tiny_data / "test"), "--out", str(tmp_path / "d")]) == 2

@@ -1,0 +1,248 @@
+"""SUPERB: task dirs from each dataset's real layout (fixture trees built from real recordings in
+../shared/testdata) and from the mini corpus; every task trains and scores from the CLI; results
+agree with their own prediction files; the cache extracts each utterance once; the table scores
+FBANK as zero."""
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechssl.cli import main
+from speechssl.data import superb_prep as prep
+from speechssl.data.kaldi_dir import DataDir
+from speechssl.downstream.metrics import accuracy, equal_error_rate
+
+DIGIT_WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+KS_FOLDERS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "nine"]  # nine -> _unknown_
+INTENTS = ["activate|lights|none", "deactivate|lights|none", "increase|heat|kitchen", "decrease|heat|kitchen",
+           "activate|music|none", "deactivate|music|none", "bring|shoes|none", "bring|socks|none",
+           "increase|volume|none", "decrease|volume|none"]
+TINY = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
+        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,
+        "pos_conv_groups": 4, "layer_norm_first": True}
+FAST = ["max_steps=40", "val_every_steps=20", "batch_size=16", "head.project=16", "head.hidden=16",
+        "head.xvector_channels=16", "head.xvector_pool=16", "head.xvector_embed=8", "progress=false",
+        "lr=3e-3"]
+
+
+def _fsdd(testdata):
+    """[(speaker, digit index, take, path)] of the free spoken digit recordings."""
+    d = DataDir.read(testdata / "fsdd")
+    out = []
+    for u in d.utt_ids:
+        spk, digit, take = d.utt2spk[u], DIGIT_WORDS.index(d.text[u]), int(u.rsplit("_", 1)[1])
+        out.append((spk, digit, take, d.audio_source(u)[0]))
+    return out
+
+
+def _link(src, dst: Path):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(os.path.abspath(src), dst)
+
+
+@pytest.fixture(scope="module")
+def layouts(testdata, tmp_path_factory):
+    root = tmp_path_factory.mktemp("layouts")
+    rec = _fsdd(testdata)
+    # Speech Commands v0.01: <word>/<speaker>_nohash_<n>.wav, split lists, background noise
+    sc = root / "speech_commands_v0.01"
+    val, tst = [], []
+    for spk, digit, take, path in rec:
+        rel = f"{KS_FOLDERS[digit]}/{spk}_nohash_{take}.wav"
+        _link(path, sc / rel)
+        (val if take == 3 else tst if take == 4 else []).append(rel)
+    (sc / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (sc / "testing_list.txt").write_text("\n".join(tst) + "\n")
+    (sc / "_background_noise_").mkdir()
+    sf.write(sc / "_background_noise_" / "white_noise.wav",
+             np.random.default_rng(0).normal(0, 0.05, 16000 * 12).astype(np.float32), 16000)
+    # Fluent Speech Commands: data/{train,valid,test}_data.csv + wavs/speakers/<spk>/<id>.wav
+    fsc = root / "fluent_speech_commands_dataset"
+    rows = {"train": [], "valid": [], "test": []}
+    for i, (spk, digit, take, path) in enumerate(rec):
+        rel = f"wavs/speakers/{spk}/{digit}{take}-{i:04d}.wav"
+        _link(path, fsc / rel)
+        a, o, l = INTENTS[digit].split("|")
+        split = "valid" if take == 3 else "test" if take == 4 else "train"
+        rows[split].append([len(rows[split]), rel, spk, DIGIT_WORDS[digit].lower(), a, o, l])
+    (fsc / "data").mkdir()
+    for split, rs in rows.items():
+        with open(fsc / "data" / f"{split}_data.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["", "path", "speakerId", "transcription", "action", "object", "location"])
+            w.writerows(rs)
+    # VoxCeleb1: wav/<id>/<video>/<n>.wav, iden_split.txt, veri_test.txt (the last two speakers)
+    vox = root / "voxceleb1"
+    speakers = sorted({r[0] for r in rec})
+    iden, by_spk = [], {}
+    for spk, digit, take, path in rec:
+        rel = f"id1000{speakers.index(spk) + 1}/video{digit}/{take + 1:05d}.wav"
+        _link(path, vox / "wav" / rel)
+        iden.append(f"{2 if take == 3 else 3 if take == 4 else 1} {rel}")
+        by_spk.setdefault(spk, []).append(rel)
+    (vox / "iden_split.txt").write_text("\n".join(iden) + "\n")
+    a, b = by_spk[speakers[2]][:6], by_spk[speakers[3]][:6]
+    trials = [f"1 {a[i]} {a[i + 1]}" for i in range(5)] + [f"1 {b[i]} {b[i + 1]}" for i in range(5)] + \
+        [f"0 {a[i]} {b[i]}" for i in range(6)]
+    (vox / "veri_test.txt").write_text("\n".join(trials) + "\n")
+    # LibriSpeech PR: the real LibriSpeech utterances with a lexicon in CMUdict form (stress digits)
+    words = sorted({w for t in DataDir.read(testdata / "librispeech").text.values() for w in t.split()})
+    lex = root / "lexicon.txt"
+    lex.write_text("".join(f"{w} " + " ".join(c + ("1" if c in "AEIOU" else "") for c in w if c.isalpha()) + "\n"
+                           for w in words))
+    return {"root": root, "speech_commands": sc, "fluent": fsc, "voxceleb1": vox, "lexicon": lex,
+            "librispeech": testdata / "librispeech"}
+
+
+@pytest.fixture(scope="module")
+def random_upstream(tmp_path_factory):
+    from speechssl.models import build_model, save_model
+    path = tmp_path_factory.mktemp("upstream") / "random"
+    import torch
+    torch.manual_seed(0)
+    save_model(build_model("hubert_small", **TINY), path)
+    return path
+
+
+# ------------------------------------------------------------------------------ preparation
+def test_speech_commands_layout(layouts, tmp_path):
+    counts = prep.prepare_speech_commands(layouts["speech_commands"], tmp_path / "ks")
+    assert counts == {"train": 120 + 10, "dev": 41, "test": 41}  # 12 one-second noise slices: 10 / 1 / 1
+    train = DataDir.read(tmp_path / "ks" / "train")
+    labels = train.extra["utt2label"]
+    assert sum(v == "_silence_" for v in labels.values()) == 10 and sum(v == "_unknown_" for v in labels.values()) == 12
+    assert train.segments is not None and not train.validate()
+    dev = DataDir.read(tmp_path / "ks" / "dev").extra["utt2label"]
+    assert sum(v == "_silence_" for v in dev.values()) == 1 and len(set(dev.values())) == 11
+
+
+def test_fluent_and_voxceleb_layouts(layouts, tmp_path):
+    assert prep.prepare_fluent_speech_commands(layouts["fluent"], tmp_path / "ic") == \
+        {"train": 120, "dev": 40, "test": 40}
+    lab = DataDir.read(tmp_path / "ic" / "test").extra["utt2label"]
+    assert set(lab.values()) == set(INTENTS)
+    assert prep.prepare_voxceleb1_sid(layouts["voxceleb1"], tmp_path / "sid") == {"train": 120, "dev": 40, "test": 40}
+    asv = prep.prepare_voxceleb1_asv(layouts["voxceleb1"], tmp_path / "asv")
+    assert asv == {"train": 100, "test": 12, "trials": 16}  # train: the two speakers outside the trials
+    trials = (tmp_path / "asv" / "test" / "trials").read_text().split("\n")
+    assert trials[0].split()[2] == "target" and trials[-2].split()[2] == "nontarget"
+    (layouts["root"] / "bad_vox").mkdir(exist_ok=True)
+    (layouts["root"] / "bad_vox" / "iden_split.txt").write_text("1 id10001/v/00001.wav\n")
+    with pytest.raises(FileNotFoundError, match=r"iden_split.txt:1: .*00001.wav does not exist"):
+        prep.prepare_voxceleb1_sid(layouts["root"] / "bad_vox", tmp_path / "bad")
+
+
+def test_librispeech_phones_through_a_lexicon(layouts, tmp_path):
+    splits = {s: str(layouts["librispeech"]) for s in ("train", "dev", "test")}
+    prep.prepare_librispeech_task("pr", splits, tmp_path / "pr", str(layouts["lexicon"]))
+    d = DataDir.read(tmp_path / "pr" / "test")
+    u = "1089-134686-0001"  # STUFF IT INTO YOU ...
+    assert d.extra["text.phone"][u].startswith("S T U F F I T I N T O Y O U")  # stress digits removed
+    lines = layouts["lexicon"].read_text().splitlines()
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(l for l in lines if not l.startswith("STUFF ")) + "\n")
+    with pytest.raises(ValueError, match="words missing from .*short.txt \\(STUFF"):
+        prep.prepare_librispeech_task("pr", splits, tmp_path / "pr2", str(short))
+    n = prep.prepare_librispeech_task("pr", splits, tmp_path / "pr3", str(short), skip_oov=True)
+    assert n["test"] == len(d) - 1
+
+
+# ------------------------------------------------------------------------------ running
+def _run(args):
+    assert main(args) == 0
+
+
+def _result(out, up, task):
+    return json.loads((Path(out) / up / task / "result.json").read_text())
+
+
+def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path):
+    tasks = tmp_path / "tasks"
+    lay = layouts
+    _run(["data", "prep-superb", "--task", "ks", "--layout", "speech_commands", "--src", str(lay["speech_commands"]),
+          "--out", str(tasks / "ks")])
+    _run(["data", "prep-superb", "--task", "ic", "--layout", "fluent", "--src", str(lay["fluent"]), "--out",
+          str(tasks / "ic")])
+    for t in ("sid", "asv"):
+        _run(["data", "prep-superb", "--task", t, "--layout", "voxceleb1", "--src", str(lay["voxceleb1"]), "--out",
+              str(tasks / t)])
+    src = ",".join(f"{s}={lay['librispeech']}" for s in ("train", "dev", "test"))
+    _run(["data", "prep-superb", "--task", "pr", "--layout", "librispeech", "--src", src, "--lexicon",
+          str(lay["lexicon"]), "--out", str(tasks / "pr")])
+    _run(["data", "prep-superb", "--task", "asr", "--layout", "librispeech", "--src", src, "--out", str(tasks / "asr")])
+    out = tmp_path / "exp"
+    for up in ("fbank", f"random={random_upstream}"):  # ASR: a BiLSTM over 35-s utterances, a few steps only
+        _run(["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)] + FAST
+             + ["max_steps=4", "val_every_steps=2"])
+    _run(["superb", "--task", "all", "--upstream", "fbank", "--upstream", f"random={random_upstream}",
+          "--tasks-dir", str(tasks), "--out", str(out)] + FAST)
+    for up in ("fbank", "random"):
+        ks = _result(out, up, "ks")
+        pred = dict(l.split() for l in (out / up / "ks" / "predictions.txt").read_text().splitlines())
+        gold = DataDir.read(tasks / "ks" / "test").extra["utt2label"]
+        assert ks["value"] == pytest.approx(accuracy([pred[u] for u in sorted(gold)], [gold[u] for u in sorted(gold)]),
+                                            abs=1e-3)
+        asv = _result(out, up, "asv")
+        rows = [l.split() for l in (out / up / "asv" / "scores.txt").read_text().splitlines()]
+        assert len(rows) == 16
+        eer, _ = equal_error_rate([float(r[2]) for r in rows], [r[3] == "target" for r in rows])
+        assert asv["value"] == pytest.approx(eer, abs=1e-3)
+        pr = _result(out, up, "pr")
+        assert (out / up / "pr" / "decode_test" / "per").read_text().startswith(f"%PER {pr['value']:.2f}")
+        assert (out / up / "asr" / "decode_test" / "per_utt").exists()
+        for t in ("ks", "ic", "sid", "asv", "pr", "asr"):
+            r = _result(out, up, t)
+            assert len(r["layer_weights"]) == (1 if up == "fbank" else 3)
+            assert (out / up / t / "layer_weights.png").exists()
+            assert r["train_loss"]["last_10"] < r["train_loss"]["first_10"], (up, t)  # the head learns
+    table = json.loads((out / "results.json").read_text())["superb"]
+    assert all(v["superb_score"] == 0 for k, v in table["fbank"].items() if not k.startswith("_"))
+    assert "| fbank |" in (out / "results.md").read_text()
+    # the cache: one extraction per upstream per audio source; a rerun redoes nothing
+    parts = sorted((out / "cache").glob("random-*/part-*"))
+    keys = [k for p in parts for k in (p / "data" / "utt2spk").read_text().split()[0::2]]
+    assert len(keys) == len(set(keys))
+    before = (out / "random" / "ks" / "result.json").stat().st_mtime
+    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
+          "--out", str(out)] + FAST)
+    assert (out / "random" / "ks" / "result.json").stat().st_mtime == before
+    assert sorted((out / "cache").glob("random-*/part-*")) == parts
+
+
+def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_path):
+    _run(["data", "prep-superb", "--layout", "mini", "--src", str(tiny_data), "--out", str(tmp_path / "tasks")])
+    info = json.loads((tmp_path / "tasks" / "asv" / "task.json").read_text())
+    assert info["counts"]["trials"] > 0 and info["counts"]["target_trials"] > 0
+    out = tmp_path / "exp"
+    _run(["superb", "--task", "all", "--upstream", f"random={random_upstream}", "--tasks-dir",
+          str(tmp_path / "tasks"), "--out", str(out)] + FAST)
+    for t in ("pr", "asr", "ks", "ic", "sid", "asv"):
+        r = _result(out, "random", t)
+        assert r["test_utterances"] > 0 and np.isfinite(r["value"])
+    # PR, ASR and SID read the same utterances: one cache part holds them
+    parts = sorted((out / "cache").glob("random-*/part-*"))
+    n_pr = sum(len(DataDir.read(tmp_path / "tasks" / "pr" / s)) for s in ("train", "dev", "test"))
+    assert len((parts[0] / "data" / "utt2spk").read_text().splitlines()) == n_pr
+
+
+def test_superb_errors_name_the_problem(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["superb", "--task", "nope", "--upstream", "fbank"])
+    assert main(["superb", "--task", "ks", "--upstream", "fbank", "--data", str(tmp_path / "none")]) == 2
+    assert main(["superb", "--task", "ks", "--upstream", "fbank", "--tasks-dir", str(tmp_path), "lr=oops"]) == 2
+
+
+def test_every_downstream_config_loads():
+    from speechssl.config import CONF_DIR, load_config
+    from speechssl.tasks.asr import AsrFinetuneConfig
+    from speechssl.tasks.superb import TASKS, SuperbConfig
+    for t in TASKS:
+        cfg = load_config(SuperbConfig, [f"superb/{t}"], [])
+        assert cfg.task == t
+        cfg.validate()
+    for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):
+        load_config(AsrFinetuneConfig, [str(f)], []).validate()
