@@ -255,6 +255,7 @@ class SuperbRunner:
                 if best is None or (dev > best if higher else dev < best):
                     best, best_step = dev, step
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        window = max(1, min(10, len(losses) // 2))
         if best_state is not None:
             model.load_state_dict(best_state)
         test = self.evaluate(model, splits["test"], write=True)
@@ -269,8 +270,9 @@ class SuperbRunner:
                   "head_parameters": sum(p.numel() for p in model.parameters()),
                   "train_utterances": len(train), "test_utterances": test.get("count"),
                   "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)},
-                  "train_loss": {"first_10": round(float(np.mean(losses[:10])), 4),
-                                 "last_10": round(float(np.mean(losses[-10:])), 4)},
+                  # mean training loss over the first and the last `window` steps
+                  "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
+                                 "end": round(float(np.mean(losses[-window:])), 4), "window": window},
                   "curve": curve, "config": asdict(cfg)}
         tmp = result_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=1))
