@@ -175,6 +175,11 @@ class SuperbRunner:
             tables = {s: _labels(x, name) for s, x in d.items()}
             self.vocab = TokenVocab.build(tables["train"].values(), unit)
             self.refs = tables
+            for s, tab in tables.items():
+                empty = [u for u, v in tab.items() if not v.split()]
+                if empty:  # CTC has nothing to learn from or score on them: say so, do not hide it
+                    log.warning("%s/%s/%s: leaving out %d utterances with empty transcripts (%s)", self.cfg.data,
+                                s, name, len(empty), ", ".join(empty[:5]))
             return {s: {u: torch.tensor(self.vocab.encode(v, u)) for u, v in tab.items() if v.split()}
                     for s, tab in tables.items()}, len(self.vocab)
         tables = {s: _labels(x, "utt2label") for s, x in d.items() if not (t == "asv" and s != "train")}
