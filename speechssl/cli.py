@@ -212,16 +212,37 @@ def cmd_pretrain(args) -> int:
 
     if args.objective == "hubert":
         from .tasks.hubert import HubertPretrainConfig as schema, pretrain_hubert as run
+    elif args.objective == "w2v-bert":
+        from .tasks.w2v_bert import W2vBertPretrainConfig as schema, pretrain_w2v_bert as run
     else:
         raise ValueError(f"unknown objective {args.objective}")
     cfg = load_config(schema, args.config, args.overrides)
     if args.print_config:
         from .config import to_yaml
         print(to_yaml(cfg))
+    if args.dry_run:
+        print(json.dumps(_describe_pretraining(args.objective, cfg), indent=1))
+    if args.print_config or args.dry_run:
         return 0
     summary = run(cfg)
     print(json.dumps(summary, indent=1))
     return 0
+
+
+def _describe_pretraining(objective: str, cfg) -> dict:
+    """What a config builds, without data or weights: parameter counts (meta device)."""
+    import torch
+
+    if objective == "w2v-bert":
+        from .tasks.w2v_bert import describe
+        sizes = describe(cfg)
+    else:
+        from .models import build_model
+        with torch.device("meta"):
+            encoder = build_model(cfg.model, **cfg.model_overrides)
+        sizes = {"encoder": sum(p.numel() for p in encoder.parameters())}
+    sizes["encoder_human"] = f"{sizes['encoder'] / 1e9:.3f}B" if sizes["encoder"] >= 1e8 else f"{sizes['encoder'] / 1e6:.2f}M"
+    return {"objective": objective, "model": cfg.model, "parameters": sizes}
 
 
 # ------------------------------------------------------------------------------ fine-tuning and decoding
@@ -484,8 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("pretrain", help="self-supervised pretraining (Lightning; resumes from "
                        "OUT/checkpoints/last.ckpt; exports OUT/final)")
-    s.add_argument("objective", choices=["hubert"])
-    _config_flags(s, "pretrain/hubert_mini", "optim.lr=1e-3 trainer.devices=2")
+    s.add_argument("objective", choices=["hubert", "w2v-bert"])
+    _config_flags(s, "pretrain/hubert_mini or pretrain/w2v_bert_mini",
+                  "optim.lr=1e-3 trainer.devices=2")
+    s.add_argument("--dry-run", action="store_true", help="check the config and print the parameter counts it "
+                   "builds (no data, no training)")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("finetune", help="supervised fine-tuning of a pretrained encoder (Lightning; resumes)")

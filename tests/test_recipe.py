@@ -34,7 +34,8 @@ def test_unknown_option_and_bad_corpus_fail_clearly(recipe):
 
 def test_stages_on_tiny_corpus(recipe):
     tiny = ["--preset", "tiny", "--nj", "2", "--it1-k", "20", "--it2-k", "20", "--it2-layer", "1",
-            "--it1-config", "pretrain/hubert_tiny", "--it2-config", "pretrain/hubert_tiny pretrain/hubert_tiny_it2"]
+            "--it1-config", "pretrain/hubert_tiny", "--it2-config", "pretrain/hubert_tiny pretrain/hubert_tiny_it2",
+            "--w2v-bert-config", "pretrain/w2v_bert_tiny"]
     r = _run(recipe, "--stage", "0", "--stop-stage", "2", *tiny)
     assert r.returncode == 0, r.stderr[-2000:]
     for split in ("train", "dev", "test", "test_unseen_speakers"):
@@ -48,8 +49,8 @@ def test_stages_on_tiny_corpus(recipe):
     fast = "max_steps=6 val_every_steps=3 batch_size=8 head.project=8 head.hidden=8 head.xvector_channels=8 " \
            "head.xvector_pool=8 head.xvector_embed=8"
     r = _run(recipe, "--stage", "3", "--stop-stage", "11", "--model", "exp/hubert_it2/final", "--layers", "0,2",
-             "--asr-config", "finetune/asr_tiny", "--asr-upstreams", "it2=exp/hubert_it2/final",
-             "--superb-upstreams", "it2=exp/hubert_it2/final", "--superb-args", fast, *tiny)
+             "--asr-config", "finetune/asr_tiny", "--asr-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final",
+             "--superb-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final", "--superb-args", fast, *tiny)
     assert r.returncode == 0, r.stderr[-3000:]
     for it in (1, 2):
         assert (recipe / "exp" / f"hubert_it{it}" / "final" / "model.safetensors").is_file()
@@ -62,9 +63,12 @@ def test_stages_on_tiny_corpus(recipe):
                    .read_text().splitlines()) == n_dev
     for d in ("decode_test_greedy", "decode_test_beam_lm"):
         assert (recipe / "exp" / "asr" / "it2" / d / "wer").read_text().startswith("%WER ")
-    assert "stage 6] w2v-BERT pretraining is not in this release yet" in r.stdout
+    w2v = json.loads((recipe / "exp" / "w2v_bert" / "summary.json").read_text())
+    assert w2v["steps"] == 20 and w2v["parameters"]["mlm_module_blocks"] == 1
+    assert (recipe / "exp" / "asr" / "w2v" / "decode_test_greedy" / "wer").read_text().startswith("%WER ")
     table = json.loads((recipe / "exp" / "superb" / "results.json").read_text())["superb"]
-    assert sorted(table) == ["fbank", "it2"] and all(t in table["it2"] for t in ("pr", "asr", "ks", "ic", "sid", "asv"))
+    assert sorted(table) == ["fbank", "it2", "w2v"]
+    assert all(t in table[m] for t in ("pr", "asr", "ks", "ic", "sid", "asv") for m in ("it2", "w2v"))
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout

@@ -9,7 +9,7 @@
 #   3  HuBERT iteration 1 on the MFCC labels (--it1-config; exp/hubert_it1, export in exp/hubert_it1/final)
 #   4  layer --it2-layer of iteration 1 (and of its untrained copy, the control) -> k-means (--it2-k), PNMI
 #   5  HuBERT iteration 2 on those labels (--it2-config; exp/hubert_it2)
-#   6  w2v-BERT pretraining            (not yet in this release: issue 5; the stage says so and goes on)
+#   6  w2v-BERT pretraining, contrastive + MLM end to end (--w2v-bert-config; exp/w2v_bert/final)
 #   7  LightHuBERT distillation/search (not yet in this release: issue 7)
 #   8  CTC ASR fine-tuning of each --asr-upstreams model (--asr-config), word n-gram LM from the train
 #      transcripts, decoding of dev and test (greedy, and beam search with the LM): exp/asr/<name>/decode_*
@@ -32,11 +32,13 @@ it2_layer=4               # iteration-1 layer clustered for iteration 2
 it2_k=500                 # HuBERT paper: 500
 it2_config="pretrain/hubert_mini pretrain/hubert_mini_it2"  # later files override earlier ones
 pretrain_args=""          # extra key=value overrides for both iterations, e.g. "trainer.devices=4 trainer.strategy=ddp"
-asr_upstreams="hubert_it2=exp/hubert_it2/final random=exp/hubert_it1/init"  # stage 8: NAME=PATH ...
+w2v_bert_config=pretrain/w2v_bert_mini
+w2v_bert_args=""          # extra key=value overrides for w2v-BERT pretraining
+asr_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final random=exp/hubert_it1/init"  # stage 8: NAME=PATH ...
 asr_config=finetune/asr_mini
 asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
-superb_upstreams="random=exp/hubert_it1/init hubert_it1=exp/hubert_it1/final hubert_it2=exp/hubert_it2/final"
+superb_upstreams="random=exp/hubert_it1/init hubert_it1=exp/hubert_it1/final hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final"
 superb_args=""            # extra key=value overrides for every SUPERB task, e.g. "max_steps=100"
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
@@ -136,7 +138,14 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log 6 "w2v-BERT pretraining is not in this release yet (issue 5): skipped"
+  log 6 "w2v-BERT ($w2v_bert_config) -> exp/w2v_bert (resumes if killed)"
+  if [ -f exp/w2v_bert/final/model.safetensors ] && [ -f exp/w2v_bert/summary.json ]; then
+    echo "exp/w2v_bert/final exists: w2v-BERT done (remove it to retrain)"
+  else
+    configs=(); for c in $w2v_bert_config; do configs+=(--config "$c"); done
+    speechssl pretrain w2v-bert "${configs[@]}" data.train="data/$train_dir" data.valid="data/$dev_dir" \
+      trainer.out_dir=exp/w2v_bert $w2v_bert_args
+  fi
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then

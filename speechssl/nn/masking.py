@@ -54,6 +54,22 @@ def span_mask(lengths: torch.Tensor, max_len: int, mask_prob: float, mask_length
     return _dilate(starts, mask_length)
 
 
+def seeded_span_masks(frames: torch.Tensor, width: int, seeds: torch.Tensor, mask_prob: float,
+                      mask_length: int = 10, min_masks: int = 0, mode: str = "fraction") -> torch.Tensor:
+    """``[B, width]`` span masks, row ``b`` drawn over its own ``frames[b]`` with generator seed ``seeds[b]``:
+    an utterance's mask does not depend on the batch it is in, its padding, or the process rank.
+
+    An utterance shorter than two spans gets spans of half its length (fairseq shortens them
+    too), so one-word utterances are masked rather than silently skipped."""
+    rows = []
+    for n, s in zip(frames.tolist(), seeds.tolist()):
+        g = torch.Generator().manual_seed(int(s))
+        span = min(mask_length, max(1, n // 2))
+        row = span_mask(torch.tensor([n]), n, mask_prob, span, min_masks, mode, g)
+        rows.append(F.pad(row, (0, width - n)))
+    return torch.cat(rows).to(frames.device)
+
+
 def _first_k(scores: torch.Tensor, allowed: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Per row, the ``k[b]`` allowed positions with the lowest scores (sampling without replacement)."""
     scores = scores.masked_fill(~allowed, float("inf"))

@@ -147,6 +147,7 @@ class TrainingTask(L.LightningModule):
     checkpoints) and the data module's position in the epoch (``consumed`` batches), restored on resume."""
 
     trained_seconds = 0.0
+    objective_name = ""
 
     def count_batch(self) -> None:
         dm = self.trainer.datamodule
@@ -158,6 +159,12 @@ class TrainingTask(L.LightningModule):
         if dm is not None:
             dm.consumed = getattr(dm, "_resumed_consumed", None) or 0
             dm._resumed_consumed = None
+
+    def reduce_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` summed over all processes (detached): global counts for loss normalisation and logs."""
+        if self.trainer.world_size > 1:
+            return self.trainer.strategy.reduce(x.detach().clone(), reduce_op="sum")
+        return x.detach()
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["trained_seconds"] = self.trained_seconds
@@ -201,6 +208,43 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks=()) ->
                      callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
                      enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
                      num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def run_pretraining(cfg, task: "TrainingTask", dm, export, callbacks=()) -> Dict[str, Any]:
+    """Fit ``task`` (resuming from ``out_dir/checkpoints/last.ckpt``), then export on rank 0.
+
+    ``export(trainer, summary)`` writes ``out_dir/final`` and returns its path. Before the first
+    step the untrained encoder goes to ``out_dir/init``: the control every comparison needs.
+    """
+    from ..config import to_yaml
+    from ..models import save_model
+
+    out = Path(cfg.trainer.out_dir)
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    trainer = build_trainer(cfg.trainer, cfg.optim, callbacks)
+    ckpt = last_checkpoint(out)
+    if not ckpt and trainer.is_global_zero:
+        save_model(task.encoder, out / "init", metadata={"objective": task.objective_name, "steps": 0})
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    t0 = time.time()
+    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+    # Stopped by max_steps or the time budget: checkpoint the final state too, so a rerun with a
+    # larger budget continues from the exported model rather than from the last periodic save.
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    summary = {"steps": trainer.global_step, "epochs": trainer.current_epoch,
+               "trained_seconds": round(task.trained_seconds, 1), "wall_seconds_this_run": round(time.time() - t0, 1),
+               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+    if trainer.is_global_zero:
+        # the exported model normalises its input itself when training did, so every user gets it right
+        task.encoder.config.normalize_waveform = cfg.data.normalize
+        summary["export"] = str(export(trainer, summary))
+        write_json(out / "summary.json", summary)
+    return summary
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def last_checkpoint(out_dir) -> Optional[str]:

@@ -7,7 +7,6 @@ when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -18,12 +17,12 @@ import torch
 from ..config import MISSING
 from ..models import build_model, save_model
 from ..models.encoder import EncoderConfig
-from ..nn.masking import span_mask
-from ..nn.utils import lengths_to_mask
+from ..nn.masking import seeded_span_masks
+from ..nn.utils import GradMultiply, lengths_to_mask
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
-                     build_trainer, last_checkpoint, no_decay_groups, write_json)
+                     no_decay_groups, run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +75,10 @@ class HubertPretrainConfig:
         return model_config(self.model).to_dict()
 
 
-class _GradMultiply(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, scale):
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.scale, None
-
-
 class HubertPretrainTask(TrainingTask):
     """Frontend + Transformer encoder + projection + label embeddings, trained by masked prediction."""
+
+    objective_name = "hubert"
 
     def __init__(self, cfg: Dict[str, Any], num_classes: List[int], label_rates: List[float]):
         super().__init__()
@@ -108,20 +98,14 @@ class HubertPretrainTask(TrainingTask):
 
     # -- the objective ----------------------------------------------------------------------
     def masks(self, frames: torch.Tensor, width: int, seeds: torch.Tensor) -> torch.Tensor:
-        """Span masks drawn per utterance from its own seed: independent of batch composition and rank."""
         obj = self.cfg.objective
-        rows = []
-        for n, s in zip(frames.tolist(), seeds.tolist()):
-            g = torch.Generator().manual_seed(int(s))
-            row = span_mask(torch.tensor([n]), n, obj.mask_prob, obj.mask_length, obj.min_masks, obj.mask_mode, g)
-            rows.append(torch.nn.functional.pad(row, (0, width - n)))  # drawn over n frames: padding-independent
-        return torch.cat(rows).to(frames.device)
+        return seeded_span_masks(frames, width, seeds, obj.mask_prob, obj.mask_length, obj.min_masks, obj.mask_mode)
 
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
         feats, frames = self.encoder.frontend(batch["wavs"], batch["lengths"])
         if obj.feature_grad_mult != 1.0 and self.training:
-            feats = _GradMultiply.apply(feats, obj.feature_grad_mult)
+            feats = GradMultiply.apply(feats, obj.feature_grad_mult)
         valid = lengths_to_mask(frames, feats.shape[1])
         pen = (feats.float().pow(2).mean(-1) * valid).sum()
         mask = self.masks(frames, feats.shape[1], batch["seeds"]) & valid
@@ -134,16 +118,11 @@ class HubertPretrainTask(TrainingTask):
         sums["pen"], sums["frames"] = pen, valid.sum().float()
         return sums
 
-    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
-        if self.trainer.world_size > 1:
-            return self.trainer.strategy.reduce(x.detach().clone(), reduce_op="sum")
-        return x.detach()
-
     def _loss(self, sums: Dict[str, torch.Tensor], stage: str):
         """Normalise by *global* counts so that W processes give the gradient of one big batch
         (DDP averages gradients over W, hence the factor W)."""
         obj = self.cfg.objective
-        totals = {k: self._reduce(v) for k, v in sums.items()}
+        totals = {k: self.reduce_sum(v) for k, v in sums.items()}
         world = self.trainer.world_size
         n_m, n_u, n_f = (totals[k].clamp(min=1) for k in ("n_m", "n_u", "frames"))
         # fairseq normalises both terms by the masked-frame count (its sample_size)
@@ -182,34 +161,15 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
     """Train (or resume) and export; returns a summary with the final metrics and the export path."""
     from dataclasses import asdict
 
-    from ..config import to_yaml
-
-    out = Path(cfg.trainer.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(to_yaml(cfg))
+    Path(cfg.trainer.out_dir).mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     dm = AudioDataModule(cfg.data, cfg.data.train_labels, cfg.data.valid_labels)
     dm.setup()
     task = HubertPretrainTask(asdict(cfg), dm.num_classes, dm.label_rates)
-    trainer = build_trainer(cfg.trainer, cfg.optim, callbacks)
-    ckpt = last_checkpoint(out)
-    if not ckpt and trainer.is_global_zero:  # the untrained copy: the control every comparison needs
-        save_model(task.encoder, out / "init", metadata={"objective": "hubert", "steps": 0})
-    if ckpt:
-        log.info("resuming from %s", ckpt)
-    t0 = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-    # Stopped by max_steps or the time budget: checkpoint the final state too, so a rerun with a
-    # larger budget continues from the exported model rather than from the last periodic save.
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    summary = {"steps": trainer.global_step, "epochs": trainer.current_epoch,
-               "trained_seconds": round(task.trained_seconds, 1), "wall_seconds_this_run": round(time.time() - t0, 1),
-               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
-    if trainer.is_global_zero:
-        # the exported model normalises its input itself when training did, so every user gets it right
-        task.encoder.config.normalize_waveform = cfg.data.normalize
+
+    def export(trainer, summary):
         meta = {"objective": "hubert", "steps": trainer.global_step, "label_rates": dm.label_rates,
                 "labels": list(cfg.data.train_labels)}
-        summary["export"] = str(save_model(task.encoder.cpu(), out / "final", metadata=meta))
-        write_json(out / "summary.json", summary)
-    return summary
+        return save_model(task.encoder.cpu(), Path(cfg.trainer.out_dir) / "final", metadata=meta)
+
+    return run_pretraining(cfg, task, dm, export, callbacks)

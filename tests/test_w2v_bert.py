@@ -1,0 +1,226 @@
+"""w2v-BERT pretraining: quantizer, contrastive and MLM losses against naive computations, the
+diversity term's scaling, masking with random vectors, the collapse warning, configs (paper sizes,
+typos), and a short CLI run whose losses fall and whose export is an upstream like any other."""
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from speechssl.config import ConfigError, load_config
+from speechssl.nn.masking import seeded_span_masks
+from speechssl.nn.quantizer import GumbelVectorQuantizer, perplexity
+from speechssl.objectives.contrastive import contrastive_sums, sample_negatives, token_prediction_sums
+from speechssl.tasks.w2v_bert import (CodebookMonitor, W2vBertPretrainConfig, W2vBertPretrainTask, describe,
+                                      fill_random)
+
+TINY = ["model_overrides.subsampler_channels=8", "model_overrides.hidden_size=32", "model_overrides.num_layers=2",
+        "model_overrides.num_heads=2", "model_overrides.ffn_dim=64", "model_overrides.depthwise_kernel=5",
+        "objective.contrastive_layers=1", "objective.num_codes=16", "objective.code_dim=8", "objective.final_dim=8",
+        "objective.num_negatives=5"]
+
+
+def test_quantizer_is_straight_through_and_anneals():
+    torch.manual_seed(0)
+    q = GumbelVectorQuantizer(12, num_codes=8, groups=2, code_dim=6, temperature=(2.0, 0.5, 0.9))
+    x = torch.randn(50, 12, requires_grad=True)
+    out = q(x)
+    assert out.quantized.shape == (50, 6) and out.ids.shape == (50, 2) and out.avg_probs.shape == (2, 8)
+    # forward values are exactly code vectors (hard choice), one per group
+    codes = q.codevectors.view(2, 8, 3)
+    for g in range(2):
+        chosen = (out.quantized[:, 3 * g:3 * g + 3, None] - codes[g].t()[None]).abs().sum(1).min(-1)
+        assert chosen.values.max() < 1e-5
+    out.quantized.sum().backward()  # ...and the gradient reaches the code logits (straight-through)
+    assert q.weight_proj.weight.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
+    # eval: the noiseless argmax
+    q.eval()
+    e = q(x.detach())
+    assert torch.equal(e.ids, q.weight_proj(x.detach()).view(50, 2, 8).argmax(-1))
+    q.set_num_updates(0)
+    assert q.temperature == 2.0
+    q.set_num_updates(5)
+    assert q.temperature == pytest.approx(2.0 * 0.9 ** 5)
+    q.set_num_updates(1000)
+    assert q.temperature == 0.5
+
+
+def test_perplexity_and_diversity_loss():
+    uniform = torch.full((1, 16), 1 / 16)
+    one_hot = F.one_hot(torch.tensor([3]), 16).float()
+    assert perplexity(uniform).item() == pytest.approx(16, rel=1e-4)
+    assert perplexity(one_hot).item() == pytest.approx(1, abs=1e-3)
+    q = GumbelVectorQuantizer(4, num_codes=16)
+    out = SimpleNamespace(prob_perplexity=perplexity(uniform))
+    assert q.diversity_loss(out).item() == pytest.approx(0, abs=1e-4)
+    out = SimpleNamespace(prob_perplexity=perplexity(one_hot))
+    assert q.diversity_loss(out).item() == pytest.approx(15 / 16, abs=1e-3)
+    with pytest.raises(ValueError, match="temperature"):
+        GumbelVectorQuantizer(4, temperature=(0.5, 2.0, 0.9))
+
+
+def test_negatives_come_from_other_masked_frames_of_the_same_utterance():
+    utt = torch.tensor([0] * 5 + [1] * 1 + [2] * 30)
+    g = torch.Generator().manual_seed(0)
+    neg, usable = sample_negatives(utt, 200, g)
+    assert usable.tolist() == [True] * 5 + [False] + [True] * 30
+    idx = torch.arange(len(utt))
+    assert not (neg[usable] == idx[usable, None]).any()  # never the frame itself
+    assert (utt[neg[usable]] == utt[usable, None]).all()  # always the same utterance
+    assert set(neg[0].tolist()) == {1, 2, 3, 4}  # every other masked frame can be drawn
+    assert set(neg[6].tolist()) == set(range(7, 36))
+
+
+def test_contrastive_loss_matches_a_naive_computation():
+    torch.manual_seed(0)
+    N, D, K = 9, 4, 6
+    context, targets = torch.randn(N, D), torch.randn(N, D)
+    ids = torch.arange(N)[:, None]
+    ids[4] = ids[3]  # frames 3 and 4 chose the same code: never distractors of each other
+    targets[4] = targets[3]
+    utt = torch.tensor([0, 0, 0, 0, 0, 1, 1, 1, 1])
+    out = contrastive_sums(context, targets, utt, K, 0.1, target_ids=ids, generator=torch.Generator().manual_seed(3))
+    neg, _ = sample_negatives(utt, K, torch.Generator().manual_seed(3))
+    loss = correct = 0.0
+    for i in range(N):
+        logits = [F.cosine_similarity(context[i], targets[i], dim=0) / 0.1]
+        for j in neg[i].tolist():
+            same = bool((ids[j] == ids[i]).all())
+            logits.append(torch.tensor(float("-inf")) if same else F.cosine_similarity(context[i], targets[j], dim=0) / 0.1)
+        logits = torch.stack(logits)
+        loss += float(-torch.log_softmax(logits, 0)[0])
+        correct += float(logits[0] > logits[1:].max())
+    assert out["loss"].item() == pytest.approx(loss, rel=1e-5)
+    assert out["correct"].item() == correct and out["count"].item() == N
+
+
+def test_token_prediction_is_cross_entropy_per_group():
+    torch.manual_seed(0)
+    logits, ids = torch.randn(7, 2 * 5), torch.randint(0, 5, (7, 2))
+    out = token_prediction_sums(logits, ids)
+    ref = F.cross_entropy(logits[:, :5], ids[:, 0], reduction="sum") + F.cross_entropy(logits[:, 5:], ids[:, 1],
+                                                                                         reduction="sum")
+    assert out["loss"].item() == pytest.approx(ref.item(), rel=1e-5) and out["count"].item() == 14
+    empty = token_prediction_sums(torch.zeros(0, 10), torch.zeros(0, 2, dtype=torch.long))
+    assert empty["loss"].item() == 0 and empty["count"].item() == 0
+
+
+def _task(*extra):
+    cfg = load_config(W2vBertPretrainConfig, [], [*TINY, *extra])
+    from dataclasses import asdict
+    task = W2vBertPretrainTask(asdict(cfg))
+    task._trainer = SimpleNamespace(world_size=1)  # what _loss needs of a trainer
+    return task
+
+
+def test_diversity_is_weighted_per_masked_frame_like_the_contrastive_mean():
+    """loss = mean InfoNCE + alpha * diversity + mean MLM, whatever the number of frames scored."""
+    task = _task("objective.diversity_weight=0.1")
+    for n in (10.0, 1000.0):
+        sums = {"c_loss": torch.tensor(2.0 * n), "c_correct": torch.tensor(0.0), "c_count": torch.tensor(n),
+                "m_loss": torch.tensor(3.0 * n), "m_correct": torch.tensor(0.0), "m_count": torch.tensor(n),
+                "diversity": torch.tensor(0.5), "code_perplexity": torch.tensor(4.0),
+                "prob_perplexity": torch.tensor(5.0), "codes_used": torch.tensor(4.0)}
+        loss, logged = task._loss(sums, "train")
+        assert loss.item() == pytest.approx(2.0 + 0.1 * 0.5 + 3.0)
+        assert logged["train/contrastive"].item() == pytest.approx(2.0)
+    only = _task("objective.mlm_only=true")
+    loss, logged = only._loss({k: v for k, v in sums.items() if not k.startswith("c_")}, "train")
+    assert loss.item() == pytest.approx(3.0) and "train/contrastive" not in logged
+
+
+def test_masked_frames_become_random_vectors_and_carry_nothing_of_the_input():
+    torch.manual_seed(0)
+    feats = torch.rand(2, 30, 6) * 5 + 2
+    valid = torch.ones(2, 30, dtype=torch.bool)
+    mask = seeded_span_masks(torch.tensor([30, 30]), 30, torch.tensor([1, 2]), 0.065, 10, 2, "start_prob")
+    assert mask.any(1).all()
+    torch.manual_seed(1)
+    a = fill_random(feats, mask, valid)
+    changed = feats.clone()
+    changed[mask] = -100.0  # what was under the mask
+    torch.manual_seed(1)
+    b = fill_random(changed, mask, valid)
+    assert torch.equal(a[~mask], feats[~mask])
+    assert not torch.allclose(a[mask], feats[mask])
+    # the fill has the scale of the features (mean ~4.5 here), not of a unit Gaussian
+    assert 3 < a[mask].mean().item() < 6
+    assert torch.equal(a, b)
+
+
+def test_short_utterances_still_get_masked():
+    frames = torch.tensor([3, 5, 9, 40])
+    mask = seeded_span_masks(frames, 40, torch.arange(4), 0.065, 10, 2, "start_prob")
+    assert (mask.sum(1) > 0).all()
+    assert (mask.sum(1) < frames).all()  # something is left to predict from
+
+
+def test_collapse_warning(caplog):
+    monitor = CodebookMonitor(1024, threshold=8.0, after=10)
+    with caplog.at_level(logging.WARNING):
+        assert all(monitor.update(s, 300.0) is None for s in range(20))
+        assert monitor.update(3, 1.0) is None  # early steps are never judged
+        msgs = [monitor.update(s, 1.5) for s in range(20, 60)]
+    fired = [m for m in msgs if m]
+    assert fired and "codebook collapse" in fired[0] and "of 1024 codes" in fired[0]
+    assert len(fired) <= 4  # rate-limited, not one per step
+    assert "codebook collapse" in caplog.text
+
+
+def test_configs_typos_and_paper_sizes():
+    with pytest.raises(ConfigError, match="did you mean"):
+        load_config(W2vBertPretrainConfig, [], ["objective.mask_prb=0.1"])
+    with pytest.raises(ValueError, match="contrastive_layers=2"):
+        load_config(W2vBertPretrainConfig, [], [*TINY, "objective.contrastive_layers=2"])
+    with pytest.raises(ValueError, match="mask_fill"):
+        load_config(W2vBertPretrainConfig, [], ["objective.mask_fill=zeros"])
+    xl = describe(load_config(W2vBertPretrainConfig, ["pretrain/w2v_bert_xl"]))
+    assert (xl["contrastive_module_blocks"], xl["mlm_module_blocks"]) == (12, 12)
+    assert abs(xl["encoder"] - 0.6e9) / 0.6e9 < 0.02
+    xxl = describe(load_config(W2vBertPretrainConfig, ["pretrain/w2v_bert_xl", "pretrain/w2v_bert_xxl"]))
+    assert (xxl["contrastive_module_blocks"], xxl["mlm_module_blocks"]) == (12, 30)
+    # 42 blocks of 25.2M (the XL block that gives 0.607B for 24) are 1.061B; the paper rounds to 1.0B
+    assert abs(xxl["encoder"] - 1.0e9) / 1.0e9 < 0.07
+    for name in ("w2v_bert_mini", "w2v_bert_tiny", "w2v_bert_long"):
+        paths = ["pretrain/w2v_bert_mini", f"pretrain/{name}"] if name == "w2v_bert_long" else [f"pretrain/{name}"]
+        load_config(W2vBertPretrainConfig, paths)
+
+
+def test_cli_run_losses_fall_codebook_in_use_export_is_an_upstream(tiny_data, tmp_path):
+    from speechssl.cli import main
+    from speechssl.models import load_model
+    from speechssl.tasks.common import read_metrics
+
+    out = tmp_path / "w2v"
+    # the dev set (about 20 s) as one batch, over and over: the losses must fall within 50 updates
+    args = ["pretrain", "w2v-bert", "--config", "pretrain/w2v_bert_tiny", f"data.train={tiny_data / 'dev'}",
+            f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}", "data.batch_seconds=40",
+            "optim.lr=3e-3", "trainer.max_steps=50", "optim.total_steps=50", "trainer.log_every_steps=1",
+            "trainer.val_every_steps=25"]
+    assert main(args) == 0
+    rows = [r for r in read_metrics(out) if "train/contrastive" in r]
+    first, last = rows[:5], rows[-5:]
+    for key in ("train/contrastive", "train/mlm"):
+        mean = lambda rs: sum(r[key] for r in rs) / len(rs)  # noqa: E731
+        assert mean(last) < mean(first), (key, mean(first), mean(last))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 50
+    assert summary["metrics"]["val/dev_code_usage"] > 0.2  # the codebook stays in use
+    assert summary["metrics"]["train/code_perplexity"] > 2
+    model = load_model(out / "final")
+    assert model.metadata["objective"] == "w2v_bert" and model.metadata["contrastive_layers"] == 1
+    assert (out / "final" / "pretraining_heads.safetensors").is_file() and (out / "init" / "model.safetensors").is_file()
+    wav = torch.randn(1, 16000) * 0.1
+    with torch.no_grad():
+        o = model(wav)
+    assert len(o.hidden_states) == 3 and o.hidden_states[-1].shape == (1, 23, 32)  # 98 fbank frames / 4
+    assert model.downsample_rate == 640  # 25 Hz
+    # extraction takes it like any other upstream
+    assert main(["extract", "--model", str(out / "final"), "--data", str(tiny_data / "dev"), "--layers", "2",
+                 "--out", str(tmp_path / "feats")]) == 0
+    assert (tmp_path / "feats" / "layer2" / "feats.scp").is_file()
+    # a rerun with a larger budget resumes from the last checkpoint
+    assert main([*args, "trainer.max_steps=54"]) == 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 54
