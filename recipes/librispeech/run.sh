@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LibriSpeech recipe: corpus -> data dirs -> MFCC k-means -> HuBERT iteration 1 -> layer k-means -> iteration 2
-# -> CTC fine-tuning + decoding -> SUPERB against FBANK.
+# -> w2v-BERT -> CTC fine-tuning + decoding -> SUPERB against FBANK.
 #   ./run.sh [--stage N] [--stop-stage M] [--corpus mini|librispeech] [--nj 2] ...
 # Stages:
 #   0  corpus: synthesize the built-in mini corpus, or download LibriSpeech (--corpus librispeech)
