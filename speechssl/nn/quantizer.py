@@ -20,6 +20,7 @@ class QuantizerOutput:
     avg_probs: torch.Tensor      # [G, V] softmax (no Gumbel noise) averaged over the N frames
     code_perplexity: torch.Tensor  # exp(entropy) of the hard choices, summed over groups
     prob_perplexity: torch.Tensor  # exp(entropy) of avg_probs, summed over groups (what diversity pushes up)
+    onehot: torch.Tensor = None  # [N, G, V] the straight-through choice (carries gradient to the code logits)
 
 
 def perplexity(probs: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,7 @@ class GumbelVectorQuantizer(nn.Module):
             onehot = hard
         codes = self.codevectors.view(self.groups, self.num_codes, -1)
         quantized = torch.einsum("ngv,gvd->ngd", onehot.to(codes.dtype), codes).reshape(N, self.code_dim)
-        return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs))
+        return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot)
 
     def diversity_loss(self, out: QuantizerOutput) -> torch.Tensor:
         """``(GV - prob_perplexity) / GV``: 0 when every code is equally likely on average, near 1 when one is."""

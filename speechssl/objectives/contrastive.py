@@ -64,14 +64,20 @@ def contrastive_sums(context: torch.Tensor, targets: torch.Tensor, utt_index: to
     return {"loss": loss, "correct": correct, "count": logits.new_tensor(float(len(logits)))}
 
 
-def token_prediction_sums(logits: torch.Tensor, ids: torch.Tensor) -> Dict[str, torch.Tensor]:
+def token_prediction_sums(logits: torch.Tensor, ids: torch.Tensor,
+                          onehot: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """Cross-entropy of ``logits [N, G * V]`` against code ids ``[N, G]`` (one softmax per group).
 
+    With ``onehot [N, G, V]`` (the quantizer's straight-through choice) the same value is computed as
+    ``-sum(onehot * log_softmax)``, which also sends gradient into the code choice.
     Returns ``loss`` and ``correct`` summed over frames and groups, and ``count`` = ``N * G``.
     """
     N, G = ids.shape
     logits = logits.float().reshape(N * G, logits.shape[-1] // G)
     flat = ids.reshape(-1)
-    loss = F.cross_entropy(logits, flat, reduction="sum") if N else logits.new_zeros(())
+    if onehot is not None and N:
+        loss = -(onehot.reshape(N * G, -1).float() * torch.log_softmax(logits, -1)).sum()
+    else:
+        loss = F.cross_entropy(logits, flat, reduction="sum") if N else logits.new_zeros(())
     correct = (logits.argmax(-1) == flat).sum().float()
     return {"loss": loss, "correct": correct, "count": logits.new_tensor(float(N * G))}

@@ -62,6 +62,8 @@ class W2vBertObjectiveConfig:
     contrastive_weight: float = 1.0  # beta
     mlm_weight: float = 1.0         # gamma
     mlm_only: bool = False          # the paper's ablation: no contrastive (and no diversity) loss
+    mlm_target_gradient: bool = False  # let the MLM loss reach the quantizer through its straight-through choice
+                                       # (ids are otherwise detached: the codes can drift but not be *learnt* to collapse)
     # codebook health
     collapse_perplexity: float = 8.0  # warn when the smoothed code perplexity falls below this many codes
     collapse_check_after: int = 100   # ... after this many updates (early codes are still being spread out)
@@ -197,7 +199,8 @@ class W2vBertPretrainTask(TrainingTask):
             c = contrastive_sums(context, self.project_q(q.quantized), utt_index, obj.num_negatives, obj.logit_temp,
                                  target_ids=q.ids)
             sums.update(c_loss=c["loss"], c_correct=c["correct"], c_count=c["count"])
-        m = token_prediction_sums(self.mlm_head(out.last_hidden_state[mask]), q.ids)
+        m = token_prediction_sums(self.mlm_head(out.last_hidden_state[mask]), q.ids,
+                                  q.onehot if obj.mlm_target_gradient and self.training else None)
         sums.update(m_loss=m["loss"], m_correct=m["correct"], m_count=m["count"],
                     diversity=self.quantizer.diversity_loss(q), code_perplexity=q.code_perplexity,
                     prob_perplexity=q.prob_perplexity.detach(),
