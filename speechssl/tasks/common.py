@@ -15,6 +15,8 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ..config import MISSING
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +65,34 @@ class AudioDataConfig:
     normalize: bool = False        # per-utterance zero mean / unit variance waveform
     num_workers: int = 1
     seed: int = 0
+
+
+@dataclass
+class PretrainModelConfig:
+    """The model part of a pretraining config: a registered name, field overrides, optional warm start."""
+
+    model: str = MISSING                                           # a registered config name
+    model_overrides: Dict[str, Any] = field(default_factory=dict)  # EncoderConfig fields
+    init_from: Optional[str] = None                                # an exported folder to start from (weights only)
+
+    def encoder_config(self):
+        from ..models import available_models, model_config
+        from ..models.encoder import EncoderConfig
+        if self.model not in available_models():
+            import difflib
+            close = difflib.get_close_matches(self.model, available_models(), 1)
+            raise ValueError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
+                             f"; available: {available_models()}"))
+        return EncoderConfig.from_dict({**model_config(self.model).to_dict(), **self.model_overrides})
+
+
+def init_weights_from(encoder: torch.nn.Module, path: Optional[str]) -> None:
+    """Warm start: copy the matching weights of the exported model at ``path`` (no-op for None)."""
+    if not path:
+        return
+    from ..models import load_model
+    missing, unexpected = encoder.load_state_dict(load_model(path).state_dict(), strict=False)
+    log.info("initialised from %s (not there: %s; ignored: %s)", path, missing, unexpected)
 
 
 # ------------------------------------------------------------------------------------ schedule

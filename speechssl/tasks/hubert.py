@@ -9,20 +9,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import lightning as L
 import torch
 
 from ..config import MISSING
 from ..models import build_model, save_model
-from ..models.encoder import EncoderConfig
 from ..nn.masking import seeded_span_masks
 from ..nn.utils import GradMultiply, lengths_to_mask
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
-                     no_decay_groups, run_pretraining)
+from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
+                     build_optimizer, init_weights_from, no_decay_groups, run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +47,19 @@ class HubertDataConfig(AudioDataConfig):
 
 
 @dataclass
-class HubertPretrainConfig:
-    model: str = "hubert_base"                       # a registered config name
-    model_overrides: Dict[str, Any] = field(default_factory=dict)  # EncoderConfig fields
-    init_from: Optional[str] = None                  # an exported folder to start from (weights only)
+class HubertPretrainConfig(PretrainModelConfig):
+    model: str = "hubert_base"
     data: HubertDataConfig = field(default_factory=HubertDataConfig)
     objective: HubertObjectiveConfig = field(default_factory=HubertObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self) -> None:
-        from ..models import available_models
-        if self.model not in available_models():
-            import difflib
-            close = difflib.get_close_matches(self.model, available_models(), 1)
-            raise ValueError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
-                             f"; available: {available_models()}"))
-        EncoderConfig.from_dict({**self._base_config(), **self.model_overrides})
+        self.encoder_config()
         if self.objective.mask_mode not in ("fraction", "start_prob"):
             raise ValueError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
         if not self.data.train_labels:
             raise ValueError("data.train_labels: at least one label set is needed")
-
-    def _base_config(self) -> Dict[str, Any]:
-        from ..models import model_config
-        return model_config(self.model).to_dict()
 
 
 class HubertPretrainTask(TrainingTask):
@@ -87,11 +74,7 @@ class HubertPretrainTask(TrainingTask):
         obj = self.cfg.objective
         self.encoder = build_model(self.cfg.model, **{**self.cfg.model_overrides, "num_classes": list(num_classes),
                                                       "final_dim": obj.final_dim})
-        if self.cfg.init_from:
-            from ..models import load_model
-            src = load_model(self.cfg.init_from)
-            missing, unexpected = self.encoder.load_state_dict(src.state_dict(), strict=False)
-            log.info("initialised from %s (not there: %s; ignored: %s)", self.cfg.init_from, missing, unexpected)
+        init_weights_from(self.encoder, self.cfg.init_from)
         self.num_classes, self.label_rates = list(num_classes), list(label_rates)
         self.frame_rate = 16000 / self.encoder.downsample_rate
         self.trained_seconds = 0.0

@@ -24,15 +24,14 @@ import torch
 from torch import nn
 
 from ..models import build_model, save_model
-from ..models.encoder import EncoderConfig
 from ..models.w2v_bert import CONTRASTIVE_LAYERS
 from ..nn.masking import seeded_span_masks
 from ..nn.quantizer import GumbelVectorQuantizer
 from ..nn.utils import GradMultiply, lengths_to_mask
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
-                     no_decay_groups, parameter_count, run_pretraining)
+from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
+                     build_optimizer, init_weights_from, no_decay_groups, parameter_count, run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +69,12 @@ class W2vBertObjectiveConfig:
 
 
 @dataclass
-class W2vBertPretrainConfig:
-    model: str = "w2v_bert_small"                    # a registered config name (fbank frontend + Conformer)
-    model_overrides: Dict[str, Any] = field(default_factory=dict)  # EncoderConfig fields
-    init_from: Optional[str] = None                  # an exported folder to start from (weights only)
+class W2vBertPretrainConfig(PretrainModelConfig):
+    model: str = "w2v_bert_small"                    # fbank frontend + Conformer
     data: AudioDataConfig = field(default_factory=AudioDataConfig)
     objective: W2vBertObjectiveConfig = field(default_factory=W2vBertObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-
-    def encoder_config(self) -> EncoderConfig:
-        from ..models import available_models, model_config
-        if self.model not in available_models():
-            import difflib
-            close = difflib.get_close_matches(self.model, available_models(), 1)
-            raise ValueError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
-                             f"; available: {available_models()}"))
-        return EncoderConfig.from_dict({**model_config(self.model).to_dict(), **self.model_overrides})
 
     def num_contrastive_layers(self) -> int:
         n = self.objective.contrastive_layers
@@ -156,11 +144,7 @@ class W2vBertPretrainTask(TrainingTask):
         self.cfg = as_config(W2vBertPretrainConfig, cfg)
         obj = self.cfg.objective
         self.encoder = build_model(self.cfg.encoder_config())
-        if self.cfg.init_from:
-            from ..models import load_model
-            src = load_model(self.cfg.init_from)
-            missing, unexpected = self.encoder.load_state_dict(src.state_dict(), strict=False)
-            log.info("initialised from %s (not there: %s; ignored: %s)", self.cfg.init_from, missing, unexpected)
+        init_weights_from(self.encoder, self.cfg.init_from)
         self.contrastive_layers = self.cfg.num_contrastive_layers()
         hidden = self.encoder.hidden_size
         self.quantizer = GumbelVectorQuantizer(self.encoder.frontend.output_dim, obj.num_codes, obj.codebook_groups,
