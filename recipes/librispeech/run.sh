@@ -38,7 +38,7 @@ asr_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final rando
 asr_config=finetune/asr_mini
 asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
-superb_upstreams="random=exp/hubert_it1/init hubert_it1=exp/hubert_it1/final hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final"
+superb_upstreams="random=exp/hubert_it1/init hubert_it1=exp/hubert_it1/final hubert_it2=exp/hubert_it2/final w2v_bert_random=exp/w2v_bert/init w2v_bert=exp/w2v_bert/final"
 superb_args=""            # extra key=value overrides for every SUPERB task, e.g. "max_steps=100"
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
