@@ -86,6 +86,20 @@ class PretrainModelConfig:
         return EncoderConfig.from_dict({**model_config(self.model).to_dict(), **self.model_overrides})
 
 
+def frontend_and_masks(encoder, batch, obj, training: bool):
+    """The start of every masked-prediction step: frontend (gradient scaled by ``obj.feature_grad_mult``
+    in training), valid frames, and per-utterance seeded span masks. Returns ``(feats, frames, valid, mask)``."""
+    from ..nn.masking import seeded_span_masks
+    from ..nn.utils import GradMultiply, lengths_to_mask
+    feats, frames = encoder.frontend(batch["wavs"], batch["lengths"])
+    if obj.feature_grad_mult != 1.0 and training:
+        feats = GradMultiply.apply(feats, obj.feature_grad_mult)
+    valid = lengths_to_mask(frames, feats.shape[1])
+    mask = seeded_span_masks(frames, feats.shape[1], batch["seeds"], obj.mask_prob, obj.mask_length,
+                             obj.min_masks, obj.mask_mode) & valid
+    return feats, frames, valid, mask
+
+
 def init_weights_from(encoder: torch.nn.Module, path: Optional[str]) -> None:
     """Warm start: copy the matching weights of the exported model at ``path`` (no-op for None)."""
     if not path:

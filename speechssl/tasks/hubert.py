@@ -16,12 +16,10 @@ import torch
 
 from ..config import MISSING
 from ..models import build_model, save_model
-from ..nn.masking import seeded_span_masks
-from ..nn.utils import GradMultiply, lengths_to_mask
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, init_weights_from, no_decay_groups, run_pretraining)
+                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +78,10 @@ class HubertPretrainTask(TrainingTask):
         self.trained_seconds = 0.0
 
     # -- the objective ----------------------------------------------------------------------
-    def masks(self, frames: torch.Tensor, width: int, seeds: torch.Tensor) -> torch.Tensor:
-        obj = self.cfg.objective
-        return seeded_span_masks(frames, width, seeds, obj.mask_prob, obj.mask_length, obj.min_masks, obj.mask_mode)
-
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
-        feats, frames = self.encoder.frontend(batch["wavs"], batch["lengths"])
-        if obj.feature_grad_mult != 1.0 and self.training:
-            feats = GradMultiply.apply(feats, obj.feature_grad_mult)
-        valid = lengths_to_mask(frames, feats.shape[1])
+        feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
         pen = (feats.float().pow(2).mean(-1) * valid).sum()
-        mask = self.masks(frames, feats.shape[1], batch["seeds"]) & valid
         out = self.encoder.forward_features(feats, frames, time_mask=mask)
         projected = self.encoder.final_proj(out.last_hidden_state)
         targets = [align_targets(lab, feats.shape[1], rate, self.frame_rate)

@@ -25,13 +25,11 @@ from torch import nn
 
 from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS
-from ..nn.masking import seeded_span_masks
 from ..nn.quantizer import GumbelVectorQuantizer
-from ..nn.utils import GradMultiply, lengths_to_mask
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, init_weights_from, no_decay_groups, parameter_count, run_pretraining)
+                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count, run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +161,7 @@ class W2vBertPretrainTask(TrainingTask):
     # -- the objective ----------------------------------------------------------------------
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
-        feats, frames = self.encoder.frontend(batch["wavs"], batch["lengths"])
-        if obj.feature_grad_mult != 1.0 and self.training:
-            feats = GradMultiply.apply(feats, obj.feature_grad_mult)
-        valid = lengths_to_mask(frames, feats.shape[1])
-        mask = seeded_span_masks(frames, feats.shape[1], batch["seeds"], obj.mask_prob, obj.mask_length,
-                                 obj.min_masks, obj.mask_mode) & valid
+        feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
         # targets from the unmasked features, normalised as the encoder's input projection sees them
         norm = self.encoder.feature_projection.layer_norm
         q = self.quantizer((norm(feats) if norm is not None else feats)[mask])
