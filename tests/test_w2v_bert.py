@@ -28,6 +28,7 @@ def test_quantizer_is_straight_through_and_anneals():
     x = torch.randn(50, 12, requires_grad=True)
     out = q(x)
     assert out.quantized.shape == (50, 6) and out.ids.shape == (50, 2) and out.avg_probs.shape == (2, 8)
+    assert out.codes_used.item() == sum(len(set(out.ids[:, g].tolist())) for g in range(2))
     # forward values are exactly code vectors (hard choice), one per group
     codes = q.codevectors.view(2, 8, 3)
     for g in range(2):

@@ -21,6 +21,7 @@ class QuantizerOutput:
     code_perplexity: torch.Tensor  # exp(entropy) of the hard choices, summed over groups
     prob_perplexity: torch.Tensor  # exp(entropy) of avg_probs, summed over groups (what diversity pushes up)
     onehot: torch.Tensor = None  # [N, G, V] the straight-through choice (carries gradient to the code logits)
+    codes_used: torch.Tensor = None  # distinct codes chosen, summed over groups
 
 
 def perplexity(probs: torch.Tensor) -> torch.Tensor:
@@ -62,13 +63,15 @@ class GumbelVectorQuantizer(nn.Module):
         avg_probs = torch.softmax(logits, -1).mean(0) if N else logits.new_full((self.groups, self.num_codes),
                                                                                  1.0 / self.num_codes)
         code_ppl = perplexity(hard.mean(0)) if N else logits.new_zeros(())
+        codes_used = (hard.sum(0) > 0).sum().float()
         if self.training:
             onehot = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
         else:
             onehot = hard
         codes = self.codevectors.view(self.groups, self.num_codes, -1)
         quantized = torch.einsum("ngv,gvd->ngd", onehot.to(codes.dtype), codes).reshape(N, self.code_dim)
-        return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot)
+        return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot,
+                               codes_used)
 
     def diversity_loss(self, out: QuantizerOutput) -> torch.Tensor:
         """``(GV - prob_perplexity) / GV``: 0 when every code is equally likely on average, near 1 when one is."""

@@ -181,8 +181,7 @@ class W2vBertPretrainTask(TrainingTask):
         sums.update(m_loss=m["loss"], m_correct=m["correct"], m_count=m["count"],
                     diversity=self.quantizer.diversity_loss(q), code_perplexity=q.code_perplexity,
                     prob_perplexity=q.prob_perplexity.detach(),
-                    codes_used=q.ids.new_tensor(float(_distinct_codes(q.ids, obj.num_codes))))
-        self._last_ids = q.ids
+                    codes_used=q.codes_used, ids=q.ids)
         return sums
 
     def _loss(self, sums: Dict[str, torch.Tensor], stage: str):
@@ -237,8 +236,9 @@ class W2vBertPretrainTask(TrainingTask):
     def validation_step(self, batch, batch_idx):
         sums = self.compute_sums(batch)
         _, logged = self._loss(sums, "val")
-        for g in range(self._last_ids.shape[1]):
-            self._val_counts[g] += torch.bincount(self._last_ids[:, g], minlength=self._val_counts.shape[1])
+        ids = sums["ids"]
+        for g in range(ids.shape[1]):
+            self._val_counts[g] += torch.bincount(ids[:, g], minlength=self._val_counts.shape[1])
         self.log_dict(logged, rank_zero_only=True, batch_size=len(batch["utts"]))
 
     def on_validation_epoch_end(self):
@@ -252,11 +252,6 @@ class W2vBertPretrainTask(TrainingTask):
 
     def configure_optimizers(self):
         return build_optimizer(no_decay_groups(self, self.cfg.optim.weight_decay), self.cfg.optim)
-
-
-def _distinct_codes(ids: torch.Tensor, num_codes: int) -> int:
-    """Distinct codes chosen in ``ids [N, G]``, summed over groups."""
-    return sum(int(torch.unique(ids[:, g]).numel()) for g in range(ids.shape[1]))
 
 
 def describe(cfg: W2vBertPretrainConfig) -> Dict[str, int]:
