@@ -4,6 +4,7 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+DEMO_ARGS  ?=
 BIN := $(VENV)/bin
 
 .PHONY: install install-test demo test test-slow bench clean
@@ -21,9 +22,10 @@ install-test: $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)
 	$(BIN)/pip install -q -e '.[test]'
 
-# The recipe on the synthetic mini corpus: corpus, MFCC k-means, HuBERT iterations 1 and 2.
+# The whole recipe on the synthetic mini corpus (stages 0-10, under an hour on 2 CPU cores);
+# DEMO_ARGS="--config conf/long.conf" for the longer runs, DEMO_ARGS="--corpus tiny" for minutes.
 demo: install
-	cd recipes/librispeech && ./run.sh --stop-stage 5
+	cd recipes/librispeech && ./run.sh $(DEMO_ARGS)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -42,6 +42,8 @@ def _import_flags(p) -> None:
 def _shard_flags(p) -> None:
     p.add_argument("--nshard", type=int, default=1, help="number of jobs the work is split into")
     p.add_argument("--rank", type=int, default=0, help="this job's shard, 0-based")
+    p.add_argument("--job", type=int, default=None, help="this job's shard, 1-based as Kaldi's JOB=1:N "
+                   "(instead of --rank)")
 
 
 def _config_flags(p, example_conf: str, example_overrides: str) -> None:
@@ -421,6 +423,30 @@ def cmd_superb(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ config check
+def cmd_config_check(args) -> int:
+    from .config import CONF_DIR
+    from .config_check import check_conf_tree, format_report
+
+    conf = Path(args.conf_dir) if args.conf_dir else CONF_DIR
+    results = check_conf_tree(conf)
+    print(format_report(results, conf))
+    return 0 if all(r.error is None for r in results) else 1
+
+
+# ------------------------------------------------------------------------------ recipe results
+def cmd_results(args) -> int:
+    from .report import write_report
+
+    exp = Path(args.exp)
+    if not exp.is_dir():
+        raise FileNotFoundError(f"{exp}: no such experiment directory (run the recipe's stages first)")
+    res = write_report(exp, args.corpus)
+    found = [k for k in ("pnmi", "superb", "asr", "lighthubert") if res[k]]
+    print(f"results ({', '.join(found) or 'nothing yet'}) -> {exp / 'RESULTS.md'} and {exp / 'results.json'}")
+    return 0
+
+
 # ------------------------------------------------------------------------------ demo
 def cmd_demo(args) -> int:
     from .audio.synth import synthesize_corpus
@@ -672,6 +698,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_steps=500 head.hidden=256")
     s.set_defaults(func=cmd_superb)
 
+    cf = sub.add_parser("config", help="configs").add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    s = cf.add_parser("check", help="dry run: every YAML under conf/ loads into its schema and validates "
+                      "(layered files on their '# base:' files)")
+    s.add_argument("--conf-dir", default=None, help="default: the repository's conf/")
+    s.set_defaults(func=cmd_config_check)
+
+    s = sub.add_parser("results", help="the recipe's summary: exp/RESULTS.md + exp/results.json (WER, SUPERB, "
+                       "PNMI, LightHuBERT subnets, parameters, time per stage, plots)")
+    s.add_argument("--exp", default="exp", help="the recipe's experiment directory")
+    s.add_argument("--corpus", default="mini", help="corpus name written into the results")
+    s.set_defaults(func=cmd_results)
+
     s = sub.add_parser("demo", help="the end-to-end demo on the synthetic corpus")
     s.add_argument("--workdir", default="exp/demo")
     s.add_argument("--preset", default="mini", choices=["tiny", "mini"])
@@ -688,6 +726,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.overrides = list(args.overrides) + extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "job", None) is not None:
+        if not 1 <= args.job <= args.nshard:
+            parser.error(f"--job {args.job} is outside 1..{args.nshard} (--nshard)")
+        args.rank = args.job - 1
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)

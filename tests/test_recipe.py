@@ -1,6 +1,7 @@
-"""The LibriSpeech recipe: stages gate, options parse, and stages 0-11 (MFCC k-means, HuBERT iteration 1, layer
-k-means with its untrained control, iteration 2, CTC fine-tuning + decoding, SUPERB, extraction) run on the tiny
-corpus."""
+"""The LibriSpeech recipe: options parse (--config files, typos), jobs run and fail clearly (utils/run_jobs.sh,
+local and through a stand-in srun), and `--corpus tiny` runs stages 0-11 (MFCC k-means, HuBERT iteration 1,
+layer k-means with its untrained control, iteration 2, w2v-BERT, LightHuBERT, CTC fine-tuning + decoding,
+SUPERB, RESULTS.md + results.json, extraction)."""
 import json
 import os
 import shutil
@@ -29,15 +30,56 @@ def test_unknown_option_and_bad_corpus_fail_clearly(recipe):
     r = _run(recipe, "--stgae", "1")
     assert r.returncode == 1 and "unknown option --stgae" in r.stderr
     r = _run(recipe, "--corpus", "timit")
-    assert r.returncode == 1 and "--corpus must be mini or librispeech" in r.stderr
+    assert r.returncode == 1 and "--corpus must be mini, tiny or librispeech" in r.stderr
+    r = _run(recipe, "--superb-tasks", "pr kws")
+    assert r.returncode == 1 and "unknown task 'kws'" in r.stderr
+    (recipe / "typo.conf").write_text("# a config with a typo\nit1_k=50\nit2-layr=3\n")
+    r = _run(recipe, "--config", "typo.conf")
+    assert r.returncode == 1 and "unknown option it2-layr" in r.stderr and "typo.conf:3" in r.stderr
+    r = _run(recipe, "--config", "missing.conf")
+    assert r.returncode == 1 and "missing.conf: no such file" in r.stderr
+
+
+def test_config_file_values_and_command_line_order(recipe):
+    (recipe / "a.conf").write_text('it1_k=50\n--superb-tasks "pr sid"  # a comment\n')
+    # print the parsed values instead of running stages
+    script = recipe / "show.sh"
+    script.write_text('set -euo pipefail\ncd "$(dirname "$0")"\nit1_k=100\nsuperb_tasks=all\n'
+                      '. utils/parse_options.sh\necho "$it1_k|$superb_tasks"\n')
+    out = lambda *a: subprocess.run(["bash", str(script), *a], capture_output=True, text=True).stdout.strip()  # noqa
+    assert out("--config", "a.conf") == "50|pr sid"
+    assert out("--config", "a.conf", "--it1-k", "7") == "7|pr sid"
+    assert out("--it1-k", "7", "--config", "a.conf") == "50|pr sid"
+
+
+def test_run_jobs_logs_each_job_and_names_failures(tmp_path):
+    run_jobs = str(RECIPE / "utils" / "run_jobs.sh")
+    r = subprocess.run([run_jobs, "JOB=1:3", str(tmp_path / "log" / "j.JOB.log"), "bash", "-c",
+                        "echo shard JOB; [ JOB != 2 ]"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "job 2 of 1..3 failed" in r.stderr and "1 of 3 jobs failed" in r.stderr
+    for j in (1, 2, 3):
+        text = (tmp_path / "log" / f"j.{j}.log").read_text()
+        assert f"shard {j}" in text and f"with status {int(j == 2)}" in text
+    # slurm: each job goes through srun with the options (a stand-in srun records its arguments)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text('#!/bin/bash\necho "srun $*" >> "$SRUN_LOG"\nwhile [[ $1 == --* ]]; do shift; done\n"$@"\n')
+    (fake / "srun").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", SRUN_LOG=str(tmp_path / "srun.log"))
+    r = subprocess.run([run_jobs, "--backend", "slurm", "--slurm-opts", "--ntasks=1 --gres=gpu:1", "JOB=1:2",
+                        str(tmp_path / "s.JOB.log"), "echo", "job", "JOB"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    calls = sorted((tmp_path / "srun.log").read_text().splitlines())
+    assert calls == ["srun --ntasks=1 --gres=gpu:1 echo job 1", "srun --ntasks=1 --gres=gpu:1 echo job 2"]
+    assert "job 2" in (tmp_path / "s.2.log").read_text()
+    r = subprocess.run([run_jobs, "--backend", "slurm", "JOB=1:1", str(tmp_path / "x.log"), "true"],
+                       capture_output=True, text=True, env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert r.returncode == 2 and "srun is not on PATH" in r.stderr
 
 
 def test_stages_on_tiny_corpus(recipe):
-    tiny = ["--preset", "tiny", "--nj", "2", "--it1-k", "20", "--it2-k", "20", "--it2-layer", "1",
-            "--it1-config", "pretrain/hubert_tiny", "--it2-config", "pretrain/hubert_tiny pretrain/hubert_tiny_it2",
-            "--w2v-bert-config", "pretrain/w2v_bert_tiny", "--lighthubert-config", "distill/lighthubert_tiny_stage1",
-            "--lighthubert-stage2-config", "distill/lighthubert_tiny_stage2",
-            "--lighthubert-search", "--random 4 --population 2 --generations 1"]
+    tiny = ["--corpus", "tiny", "--nj", "2"]
     r = _run(recipe, "--stage", "0", "--stop-stage", "2", *tiny)
     assert r.returncode == 0, r.stderr[-2000:]
     for split in ("train", "dev", "test", "test_unseen_speakers"):
@@ -48,12 +90,9 @@ def test_stages_on_tiny_corpus(recipe):
     q = json.loads((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "quality.json").read_text())
     assert 0.1 < q["pnmi"] < 1
     # --stage 3 after stages 0-2, then on to iteration 2, fine-tuning, SUPERB and extraction
-    fast = "max_steps=6 val_every_steps=3 batch_size=8 head.project=8 head.hidden=8 head.xvector_channels=8 " \
-           "head.xvector_pool=8 head.xvector_embed=8"
     r = _run(recipe, "--stage", "3", "--stop-stage", "11", "--model", "exp/hubert_it2/final", "--layers", "0,2",
-             "--asr-config", "finetune/asr_tiny", "--asr-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final",
-             "--superb-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final lh=exp/lighthubert/searched",
-             "--superb-args", fast, *tiny)
+             "--asr-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final",
+             "--superb-upstreams", "it2=exp/hubert_it2/final w2v=exp/w2v_bert/final lh=exp/lighthubert/searched", *tiny)
     assert r.returncode == 0, r.stderr[-3000:]
     for it in (1, 2):
         assert (recipe / "exp" / f"hubert_it{it}" / "final" / "model.safetensors").is_file()
@@ -77,6 +116,25 @@ def test_stages_on_tiny_corpus(recipe):
     assert (lh / "search" / "pareto.png").is_file() and json.loads((lh / "search" / "best.json").read_text())["params"]
     for sub in ("max", "default", "min", "searched"):
         assert (lh / sub / "model.safetensors").is_file()
+    assert (recipe / "exp" / "hubert_it1" / "log" / "train.log").is_file()
+    assert len(list((recipe / "exp" / "mfcc" / "train" / "log").glob("mfcc.*.log"))) == 2
+    # stage 10: the summary, in markdown and JSON, with the numbers the stages wrote
+    res = json.loads((recipe / "exp" / "results.json").read_text())
+    assert res["corpus"] == "tiny"
+    assert res["pnmi"]["mfcc_k20"] == pytest.approx(
+        json.loads((recipe / "exp" / "kmeans" / "mfcc_k20" / "dev" / "quality.json").read_text())["pnmi"], abs=1e-4)
+    assert res["superb"]["it2"]["pr"]["metric"] == "PER" and res["superb"]["fbank"]["ks"]["value"] >= 0
+    greedy = json.loads((recipe / "exp" / "asr" / "it2" / "decode_test_greedy" / "results.json").read_text())
+    assert res["asr"]["it2"]["decodes"]["test_greedy"]["wer"] == greedy["wer"]["rate"]
+    assert [r["role"] for r in res["lighthubert"]][:4] == ["max", "default", "min", "searched"]
+    assert res["lighthubert"][3]["params"] == json.loads((lh / "search" / "best.json").read_text())["params"]
+    assert res["models"]["lighthubert/max"]["parameters"] > res["models"]["lighthubert/min"]["parameters"] > 0
+    assert set(res["stages"]) >= {str(s) for s in range(0, 10)} and res["stages"]["3"]["seconds"] > 0
+    md = (recipe / "exp" / "RESULTS.md").read_text()
+    assert "## SUPERB" in md and "## CTC ASR" in md and "PNMI" in md and "lighthubert/search/pareto.png" in md
+    for png in ("plots/training_curves.png", "plots/superb_layer_weights.png"):
+        assert (recipe / "exp" / png).stat().st_size > 1000 and png in md
+    assert "results: " in r.stdout and "RESULTS.md" in r.stdout
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout

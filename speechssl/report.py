@@ -1,0 +1,360 @@
+"""The recipe's last stage: every number a run produced, in ``exp/RESULTS.md`` and ``exp/results.json``.
+
+It reads what the stages left behind and recomputes nothing:
+
+=====================================  ==================================================
+``exp/kmeans/<labels>/<split>/quality.json``  PNMI of each label set (``speechssl kmeans eval``)
+``exp/superb/<upstream>/<task>/result.json``  SUPERB test metric per upstream and task
+``exp/asr/<name>/decode_<split>_<decoder>/results.json``  WER / CER per fine-tuned model
+``exp/lighthubert/search/search.json``     subnets scored by the search (params, dev loss)
+``exp/<run>/summary.json``, ``logs/*/metrics.csv``  training runs: steps, time, curves
+``exp/stage_times.tsv``                    wall time per recipe stage (one row per stage run)
+=====================================  ==================================================
+
+Missing pieces (a stage not run) are left out, not faked; the markdown says which stages ran.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+log = logging.getLogger(__name__)
+
+STAGE_NAMES = {
+    "0": "corpus", "1": "data dirs", "2": "MFCC + k-means", "3": "HuBERT iteration 1",
+    "4": "layer features + k-means", "5": "HuBERT iteration 2", "6": "w2v-BERT", "7": "LightHuBERT",
+    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction",
+}
+
+
+def _read_json(path: Path) -> Optional[Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as e:
+        log.warning("%s: unreadable JSON (%s); left out of the results", path, e)
+        return None
+
+
+def count_parameters(model_dir: Path) -> Optional[int]:
+    """Parameters in ``model_dir/model.safetensors`` from the header alone (no tensor is read)."""
+    f = Path(model_dir) / "model.safetensors"
+    if not f.is_file():
+        return None
+    from safetensors import safe_open
+
+    n = 0
+    with safe_open(str(f), framework="numpy") as st:
+        for k in st.keys():
+            size = 1
+            for d in st.get_slice(k).get_shape():
+                size *= d
+            n += size
+    return n
+
+
+def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
+    """{labels name: {split: PNMI}} over every evaluated label set."""
+    out: Dict[str, Dict[str, float]] = {}
+    for q in sorted(exp.glob("kmeans/*/*/quality.json")):
+        d = _read_json(q)
+        if d and "pnmi" in d:
+            out.setdefault(q.parent.parent.name, {})[q.parent.name] = round(float(d["pnmi"]), 4)
+    return out
+
+
+def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for r in sorted(exp.glob("superb/*/*/result.json")):
+        d = _read_json(r)
+        if not d:
+            continue
+        entry = {"metric": d["metric"], "value": d["value"], "higher_is_better": d.get("higher_is_better"),
+                 "upstream_path": d.get("upstream_path"), "layer_weights": d.get("layer_weights")}
+        if d.get("dev") is not None:
+            entry["dev"] = d["dev"]
+        out.setdefault(d.get("upstream", r.parent.parent.name), {})[d.get("task", r.parent.name)] = entry
+    return out
+
+
+def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
+    """Per fine-tuned model: WER/CER of the best decoder on the test split, every decode under ``decodes``."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for model in sorted(p for p in (exp / "asr").glob("*") if p.is_dir()):
+        decodes = {}
+        for r in sorted(model.glob("decode_*/results.json")):
+            d = _read_json(r)
+            if d:
+                decodes[r.parent.name[len("decode_"):]] = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
+        if not decodes:
+            continue
+        test = {k: v for k, v in decodes.items() if not k.startswith("dev")}
+        best_name = min(test or decodes, key=lambda k: (test or decodes)[k]["wer"])
+        out[model.name] = {**decodes[best_name], "decoder": best_name, "decodes": decodes,
+                           "upstream": _asr_upstream(model)}
+    return out
+
+
+def _asr_upstream(run: Path) -> Optional[str]:
+    if not (run / "config.yaml").is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    return OmegaConf.select(OmegaConf.load(run / "config.yaml"), "model.upstream")
+
+
+def collect_lighthubert(exp: Path) -> List[Dict[str, Any]]:
+    """The named subnets (max / default / min / searched) with params and dev loss, then the Pareto front."""
+    lh = exp / "lighthubert"
+    rows = _read_json(lh / "search" / "search.json") or []
+    best = _read_json(lh / "search" / "best.json")
+    out = []
+    for role in ("max", "default", "min"):
+        for r in rows:
+            if r.get("source") == role:
+                out.append({"role": role, "subnet": r["name"], "params": r["params"], "dev_loss": r["dev_loss"]})
+                break
+    if best:
+        out.append({"role": "searched", "subnet": best["name"], "params": best["params"],
+                    "dev_loss": best["dev_loss"], "budget": best.get("budget")})
+    for r in rows:
+        if r.get("pareto") and r.get("source") not in ("max", "default", "min"):
+            out.append({"role": "pareto", "subnet": r["name"], "params": r["params"], "dev_loss": r["dev_loss"]})
+    return out
+
+
+def collect_stage_times(exp: Path) -> Dict[str, Dict[str, float]]:
+    """Seconds per stage summed over the runs that executed it (a resumed stage adds up its parts)."""
+    f = exp / "stage_times.tsv"
+    total: Dict[str, float] = defaultdict(float)
+    runs: Dict[str, int] = defaultdict(int)
+    if f.is_file():
+        for line in f.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0] != "stage":
+                total[parts[0]] += float(parts[1])
+                runs[parts[0]] += 1
+    return {s: {"seconds": round(total[s], 1), "runs": runs[s]} for s in sorted(total, key=int)}
+
+
+def training_runs(exp: Path) -> Dict[str, Path]:
+    """{name: run dir} for every Lightning run the recipe made (a dir with summary.json and metrics.csv)."""
+    runs = {}
+    for s in sorted(exp.glob("**/summary.json")):
+        d = s.parent
+        if any(d.glob("logs/version_*/metrics.csv")):
+            runs[str(d.relative_to(exp))] = d
+    return runs
+
+
+PLOTTED_METRICS = ("train/loss", "val/loss", "val/loss_max", "val/loss_default", "val/loss_min")
+
+
+def _curves(run: Path) -> Dict[str, List[tuple]]:
+    """{metric: [(step, value)]} for the train/val losses in the run's CSV logs (all versions, resumes)."""
+    series: Dict[str, Dict[int, float]] = defaultdict(dict)
+    for f in sorted(run.glob("logs/version_*/metrics.csv")):
+        with open(f, newline="") as fh:
+            for row in csv.DictReader(fh):
+                step = row.get("step")
+                if not step:
+                    continue
+                for k, v in row.items():
+                    if v and k in PLOTTED_METRICS:
+                        series[k][int(float(step))] = float(v)
+    return {k: sorted(v.items()) for k, v in series.items() if v}
+
+
+def plot_training_curves(runs: Dict[str, Path], out_png: Path) -> Optional[Path]:
+    """One panel per run: train and validation loss against steps."""
+    curves = {name: c for name, run in runs.items() if (c := _curves(run))}
+    if not curves:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(curves)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, (name, c) in zip(axes.flat, curves.items()):
+        for k, pts in c.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, marker="." if k.startswith("val") else None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
+
+
+def collect(exp: Path, corpus: str) -> Dict[str, Any]:
+    exp = Path(exp)
+    runs = training_runs(exp)
+    models = {}
+    for name, run in runs.items():
+        summary = _read_json(run / "summary.json") or {}
+        export = Path(summary["export"]) if summary.get("export") else run / "final"
+        if not export.is_absolute():
+            export = exp.parent / export
+        models[name] = {"steps": summary.get("steps"), "trained_seconds": summary.get("trained_seconds"),
+                        "wall_seconds": summary.get("wall_seconds_this_run"),
+                        "parameters": count_parameters(export),
+                        "config": str((run / "config.yaml").relative_to(exp)) if (run / "config.yaml").is_file() else None}
+    for sub in ("max", "default", "min", "searched"):
+        n = count_parameters(exp / "lighthubert" / sub)
+        if n is not None:
+            models[f"lighthubert/{sub}"] = {"parameters": n}
+    pnmi_splits = collect_pnmi(exp)
+    pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
+    return {"corpus": corpus, "pnmi": pnmi, "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
+            "asr": collect_asr(exp), "lighthubert": collect_lighthubert(exp), "models": models,
+            "stages": collect_stage_times(exp)}
+
+
+def _fmt(v, digits=2) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _params(n: Optional[int]) -> str:
+    return "–" if n is None else "0" if n == 0 else f"{n / 1e6:.2f}M"
+
+
+def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]], invocations: List[str]) -> str:
+    exp = Path(exp)
+    rel = lambda p: str(Path(p).relative_to(exp))  # noqa: E731
+    md = [f"# Results: recipes/librispeech on the {res['corpus']} corpus", ""]
+    if invocations:
+        md += ["Recipe runs (newest last):", "", "```"] + invocations[-8:] + ["```", ""]
+    # one row per model: parameters, PNMI of the labels it made, SUPERB, WER
+    superb = res["superb"]
+    tasks = sorted({t for u in superb.values() for t in u})
+    if superb:
+        md += ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
+            f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks) + " |",
+            "|---|---:|" + "---:|" * len(tasks)]
+        params_by_upstream = _upstream_params(res, exp.parent)
+        for u, row in superb.items():
+            md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
+                      + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
+        md += ["", "PER, WER and EER: lower is better; accuracies: higher is better.", ""]
+        if plots.get("layer_weights"):
+            md += [f"![SUPERB layer weights]({rel(plots['layer_weights'])})", ""]
+    if res["asr"]:
+        md += ["## CTC ASR (fine-tuned, test split)", "", "| model | upstream | best decoder | WER | CER | all decodes |",
+               "|---|---|---|---:|---:|---|"]
+        for name, r in res["asr"].items():
+            alld = "; ".join(f"{k}: {v['wer']:.1f}/{v['cer']:.1f}" for k, v in r["decodes"].items())
+            md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | {alld} |")
+        md.append("")
+    if res["pnmi_by_split"]:
+        splits = sorted({s for v in res["pnmi_by_split"].values() for s in v})
+        md += ["## k-means targets: PNMI against the phone alignments", "",
+               "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+        for name, v in res["pnmi_by_split"].items():
+            md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
+        md.append("")
+    if res["lighthubert"]:
+        md += ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
+               "| role | subnet | params | dev loss |", "|---|---|---:|---:|"]
+        for r in res["lighthubert"]:
+            md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
+        md.append("")
+        if (exp / "lighthubert" / "search" / "pareto.png").is_file():
+            md += ["![LightHuBERT Pareto front](lighthubert/search/pareto.png)", ""]
+    if res["models"]:
+        md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
+        for name, m in res["models"].items():
+            cfg = f"[{m['config']}]({m['config']})" if m.get("config") else "–"
+            md.append(f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
+                      f"{_fmt(m.get('trained_seconds'), 0)} | {cfg} |")
+        md.append("")
+    if plots.get("curves"):
+        md += [f"![training curves]({rel(plots['curves'])})", ""]
+    if res["stages"]:
+        total = sum(v["seconds"] for v in res["stages"].values())
+        md += ["## Wall time per stage", "", "| stage | what | seconds | runs |", "|---:|---|---:|---:|"]
+        for s, v in res["stages"].items():
+            md.append(f"| {s} | {STAGE_NAMES.get(s, '')} | {v['seconds']:.0f} | {v['runs']} |")
+        md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
+    md += ["Machine-readable: [results.json](results.json).", ""]
+    return "\n".join(md)
+
+
+def _upstream_params(res: Dict[str, Any], root: Path) -> Dict[str, int]:
+    """Parameter count of each SUPERB upstream, from the folder its results name (FBANK: none)."""
+    out = {}
+    for u, row in res["superb"].items():
+        path = next((r.get("upstream_path") for r in row.values() if r.get("upstream_path")), None)
+        if path == "fbank":
+            out[u] = 0
+        elif path:
+            n = count_parameters(root / path if not Path(path).is_absolute() else Path(path))
+            if n is not None:
+                out[u] = n
+    return out
+
+
+def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
+    """One panel per SUPERB task: the learnt softmax weight of every layer, a line per upstream."""
+    tasks = sorted({t for u in superb.values() for t, r in u.items() if r.get("layer_weights")
+                    and len(r["layer_weights"]) > 1})
+    if not tasks:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(tasks))
+    rows = (len(tasks) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, t in zip(axes.flat, tasks):
+        for u, row in superb.items():
+            w = (row.get(t) or {}).get("layer_weights")
+            if w and len(w) > 1:
+                ax.plot(range(len(w)), w, marker="o", markersize=3, label=u)
+        ax.set_title(f"{t.upper()}: layer weights", fontsize=9)
+        ax.set_xlabel("layer (0 = CNN output)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    handles = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
+
+
+def write_report(exp: Path, corpus: str) -> Dict[str, Any]:
+    """Write ``exp/results.json``, ``exp/RESULTS.md`` and the plots under ``exp/plots/``; return the dict."""
+    exp = Path(exp)
+    res = collect(exp, corpus)
+    plots = {"curves": plot_training_curves(training_runs(exp), exp / "plots" / "training_curves.png"),
+             "layer_weights": plot_layer_weights(res["superb"], exp / "plots" / "superb_layer_weights.png")}
+    invocations = (exp / "recipe_runs.log").read_text().splitlines() if (exp / "recipe_runs.log").is_file() else []
+    res["plots"] = {k: str(Path(v).relative_to(exp)) for k, v in plots.items() if v}
+    res["recipe_runs"] = invocations
+    for name, text in (("results.json", json.dumps(res, indent=1)),
+                       ("RESULTS.md", to_markdown(res, exp, plots, invocations))):
+        tmp = exp / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(exp / name)
+    return res
