@@ -423,6 +423,42 @@ def cmd_superb(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ WavThruVec
+def cmd_tts_train(args) -> int:
+    from .config import load_config, to_yaml
+
+    if args.sub == "train-vocoder":
+        from .tasks.vec2wav import Vec2WavTrainConfig as schema, train_vocoder as run
+    else:
+        from .tasks.text2vec import Text2VecTrainConfig as schema, train_acoustic as run
+    cfg = load_config(schema, args.config, args.overrides)
+    if args.print_config:
+        print(to_yaml(cfg))
+        return 0
+    print(json.dumps(run(cfg), indent=1))
+    return 0
+
+
+def cmd_synthesize(args) -> int:
+    from .tasks.wavthruvec import WavThruVec, save_wav
+    from .audio.io import load
+
+    tts = WavThruVec(args.vocoder, args.acoustic)
+    wav, phones, _ = tts.synthesize(args.text, load(args.speaker_ref), args.length_scale)
+    out = save_wav(args.out, wav)
+    print(f"{' '.join(phones)}\n{out}: {len(wav) / 16000:.2f} s")
+    return 0
+
+
+def cmd_voice_convert(args) -> int:
+    from .tasks.wavthruvec import WavThruVec, save_wav
+    from .audio.io import load
+
+    wav = WavThruVec(args.vocoder).voice_convert(load(args.source), load(args.target_ref))
+    print(f"{save_wav(args.out, wav)}: {len(wav) / 16000:.2f} s")
+    return 0
+
+
 # ------------------------------------------------------------------------------ config check
 def cmd_config_check(args) -> int:
     from .config import CONF_DIR
@@ -697,6 +733,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summarize-only", action="store_true", help="only rebuild OUT/results.{md,json}")
     s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_steps=500 head.hidden=256")
     s.set_defaults(func=cmd_superb)
+
+    tts = sub.add_parser("tts", help="WavThruVec: text -> SSL features -> waveform").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    s = tts.add_parser("train-vocoder", help="vec2wav: HiFi-GAN from an upstream layer to 16 kHz audio, "
+                       "speaker-conditioned (untranscribed audio; Lightning, resumes)")
+    _config_flags(s, "tts/vec2wav_tiny", "upstream=exp/hubert_it2/final data.train=data/train")
+    s.set_defaults(func=cmd_tts_train)
+    s = tts.add_parser("train-acoustic", help="text2vec: phones -> the vocoder's features, durations from "
+                       "alignments or monotonic alignment search (Lightning, resumes)")
+    _config_flags(s, "tts/text2vec_tiny", "upstream=exp/hubert_it2/final data.train=data/train")
+    s.set_defaults(func=cmd_tts_train)
+    s = sub.add_parser("synthesize", help="text to speech in the voice of a reference recording")
+    s.add_argument("--text", required=True)
+    s.add_argument("--speaker-ref", required=True, help="a recording of the voice to use (any speaker)")
+    s.add_argument("--out", required=True, help="output .wav (16 kHz)")
+    s.add_argument("--acoustic", default="exp/text2vec/final", help="exported text2vec folder")
+    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vec2wav folder")
+    s.add_argument("--length-scale", type=float, default=1.0, help="> 1 speaks slower")
+    s.set_defaults(func=cmd_synthesize)
+    s = sub.add_parser("voice-convert", help="the source's words in the target's voice (vec2wav with the "
+                       "target reference's speaker embedding)")
+    s.add_argument("--source", required=True)
+    s.add_argument("--target-ref", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--vocoder", default="exp/vec2wav/final")
+    s.set_defaults(func=cmd_voice_convert)
 
     cf = sub.add_parser("config", help="configs").add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     s = cf.add_parser("check", help="dry run: every YAML under conf/ loads into its schema and validates "

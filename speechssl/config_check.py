@@ -23,6 +23,7 @@ PLACEHOLDERS: Dict[str, List[str]] = {
     "lighthubert": ["teacher=exp/teacher"],
     "asr": ["model.upstream=exp/upstream"],
     "superb": ["data=superb/task", "upstream=fbank"],
+    "tts": ["upstream=exp/upstream"],
 }
 
 
@@ -61,6 +62,12 @@ def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
     if group == "superb":
         from .tasks.superb import SuperbConfig
         return "superb", lambda paths: load_config(SuperbConfig, paths, PLACEHOLDERS["superb"])
+    if group == "tts" and name.startswith("vec2wav"):
+        from .tasks.vec2wav import Vec2WavTrainConfig
+        return "vec2wav", lambda paths: load_config(Vec2WavTrainConfig, paths, PLACEHOLDERS["tts"])
+    if group == "tts" and name.startswith("text2vec"):
+        from .tasks.text2vec import Text2VecTrainConfig
+        return "text2vec", lambda paths: load_config(Text2VecTrainConfig, paths, PLACEHOLDERS["tts"])
     if group == "lighthubert" and name.startswith("space_"):
         from .models.lighthubert import SearchSpace
         return "lighthubert_space", lambda paths: SearchSpace.load(paths[-1])
@@ -77,7 +84,7 @@ def check_conf_tree(conf_dir: Path = CONF_DIR) -> List[ConfCheck]:
         result = ConfCheck(path, kind)
         if check is None:
             result.error = (f"no schema for {rel}: put it under pretrain/ (hubert_*, w2v_bert_*), distill/ "
-                            "(lighthubert_*), finetune/ (asr_*), superb/ or lighthubert/ (space_*)")
+                            "(lighthubert_*), finetune/ (asr_*), superb/, tts/ (vec2wav_*, text2vec_*) or lighthubert/ (space_*)")
         else:
             try:
                 bases = [str(conf_dir / b) + ("" if b.endswith(".yaml") else ".yaml") for b in bases_of(path)]

@@ -1,0 +1,75 @@
+"""WavThruVec inference: text -> SSL features -> waveform, and voice conversion through the vocoder.
+
+``synthesize``: phonemize (espeak-ng) -> text2vec (durations from its predictor) -> vec2wav, with the
+speaker embedding of a reference recording. ``voice_convert``: the source's upstream features -> vec2wav
+with the target reference's embedding. Both take the upstream the vocoder was trained on from its export.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .text2vec import load_acoustic, phone_ids, phonemize
+from .vec2wav import load_vocoder, speaker_embedding
+
+
+class WavThruVec:
+    """The two stages and the upstream they share, loaded from exported folders."""
+
+    def __init__(self, vocoder: str, acoustic: Optional[str] = None):
+        from ..models.upstream import load_upstream
+
+        self.vocoder, self.vspec = load_vocoder(vocoder)
+        self.acoustic, self.aspec = load_acoustic(acoustic) if acoustic else (None, None)
+        if self.aspec and (self.aspec["layer"] != self.vspec["layer"]):
+            raise ValueError(f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
+                             f"{self.vspec['layer']}: train them on the same upstream layer")
+        self.upstream = load_upstream(self.vspec["upstream"]).eval()
+
+    @torch.no_grad()
+    def layers(self, wav: np.ndarray):
+        """16 kHz audio -> (vocoder features [T, F], speaker embedding [S])."""
+        x = torch.from_numpy(np.asarray(wav, np.float32))[None]
+        out = self.upstream(x, torch.tensor([x.shape[1]]))
+        feats = out.hidden_states[self.vspec["layer"]][0]
+        spk = out.hidden_states[self.vspec["speaker"]["layer"]][0].numpy()
+        return feats, torch.from_numpy(speaker_embedding(spk))
+
+    def _speaker_kwargs(self, spk: torch.Tensor) -> dict:
+        return {"speaker": spk[None]} if self.vocoder.cfg.speaker_dim and not self.vocoder.cfg.num_speakers else {}
+
+    @torch.no_grad()
+    def vocode(self, feats: torch.Tensor, spk: torch.Tensor) -> np.ndarray:
+        return self.vocoder(feats[None], **self._speaker_kwargs(spk))[0].numpy()
+
+    @torch.no_grad()
+    def synthesize(self, text: str, speaker_ref: np.ndarray, length_scale: float = 1.0):
+        """-> (waveform, phones, predicted features [T, F])."""
+        if self.acoustic is None:
+            raise ValueError("synthesis needs a text2vec model (--acoustic)")
+        phones = phonemize(text)
+        if not phones:
+            raise ValueError(f"nothing to say: espeak-ng gave no phones for {text!r}")
+        ids = torch.tensor([phone_ids(phones, "text")])
+        _, spk = self.layers(speaker_ref)
+        kw = {"speaker": spk[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers else {}
+        feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]]), length_scale=length_scale, **kw)
+        return self.vocode(feats[0], spk), phones, feats[0]
+
+    @torch.no_grad()
+    def voice_convert(self, source: np.ndarray, target_ref: np.ndarray) -> np.ndarray:
+        feats, _ = self.layers(source)
+        _, spk = self.layers(target_ref)
+        return self.vocode(feats, spk)
+
+
+def save_wav(path, wav: np.ndarray) -> Path:
+    from ..audio.io import save
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(path, np.clip(wav, -1, 1).astype(np.float32), 16000)
+    return path

@@ -1,0 +1,210 @@
+"""WavThruVec building blocks: vec2wav generator and discriminators (shape bookkeeping, config validation),
+HiFi-GAN losses, monotonic alignment search against brute force, the length regulator, and text2vec."""
+import itertools
+
+import pytest
+import torch
+
+from speechssl.models.text2vec import Text2Vec, Text2VecConfig
+from speechssl.models.vec2wav import (MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig,
+                                      Vec2WavGenerator)
+from speechssl.nn.alignment import durations_from_path, length_regulate, monotonic_alignment_search
+from speechssl.objectives.gan import (LogMel, discriminator_loss, feature_matching_loss, generator_loss,
+                                      mel_l1_loss)
+
+
+def tiny_vocoder(**kw) -> Vec2WavConfig:
+    cfg = dict(feature_dim=12, upsample_rates=[10, 8, 4], upsample_kernel_sizes=[20, 16, 8],
+               upsample_initial_channel=32, resblock_kernel_sizes=[3, 5], resblock_dilations=[[1, 3], [1, 3]],
+               speaker_dim=6)
+    cfg.update(kw)
+    return Vec2WavConfig(**cfg)
+
+
+def test_vocoder_config_names_the_hop_mismatch():
+    with pytest.raises(ValueError, match=r"multiply to 256.*hop_length=320"):
+        tiny_vocoder(upsample_rates=[8, 8, 4], upsample_kernel_sizes=[16, 16, 8]).validate()
+    with pytest.raises(ValueError, match="kernel 9 for rate 10"):
+        tiny_vocoder(upsample_kernel_sizes=[9, 16, 8]).validate()
+    with pytest.raises(ValueError, match="3 upsample_rates but 2"):
+        tiny_vocoder(upsample_kernel_sizes=[20, 16]).validate()
+    assert Vec2WavConfig().validate().upsample_rates == [10, 8, 2, 2]   # the default multiplies to 320
+
+
+def test_generator_turns_each_frame_into_a_hop_of_samples_and_listens_to_the_speaker():
+    torch.manual_seed(0)
+    gen = Vec2WavGenerator(tiny_vocoder()).eval()
+    feats = torch.randn(2, 7, 12)
+    spk = torch.randn(2, 6)
+    wav = gen(feats, spk)
+    assert wav.shape == (2, 7 * 320) and wav.abs().max() <= 1
+    assert not torch.allclose(gen(feats, spk.flip(0))[0], wav[0])       # another speaker, another waveform
+    # frames are local: the first frames' samples barely depend on the last frame
+    feats2 = feats.clone()
+    feats2[:, -1] += 3
+    assert torch.allclose(gen(feats2, spk)[:, :320], wav[:, :320], atol=1e-6)
+    with pytest.raises(ValueError, match="speaker-conditioned"):
+        gen(feats)
+    with pytest.raises(ValueError, match="width 11"):
+        gen(torch.randn(1, 7, 11), spk[:1])
+    table = Vec2WavGenerator(tiny_vocoder(num_speakers=3)).eval()
+    assert table(feats, speaker_ids=torch.tensor([0, 2])).shape == (2, 7 * 320)
+
+
+def test_discriminators_and_losses():
+    torch.manual_seed(0)
+    mpd = MultiPeriodDiscriminator(channels=(4, 8, 16, 16))
+    msd = MultiScaleDiscriminator(width=4)
+    real, fake = torch.randn(2, 3200) * 0.1, torch.randn(2, 3200) * 0.1
+    for disc, n in ((mpd, 5), (msd, 3)):
+        out = disc(real)
+        assert len(out) == n and all(s.shape[0] == 2 and len(f) >= 5 for s, f in out)
+    ones = [(torch.ones(2, 5), [torch.zeros(1)])]
+    zeros = [(torch.zeros(2, 5), [torch.ones(1)])]
+    assert discriminator_loss(ones, zeros).item() == 0.0      # a perfect discriminator
+    assert discriminator_loss(zeros, ones).item() == 2.0
+    assert feature_matching_loss(ones, ones).item() == 0.0 and feature_matching_loss(ones, zeros).item() == 1.0
+    log_mel = LogMel()
+    assert mel_l1_loss(log_mel, real, real).item() == 0.0 and mel_l1_loss(log_mel, real, fake).item() > 0.1
+    assert log_mel(real).shape == (2, 80, 3200 // 256 + 1) or log_mel(real).shape[:2] == (2, 80)
+    fake.requires_grad_(True)
+    parts = generator_loss([mpd(real), msd(real)], [mpd(fake), msd(fake)], mel_l1_loss(log_mel, real, fake))
+    parts["loss"].backward()
+    assert fake.grad.abs().sum() > 0
+    assert parts["loss"].item() == pytest.approx(parts["adv"].item() + 2 * parts["fm"].item()
+                                                 + 45 * parts["mel"].item(), rel=1e-5)
+
+
+def _brute_force_best(value, tx, ty):
+    best, best_path = -float("inf"), None
+    for cuts in itertools.combinations(range(1, ty), tx - 1):
+        bounds = (0,) + cuts + (ty,)
+        score = sum(value[i, bounds[i]:bounds[i + 1]].sum().item() for i in range(tx))
+        if score > best:
+            best, best_path = score, bounds
+    return best, best_path
+
+
+def test_monotonic_alignment_search_finds_the_best_monotonic_path():
+    g = torch.Generator().manual_seed(0)
+    for tx, ty in ((1, 4), (3, 3), (3, 7), (4, 9), (5, 8)):
+        value = torch.randn(1, tx, ty, generator=g)
+        path = monotonic_alignment_search(value, torch.tensor([tx]), torch.tensor([ty]))[0]
+        assert torch.equal(path.sum(0), torch.ones(ty))                       # each frame to one token
+        d = durations_from_path(path[None])[0]
+        assert (d >= 1).all() and d.sum() == ty
+        best, bounds = _brute_force_best(value[0], tx, ty)
+        assert (path * value[0]).sum().item() == pytest.approx(best, abs=1e-5)
+        assert d.tolist() == [bounds[i + 1] - bounds[i] for i in range(tx)]
+
+
+def test_alignment_search_respects_padding_and_refuses_short_items():
+    g = torch.Generator().manual_seed(1)
+    value = torch.randn(2, 4, 9, generator=g)
+    x_len, y_len = torch.tensor([4, 2]), torch.tensor([9, 5])
+    path = monotonic_alignment_search(value, x_len, y_len)
+    alone = monotonic_alignment_search(value[1:, :2, :5], x_len[1:], y_len[1:])
+    assert torch.equal(path[1, :2, :5], alone[0]) and path[1, 2:].sum() == 0 and path[1, :, 5:].sum() == 0
+    with pytest.raises(ValueError, match="item 0 has 2 frames for 3 tokens"):
+        monotonic_alignment_search(value[:1, :3, :2], torch.tensor([3]), torch.tensor([2]))
+
+
+def test_length_regulator_matches_repeat_interleave():
+    x = torch.randn(2, 3, 4)
+    d = torch.tensor([[2, 0, 3], [1, 1, 1]])
+    out, frames = length_regulate(x, d)
+    assert frames.tolist() == [5, 3] and out.shape == (2, 5, 4)
+    assert torch.equal(out[0], torch.repeat_interleave(x[0], d[0], dim=0))
+    assert torch.equal(out[1, :3], x[1]) and out[1, 3:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("block", ["transformer", "conformer"])
+def test_text2vec_learns_features_and_durations(block):
+    torch.manual_seed(0)
+    cfg = Text2VecConfig(num_phones=6, feature_dim=8, dim=32, encoder_layers=1, decoder_layers=1, heads=2,
+                         ffn_dim=64, block=block, dropout=0.0, speaker_dim=4, duration_predictor_channels=16)
+    model = Text2Vec(cfg)
+    # two utterances: phone p lasts p + 1 frames and has its own feature vector
+    protos = torch.randn(6, 8) * 2
+    phones = torch.tensor([[1, 2, 3, 4], [5, 2, 1, 0]])
+    plen = torch.tensor([4, 3])
+    durs = (phones + 1) * (phones > 0)
+    feats, flen = length_regulate(protos[phones], durs)
+    spk = torch.randn(2, 4)
+    # alignment search on the model's own projection: with mu at the true prototypes it recovers the durations
+    with torch.no_grad():
+        assert model.align(protos[phones], feats, plen, flen).tolist() == durs.tolist()
+    # teacher-forced training on given durations (a corpus's phone alignments): features and durations fit
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for step in range(150):
+        out = model(phones, plen, feats, flen, speaker=spk, durations=durs)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first if first is not None else out["loss"].item()
+    assert out["loss"].item() < 0.3 * first and out["features"].shape == feats.shape
+    model.eval()
+    pred, frames = model.synthesize(phones, plen, speaker=spk)
+    assert frames.tolist() == flen.tolist() and pred.shape[1] == int(flen.max())
+    assert torch.nn.functional.cosine_similarity(pred[0, :int(flen[0])], feats[0, :int(flen[0])], dim=-1).mean() > 0.9
+    # without durations the step aligns by itself: one per token, covering every frame
+    out = model(phones, plen, feats, flen, speaker=spk)
+    assert (out["durations"].sum(1) == flen).all() and (out["durations"][phones > 0] >= 1).all()
+
+
+# -------------------------------------------------------------------- training, end to end
+def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data, tmp_path):
+    from speechssl.config import load_config
+    from speechssl.models import build_model, save_model
+    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, load_vocoder, train_vocoder
+
+    torch.manual_seed(0)
+    up = tmp_path / "upstream"
+    save_model(build_model("hubert_small", conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+                           hidden_size=32, num_layers=2, num_heads=2, ffn_dim=64, pos_conv_kernel=16,
+                           pos_conv_groups=4), up)
+    over = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
+            f"trainer.out_dir={tmp_path / 'voc'}"]
+    cfg = load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over)
+    summary = train_vocoder(cfg)
+    assert summary["steps"] == 6 and (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").is_file()
+    gen, spec = load_vocoder(tmp_path / "voc" / "final")
+    assert spec["layer"] == 2 and gen.cfg.feature_dim == 32 and gen.cfg.speaker_dim == 64   # mean + std of 32
+    assert gen(torch.randn(1, 5, 32), torch.randn(1, 64)).shape == (1, 1600)
+    # a larger budget resumes from the checkpoint: the features are not extracted again
+    stamp = (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").stat().st_mtime
+    cfg = load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["trainer.max_steps=9"])
+    assert train_vocoder(cfg)["steps"] == 9
+    assert (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").stat().st_mtime == stamp
+    with pytest.raises(ValueError, match="multiply to 160"):   # refused when the config loads
+        load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["model.upsample_rates=[10,8,2]",
+                                                                     "model.upsample_kernel_sizes=[20,16,4]"])
+
+    # stage 1 on the same upstream layer: durations from the corpus's alignments, then by alignment search
+    from speechssl.audio.io import info
+    from speechssl.cli import main
+    from speechssl.tasks.text2vec import Text2VecTrainConfig, load_acoustic, train_acoustic
+
+    tover = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
+             f"trainer.out_dir={tmp_path / 'ac'}", f"data.features={tmp_path / 'voc' / 'features'}"]
+    summary = train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover))
+    assert summary["steps"] == 10 and summary["durations"] == "alignments"
+    model, spec = load_acoustic(tmp_path / "ac" / "final")
+    assert spec["layer"] == 2 and model.cfg.feature_dim == 32 and model.cfg.num_phones == 41
+    mas = train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover[:-2] + [
+        f"trainer.out_dir={tmp_path / 'ac_mas'}", f"data.features={tmp_path / 'voc' / 'features'}",
+        "data.durations=mas", "trainer.max_steps=3"]))
+    assert mas["durations"] == "mas" and mas["steps"] == 3
+    # the uses, from the command line
+    ref = next(iter(l.split(None, 1)[1] for l in (tiny_data / "dev" / "wav.scp").read_text().splitlines()))
+    out = tmp_path / "tts.wav"
+    assert main(["synthesize", "--text", "Turn on the lights.", "--speaker-ref", ref, "--out", str(out),
+                 "--acoustic", str(tmp_path / "ac" / "final"), "--vocoder", str(tmp_path / "voc" / "final")]) == 0
+    i = info(str(out))
+    assert i.sample_rate == 16000 and i.num_frames % 320 == 0 and i.num_frames >= 320 * 5
+    vc = tmp_path / "vc.wav"
+    src = next(iter(l.split(None, 1)[1] for l in (tiny_data / "test" / "wav.scp").read_text().splitlines()))
+    assert main(["voice-convert", "--source", src, "--target-ref", ref, "--out", str(vc),
+                 "--vocoder", str(tmp_path / "voc" / "final")]) == 0
+    assert abs(info(str(vc)).num_frames - info(src).num_frames) < 2 * 320
