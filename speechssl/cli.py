@@ -459,6 +459,14 @@ def cmd_voice_convert(args) -> int:
     return 0
 
 
+def cmd_tts_eval(args) -> int:
+    from .tasks.tts_eval import evaluate
+
+    res = evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data, args.max_utts)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
 # ------------------------------------------------------------------------------ config check
 def cmd_config_check(args) -> int:
     from .config import CONF_DIR
@@ -744,6 +752,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "alignments or monotonic alignment search (Lightning, resumes)")
     _config_flags(s, "tts/text2vec_tiny", "upstream=exp/hubert_it2/final data.train=data/train")
     s.set_defaults(func=cmd_tts_train)
+    s = tts.add_parser("eval", help="resynthesis MCD / STOI / WER, TTS WER and speaker similarity, voice "
+                       "conversion similarity; spectrogram plots (OUT/tts_eval.json)")
+    s.add_argument("--vocoder", default="exp/vec2wav/final")
+    s.add_argument("--acoustic", default=None, help="text2vec export (TTS measured when given)")
+    s.add_argument("--asr", default=None, help="fine-tuned CTC model folder (WER measured when given)")
+    s.add_argument("--data", required=True, help="test data dir (audio + text)")
+    s.add_argument("--ref-data", default=None, help="data dir of reference voices (default: --data)")
+    s.add_argument("--max-utts", type=int, default=32)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_tts_eval)
     s = sub.add_parser("synthesize", help="text to speech in the voice of a reference recording")
     s.add_argument("--text", required=True)
     s.add_argument("--speaker-ref", required=True, help="a recording of the voice to use (any speaker)")
