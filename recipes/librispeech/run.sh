@@ -39,6 +39,7 @@ cmd_backend=local         # local | slurm (cmd.sh)
 devices=auto              # Lightning devices per node for the training stages
 nodes=1
 it1_k=100                 # MFCC clusters (HuBERT paper: 100)
+kmeans_args="--restarts 1 --niter 50"  # for `speechssl kmeans learn` (its defaults: 3 restarts x 100 iterations)
 it1_config="pretrain/hubert_mini pretrain/hubert_demo"   # under conf/ (or paths); later files override earlier ones
 it2_layer=4               # iteration-1 layer clustered for iteration 2
 it2_k=500                 # HuBERT paper: 500
@@ -57,7 +58,7 @@ asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
 superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr (all)
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched"
-superb_args=""            # extra key=value overrides for every SUPERB task, e.g. "max_steps=100"
+superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
 seed=0
@@ -129,7 +130,8 @@ fi
 kmeans_stage() {
   local name=$1 feats=$2 k=$3 km=exp/kmeans/$1 d
   if [ ! -f "$km/kmeans.json" ]; then
-    cpu_cmd JOB=1:1 "$km/log/learn.log" speechssl kmeans learn --feats "${feats//\{subset\}/$train_dir}" -k "$k" --out "$km"
+    cpu_cmd JOB=1:1 "$km/log/learn.log" speechssl kmeans learn --feats "${feats//\{subset\}/$train_dir}" -k "$k" \
+      --out "$km" $kmeans_args
   fi
   for d in $train_dir $dev_dir; do
     [ -f "$km/$d/labels.txt" ] || cpu_cmd JOB=1:$nj "$km/$d/log/assign.JOB.log" speechssl kmeans assign --model "$km" \
