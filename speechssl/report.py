@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 STAGE_NAMES = {
     "0": "corpus", "1": "data dirs", "2": "MFCC + k-means", "3": "HuBERT iteration 1",
     "4": "layer features + k-means", "5": "HuBERT iteration 2", "6": "w2v-BERT", "7": "LightHuBERT",
-    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction",
+    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction", "12": "WavThruVec",
 }
 
 
@@ -217,7 +217,8 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
             models[f"lighthubert/{sub}"] = {"parameters": n}
     pnmi_splits = collect_pnmi(exp)
     pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
-    return {"corpus": corpus, "pnmi": pnmi, "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
+    tts = _read_json(exp / "tts" / "eval" / "tts_eval.json")
+    return {"corpus": corpus, "pnmi": pnmi, **({"tts": tts} if tts else {}), "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
             "asr": collect_asr(exp), "lighthubert": collect_lighthubert(exp), "models": models,
             "stages": collect_stage_times(exp)}
 
@@ -276,6 +277,20 @@ def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]
         md.append("")
         if (exp / "lighthubert" / "search" / "pareto.png").is_file():
             md += ["![LightHuBERT Pareto front](lighthubert/search/pareto.png)", ""]
+    if res.get("tts"):
+        t = res["tts"]
+        asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
+        rs, vc = t["resynthesis"], t["voice_conversion"]
+        md += ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
+               f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {rs['stoi']:.3f} |",
+               f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
+               f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
+               f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
+               f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
+        if t.get("tts"):
+            md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
+                   f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
+        md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
     if res["models"]:
         md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
         for name, m in res["models"].items():

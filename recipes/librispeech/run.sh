@@ -24,6 +24,8 @@
 #      task dirs in superb/, results in exp/superb/<name>/<task>/, the table exp/superb/results.{md,json}
 #  10  results: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, subnets, parameters, time per stage, plots)
 #  11  (only when asked: --stage 11) layer features of --model for other tools (exp/feats/<model>/<subset>)
+#  12  (only when asked: --stop-stage 12) WavThruVec on --tts-upstream: vec2wav (--tts-vocoder-config) and
+#      text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav,text2vec}; tts eval -> exp/tts/eval; results again
 # Jobs run through cmd.sh (--cmd-backend local|slurm, --devices N, --nodes M); logs go next to the outputs.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -59,6 +61,11 @@ lm_order=3
 superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr (all)
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched"
 superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
+tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
+tts_vocoder_config=tts/vec2wav_mini
+tts_acoustic_config=tts/text2vec_mini
+tts_args=""               # extra key=value overrides for both WavThruVec stages, e.g. "layer=4"
+tts_asr=exp/asr/hubert_it2/final  # stage 12: the ASR that scores the speech (skipped if absent)
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
 seed=0
@@ -285,6 +292,25 @@ if runs 11; then
       --layers "$layers" --out "exp/feats/$name/$d" --nshard "$nj" --job JOB
   done
   finish 11
+fi
+if runs 12; then
+  begin 12 "WavThruVec on $tts_upstream -> exp/tts/{vec2wav,text2vec,eval} (resumes if killed)"
+  for part in vocoder acoustic; do
+    out=exp/tts/vec2wav; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=()
+    if [ $part = acoustic ]; then
+      out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; extra=(data.features=exp/tts/vec2wav/features)
+    fi
+    if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then echo "$out/final exists: $part done (remove it to retrain)"; continue; fi
+    train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$part --config "$cfg" upstream="$tts_upstream" \
+      data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${extra[@]}" $(trainer_args) $tts_args
+  done
+  refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
+  asr=(); [ -f "$tts_asr/asr.json" ] && asr=(--asr "$tts_asr")
+  [ -f exp/tts/eval/tts_eval.json ] || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
+    --vocoder exp/tts/vec2wav/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
+    --out exp/tts/eval
+  speechssl results --exp exp --corpus "$corpus"
+  finish 12
 fi
 log done "stages $stage..$stop_stage finished"
 [ "$stop_stage" -lt 10 ] || [ "$stage" -gt 10 ] || echo "results: $(pwd)/exp/RESULTS.md"
