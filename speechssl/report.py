@@ -170,32 +170,42 @@ def _curves(run: Path) -> Dict[str, List[tuple]]:
     return {k: sorted(v.items()) for k, v in series.items() if v}
 
 
+def _panel_grid(n: int):
+    """``(pyplot, figure, axes [rows, cols])`` for ``n`` panels, three to a row; unused panels hidden."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return plt, fig, axes
+
+
+def _save(plt, fig, out_png: Path) -> Path:
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
+
+
 def plot_training_curves(runs: Dict[str, Path], out_png: Path) -> Optional[Path]:
     """One panel per run: train and validation loss against steps."""
     curves = {name: c for name, run in runs.items() if (c := _curves(run))}
     if not curves:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(curves)
-    cols = min(3, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    plt, fig, axes = _panel_grid(n)
     for ax, (name, c) in zip(axes.flat, curves.items()):
         for k, pts in c.items():
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, marker="." if k.startswith("val") else None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=90)
-    plt.close(fig)
-    return out_png
+    return _save(plt, fig, out_png)
 
 
 def collect(exp: Path, corpus: str) -> Dict[str, Any]:
@@ -330,13 +340,7 @@ def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Pa
                     and len(r["layer_weights"]) > 1})
     if not tasks:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(3, len(tasks))
-    rows = (len(tasks) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    plt, fig, axes = _panel_grid(len(tasks))
     for ax, t in zip(axes.flat, tasks):
         for u, row in superb.items():
             w = (row.get(t) or {}).get("layer_weights")
@@ -350,12 +354,7 @@ def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Pa
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.axis("off")
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=90)
-    plt.close(fig)
-    return out_png
+    return _save(plt, fig, out_png)
 
 
 def write_report(exp: Path, corpus: str) -> Dict[str, Any]:

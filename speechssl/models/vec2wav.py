@@ -142,6 +142,17 @@ class Vec2WavGenerator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------- discriminators
+def _score(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    """Conv stack with leaky ReLUs -> ``(scores [B, N], feature maps of every layer)``."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return x.flatten(1), fmap
+
+
 class PeriodDiscriminator(nn.Module):
     """The waveform folded into ``[B, 1, T / p, p]`` and scored by 2-D convs over time (HiFi-GAN's DiscriminatorP)."""
 
@@ -160,14 +171,7 @@ class PeriodDiscriminator(nn.Module):
         b, c, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), "reflect")
-        x = x.view(b, c, -1, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _score(self.convs, self.conv_post, x.view(b, c, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -184,14 +188,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(8 * w, 1, 3, 1, padding=1))
 
     def forward(self, wav: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        x = wav[:, None, :]
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return x.flatten(1), fmap
+        return _score(self.convs, self.conv_post, wav[:, None, :])
 
 
 class MultiPeriodDiscriminator(nn.Module):

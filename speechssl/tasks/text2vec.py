@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
@@ -22,8 +21,10 @@ import torch
 from ..audio.phones import PHONE_SET, SILENCE
 from ..config import MISSING
 from ..models.text2vec import Text2Vec, Text2VecConfig
-from .common import OptimConfig, TrainerConfig, build_optimizer, build_trainer, last_checkpoint, write_json
-from .vec2wav import SpeakerConfig, VocoderDataConfig, ensure_features, read_layer, speaker_embedding
+from .common import OptimConfig, TrainerConfig, build_optimizer
+from .tts_common import (SpeakerConfig, TimedTask, export_spec, fit_and_export, load_export, save_export,
+                         prepare_splits, set_speaker_sizes, speaker_inputs, SplitsDataModule)
+from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
 FRAME_RATE = 50.0
@@ -51,8 +52,7 @@ class Text2VecTrainConfig:
     def validate(self) -> None:
         if self.data.durations not in ("alignments", "mas"):
             raise ValueError(f"data.durations must be alignments or mas, got {self.data.durations!r}")
-        if self.speaker.kind not in ("reference", "table", "none"):
-            raise ValueError(f"speaker.kind must be reference, table or none, got {self.speaker.kind!r}")
+        self.speaker.validate()
         self.model.validate()
 
 
@@ -149,17 +149,14 @@ def collate(items):
             "speaker_id": torch.tensor([it["speaker_id"] for it in items]), "utts": [it["utt"] for it in items]}
 
 
-class Text2VecTask(L.LightningModule):
+class Text2VecTask(TimedTask, L.LightningModule):
     def __init__(self, cfg: Text2VecTrainConfig):
         super().__init__()
         self.cfg = cfg
         self.model = Text2Vec(cfg.model)
-        self.trained_seconds = 0.0
 
     def _speaker(self, batch):
-        kind = self.cfg.speaker.kind
-        return {} if kind == "none" else {"speaker_ids": batch["speaker_id"]} if kind == "table" else \
-            {"speaker": batch["speaker"]}
+        return speaker_inputs(self.cfg.speaker.kind, batch)
 
     def _step(self, batch, prefix):
         out = self.model(batch["phones"], batch["phone_lengths"], batch["features"], batch["feature_lengths"],
@@ -177,99 +174,29 @@ class Text2VecTask(L.LightningModule):
     def configure_optimizers(self):
         return build_optimizer(self.model.parameters(), self.cfg.optim)
 
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["trained_seconds"] = self.trained_seconds
-
-    def on_load_checkpoint(self, checkpoint):
-        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)
-
-
-class AcousticDataModule(L.LightningDataModule):
-    def __init__(self, cfg, train, valid):
-        super().__init__()
-        self.cfg, self.train, self.valid = cfg, train, valid
-
-    def train_dataloader(self):
-        g = torch.Generator().manual_seed(self.cfg.data.seed)
-        return torch.utils.data.DataLoader(self.train, self.cfg.data.batch_size, shuffle=True, generator=g,
-                                           collate_fn=collate, num_workers=self.cfg.data.num_workers, drop_last=True)
-
-    def val_dataloader(self):
-        if self.valid is None:
-            return []
-        idx = list(range(min(self.cfg.data.valid_utterances * 4, len(self.valid))))
-        return torch.utils.data.DataLoader(torch.utils.data.Subset(self.valid, idx), self.cfg.data.batch_size,
-                                           collate_fn=collate)
-
-
-def save_acoustic(model: Text2Vec, out: Path, cfg: Text2VecTrainConfig, speakers: List[str], metadata: dict) -> Path:
-    from omegaconf import OmegaConf
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = {"text2vec": OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
-            "layer": cfg.layer, "speaker": {"kind": cfg.speaker.kind, "layer": cfg.speaker.layer},
-            "phones": PHONE_SET, "speakers": speakers, "metadata": metadata}
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors.tmp"))
-    (out / "model.safetensors.tmp").replace(out / "model.safetensors")
-    (out / "acoustic.yaml").write_text(OmegaConf.to_yaml(spec))
-    return out
-
 
 def load_acoustic(path) -> tuple:
-    from omegaconf import OmegaConf
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not (path / "acoustic.yaml").is_file():
-        raise FileNotFoundError(f"{path}: not a text2vec export (no acoustic.yaml)")
-    spec = OmegaConf.to_container(OmegaConf.load(path / "acoustic.yaml"))
-    model = Text2Vec(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Text2VecConfig), spec["text2vec"])))
-    model.load_state_dict(load_file(str(path / "model.safetensors")))
-    return model.eval(), spec
+    """An exported text2vec folder -> ``(model in eval mode, spec dict)``."""
+    return load_export(path, "acoustic", "text2vec", Text2VecConfig, Text2Vec)
 
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
     from ..config import to_yaml
-    from ..data.kaldi_dir import DataDir
-    from .common import StepTimeLimit
 
-    cfg.validate()
-    out = Path(cfg.trainer.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.trainer.seed)
-    speakers = sorted(set(DataDir.read(cfg.data.train).utt2spk.values()))
+    out, speakers, splits = prepare_splits(cfg)
     sets = {}
-    for name, d in {"train": cfg.data.train, **({"valid": cfg.data.valid} if cfg.data.valid else {})}.items():
-        fdir = ensure_features(cfg, d, name)
-        feats = read_layer(fdir, cfg.layer)
-        spk_src = feats if cfg.speaker.layer == cfg.layer else read_layer(fdir, cfg.speaker.layer)
-        emb = {u: speaker_embedding(a) for u, a in spk_src.items()}
+    for name, d, feats, emb in splits:
         cfg.model.feature_dim = next(iter(feats.values())).shape[1]
         sets[name] = AcousticDataset(d, feats, emb, cfg.data.durations == "alignments", speakers, cfg.data.seed)
     cfg.model.num_phones = len(PHONE_SET) + 1
-    emb_dim = len(next(iter(sets["train"].spk_emb.values())))
-    if cfg.speaker.kind == "reference":
-        cfg.model.speaker_dim, cfg.model.num_speakers = emb_dim, 0
-    elif cfg.speaker.kind == "table":
-        cfg.model.speaker_dim, cfg.model.num_speakers = cfg.model.speaker_dim or 64, len(speakers)
-    else:
-        cfg.model.speaker_dim, cfg.model.num_speakers = 0, 0
+    set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     (out / "config.yaml").write_text(to_yaml(cfg))
     task = Text2VecTask(cfg)
-    dm = AcousticDataModule(cfg, sets["train"], sets.get("valid"))
-    callbacks = [StepTimeLimit(cfg.trainer.max_time_minutes)] if cfg.trainer.max_time_minutes else []
-    trainer = build_trainer(TrainerConfig(**{**cfg.trainer.__dict__, "max_time_minutes": None}), cfg.optim, callbacks)
-    t0 = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=last_checkpoint(out))
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    summary = {"steps": trainer.global_step, "trained_seconds": round(task.trained_seconds, 1),
-               "wall_seconds_this_run": round(time.time() - t0, 1),
-               "durations": "alignments" if sets["train"].align else "mas",
-               "parameters": sum(p.numel() for p in task.model.parameters()),
-               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
-    if trainer.is_global_zero:
-        summary["export"] = str(save_acoustic(task.model, out / "final", cfg, speakers, {"steps": trainer.global_step}))
-        write_json(out / "summary.json", summary)
-    return summary
+    dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, 4 * cfg.data.valid_utterances,
+                          cfg.data.batch_size)
+    export = lambda steps: save_export(task.model, out / "final", "acoustic",  # noqa: E731
+                                       export_spec(cfg, "text2vec", speakers, phones=PHONE_SET,
+                                                   metadata={"steps": steps}))
+    return fit_and_export(cfg, task, dm, cfg.optim, 1, export,
+                          {"durations": "alignments" if sets["train"].align else "mas",
+                           "parameters": sum(p.numel() for p in task.model.parameters())})

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import lightning as L
@@ -27,16 +25,12 @@ import torch
 
 from ..config import MISSING
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
-from ..objectives.gan import LogMel, discriminator_loss, generator_loss
-from .common import OptimConfig, TrainerConfig, build_trainer, last_checkpoint, write_json
+from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
+from .common import OptimConfig, TrainerConfig
+from .tts_common import (SpeakerConfig, TimedTask, export_spec, fit_and_export, load_export, save_export,
+                         prepare_splits, set_speaker_sizes, speaker_inputs, SplitsDataModule)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SpeakerConfig:
-    kind: str = "reference"        # reference (embedding of reference audio: zero-shot) | table | none
-    layer: int = 1                 # upstream layer whose mean + std over time is the embedding
 
 
 @dataclass
@@ -82,39 +76,13 @@ class Vec2WavTrainConfig:
                                                                          checkpoint_every_steps=200))
 
     def validate(self) -> None:
-        if self.speaker.kind not in ("reference", "table", "none"):
-            raise ValueError(f"speaker.kind must be reference, table or none, got {self.speaker.kind!r}")
+        self.speaker.validate()
         if self.data.segment_frames < 4:
             raise ValueError("data.segment_frames must be at least 4")
         self.model.validate()
 
 
-# ----------------------------------------------------------------------------------- features
-def ensure_features(cfg: Vec2WavTrainConfig, data_dir: str, name: str) -> Path:
-    """The extraction holding ``layer`` and ``speaker.layer`` for ``data_dir`` (extracted if absent)."""
-    if cfg.data.features:
-        return Path(cfg.data.features) / name
-    from ..extract import extract_features
-    from ..models.upstream import load_upstream
-
-    out = Path(cfg.trainer.out_dir) / "features" / name
-    layers = sorted({cfg.layer, cfg.speaker.layer})
-    if not all((out / f"layer{layer}" / "feats.scp").is_file() for layer in layers):
-        extract_features(load_upstream(cfg.upstream), data_dir, out, layers, "ark", progress=False)
-    return out
-
-
-def speaker_embedding(frames: np.ndarray) -> np.ndarray:
-    """``[T, D]`` layer features -> ``[2 D]``: mean and standard deviation over time, L2-normalised."""
-    v = np.concatenate([frames.mean(0), frames.std(0)]).astype(np.float32)
-    return v / max(float(np.linalg.norm(v)), 1e-8)
-
-
-def read_layer(feats_dir: Path, layer: int) -> Dict[str, np.ndarray]:
-    from ..extract import read_features
-    return {u: np.asarray(a, dtype=np.float32) for u, a in read_features(feats_dir, layer)}
-
-
+# ----------------------------------------------------------------------------------- data
 class VocoderDataset(torch.utils.data.Dataset):
     """Random aligned crops: ``features [S, F]``, ``wav [S * hop]``, the speaker embedding of another
     utterance of the same speaker (or the speaker's index for a table)."""
@@ -173,7 +141,7 @@ def collate(items):
 
 
 # ----------------------------------------------------------------------------------- the task
-class Vec2WavTask(L.LightningModule):
+class Vec2WavTask(TimedTask, L.LightningModule):
     def __init__(self, cfg: Vec2WavTrainConfig):
         super().__init__()
         self.cfg = cfg
@@ -183,15 +151,9 @@ class Vec2WavTask(L.LightningModule):
         self.mpd = MultiPeriodDiscriminator(tuple(d.periods), tuple(d.mpd_channels))
         self.msd = MultiScaleDiscriminator(d.msd_width)
         self.log_mel = LogMel()
-        self.trained_seconds = 0.0
 
     def _speaker(self, batch):
-        kind = self.cfg.speaker.kind
-        if kind == "none":
-            return {}
-        if kind == "table":
-            return {"speaker_ids": batch["speaker_id"]}
-        return {"speaker": batch["speaker"]}
+        return speaker_inputs(self.cfg.speaker.kind, batch)
 
     def training_step(self, batch, batch_idx):
         opt_g, opt_d = self.optimizers()
@@ -204,7 +166,6 @@ class Vec2WavTask(L.LightningModule):
         self.manual_backward(loss_d)
         opt_d.step()
         # generator
-        from ..objectives.gan import mel_l1_loss
         mel = mel_l1_loss(self.log_mel, real, fake)
         parts = generator_loss([self.mpd(real), self.msd(real)], [self.mpd(fake), self.msd(fake)], mel,
                                self.cfg.optim.fm_weight, self.cfg.optim.mel_weight)
@@ -232,116 +193,31 @@ class Vec2WavTask(L.LightningModule):
         return [opt_g, opt_d], [torch.optim.lr_scheduler.ExponentialLR(opt_g, o.lr_decay),
                                 torch.optim.lr_scheduler.ExponentialLR(opt_d, o.lr_decay)]
 
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["trained_seconds"] = self.trained_seconds
-
-    def on_load_checkpoint(self, checkpoint):
-        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)
-
-
-class VocoderDataModule(L.LightningDataModule):
-    def __init__(self, cfg: Vec2WavTrainConfig, train: VocoderDataset, valid: Optional[VocoderDataset]):
-        super().__init__()
-        self.cfg, self.train, self.valid = cfg, train, valid
-
-    def train_dataloader(self):
-        g = torch.Generator().manual_seed(self.cfg.data.seed)
-        return torch.utils.data.DataLoader(self.train, self.cfg.data.batch_size, shuffle=True, generator=g,
-                                           collate_fn=collate, num_workers=self.cfg.data.num_workers, drop_last=True)
-
-    def val_dataloader(self):
-        if self.valid is None:
-            return []
-        idx = list(range(min(self.cfg.data.valid_utterances, len(self.valid))))
-        return torch.utils.data.DataLoader(torch.utils.data.Subset(self.valid, idx), 1, collate_fn=collate)
-
 
 # ----------------------------------------------------------------------------------- export / load
-def save_vocoder(generator: Vec2WavGenerator, out: Path, cfg: Vec2WavTrainConfig, speakers: List[str],
-                 metadata: dict) -> Path:
-    from omegaconf import OmegaConf
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = {"vec2wav": OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
-            "layer": cfg.layer, "speaker": {"kind": cfg.speaker.kind, "layer": cfg.speaker.layer},
-            "speakers": speakers, "metadata": metadata}
-    save_file({k: v.detach().contiguous() for k, v in generator.state_dict().items()}, str(out / "model.safetensors.tmp"))
-    (out / "model.safetensors.tmp").replace(out / "model.safetensors")
-    (out / "vocoder.yaml").write_text(OmegaConf.to_yaml(spec))
-    return out
-
-
 def load_vocoder(path) -> tuple:
     """An exported vocoder folder -> ``(generator in eval mode, spec dict)``."""
-    from omegaconf import OmegaConf
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not (path / "vocoder.yaml").is_file():
-        raise FileNotFoundError(f"{path}: not a vec2wav export (no vocoder.yaml)")
-    spec = OmegaConf.to_container(OmegaConf.load(path / "vocoder.yaml"))
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Vec2WavConfig), spec["vec2wav"]))
-    gen = Vec2WavGenerator(cfg)
-    gen.load_state_dict(load_file(str(path / "model.safetensors")))
-    return gen.eval(), spec
+    return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator)
 
 
-# ----------------------------------------------------------------------------------- driver
 def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
     """Extract features (once), train with resume from ``out_dir/checkpoints/last.ckpt``, export ``final``."""
     from ..config import to_yaml
-    from ..data.kaldi_dir import DataDir
-    from .common import StepTimeLimit
 
-    cfg.validate()
-    out = Path(cfg.trainer.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.trainer.seed)
-    dirs = {"train": cfg.data.train, **({"valid": cfg.data.valid} if cfg.data.valid else {})}
-    sets, speakers = {}, sorted(set(DataDir.read(cfg.data.train).utt2spk.values()))
-    for name, d in dirs.items():
-        fdir = ensure_features(cfg, d, name)
-        feats = read_layer(fdir, cfg.layer)
-        spk_src = feats if cfg.speaker.layer == cfg.layer else read_layer(fdir, cfg.speaker.layer)
-        emb = {u: speaker_embedding(a) for u, a in spk_src.items()}
+    out, speakers, splits = prepare_splits(cfg)
+    sets = {}
+    for name, d, feats, emb in splits:
         width = next(iter(feats.values())).shape[1]
         if cfg.model.feature_dim != width:
             log.info("model.feature_dim %d -> %d (layer %d of %s)", cfg.model.feature_dim, width, cfg.layer, cfg.upstream)
             cfg.model.feature_dim = width
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
                                     cfg.model.hop_length, speakers, cfg.data.seed)
-    emb_dim = len(next(iter(sets["train"].spk_emb.values())))
-    if cfg.speaker.kind == "reference":
-        cfg.model.speaker_dim, cfg.model.num_speakers = emb_dim, 0
-    elif cfg.speaker.kind == "table":
-        cfg.model.speaker_dim = cfg.model.speaker_dim or 64
-        cfg.model.num_speakers = len(speakers)
-    else:
-        cfg.model.speaker_dim, cfg.model.num_speakers = 0, 0
+    set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     (out / "config.yaml").write_text(to_yaml(cfg))
     task = Vec2WavTask(cfg)
-    dm = VocoderDataModule(cfg, sets["train"], sets.get("valid"))
-    callbacks = [StepTimeLimit(cfg.trainer.max_time_minutes)] if cfg.trainer.max_time_minutes else []
-    tcfg = cfg.trainer
-    # two optimizer steps per batch: Lightning counts both in global_step
-    trainer = build_trainer(TrainerConfig(**{**tcfg.__dict__, "max_steps": 2 * tcfg.max_steps,
-                                             "max_time_minutes": None,
-                                             "checkpoint_every_steps": 2 * tcfg.checkpoint_every_steps}),
-                            OptimConfig(grad_clip=0.0), callbacks)
-    import warnings
-    warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")  # we save after steps
-    ckpt = last_checkpoint(out)
-    t0 = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    steps = trainer.global_step // 2
-    summary = {"steps": steps, "trained_seconds": round(task.trained_seconds, 1),
-               "wall_seconds_this_run": round(time.time() - t0, 1),
-               "generator_parameters": sum(p.numel() for p in task.generator.parameters()),
-               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
-    if trainer.is_global_zero:
-        summary["export"] = str(save_vocoder(task.generator, out / "final", cfg, speakers, {"steps": steps}))
-        write_json(out / "summary.json", summary)
-    return summary
+    dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
+    export = lambda steps: save_export(task.generator, out / "final", "vocoder",  # noqa: E731
+                                       export_spec(cfg, "vec2wav", speakers, metadata={"steps": steps}))
+    return fit_and_export(cfg, task, dm, OptimConfig(grad_clip=0.0), 2, export,
+                          {"generator_parameters": sum(p.numel() for p in task.generator.parameters())})

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from .text2vec import load_acoustic, phone_ids, phonemize
-from .vec2wav import load_vocoder, speaker_embedding
+from .tts_common import speaker_embedding
+from .vec2wav import load_vocoder
 
 
 class WavThruVec:
