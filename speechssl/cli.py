@@ -467,6 +467,14 @@ def cmd_tts_eval(args) -> int:
     return 0
 
 
+def cmd_tts_curve(args) -> int:
+    from .tasks.tts_eval import resynthesis_curve
+
+    res = resynthesis_curve(args.snapshots, args.data, args.out, args.asr, args.max_utts)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
 # ------------------------------------------------------------------------------ config check
 def cmd_config_check(args) -> int:
     from .config import CONF_DIR
@@ -762,6 +770,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-utts", type=int, default=32)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_tts_eval)
+    s = tts.add_parser("curve", help="resynthesis WER / MCD / STOI of every vocoder snapshot against training "
+                       "steps, the ASR's WER on the original audio as the floor (OUT/curve.{json,png})")
+    s.add_argument("--snapshots", default="exp/tts/vec2wav/snapshots")
+    s.add_argument("--asr", default=None)
+    s.add_argument("--data", required=True)
+    s.add_argument("--max-utts", type=int, default=16)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_tts_curve)
     s = sub.add_parser("synthesize", help="text to speech in the voice of a reference recording")
     s.add_argument("--text", required=True)
     s.add_argument("--speaker-ref", required=True, help="a recording of the voice to use (any speaker)")

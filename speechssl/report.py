@@ -228,6 +228,9 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
     pnmi_splits = collect_pnmi(exp)
     pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
     tts = _read_json(exp / "tts" / "eval" / "tts_eval.json")
+    curve = _read_json(exp / "tts" / "curve" / "curve.json")
+    if tts and curve:
+        tts["curve"] = curve["points"]
     return {"corpus": corpus, "pnmi": pnmi, **({"tts": tts} if tts else {}), "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
             "asr": collect_asr(exp), "lighthubert": collect_lighthubert(exp), "models": models,
             "stages": collect_stage_times(exp)}
@@ -301,6 +304,8 @@ def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]
             md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
                    f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
         md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
+        if t.get("curve"):
+            md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
     if res["models"]:
         md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
         for name, m in res["models"].items():

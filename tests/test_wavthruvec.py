@@ -176,8 +176,9 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert gen(torch.randn(1, 5, 32), torch.randn(1, 64)).shape == (1, 1600)
     # a larger budget resumes from the checkpoint: the features are not extracted again
     stamp = (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").stat().st_mtime
-    cfg = load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["trainer.max_steps=9"])
+    cfg = load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["trainer.max_steps=9", "snapshot_every_steps=4"])
     assert train_vocoder(cfg)["steps"] == 9
+    assert sorted(p.name for p in (tmp_path / "voc" / "snapshots").iterdir()) == ["step0000008"]
     assert (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").stat().st_mtime == stamp
     with pytest.raises(ValueError, match="multiply to 160"):   # refused when the config loads
         load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["model.upsample_rates=[10,8,2]",
@@ -219,6 +220,10 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert {"similarity_to_target", "similarity_to_source"} <= set(res["voice_conversion"])
     assert "speaker_similarity" in res["tts"] and (tmp_path / "eval" / "spectrograms.png").stat().st_size > 1000
     assert len((tmp_path / "eval" / "tts" / "wav.scp").read_text().splitlines()) == 2
+    assert main(["tts", "curve", "--snapshots", str(tmp_path / "voc" / "snapshots"), "--data", str(tiny_data / "test"),
+                 "--max-utts", "2", "--out", str(tmp_path / "curve")]) == 0
+    curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
+    assert [p["step"] for p in curve["points"]] == [8] and (tmp_path / "curve" / "curve.png").is_file()
 
 
 def test_speech_quality_measures():

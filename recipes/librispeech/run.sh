@@ -25,7 +25,8 @@
 #  10  results: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, subnets, parameters, time per stage, plots)
 #  11  (only when asked: --stage 11) layer features of --model for other tools (exp/feats/<model>/<subset>)
 #  12  (only when asked: --stop-stage 12) WavThruVec on --tts-upstream: vec2wav (--tts-vocoder-config) and
-#      text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav,text2vec}; tts eval -> exp/tts/eval; results again
+#      text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav,text2vec}; tts eval -> exp/tts/eval; resynthesis
+#      against training steps -> exp/tts/curve; results again
 # Jobs run through cmd.sh (--cmd-backend local|slurm, --devices N, --nodes M); logs go next to the outputs.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -309,6 +310,8 @@ if runs 12; then
   [ -f exp/tts/eval/tts_eval.json ] || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
     --vocoder exp/tts/vec2wav/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
     --out exp/tts/eval
+  [ -f exp/tts/curve/curve.json ] || decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
+    --snapshots exp/tts/vec2wav/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
   speechssl results --exp exp --corpus "$corpus"
   finish 12
 fi

@@ -162,3 +162,57 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     tmp.write_text(json.dumps(res, indent=1))
     tmp.replace(out / "tts_eval.json")
     return res
+
+
+def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = None, max_utts: int = 16) -> dict:
+    """Resynthesis MCD / STOI / WER of every vocoder snapshot (``out_dir/snapshots/stepN``) against training steps,
+    with the ASR's WER on the original audio as the floor; ``out/curve.{json,png}``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..data.kaldi_dir import DataDir
+    from .wavthruvec import WavThruVec
+
+    snaps = sorted(p for p in Path(snapshots).glob("step*") if (p / "vocoder.yaml").is_file())
+    if not snaps:
+        raise FileNotFoundError(f"{snapshots}: no vocoder snapshots (train with snapshot_every_steps > 0)")
+    out = Path(out)
+    d = DataDir.read(data)
+    utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]
+    texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
+    orig = {u: d.load_audio(u) for u in utts}
+    floor = _asr(asr, _write_dir(out / "original", orig, texts, spk), out / "decode_original")
+    points = []
+    for snap in snaps:
+        tts = WavThruVec(str(snap))
+        wavs, mcd, st = {}, [], []
+        for u in utts:
+            feats, _ = tts.layers(orig[u])
+            own = [x for x in d.spk2utt[d.utt2spk[u]] if x != u] or [u]
+            wavs[u] = tts.vocode(feats, tts.layers(d.load_audio(own[0]))[1])
+            mcd.append(mel_cepstral_distortion(orig[u], wavs[u]))
+            st.append(stoi(orig[u], wavs[u]))
+        step = int(snap.name[4:])
+        r = _asr(asr, _write_dir(out / snap.name, wavs, texts, spk), out / f"decode_{snap.name}")
+        points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": float(np.mean(st)), "asr": r})
+        log.info("step %d: MCD %.2f STOI %.3f%s", step, points[-1]["mcd"], points[-1]["stoi"],
+                 f" WER {r['wer']:.1f}" if r else "")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    steps = [p["step"] for p in points]
+    if asr:
+        axes[0].plot(steps, [p["asr"]["wer"] for p in points], marker="o", label="resynthesized")
+        axes[0].axhline(floor["wer"], color="gray", linestyle="--", label="original audio (floor)")
+        axes[0].set_ylabel("ASR WER (%)")
+        axes[0].legend(fontsize=8)
+    axes[1].plot(steps, [p["stoi"] for p in points], marker="o", color="C2")
+    axes[1].set_ylabel("STOI")
+    for ax in axes:
+        ax.set_xlabel("vocoder training steps")
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "curve.png", dpi=90)
+    plt.close(fig)
+    res = {"points": points, "asr_original": floor, "plot": str(out / "curve.png")}
+    (out / "curve.json").write_text(json.dumps(res, indent=1))
+    return res

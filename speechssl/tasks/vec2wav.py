@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import lightning as L
@@ -72,6 +73,7 @@ class Vec2WavTrainConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     data: VocoderDataConfig = field(default_factory=VocoderDataConfig)
     optim: GanOptimConfig = field(default_factory=GanOptimConfig)
+    snapshot_every_steps: int = 0    # > 0: the generator also goes to out_dir/snapshots/stepN (`tts curve` scores them)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/vec2wav", val_every_steps=200,
                                                                          checkpoint_every_steps=200))
 
@@ -142,9 +144,9 @@ def collate(items):
 
 # ----------------------------------------------------------------------------------- the task
 class Vec2WavTask(TimedTask, L.LightningModule):
-    def __init__(self, cfg: Vec2WavTrainConfig):
+    def __init__(self, cfg: Vec2WavTrainConfig, speakers: Optional[List[str]] = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.speakers = cfg, speakers or []
         self.automatic_optimization = False
         self.generator = Vec2WavGenerator(cfg.model)
         d = cfg.discriminator
@@ -172,9 +174,16 @@ class Vec2WavTask(TimedTask, L.LightningModule):
         opt_g.zero_grad()
         self.manual_backward(parts["loss"])
         opt_g.step()
-        if (self.global_step // 2) % self.cfg.optim.lr_decay_every == 0:
+        step = self.global_step // 2
+        if step % self.cfg.optim.lr_decay_every == 0:
             for s in self.lr_schedulers():
                 s.step()
+        every = self.cfg.snapshot_every_steps
+        if every and step % every == 0 and self.trainer.is_global_zero:
+            snap = Path(self.cfg.trainer.out_dir) / "snapshots" / f"step{step:07d}"
+            if not snap.exists():
+                save_export(self.generator, snap, "vocoder", export_spec(self.cfg, "vec2wav", self.speakers,
+                                                                         metadata={"steps": step}))
         self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": parts["loss"].detach(),
                        "train/adv": parts["adv"].detach(), "train/fm": parts["fm"].detach(),
                        "train/mel": mel.detach()}, prog_bar=True, batch_size=real.shape[0])
@@ -215,7 +224,7 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
                                     cfg.model.hop_length, speakers, cfg.data.seed)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     (out / "config.yaml").write_text(to_yaml(cfg))
-    task = Vec2WavTask(cfg)
+    task = Vec2WavTask(cfg, speakers)
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
     export = lambda steps: save_export(task.generator, out / "final", "vocoder",  # noqa: E731
                                        export_spec(cfg, "vec2wav", speakers, metadata={"steps": steps}))
