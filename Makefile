@@ -13,10 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Torch goes in first and pinned, so the package's range never pulls a CUDA build.
+# Torch goes in first and pinned, so the package's range never pulls a CUDA build. The [lm] extra
+# (kenlm, a C++ build of about a minute) is what the recipe's LM decoding needs.
 install: $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[lm]'
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)
