@@ -475,6 +475,43 @@ def cmd_tts_curve(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ active speaker detection
+def cmd_asd_prepare(args) -> int:
+    from .data.asd_synth import AsdSynthConfig, synthesize_asd_set
+
+    if not args.synthetic:
+        raise ValueError("asd prepare: only --synthetic is implemented so far (the real layout is read as it is: "
+                         "point data.root at a UniTalk / AVA copy)")
+    splits = {"train": "train", "val": "dev", "test": "test"}
+    cfgs = {s: AsdSynthConfig(clips=n, seed=args.seed + i) for i, (s, n) in
+            enumerate(zip(splits, (args.clips, max(1, args.clips // 5), max(1, args.clips // 5))))}
+    summary = synthesize_asd_set({s: str(Path(args.data) / d) for s, d in splits.items()}, args.out, cfgs)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_asd_train(args) -> int:
+    from .config import load_config, to_yaml
+    from .tasks.asd import AsdTrainConfig, train_asd
+
+    cfg = load_config(AsdTrainConfig, args.config, args.overrides)
+    if args.print_config:
+        print(to_yaml(cfg))
+        return 0
+    print(json.dumps(train_asd(cfg), indent=1))
+    return 0
+
+
+def cmd_asd_eval(args) -> int:
+    from .tasks.asd import evaluate_asd, score_split, write_predictions
+
+    if args.sub == "predict":
+        print(write_predictions(score_split(args.model, args.root, args.split), args.out))
+        return 0
+    print(json.dumps(evaluate_asd(args.model, args.root, args.split, args.out), indent=1))
+    return 0
+
+
 # ------------------------------------------------------------------------------ config check
 def cmd_config_check(args) -> int:
     from .config import CONF_DIR
@@ -793,6 +830,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--vocoder", default="exp/vec2wav/final")
     s.set_defaults(func=cmd_voice_convert)
+
+    asd = sub.add_parser("asd", help="active speaker detection (AVA / UniTalk layout)").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    s = asd.add_parser("prepare", help="the synthetic audio-visual set from the mini corpus's data dirs")
+    s.add_argument("--synthetic", action="store_true")
+    s.add_argument("--data", default="data", help="folder with the train, dev and test data dirs")
+    s.add_argument("--clips", type=int, default=200, help="training clips (val and test get a fifth each)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="asd")
+    s.set_defaults(func=cmd_asd_prepare)
+    s = asd.add_parser("train", help="visual front end + MFCC or SSL audio, fusion, BiGRU (Lightning, resumes)")
+    _config_flags(s, "asd/ssl_tiny", "upstream=exp/hubert_it2/final data.root=asd")
+    s.set_defaults(func=cmd_asd_train)
+    for name, help_ in (("eval", "AP over all face-frames (official AVA computation), overall and per subset"),
+                        ("predict", "the official prediction CSV with scores")):
+        s = asd.add_parser(name, help=help_)
+        s.add_argument("--model", required=True)
+        s.add_argument("--root", default="asd")
+        s.add_argument("--split", default="test")
+        s.add_argument("--out", required=True, help="eval: a folder; predict: the CSV")
+        s.set_defaults(func=cmd_asd_eval)
 
     cf = sub.add_parser("config", help="configs").add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     s = cf.add_parser("check", help="dry run: every YAML under conf/ loads into its schema and validates "

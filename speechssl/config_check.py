@@ -68,6 +68,9 @@ def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
     if group == "tts" and name.startswith("text2vec"):
         from .tasks.text2vec import Text2VecTrainConfig
         return "text2vec", lambda paths: load_config(Text2VecTrainConfig, paths, PLACEHOLDERS["tts"])
+    if group == "asd":
+        from .tasks.asd import AsdTrainConfig
+        return "asd", lambda paths: load_config(AsdTrainConfig, paths, ["upstream=exp/upstream"])
     if group == "lighthubert" and name.startswith("space_"):
         from .models.lighthubert import SearchSpace
         return "lighthubert_space", lambda paths: SearchSpace.load(paths[-1])
@@ -84,7 +87,7 @@ def check_conf_tree(conf_dir: Path = CONF_DIR) -> List[ConfCheck]:
         result = ConfCheck(path, kind)
         if check is None:
             result.error = (f"no schema for {rel}: put it under pretrain/ (hubert_*, w2v_bert_*), distill/ "
-                            "(lighthubert_*), finetune/ (asr_*), superb/, tts/ (vec2wav_*, text2vec_*) or lighthubert/ (space_*)")
+                            "(lighthubert_*), finetune/ (asr_*), superb/, tts/ (vec2wav_*, text2vec_*), asd/ or lighthubert/ (space_*)")
         else:
             try:
                 bases = [str(conf_dir / b) + ("" if b.endswith(".yaml") else ".yaml") for b in bases_of(path)]

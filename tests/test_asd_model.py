@@ -59,3 +59,42 @@ def test_audio_decides_when_faces_look_alike():
         return ((av > 0).long() == labels).float().mean().item()
     assert fit("mfcc") > 0.95
     assert fit("none") < 0.9      # the same faces carry no answer
+
+
+def test_prepare_train_eval_predict_on_the_tiny_corpus(tiny_data, tmp_path):
+    import csv
+    import json
+
+    from speechssl.cli import main
+    from speechssl.downstream.ava_ap import ava_average_precision, read_ava_csv
+    from speechssl.models import build_model, save_model
+
+    root = tmp_path / "asd"
+    assert main(["asd", "prepare", "--synthetic", "--data", str(tiny_data), "--clips", "5", "--out", str(root)]) == 0
+    assert (root / "csv" / "test_orig.csv").is_file() and (root / "csv" / "train_orig.csv").is_file()
+    common = [f"data.root={root}", "data.valid=val"]
+    assert main(["asd", "train", "--config", "asd/mfcc_tiny", f"trainer.out_dir={tmp_path / 'mfcc'}", *common]) == 0
+    summary = json.loads((tmp_path / "mfcc" / "summary.json").read_text())
+    assert summary["steps"] == 8 and summary["audio"] == "mfcc"
+    assert main(["asd", "eval", "--model", str(tmp_path / "mfcc" / "final"), "--root", str(root), "--split", "test",
+                 "--out", str(tmp_path / "eval")]) == 0
+    res = json.loads((tmp_path / "eval" / "test_results.json").read_text())
+    gt = read_ava_csv(root / "csv" / "test_orig.csv")
+    assert res["face_frames"] == len(gt) and 0 <= res["mAP"]["overall"] <= 100
+    # the predictions CSV is the official format: scoring it again gives the same AP
+    pred_csv = tmp_path / "pred.csv"
+    assert main(["asd", "predict", "--model", str(tmp_path / "mfcc" / "final"), "--root", str(root),
+                 "--split", "test", "--out", str(pred_csv)]) == 0
+    with open(pred_csv) as f:
+        preds = list(csv.DictReader(f))
+    assert len(preds) == len(gt) and {p["label"] for p in preds} == {"SPEAKING_AUDIBLE"}
+    assert round(100 * ava_average_precision(gt, preds), 2) == res["mAP"]["overall"]
+    # SSL audio through the upstream contract
+    up = tmp_path / "up"
+    save_model(build_model("hubert_small", conv_layers=[[16, 10, 5]] + [[16, 3, 2]] * 4 + [[16, 2, 2]] * 2,
+                           hidden_size=16, num_layers=2, num_heads=2, ffn_dim=32, pos_conv_kernel=16,
+                           pos_conv_groups=4), up)
+    assert main(["asd", "train", "--config", "asd/ssl_tiny", f"upstream={up}", "trainer.max_steps=3",
+                 f"trainer.out_dir={tmp_path / 'ssl'}", *common]) == 0
+    spec = (tmp_path / "ssl" / "final" / "asd.yaml").read_text()
+    assert "ssl_layers: 3" in spec and "ssl_dim: 16" in spec

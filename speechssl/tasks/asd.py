@@ -1,0 +1,282 @@
+"""Active speaker detection: training (``speechssl asd train``), scoring (``asd eval``) and the official prediction
+CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.data.asd_synth`` writes a synthetic one).
+
+A *track* is one entity's rows of a split's CSV: its face crops in timestamp order, its labels, and its audio
+(``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets
+13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states at 50 Hz, computed
+once per track with the upstream frozen and kept in memory. Training draws random windows of
+``segment_frames``; evaluation scores whole tracks and computes the official AP over all face-frames,
+overall and per UniTalk subset CSV.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import lightning as L
+import numpy as np
+import torch
+
+from ..downstream.ava_ap import ava_average_precision, read_ava_csv
+from ..models.asd import ActiveSpeakerModel, AsdConfig
+from .common import OptimConfig, TrainerConfig, build_optimizer
+from .tts_common import SplitsDataModule, TimedTask, fit_and_export, load_export, save_export
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AsdDataConfig:
+    root: str = "asd"                # the layout's root (csv/, clips_videos/, clips_audios/)
+    train: str = "train"
+    valid: Optional[str] = "val"
+    segment_frames: int = 50         # 2 s windows in training
+    batch_size: int = 16
+    valid_utterances: int = 64       # validation tracks
+    num_workers: int = 0
+    seed: int = 0
+    features: Optional[str] = None   # unused (the shared data module's field)
+
+
+@dataclass
+class AsdTrainConfig:
+    upstream: Optional[str] = None   # for model.audio = ssl
+    model: AsdConfig = field(default_factory=AsdConfig)
+    data: AsdDataConfig = field(default_factory=AsdDataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, total_steps=2000,
+                                                                   weight_decay=1e-4, grad_clip=5.0))
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/asd", val_every_steps=200,
+                                                                         checkpoint_every_steps=200))
+
+    def validate(self) -> None:
+        if self.model.audio == "ssl" and not self.upstream:
+            raise ValueError("asd: model.audio=ssl needs upstream= (an exported folder, HF folder, .pt ...)")
+
+
+# ------------------------------------------------------------------------------------------- tracks
+@dataclass
+class Track:
+    entity: str
+    video: str
+    rows: List[dict]
+    frames: np.ndarray               # [T, 112, 112] uint8
+    labels: np.ndarray               # [T] 0/1
+    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC) or [L, A, D] at 50 Hz (hidden states)
+
+
+def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, List[dict]]:
+    """``{entity_id: rows in timestamp order}`` of ``csv/<split>_orig.csv`` (or the named CSV)."""
+    rows = read_ava_csv(Path(root) / "csv" / (csv_name or f"{split}_orig.csv"))
+    tracks: Dict[str, List[dict]] = defaultdict(list)
+    for r in rows:
+        tracks[r["entity_id"]].append(r)
+    for rs in tracks.values():
+        rs.sort(key=lambda r: float(r["frame_timestamp"]))
+    return dict(tracks)
+
+
+def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=None) -> Track:
+    from PIL import Image
+
+    from ..audio.features import mfcc
+    from ..audio.io import load
+
+    root = Path(root)
+    video, entity = rows[0]["video_id"], rows[0]["entity_id"]
+    vdir = root / "clips_videos" / split / video / entity
+    frames = []
+    for r in rows:
+        f = vdir / f"{r['frame_timestamp']}.jpg"
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: face crop missing for {entity} at {r['frame_timestamp']}")
+        frames.append(np.asarray(Image.open(f).convert("L").resize((112, 112))))
+    wav_path = root / "clips_audios" / split / video / f"{entity}.wav"
+    if not wav_path.is_file():
+        raise FileNotFoundError(f"{wav_path}: audio missing for track {entity}")
+    wav = torch.from_numpy(load(str(wav_path)))
+    need = int(round(len(rows) / 25 * 16000))
+    wav = torch.nn.functional.pad(wav, (0, max(0, need - len(wav))))[:max(need, 400)]
+    if audio_kind == "mfcc":
+        audio = mfcc(wav, num_ceps=13)[0]
+    elif audio_kind == "ssl":
+        with torch.inference_mode():
+            out = upstream(wav[None], torch.tensor([len(wav)]))
+        audio = torch.stack([h[0] for h in out.hidden_states]).clone()
+    else:
+        audio = torch.zeros(1, 1)
+    labels = np.array([int(r["label"] == "SPEAKING_AUDIBLE") for r in rows])
+    return Track(entity, video, rows, np.stack(frames), labels, audio)
+
+
+class TrackDataset(torch.utils.data.Dataset):
+    def __init__(self, tracks: List[Track], audio_kind: str, segment: Optional[int], seed: int = 0):
+        self.tracks, self.kind, self.segment, self.rng = tracks, audio_kind, segment, random.Random(seed)
+
+    def __len__(self):
+        return len(self.tracks)
+
+    def __getitem__(self, i):
+        t = self.tracks[i]
+        T = len(t.labels)
+        S = min(self.segment or T, T)
+        s = self.rng.randrange(0, T - S + 1) if self.segment and T > S else 0
+        per = 4 if self.kind == "mfcc" else 2
+        if self.kind == "ssl":
+            audio = t.audio[:, s * per:(s + S) * per]
+        else:
+            audio = t.audio[s * per:(s + S) * per]
+        return {"frames": torch.from_numpy(t.frames[s:s + S]), "labels": torch.from_numpy(t.labels[s:s + S]),
+                "audio": audio, "index": i, "start": s}
+
+
+def collate(items):
+    B, T = len(items), max(len(it["labels"]) for it in items)
+    frames = torch.zeros(B, T, 112, 112, dtype=torch.uint8)
+    labels = torch.zeros(B, T, dtype=torch.long)
+    valid = torch.zeros(B, T, dtype=torch.bool)
+    for i, it in enumerate(items):
+        n = len(it["labels"])
+        frames[i, :n], labels[i, :n], valid[i, :n] = it["frames"], it["labels"], True
+    a0 = items[0]["audio"]
+    if a0.dim() == 3:                                   # [L, A, D] hidden states
+        A = max(it["audio"].shape[1] for it in items)
+        audio = torch.zeros(a0.shape[0], B, A, a0.shape[2])
+        for i, it in enumerate(items):
+            audio[:, i, : it["audio"].shape[1]] = it["audio"]
+    else:
+        A = max(it["audio"].shape[0] for it in items)
+        audio = torch.zeros(B, A, a0.shape[-1])
+        for i, it in enumerate(items):
+            audio[i, : it["audio"].shape[0]] = it["audio"]
+    return {"frames": frames, "labels": labels, "valid": valid, "audio": audio,
+            "index": [it["index"] for it in items], "lengths": valid.sum(1) * 640}
+
+
+def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
+    return {"mfcc": audio} if kind == "mfcc" else {"hidden_states": list(audio)} if kind == "ssl" else {}
+
+
+class AsdTask(TimedTask, L.LightningModule):
+    def __init__(self, cfg: AsdTrainConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.model = ActiveSpeakerModel(cfg.model)
+
+    def _step(self, batch, prefix):
+        av, v = self.model(batch["frames"], **_audio_kwargs(self.cfg.model.audio, batch["audio"]))
+        loss = self.model.loss(av, v, batch["labels"], batch["valid"])
+        acc = ((av > 0).long() == batch["labels"])[batch["valid"]].float().mean()
+        self.log_dict({f"{prefix}/loss": loss, f"{prefix}/acc": acc}, prog_bar=prefix == "train",
+                      batch_size=len(batch["index"]))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        return build_optimizer(self.model.parameters(), self.cfg.optim)
+
+
+def _upstream(cfg: AsdTrainConfig):
+    if cfg.model.audio != "ssl":
+        return None
+    from ..models.upstream import load_upstream
+    up = load_upstream(cfg.upstream).eval()
+    cfg.model.ssl_layers, cfg.model.ssl_dim = up.num_layers + 1, up.hidden_size
+    return up
+
+
+def load_split(cfg: AsdTrainConfig, split: str, upstream, csv_name: Optional[str] = None) -> List[Track]:
+    tracks = read_tracks(cfg.data.root, split, csv_name)
+    return [load_track(cfg.data.root, split, rows, cfg.model.audio, upstream) for rows in tracks.values()]
+
+
+def train_asd(cfg: AsdTrainConfig) -> dict:
+    from ..config import to_yaml
+
+    cfg.validate()
+    out = Path(cfg.trainer.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.trainer.seed)
+    up = _upstream(cfg)
+    train = TrackDataset(load_split(cfg, cfg.data.train, up), cfg.model.audio, cfg.data.segment_frames, cfg.data.seed)
+    valid = TrackDataset(load_split(cfg, cfg.data.valid, up), cfg.model.audio, None) if cfg.data.valid else None
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    task = AsdTask(cfg)
+    dm = SplitsDataModule(cfg.data, train, valid, collate, cfg.data.valid_utterances, cfg.data.batch_size)
+    spec = lambda steps: {"asd": _container(cfg.model), "upstream": cfg.upstream, "metadata": {"steps": steps}}  # noqa
+    return fit_and_export(cfg, task, dm, cfg.optim, 1,
+                          lambda steps: save_export(task.model, out / "final", "asd", spec(steps)),
+                          {"tracks": len(train), "audio": cfg.model.audio})
+
+
+def _container(obj):
+    from omegaconf import OmegaConf
+    return OmegaConf.to_container(OmegaConf.structured(obj))
+
+
+# ------------------------------------------------------------------------------------------- scoring
+def load_asd(path):
+    return load_export(path, "asd", "asd", AsdConfig, ActiveSpeakerModel)
+
+
+@torch.no_grad()
+def score_split(model_dir, root, split: str) -> List[dict]:
+    """Every face-frame of ``split`` with the model's score: the official prediction rows."""
+    model, spec = load_asd(model_dir)
+    cfg = AsdTrainConfig(upstream=spec.get("upstream"), model=model.cfg, data=AsdDataConfig(root=str(root)))
+    up = None
+    if model.cfg.audio == "ssl":
+        from ..models.upstream import load_upstream
+        up = load_upstream(cfg.upstream).eval()
+    preds = []
+    for t in load_split(cfg, split, up):
+        ds = TrackDataset([t], model.cfg.audio, None)
+        batch = collate([ds[0]])
+        av, _ = model(batch["frames"], **_audio_kwargs(model.cfg.audio, batch["audio"]))
+        scores = torch.sigmoid(av[0]).tolist()
+        for r, s in zip(t.rows, scores):
+            preds.append({**{k: r[k] for k in ("video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1",
+                                               "entity_box_x2", "entity_box_y2", "entity_id")},
+                          "label": "SPEAKING_AUDIBLE", "score": round(float(s), 6)})
+    return preds
+
+
+def write_predictions(preds: List[dict], path) -> Path:
+    """The official prediction CSV: the ground truth's columns, label SPEAKING_AUDIBLE, and the score."""
+    import csv
+
+    cols = ["video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2",
+            "label", "entity_id", "score"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(preds)
+    return path
+
+
+def evaluate_asd(model_dir, root, split: str, out) -> dict:
+    """AP overall and per subset CSV (``csv/<split>_<subset>.csv``); predictions CSV and results JSON in ``out``."""
+    import json
+
+    root, out = Path(root), Path(out)
+    preds = score_split(model_dir, root, split)
+    write_predictions(preds, out / f"{split}_predictions.csv")
+    by_uid = {f"{p['frame_timestamp']}:{p['entity_id']}": p for p in preds}
+    res = {"split": split, "model": str(model_dir), "face_frames": len(preds), "mAP": {}}
+    for csv_file in sorted((root / "csv").glob(f"{split}_*.csv")):
+        subset = csv_file.stem[len(split) + 1:]
+        gt = read_ava_csv(csv_file)
+        sub_preds = [by_uid[f"{g['frame_timestamp']}:{g['entity_id']}"] for g in gt]
+        res["mAP"]["overall" if subset == "orig" else subset] = round(100 * ava_average_precision(gt, sub_preds), 2)
+    (out / f"{split}_results.json").write_text(json.dumps(res, indent=1))
+    return res
