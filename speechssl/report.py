@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 STAGE_NAMES = {
     "0": "corpus", "1": "data dirs", "2": "MFCC + k-means", "3": "HuBERT iteration 1",
     "4": "layer features + k-means", "5": "HuBERT iteration 2", "6": "w2v-BERT", "7": "LightHuBERT",
-    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction", "12": "WavThruVec",
+    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction", "12": "WavThruVec", "13": "active speaker detection",
 }
 
 
@@ -228,10 +228,12 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
     pnmi_splits = collect_pnmi(exp)
     pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
     tts = _read_json(exp / "tts" / "eval" / "tts_eval.json")
+    asd = {r.parent.parent.name: {k: r_json[k] for k in ("mAP", "face_frames")}
+           for r in sorted(exp.glob("asd/*/eval/test_results.json")) if (r_json := _read_json(r))}
     curve = _read_json(exp / "tts" / "curve" / "curve.json")
     if tts and curve:
         tts["curve"] = curve["points"]
-    return {"corpus": corpus, "pnmi": pnmi, **({"tts": tts} if tts else {}), "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
+    return {"corpus": corpus, "pnmi": pnmi, **({"tts": tts} if tts else {}), **({"asd": asd} if asd else {}), "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
             "asr": collect_asr(exp), "lighthubert": collect_lighthubert(exp), "models": models,
             "stages": collect_stage_times(exp)}
 
@@ -306,6 +308,14 @@ def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]
         md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
         if t.get("curve"):
             md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
+    if res.get("asd"):
+        subsets = sorted({k for r in res["asd"].values() for k in r["mAP"] if k != "overall"})
+        md += ["## Active speaker detection (synthetic set, test split, mAP %)", "",
+               "| model | overall | " + " | ".join(subsets) + " |", "|---|---:|" + "---:|" * len(subsets)]
+        for name, r in res["asd"].items():
+            md.append(f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
+                      + " | ".join(_fmt(r["mAP"].get(s)) for s in subsets) + " |")
+        md.append("")
     if res["models"]:
         md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
         for name, m in res["models"].items():

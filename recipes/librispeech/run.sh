@@ -27,6 +27,8 @@
 #  12  (only when asked: --stop-stage 12) WavThruVec on --tts-upstream: vec2wav (--tts-vocoder-config) and
 #      text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav,text2vec}; tts eval -> exp/tts/eval; resynthesis
 #      against training steps -> exp/tts/curve; results again
+#  13  (only when asked: --stop-stage 13) active speaker detection on the synthetic audio-visual set made from the
+#      corpus (asd/): each --asd-models NAME=CONFIG[:UPSTREAM] trained and scored (AP) -> exp/asd/<name>; results
 # Jobs run through cmd.sh (--cmd-backend local|slurm, --devices N, --nodes M); logs go next to the outputs.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -67,6 +69,9 @@ tts_vocoder_config=tts/vec2wav_mini
 tts_acoustic_config=tts/text2vec_mini
 tts_args=""               # extra key=value overrides for both WavThruVec stages, e.g. "layer=4"
 tts_asr=exp/asr/hubert_it2/final  # stage 12: the ASR that scores the speech (skipped if absent)
+asd_clips=200             # stage 13: synthetic training clips (val and test get a fifth each)
+asd_models="visual=visual_mini mfcc=mfcc_mini hubert_it2=ssl_mini:exp/hubert_it2/final w2v_bert=ssl_mini:exp/w2v_bert/final"
+asd_args=""               # extra key=value overrides for every ASD model
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
 seed=0
@@ -314,6 +319,23 @@ if runs 12; then
     --snapshots exp/tts/vec2wav/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
   speechssl results --exp exp --corpus "$corpus"
   finish 12
+fi
+if runs 13; then
+  begin 13 "active speaker detection: synthetic set -> asd/, models $asd_models -> exp/asd"
+  [ -f asd/csv/test_orig.csv ] || cpu_cmd JOB=1:1 exp/asd/log/prepare.log speechssl asd prepare --synthetic --data data \
+    --clips "$asd_clips" --out asd
+  for spec in $asd_models; do
+    name=${spec%%=*}; rest=${spec#*=}; cfg=${rest%%:*}; up=""; [ "$rest" != "$cfg" ] && up=upstream=${rest#*:}
+    out=exp/asd/$name
+    if [ -f $out/final/asd.yaml ] && [ -f $out/summary.json ]; then echo "$out/final exists: $name done"
+    else
+      train_cmd JOB=1:1 $out/log/train.log speechssl asd train --config "asd/$cfg" $up data.root=asd trainer.out_dir=$out \
+        $(trainer_args) $asd_args
+    fi
+    [ -f $out/eval/test_results.json ] || speechssl asd eval --model $out/final --root asd --split test --out $out/eval
+  done
+  speechssl results --exp exp --corpus "$corpus"
+  finish 13
 fi
 log done "stages $stage..$stop_stage finished"
 [ "$stop_stage" -lt 10 ] || [ "$stage" -gt 10 ] || echo "results: $(pwd)/exp/RESULTS.md"
