@@ -479,9 +479,16 @@ def cmd_tts_curve(args) -> int:
 def cmd_asd_prepare(args) -> int:
     from .data.asd_synth import AsdSynthConfig, synthesize_asd_set
 
+    if args.videos:
+        from .data.asd_video import crops_from_videos
+        if not args.csv:
+            raise ValueError("asd prepare --videos needs --csv (the split's AVA / UniTalk CSV with the boxes)")
+        print(json.dumps(crops_from_videos(args.csv, args.videos, args.out, args.split, video_ext=args.video_ext),
+                         indent=1))
+        return 0
     if not args.synthetic:
-        raise ValueError("asd prepare: only --synthetic is implemented so far (the real layout is read as it is: "
-                         "point data.root at a UniTalk / AVA copy)")
+        raise ValueError("asd prepare: pass --synthetic (the set made from the corpus) or --videos DIR --csv FILE "
+                         "(raw videos to crops); a UniTalk / AVA copy already in the crop layout is read as it is")
     splits = {"train": "train", "val": "dev", "test": "test"}
     cfgs = {s: AsdSynthConfig(clips=n, seed=args.seed + i) for i, (s, n) in
             enumerate(zip(splits, (args.clips, max(1, args.clips // 5), max(1, args.clips // 5))))}
@@ -835,6 +842,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="SUBCOMMAND")
     s = asd.add_parser("prepare", help="the synthetic audio-visual set from the mini corpus's data dirs")
     s.add_argument("--synthetic", action="store_true")
+    s.add_argument("--videos", default=None, help="folder of raw videos <video_id><ext> to crop faces from")
+    s.add_argument("--csv", default=None, help="with --videos: the split's CSV (boxes, labels)")
+    s.add_argument("--split", default="train", help="with --videos: the split the crops go to")
+    s.add_argument("--video-ext", default=".mp4")
     s.add_argument("--data", default="data", help="folder with the train, dev and test data dirs")
     s.add_argument("--clips", type=int, default=200, help="training clips (val and test get a fifth each)")
     s.add_argument("--seed", type=int, default=0)

@@ -3,6 +3,7 @@ speaking, mouths that move with the speech, and the UniTalk-style subsets."""
 import random
 
 import numpy as np
+import pytest
 
 from speechssl.data.asd_synth import (AsdSynthConfig, frame_envelope, make_clip, read_split, speech_frames,
                                       synthesize_asd_set)
@@ -56,3 +57,54 @@ def test_writes_the_ava_layout(tiny_data, tmp_path):
     stamp = (tmp_path / "asd" / "csv" / "val_orig.csv").stat().st_mtime
     synthesize_asd_set({"val": str(tiny_data / "dev")}, tmp_path / "asd", {"val": cfg})
     assert (tmp_path / "asd" / "csv" / "val_orig.csv").stat().st_mtime == stamp
+
+
+def test_crops_from_a_raw_video(tmp_path):
+    """A video with a bright square moving right and a tone: crops follow the box, audio spans the track."""
+    av = pytest.importorskip("av")      # the [video] extra (in the test extra)
+    from PIL import Image
+
+    from speechssl.audio.io import info
+    from speechssl.cli import main
+
+    path = tmp_path / "vids" / "vid1.mkv"
+    path.parent.mkdir()
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("mpeg4", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
+        aus = c.add_stream("pcm_s16le", rate=16000)
+        aus.layout = "mono"
+        for i in range(50):
+            img = np.zeros((240, 320), np.uint8)
+            img[100:140, 20 + 4 * i: 60 + 4 * i] = 255
+            frame = av.VideoFrame.from_ndarray(np.stack([img] * 3, -1), format="rgb24")
+            for p in vs.encode(frame):
+                c.mux(p)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000) * 32767).astype(np.int16)
+        af = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+        af.sample_rate = 16000
+        for p in aus.encode(af):
+            c.mux(p)
+        for s in (vs, aus):
+            for p in s.encode(None):
+                c.mux(p)
+    rows = ["video_id,frame_timestamp,entity_box_x1,entity_box_y1,entity_box_x2,entity_box_y2,label,entity_id"]
+    for i in range(10, 30):
+        x1 = (20 + 4 * i) / 320
+        rows.append(f"vid1,{i / 25:.2f},{x1:.4f},{100 / 240:.4f},{x1 + 40 / 320:.4f},{140 / 240:.4f},NOT_SPEAKING,vid1:0")
+    (tmp_path / "val.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "asd"
+    args = ["asd", "prepare", "--videos", str(tmp_path / "vids"), "--csv", str(tmp_path / "val.csv"), "--split", "val",
+            "--video-ext", ".mkv", "--out", str(out)]
+    assert main(args) == 0
+    crops = sorted((out / "clips_videos" / "val" / "vid1" / "vid1:0").glob("*.jpg"))
+    assert len(crops) == 20
+    for c in crops[::5]:
+        img = np.asarray(Image.open(c))
+        assert img.shape == (112, 112)
+        centre, corner = img[40:72, 40:72].mean(), img[:12, :12].mean()
+        assert centre > 200 and corner < 60          # the box's bright square sits in the middle of every crop
+    wav = out / "clips_audios" / "val" / "vid1" / "vid1:0.wav"
+    assert info(str(wav)).num_frames == int((29 / 25 + 0.04) * 16000) - int(10 / 25 * 16000)
+    stamp = wav.stat().st_mtime
+    assert main(args) == 0 and wav.stat().st_mtime == stamp       # a finished track is kept
