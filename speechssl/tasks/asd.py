@@ -23,8 +23,8 @@ import torch
 
 from ..downstream.ava_ap import ava_average_precision, read_ava_csv
 from ..models.asd import ActiveSpeakerModel, AsdConfig
-from .common import OptimConfig, TrainerConfig, build_optimizer
-from .tts_common import SplitsDataModule, TimedTask, fit_and_export, load_export, save_export
+from .common import OptimConfig, TrainerConfig
+from .tts_common import SplitsDataModule, SupervisedSteps, TimedTask, fit_and_export, load_export, save_export
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
     return {"mfcc": audio} if kind == "mfcc" else {"hidden_states": list(audio)} if kind == "ssl" else {}
 
 
-class AsdTask(TimedTask, L.LightningModule):
+class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
     def __init__(self, cfg: AsdTrainConfig):
         super().__init__()
         self.cfg = cfg
@@ -173,15 +173,6 @@ class AsdTask(TimedTask, L.LightningModule):
         self.log_dict({f"{prefix}/loss": loss, f"{prefix}/acc": acc}, prog_bar=prefix == "train",
                       batch_size=len(batch["index"]))
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def configure_optimizers(self):
-        return build_optimizer(self.model.parameters(), self.cfg.optim)
 
 
 def _upstream(cfg: AsdTrainConfig):

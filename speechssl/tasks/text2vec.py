@@ -21,9 +21,9 @@ import torch
 from ..audio.phones import PHONE_SET, SILENCE
 from ..config import MISSING
 from ..models.text2vec import Text2Vec, Text2VecConfig
-from .common import OptimConfig, TrainerConfig, build_optimizer
-from .tts_common import (SpeakerConfig, TimedTask, export_spec, fit_and_export, load_export, save_export,
-                         prepare_splits, set_speaker_sizes, speaker_inputs, SplitsDataModule)
+from .common import OptimConfig, TrainerConfig
+from .tts_common import (SpeakerConfig, SplitsDataModule, SupervisedSteps, TimedTask, export_spec, fit_and_export,
+                         load_export, prepare_splits, save_export, set_speaker_sizes, speaker_inputs)
 from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def collate(items):
             "speaker_id": torch.tensor([it["speaker_id"] for it in items]), "utts": [it["utt"] for it in items]}
 
 
-class Text2VecTask(TimedTask, L.LightningModule):
+class Text2VecTask(SupervisedSteps, TimedTask, L.LightningModule):
     def __init__(self, cfg: Text2VecTrainConfig):
         super().__init__()
         self.cfg = cfg
@@ -164,15 +164,6 @@ class Text2VecTask(TimedTask, L.LightningModule):
         self.log_dict({f"{prefix}/{k}": out[k] for k in ("loss", "l1", "cos", "prior", "duration")},
                       prog_bar=prefix == "train", batch_size=batch["phones"].shape[0])
         return out["loss"]
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def configure_optimizers(self):
-        return build_optimizer(self.model.parameters(), self.cfg.optim)
 
 
 def load_acoustic(path) -> tuple:

@@ -176,6 +176,21 @@ class SplitsDataModule(L.LightningDataModule):
         return torch.utils.data.DataLoader(subset, self.valid_batch, collate_fn=self.collate)
 
 
+class SupervisedSteps:
+    """Mixin for one-optimizer tasks: ``_step(batch, "train" | "val")`` returns the loss; AdamW on ``self.model``
+    with the config's schedule."""
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        from .common import build_optimizer
+        return build_optimizer(self.model.parameters(), self.cfg.optim)
+
+
 class TimedTask:
     """Mixin: the training-time budget (``trained_seconds``) kept in checkpoints, as StepTimeLimit needs."""
 

@@ -28,8 +28,8 @@ from ..config import MISSING
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
 from .common import OptimConfig, TrainerConfig
-from .tts_common import (SpeakerConfig, TimedTask, export_spec, fit_and_export, load_export, save_export,
-                         prepare_splits, set_speaker_sizes, speaker_inputs, SplitsDataModule)
+from .tts_common import (SpeakerConfig, SplitsDataModule, TimedTask, export_spec, fit_and_export, load_export,
+                         prepare_splits, save_export, set_speaker_sizes, speaker_inputs)
 
 log = logging.getLogger(__name__)
 
