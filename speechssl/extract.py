@@ -46,10 +46,16 @@ def parse_layers(spec: Union[str, Sequence[int]], num_layers: int) -> List[int]:
     return sorted(set(spec))
 
 
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
+def _atomic_write(path: Path, text: str) -> None:
+    """Write-then-rename with a per-process temporary name: parallel ranks may write the same file (the
+    shared spec, the merged scp) at the same moment, and a shared ``.tmp`` would be renamed from under one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    _atomic_write(path, json.dumps(obj, indent=1))
 
 
 def _committed_chunks(out: Path, rank: int) -> Dict[int, dict]:
@@ -215,9 +221,7 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
             for r in range(nshard):
                 lines += (out / f"layer{layer}" / f"feats.{r}.scp").read_text().splitlines()
             lines.sort(key=lambda l: l.split(maxsplit=1)[0].encode())
-            tmp = out / f"layer{layer}" / "feats.scp.tmp"
-            tmp.write_text("".join(l + "\n" for l in lines))
-            os.replace(tmp, out / f"layer{layer}" / "feats.scp")
+            _atomic_write(out / f"layer{layer}" / "feats.scp", "".join(l + "\n" for l in lines))
 
 
 def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:

@@ -135,7 +135,7 @@ def merge_shards(out_dir, nshard: int) -> Path:
     for r in range(nshard):
         lines += (out / f"feats.{r}.scp").read_text().splitlines()
     lines.sort(key=lambda l: l.split()[0].encode())
-    tmp = out / "feats.scp.tmp"
+    tmp = out / f"feats.scp.{os.getpid()}.tmp"   # per process: the last two ranks may merge at once
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, out / "feats.scp")
     return out / "feats.scp"
