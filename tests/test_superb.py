@@ -244,5 +244,6 @@ def test_every_downstream_config_loads():
         cfg = load_config(SuperbConfig, [f"superb/{t}"], [])
         assert cfg.task == t
         cfg.validate()
-    for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):
-        load_config(AsrFinetuneConfig, [str(f)], []).validate()
+    from speechssl.config_check import bases_of
+    for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):   # a layered file on its `# base:` files
+        load_config(AsrFinetuneConfig, [*bases_of(f), str(f)], []).validate()
