@@ -106,6 +106,15 @@ def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
     return out_png
 
 
+def resynthesize(tts, d, utt: str, wav: np.ndarray):
+    """``wav``'s features through the vocoder with another utterance of its speaker as the voice reference.
+    -> ``(resynthesized wav, features [T, F], the original's speaker embedding, (MCD, STOI))``."""
+    feats, spk_own = tts.layers(wav)
+    refs = [x for x in d.spk2utt[d.utt2spk[utt]] if x != utt] or [utt]
+    out = tts.vocode(feats, tts.layers(d.load_audio(refs[0]))[1])
+    return out, feats, spk_own, (mel_cepstral_distortion(wav, out), stoi(wav, out))
+
+
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers)."""
@@ -126,12 +135,9 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     for k, u in enumerate(utts):
         wav = d.load_audio(u)
         orig[u] = wav
-        feats, spk_own = tts.layers(wav)
-        own_refs = [x for x in d.spk2utt[d.utt2spk[u]] if x != u] or [u]
-        _, spk_ref_own = tts.layers(d.load_audio(own_refs[0]))
-        resyn[u] = tts.vocode(feats, spk_ref_own)
-        mcd.append(mel_cepstral_distortion(wav, resyn[u]))
-        st.append(stoi(wav, resyn[u]))
+        resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
+        mcd.append(m)
+        st.append(s_)
         sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
         # another speaker's reference: unseen speakers for TTS and the conversion target
         target = ref_utts[(k * 7) % len(ref_utts)]
@@ -188,11 +194,9 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
         tts = WavThruVec(str(snap))
         wavs, mcd, st = {}, [], []
         for u in utts:
-            feats, _ = tts.layers(orig[u])
-            own = [x for x in d.spk2utt[d.utt2spk[u]] if x != u] or [u]
-            wavs[u] = tts.vocode(feats, tts.layers(d.load_audio(own[0]))[1])
-            mcd.append(mel_cepstral_distortion(orig[u], wavs[u]))
-            st.append(stoi(orig[u], wavs[u]))
+            wavs[u], _, _, (m, s_) = resynthesize(tts, d, u, orig[u])
+            mcd.append(m)
+            st.append(s_)
         step = int(snap.name[4:])
         r = _asr(asr, _write_dir(out / snap.name, wavs, texts, spk), out / f"decode_{snap.name}")
         points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": float(np.mean(st)), "asr": r})
