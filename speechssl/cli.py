@@ -459,10 +459,18 @@ def cmd_voice_convert(args) -> int:
     return 0
 
 
+def _asr_decode(args) -> dict:
+    """The ASR's decoding options of ``tts eval`` / ``tts curve``: greedy, or beam search with an n-gram LM."""
+    if args.asr_lm and not args.asr_beam:
+        raise ValueError("--asr-lm needs --asr-beam N (the LM is used by beam search only)")
+    return {"beam": args.asr_beam, "lm": args.asr_lm, "lm_weight": args.asr_lm_weight} if args.asr_beam else {}
+
+
 def cmd_tts_eval(args) -> int:
     from .tasks.tts_eval import evaluate
 
-    res = evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data, args.max_utts)
+    res = evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data, args.max_utts,
+                   asr_decode=_asr_decode(args))
     print(json.dumps(res, indent=1))
     return 0
 
@@ -470,7 +478,7 @@ def cmd_tts_eval(args) -> int:
 def cmd_tts_curve(args) -> int:
     from .tasks.tts_eval import resynthesis_curve
 
-    res = resynthesis_curve(args.snapshots, args.data, args.out, args.asr, args.max_utts)
+    res = resynthesis_curve(args.snapshots, args.data, args.out, args.asr, args.max_utts, _asr_decode(args))
     print(json.dumps(res, indent=1))
     return 0
 
@@ -811,6 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--asr", default=None, help="fine-tuned CTC model folder (WER measured when given)")
     s.add_argument("--data", required=True, help="test data dir (audio + text)")
     s.add_argument("--ref-data", default=None, help="data dir of reference voices (default: --data)")
+    s.add_argument("--asr-beam", type=int, default=0, help="the ASR's beam (0: greedy)")
+    s.add_argument("--asr-lm", default=None, help="ARPA / KenLM n-gram for the ASR's beam search")
+    s.add_argument("--asr-lm-weight", type=float, default=0.5)
     s.add_argument("--max-utts", type=int, default=32)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_tts_eval)
@@ -819,6 +830,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--snapshots", default="exp/tts/vec2wav/snapshots")
     s.add_argument("--asr", default=None)
     s.add_argument("--data", required=True)
+    s.add_argument("--asr-beam", type=int, default=0, help="the ASR's beam (0: greedy)")
+    s.add_argument("--asr-lm", default=None, help="ARPA / KenLM n-gram for the ASR's beam search")
+    s.add_argument("--asr-lm-weight", type=float, default=0.5)
     s.add_argument("--max-utts", type=int, default=16)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_tts_curve)

@@ -297,11 +297,15 @@ def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]
         asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
         rs, vc = t["resynthesis"], t["voice_conversion"]
         md += ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
-               f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {rs['stoi']:.3f} |",
+               f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
                f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
                f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
                f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
                f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
+        scale = t.get("speaker_similarity_scale")
+        if scale:
+            md += [f"| similarity of real audio: same speaker / source vs target | "
+                   f"{_fmt(scale['same_speaker_originals'], 3)} / {_fmt(scale['source_vs_target_originals'], 3)} |"]
         if t.get("tts"):
             md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
                    f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]

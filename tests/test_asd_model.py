@@ -31,6 +31,10 @@ def test_rate_conversion_and_errors():
         AsdConfig(audio="wav").validate()
     with pytest.raises(ValueError, match="needs ssl_layers"):
         AsdConfig(audio="ssl").validate()
+    # a 25 Hz upstream (w2v-BERT) has one frame per video frame: taken as it is, not squeezed into half the clip
+    model = ActiveSpeakerModel(AsdConfig(audio="ssl", ssl_layers=2, ssl_dim=4, ssl_frames_per_video_frame=1, **SMALL))
+    h = [torch.randn(1, 6, 4), torch.randn(1, 6, 4)]
+    torch.testing.assert_close(model.audio_features(6, hidden_states=h), model.audio(model.weighted_sum(h)))
     model = ActiveSpeakerModel(AsdConfig(audio="mfcc", **SMALL))
     with pytest.raises(ValueError, match="needs mfcc"):
         model(torch.zeros(1, 4, 112, 112))
@@ -61,7 +65,7 @@ def test_audio_decides_when_faces_look_alike():
     assert fit("none") < 0.9      # the same faces carry no answer
 
 
-def test_prepare_train_eval_predict_on_the_tiny_corpus(tiny_data, tmp_path):
+def test_prepare_train_eval_predict_on_the_tiny_corpus(tiny_data, tmp_path, capsys):
     import csv
     import json
 
@@ -97,4 +101,22 @@ def test_prepare_train_eval_predict_on_the_tiny_corpus(tiny_data, tmp_path):
     assert main(["asd", "train", "--config", "asd/ssl_tiny", f"upstream={up}", "trainer.max_steps=3",
                  f"trainer.out_dir={tmp_path / 'ssl'}", *common]) == 0
     spec = (tmp_path / "ssl" / "final" / "asd.yaml").read_text()
-    assert "ssl_layers: 3" in spec and "ssl_dim: 16" in spec
+    assert "ssl_layers: 3" in spec and "ssl_dim: 16" in spec and "ssl_frames_per_video_frame: 2" in spec
+    # fine-tuning the upstream: its Transformer moves, its CNN does not, and the export carries it
+    ft = tmp_path / "ssl_ft"
+    assert main(["asd", "train", "--config", "asd/ssl_tiny", f"upstream={up}", "finetune_upstream=true",
+                 "upstream_lr_scale=1.0", "trainer.max_steps=3", f"trainer.out_dir={ft}", *common]) == 0
+    from safetensors.torch import load_file
+    before, after = load_file(str(up / "model.safetensors")), load_file(str(ft / "final" / "upstream" / "model.safetensors"))
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(not k.startswith("frontend.") for k in moved)
+    assert any(k.startswith("encoder.") for k in moved)
+    import shutil
+    shutil.rmtree(up)                                   # the export stands on its own
+    assert main(["asd", "eval", "--model", str(ft / "final"), "--root", str(root), "--split", "test",
+                 "--out", str(tmp_path / "eval_ft")]) == 0
+    assert json.loads((tmp_path / "eval_ft" / "test_results.json").read_text())["face_frames"] == len(gt)
+    capsys.readouterr()
+    assert main(["asd", "train", "--config", "asd/mfcc_tiny", "finetune_upstream=true", f"trainer.out_dir={ft}2",
+                 *common]) == 2
+    assert "finetune_upstream needs model.audio=ssl, got 'mfcc'" in capsys.readouterr().err

@@ -59,36 +59,48 @@ def test_writes_the_ava_layout(tiny_data, tmp_path):
     assert (tmp_path / "asd" / "csv" / "val_orig.csv").stat().st_mtime == stamp
 
 
-def test_crops_from_a_raw_video(tmp_path):
-    """A video with a bright square moving right and a tone: crops follow the box, audio spans the track."""
-    av = pytest.importorskip("av")      # the [video] extra (in the test extra)
-    from PIL import Image
+HEADER = "video_id,frame_timestamp,entity_box_x1,entity_box_y1,entity_box_x2,entity_box_y2,label,entity_id"
 
-    from speechssl.audio.io import info
-    from speechssl.cli import main
 
-    path = tmp_path / "vids" / "vid1.mkv"
-    path.parent.mkdir()
+def write_video(path, frames: int, draw, audio: np.ndarray):
+    """An MPEG-4 + PCM file (320 x 240, 25 fps, 16 kHz mono): ``draw(i) -> [240, 320] uint8`` is frame ``i``."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
         vs = c.add_stream("mpeg4", rate=25)
         vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
         aus = c.add_stream("pcm_s16le", rate=16000)
         aus.layout = "mono"
-        for i in range(50):
-            img = np.zeros((240, 320), np.uint8)
-            img[100:140, 20 + 4 * i: 60 + 4 * i] = 255
-            frame = av.VideoFrame.from_ndarray(np.stack([img] * 3, -1), format="rgb24")
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.stack([draw(i)] * 3, -1), format="rgb24")
             for p in vs.encode(frame):
                 c.mux(p)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000) * 32767).astype(np.int16)
-        af = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+        af = av.AudioFrame.from_ndarray((audio * 32767).astype(np.int16)[None], format="s16", layout="mono")
         af.sample_rate = 16000
         for p in aus.encode(af):
             c.mux(p)
         for s in (vs, aus):
             for p in s.encode(None):
                 c.mux(p)
-    rows = ["video_id,frame_timestamp,entity_box_x1,entity_box_y1,entity_box_x2,entity_box_y2,label,entity_id"]
+
+
+def test_crops_from_a_raw_video(tmp_path):
+    """A video with a bright square moving right and a tone: crops follow the box, audio spans the track."""
+    pytest.importorskip("av")      # the [video] extra (in the test extra)
+    from PIL import Image
+
+    from speechssl.audio.io import info
+    from speechssl.cli import main
+
+    def draw(i):
+        img = np.zeros((240, 320), np.uint8)
+        img[100:140, 20 + 4 * i: 60 + 4 * i] = 255
+        return img
+
+    path = tmp_path / "vids" / "vid1.mkv"
+    write_video(path, 50, draw, 0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000))
+    rows = [HEADER]
     for i in range(10, 30):
         x1 = (20 + 4 * i) / 320
         rows.append(f"vid1,{i / 25:.2f},{x1:.4f},{100 / 240:.4f},{x1 + 40 / 320:.4f},{140 / 240:.4f},NOT_SPEAKING,vid1:0")
@@ -108,3 +120,55 @@ def test_crops_from_a_raw_video(tmp_path):
     assert info(str(wav)).num_frames == int((29 / 25 + 0.04) * 16000) - int(10 / 25 * 16000)
     stamp = wav.stat().st_mtime
     assert main(args) == 0 and wav.stat().st_mtime == stamp       # a finished track is kept
+
+
+def test_prepare_train_eval_predict_on_raw_videos_in_the_ava_layout(tmp_path):
+    """The real layout end to end: AVA-style ids, header-less CSVs as AVA ships them, raw videos -> crops
+    (prepare --videos) -> train -> eval -> predict. Each video has one face whose mouth opens while a tone plays."""
+    pytest.importorskip("av")
+    import csv
+    import json
+
+    from speechssl.cli import main
+    from speechssl.downstream.ava_ap import ava_average_precision, read_ava_csv
+
+    rng = np.random.default_rng(0)
+    for split, videos in (("train", ["-5KQ66BBWC4", "2qQs3Y9OJX0"]), ("test", ["_a9SWtcaNj8"])):
+        rows = []
+        for v in videos:
+            talking = np.repeat(rng.random(10) > 0.5, 10)                       # 4 s in 0.4 s turns
+            tone = np.repeat(talking, 640) * 0.3 * np.sin(2 * np.pi * 300 * np.arange(64000) / 16000)
+
+            def draw(i, talking=talking):
+                img = np.full((240, 320), 40, np.uint8)
+                img[60:180, 100:220] = 180                                        # the face
+                if talking[i] and i % 4 < 2:
+                    img[140:165, 135:185] = 10                                    # its open mouth
+                return img
+            write_video(tmp_path / "vids" / f"{v}.mp4", 100, draw, tone)
+            entity = f"{v}_0900_0960:1"
+            for i in range(2, 98):
+                label = "SPEAKING_AUDIBLE" if talking[i] else "NOT_SPEAKING"
+                rows.append(f"{v},{i / 25:.2f},0.3125,0.25,0.6875,0.75,{label},{entity}")
+        (tmp_path / f"ava_activespeaker_{split}.csv").write_text("\n".join(rows) + "\n")
+    root = tmp_path / "ava"
+    for split in ("train", "test"):
+        assert main(["asd", "prepare", "--videos", str(tmp_path / "vids"), "--csv",
+                     str(tmp_path / f"ava_activespeaker_{split}.csv"), "--split", split, "--out", str(root)]) == 0
+        assert read_ava_csv(root / "csv" / f"{split}_orig.csv")[0]["video_id"] in ("-5KQ66BBWC4", "_a9SWtcaNj8")
+    out = tmp_path / "mfcc"
+    assert main(["asd", "train", "--config", "asd/mfcc_tiny", f"data.root={root}", "data.valid=null",
+                 f"trainer.out_dir={out}"]) == 0
+    assert json.loads((out / "summary.json").read_text())["tracks"] == 2
+    assert main(["asd", "eval", "--model", str(out / "final"), "--root", str(root), "--split", "test",
+                 "--out", str(tmp_path / "eval")]) == 0
+    res = json.loads((tmp_path / "eval" / "test_results.json").read_text())
+    assert res["face_frames"] == 96 and set(res["mAP"]) == {"overall"}
+    pred_csv = tmp_path / "pred.csv"
+    assert main(["asd", "predict", "--model", str(out / "final"), "--root", str(root), "--split", "test",
+                 "--out", str(pred_csv)]) == 0
+    with open(pred_csv) as f:
+        preds = list(csv.DictReader(f))
+    gt = read_ava_csv(root / "csv" / "test_orig.csv")
+    assert [p["frame_timestamp"] for p in preds] == [g["frame_timestamp"] for g in gt]
+    assert round(100 * ava_average_precision(gt, preds), 2) == res["mAP"]["overall"]

@@ -1,7 +1,7 @@
 """The LibriSpeech recipe: options parse (--config files, typos), jobs run and fail clearly (utils/run_jobs.sh,
 local and through a stand-in srun), and `--corpus tiny` runs stages 0-11 (MFCC k-means, HuBERT iteration 1,
 layer k-means with its untrained control, iteration 2, w2v-BERT, LightHuBERT, CTC fine-tuning + decoding,
-SUPERB, RESULTS.md + results.json, extraction)."""
+SUPERB, RESULTS.md + results.json, extraction) and the opt-in 12-13 (WavThruVec, active speaker detection)."""
 import json
 import os
 import shutil
@@ -135,6 +135,18 @@ def test_stages_on_tiny_corpus(recipe):
     for png in ("plots/training_curves.png", "plots/superb_layer_weights.png"):
         assert (recipe / "exp" / png).stat().st_size > 1000 and png in md
     assert "results: " in r.stdout and "RESULTS.md" in r.stdout
+    # the opt-in stages: WavThruVec (scored by the it2 ASR with the LM) and active speaker detection
+    r = _run(recipe, "--stage", "12", "--stop-stage", "13", "--tts-asr", "exp/asr/it2/final", *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    tts = json.loads((recipe / "exp" / "tts" / "eval" / "tts_eval.json").read_text())
+    assert tts["asr_decode"]["beam"] == 20 and tts["asr_decode"]["lm"] == "exp/lm/3gram.arpa"
+    assert tts["resynthesis"]["asr"]["wer"] >= 0 and tts["tts"]["asr"]["cer"] >= 0
+    curve = json.loads((recipe / "exp" / "tts" / "curve" / "curve.json").read_text())
+    assert [p["step"] for p in curve["points"]] == [3, 6]
+    res = json.loads((recipe / "exp" / "results.json").read_text())
+    assert res["tts"]["resynthesis"]["mcd"] == tts["resynthesis"]["mcd"] and len(res["tts"]["curve"]) == 2
+    assert sorted(res["asd"]) == ["hubert_it2", "mfcc"] and 0 <= res["asd"]["mfcc"]["mAP"]["overall"] <= 100
+    assert set(res["stages"]) >= {"12", "13"}
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout

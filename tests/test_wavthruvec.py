@@ -2,6 +2,7 @@
 HiFi-GAN losses, monotonic alignment search against brute force, the length regulator, and text2vec."""
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,6 +181,15 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert train_vocoder(cfg)["steps"] == 9
     assert sorted(p.name for p in (tmp_path / "voc" / "snapshots").iterdir()) == ["step0000008"]
     assert (tmp_path / "voc" / "features" / "train" / "layer2" / "feats.scp").stat().st_mtime == stamp
+    # mel-only warm-up: the discriminators' optimizer holds no state until they start
+    for start, trained in ((100, False), (1, True)):
+        out = tmp_path / f"voc_warm{start}"
+        train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + [
+            f"trainer.out_dir={out}", f"data.features={tmp_path / 'voc' / 'features'}", "trainer.max_steps=3",
+            f"optim.discriminator_start_steps={start}"]))
+        ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+        opt_g, opt_d = ckpt["optimizer_states"]
+        assert opt_g["state"] and bool(opt_d["state"]) == trained
     with pytest.raises(ValueError, match="multiply to 160"):   # refused when the config loads
         load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["model.upsample_rates=[10,8,2]",
                                                                      "model.upsample_kernel_sizes=[20,16,4]"])
@@ -216,14 +226,24 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
                  "--data", str(tiny_data / "test"), "--ref-data", str(tiny_data / "test-unseen-speakers"),
                  "--max-utts", "2", "--out", str(tmp_path / "eval")]) == 0
     res = json.loads((tmp_path / "eval" / "tts_eval.json").read_text())
-    assert res["utterances"] == 2 and res["resynthesis"]["mcd"] > 0 and -1 <= res["resynthesis"]["stoi"] <= 1
+    rs = res["resynthesis"]
+    assert res["utterances"] == 2 and rs["mcd"] > 0 and 0 <= rs["stoi_utterances"] <= 2
+    assert (rs["stoi"] is None) == (rs["stoi_utterances"] == 0) and (rs["stoi"] is None or -1 <= rs["stoi"] <= 1)
     assert {"similarity_to_target", "similarity_to_source"} <= set(res["voice_conversion"])
+    assert -1 <= res["speaker_similarity_scale"]["source_vs_target_originals"] <= 1
     assert "speaker_similarity" in res["tts"] and (tmp_path / "eval" / "spectrograms.png").stat().st_size > 1000
     assert len((tmp_path / "eval" / "tts" / "wav.scp").read_text().splitlines()) == 2
     assert main(["tts", "curve", "--snapshots", str(tmp_path / "voc" / "snapshots"), "--data", str(tiny_data / "test"),
                  "--max-utts", "2", "--out", str(tmp_path / "curve")]) == 0
     curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
     assert [p["step"] for p in curve["points"]] == [8] and (tmp_path / "curve" / "curve.png").is_file()
+    # a rerun reuses the snapshot's audio (and an ASR's scoring) instead of vocoding again
+    wav = Path((tmp_path / "curve" / "step0000008" / "wav.scp").read_text().split()[1])
+    stamp = wav.stat().st_mtime_ns
+    assert main(["tts", "curve", "--snapshots", str(tmp_path / "voc" / "snapshots"), "--data", str(tiny_data / "test"),
+                 "--max-utts", "2", "--out", str(tmp_path / "curve")]) == 0
+    again = json.loads((tmp_path / "curve" / "curve.json").read_text())["points"][0]
+    assert wav.stat().st_mtime_ns == stamp and again["mcd"] == pytest.approx(curve["points"][0]["mcd"], rel=0.02)
 
 
 def test_speech_quality_measures():
@@ -236,5 +256,15 @@ def test_speech_quality_measures():
     noisy = clean + 0.3 * g.standard_normal(16000).astype(np.float32)
     assert mel_cepstral_distortion(clean, clean) == 0.0
     assert mel_cepstral_distortion(clean, noisy) > 1.0 > mel_cepstral_distortion(clean, clean + 1e-4)
+    assert mel_cepstral_distortion(noisy, 2 * noisy) < 1e-3          # a gain moves c0 only, which MCD leaves out
+    # the cepstra are those of log|H| = c0 + sum_d c_d cos(d w) (natural log amplitude) over the mel bands
+    import librosa
+
+    from speechssl.tasks.tts_eval import mel_cepstra
+    log_amp = 0.5 * np.log(librosa.feature.melspectrogram(y=noisy, sr=16000, n_fft=400, hop_length=160, n_mels=40))
+    k = np.arange(40) + 0.5
+    basis = np.cos(np.pi * np.arange(1, 25)[:, None] * k[None] / 40)            # [24, 40]
+    np.testing.assert_allclose(mel_cepstra(noisy), (2 / 40) * log_amp.T @ basis.T, rtol=1e-3, atol=1e-4)
     assert stoi(clean, clean) > 0.99 and stoi(clean, noisy) < stoi(clean, clean)
+    assert np.isnan(stoi(clean[:3200], noisy[:3200]))                   # 0.2 s: too short to score, not 1e-5
     assert cosine([1, 0], [1, 0]) == 1.0 and cosine([1, 0], [0, 1]) == 0.0

@@ -68,9 +68,11 @@ tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
 tts_vocoder_config=tts/vec2wav_mini
 tts_acoustic_config=tts/text2vec_mini
 tts_args=""               # extra key=value overrides for both WavThruVec stages, e.g. "layer=4"
-tts_asr=exp/asr/hubert_it2/final  # stage 12: the ASR that scores the speech (skipped if absent)
+tts_vocoder_args=""       # ... for the vocoder only, e.g. "optim.discriminator_start_steps=0"
+tts_acoustic_args=""      # ... for text2vec only, e.g. "data.durations=mas"
+tts_asr=exp/asr/w2v_bert/final  # stage 12: the ASR that scores the speech (skipped if absent; with stage 8's LM)
 asd_clips=200             # stage 13: synthetic training clips (val and test get a fifth each)
-asd_models="visual=visual_mini mfcc=mfcc_mini hubert_it2=ssl_mini:exp/hubert_it2/final w2v_bert=ssl_mini:exp/w2v_bert/final"
+asd_models="visual=visual_mini mfcc=mfcc_mini hubert_it2=ssl_mini:exp/hubert_it2/final w2v_bert=ssl_mini:exp/w2v_bert/final hubert_it2_finetuned=ssl_finetune_mini:exp/hubert_it2/final"
 asd_args=""               # extra key=value overrides for every ASD model
 model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .pt, or a registered name
 layers=6
@@ -302,9 +304,10 @@ fi
 if runs 12; then
   begin 12 "WavThruVec on $tts_upstream -> exp/tts/{vec2wav,text2vec,eval} (resumes if killed)"
   for part in vocoder acoustic; do
-    out=exp/tts/vec2wav; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=()
+    out=exp/tts/vec2wav; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=($tts_vocoder_args)
     if [ $part = acoustic ]; then
-      out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; extra=(data.features=exp/tts/vec2wav/features)
+      out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml
+      extra=(data.features=exp/tts/vec2wav/features $tts_acoustic_args)
     fi
     if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then echo "$out/final exists: $part done (remove it to retrain)"; continue; fi
     train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$part --config "$cfg" upstream="$tts_upstream" \
@@ -312,11 +315,14 @@ if runs 12; then
   done
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
   asr=(); [ -f "$tts_asr/asr.json" ] && asr=(--asr "$tts_asr")
+  lm=exp/lm/${lm_order}gram.arpa; [ -f "$lm" ] && [ ${#asr[@]} -gt 0 ] && asr+=(--asr-beam 20 --asr-lm "$lm")
   [ -f exp/tts/eval/tts_eval.json ] || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
     --vocoder exp/tts/vec2wav/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
     --out exp/tts/eval
-  [ -f exp/tts/curve/curve.json ] || decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
+  if [ ! -d exp/tts/vec2wav/snapshots ]; then echo "no vocoder snapshots (snapshot_every_steps=0): no curve"
+  elif [ ! -f exp/tts/curve/curve.json ]; then decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
     --snapshots exp/tts/vec2wav/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
+  fi
   speechssl results --exp exp --corpus "$corpus"
   finish 12
 fi

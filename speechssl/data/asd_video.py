@@ -5,11 +5,14 @@ For each entity track of a CSV, every row's frame is the decoded video frame nea
 ``margin`` of its size on each side (as the TalkNet / Light-ASD preprocessing does), is cut, turned to
 grayscale, resized to 112 x 112 and written as ``clips_videos/<split>/<video>/<entity>/<t>.jpg``. The
 track's audio span (first to last timestamp plus a frame) is resampled to 16 kHz mono and written as
-``clips_audios/<split>/<video>/<entity>.wav``. Tracks already written are skipped; a video that is missing
-or has no audio stream fails naming it.
+``clips_audios/<split>/<video>/<entity>.wav``. The CSV itself becomes ``csv/<split>_orig.csv`` (UniTalk's
+subset CSVs can be put beside it as ``csv/<split>_<subset>.csv``). Tracks already written are skipped; a video
+that is missing or has no audio stream fails naming it.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from bisect import bisect_left
 from collections import defaultdict
 from pathlib import Path
@@ -106,4 +109,11 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
             # the wav is written last: its presence marks the track complete
             save(adir / f"{entity}.wav", audio[int(start * 16000): int(end * 16000)], 16000)
             written += 1
-    return {"tracks_written": written, "tracks_already_there": done, "rows": len(rows)}
+    # the split's CSV goes in last, where training and scoring read it (csv/<split>_orig.csv)
+    dst = out / "csv" / f"{split}_orig.csv"
+    if not dst.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
+        shutil.copyfile(csv_path, tmp)
+        tmp.replace(dst)
+    return {"tracks_written": written, "tracks_already_there": done, "rows": len(rows), "csv": str(dst)}

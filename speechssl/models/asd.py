@@ -1,14 +1,17 @@
 """Active speaker detection: a face track and the audio -> is this face speaking, frame by frame (25 fps).
 
 In the manner of Light-ASD (Liao et al., CVPR 2023): a light visual front end of factorised 3-D
-convolutions (spatial 1x3x3, then temporal 3x1x1) over 112 x 112 grayscale crops, an audio branch, fusion,
+convolutions (spatial 1x3x3, then temporal 3x1x1) over grayscale face crops (112 x 112, or ``face_size``
+where a CPU budget needs less: the cost goes with the pixels), an audio branch, fusion,
 a bidirectional GRU, and per-frame logits for the fused stream and (auxiliary) the visual stream alone.
 
 The audio branch is where this toolkit differs: either the 13-dim MFCC baseline of TalkNet / Light-ASD
 (100 Hz, 4 frames per video frame) or any upstream's hidden states through the upstream contract
-(a learnt weighted sum of layers, 50 Hz: 2 frames per video frame), averaged onto the video frames.
+(a learnt weighted sum of layers; 2 frames per video frame at 50 Hz, 1 for w2v-BERT's 25 Hz), averaged onto
+the video frames.
 
-``visual [B, T, 112, 112], audio [B, 4T, 13] or hidden states [[B, 2T, D], ...] -> logits_av [B, T], logits_v [B, T]``
+``visual [B, T, S, S] (S = face_size), audio [B, 4T, 13] or hidden states [[B, 2T, D], ...]
+-> logits_av [B, T], logits_v [B, T]``
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ class AsdConfig:
     mfcc_dim: int = 13
     ssl_layers: int = 0          # upstream hidden states (num_layers + 1); set from the upstream
     ssl_dim: int = 0
+    ssl_frames_per_video_frame: int = 2   # 50 Hz upstreams at 25 fps; w2v-BERT's 25 Hz: 1 (set from the upstream)
+    face_size: int = 112         # crops are resized to S x S when tracks load (Light-ASD: 112)
     channels: List[int] = field(default_factory=lambda: [32, 64, 128])   # visual front end widths
     dim: int = 128
     fusion: str = "add"          # add | cross_attention
@@ -40,6 +45,8 @@ class AsdConfig:
             raise ValueError(f"asd: audio must be mfcc, ssl or none, got {self.audio!r}")
         if self.fusion not in ("add", "cross_attention"):
             raise ValueError(f"asd: fusion must be add or cross_attention, got {self.fusion!r}")
+        if self.face_size < 2 ** len(self.channels) * 2:
+            raise ValueError(f"asd: face_size {self.face_size} is too small for {len(self.channels)} visual stages")
         if self.audio == "ssl" and (self.ssl_layers < 1 or self.ssl_dim < 1):
             raise ValueError("asd: audio=ssl needs ssl_layers and ssl_dim (taken from the upstream)")
         return self
@@ -120,7 +127,8 @@ class ActiveSpeakerModel(nn.Module):
             return to_video_rate(a, 4, frames)
         if hidden_states is None:
             raise ValueError("asd: the SSL model needs the upstream's hidden states")
-        return to_video_rate(self.audio(self.weighted_sum(hidden_states)), 2, frames)   # 50 Hz
+        return to_video_rate(self.audio(self.weighted_sum(hidden_states)), self.cfg.ssl_frames_per_video_frame,
+                             frames)
 
     def forward(self, visual: torch.Tensor, mfcc: Optional[torch.Tensor] = None,
                 hidden_states: Optional[List[torch.Tensor]] = None):

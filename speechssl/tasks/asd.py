@@ -3,8 +3,10 @@ CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.data.asd_synth`` 
 
 A *track* is one entity's rows of a split's CSV: its face crops in timestamp order, its labels, and its audio
 (``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets
-13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states at 50 Hz, computed
-once per track with the upstream frozen and kept in memory. Training draws random windows of
+13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states at 50 Hz: with the
+upstream frozen they are computed once per track and kept in memory; with ``finetune_upstream`` the track keeps
+its waveform, the upstream's Transformer trains with the model (its CNN stays frozen, as in CTC fine-tuning,
+at ``upstream_lr_scale`` x the learning rate) and is exported beside it. Training draws random windows of
 ``segment_frames``; evaluation scores whole tracks and computes the official AP over all face-frames,
 overall and per UniTalk subset CSV.
 """
@@ -45,6 +47,8 @@ class AsdDataConfig:
 @dataclass
 class AsdTrainConfig:
     upstream: Optional[str] = None   # for model.audio = ssl
+    finetune_upstream: bool = False  # train the upstream too (exported to final/upstream) instead of freezing it
+    upstream_lr_scale: float = 0.1   # its learning rate relative to optim.lr
     model: AsdConfig = field(default_factory=AsdConfig)
     data: AsdDataConfig = field(default_factory=AsdDataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, total_steps=2000,
@@ -55,6 +59,8 @@ class AsdTrainConfig:
     def validate(self) -> None:
         if self.model.audio == "ssl" and not self.upstream:
             raise ValueError("asd: model.audio=ssl needs upstream= (an exported folder, HF folder, .pt ...)")
+        if self.finetune_upstream and self.model.audio != "ssl":
+            raise ValueError(f"asd: finetune_upstream needs model.audio=ssl, got {self.model.audio!r}")
 
 
 # ------------------------------------------------------------------------------------------- tracks
@@ -63,9 +69,9 @@ class Track:
     entity: str
     video: str
     rows: List[dict]
-    frames: np.ndarray               # [T, 112, 112] uint8
+    frames: np.ndarray               # [T, S, S] uint8 (S = model.face_size)
     labels: np.ndarray               # [T] 0/1
-    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC) or [L, A, D] at 50 Hz (hidden states)
+    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC), [L, A, D] at 50 Hz (hidden states) or [N] samples
 
 
 def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, List[dict]]:
@@ -79,7 +85,13 @@ def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, L
     return dict(tracks)
 
 
-def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=None) -> Track:
+SAMPLES_PER_FRAME = 640            # 16 kHz audio, 25 fps video
+PER_FRAME = {"mfcc": 4, "wav": SAMPLES_PER_FRAME, "none": 0}   # audio rows per video frame (ssl: the upstream's)
+
+
+def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=None,
+               face_size: int = 112) -> Track:
+    """``audio_kind``: mfcc | ssl (hidden states of the frozen ``upstream``) | wav (for fine-tuning) | none."""
     from PIL import Image
 
     from ..audio.features import mfcc
@@ -93,12 +105,12 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
         f = vdir / f"{r['frame_timestamp']}.jpg"
         if not f.is_file():
             raise FileNotFoundError(f"{f}: face crop missing for {entity} at {r['frame_timestamp']}")
-        frames.append(np.asarray(Image.open(f).convert("L").resize((112, 112))))
+        frames.append(np.asarray(Image.open(f).convert("L").resize((face_size, face_size), Image.BILINEAR)))
     wav_path = root / "clips_audios" / split / video / f"{entity}.wav"
     if not wav_path.is_file():
         raise FileNotFoundError(f"{wav_path}: audio missing for track {entity}")
     wav = torch.from_numpy(load(str(wav_path)))
-    need = int(round(len(rows) / 25 * 16000))
+    need = len(rows) * SAMPLES_PER_FRAME
     wav = torch.nn.functional.pad(wav, (0, max(0, need - len(wav))))[:max(need, 400)]
     if audio_kind == "mfcc":
         audio = mfcc(wav, num_ceps=13)[0]
@@ -106,6 +118,8 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
         with torch.inference_mode():
             out = upstream(wav[None], torch.tensor([len(wav)]))
         audio = torch.stack([h[0] for h in out.hidden_states]).clone()
+    elif audio_kind == "wav":
+        audio = wav
     else:
         audio = torch.zeros(1, 1)
     labels = np.array([int(r["label"] == "SPEAKING_AUDIBLE") for r in rows])
@@ -113,8 +127,10 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
 
 
 class TrackDataset(torch.utils.data.Dataset):
-    def __init__(self, tracks: List[Track], audio_kind: str, segment: Optional[int], seed: int = 0):
+    def __init__(self, tracks: List[Track], audio_kind: str, segment: Optional[int], seed: int = 0,
+                 ssl_per_frame: int = 2):
         self.tracks, self.kind, self.segment, self.rng = tracks, audio_kind, segment, random.Random(seed)
+        self.per = ssl_per_frame if audio_kind == "ssl" else PER_FRAME[audio_kind]   # audio rows a video frame
 
     def __len__(self):
         return len(self.tracks)
@@ -124,7 +140,7 @@ class TrackDataset(torch.utils.data.Dataset):
         T = len(t.labels)
         S = min(self.segment or T, T)
         s = self.rng.randrange(0, T - S + 1) if self.segment and T > S else 0
-        per = 4 if self.kind == "mfcc" else 2
+        per = self.per
         if self.kind == "ssl":
             audio = t.audio[:, s * per:(s + S) * per]
         else:
@@ -135,14 +151,16 @@ class TrackDataset(torch.utils.data.Dataset):
 
 def collate(items):
     B, T = len(items), max(len(it["labels"]) for it in items)
-    frames = torch.zeros(B, T, 112, 112, dtype=torch.uint8)
+    frames = torch.zeros(B, T, *items[0]["frames"].shape[1:], dtype=torch.uint8)
     labels = torch.zeros(B, T, dtype=torch.long)
     valid = torch.zeros(B, T, dtype=torch.bool)
     for i, it in enumerate(items):
         n = len(it["labels"])
         frames[i, :n], labels[i, :n], valid[i, :n] = it["frames"], it["labels"], True
     a0 = items[0]["audio"]
-    if a0.dim() == 3:                                   # [L, A, D] hidden states
+    if a0.dim() == 1:                                   # [N] samples
+        audio = torch.nn.utils.rnn.pad_sequence([it["audio"] for it in items], batch_first=True)
+    elif a0.dim() == 3:                                   # [L, A, D] hidden states
         A = max(it["audio"].shape[1] for it in items)
         audio = torch.zeros(a0.shape[0], B, A, a0.shape[2])
         for i, it in enumerate(items):
@@ -153,7 +171,7 @@ def collate(items):
         for i, it in enumerate(items):
             audio[i, : it["audio"].shape[0]] = it["audio"]
     return {"frames": frames, "labels": labels, "valid": valid, "audio": audio,
-            "index": [it["index"] for it in items], "lengths": valid.sum(1) * 640}
+            "index": [it["index"] for it in items], "lengths": valid.sum(1) * SAMPLES_PER_FRAME}
 
 
 def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
@@ -161,13 +179,35 @@ def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
 
 
 class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
-    def __init__(self, cfg: AsdTrainConfig):
+    """The model, and with ``finetune_upstream`` the upstream it runs on each batch's waveforms."""
+
+    def __init__(self, cfg: AsdTrainConfig, upstream=None):
         super().__init__()
         self.cfg = cfg
         self.model = ActiveSpeakerModel(cfg.model)
+        self.upstream = upstream if cfg.finetune_upstream else None
+        if self.upstream is not None:
+            self.upstream.train()                            # dropout on (it was loaded in eval mode)
+            for p in self.upstream.frontend.parameters():     # the CNN stays as pretrained
+                p.requires_grad_(False)
+
+    def _audio(self, batch) -> dict:
+        if self.upstream is None:
+            return _audio_kwargs(self.cfg.model.audio, batch["audio"])
+        out = self.upstream(batch["audio"], batch["lengths"])
+        return {"hidden_states": list(out.hidden_states)}
+
+    def configure_optimizers(self):
+        from .common import build_optimizer
+        if self.upstream is None:
+            return build_optimizer(self.model.parameters(), self.cfg.optim)
+        lr = self.cfg.optim.lr
+        return build_optimizer([{"params": list(self.model.parameters()), "lr": lr},
+                                {"params": [p for p in self.upstream.parameters() if p.requires_grad],
+                                 "lr": lr * self.cfg.upstream_lr_scale}], self.cfg.optim)
 
     def _step(self, batch, prefix):
-        av, v = self.model(batch["frames"], **_audio_kwargs(self.cfg.model.audio, batch["audio"]))
+        av, v = self.model(batch["frames"], **self._audio(batch))
         loss = self.model.loss(av, v, batch["labels"], batch["valid"])
         acc = ((av > 0).long() == batch["labels"])[batch["valid"]].float().mean()
         self.log_dict({f"{prefix}/loss": loss, f"{prefix}/acc": acc}, prog_bar=prefix == "train",
@@ -179,14 +219,27 @@ def _upstream(cfg: AsdTrainConfig):
     if cfg.model.audio != "ssl":
         return None
     from ..models.upstream import load_upstream
+    from ..models.encoder import SpeechEncoder
     up = load_upstream(cfg.upstream).eval()
+    if cfg.finetune_upstream and not isinstance(up, SpeechEncoder):
+        raise ValueError(f"asd: finetune_upstream needs a trainable encoder, {cfg.upstream} is {type(up).__name__}")
     cfg.model.ssl_layers, cfg.model.ssl_dim = up.num_layers + 1, up.hidden_size
+    if SAMPLES_PER_FRAME % up.downsample_rate:
+        raise ValueError(f"asd: {cfg.upstream} makes a frame every {up.downsample_rate} samples, which does not "
+                         f"divide a 25 fps video frame ({SAMPLES_PER_FRAME} samples)")
+    cfg.model.ssl_frames_per_video_frame = SAMPLES_PER_FRAME // up.downsample_rate
     return up
+
+
+def audio_kind(cfg: AsdTrainConfig) -> str:
+    """What a track keeps as its audio: waveform when the upstream is fine-tuned, else the model's input."""
+    return "wav" if cfg.finetune_upstream else cfg.model.audio
 
 
 def load_split(cfg: AsdTrainConfig, split: str, upstream, csv_name: Optional[str] = None) -> List[Track]:
     tracks = read_tracks(cfg.data.root, split, csv_name)
-    return [load_track(cfg.data.root, split, rows, cfg.model.audio, upstream) for rows in tracks.values()]
+    return [load_track(cfg.data.root, split, rows, audio_kind(cfg), upstream, cfg.model.face_size)
+            for rows in tracks.values()]
 
 
 def train_asd(cfg: AsdTrainConfig) -> dict:
@@ -197,15 +250,25 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.trainer.seed)
     up = _upstream(cfg)
-    train = TrackDataset(load_split(cfg, cfg.data.train, up), cfg.model.audio, cfg.data.segment_frames, cfg.data.seed)
-    valid = TrackDataset(load_split(cfg, cfg.data.valid, up), cfg.model.audio, None) if cfg.data.valid else None
+    kind = audio_kind(cfg)
+    per = cfg.model.ssl_frames_per_video_frame
+    train = TrackDataset(load_split(cfg, cfg.data.train, up), kind, cfg.data.segment_frames, cfg.data.seed, per)
+    valid = TrackDataset(load_split(cfg, cfg.data.valid, up), kind, None, ssl_per_frame=per) if cfg.data.valid else None
     (out / "config.yaml").write_text(to_yaml(cfg))
-    task = AsdTask(cfg)
+    task = AsdTask(cfg, up)
+
+    def export(steps: int) -> Path:
+        final = out / "final"
+        if task.upstream is not None:       # the fine-tuned upstream first: final/asd.yaml marks a whole export
+            from ..models.registry import save_model
+            save_model(task.upstream, final / "upstream", {"finetuned_from": cfg.upstream, "steps": steps})
+        spec = {"asd": _container(cfg.model), "upstream": "upstream" if task.upstream is not None else cfg.upstream,
+                "finetuned_from": cfg.upstream if task.upstream is not None else None, "metadata": {"steps": steps}}
+        return save_export(task.model, final, "asd", spec)
+
     dm = SplitsDataModule(cfg.data, train, valid, collate, cfg.data.valid_utterances, cfg.data.batch_size)
-    spec = lambda steps: {"asd": _container(cfg.model), "upstream": cfg.upstream, "metadata": {"steps": steps}}  # noqa
-    return fit_and_export(cfg, task, dm, cfg.optim, 1,
-                          lambda steps: save_export(task.model, out / "final", "asd", spec(steps)),
-                          {"tracks": len(train), "audio": cfg.model.audio})
+    return fit_and_export(cfg, task, dm, cfg.optim, 1, export,
+                          {"tracks": len(train), "audio": cfg.model.audio, "finetune_upstream": cfg.finetune_upstream})
 
 
 def _container(obj):
@@ -222,14 +285,17 @@ def load_asd(path):
 def score_split(model_dir, root, split: str) -> List[dict]:
     """Every face-frame of ``split`` with the model's score: the official prediction rows."""
     model, spec = load_asd(model_dir)
-    cfg = AsdTrainConfig(upstream=spec.get("upstream"), model=model.cfg, data=AsdDataConfig(root=str(root)))
+    upstream = spec.get("upstream")
+    if spec.get("finetuned_from"):          # the fine-tuned upstream lives inside the export
+        upstream = str(Path(model_dir) / upstream)
+    cfg = AsdTrainConfig(upstream=upstream, model=model.cfg, data=AsdDataConfig(root=str(root)))
     up = None
     if model.cfg.audio == "ssl":
         from ..models.upstream import load_upstream
         up = load_upstream(cfg.upstream).eval()
     preds = []
     for t in load_split(cfg, split, up):
-        ds = TrackDataset([t], model.cfg.audio, None)
+        ds = TrackDataset([t], model.cfg.audio, None, ssl_per_frame=model.cfg.ssl_frames_per_video_frame)
         batch = collate([ds[0]])
         av, _ = model(batch["frames"], **_audio_kwargs(model.cfg.audio, batch["audio"]))
         scores = torch.sigmoid(av[0]).tolist()

@@ -7,10 +7,12 @@
 * Voice conversion of test utterances to other speakers: similarity to the target and to the source,
   and the WER kept.
 
-MCD here: ``10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2)`` over 24 mel cepstra (c1..c24 of librosa's
-DCT-II of the log mel spectrum, 25 ms / 10 ms), frame by frame on the time-aligned signals (no DTW: a
-resynthesis keeps the timing), averaged over frames. Values are comparable within this toolkit, not to
-papers computing SPTK mel-generalized cepstra. The speaker embedding is the vocoder's own (mean and std of
+MCD here: ``10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2)`` over 24 mel cepstra c1..c24, frame by frame on
+the time-aligned signals (no DTW: a resynthesis keeps the timing), averaged over frames. The cepstra are
+librosa's orthonormal DCT-II of the 40-band log mel power spectrum (25 ms / 10 ms) brought to the scale of
+the cepstra MCD is defined on (``log|H| = c0 + sum_d c_d cos(d w)``, natural log of the *amplitude*): x ln 10 / 10
+(dB to nepers), x sqrt(2 / 40) (the orthonormal DCT's gain), x 1/2 (power to amplitude). Values land in the
+usual range (a few dB) but mel bands are not SPTK's all-pass warping: compare within this toolkit. The speaker embedding is the vocoder's own (mean and std of
 the upstream's speaker layer), so similarity says how well the voice the vocoder conditions on is kept.
 
 Every audio file goes into a Kaldi data dir under ``out`` (``resynth/``, ``tts/``, ``vc/``), so
@@ -29,29 +31,46 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+MEL_BANDS = 40
+
+
 def mel_cepstra(wav: np.ndarray, n: int = 24) -> np.ndarray:
-    """``[T]`` 16 kHz -> ``[frames, n]`` mel cepstra c1..cn."""
+    """``[T]`` 16 kHz -> ``[frames, n]`` mel cepstra c1..cn on MCD's scale (natural log amplitude, see above)."""
     import librosa
 
     m = librosa.feature.mfcc(y=wav.astype(np.float32), sr=16000, n_mfcc=n + 1, n_fft=400, hop_length=160,
-                             n_mels=40, lifter=0)
-    return m[1:].T
+                             n_mels=MEL_BANDS, lifter=0)
+    return m[1:].T * (np.log(10) / 10) * np.sqrt(2 / MEL_BANDS) * 0.5
 
 
 def mel_cepstral_distortion(ref: np.ndarray, hyp: np.ndarray) -> float:
+    """Frame-averaged MCD in dB between two time-aligned 16 kHz signals."""
     a, b = mel_cepstra(ref), mel_cepstra(hyp)
     T = min(len(a), len(b))
     diff = a[:T] - b[:T]
-    # librosa's mfcc is in dB-scaled log mel (10 log10); MCD expects natural-log cepstra: rescale
-    diff = diff * np.log(10) / 10
     return float(np.mean(10 / np.log(10) * np.sqrt(2 * np.sum(diff ** 2, axis=1))))
 
 
 def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
+    """STOI, or NaN where the utterance has too little speech for it (pystoi would return 1e-5 with a warning:
+    it needs 30 frames of 384 ms after dropping silence), so short items do not drag a mean down."""
+    import warnings
+
     from pystoi import stoi as _stoi
 
     T = min(len(ref), len(hyp))
-    return float(_stoi(ref[:T], hyp[:T], 16000, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref[:T], hyp[:T], 16000, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return float("nan")
+    return value
+
+
+def mean_stoi(values: List[float]) -> Optional[float]:
+    """The mean over utterances STOI could score (None if none could)."""
+    ok = [v for v in values if not np.isnan(v)]
+    return float(np.mean(ok)) if ok else None
 
 
 def cosine(a, b) -> float:
@@ -74,13 +93,48 @@ def _write_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str], sp
     return out
 
 
-def _asr(asr: Optional[str], data: Path, out: Path) -> Optional[dict]:
+def _asr(asr: Optional[str], data: Path, out: Path, decode: Optional[dict] = None) -> Optional[dict]:
+    """WER / CER of the ASR on ``data``; ``decode``: ``decode_asr`` options (``beam``, ``lm``, ...)."""
     if not asr:
         return None
     from .asr import decode_asr
 
-    r = decode_asr(asr, data, out, text_file="text")
+    r = decode_asr(asr, data, out, text_file="text", **(decode or {}))
     return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
+
+
+def _read_dir(d: Path, utts: List[str]) -> Optional[Dict[str, np.ndarray]]:
+    """The audio ``_write_dir`` wrote for exactly ``utts``, or None where it is missing or incomplete."""
+    from ..audio.io import load
+
+    if not (d / "utt2spk").is_file():            # written last
+        return None
+    listed = dict(line.split(maxsplit=1) for line in (d / "wav.scp").read_text().splitlines() if line)
+    if sorted(listed) != sorted(utts):
+        return None
+    return {u: load(listed[u]) for u in utts}
+
+
+def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -> Optional[dict]:
+    """``_asr`` unless ``out`` already holds this ASR's scoring of ``data`` with the same decoding."""
+    if asr and (out / "results.json").is_file():
+        r = json.loads((out / "results.json").read_text())
+        want = decode or {}
+        decoder = f"beam{want['beam']}" if want.get("beam") else "greedy"
+        same = r.get("model") == str(asr) and r.get("decoder") == decoder and r.get("lm") == want.get("lm") and \
+            (not want.get("beam") or r.get("lm_weight") == want.get("lm_weight", 0.5))
+        if same:
+            return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
+    return _asr(asr, data, out, decode)
+
+
+def _discriminator_start(run_dir: Path) -> int:
+    """``optim.discriminator_start_steps`` of the vocoder run whose snapshots these are (0 if unknown)."""
+    from omegaconf import OmegaConf
+
+    cfg = run_dir / "config.yaml"
+    return int(OmegaConf.select(OmegaConf.load(cfg), "optim.discriminator_start_steps", default=0) or 0) \
+        if cfg.is_file() else 0
 
 
 def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
@@ -116,8 +170,10 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 
 
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
-             ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3) -> dict:
-    """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers)."""
+             ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
+             asr_decode: Optional[dict] = None) -> dict:
+    """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
+    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default)."""
     from ..data.kaldi_dir import DataDir
     from .wavthruvec import WavThruVec
 
@@ -129,9 +185,11 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     if not utts:
         raise ValueError(f"{data}: no utterances with a transcript to evaluate on")
     ref_utts = refs.utt_ids
-    res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr}
+    res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
+                            "asr_decode": asr_decode or {"beam": 0}}
     orig, resyn, synth, conv = {}, {}, {}, {}
     mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
+    sim_within, sim_between = [], []      # the scale: real audio of one speaker, and of source vs target
     for k, u in enumerate(utts):
         wav = d.load_audio(u)
         orig[u] = wav
@@ -143,6 +201,10 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         target = ref_utts[(k * 7) % len(ref_utts)]
         twav = refs.load_audio(target)
         _, spk_t = tts.layers(twav)
+        sim_between.append(cosine(spk_own, spk_t))
+        same = [x for x in d.spk2utt[d.utt2spk[u]] if x != u]
+        if same:
+            sim_within.append(cosine(spk_own, tts.layers(d.load_audio(same[0]))[1]))
         conv[u] = tts.vocode(feats, spk_t)
         vc_emb = tts.layers(conv[u])[1]
         sim_vc_t.append(cosine(vc_emb, spk_t))
@@ -151,16 +213,22 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
             synth[u], _, _ = tts.synthesize(d.text[u], twav)
             sim_tts.append(cosine(tts.layers(synth[u])[1], spk_t))
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
-    res["resynthesis"] = {"mcd": float(np.mean(mcd)), "stoi": float(np.mean(st)),
+
+    def score(wavs: Dict[str, np.ndarray], name: str) -> Optional[dict]:
+        return _asr(asr, _write_dir(out / name, wavs, texts, spk), out / f"decode_{name}", asr_decode)
+
+    res["resynthesis"] = {"mcd": float(np.mean(mcd)), "stoi": mean_stoi(st),
+                          "stoi_utterances": int(np.sum(~np.isnan(st))),
                           "speaker_similarity": float(np.mean(sim_resyn)),
-                          "asr_original": _asr(asr, _write_dir(out / "original", orig, texts, spk), out / "decode_original"),
-                          "asr": _asr(asr, _write_dir(out / "resynth", resyn, texts, spk), out / "decode_resynth")}
+                          "asr_original": score(orig, "original"), "asr": score(resyn, "resynth")}
+    res["speaker_similarity_scale"] = {"same_speaker_originals": float(np.mean(sim_within)) if sim_within else None,
+                                       "source_vs_target_originals": float(np.mean(sim_between))}
     res["voice_conversion"] = {"similarity_to_target": float(np.mean(sim_vc_t)),
                                "similarity_to_source": float(np.mean(sim_vc_s)),
-                               "asr": _asr(asr, _write_dir(out / "vc", conv, texts, spk), out / "decode_vc")}
+                               "asr": score(conv, "vc")}
     if acoustic:
         res["tts"] = {"speaker_similarity": float(np.mean(sim_tts)),
-                      "asr": _asr(asr, _write_dir(out / "tts", synth, texts, spk), out / "decode_tts")}
+                      "asr": score(synth, "tts")}
     rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))
             for u in utts[:plots]]
     res["plot"] = str(plot_spectrograms(rows, out / "spectrograms.png"))
@@ -170,7 +238,8 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     return res
 
 
-def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = None, max_utts: int = 16) -> dict:
+def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = None, max_utts: int = 16,
+                      asr_decode: Optional[dict] = None) -> dict:
     """Resynthesis MCD / STOI / WER of every vocoder snapshot (``out_dir/snapshots/stepN``) against training steps,
     with the ASR's WER on the original audio as the floor; ``out/curve.{json,png}``."""
     import matplotlib
@@ -188,35 +257,50 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
     orig = {u: d.load_audio(u) for u in utts}
-    floor = _asr(asr, _write_dir(out / "original", orig, texts, spk), out / "decode_original")
+    floor = _scored(asr, _write_dir(out / "original", orig, texts, spk), out / "decode_original", asr_decode)
     points = []
     for snap in snaps:
-        tts = WavThruVec(str(snap))
-        wavs, mcd, st = {}, [], []
-        for u in utts:
-            wavs[u], _, _, (m, s_) = resynthesize(tts, d, u, orig[u])
-            mcd.append(m)
-            st.append(s_)
+        done = _read_dir(out / snap.name, utts)      # a rerun (or a resumed one) reuses what it wrote
+        if done is not None:
+            wavs = done
+            mcd = [mel_cepstral_distortion(orig[u], wavs[u]) for u in utts]
+            st = [stoi(orig[u], wavs[u]) for u in utts]
+        else:
+            tts = WavThruVec(str(snap))
+            wavs, mcd, st = {}, [], []
+            for u in utts:
+                wavs[u], _, _, (m, s_) = resynthesize(tts, d, u, orig[u])
+                mcd.append(m)
+                st.append(s_)
+            _write_dir(out / snap.name, wavs, texts, spk)
         step = int(snap.name[4:])
-        r = _asr(asr, _write_dir(out / snap.name, wavs, texts, spk), out / f"decode_{snap.name}")
-        points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": float(np.mean(st)), "asr": r})
-        log.info("step %d: MCD %.2f STOI %.3f%s", step, points[-1]["mcd"], points[-1]["stoi"],
+        r = _scored(asr, out / snap.name, out / f"decode_{snap.name}", asr_decode)
+        points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": mean_stoi(st), "asr": r})
+        log.info("step %d: MCD %.2f STOI %s%s", step, points[-1]["mcd"], points[-1]["stoi"],
                  f" WER {r['wer']:.1f}" if r else "")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    d_start = _discriminator_start(Path(snapshots).parent)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
     steps = [p["step"] for p in points]
     if asr:
-        axes[0].plot(steps, [p["asr"]["wer"] for p in points], marker="o", label="resynthesized")
-        axes[0].axhline(floor["wer"], color="gray", linestyle="--", label="original audio (floor)")
-        axes[0].set_ylabel("ASR WER (%)")
-        axes[0].legend(fontsize=8)
-    axes[1].plot(steps, [p["stoi"] for p in points], marker="o", color="C2")
-    axes[1].set_ylabel("STOI")
+        for key, color in (("wer", "C0"), ("cer", "C1")):
+            axes[0].plot(steps, [p["asr"][key] for p in points], marker="o", color=color,
+                         label=f"{key.upper()}, resynthesized")
+            axes[0].axhline(floor[key], color=color, linestyle="--", label=f"{key.upper()}, original audio (floor)")
+        axes[0].set_ylabel("ASR error rate (%)")
+    axes[1].plot(steps, [p["mcd"] for p in points], marker="o", color="C3")
+    axes[1].set_ylabel("MCD (dB)")
+    axes[2].plot(steps, [np.nan if p["stoi"] is None else p["stoi"] for p in points], marker="o", color="C2")
+    axes[2].set_ylabel("STOI")
     for ax in axes:
         ax.set_xlabel("vocoder training steps")
+        if d_start:
+            ax.axvline(d_start, color="gray", linestyle=":", label="discriminators start")
+    axes[0].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "curve.png", dpi=90)
     plt.close(fig)
-    res = {"points": points, "asr_original": floor, "plot": str(out / "curve.png")}
+    res = {"points": points, "asr_original": floor, "asr_decode": asr_decode or {"beam": 0},
+           "discriminator_start_steps": d_start, "plot": str(out / "curve.png")}
     (out / "curve.json").write_text(json.dumps(res, indent=1))
     return res
