@@ -323,8 +323,8 @@ if runs 12; then
   elif [ ! -f exp/tts/curve/curve.json ]; then decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
     --snapshots exp/tts/vec2wav/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
   fi
-  speechssl results --exp exp --corpus "$corpus"
   finish 12
+  speechssl results --exp exp --corpus "$corpus"
 fi
 if runs 13; then
   begin 13 "active speaker detection: synthetic set -> asd/, models $asd_models -> exp/asd"
@@ -340,8 +340,8 @@ if runs 13; then
     fi
     [ -f $out/eval/test_results.json ] || speechssl asd eval --model $out/final --root asd --split test --out $out/eval
   done
-  speechssl results --exp exp --corpus "$corpus"
   finish 13
+  speechssl results --exp exp --corpus "$corpus"     # after finish: the summary holds this stage's time
 fi
 log done "stages $stage..$stop_stage finished"
 [ "$stop_stage" -lt 10 ] || [ "$stage" -gt 10 ] || echo "results: $(pwd)/exp/RESULTS.md"

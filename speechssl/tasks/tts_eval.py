@@ -295,7 +295,9 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
         ax.set_xlabel("vocoder training steps")
         if d_start:
             ax.axvline(d_start, color="gray", linestyle=":", label="discriminators start")
-    axes[0].legend(fontsize=7, loc="upper right")
+    if asr or d_start:
+        axes[0].set_ylim(0, 100)
+        axes[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "curve.png", dpi=90)
