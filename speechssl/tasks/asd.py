@@ -3,7 +3,7 @@ CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.data.asd_synth`` 
 
 A *track* is one entity's rows of a split's CSV: its face crops in timestamp order, its labels, and its audio
 (``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets
-13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states at 50 Hz: with the
+13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states (50 Hz; 25 Hz for w2v-BERT): with the
 upstream frozen they are computed once per track and kept in memory; with ``finetune_upstream`` the track keeps
 its waveform, the upstream's Transformer trains with the model (its CNN stays frozen, as in CTC fine-tuning,
 at ``upstream_lr_scale`` x the learning rate) and is exported beside it. Training draws random windows of
@@ -71,7 +71,7 @@ class Track:
     rows: List[dict]
     frames: np.ndarray               # [T, S, S] uint8 (S = model.face_size)
     labels: np.ndarray               # [T] 0/1
-    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC), [L, A, D] at 50 Hz (hidden states) or [N] samples
+    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC), [L, A, D] hidden states (upstream rate) or [N] samples
 
 
 def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, List[dict]]:
