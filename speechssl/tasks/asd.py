@@ -2,14 +2,13 @@
 CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.data.asd_synth`` writes a synthetic one).
 
 A *track* is one entity's rows of a split's CSV: its face crops in timestamp order, its labels, and its audio
-(``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets
-13 Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states (50 Hz; 25 Hz for
+(``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets 13
+Kaldi MFCCs at 100 Hz (the TalkNet / Light-ASD baseline) or an upstream's hidden states (50 Hz; 25 Hz for
 w2v-BERT): with the upstream frozen they are computed once per track and kept in memory; with
-``finetune_upstream`` the track keeps its waveform, the upstream's Transformer trains with the model (its CNN stays frozen, as in CTC fine-tuning,
-at ``upstream_lr_scale`` x the learning rate) and is exported beside it. Training draws random windows of
-``segment_frames``; evaluation scores whole tracks and computes the official AP over all face-frames,
-overall and per UniTalk subset CSV.
-"""
+``finetune_upstream`` the track keeps its waveform, the upstream's Transformer trains with the model (its CNN
+stays frozen, as in CTC fine-tuning, at ``upstream_lr_scale`` x the learning rate) and is exported beside it.
+Training draws random windows of ``segment_frames``; evaluation scores whole tracks and computes the official AP
+over all face-frames, overall and per UniTalk subset CSV."""
 from __future__ import annotations
 
 import logging
