@@ -8,7 +8,8 @@ w2v-BERT): with the upstream frozen they are computed once per track and kept in
 ``finetune_upstream`` the track keeps its waveform, the upstream's Transformer trains with the model (its CNN
 stays frozen, as in CTC fine-tuning, at ``upstream_lr_scale`` x the learning rate) and is exported beside it.
 Training draws random windows of ``segment_frames``; evaluation scores whole tracks and computes the official AP
-over all face-frames, overall and per UniTalk subset CSV."""
+over all face-frames, overall and per UniTalk subset CSV.
+"""
 from __future__ import annotations
 
 import logging
