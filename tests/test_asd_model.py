@@ -107,7 +107,8 @@ def test_prepare_train_eval_predict_on_the_tiny_corpus(tiny_data, tmp_path, caps
     assert main(["asd", "train", "--config", "asd/ssl_tiny", f"upstream={up}", "finetune_upstream=true",
                  "upstream_lr_scale=1.0", "trainer.max_steps=3", f"trainer.out_dir={ft}", *common]) == 0
     from safetensors.torch import load_file
-    before, after = load_file(str(up / "model.safetensors")), load_file(str(ft / "final" / "upstream" / "model.safetensors"))
+    before = load_file(str(up / "model.safetensors"))
+    after = load_file(str(ft / "final" / "upstream" / "model.safetensors"))
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert moved and all(not k.startswith("frontend.") for k in moved)
     assert any(k.startswith("encoder.") for k in moved)
