@@ -14,12 +14,10 @@ from typing import Any, List, Optional, Sequence, Type, TypeVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
+from .errors import ConfigError, MissingInputError
+
 T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-
-class ConfigError(ValueError):
-    """A config that does not fit its schema; the message names the key and the source."""
 
 
 def resolve_conf(path: str) -> Path:
@@ -30,7 +28,7 @@ def resolve_conf(path: str) -> Path:
     for cand in (CONF_DIR / path, CONF_DIR / f"{path}.yaml"):
         if cand.exists():
             return cand
-    raise FileNotFoundError(f"config {path}: no such file (nor under {CONF_DIR})")
+    raise MissingInputError(f"config {path}: no such file (nor under {CONF_DIR})")
 
 
 def _suggest(schema, key: str) -> str:

@@ -1,31 +1,24 @@
 """Dry-run validation of every YAML under ``conf/``: each file loads into its schema and validates.
 
-The schema comes from the file's place (``pretrain/hubert_*`` -> HuBERT pretraining, ``superb/<task>`` ->
-SUPERB, ...). A file meant to be layered on others says so in a ``# base: a/b c/d`` line and is checked
+The schema comes from the file's place, as the task registry (:mod:`speechssl.tasks.registry`) maps it
+(``pretrain/hubert_*`` -> HuBERT pretraining, ``superb/<task>`` -> SUPERB, ...). A file meant to be layered on others says so in a ``# base: a/b c/d`` line and is checked
 merged on top of them, as the recipe passes it. Values only a run supplies (labels, a teacher, the task
 data) are filled with placeholders, so what is checked is the file itself: key names, types, and the
 schema's own ``validate()`` (sizes, ranges, a LightHuBERT space that contains its default subnet...).
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .config import CONF_DIR, load_config
+from .models.lighthubert import SearchSpace
+from .tasks.registry import TASKS, task_for_conf
 
 BASE_LINE = re.compile(r"^#\s*base:\s*(.+)$", re.MULTILINE)
-
-# values a run supplies, filled so that the file itself can be checked
-PLACEHOLDERS: Dict[str, List[str]] = {
-    "hubert": ["data.train_labels=[labels/train]"],
-    "lighthubert": ["teacher=exp/teacher"],
-    "asr": ["model.upstream=exp/upstream"],
-    "superb": ["data=superb/task", "upstream=fbank"],
-    "tts": ["upstream=exp/upstream"],
-}
-
 
 @dataclass
 class ConfCheck:
@@ -39,41 +32,26 @@ def bases_of(path: Path) -> List[str]:
     return m.group(1).split() if m else []
 
 
-def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
-    """(kind, check function(paths) -> None) for a file at ``rel`` under conf/."""
-    group, name = rel.parts[0], rel.stem
-    if group == "pretrain" and name.startswith("hubert"):
-        from .tasks.hubert import HubertPretrainConfig
-        return "hubert", lambda paths: load_config(HubertPretrainConfig, paths, PLACEHOLDERS["hubert"])
-    if group == "pretrain" and name.startswith("w2v_bert"):
-        from .tasks.w2v_bert import W2vBertPretrainConfig
-        return "w2v_bert", lambda paths: load_config(W2vBertPretrainConfig, paths)
-    if group == "distill" and name.startswith("lighthubert"):
-        from .tasks.lighthubert import LightHubertDistillConfig, describe
+def _load_space(paths: Sequence[str]) -> None:
+    SearchSpace.load(paths[-1])
 
+
+# conf/ files that are not task configs: a LightHuBERT search space is part of a model
+NON_TASK_FILES: Dict[str, Tuple[str, Callable]] = {"lighthubert/space_*": ("lighthubert_space", _load_space)}
+
+
+def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
+    """(kind, check function(paths) -> None) for a file at ``rel`` under conf/, from the task registry."""
+    spec = task_for_conf(rel.as_posix())
+    if spec is not None:
         def check(paths):
-            cfg = load_config(LightHubertDistillConfig, paths, PLACEHOLDERS["lighthubert"])
-            cfg.validate()
-            describe(cfg)  # builds the supernet on the meta device: the space must fit the model
-        return "lighthubert", check
-    if group == "finetune" and name.startswith("asr"):
-        from .tasks.asr import AsrFinetuneConfig
-        return "asr", lambda paths: load_config(AsrFinetuneConfig, paths, PLACEHOLDERS["asr"])
-    if group == "superb":
-        from .tasks.superb import SuperbConfig
-        return "superb", lambda paths: load_config(SuperbConfig, paths, PLACEHOLDERS["superb"])
-    if group == "tts" and name.startswith("vec2wav"):
-        from .tasks.vec2wav import Vec2WavTrainConfig
-        return "vec2wav", lambda paths: load_config(Vec2WavTrainConfig, paths, PLACEHOLDERS["tts"])
-    if group == "tts" and name.startswith("text2vec"):
-        from .tasks.text2vec import Text2VecTrainConfig
-        return "text2vec", lambda paths: load_config(Text2VecTrainConfig, paths, PLACEHOLDERS["tts"])
-    if group == "asd":
-        from .tasks.asd import AsdTrainConfig
-        return "asd", lambda paths: load_config(AsdTrainConfig, paths, ["upstream=exp/upstream"])
-    if group == "lighthubert" and name.startswith("space_"):
-        from .models.lighthubert import SearchSpace
-        return "lighthubert_space", lambda paths: SearchSpace.load(paths[-1])
+            cfg = load_config(spec.schema_class(), paths, spec.placeholders)
+            spec.description(cfg)  # what --dry-run builds must build (e.g. a LightHuBERT space fits its model)
+        return spec.name, check
+    stem = rel.as_posix()[:-5]
+    for pattern, (kind, check) in NON_TASK_FILES.items():
+        if fnmatch.fnmatch(stem, pattern):
+            return kind, check
     return "unknown", None
 
 
@@ -86,8 +64,8 @@ def check_conf_tree(conf_dir: Path = CONF_DIR) -> List[ConfCheck]:
         kind, check = _schema_for(rel)
         result = ConfCheck(path, kind)
         if check is None:
-            result.error = (f"no schema for {rel}: put it under pretrain/ (hubert_*, w2v_bert_*), distill/ "
-                            "(lighthubert_*), finetune/ (asr_*), superb/, tts/ (vec2wav_*, text2vec_*), asd/ or lighthubert/ (space_*)")
+            known = [p for t in TASKS.values() for p in t.conf] + list(NON_TASK_FILES)
+            result.error = f"no schema for {rel}: put it where a task's configs live ({', '.join(known)})"
         else:
             try:
                 bases = [str(conf_dir / b) + ("" if b.endswith(".yaml") else ".yaml") for b in bases_of(path)]

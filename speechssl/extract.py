@@ -16,7 +16,6 @@ on with the utterances not yet done. :func:`read_features` iterates ``(utt, arra
 """
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -24,9 +23,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .errors import InputError
+from .constants import SAMPLE_RATE
 from .audio.compute import shard_utts
 from .audio.io import AudioError
 from .data.batching import duration_batches, padding_ratio
+from .utils.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +41,13 @@ def parse_layers(spec: Union[str, Sequence[int]], num_layers: int) -> List[int]:
         try:
             spec = [int(x) for x in spec.split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"--layers must be 'all' or comma-separated integers, got {spec!r}") from None
+            raise InputError(f"--layers must be 'all' or comma-separated integers, got {spec!r}") from None
     bad = [l for l in spec if not 0 <= l <= num_layers]
     if bad or not spec:
-        raise ValueError(f"layers {bad or spec} out of range: this model has hidden states 0..{num_layers}")
+        raise InputError(f"layers {bad or spec} out of range: this model has hidden states 0..{num_layers}")
     return sorted(set(spec))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write-then-rename with a per-process temporary name: parallel ranks may write the same file (the
-    shared spec, the merged scp) at the same moment, and a shared ``.tmp`` would be renamed from under one."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_json(path: Path, obj) -> None:
-    _atomic_write(path, json.dumps(obj, indent=1))
 
 
 def _committed_chunks(out: Path, rank: int) -> Dict[int, dict]:
@@ -84,10 +76,8 @@ def _with(stem: Path, suffix: str) -> Path:
 def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: List[np.ndarray], fmt: str):
     stem = layer_dir / f"chunk.{rank}.{k:05d}"
     if fmt == "npy":
-        tmp = stem.with_name(stem.name + ".npy.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(_with(stem, ".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32))
-        os.replace(tmp, _with(stem, ".npy"))
         return
     import kaldiio
     ark, scp = _with(stem, ".ark"), _with(stem, ".scp")
@@ -109,17 +99,17 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     from .data.kaldi_dir import DataDir
 
     if fmt not in ("ark", "npy"):
-        raise ValueError(f"format must be 'ark' or 'npy', got {fmt!r}")
+        raise InputError(f"format must be 'ark' or 'npy', got {fmt!r}")
     if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+        raise InputError(f"dtype must be float32 or float16, got {dtype!r}")
     if dtype == "float16" and fmt == "ark":
-        raise ValueError("Kaldi ark matrices are float32: use --format npy for float16 features")
+        raise InputError("Kaldi ark matrices are float32: use --format npy for float16 features")
     layers = parse_layers(layers, model.num_layers)
     out = Path(out_dir)
     d = DataDir.read(data_dir)
     utts = shard_utts(d.utt_ids, nshard, rank)
     spec = {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
-            "data": str(Path(data_dir).resolve()), "frame_rate": 16000 / model.downsample_rate,
+            "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
             "dim": model.hidden_size}
     out.mkdir(parents=True, exist_ok=True)
     old = out / "spec.json"
@@ -127,9 +117,9 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         prev = json.loads(old.read_text())
         clash = {k: (prev.get(k), v) for k, v in spec.items() if prev.get(k) != v}
         if clash:
-            raise ValueError(f"{out} holds an extraction with other settings {clash}; use another --out")
+            raise InputError(f"{out} holds an extraction with other settings {clash}; use another --out")
     else:
-        _atomic_json(old, spec)
+        write_json(old, spec)
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
 
@@ -162,7 +152,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
             return
         for layer in layers:
             _write_chunk(out / f"layer{layer}", rank, next_chunk, chunk_utts, chunk_arrays[layer], fmt)
-        _atomic_json(out / f"index.{rank}.{next_chunk:05d}.json", {"utts": chunk_utts, "frames": chunk_frames})
+        write_json(out / f"index.{rank}.{next_chunk:05d}.json", {"utts": chunk_utts, "frames": chunk_frames})
         next_chunk += 1
         chunk_utts, chunk_frames, chunk_arrays, chunk_secs = [], [], {layer: [] for layer in layers}, 0.0
 
@@ -171,13 +161,13 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         wavs = []
         for u in batch:
             try:
-                wavs.append((u, torch.from_numpy(d.load_audio(u, 16000))))
+                wavs.append((u, torch.from_numpy(d.load_audio(u, SAMPLE_RATE))))
             except AudioError as e:
                 if not skip_bad:
                     commit()  # keep what is done; the rerun starts after it
                     raise
                 bad[u] = e.reason
-                _atomic_json(bad_path, bad)
+                write_json(bad_path, bad)
                 summary["skipped"] += 1
                 log.warning("skipping %s", e)
         bar.update(len(batch))
@@ -211,9 +201,7 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
             lines = []
             for k in chunks:
                 lines += (out / f"layer{layer}" / f"chunk.{rank}.{k:05d}.scp").read_text().splitlines()
-            tmp = out / f"layer{layer}" / f"feats.{rank}.scp.tmp"
-            tmp.write_text("".join(l + "\n" for l in lines))
-            os.replace(tmp, out / f"layer{layer}" / f"feats.{rank}.scp")
+            write_text(out / f"layer{layer}" / f"feats.{rank}.scp", "".join(l + "\n" for l in lines))
     (out / f"done.{rank}").write_text(f"{len(chunks)} chunks\n")
     if fmt == "ark" and all((out / f"done.{r}").exists() for r in range(nshard)):
         for layer in layers:
@@ -221,7 +209,7 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
             for r in range(nshard):
                 lines += (out / f"layer{layer}" / f"feats.{r}.scp").read_text().splitlines()
             lines.sort(key=lambda l: l.split(maxsplit=1)[0].encode())
-            _atomic_write(out / f"layer{layer}" / "feats.scp", "".join(l + "\n" for l in lines))
+            write_text(out / f"layer{layer}" / "feats.scp", "".join(l + "\n" for l in lines))
 
 
 def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
@@ -229,7 +217,7 @@ def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
     out = Path(out_dir)
     spec = json.loads((out / "spec.json").read_text())
     if layer not in spec["layers"]:
-        raise ValueError(f"{out}: layer {layer} was not extracted (have {spec['layers']})")
+        raise InputError(f"{out}: layer {layer} was not extracted (have {spec['layers']})")
     for rank in range(spec["nshard"]):
         for k, index in sorted(_committed_chunks(out, rank).items()):
             stem = out / f"layer{layer}" / f"chunk.{rank}.{k:05d}"

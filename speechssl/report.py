@@ -22,6 +22,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .utils.atomic import write_text
+
 log = logging.getLogger(__name__)
 
 STAGE_NAMES = {
@@ -387,7 +389,5 @@ def write_report(exp: Path, corpus: str) -> Dict[str, Any]:
     res["recipe_runs"] = invocations
     for name, text in (("results.json", json.dumps(res, indent=1)),
                        ("RESULTS.md", to_markdown(res, exp, plots, invocations))):
-        tmp = exp / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(exp / name)
+        write_text(exp / name, text)
     return res

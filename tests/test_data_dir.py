@@ -70,8 +70,8 @@ def test_fix_keeps_consistent_entries_and_says_why(tmp_path):
     fixed, dropped = DataDir.read(d).fix()
     assert fixed.utt_ids == ["s1-a", "s1-b"]
     assert fixed.wav_scp == {"s1-a": "a.wav", "s1-b": "b.wav"}  # first occurrence wins
-    assert dropped == {"duplicate lines in wav.scp": 1, "no audio (wav.scp/segments)": 1,
-                       "missing from text": 1, "recordings with no utterance (wav.scp only)": 1}
+    assert dropped == {"duplicate lines in wav.scp": ["s1-a"], "no audio (wav.scp/segments)": ["s1-d"],
+                       "missing from text": ["s1-c"], "recordings with no utterance (wav.scp only)": ["zz-orphan"]}
     out = fixed.write(tmp_path / "fixed")
     assert DataDir.read(out).validate() == []
     assert (out / "spk2utt").read_text() == "s1 s1-a s1-b\n"
@@ -87,7 +87,7 @@ def test_segments_problems(tmp_path):
     assert "error: segments:2: rec-2: need 0 <= start < end, got 2.0 1.5" in problems
     assert "error: segments:3: rec-3: recording 'other' not in wav.scp" in problems
     fixed, dropped = DataDir.read(d).fix()
-    assert fixed.utt_ids == ["rec-1"] and dropped == {"no audio (wav.scp/segments)": 2}
+    assert fixed.utt_ids == ["rec-1"] and dropped == {"no audio (wav.scp/segments)": ["rec-2", "rec-3"]}
 
 
 def test_missing_required_files(tmp_path):

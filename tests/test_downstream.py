@@ -188,7 +188,8 @@ def test_fbank_upstream_follows_the_contract(tmp_path):
     from speechssl.audio.features import add_deltas, fbank, utterance_cmvn
     from speechssl.extract import extract_features, read_features
     from speechssl.data.kaldi_dir import DataDir
-    from speechssl.models import FbankUpstream, load_upstream
+    from speechssl.hub import load_upstream
+    from speechssl.models import FbankUpstream
     import soundfile as sf
 
     up = load_upstream("fbank")

@@ -11,6 +11,8 @@ from typing import List, Tuple
 import numpy as np
 from scipy.signal import fftconvolve, lfilter
 
+from ..constants import SAMPLE_RATE
+
 
 def peaking_eq(freq: float, gain_db: float, q: float, sr: int) -> Tuple[np.ndarray, np.ndarray]:
     """RBJ cookbook peaking biquad ``(b, a)``."""
@@ -30,7 +32,7 @@ class Channel:
     bands: List[Tuple[float, float, float]]  # (freq Hz, gain dB, Q)
 
     @classmethod
-    def random(cls, rng: np.random.Generator, sr: int = 16000) -> "Channel":
+    def random(cls, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> "Channel":
         bands = [(float(np.exp(rng.uniform(np.log(150), np.log(0.4 * sr)))),
                   float(rng.uniform(-10, 10)), float(rng.uniform(0.6, 2.5)))
                  for _ in range(int(rng.integers(2, 5)))]

@@ -16,9 +16,12 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
+from ..constants import SAMPLE_RATE
 from . import features as F
 from ..data.batching import duration_batches
 from .io import AudioError
+from ..utils.atomic import write_text
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def feature_fn(kind: str, deltas: bool = False, **opts):
     """``wavs [B,T], lengths [B] -> (feats [B,F,D], counts [B])`` for ``fbank`` or ``mfcc``.
     ``opts`` are Kaldi option overrides (``num_mel_bins=40``, ``dither=0.0``...)."""
     if kind not in ("fbank", "mfcc"):
-        raise ValueError(f"unknown feature type {kind!r}: fbank or mfcc")
+        raise InputError(f"unknown feature type {kind!r}: fbank or mfcc")
     base = F.fbank if kind == "fbank" else F.mfcc
 
     def fn(wavs, lengths):
@@ -42,7 +45,7 @@ def feature_fn(kind: str, deltas: bool = False, **opts):
 def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
     """Contiguous shards of a sorted list of ids (rank is 0-based)."""
     if not 0 <= rank < nshard:
-        raise ValueError(f"rank {rank} out of range for nshard {nshard}")
+        raise InputError(f"rank {rank} out of range for nshard {nshard}")
     n = len(utts)
     return utts[n * rank // nshard: n * (rank + 1) // nshard]
 
@@ -58,7 +61,7 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     from ..data.kaldi_dir import DataDir
 
     if cmvn not in ("none", "utt", "spk"):
-        raise ValueError(f"cmvn must be none, utt or spk, got {cmvn!r}")
+        raise InputError(f"cmvn must be none, utt or spk, got {cmvn!r}")
     d = DataDir.read(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +76,7 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
         utts = shard_utts(d.utt_ids, nshard, rank)
     durs = d.utt2dur or d.compute_utt2dur()
     fn = feature_fn(kind, deltas, **opts)
-    sr = int(opts.get("sample_rate", 16000))
+    sr = int(opts.get("sample_rate", SAMPLE_RATE))
     tmp_ark, tmp_scp = out / f"feats.{rank}.ark.tmp", out / f"feats.{rank}.scp.tmp"
     bad: Dict[str, str] = {}
     results: Dict[str, np.ndarray] = {}
@@ -130,12 +133,10 @@ def merge_shards(out_dir, nshard: int) -> Path:
     out = Path(out_dir)
     missing = [r for r in range(nshard) if not (out / f"feats.{r}.scp").exists()]
     if missing:
-        raise FileNotFoundError(f"{out}: shards {missing} not finished")
+        raise MissingInputError(f"{out}: shards {missing} not finished")
     lines = []
     for r in range(nshard):
         lines += (out / f"feats.{r}.scp").read_text().splitlines()
     lines.sort(key=lambda l: l.split()[0].encode())
-    tmp = out / f"feats.scp.{os.getpid()}.tmp"   # per process: the last two ranks may merge at once
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out / "feats.scp")
+    write_text(out / "feats.scp", "\n".join(lines) + "\n")  # per-process temporary: ranks may merge at once
     return out / "feats.scp"

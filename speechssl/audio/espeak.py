@@ -20,6 +20,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import SpeechSSLError
+
 # espeak_EVENT_TYPE values (speak_lib.h)
 _EV_LIST_TERMINATED, _EV_WORD, _EV_SENTENCE, _EV_END, _EV_MSG_TERMINATED, _EV_PHONEME = 0, 1, 2, 5, 6, 7
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -52,7 +54,7 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
                              ctypes.POINTER(_Event))
 
 
-class EspeakError(RuntimeError):
+class EspeakError(SpeechSSLError, RuntimeError):
     pass
 
 

@@ -15,6 +15,9 @@ from typing import Dict, Iterable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError, NotFoundError
+from ..constants import SAMPLE_RATE
+
 _EPS = torch.finfo(torch.float32).eps  # Kaldi's kEpsilon floor for log
 
 
@@ -22,7 +25,7 @@ _EPS = torch.finfo(torch.float32).eps  # Kaldi's kEpsilon floor for log
 class FrameOptions:
     """Kaldi ``FrameExtractionOptions`` (same names, same defaults except ``dither``)."""
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0
     dither: float = 0.0  # Kaldi defaults to 1.0; 0 gives deterministic features
@@ -105,7 +108,7 @@ def _window(opts: FrameOptions, device, dtype) -> torch.Tensor:
         b = opts.blackman_coeff
         w = b - 0.5 * torch.cos(a * t) + (0.5 - b) * torch.cos(2 * a * t)
     else:
-        raise ValueError(f"unknown window_type {kind!r}: povey, hanning, hamming, sine, "
+        raise InputError(f"unknown window_type {kind!r}: povey, hanning, hamming, sine, "
                          "rectangular or blackman")
     return w.to(dtype)
 
@@ -171,7 +174,7 @@ def mel_banks(num_bins: int, padded_window_size: int, sample_rate: int,
     if high_freq <= 0.0:
         high_freq = nyquist + high_freq
     if not (0.0 <= low_freq < high_freq <= nyquist):
-        raise ValueError(f"bad mel range: low_freq={low_freq}, high_freq={high_freq}, "
+        raise InputError(f"bad mel range: low_freq={low_freq}, high_freq={high_freq}, "
                          f"nyquist={nyquist}")
     num_fft_bins = padded_window_size // 2
     fft_bin_width = sample_rate / padded_window_size
@@ -206,9 +209,9 @@ def _as_batch(wavs: torch.Tensor, lengths: Optional[torch.Tensor]):
     if single:
         wavs = wavs[None]
     if wavs.dim() != 2:
-        raise ValueError(f"expected waveform [T] or [B, T], got shape {tuple(wavs.shape)}")
+        raise InputError(f"expected waveform [T] or [B, T], got shape {tuple(wavs.shape)}")
     if not wavs.is_floating_point():
-        raise ValueError(f"expected a float waveform, got {wavs.dtype}")
+        raise InputError(f"expected a float waveform, got {wavs.dtype}")
     if lengths is None:
         lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long)
     lengths = torch.as_tensor(lengths, dtype=torch.long, device=wavs.device)
@@ -380,11 +383,11 @@ class CmvnStats:
     def __init__(self, dim: Optional[int] = None, stats: Optional[torch.Tensor] = None):
         if stats is None:
             if dim is None:
-                raise ValueError("CmvnStats needs dim or stats")
+                raise InputError("CmvnStats needs dim or stats")
             stats = torch.zeros(2, dim + 1, dtype=torch.float64)
         self.stats = torch.as_tensor(stats, dtype=torch.float64).clone()
         if self.stats.dim() != 2 or self.stats.shape[0] != 2:
-            raise ValueError(f"CMVN stats must be [2, D+1], got {tuple(self.stats.shape)}")
+            raise InputError(f"CMVN stats must be [2, D+1], got {tuple(self.stats.shape)}")
 
     @property
     def dim(self) -> int:
@@ -404,7 +407,7 @@ class CmvnStats:
             else:
                 x = x.reshape(-1, x.shape[-1])
         if x.shape[-1] != self.dim:
-            raise ValueError(f"feature dim {x.shape[-1]} != CMVN dim {self.dim}")
+            raise InputError(f"feature dim {x.shape[-1]} != CMVN dim {self.dim}")
         self.stats[0, :-1] += x.sum(0)
         self.stats[1, :-1] += x.pow(2).sum(0)
         self.stats[0, -1] += x.shape[0]
@@ -416,7 +419,7 @@ class CmvnStats:
 
     def mean_std(self, var_floor: float = 1e-20) -> Tuple[torch.Tensor, torch.Tensor]:
         if self.count <= 0:
-            raise ValueError("CMVN stats are empty (zero frames accumulated)")
+            raise InputError("CMVN stats are empty (zero frames accumulated)")
         mean = self.stats[0, :-1] / self.count
         var = (self.stats[1, :-1] / self.count - mean.pow(2)).clamp_min(var_floor)
         return mean, var.sqrt()
@@ -458,7 +461,7 @@ def speaker_cmvn_stats(utt_feats: Iterable[Tuple[str, torch.Tensor]],
     out: Dict[str, CmvnStats] = {}
     for utt, feats in utt_feats:
         if utt not in utt2spk:
-            raise KeyError(f"utterance {utt!r} has no speaker in utt2spk")
+            raise NotFoundError(f"utterance {utt!r} has no speaker in utt2spk")
         spk = utt2spk[utt]
         if spk not in out:
             out[spk] = CmvnStats(feats.shape[-1])

@@ -17,12 +17,16 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..constants import SAMPLE_RATE
+from ..errors import SpeechSSLError
+from ..utils.atomic import atomic_path
+
 Source = Union[str, os.PathLike, BinaryIO]
 
 _ARK_OFFSET = re.compile(r"^(.+\.ark):(\d+)$")
 
 
-class AudioError(Exception):
+class AudioError(SpeechSSLError, ValueError):
     """Unreadable, empty or invalid audio. The message names the source and the reason."""
 
     def __init__(self, source: object, reason: str):
@@ -167,7 +171,7 @@ def _decode(source: Source, start: float, end: Optional[float]):
 
 def load(
     source: Source,
-    sample_rate: Optional[int] = 16000,
+    sample_rate: Optional[int] = SAMPLE_RATE,
     *,
     channel: Optional[int] = None,
     start: float = 0.0,
@@ -217,7 +221,6 @@ def save(path: Union[str, os.PathLike], wav: np.ndarray, sample_rate: int) -> No
     """Write audio; the format follows the suffix (.wav, .flac, ...). Writes atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     fmt = path.suffix.lstrip(".").upper() or "WAV"
-    sf.write(str(tmp), np.asarray(wav), sample_rate, format=fmt)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(wav), sample_rate, format=fmt)

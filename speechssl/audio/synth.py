@@ -28,8 +28,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InputError, OutputExistsError
+from ..constants import SAMPLE_RATE
 from . import augment
 from .phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
+from ..utils.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class Preset:
     rt60_s: Tuple[float, float] = (0.15, 0.8)
     session_eq: bool = True  # per-utterance microphone variation on top of the speaker's channel
     channel_colouring: bool = True  # a fixed random EQ and tilt per speaker
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
 
 
 PRESETS: Dict[str, Preset] = {
@@ -250,9 +253,7 @@ def _worker_run(plan: UttPlan) -> dict:
         return json.loads(meta_path.read_text())
     wav, meta = synthesize_utterance(plan, _WORKER["preset"])  # type: ignore[arg-type]
     save(build_dir / plan.rel_dir / f"{plan.utt_id}.flac", wav, preset_rate())
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_path)  # the json is written last: its presence means "done"
+    write_json(meta_path, meta)  # the json is written last: its presence means "done"
     return meta
 
 
@@ -271,7 +272,7 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
     elif preset in PRESETS:
         cfg = PRESETS[preset]
     else:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        raise InputError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     root = Path(root)
     done = root / "corpus.json"
     if done.exists():
@@ -279,11 +280,11 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
         if summary.get("preset") == preset and summary.get("seed") == seed:
             log.info("corpus at %s is complete; nothing to do", root)
             return summary
-        raise FileExistsError(f"{root} holds a different corpus (preset "
+        raise OutputExistsError(f"{root} holds a different corpus (preset "
                               f"{summary.get('preset')}, seed {summary.get('seed')}); "
                               "remove it or choose another directory")
     if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} exists and is not a finished corpus; remove it first")
+        raise OutputExistsError(f"{root} exists and is not a finished corpus; remove it first")
     build = Path(str(root) + ".partial")
     (build / ".cache").mkdir(parents=True, exist_ok=True)
     plans = plan_corpus(cfg, seed)
@@ -302,8 +303,7 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
     elapsed = time.time() - start
     summary = _summarize(metas, cfg, seed, elapsed, workers)
     shutil.rmtree(build / ".cache")
-    (build / "corpus.json.tmp").write_text(json.dumps(summary, indent=2))
-    os.replace(build / "corpus.json.tmp", build / "corpus.json")
+    write_json(build / "corpus.json", summary, indent=2)
     if root.exists():
         root.rmdir()
     os.replace(build, root)

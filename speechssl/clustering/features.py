@@ -18,6 +18,8 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from ..errors import InputError, MissingInputError
+
 
 @dataclass
 class FeatureSource:
@@ -32,11 +34,11 @@ class FeatureSource:
         if layer is None and ":" in text and not Path(text).exists():
             text, _, tail = text.rpartition(":")
             if not tail.isdigit():
-                raise ValueError(f"feature source {spec!r}: expected PATH or PATH:LAYER")
+                raise InputError(f"feature source {spec!r}: expected PATH or PATH:LAYER")
             layer = int(tail)
         path = Path(text)
         if not path.exists():
-            raise FileNotFoundError(f"feature source {path}: no such file or folder")
+            raise MissingInputError(f"feature source {path}: no such file or folder")
         meta = {}
         if path.is_dir():
             spec_file = path / "spec.json"
@@ -44,18 +46,18 @@ class FeatureSource:
                 meta = json.loads(spec_file.read_text())
             if "layers" in meta:  # speechssl extract output
                 if layer is None:
-                    raise ValueError(f"{path} holds layers {meta['layers']} of {meta.get('model')}: "
+                    raise InputError(f"{path} holds layers {meta['layers']} of {meta.get('model')}: "
                                      f"name one as {path}:LAYER")
                 if layer not in meta["layers"]:
-                    raise ValueError(f"{path}: layer {layer} was not extracted (have {meta['layers']})")
+                    raise InputError(f"{path}: layer {layer} was not extracted (have {meta['layers']})")
                 if not (path / f"layer{layer}" / "feats.scp").exists() and meta["format"] == "ark" \
                         and not any((path / f"layer{layer}").glob("chunk.*")):
-                    raise FileNotFoundError(f"{path}/layer{layer}: no features yet (extraction not run?)")
+                    raise MissingInputError(f"{path}/layer{layer}: no features yet (extraction not run?)")
             elif not (path / "feats.scp").exists():
-                raise FileNotFoundError(f"{path}: no feats.scp (all shards of `speechssl features` done?) "
+                raise MissingInputError(f"{path}: no feats.scp (all shards of `speechssl features` done?) "
                                         "and no spec.json of `speechssl extract`")
         elif layer is not None:
-            raise ValueError(f"{path} is a single scp file: it has no layers")
+            raise InputError(f"{path} is a single scp file: it has no layers")
         return cls(path, layer, meta)
 
     @property

@@ -19,7 +19,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import InputError, MissingInputError
 from .features import FeatureSource
+from ..utils.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,12 @@ def sample_frames(feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_
                   seed: int = 0) -> Tuple[np.ndarray, int]:
     """Uniform sample of the frames of ``feats`` (see module doc). Returns ``(sample [N, D], total frames)``."""
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise InputError(f"fraction must be in (0, 1], got {fraction}")
     rng = np.random.default_rng(seed)
     p, parts, kept, total = fraction, [], 0, 0
     for utt, a in feats:
         if a.ndim != 2 or not np.isfinite(a).all():
-            raise ValueError(f"utterance {utt}: features must be a finite [frames, dim] matrix, "
+            raise InputError(f"utterance {utt}: features must be a finite [frames, dim] matrix, "
                              f"got shape {a.shape}{'' if a.ndim != 2 else ' with NaN/inf'}")
         total += len(a)
         take = a[rng.random(len(a)) < p]
@@ -45,7 +47,7 @@ def sample_frames(feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_
             buf = buf[rng.random(len(buf)) < 0.5]
             parts, kept, p = [buf], len(buf), p / 2
     if not parts:
-        raise ValueError("no frames to learn k-means from (empty features?)")
+        raise InputError("no frames to learn k-means from (empty features?)")
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32), total
 
 
@@ -80,17 +82,16 @@ class KMeansModel:
     def save(self, out_dir) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "centroids.tmp.npy", self.centroids)
-        (out / "kmeans.json.tmp").write_text(json.dumps(self.spec, indent=1))
-        os.replace(out / "centroids.tmp.npy", out / "centroids.npy")
-        os.replace(out / "kmeans.json.tmp", out / "kmeans.json")  # last: the model is complete
+        with atomic_path(out / "centroids.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, self.centroids)
+        write_json(out / "kmeans.json", self.spec)  # last: the model is complete
         return out
 
     @classmethod
     def load(cls, model_dir) -> "KMeansModel":
         d = Path(model_dir)
         if not (d / "kmeans.json").exists():
-            raise FileNotFoundError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
+            raise MissingInputError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
         return cls(np.load(d / "centroids.npy"), json.loads((d / "kmeans.json").read_text()))
 
     def index(self, threads: Optional[int] = None):
@@ -104,7 +105,7 @@ class KMeansModel:
     def predict(self, x: np.ndarray, index=None) -> np.ndarray:
         """Nearest centroid of each row of ``x [N, D]``: ``[N]`` int64."""
         if x.shape[1] != self.centroids.shape[1]:
-            raise ValueError(f"features have dim {x.shape[1]}, centroids {self.centroids.shape[1]}")
+            raise InputError(f"features have dim {x.shape[1]}, centroids {self.centroids.shape[1]}")
         _, labels = (index or self.index()).search(np.ascontiguousarray(x, dtype=np.float32), 1)
         return labels[:, 0]
 
@@ -117,13 +118,13 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
     import faiss
 
     if init not in ("kmeans++", "random"):
-        raise ValueError(f"init must be 'kmeans++' or 'random', got {init!r}")
+        raise InputError(f"init must be 'kmeans++' or 'random', got {init!r}")
     if threads:
         faiss.omp_set_num_threads(threads)
     t0 = time.time()
     x, total = sample_frames(source, fraction, max_frames, seed)
     if len(x) < k:
-        raise ValueError(f"{source.path}: only {len(x)} frames sampled for k={k}; raise the fraction")
+        raise InputError(f"{source.path}: only {len(x)} frames sampled for k={k}; raise the fraction")
     t_read = time.time() - t0
     init_frames = init_frames or max(50_000, 40 * k)
     rng = np.random.default_rng(seed)
@@ -193,14 +194,14 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
                 offsets = np.cumsum([0] + [len(a) for _, a in pending])
                 for (u, a), s, e in zip(pending, offsets[:-1], offsets[1:]):
                     if e - s != len(a):  # the label-count check: one label per feature frame
-                        raise ValueError(f"utterance {u}: {e - s} labels for {len(a)} feature frames")
+                        raise InputError(f"utterance {u}: {e - s} labels for {len(a)} feature frames")
                     f.write(u + " " + " ".join(map(str, labels[s:e].tolist())) + "\n")
                 pending = []
 
             for u, a in tqdm(source.subset(utts), total=len(utts), desc=f"assign shard {rank}",
                              unit="utt", disable=not progress):
                 if a.ndim != 2 or len(a) == 0:
-                    raise ValueError(f"utterance {u}: no feature frames (shape {a.shape})")
+                    raise InputError(f"utterance {u}: no feature frames (shape {a.shape})")
                 pending.append((u, a))
                 frames += len(a)
                 if sum(len(b) for _, b in pending) >= batch_frames:
@@ -208,7 +209,7 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
             flush()
         os.replace(tmp, final)
         summary.update(utterances=len(utts), frames=frames)
-    (out / "kmeans.json").write_text(json.dumps(model.spec, indent=1))
+    write_json(out / "kmeans.json", model.spec)
     if all((out / f"labels.{r}.txt").exists() for r in range(nshard)):
         summary["merged"] = str(merge_label_shards(out, nshard, rank))
     return summary
@@ -220,9 +221,7 @@ def merge_label_shards(out_dir, nshard: int, rank: int = 0) -> Path:
     for r in range(nshard):
         lines.extend(l for l in (out / f"labels.{r}.txt").read_text().splitlines() if l)
     lines.sort(key=lambda l: l.split(maxsplit=1)[0])
-    tmp = out / f"labels.txt.tmp{rank}"  # per rank: two ranks may finish together
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out / "labels.txt")
+    write_text(out / "labels.txt", "\n".join(lines) + "\n")  # per-process temporary: ranks may finish together
     return out / "labels.txt"
 
 
@@ -232,7 +231,7 @@ def read_labels(path) -> Dict[str, np.ndarray]:
     if p.is_dir():
         p = p / "labels.txt"
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no labels (all shards of `speechssl kmeans assign` done?)")
+        raise MissingInputError(f"{p}: no labels (all shards of `speechssl kmeans assign` done?)")
     out = {}
     for n, line in enumerate(p.read_text().splitlines(), 1):
         parts = line.split()
@@ -241,9 +240,9 @@ def read_labels(path) -> Dict[str, np.ndarray]:
         try:
             out[parts[0]] = np.array(parts[1:], dtype=np.int64)
         except ValueError:
-            raise ValueError(f"{p}:{n}: labels of {parts[0]} are not integers") from None
+            raise InputError(f"{p}:{n}: labels of {parts[0]} are not integers") from None
         if len(parts) == 1:
-            raise ValueError(f"{p}:{n}: utterance {parts[0]} has no labels")
+            raise InputError(f"{p}:{n}: utterance {parts[0]} has no labels")
     return out
 
 

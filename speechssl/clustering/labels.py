@@ -6,8 +6,11 @@ from typing import Dict, Mapping
 
 import numpy as np
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 
-def expected_label_frames(num_samples: int, label_rate: float, sample_rate: int = 16000,
+
+def expected_label_frames(num_samples: int, label_rate: float, sample_rate: int = SAMPLE_RATE,
                           window: int = 400) -> int:
     """Frames of a 25 ms window at ``label_rate`` Hz: Kaldi MFCC at 100 Hz (snip_edges) and the
     wav2vec2/HuBERT CNN at 50 Hz (receptive field 400, stride 320) share this count."""
@@ -30,7 +33,7 @@ def check_label_counts(labels: Mapping[str, np.ndarray], num_samples: Mapping[st
                             f"{label_rate:g} Hz")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ValueError(f"{source}: label count mismatch: " + "; ".join(problems[:3]) + more)
+        raise InputError(f"{source}: label count mismatch: " + "; ".join(problems[:3]) + more)
 
 
 def label_rate_of(spec: Dict) -> float:

@@ -8,11 +8,16 @@ With ``p(y, z)`` the joint distribution of phone ``y`` and cluster ``z`` over al
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+
+from ..errors import InputError, MissingInputError
+from ..utils.atomic import write_json
+from .kmeans import KMeansModel, read_labels
 
 
 def frame_phones(ctm_text: str, frame_rate: float, window_s: float = 0.025,
@@ -27,7 +32,7 @@ def frame_phones(ctm_text: str, frame_rate: float, window_s: float = 0.025,
         if not parts:
             continue
         if len(parts) != 5:
-            raise ValueError(f"CTM line {n}: expected 'utt channel start dur phone', got {line!r}")
+            raise InputError(f"CTM line {n}: expected 'utt channel start dur phone', got {line!r}")
         utt, _, s, dur, phone = parts
         segs[utt].append((float(s), phone))
         ends[utt] = float(s) + float(dur)
@@ -52,7 +57,7 @@ def joint_counts(pairs: Iterable[Tuple[np.ndarray, np.ndarray]], num_clusters: i
         cols.append(np.asarray(clusters, dtype=np.int64))
     r, c = np.concatenate(rows), np.concatenate(cols)
     if c.size and (c.min() < 0 or c.max() >= num_clusters):
-        raise ValueError(f"cluster ids must lie in [0, {num_clusters}), got {c.min()}..{c.max()}")
+        raise InputError(f"cluster ids must lie in [0, {num_clusters}), got {c.min()}..{c.max()}")
     counts = np.zeros((len(phone_ids), num_clusters), dtype=np.float64)
     np.add.at(counts, (r, c), 1)
     return counts, sorted(phone_ids, key=phone_ids.get)
@@ -81,20 +86,44 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
     """
     ctm = Path(data_dir) / "alignments.ctm"
     if not ctm.exists():
-        raise FileNotFoundError(f"{ctm}: no phone alignments to evaluate against")
+        raise MissingInputError(f"{ctm}: no phone alignments to evaluate against")
     phones = frame_phones(ctm.read_text(), frame_rate, window_s)
     missing = [u for u in labels if u not in phones]
     if missing:
-        raise ValueError(f"{len(missing)} labelled utterances have no alignment in {ctm}, e.g. {missing[0]}")
+        raise InputError(f"{len(missing)} labelled utterances have no alignment in {ctm}, e.g. {missing[0]}")
 
     def pairs():
         for u, lab in labels.items():
             ph = phones[u]
             if abs(len(ph) - len(lab)) > tolerance:
-                raise ValueError(f"utterance {u}: {len(lab)} labels but {len(ph)} aligned frames at "
+                raise InputError(f"utterance {u}: {len(lab)} labels but {len(ph)} aligned frames at "
                                  f"{frame_rate:g} Hz (label rate mismatch?)")
             n = min(len(ph), len(lab))
             yield ph[:n], lab[:n]
 
     counts, _ = joint_counts(pairs(), num_clusters)
     return cluster_quality(counts)
+
+
+def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Optional[float] = None,
+                      out=None) -> Dict:
+    """``kmeans eval``: PNMI and purities of a label file (or the folder holding ``labels.txt``) against
+    ``data_dir``'s alignments. k and the frame rate come from ``kmeans_dir``'s ``kmeans.json``, else from
+    the ``kmeans.json`` next to the labels. Writes ``out`` (default ``quality.json`` beside the labels)."""
+    labels_path = Path(labels_path)
+    spec_dir = labels_path if labels_path.is_dir() else labels_path.parent
+    if kmeans_dir:
+        spec = KMeansModel.load(kmeans_dir).spec
+    else:
+        spec_file = spec_dir / "kmeans.json"
+        if not spec_file.is_file():
+            raise MissingInputError(f"{spec_file}: missing; pass the k-means folder (--model) that made "
+                                    f"{labels_path}")
+        spec = json.loads(spec_file.read_text())
+    rate = frame_rate or spec["source"]["frame_rate"]
+    result = evaluate_labels(read_labels(labels_path), data_dir, rate, spec["k"])
+    result = {"labels": str(labels_path), "k": spec["k"], "frame_rate": rate, **result}
+    out = Path(out) if out else spec_dir / "quality.json"
+    write_json(out, result)
+    result["out"] = str(out)
+    return result

@@ -27,9 +27,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import MissingInputError
+from ..constants import SAMPLE_RATE
+from ..utils.atomic import atomic_path
+from .ava_csv import read_ava_csv
+from .kaldi_dir import DataDir
+
 log = logging.getLogger(__name__)
 FPS = 25
-SAMPLES_PER_FRAME = 16000 // FPS      # 640
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS      # 640
 FACE = 112
 HEADER = ["video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2",
           "label", "entity_id", "label_id", "instance_id"]
@@ -97,11 +103,11 @@ def _place(wav: np.ndarray, phones, total: int, rng: random.Random) -> Tuple[np.
     if len(wav) >= total:
         start = rng.randrange(0, len(wav) - total + 1)
         track[:] = wav[start:start + total]
-        off = -start / 16000
+        off = -start / SAMPLE_RATE
     else:
         start = rng.randrange(0, total - len(wav) + 1)
         track[start:start + len(wav)] = wav
-        off = start / 16000
+        off = start / SAMPLE_RATE
     return track, [(s + off, e + off, p) for s, e, p in phones]
 
 
@@ -112,7 +118,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 def make_clip(utts: List[Tuple[str, np.ndarray, list]], cfg: AsdSynthConfig, rng: random.Random) -> dict:
     """One clip from distinct-speaker utterances ``(utt, wav, phones)``: audio, faces, labels, conditions."""
-    total = int(cfg.seconds * 16000)
+    total = int(cfg.seconds * SAMPLE_RATE)
     F = total // SAMPLES_PER_FRAME
     nprng = np.random.default_rng(rng.randrange(2 ** 31))
     n_faces = rng.randint(1, cfg.max_faces)
@@ -179,7 +185,7 @@ def write_clip(out: Path, split: str, video_id: str, clip: dict, start_time: flo
         vdir.mkdir(parents=True, exist_ok=True)
         adir = out / "clips_audios" / split / video_id
         adir.mkdir(parents=True, exist_ok=True)
-        save(adir / f"{entity}.wav", clip["audio"], 16000)
+        save(adir / f"{entity}.wav", clip["audio"], SAMPLE_RATE)
         x1 = (i + 0.1) / n
         box = [round(x1, 3), 0.2, round(x1 + 0.8 / n, 3), 0.8]
         inst = _instances(face["labels"])
@@ -193,8 +199,6 @@ def write_clip(out: Path, split: str, video_id: str, clip: dict, start_time: flo
 
 def synthesize_asd_set(data_dirs: Dict[str, str], out, cfg_by_split: Dict[str, AsdSynthConfig]) -> dict:
     """``{split: mini-corpus data dir}`` -> the set under ``out``; a split already written (its CSV) is kept."""
-    from ..data.kaldi_dir import DataDir
-
     out = Path(out)
     (out / "csv").mkdir(parents=True, exist_ok=True)
     summary = {}
@@ -207,7 +211,7 @@ def synthesize_asd_set(data_dirs: Dict[str, str], out, cfg_by_split: Dict[str, A
         d = DataDir.read(data_dir)
         ctm = Path(data_dir) / "alignments.ctm"
         if not ctm.is_file():
-            raise FileNotFoundError(f"{ctm}: the synthetic ASD set needs phone alignments (the mini corpus has them)")
+            raise MissingInputError(f"{ctm}: the synthetic ASD set needs phone alignments (the mini corpus has them)")
         phones: Dict[str, list] = {}
         for line in ctm.read_text().splitlines():
             u, _, s, dur, p = line.split()
@@ -239,14 +243,23 @@ def synthesize_asd_set(data_dirs: Dict[str, str], out, cfg_by_split: Dict[str, A
 
 
 def _write_csv(path: Path, rows: List[list]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(HEADER)
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def read_split(out, split: str, subset: Optional[str] = None) -> List[dict]:
-    from ..downstream.ava_ap import read_ava_csv
     return read_ava_csv(Path(out) / "csv" / f"{split}_{subset or 'orig'}.csv")
+
+
+# the synthetic set's splits and the mini-corpus data dir each is made from
+ASD_SPLITS = {"train": "train", "val": "dev", "test": "test"}
+
+
+def synthesize_asd_splits(data_root, out, clips: int = 200, seed: int = 0) -> dict:
+    """``asd prepare --synthetic``: train from ``data_root/train`` with ``clips`` clips, val and test from
+    ``dev`` and ``test`` with a fifth as many each; split ``i`` is seeded ``seed + i``."""
+    sizes = (clips, max(1, clips // 5), max(1, clips // 5))
+    cfgs = {split: AsdSynthConfig(clips=n, seed=seed + i) for i, (split, n) in enumerate(zip(ASD_SPLITS, sizes))}
+    return synthesize_asd_set({s: str(Path(data_root) / d) for s, d in ASD_SPLITS.items()}, out, cfgs)

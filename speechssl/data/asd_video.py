@@ -11,7 +11,6 @@ that is missing or has no audio stream fails naming it.
 """
 from __future__ import annotations
 
-import os
 import shutil
 from bisect import bisect_left
 from collections import defaultdict
@@ -19,6 +18,11 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+
+from ..errors import InputError, MissingInputError
+from ..constants import SAMPLE_RATE
+from ..utils.atomic import atomic_path
+from .ava_csv import read_ava_csv
 
 FACE = 112
 
@@ -35,18 +39,18 @@ def decode_video(path: Path):
     """-> (timestamps [N] seconds, grayscale frames [N, H, W] uint8, audio [T] float32 16 kHz mono)."""
     av = _import_av()
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: video not found")
+        raise MissingInputError(f"{path}: video not found")
     times, frames = [], []
     with av.open(str(path)) as c:
         if not c.streams.video:
-            raise ValueError(f"{path}: no video stream")
+            raise InputError(f"{path}: no video stream")
         for f in c.decode(video=0):
             times.append(float(f.time))
             frames.append(f.to_ndarray(format="gray"))
     with av.open(str(path)) as c:
         if not c.streams.audio:
-            raise ValueError(f"{path}: no audio stream (ASD needs the soundtrack)")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            raise InputError(f"{path}: no audio stream (ASD needs the soundtrack)")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         chunks = []
         for f in c.decode(audio=0):
             for r in resampler.resample(f):
@@ -76,7 +80,6 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
     from PIL import Image
 
     from ..audio.io import save
-    from ..downstream.ava_ap import read_ava_csv
 
     out = Path(out)
     rows = read_ava_csv(csv_path)
@@ -107,13 +110,12 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
             adir = out / "clips_audios" / split / video
             adir.mkdir(parents=True, exist_ok=True)
             # the wav is written last: its presence marks the track complete
-            save(adir / f"{entity}.wav", audio[int(start * 16000): int(end * 16000)], 16000)
+            save(adir / f"{entity}.wav", audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], SAMPLE_RATE)
             written += 1
     # the split's CSV goes in last, where training and scoring read it (csv/<split>_orig.csv)
     dst = out / "csv" / f"{split}_orig.csv"
     if not dst.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
-        shutil.copyfile(csv_path, tmp)
-        tmp.replace(dst)
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(csv_path, tmp)
     return {"tracks_written": written, "tracks_already_there": done, "rows": len(rows), "csv": str(dst)}

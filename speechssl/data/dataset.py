@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
+from ..constants import SAMPLE_RATE
 from .kaldi_dir import DataDir
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ class AudioLabelDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, data_dir, label_sets: Sequence[LabelSet] = (), crop_seconds: Optional[float] = None,
-                 min_seconds: float = 0.0, sample_rate: int = 16000, normalize: bool = False):
+                 min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
         from ..clustering.labels import check_label_counts
 
         self.data = DataDir.read(data_dir)
@@ -53,7 +55,7 @@ class AudioLabelDataset(torch.utils.data.Dataset):
             log.info("%s: leaving out %d utterances shorter than %.2f s", data_dir, len(short), min_seconds)
         self.utts = [u for u in self.data.utt_ids if self.durations[u] >= min_seconds]
         if not self.utts:
-            raise ValueError(f"{data_dir}: no utterances of at least {min_seconds} s")
+            raise InputError(f"{data_dir}: no utterances of at least {min_seconds} s")
         samples = {u: int(round(self.durations[u] * sample_rate)) for u in self.utts}
         for ls in self.label_sets:
             check_label_counts(ls.labels, samples, ls.rate, source=ls.source or str(data_dir))
@@ -108,14 +110,14 @@ class AudioTextDataset(AudioLabelDataset):
     without a transcript is an error that names it."""
 
     def __init__(self, data_dir, vocab, text_file: str = "text", min_seconds: float = 0.0,
-                 max_seconds: Optional[float] = None, sample_rate: int = 16000, normalize: bool = False):
+                 max_seconds: Optional[float] = None, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
         super().__init__(data_dir, (), None, min_seconds, sample_rate, normalize)
         table = self.data.text if text_file == "text" else self.data.extra.get(text_file)
         if table is None:
-            raise FileNotFoundError(f"{data_dir}/{text_file}: no transcripts")
+            raise MissingInputError(f"{data_dir}/{text_file}: no transcripts")
         missing = [u for u in self.utts if u not in table]
         if missing:
-            raise ValueError(f"{data_dir}/{text_file}: {len(missing)} utterances have no transcript "
+            raise InputError(f"{data_dir}/{text_file}: {len(missing)} utterances have no transcript "
                              f"(first: {', '.join(missing[:5])}); fix with `speechssl data fix`")
         if max_seconds:
             long = [u for u in self.utts if self.durations[u] > max_seconds]
@@ -126,7 +128,7 @@ class AudioTextDataset(AudioLabelDataset):
         self.targets = {u: vocab.encode(table[u], utt=u) for u in self.utts}
         empty = [u for u in self.utts if not self.targets[u]]
         if empty:
-            raise ValueError(f"{data_dir}/{text_file}: empty transcripts for {', '.join(empty[:5])}")
+            raise InputError(f"{data_dir}/{text_file}: empty transcripts for {', '.join(empty[:5])}")
 
     def __getitem__(self, key) -> dict:
         item = super().__getitem__(key)

@@ -10,23 +10,30 @@ Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+import shutil
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..constants import SAMPLE_RATE
 from ..audio import io as audio_io
+from ..errors import InputError, NotFoundError
+from ..utils.atomic import atomic_path, write_text
+from ..utils.text import read_text_lines
 
 # Files with one ``key value`` line per utterance (besides extras) or per recording/speaker.
 _CORE = ("wav.scp", "utt2spk", "spk2utt", "segments", "text", "utt2dur")
+VERBATIM_IN_MEMORY_BYTES = 50_000_000  # larger carried files stay on disk and are copied
+
 # Files that are not per-utterance tables and are carried verbatim.
 _VERBATIM = ("alignments.ctm", "spk2gender", "trials", "frame_shift", "reco2dur", "feats.scp",
              "cmvn.scp", "conf")
 
 
-class DataDirError(ValueError):
+class DataDirError(InputError):
     """A data directory that cannot be read; the message names the file and line."""
 
 
@@ -46,25 +53,31 @@ def _sort_key(s: str) -> bytes:
     return s.encode("utf-8")
 
 
+def _verbatim_content(f: Path):
+    """A carried file's text, or its path when it is large or not UTF-8 (then it is copied as bytes)."""
+    if f.stat().st_size >= VERBATIM_IN_MEMORY_BYTES:
+        return f
+    try:
+        return f.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return f
+
+
 def read_table(path: Path) -> List[Tuple[int, str, str]]:
     """``key value`` lines as ``(line_no, key, value)``; value may be empty, blank lines kept
     as ``(n, '', '')`` so validation can report them."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            parts = line.strip().split(maxsplit=1)
-            rows.append((n, parts[0] if parts else "", parts[1].strip() if len(parts) > 1 else ""))
+    for n, line in enumerate(read_text_lines(path), 1):
+        parts = line.strip().split(maxsplit=1)
+        rows.append((n, parts[0] if parts else "", parts[1].strip() if len(parts) > 1 else ""))
     return rows
 
 
 def write_table(path: Path, table: Dict[str, str]) -> None:
     """Write a sorted ``key value`` table atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for k in sorted(table, key=_sort_key):
             f.write(f"{k} {table[k]}\n" if table[k] != "" else f"{k}\n")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -77,7 +90,7 @@ class DataDir:
     text: Optional[Dict[str, str]] = None
     utt2dur: Optional[Dict[str, float]] = None
     extra: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    verbatim: Dict[str, str] = field(default_factory=dict)
+    verbatim: Dict[str, Union[str, Path]] = field(default_factory=dict)  # text, or a file to copy
     path: Optional[Path] = None
     _raw: Dict[str, List[Tuple[int, str, str]]] = field(default_factory=dict, repr=False)
 
@@ -97,7 +110,7 @@ class DataDir:
             if name.endswith(".tmp") or name.startswith("."):
                 continue
             if name in _VERBATIM or name.endswith((".ark", ".json", ".md", ".png", ".txt", ".tsv", ".csv")):
-                d.verbatim[name] = f.read_text(encoding="utf-8") if f.stat().st_size < 50e6 else ""
+                d.verbatim[name] = _verbatim_content(f)
                 continue
             d._raw[name] = read_table(f)
         first = lambda rows: {k: v for _, k, v in reversed(rows) if k}  # first occurrence wins
@@ -147,8 +160,12 @@ class DataDir:
         for name, table in self.extra.items():
             write_table(path / name, table)
         for name, content in self.verbatim.items():
-            if content:
-                (path / name).write_text(content, encoding="utf-8")
+            if isinstance(content, Path):  # large or binary: copied byte for byte
+                if content.resolve() != (path / name).resolve():
+                    with atomic_path(path / name) as tmp:
+                        shutil.copyfile(content, tmp)
+            else:
+                write_text(path / name, content)
         self.path = path
         return path
 
@@ -171,12 +188,12 @@ class DataDir:
         """``(wav.scp value with relative paths resolved, start, end)`` for an utterance."""
         if self.segments is not None:
             if utt not in self.segments:
-                raise KeyError(f"utterance {utt!r} not in segments")
+                raise NotFoundError(f"utterance {utt!r} not in segments")
             rec, start, end = self.segments[utt]
         else:
             rec, start, end = utt, 0.0, None
         if rec not in self.wav_scp:
-            raise KeyError(f"recording {rec!r} (utterance {utt!r}) not in wav.scp")
+            raise NotFoundError(f"recording {rec!r} (utterance {utt!r}) not in wav.scp")
         return self._resolve(self.wav_scp[rec]), start, end
 
     def _resolve(self, entry: str) -> str:
@@ -186,14 +203,14 @@ class DataDir:
             return entry
         return str(self.path / entry)
 
-    def load_audio(self, utt: str, sample_rate: int = 16000) -> np.ndarray:
+    def load_audio(self, utt: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         src, start, end = self.audio_source(utt)
         try:
             return audio_io.load(src, sample_rate, start=start, end=end)
         except audio_io.AudioError as e:
             raise audio_io.AudioError(f"utterance {utt} ({e.source})", e.reason) from e
 
-    def iter_audio(self, sample_rate: int = 16000) -> Iterator[Tuple[str, np.ndarray]]:
+    def iter_audio(self, sample_rate: int = SAMPLE_RATE) -> Iterator[Tuple[str, np.ndarray]]:
         for utt in self.utt_ids:
             yield utt, self.load_audio(utt, sample_rate)
 
@@ -348,41 +365,42 @@ class DataDir:
             raw["segments"] = rows({u: f"{r} {s} {e}" for u, (r, s, e) in self.segments.items()})
         return raw
 
-    def fix(self) -> Tuple["DataDir", Dict[str, int]]:
+    def fix(self) -> Tuple["DataDir", Dict[str, List[str]]]:
         """Keep only utterances consistent across every file (as Kaldi's fix_data_dir.sh),
-        first occurrence of duplicates, sorted. Returns the fixed dir and ``{reason: count}``
-        of dropped utterances; nothing is dropped silently."""
-        dropped: Counter = Counter()
+        first occurrence of duplicates, sorted. Returns the fixed dir and ``{reason: [ids]}``
+        of what was dropped (utterances, duplicate keys, orphan lines); nothing is dropped silently."""
+        dropped: Dict[str, List[str]] = defaultdict(list)
         for name, rows in self._raw.items():
-            keys = [k for _, k, _ in rows if k]
-            dup = len(keys) - len(set(keys))
-            if dup:
-                dropped[f"duplicate lines in {name}"] += dup
+            seen = set()
+            for _, k, _ in rows:
+                if k and k in seen:
+                    dropped[f"duplicate lines in {name}"].append(k)
+                seen.add(k)
         keep = set(self.utt2spk)
+        for name, table in (("text", self.text), ("utt2dur", self.utt2dur), *self.extra.items()):
+            orphan = sorted(set(table or ()) - keep, key=_sort_key)
+            if orphan and name not in ("spk2utt", "spk2gender"):
+                dropped[f"lines in {name} for no utterance in utt2spk"] += orphan
         if self.segments is not None:
             no_audio = {u for u in keep if u not in self.segments
                         or self.segments[u][0] not in self.wav_scp
                         or not (0 <= self.segments[u][1] < self.segments[u][2])}
         else:
             no_audio = keep - set(self.wav_scp)
-        if no_audio:
-            dropped["no audio (wav.scp/segments)"] += len(no_audio)
+        dropped["no audio (wav.scp/segments)"] += no_audio
         keep -= no_audio
         for name, table in (("text", self.text), ("utt2dur", self.utt2dur)):
             if table is not None:
                 missing = keep - set(table)
-                if missing:
-                    dropped[f"missing from {name}"] += len(missing)
+                dropped[f"missing from {name}"] += missing
                 keep -= missing
         if self.utt2dur is not None:
             bad = {u for u in keep if self.utt2dur[u] <= 0}
-            if bad:
-                dropped["non-positive duration"] += len(bad)
+            dropped["non-positive duration"] += bad
             keep -= bad
         orphans = (set(self.wav_scp) - set(self.utt2spk)) if self.segments is None else set()
-        if orphans:
-            dropped["recordings with no utterance (wav.scp only)"] += len(orphans)
-        return self.subset(keep), dict(dropped)
+        dropped["recordings with no utterance (wav.scp only)"] += orphans
+        return self.subset(keep), {r: sorted(ids, key=_sort_key) for r, ids in dropped.items() if ids}
 
 
 # ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InputError
 from .batching import duration_batches, padding_ratio
 
 
@@ -22,7 +23,7 @@ class BucketBatchSampler:
                  max_utts: Optional[int] = None, shuffle: bool = True, seed: int = 0,
                  num_replicas: int = 1, rank: int = 0):
         if batch_seconds <= 0:
-            raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+            raise InputError(f"batch_seconds must be positive, got {batch_seconds}")
         self.shuffle, self.seed, self.num_replicas, self.rank = shuffle, seed, num_replicas, rank
         self.durations = durations
         global_max = None if max_utts is None else max_utts * num_replicas
@@ -35,7 +36,7 @@ class BucketBatchSampler:
             else:
                 self.global_batches.append(b)
         if self.global_batches and len(self.global_batches[0]) < num_replicas:
-            raise ValueError(f"only {len(utts)} utterances for {num_replicas} processes")
+            raise InputError(f"only {len(utts)} utterances for {num_replicas} processes")
         self.epoch = 0
         self._skip = 0  # batches of self.epoch already consumed (set on resume)
 

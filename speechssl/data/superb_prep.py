@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from ..errors import InputError, MissingInputError
 from .kaldi_dir import DataDir, DataDirError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _task_json(out: Path, **info) -> None:
 
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{path}: missing ({what})")
+        raise MissingInputError(f"{path}: missing ({what})")
     return path
 
 
@@ -141,7 +142,7 @@ def read_lexicon(path) -> Dict[str, List[str]]:
             continue
         parts = line.split()
         if len(parts) < 2:
-            raise ValueError(f"{path}:{n}: a word without a pronunciation: {line!r}")
+            raise InputError(f"{path}:{n}: a word without a pronunciation: {line!r}")
         word = re.sub(r"\(\d+\)$", "", parts[0]).upper()
         lex.setdefault(word, [re.sub(r"\d", "", p) for p in parts[1:]])
     return lex
@@ -153,14 +154,14 @@ def prepare_librispeech_task(task: str, splits: Dict[str, str], out_root, lexico
     out = Path(out_root)
     lex = read_lexicon(lexicon) if task == "pr" else None
     if task == "pr" and not lexicon:
-        raise ValueError("PR from LibriSpeech needs --lexicon (e.g. librispeech-lexicon.txt)")
+        raise InputError("PR from LibriSpeech needs --lexicon (e.g. librispeech-lexicon.txt)")
     counts = {}
     for s in SPLITS:
         if s not in splits:
-            raise ValueError(f"--src needs train=, dev= and test= data dirs (missing {s})")
+            raise InputError(f"--src needs train=, dev= and test= data dirs (missing {s})")
         d = DataDir.read(splits[s])
         if d.text is None:
-            raise FileNotFoundError(f"{splits[s]}/text: missing")
+            raise MissingInputError(f"{splits[s]}/text: missing")
         utts = d.utt_ids
         if lex is not None:
             phones, oov = {}, {}
@@ -173,7 +174,7 @@ def prepare_librispeech_task(task: str, splits: Dict[str, str], out_root, lexico
                 phones[u] = " ".join(p for w in words for p in lex[w])
             if oov and not skip_oov:
                 words = sorted({w for m in oov.values() for w in m})
-                raise ValueError(f"{splits[s]}: {len(oov)} utterances have words missing from {lexicon} "
+                raise InputError(f"{splits[s]}: {len(oov)} utterances have words missing from {lexicon} "
                                  f"({', '.join(words[:10])}...); add them or pass --skip-oov")
             if oov:
                 log.warning("%s: leaving out %d utterances with out-of-lexicon words", splits[s], len(oov))
@@ -256,11 +257,11 @@ def prepare_fluent_speech_commands(root, out_root) -> Dict[str, int]:
             reader = csv.DictReader(fh)
             need = {"path", "speakerId", "transcription", "action", "object", "location"}
             if not need <= set(reader.fieldnames or []):
-                raise ValueError(f"{f}: columns {sorted(need - set(reader.fieldnames or []))} missing")
+                raise InputError(f"{f}: columns {sorted(need - set(reader.fieldnames or []))} missing")
             for n, r in enumerate(reader, 2):
                 wav = root / r["path"]
                 if not wav.exists():
-                    raise FileNotFoundError(f"{f}:{n}: {wav} does not exist")
+                    raise MissingInputError(f"{f}:{n}: {wav} does not exist")
                 rows.append({"utt": f"{r['speakerId']}-{Path(r['path']).stem}", "wav": str(wav.resolve()),
                              "spk": r["speakerId"], "label": f"{r['action']}|{r['object']}|{r['location']}",
                              "text": r["transcription"].upper()})
@@ -274,7 +275,7 @@ def prepare_fluent_speech_commands(root, out_root) -> Dict[str, int]:
 def _vox_row(root: Path, rel: str, where: str) -> dict:
     wav = root / "wav" / rel
     if not wav.exists():
-        raise FileNotFoundError(f"{where}: {wav} does not exist")
+        raise MissingInputError(f"{where}: {wav} does not exist")
     spk = rel.split("/")[0]
     return {"utt": rel[:-4].replace("/", "-"), "wav": str(wav.resolve()), "spk": spk, "label": spk}
 
@@ -289,7 +290,7 @@ def prepare_voxceleb1_sid(root, out_root, split_file: str = "iden_split.txt") ->
             continue
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ("1", "2", "3"):
-            raise ValueError(f"{f}:{n}: expected '1|2|3 id/video/n.wav', got {line!r}")
+            raise InputError(f"{f}:{n}: expected '1|2|3 id/video/n.wav', got {line!r}")
         rows[SPLITS[int(parts[0]) - 1]].append(_vox_row(root, parts[1], f"{f}:{n}"))
     counts = {}
     for s in SPLITS:
@@ -309,7 +310,7 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
             continue
         parts = line.split()
         if len(parts) != 3 or parts[0] not in ("0", "1"):
-            raise ValueError(f"{f}:{n}: expected '0|1 enroll.wav test.wav', got {line!r}")
+            raise InputError(f"{f}:{n}: expected '0|1 enroll.wav test.wav', got {line!r}")
         a, b = (_vox_row(root, p, f"{f}:{n}") for p in parts[1:])
         test[a["utt"]], test[b["utt"]] = a, b
         trials.append(f"{a['utt']} {b['utt']} {'target' if parts[0] == '1' else 'nontarget'}")
@@ -322,3 +323,33 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
     counts = {"train": len(train), "test": len(test), "trials": len(trials)}
     _task_json(out, task="asv", layout="voxceleb1", source=str(root.resolve()), counts=counts)
     return counts
+
+
+# What each real layout prepares; the mini corpus prepares every task at once.
+LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
+                "voxceleb1": ("sid", "asv")}
+MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv")
+
+
+def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,
+                      lexicon: Optional[str] = None, skip_oov: bool = False) -> dict:
+    """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layout) from
+    ``src`` in ``layout``. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
+    out = Path(out)
+    if layout == "mini":
+        return prepare_mini(src, out, MINI_TASKS if task == "all" else [task])
+    if layout not in LAYOUT_TASKS:
+        raise InputError(f"unknown layout {layout!r}; choose mini or one of {', '.join(LAYOUT_TASKS)}")
+    expected = LAYOUT_TASKS[layout]
+    if task not in expected:
+        raise InputError(f"layout {layout} prepares {' or '.join(expected)}, not {task}"
+                         + (" (--task all works with --layout mini)" if task == "all" else ""))
+    if layout == "librispeech":
+        splits = dict(kv.split("=", 1) for kv in src.split(",")) if "=" in src else \
+            {s: str(Path(src) / s) for s in ("train", "dev", "test")}
+        return prepare_librispeech_task(task, splits, out, lexicon, skip_oov)
+    if layout == "speech_commands":
+        return prepare_speech_commands(src, out, test_src)
+    if layout == "fluent":
+        return prepare_fluent_speech_commands(src, out)
+    return prepare_voxceleb1_sid(src, out) if task == "sid" else prepare_voxceleb1_asv(src, out)

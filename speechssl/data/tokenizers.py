@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
+from ..errors import InputError
+
 log = logging.getLogger(__name__)
 
 BLANK, UNK, WORD_BOUNDARY = "<blank>", "<unk>", "|"
@@ -23,10 +25,10 @@ class TokenVocab:
 
     def __init__(self, tokens: Sequence[str], unit: str = "char"):
         if unit not in UNITS:
-            raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+            raise InputError(f"unit must be one of {UNITS}, got {unit!r}")
         if len(set(tokens)) != len(tokens):
             dup = [t for t, c in collections.Counter(tokens).items() if c > 1]
-            raise ValueError(f"duplicate tokens {dup}")
+            raise InputError(f"duplicate tokens {dup}")
         self.tokens, self.unit = list(tokens), unit
         self.index: Dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
         self.blank = 0
@@ -51,10 +53,10 @@ class TokenVocab:
         rows = [line.split() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
         bad = [i + 1 for i, r in enumerate(rows) if len(r) != 2]
         if bad:
-            raise ValueError(f"{path}: lines {bad[:5]} are not 'token number'")
+            raise InputError(f"{path}: lines {bad[:5]} are not 'token number'")
         if rows and rows[0][0] == BLANK and rows[0][1] == "0":
             if [int(r[1]) for r in rows] != list(range(len(rows))):
-                raise ValueError(f"{path}: indices must run 0..{len(rows) - 1} in order")
+                raise InputError(f"{path}: indices must run 0..{len(rows) - 1} in order")
             return cls([r[0] for r in rows], unit)
         # fairseq Dictionary: <s> <pad> </s> <unk> come first implicitly; CTC uses <s> as the blank
         return cls(["<s>", "<pad>", "</s>", UNK] + [r[0] for r in rows], unit)
@@ -82,7 +84,7 @@ class TokenVocab:
             ids.append(i)
         if unknown:
             if self.unk is None:
-                raise ValueError(f"{utt or text!r}: tokens {sorted(unknown)} are not in the vocabulary")
+                raise InputError(f"{utt or text!r}: tokens {sorted(unknown)} are not in the vocabulary")
             log.debug("%s: unknown tokens %s", utt, sorted(unknown))
         return ids
 

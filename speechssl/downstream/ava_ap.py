@@ -14,19 +14,21 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InputError
+from ..data.ava_csv import BOX, read_ava_csv  # noqa: F401  (read_ava_csv: re-exported for callers)
+
 SPEAKING = "SPEAKING_AUDIBLE"
-BOX = ("entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2")
 
 
 def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
     """VOC AP: area under the precision envelope (precision made non-increasing), over recall steps."""
     precision, recall = np.asarray(precision, np.float64), np.asarray(recall, np.float64)
     if precision.shape != recall.shape:
-        raise ValueError("precision and recall must have the same length")
+        raise InputError("precision and recall must have the same length")
     if precision.size == 0:
         return 0.0
     if np.any(np.diff(recall) < 0):
-        raise ValueError("recall must be non-decreasing")
+        raise InputError("recall must be non-decreasing")
     r = np.concatenate([[0.0], recall, [1.0]])
     p = np.concatenate([[0.0], precision, [0.0]])
     p = np.maximum.accumulate(p[::-1])[::-1]
@@ -45,7 +47,7 @@ def precision_recall(labels: Sequence[bool], scores: Sequence[float]) -> Tuple[n
     tp = np.cumsum(labels[order])
     positives = int(labels.sum())
     if positives == 0:
-        raise ValueError("the ground truth has no SPEAKING_AUDIBLE rows: average precision is undefined")
+        raise InputError("the ground truth has no SPEAKING_AUDIBLE rows: average precision is undefined")
     return tp / np.arange(1, len(tp) + 1), tp / positives
 
 
@@ -60,48 +62,29 @@ def ava_average_precision(ground_truth: Iterable[Mapping], predictions: Iterable
     for row in ground_truth:
         k = uid(row)
         if k in gt:
-            raise ValueError(f"ground truth: duplicate row for {k}")
+            raise InputError(f"ground truth: duplicate row for {k}")
         gt[k] = row
     pred: Dict[str, Mapping] = {}
     for row in predictions:
         k = uid(row)
         if k in pred:
-            raise ValueError(f"predictions: duplicate row for {k}")
+            raise InputError(f"predictions: duplicate row for {k}")
         if row.get("label", SPEAKING) != SPEAKING:
-            raise ValueError(f"predictions: row {k} is labelled {row['label']!r}; predictions carry "
+            raise InputError(f"predictions: row {k} is labelled {row['label']!r}; predictions carry "
                              f"{SPEAKING} and a score")
         if row.get("score") in (None, ""):
-            raise ValueError(f"predictions: row {k} has no score")
+            raise InputError(f"predictions: row {k} has no score")
         pred[k] = row
     if len(gt) != len(pred):
-        raise ValueError(f"ground truth has {len(gt)} rows and predictions {len(pred)}: they must match one to one")
+        raise InputError(f"ground truth has {len(gt)} rows and predictions {len(pred)}: they must match one to one")
     labels, scores = [], []
     for k, g in gt.items():
         if k not in pred:
-            raise ValueError(f"predictions: no row for {k}")
+            raise InputError(f"predictions: no row for {k}")
         p = pred[k]
         if all(b in g and b in p for b in BOX) and any(abs(float(g[b]) - float(p[b])) > box_tolerance for b in BOX):
-            raise ValueError(f"predictions: the box of {k} differs from the ground truth's")
+            raise InputError(f"predictions: the box of {k} differs from the ground truth's")
         labels.append(g["label"] == SPEAKING)
         scores.append(float(p["score"]))
     precision, recall = precision_recall(labels, scores)
     return interpolated_average_precision(precision, recall)
-
-
-def read_ava_csv(path) -> List[Dict[str, str]]:
-    """An AVA / UniTalk CSV (with or without a header row) -> rows as dicts of strings."""
-    import csv
-
-    columns = ["video_id", "frame_timestamp", *BOX, "label", "entity_id", "label_id", "instance_id", "score"]
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise ValueError(f"{path}: empty CSV")
-    header = rows[0] if "frame_timestamp" in rows[0] else None
-    names = header or columns
-    out = []
-    for n, r in enumerate(rows[1:] if header else rows, start=2 if header else 1):
-        if len(r) < 8:
-            raise ValueError(f"{path}:{n}: {len(r)} columns, an AVA row has at least 8")
-        out.append(dict(zip(names, r)))
-    return out

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from ..errors import InputError
 from ..data.tokenizers import WORD_BOUNDARY, TokenVocab
 
 
@@ -42,7 +43,7 @@ class BeamSearchDecoder:
         except ImportError as e:
             raise ImportError("beam search needs pyctcdecode: pip install 'speechssl[decode]'") from e
         if vocab.unit != "char":
-            raise ValueError("beam search with an LM works on letter vocabularies; decode "
+            raise InputError("beam search with an LM works on letter vocabularies; decode "
                              f"{vocab.unit} units greedily")
         labels = []
         for i, t in enumerate(vocab.tokens):

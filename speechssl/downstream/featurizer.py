@@ -4,6 +4,8 @@ from typing import List, Optional
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 
 class WeightedSum(nn.Module):
     """``num_states`` tensors ``[B, T, D]`` -> ``[B, T, D]``, ``sum_l softmax(w)_l * norm(h_l)``.
@@ -26,7 +28,7 @@ class WeightedSum(nn.Module):
         """``states``: a list of ``[B, T, D]`` or one ``[L, B, T, D]`` tensor."""
         x = torch.stack(list(states)) if isinstance(states, (list, tuple)) else states
         if x.shape[0] != self.weights.shape[0]:
-            raise ValueError(f"featurizer expects {self.weights.shape[0]} hidden states, got {x.shape[0]}")
+            raise InputError(f"featurizer expects {self.weights.shape[0]} hidden states, got {x.shape[0]}")
         x = x.float()
         if self.layer_norm:
             x = nn.functional.layer_norm(x, x.shape[-1:])

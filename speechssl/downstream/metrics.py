@@ -7,6 +7,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass
 class ErrorCounts:
@@ -40,12 +42,12 @@ class ErrorCounts:
 
 def _tokens(refs: Sequence[str], hyps: Sequence[str], unit: str) -> Tuple[List[List[str]], List[List[str]]]:
     if len(refs) != len(hyps):
-        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+        raise InputError(f"{len(refs)} references but {len(hyps)} hypotheses")
     if unit == "word":
         return [r.split() for r in refs], [h.split() for h in hyps]
     if unit == "char":  # characters of the words, spaces left out (CER as wav2letter/fairseq count it)
         return [list(r.replace(" ", "")) for r in refs], [list(h.replace(" ", "")) for h in hyps]
-    raise ValueError(f"unit must be word or char, got {unit!r}")
+    raise InputError(f"unit must be word or char, got {unit!r}")
 
 
 def error_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") -> ErrorCounts:
@@ -106,9 +108,9 @@ def per_utt_listing(utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str
 def accuracy(pred: Sequence, target: Sequence) -> float:
     """Share of exact matches, in percent."""
     if len(pred) != len(target):
-        raise ValueError(f"{len(pred)} predictions but {len(target)} targets")
+        raise InputError(f"{len(pred)} predictions but {len(target)} targets")
     if not len(target):
-        raise ValueError("accuracy of an empty set")
+        raise InputError("accuracy of an empty set")
     return 100.0 * float(np.mean([p == t for p, t in zip(pred, target)]))
 
 
@@ -121,10 +123,10 @@ def equal_error_rate(scores: Sequence[float], labels: Sequence[int]) -> Tuple[fl
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     if s.shape != y.shape or s.ndim != 1:
-        raise ValueError(f"scores {s.shape} and labels {y.shape} must be 1-D and of one length")
+        raise InputError(f"scores {s.shape} and labels {y.shape} must be 1-D and of one length")
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if not n_pos or not n_neg:
-        raise ValueError(f"EER needs target and non-target trials (have {n_pos} and {n_neg})")
+        raise InputError(f"EER needs target and non-target trials (have {n_pos} and {n_neg})")
     order = np.argsort(-s, kind="stable")
     s, y = s[order], y[order]
     last_of_tie = np.r_[s[1:] != s[:-1], True]

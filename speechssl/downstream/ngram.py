@@ -12,7 +12,12 @@ import collections
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, List, Tuple
+
+from ..data.kaldi_dir import DataDir
+from ..errors import InputError
+from ..utils.atomic import atomic_path
+from ..utils.text import read_text_lines
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
@@ -22,7 +27,7 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
 
     Returns the number of n-grams of each order."""
     if order < 1 or not 0 < discount < 1:
-        raise ValueError(f"order must be >= 1 and 0 < discount < 1 (got {order}, {discount})")
+        raise InputError(f"order must be >= 1 and 0 < discount < 1 (got {order}, {discount})")
     counts = [collections.Counter() for _ in range(order + 1)]  # counts[n][ngram tuple]
     for s in sentences:
         seq = [BOS] + s.split() + [EOS]
@@ -31,7 +36,7 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
                 if i - n + 1 >= 0:
                     counts[n][tuple(seq[i - n + 1:i + 1])] += 1
     if not counts[1]:
-        raise ValueError("no sentences to count")
+        raise InputError("no sentences to count")
     hist_total = [collections.Counter() for _ in range(order + 1)]  # c(h) and t(h) per order
     hist_types = [collections.Counter() for _ in range(order + 1)]
     for n in range(2, order + 1):
@@ -67,7 +72,7 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
             entries[n].append((math.log10(prob(g)), g, bow(g)))
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p.with_name(p.name + ".tmp"), "w", encoding="utf-8") as f:
+    with atomic_path(p) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("\n\\data\\\n")
         for n in range(1, order + 1):
             f.write(f"ngram {n}={len(entries[n])}\n")
@@ -76,5 +81,24 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
             for lp, g, b in entries[n]:
                 f.write(f"{lp:.6f}\t{' '.join(g)}" + (f"\t{b:.6f}" if n < order else "") + "\n")
         f.write("\n\\end\\\n")
-    p.with_name(p.name + ".tmp").replace(p)
     return {f"{n}-grams": len(entries[n]) for n in range(1, order + 1)}
+
+
+def read_transcripts(paths: Iterable[str]) -> List[str]:
+    """The transcripts of data dirs (their ``text``) and Kaldi ``utt words...`` files; empty input fails
+    naming it, a line with no words is skipped."""
+    texts: List[str] = []
+    for t in paths:
+        p = Path(t)
+        if p.is_dir():
+            table = DataDir.read(p).text or {}
+        else:
+            table = {}
+            for line in read_text_lines(p):
+                parts = line.split(maxsplit=1)
+                if len(parts) == 2:
+                    table[parts[0]] = parts[1]
+        if not table:
+            raise InputError(f"{t}: no transcripts")
+        texts += list(table.values())
+    return texts

@@ -10,11 +10,11 @@ Layout of ``out``::
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, Sequence
 
 from .metrics import error_counts, per_utt_listing
+from ..utils.atomic import write_json
 
 
 def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str], unit: str = "char",
@@ -36,8 +36,6 @@ def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[
         lines = [wer.line("WER", str(out)), cer.line("CER", str(out))]
         result["wer"], result["cer"] = wer.as_dict(), cer.as_dict()
         (out / "wer").write_text("\n".join(lines) + "\n")
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out / "results.json")
+    write_json(out / "results.json", result)
     result["lines"] = lines
     return result

@@ -12,6 +12,7 @@ from typing import Any, Dict
 
 import torch
 
+from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..models.registry import load_state_strict
 from .keymap import L, rename_keys, split_keys
@@ -59,7 +60,7 @@ def parse_conv_spec(spec):
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = value(node.left), value(node.right)
             return left + right if isinstance(node.op, ast.Add) else left * right
-        raise ValueError(f"unsupported conv_feature_layers expression: {spec!r}")
+        raise InputError(f"unsupported conv_feature_layers expression: {spec!r}")
 
     return value(ast.parse(spec, mode="eval").body)
 
@@ -75,22 +76,22 @@ def _model_cfg(ckpt: Dict[str, Any]) -> Dict[str, Any]:
     args = ckpt.get("args")
     if args is not None:
         return vars(args) if isinstance(args, argparse.Namespace) else dict(args)
-    raise KeyError("checkpoint has neither 'cfg' nor 'args': not a fairseq checkpoint")
+    raise NotFoundError("checkpoint has neither 'cfg' nor 'args': not a fairseq checkpoint")
 
 
 def config_from_fairseq(m: Dict[str, Any], state: Dict[str, torch.Tensor]) -> EncoderConfig:
     name = m.get("_name") or m.get("arch", "")
     family = "hubert" if "hubert" in str(name) else "wav2vec2"
     if m.get("layer_type", "transformer") != "transformer":
-        raise ValueError(f"fairseq layer_type={m.get('layer_type')!r} is not supported yet (only 'transformer'); "
+        raise InputError(f"fairseq layer_type={m.get('layer_type')!r} is not supported yet (only 'transformer'); "
                          f"import the transformers Wav2Vec2ConformerModel conversion instead")
     if m.get("pos_conv_depth", 1) != 1 or m.get("conv_pos_batch_norm", False):
-        raise ValueError("fairseq pos_conv_depth > 1 / conv_pos_batch_norm (data2vec 2) is not supported")
+        raise InputError("fairseq pos_conv_depth > 1 / conv_pos_batch_norm (data2vec 2) is not supported")
     conv_layers = [list(x) for x in parse_conv_spec(m.get("conv_feature_layers", DEFAULT_CONV))]
     num_classes, final_dim = [], m.get("final_dim", 256) or m.get("encoder_embed_dim", 768)
     if "label_embs_concat" in state:
         if len(state["final_proj.weight"]) != state["label_embs_concat"].shape[1]:
-            raise ValueError("HuBERT checkpoint with several target sets (untied final_proj) is not supported")
+            raise InputError("HuBERT checkpoint with several target sets (untied final_proj) is not supported")
         num_classes, final_dim = [state["label_embs_concat"].shape[0]], state["label_embs_concat"].shape[1]
     return EncoderConfig(
         family=family, conv_layers=conv_layers,
@@ -113,7 +114,7 @@ def load_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle with arbitrary objects: refuse unless the user vouches for the file
-        raise ValueError(f"{path}: checkpoint holds objects beyond tensors and plain containers ({e}); "
+        raise InputError(f"{path}: checkpoint holds objects beyond tensors and plain containers ({e}); "
                          f"if you trust this file, pass trust=True (CLI: --trust-pickle)") from None
 
 
@@ -121,10 +122,10 @@ def read_fairseq_checkpoint(path, trust: bool = False) -> Dict[str, Any]:
     """A fairseq ``.pt`` with a ``model`` state dict (clear errors for a missing file or section)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
+        raise MissingInputError(f"{path}: no such checkpoint")
     ckpt = load_checkpoint(path, trust)
     if "model" not in ckpt:
-        raise KeyError(f"{path}: no 'model' state dict in checkpoint")
+        raise NotFoundError(f"{path}: no 'model' state dict in checkpoint")
     return ckpt
 
 
@@ -146,11 +147,11 @@ def import_fairseq(path, drop_heads: bool = False, trust: bool = False) -> Speec
         state, more = split_keys(state, [r"final_proj\..*"])
         heads.update(more)
     if heads and not drop_heads:
-        raise KeyError(f"{path}: checkpoint has head weights outside the encoder: {', '.join(sorted(heads))}; "
+        raise NotFoundError(f"{path}: checkpoint has head weights outside the encoder: {', '.join(sorted(heads))}; "
                        f"pass drop_heads=True (CLI: --drop-heads) to import the encoder without them")
     renamed, unmatched = rename_keys(state, RULES)
     if unmatched:
-        raise KeyError(f"{path}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
+        raise NotFoundError(f"{path}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
     model = SpeechEncoder(config)
     load_state_strict(model, renamed, str(path))
     model.metadata = {"source": str(path), "format": "fairseq", "dropped_heads": sorted(heads), "ignored": []}

@@ -7,6 +7,7 @@ from typing import Dict
 
 import torch
 
+from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..models.registry import load_state_strict
 from .keymap import L, rename_keys, split_keys
@@ -63,7 +64,7 @@ def config_from_hf(cfg: Dict) -> EncoderConfig:
     """Translate a transformers ``config.json`` into an :class:`EncoderConfig` (or say what is unsupported)."""
     model_type = cfg.get("model_type")
     if MODEL_TYPES.get(model_type) is None:
-        raise ValueError(f"unsupported Hugging Face model_type {model_type!r}; "
+        raise InputError(f"unsupported Hugging Face model_type {model_type!r}; "
                          f"supported: {', '.join(k for k, v in MODEL_TYPES.items() if v)}")
     unsupported = [name for name, bad in (
         ("add_adapter", cfg.get("add_adapter", False)),
@@ -73,7 +74,7 @@ def config_from_hf(cfg: Dict) -> EncoderConfig:
         ("feat_extract_activation != gelu", cfg.get("feat_extract_activation", "gelu") != "gelu"),
     ) if bad]
     if unsupported:
-        raise ValueError(f"config uses features speechssl does not implement: {', '.join(unsupported)}")
+        raise InputError(f"config uses features speechssl does not implement: {', '.join(unsupported)}")
     common = dict(
         family=MODEL_TYPES[model_type], hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"],
         num_heads=cfg["num_attention_heads"], ffn_dim=cfg["intermediate_size"], activation=cfg["hidden_act"],
@@ -84,7 +85,7 @@ def config_from_hf(cfg: Dict) -> EncoderConfig:
     if model_type == "wav2vec2-bert":
         in_dim = cfg.get("feature_projection_input_dim", 160)
         if in_dim % 80:
-            raise ValueError(f"feature_projection_input_dim {in_dim} is not a stack of 80-bin fbank frames")
+            raise InputError(f"feature_projection_input_dim {in_dim} is not a stack of 80-bin fbank frames")
         return EncoderConfig(
             frontend="fbank_stack", num_mel_bins=80, stack_stride=in_dim // 80, encoder="conformer",
             pos_conv_kernel=0, position=POSITION_TYPES[cfg.get("position_embeddings_type")],
@@ -122,7 +123,7 @@ def load_hf_state(folder: Path) -> Dict[str, torch.Tensor]:
             state.update(load_file(str(f)) if f.suffix == ".safetensors" else torch.load(f, map_location="cpu",
                                                                                          weights_only=True))
         return state
-    raise FileNotFoundError(f"{folder}: no model.safetensors or pytorch_model.bin (or sharded index) found")
+    raise MissingInputError(f"{folder}: no model.safetensors or pytorch_model.bin (or sharded index) found")
 
 
 def import_huggingface(folder, drop_heads: bool = False) -> SpeechEncoder:
@@ -133,7 +134,7 @@ def import_huggingface(folder, drop_heads: bool = False) -> SpeechEncoder:
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: no config.json (not a transformers model folder)")
+        raise MissingInputError(f"{folder}: no config.json (not a transformers model folder)")
     hf_cfg = json.loads((folder / "config.json").read_text())
     config = config_from_hf(hf_cfg)
     pre = folder / "preprocessor_config.json"  # the feature extractor's input normalisation belongs to the model
@@ -143,13 +144,13 @@ def import_huggingface(folder, drop_heads: bool = False) -> SpeechEncoder:
     state = {_strip_prefix(k): v for k, v in state.items()}
     state, heads = split_keys(state, HEAD_PATTERNS)
     if heads and not drop_heads:
-        raise KeyError(f"{folder}: checkpoint has task-head weights outside the encoder: {', '.join(sorted(heads))}; "
+        raise NotFoundError(f"{folder}: checkpoint has task-head weights outside the encoder: {', '.join(sorted(heads))}; "
                        f"pass drop_heads=True (CLI: --drop-heads) to import the encoder without them")
     state, ignored = _take_reference_only(state, config)
     rules = TRANSFORMER_RULES if config.encoder == "transformer" else CONFORMER_RULES
     renamed, unmatched = rename_keys(state, rules)
     if unmatched:
-        raise KeyError(f"{folder}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
+        raise NotFoundError(f"{folder}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
     model = SpeechEncoder(config)
     load_state_strict(model, renamed, str(folder))
     model.metadata = {"source": str(folder), "format": "huggingface", "model_type": hf_cfg.get("model_type"),
@@ -179,6 +180,6 @@ def _take_reference_only(state: Dict[str, torch.Tensor], config: EncoderConfig):
         head_dim = config.hidden_size // config.num_heads
         expected = 1.0 / (config.rotary_base ** (torch.arange(0, head_dim, 2).float() / head_dim))
         if value.shape != expected.shape or not torch.allclose(value.float(), expected, rtol=1e-5):
-            raise ValueError(f"{key}: rotary frequencies differ from base {config.rotary_base}; cannot import")
+            raise InputError(f"{key}: rotary frequencies differ from base {config.rotary_base}; cannot import")
         notes.append(f"{key}: recomputed (matches base {config.rotary_base})")
     return state, notes

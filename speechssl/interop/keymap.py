@@ -4,6 +4,8 @@ from typing import Dict, Iterable, List, Tuple
 
 import torch
 
+from ..errors import NotFoundError
+
 Rule = Tuple[str, str]  # (regex matched against the whole key, replacement with \1 groups)
 
 
@@ -16,7 +18,7 @@ def rename_keys(state: Dict[str, torch.Tensor], rules: Iterable[Rule]) -> Tuple[
             if pattern.match(key):
                 new = pattern.sub(repl, key)
                 if new in out:
-                    raise KeyError(f"two checkpoint keys map to {new!r} (second: {key!r})")
+                    raise NotFoundError(f"two checkpoint keys map to {new!r} (second: {key!r})")
                 out[new] = value
                 break
         else:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Union
 
+from ..errors import InputError, NotFoundError
 from ..models.lighthubert import OFFICIAL_SPACES, LightHubert, SearchSpace
 from .fairseq import RULES, _model_cfg, config_from_fairseq, read_fairseq_checkpoint
 from .keymap import rename_keys, split_keys
@@ -44,7 +45,7 @@ def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -
     m = _model_cfg(ckpt)
     name = m.get("_name")
     if name not in LIGHTHUBERT_NAMES:
-        raise ValueError(f"{source}: cfg.model._name={name!r} is not a LightHuBERT model {LIGHTHUBERT_NAMES}")
+        raise InputError(f"{source}: cfg.model._name={name!r} is not a LightHuBERT model {LIGHTHUBERT_NAMES}")
     state = dict(ckpt["model"])
     state, heads = split_keys(state, [r"layer_pred_heads\..*"])
     state, ignored = split_keys(state, IGNORED)
@@ -55,14 +56,14 @@ def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -
     model = LightHubert(config, SearchSpace.from_dict(dict(OFFICIAL_SPACES[kind])), teacher_dim)
     renamed, unmatched = rename_keys(state, RULES)
     if unmatched:
-        raise KeyError(f"{source}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
+        raise NotFoundError(f"{source}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
     from ..models.registry import load_state_strict
     load_state_strict(model.encoder, renamed, source)
     if heads:
         last = max(heads, key=lambda k: int(re.match(r"layer_pred_heads\.(\d+)\.", k).group(1)))
         w = heads[last]
         if w.shape[0] != teacher_dim:
-            raise ValueError(f"{source}: {last} predicts {w.shape[0]} dims; only single-target heads "
+            raise InputError(f"{source}: {last} predicts {w.shape[0]} dims; only single-target heads "
                              f"(teacher_embed_dim={teacher_dim}) are supported")
         model.prediction_head.weight.data.copy_(w)
         if len(heads) > 1:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from ..downstream.featurizer import WeightedSum
 
 
@@ -42,13 +43,13 @@ class AsdConfig:
 
     def validate(self) -> "AsdConfig":
         if self.audio not in ("mfcc", "ssl", "none"):
-            raise ValueError(f"asd: audio must be mfcc, ssl or none, got {self.audio!r}")
+            raise InputError(f"asd: audio must be mfcc, ssl or none, got {self.audio!r}")
         if self.fusion not in ("add", "cross_attention"):
-            raise ValueError(f"asd: fusion must be add or cross_attention, got {self.fusion!r}")
+            raise InputError(f"asd: fusion must be add or cross_attention, got {self.fusion!r}")
         if self.face_size < 2 ** len(self.channels) * 2:
-            raise ValueError(f"asd: face_size {self.face_size} is too small for {len(self.channels)} visual stages")
+            raise InputError(f"asd: face_size {self.face_size} is too small for {len(self.channels)} visual stages")
         if self.audio == "ssl" and (self.ssl_layers < 1 or self.ssl_dim < 1):
-            raise ValueError("asd: audio=ssl needs ssl_layers and ssl_dim (taken from the upstream)")
+            raise InputError("asd: audio=ssl needs ssl_layers and ssl_dim (taken from the upstream)")
         return self
 
 
@@ -122,11 +123,11 @@ class ActiveSpeakerModel(nn.Module):
             return None
         if self.cfg.audio == "mfcc":
             if mfcc is None:
-                raise ValueError("asd: the MFCC model needs mfcc [B, 4T, 13]")
+                raise InputError("asd: the MFCC model needs mfcc [B, 4T, 13]")
             a = self.audio(mfcc.transpose(1, 2)).transpose(1, 2)           # 100 Hz
             return to_video_rate(a, 4, frames)
         if hidden_states is None:
-            raise ValueError("asd: the SSL model needs the upstream's hidden states")
+            raise InputError("asd: the SSL model needs the upstream's hidden states")
         return to_video_rate(self.audio(self.weighted_sum(hidden_states)), self.cfg.ssl_frames_per_video_frame,
                              frames)
 

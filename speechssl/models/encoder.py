@@ -9,13 +9,14 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..nn.conformer import ConformerEncoder
 from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv2dSubsampler, ConvFeatureExtractor, FbankStacker,
                             FeatureProjection)
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder
 from ..nn.utils import lengths_to_mask
-from .upstream import UpstreamOutput
+from .upstream import UpstreamBase, UpstreamOutput
 
 FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack")
 ENCODERS = ("transformer", "conformer")
@@ -78,15 +79,15 @@ class EncoderConfig:
                   "conv_norm": ("batch_norm", "layer_norm"), "family": ("hubert", "wav2vec2", "w2v_bert")}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"config field {name}={getattr(self, name)!r}; expected one of {allowed}")
+                raise InputError(f"config field {name}={getattr(self, name)!r}; expected one of {allowed}")
         for name in ("layer_heads", "layer_ffn_dims"):
             values = getattr(self, name)
             if values and len(values) != self.num_layers:
-                raise ValueError(f"config field {name} has {len(values)} values for {self.num_layers} layers")
+                raise InputError(f"config field {name} has {len(values)} values for {self.num_layers} layers")
             if values and self.encoder != "transformer":
-                raise ValueError(f"config field {name} is for the transformer encoder only")
+                raise InputError(f"config field {name} is for the transformer encoder only")
         if self.head_dim is None and self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+            raise InputError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         return self
 
     @classmethod
@@ -97,14 +98,14 @@ class EncoderConfig:
             import difflib
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
             msg = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
-            raise ValueError(f"unknown encoder config fields: {msg}")
+            raise InputError(f"unknown encoder config fields: {msg}")
         return cls(**d).validate()
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
 
-class SpeechEncoder(nn.Module):
+class SpeechEncoder(UpstreamBase):
     """An upstream: ``forward(wavs [B, T], lengths [B]) -> UpstreamOutput``.
 
     Attributes:
@@ -166,28 +167,25 @@ class SpeechEncoder(nn.Module):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.frontend.output_lengths(lengths)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None,
-                time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None) -> UpstreamOutput:
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
+                num_layers: Optional[int] = None, time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
         """Args:
-            wavs: ``[B, T]`` float waveform at 16 kHz.
+            wavs: ``[B, T]`` float waveform at :data:`~speechssl.constants.SAMPLE_RATE`.
             lengths: ``[B]`` valid samples (default: all ``T``).
-            time_mask: ``[B, T']`` frames to replace by the mask embedding (pretraining / SpecAugment).
             num_layers: stop after this many layers (extraction of lower layers is cheaper).
+            time_mask: ``[B, T']`` frames to replace by the mask embedding (pretraining / SpecAugment).
         """
-        if wavs.dim() != 2:
-            raise ValueError(f"expected wavs [B, T], got shape {tuple(wavs.shape)}")
-        if lengths is None:
-            lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=wavs.device)
+        lengths = self.check_input(wavs, lengths)
         if self.config.normalize_waveform:
             wavs = normalize_waveform(wavs, lengths)
         feats, frames = self.frontend(wavs, lengths)
         too_short = (frames <= 0).nonzero().flatten().tolist()
         if too_short:
-            raise ValueError(f"utterances {too_short} of the batch ({lengths[too_short].tolist()} samples) are "
+            raise InputError(f"utterances {too_short} of the batch ({lengths[too_short].tolist()} samples) are "
                              f"shorter than one output frame of this model's frontend")
-        return self.forward_features(feats, frames, time_mask, num_layers)
+        return self.forward_features(feats, frames, time_mask=time_mask, num_layers=num_layers)
 
-    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor,
+    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor, *,
                          time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None,
                          channel_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
         """Run from frontend output ``feats [B, T', C]`` with ``frames [B]`` valid frames.

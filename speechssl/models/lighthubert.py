@@ -26,8 +26,10 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .encoder import EncoderConfig, SpeechEncoder
-from .upstream import UpstreamOutput
+from ..errors import InputError, MissingInputError
+from ..utils.atomic import atomic_path, write_text
+from .encoder import EncoderConfig, SpeechEncoder, normalize_waveform
+from .upstream import UpstreamBase, UpstreamOutput
 
 SPACE_FILE, HEAD_FILE = "lighthubert.yaml", "prediction_head.safetensors"
 
@@ -51,7 +53,7 @@ def keep_map(num_layers: int, depth: int, blocks: int = 3) -> List[bool]:
     table (:data:`OFFICIAL_KEEP_MAPS_12`, tested).
     """
     if not 1 <= depth <= num_layers:
-        raise ValueError(f"depth {depth} is not in 1..{num_layers}")
+        raise InputError(f"depth {depth} is not in 1..{num_layers}")
     blocks = max(1, min(blocks, depth))
     bounds = [round(i * num_layers / blocks) for i in range(blocks + 1)]
     kept = [list(range(bounds[i], bounds[i + 1])) for i in range(blocks)]
@@ -77,7 +79,7 @@ class Subnet:
         self.heads = [int(h) for h in self.heads]
         self.ffn_ratios = [float(r) for r in self.ffn_ratios]
         if len(self.heads) != len(self.ffn_ratios):
-            raise ValueError(f"subnet: {len(self.heads)} head counts but {len(self.ffn_ratios)} FFN ratios")
+            raise InputError(f"subnet: {len(self.heads)} head counts but {len(self.ffn_ratios)} FFN ratios")
 
     @property
     def depth(self) -> int:
@@ -96,14 +98,14 @@ class Subnet:
         depth = d.pop("depth", None)
         unknown = sorted(set(d) - {"embed_dim", "heads", "ffn_ratios", "ffn_ratio"})
         if unknown:
-            raise ValueError(f"subnet: unknown fields {unknown} (expected embed_dim, heads, ffn_ratios, depth)")
+            raise InputError(f"subnet: unknown fields {unknown} (expected embed_dim, heads, ffn_ratios, depth)")
         heads, ratios = d.get("heads"), d.get("ffn_ratios", d.get("ffn_ratio"))
         if heads is None or ratios is None or "embed_dim" not in d:
-            raise ValueError(f"subnet {d}: needs embed_dim, heads and ffn_ratios")
+            raise InputError(f"subnet {d}: needs embed_dim, heads and ffn_ratios")
         n = depth or (len(heads) if isinstance(heads, (list, tuple)) else
                       len(ratios) if isinstance(ratios, (list, tuple)) else None)
         if n is None:
-            raise ValueError(f"subnet {d}: give depth when heads and ffn_ratios are single values")
+            raise InputError(f"subnet {d}: give depth when heads and ffn_ratios are single values")
         heads = list(heads) if isinstance(heads, (list, tuple)) else [heads] * n
         ratios = list(ratios) if isinstance(ratios, (list, tuple)) else [ratios] * n
         return cls(int(d["embed_dim"]), heads, ratios)
@@ -136,7 +138,7 @@ class SearchSpace:
     def validate(self) -> "SearchSpace":
         for name in ("embed_dims", "heads", "ffn_ratios", "depths"):
             if not getattr(self, name):
-                raise ValueError(f"search space: {name} is empty")
+                raise InputError(f"search space: {name} is empty")
         self.default_subnet()
         return self
 
@@ -178,7 +180,7 @@ class SearchSpace:
         if unknown:
             import difflib
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
-            raise ValueError("search space: unknown fields " + ", ".join(
+            raise InputError("search space: unknown fields " + ", ".join(
                 k + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items()))
         return cls(**d).validate()
 
@@ -197,7 +199,7 @@ class SearchSpace:
         try:
             return cls.from_dict(d)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{file}: {e}") from None
+            raise InputError(f"{file}: {e}") from None
 
 
 # The official spaces (conf/lighthubert/space_{base,small}.yaml hold the same; a test keeps them equal).
@@ -220,7 +222,7 @@ class _Features(nn.Module):
         return self.encoder.forward_features(*args, **kwargs)
 
 
-class LightHubert(nn.Module):
+class LightHubert(UpstreamBase):
     """The supernet: ``forward(wavs [B, T], lengths [B]) -> UpstreamOutput`` of the current subnet.
 
     Args:
@@ -233,7 +235,7 @@ class LightHubert(nn.Module):
     def __init__(self, config: EncoderConfig, space: SearchSpace, teacher_dim: Optional[int] = None):
         super().__init__()
         if config.encoder != "transformer" or config.position != "none" or config.layer_heads or config.layer_ffn_dims:
-            raise ValueError("a LightHuBERT supernet is a uniform Transformer with conv positions "
+            raise InputError("a LightHuBERT supernet is a uniform Transformer with conv positions "
                              f"(got encoder={config.encoder}, position={config.position})")
         self.encoder = SpeechEncoder(config)
         self.space = space.validate()
@@ -265,25 +267,25 @@ class LightHubert(nn.Module):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.encoder.output_lengths(lengths)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None,
-                time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
+                num_layers: Optional[int] = None, time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
         """The current subnet on a waveform batch (see :meth:`SpeechEncoder.forward`)."""
-        if lengths is None:
-            lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=wavs.device)
+        lengths = self.check_input(wavs, lengths)
         if self.encoder.config.normalize_waveform:
-            from .encoder import normalize_waveform
             wavs = normalize_waveform(wavs, lengths)
         feats, frames = self.encoder.frontend(wavs, lengths)
-        return self.forward_features(feats, frames, time_mask)
+        return self.forward_features(feats, frames, time_mask=time_mask, num_layers=num_layers)
 
-    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor,
-                         time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor, *,
+                         time_mask: Optional[torch.Tensor] = None,
+                         num_layers: Optional[int] = None) -> UpstreamOutput:
         """The current subnet from frontend output ``feats [B, T', C]`` (the CNN is not elastic)."""
         from torch.func import functional_call
         plain = self._plain(self.subnet)
         state = {f"encoder.{k}": v for k, v in self.subnet_state(self.subnet, frontend=False).items()}
         plain.train(self.training)
-        return functional_call(plain, state, (feats, frames), {"time_mask": time_mask}, strict=False)
+        return functional_call(plain, state, (feats, frames), {"time_mask": time_mask, "num_layers": num_layers},
+                               strict=False)
 
     def predict(self, hidden: torch.Tensor) -> torch.Tensor:
         """The prediction head on the current subnet's last layer: ``[B, T', e] -> [B, T', teacher_dim]``."""
@@ -299,7 +301,7 @@ class LightHubert(nn.Module):
         if isinstance(subnet, str):
             named = {"max": self.space.max_subnet, "min": self.space.min_subnet, "default": self.space.default_subnet}
             if subnet not in named:
-                raise ValueError(f"subnet {subnet!r}: expected max, min, default or a dict")
+                raise InputError(f"subnet {subnet!r}: expected max, min, default or a dict")
             subnet = named[subnet]()
         elif isinstance(subnet, dict):
             subnet = Subnet.from_dict(subnet)
@@ -334,7 +336,7 @@ class LightHubert(nn.Module):
         if any(not 0 < math.ceil(r) <= blocks for r in s.ffn_ratios):
             problems.append(f"FFN ratios {s.ffn_ratios} exceed the supernet's {blocks}")
         if problems:
-            raise ValueError(f"subnet {s.name()}: " + "; ".join(problems))
+            raise InputError(f"subnet {s.name()}: " + "; ".join(problems))
 
     def kept_layers(self, depth: int) -> List[int]:
         """Supernet indices of the layers a ``depth``-layer subnet runs."""
@@ -450,11 +452,9 @@ class LightHubert(nn.Module):
         from .registry import save_model
         path = save_model(self.encoder, path, metadata={**(metadata or {}), "lighthubert_supernet": True})
         spec = {"space": self.space.to_dict(), "teacher_dim": self.teacher_dim, "head_dim": self.head_dim}
-        tmp = path / (SPACE_FILE + ".tmp")
-        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(spec)))
-        tmp.replace(path / SPACE_FILE)
-        save_file({"weight": self.prediction_head.weight.detach().contiguous().cpu()}, str(path / (HEAD_FILE + ".tmp")))
-        (path / (HEAD_FILE + ".tmp")).replace(path / HEAD_FILE)
+        write_text(path / SPACE_FILE, OmegaConf.to_yaml(OmegaConf.create(spec)))
+        with atomic_path(path / HEAD_FILE) as tmp:
+            save_file({"weight": self.prediction_head.weight.detach().contiguous().cpu()}, str(tmp))
         return path
 
 
@@ -472,7 +472,7 @@ def load_supernet(path: Union[str, Path]) -> LightHubert:
     from .registry import load_model
     path = Path(path)
     if not (path / SPACE_FILE).is_file():
-        raise FileNotFoundError(f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; "
+        raise MissingInputError(f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; "
                                 f"made by `speechssl distill lighthubert`)")
     spec = OmegaConf.to_container(OmegaConf.load(path / SPACE_FILE))
     encoder = load_model(path)
@@ -505,6 +505,6 @@ def subnets_from_spec(spec: str, model: LightHubert) -> List[Subnet]:
         try:
             data = json.loads(spec)
         except json.JSONDecodeError:
-            raise ValueError(f"subnet {spec!r}: not max/min/default, a file, or JSON") from None
+            raise InputError(f"subnet {spec!r}: not max/min/default, a file, or JSON") from None
     items: Sequence = data if isinstance(data, list) else [data]
     return [model.resolve_subnet(dict(d.get("subnet", d))) for d in items]

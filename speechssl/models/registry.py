@@ -1,13 +1,14 @@
 """Named model configs, builders, and the exported-folder format (config.yaml + model.safetensors)."""
 import json
-import os
 from pathlib import Path
 from typing import Callable, Dict, Union
 
 import torch
 from omegaconf import OmegaConf
 
+from ..errors import InputError, MissingInputError, NotFoundError
 from .encoder import EncoderConfig, SpeechEncoder
+from ..utils.atomic import atomic_path, write_text
 
 _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 
@@ -18,7 +19,7 @@ def register(name: str):
     """Decorator: register a function returning an :class:`EncoderConfig` under ``name``."""
     def wrap(fn: Callable[[], EncoderConfig]):
         if name in _CONFIGS:
-            raise ValueError(f"model config {name!r} registered twice")
+            raise InputError(f"model config {name!r} registered twice")
         _CONFIGS[name] = fn
         return fn
     return wrap
@@ -33,7 +34,7 @@ def model_config(name: str, **overrides) -> EncoderConfig:
     if name not in _CONFIGS:
         import difflib
         close = difflib.get_close_matches(name, _CONFIGS, 3)
-        raise KeyError(f"unknown model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
+        raise NotFoundError(f"unknown model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
                        + f" (available: {', '.join(available_models())})")
     cfg = _CONFIGS[name]().to_dict()
     cfg.update(overrides)
@@ -51,13 +52,10 @@ def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = No
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     conf = {"model": model.config.to_dict(), "metadata": metadata or {}}
-    tmp = path / (CONFIG_FILE + ".tmp")
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(conf)))
-    os.replace(tmp, path / CONFIG_FILE)
+    write_text(path / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(conf)))
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = path / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})
-    os.replace(tmp, path / WEIGHTS_FILE)
+    with atomic_path(path / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})
     return path
 
 
@@ -68,10 +66,10 @@ def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncod
     if not path.exists() and str(path) in _CONFIGS:
         return build_model(str(path)).eval()
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise FileNotFoundError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
+        raise MissingInputError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
     conf = OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE))
     if "model" not in conf:
-        raise ValueError(f"{path / CONFIG_FILE}: no 'model' section")
+        raise InputError(f"{path / CONFIG_FILE}: no 'model' section")
     model = SpeechEncoder(EncoderConfig.from_dict(conf["model"]))
     state = load_file(str(path / WEIGHTS_FILE), device=map_location)
     load_state_strict(model, state, str(path / WEIGHTS_FILE))
@@ -94,5 +92,5 @@ def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], so
             parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
         if shapes:
             parts.append(f"shape mismatches: {'; '.join(shapes)}")
-        raise KeyError(f"{source}: weights do not fit the model: " + " | ".join(parts))
+        raise NotFoundError(f"{source}: weights do not fit the model: " + " | ".join(parts))
     model.load_state_dict(state, strict=True)

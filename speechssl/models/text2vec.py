@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from ..nn.alignment import durations_from_path, length_regulate, monotonic_alignment_search
 from ..nn.conformer import ConformerEncoder
 from ..nn.transformer import TransformerEncoder
@@ -47,13 +48,13 @@ class Text2VecConfig:
 
     def validate(self) -> "Text2VecConfig":
         if self.block not in ("transformer", "conformer"):
-            raise ValueError(f"text2vec: block must be transformer or conformer, got {self.block!r}")
+            raise InputError(f"text2vec: block must be transformer or conformer, got {self.block!r}")
         if self.dim % self.heads:
-            raise ValueError(f"text2vec: dim {self.dim} is not divisible by heads {self.heads}")
+            raise InputError(f"text2vec: dim {self.dim} is not divisible by heads {self.heads}")
         if self.num_phones < 2:
-            raise ValueError("text2vec: num_phones must count the phone set plus the padding id 0")
+            raise InputError("text2vec: num_phones must count the phone set plus the padding id 0")
         if self.num_speakers and not self.speaker_dim:
-            raise ValueError("text2vec: num_speakers > 0 needs speaker_dim > 0")
+            raise InputError("text2vec: num_speakers > 0 needs speaker_dim > 0")
         return self
 
 
@@ -110,7 +111,7 @@ class Text2Vec(nn.Module):
             return None
         if speaker is None:
             if speaker_ids is None or self.speaker_table is None:
-                raise ValueError("text2vec: this model is speaker-conditioned: pass a speaker embedding")
+                raise InputError("text2vec: this model is speaker-conditioned: pass a speaker embedding")
             speaker = self.speaker_table(speaker_ids)
         return self.speaker_proj(speaker)[:, None, :]
 

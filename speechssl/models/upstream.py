@@ -1,8 +1,21 @@
-"""The upstream contract every model implements (see DESIGN.md)."""
+"""The upstream contract every model implements (see docs/DESIGN.md).
+
+An upstream maps a padded batch of 16 kHz waveforms to all of its hidden states:
+``forward(wavs [B, T], lengths [B] | None, *, num_layers=None) -> UpstreamOutput``, and says how
+it is shaped through ``sample_rate``, ``downsample_rate``, ``num_layers`` and ``hidden_size``.
+:class:`Upstream` is the ``typing.Protocol`` that downstream code types against;
+:class:`UpstreamBase` holds what every implementation shares (the default lengths, the frame rate).
+"""
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Protocol, runtime_checkable
 
 import torch
+from torch import nn
+
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 
 
 @dataclass
@@ -31,19 +44,42 @@ class UpstreamOutput:
         return torch.arange(T, device=self.lengths.device)[None, :] >= self.lengths[:, None]
 
 
-def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False):
-    """Any upstream by name or path: ``fbank`` (the SUPERB baseline), our exported folder, a Hugging
-    Face folder, a fairseq ``.pt``, or a registered config name (random weights)."""
-    import logging
-    from pathlib import Path
+@runtime_checkable
+class Upstream(Protocol):
+    """What downstream code may rely on: any model with these members works with any task."""
 
-    if spec == "fbank" and not Path(spec).exists():
-        from .fbank_upstream import FbankUpstream
-        return FbankUpstream().eval()
-    from ..interop import import_checkpoint
-    from .registry import available_models, build_model
+    sample_rate: int
 
-    if not Path(spec).exists() and spec in available_models():
-        logging.getLogger(__name__).warning("%s: a registered config with random weights", spec)
-        return build_model(spec).eval()
-    return import_checkpoint(spec, drop_heads=drop_heads, trust=trust).eval()
+    @property
+    def downsample_rate(self) -> int: ...
+
+    @property
+    def num_layers(self) -> int: ...
+
+    @property
+    def hidden_size(self) -> int: ...
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
+                 num_layers: Optional[int] = None) -> UpstreamOutput: ...
+
+
+class UpstreamBase(nn.Module):
+    """Shared by every upstream: the input rate, the frame rate, and input checks."""
+
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def frame_rate(self) -> float:
+        """Output frames per second."""
+        return self.sample_rate / self.downsample_rate
+
+    @staticmethod
+    def check_input(wavs: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
+        """``lengths`` for ``wavs [B, T]`` (all ``T`` when None); refuses any other shape."""
+        if wavs.dim() != 2:
+            raise InputError(f"expected wavs [B, T], got shape {tuple(wavs.shape)}")
+        if lengths is None:
+            lengths = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=wavs.device)
+        return lengths

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from ..errors import InputError
+
 LRELU_SLOPE = 0.1
 
 
@@ -39,24 +41,24 @@ class Vec2WavConfig:
 
     def validate(self) -> "Vec2WavConfig":
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
-            raise ValueError(f"vec2wav: {len(self.upsample_rates)} upsample_rates but "
+            raise InputError(f"vec2wav: {len(self.upsample_rates)} upsample_rates but "
                              f"{len(self.upsample_kernel_sizes)} upsample_kernel_sizes")
         product = math.prod(self.upsample_rates)
         if product != self.hop_length:
-            raise ValueError(f"vec2wav: upsample_rates {list(self.upsample_rates)} multiply to {product}, but one "
+            raise InputError(f"vec2wav: upsample_rates {list(self.upsample_rates)} multiply to {product}, but one "
                              f"feature frame is hop_length={self.hop_length} samples (16 kHz / 50 Hz = 320); "
                              "change the rates so that their product equals the hop")
         for r, k in zip(self.upsample_rates, self.upsample_kernel_sizes):
             if k < r or (k - r) % 2:
-                raise ValueError(f"vec2wav: upsample kernel {k} for rate {r}: the kernel must be >= the rate "
+                raise InputError(f"vec2wav: upsample kernel {k} for rate {r}: the kernel must be >= the rate "
                                  "and differ from it by an even number (HiFi-GAN uses 2 x rate)")
         if len(self.resblock_kernel_sizes) != len(self.resblock_dilations):
-            raise ValueError("vec2wav: resblock_kernel_sizes and resblock_dilations differ in length")
+            raise InputError("vec2wav: resblock_kernel_sizes and resblock_dilations differ in length")
         if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
-            raise ValueError(f"vec2wav: upsample_initial_channel {self.upsample_initial_channel} must be divisible "
+            raise InputError(f"vec2wav: upsample_initial_channel {self.upsample_initial_channel} must be divisible "
                              f"by 2^{len(self.upsample_rates)} (channels halve at every upsampling)")
         if self.num_speakers and not self.speaker_dim:
-            raise ValueError("vec2wav: num_speakers > 0 needs speaker_dim > 0")
+            raise InputError("vec2wav: num_speakers > 0 needs speaker_dim > 0")
         return self
 
 
@@ -117,18 +119,18 @@ class Vec2WavGenerator(nn.Module):
             return None
         if speaker is None:
             if speaker_ids is None or self.speaker_table is None:
-                raise ValueError("vec2wav: this generator is speaker-conditioned: pass a speaker embedding "
+                raise InputError("vec2wav: this generator is speaker-conditioned: pass a speaker embedding "
                                  "(from reference audio)" + (" or speaker ids" if self.speaker_table is not None else ""))
             speaker = self.speaker_table(speaker_ids)
         if speaker.shape[-1] != self.cfg.speaker_dim:
-            raise ValueError(f"vec2wav: speaker embedding of size {speaker.shape[-1]}, the generator takes "
+            raise InputError(f"vec2wav: speaker embedding of size {speaker.shape[-1]}, the generator takes "
                              f"{self.cfg.speaker_dim}")
         return speaker
 
     def forward(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None,
                 speaker_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
         if features.shape[-1] != self.cfg.feature_dim:
-            raise ValueError(f"vec2wav: features of width {features.shape[-1]}, the generator takes "
+            raise InputError(f"vec2wav: features of width {features.shape[-1]}, the generator takes "
                              f"{self.cfg.feature_dim} (feature_dim)")
         x = self.conv_pre(self.feature_dropout(features).transpose(1, 2))   # [B, C, T]
         g = self.speaker_vector(speaker, speaker_ids)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InputError
+
 
 @torch.no_grad()
 def monotonic_alignment_search(value: torch.Tensor, x_lengths: torch.Tensor, y_lengths: torch.Tensor) -> torch.Tensor:
@@ -21,7 +23,7 @@ def monotonic_alignment_search(value: torch.Tensor, x_lengths: torch.Tensor, y_l
     B, Tx, Ty = value.shape
     if bool((y_lengths < x_lengths).any()):
         bad = int(torch.nonzero(y_lengths < x_lengths)[0, 0])
-        raise ValueError(f"monotonic alignment: item {bad} has {int(y_lengths[bad])} frames for "
+        raise InputError(f"monotonic alignment: item {bad} has {int(y_lengths[bad])} frames for "
                          f"{int(x_lengths[bad])} tokens; every token needs at least one frame")
     neg = torch.finfo(torch.float32).min / 4
     v = value.float()

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 POSITION_TYPES = ("none", "rel_pos", "relative_key", "rotary")
 
 
@@ -71,14 +73,14 @@ class MultiheadSelfAttention(nn.Module):
                  bias: bool = True, head_dim: Optional[int] = None):
         super().__init__()
         if head_dim is None and dim % num_heads:
-            raise ValueError(f"model dim {dim} is not divisible by {num_heads} heads")
+            raise InputError(f"model dim {dim} is not divisible by {num_heads} heads")
         if position not in POSITION_TYPES:
-            raise ValueError(f"unknown position type {position!r}; choose from {POSITION_TYPES}")
+            raise InputError(f"unknown position type {position!r}; choose from {POSITION_TYPES}")
         self.dim, self.num_heads = dim, num_heads
         self.head_dim = head_dim or dim // num_heads
         self.attention_dim = num_heads * self.head_dim
         if self.attention_dim != dim and position != "none":
-            raise ValueError(f"position {position!r} needs heads x head_dim = dim ({num_heads} x {self.head_dim} "
+            raise InputError(f"position {position!r} needs heads x head_dim = dim ({num_heads} x {self.head_dim} "
                              f"!= {dim})")
         self.dropout, self.position = dropout, position
         self.q_proj = nn.Linear(dim, self.attention_dim, bias=bias)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from .attention import MultiheadSelfAttention
 from .transformer import FeedForward
 from .utils import activation, run_layers
@@ -27,9 +28,9 @@ class ConvolutionModule(nn.Module):
                  activation_name: str = "swish", dropout: float = 0.0, bias: bool = False, eps: float = 1e-5):
         super().__init__()
         if not causal and kernel_size % 2 == 0:
-            raise ValueError(f"a non-causal depthwise kernel must be odd for 'same' padding, got {kernel_size}")
+            raise InputError(f"a non-causal depthwise kernel must be odd for 'same' padding, got {kernel_size}")
         if norm not in ("batch_norm", "layer_norm"):
-            raise ValueError(f"conv module norm must be batch_norm or layer_norm, got {norm!r}")
+            raise InputError(f"conv module norm must be batch_norm or layer_norm, got {norm!r}")
         self.layer_norm = nn.LayerNorm(dim, eps=eps)
         self.pointwise_conv1 = nn.Conv1d(dim, 2 * dim, 1, bias=bias)
         self.depthwise_conv = nn.Conv1d(dim, dim, kernel_size, groups=dim, bias=bias)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 from ..audio.features import FbankOptions, FrameOptions, fbank
 from .utils import conv_out_length, lengths_to_mask
 
@@ -87,7 +89,7 @@ class ConvFeatureExtractor(nn.Module):
                  mode: str = "group_norm", bias: bool = False, masked_group_norm: bool = True):
         super().__init__()
         if mode not in ("group_norm", "layer_norm"):
-            raise ValueError(f"extractor mode must be 'group_norm' or 'layer_norm', got {mode!r}")
+            raise InputError(f"extractor mode must be 'group_norm' or 'layer_norm', got {mode!r}")
         blocks, in_ch = [], 1
         for i, (ch, k, s) in enumerate(conv_layers):
             norm = "layer" if mode == "layer_norm" else ("group" if i == 0 else None)
@@ -145,11 +147,11 @@ class LogMelFrontend(nn.Module):
     as SeamlessM4T's extractor), ``"mean"``, or ``"none"``.
     """
 
-    def __init__(self, num_mel_bins: int = 80, sample_rate: int = 16000, normalize: str = "mean_var",
+    def __init__(self, num_mel_bins: int = 80, sample_rate: int = SAMPLE_RATE, normalize: str = "mean_var",
                  eps: float = 1e-7):
         super().__init__()
         if normalize not in ("mean_var", "mean", "none"):
-            raise ValueError(f"normalize must be mean_var, mean or none, got {normalize!r}")
+            raise InputError(f"normalize must be mean_var, mean or none, got {normalize!r}")
         self.opts = FbankOptions(frame=FrameOptions(sample_rate=sample_rate), num_mel_bins=num_mel_bins)
         self.normalize, self.eps = normalize, eps
 
@@ -183,7 +185,7 @@ class FbankStacker(nn.Module):
     is valid when all its source frames are (SeamlessM4T's extractor).
     """
 
-    def __init__(self, num_mel_bins: int = 80, stride: int = 2, sample_rate: int = 16000):
+    def __init__(self, num_mel_bins: int = 80, stride: int = 2, sample_rate: int = SAMPLE_RATE):
         super().__init__()
         self.logmel = LogMelFrontend(num_mel_bins, sample_rate, "mean_var")
         self.stride = stride
@@ -211,7 +213,7 @@ class Conv2dSubsampler(nn.Module):
     ``wavs [B, T]`` -> ``([B, F', channels * F_mel'], lengths [B])`` with ``F' ~ F / 4``.
     """
 
-    def __init__(self, num_mel_bins: int = 80, channels: int = 128, sample_rate: int = 16000,
+    def __init__(self, num_mel_bins: int = 80, channels: int = 128, sample_rate: int = SAMPLE_RATE,
                  normalize: str = "mean_var"):
         super().__init__()
         self.logmel = LogMelFrontend(num_mel_bins, sample_rate, normalize)

@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from .utils import lengths_to_mask
 
 
@@ -32,9 +33,9 @@ def span_mask(lengths: torch.Tensor, max_len: int, mask_prob: float, mask_length
               generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Random spans over ``[B, max_len]`` (True = masked) inside each row's ``lengths``."""
     if mask_length < 1:
-        raise ValueError(f"mask_length must be >= 1, got {mask_length}")
+        raise InputError(f"mask_length must be >= 1, got {mask_length}")
     if not 0.0 <= mask_prob <= 1.0 and mode == "start_prob":
-        raise ValueError(f"start probability must be in [0, 1], got {mask_prob}")
+        raise InputError(f"start probability must be in [0, 1], got {mask_prob}")
     device = lengths.device
     B = lengths.shape[0]
     num_starts = (lengths - mask_length + 1).clamp_min(0)  # frames where a whole span fits
@@ -50,7 +51,7 @@ def span_mask(lengths: torch.Tensor, max_len: int, mask_prob: float, mask_length
         count = torch.minimum(count.clamp_min(min_masks), num_starts)
         starts = _first_k(u, can_start, count)
     else:
-        raise ValueError(f"mask mode must be 'fraction' or 'start_prob', got {mode!r}")
+        raise InputError(f"mask mode must be 'fraction' or 'start_prob', got {mode!r}")
     return _dilate(starts, mask_length)
 
 

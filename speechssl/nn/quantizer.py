@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 
 @dataclass
 class QuantizerOutput:
@@ -41,9 +43,9 @@ class GumbelVectorQuantizer(nn.Module):
                  temperature: Sequence[float] = (2.0, 0.5, 0.999995)):
         super().__init__()
         if code_dim % groups:
-            raise ValueError(f"code_dim {code_dim} is not divisible by groups {groups}")
+            raise InputError(f"code_dim {code_dim} is not divisible by groups {groups}")
         if len(temperature) != 3 or not temperature[0] >= temperature[1] > 0 or not 0 < temperature[2] <= 1:
-            raise ValueError(f"temperature must be (start >= end > 0, 0 < decay <= 1), got {list(temperature)}")
+            raise InputError(f"temperature must be (start >= end > 0, 0 < decay <= 1), got {list(temperature)}")
         self.num_codes, self.groups, self.code_dim = num_codes, groups, code_dim
         self.start_temp, self.end_temp, self.temp_decay = (float(t) for t in temperature)
         self.temperature = self.start_temp

@@ -4,6 +4,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
     """``lengths [B]`` -> ``valid [B, max_len]`` bool, True on real frames."""
@@ -38,7 +40,7 @@ def activation(name: str) -> nn.Module:
     try:
         return _ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
+        raise InputError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
 
 
 class GradMultiply(torch.autograd.Function):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..constants import SAMPLE_RATE
+
 DiscOutputs = Sequence[Tuple[torch.Tensor, List[torch.Tensor]]]
 
 
@@ -35,7 +37,7 @@ class LogMel(nn.Module):
     """``wav [B, T] -> log mel [B, n_mels, T / hop]``: HiFi-GAN's loss spectrogram (Slaney mel, log-clamped
     magnitude), at 16 kHz with a 1024-point FFT and a 256-sample hop by default."""
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 256, win_length: int = 1024,
+    def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 256, win_length: int = 1024,
                  n_mels: int = 80, fmin: float = 0.0, fmax: float = 8000.0):
         super().__init__()
         import librosa

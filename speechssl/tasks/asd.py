@@ -23,6 +23,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
 from ..downstream.ava_ap import ava_average_precision, read_ava_csv
 from ..models.asd import ActiveSpeakerModel, AsdConfig
 from .common import OptimConfig, TrainerConfig
@@ -58,9 +59,9 @@ class AsdTrainConfig:
 
     def validate(self) -> None:
         if self.model.audio == "ssl" and not self.upstream:
-            raise ValueError("asd: model.audio=ssl needs upstream= (an exported folder, HF folder, .pt ...)")
+            raise InputError("asd: model.audio=ssl needs upstream= (an exported folder, HF folder, .pt ...)")
         if self.finetune_upstream and self.model.audio != "ssl":
-            raise ValueError(f"asd: finetune_upstream needs model.audio=ssl, got {self.model.audio!r}")
+            raise InputError(f"asd: finetune_upstream needs model.audio=ssl, got {self.model.audio!r}")
 
 
 # ------------------------------------------------------------------------------------------- tracks
@@ -104,11 +105,11 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
     for r in rows:
         f = vdir / f"{r['frame_timestamp']}.jpg"
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: face crop missing for {entity} at {r['frame_timestamp']}")
+            raise MissingInputError(f"{f}: face crop missing for {entity} at {r['frame_timestamp']}")
         frames.append(np.asarray(Image.open(f).convert("L").resize((face_size, face_size), Image.BILINEAR)))
     wav_path = root / "clips_audios" / split / video / f"{entity}.wav"
     if not wav_path.is_file():
-        raise FileNotFoundError(f"{wav_path}: audio missing for track {entity}")
+        raise MissingInputError(f"{wav_path}: audio missing for track {entity}")
     wav = torch.from_numpy(load(str(wav_path)))
     need = len(rows) * SAMPLES_PER_FRAME
     wav = torch.nn.functional.pad(wav, (0, max(0, need - len(wav))))[:max(need, 400)]
@@ -218,14 +219,14 @@ class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
 def _upstream(cfg: AsdTrainConfig):
     if cfg.model.audio != "ssl":
         return None
-    from ..models.upstream import load_upstream
+    from ..hub import load_upstream
     from ..models.encoder import SpeechEncoder
     up = load_upstream(cfg.upstream).eval()
     if cfg.finetune_upstream and not isinstance(up, SpeechEncoder):
-        raise ValueError(f"asd: finetune_upstream needs a trainable encoder, {cfg.upstream} is {type(up).__name__}")
+        raise InputError(f"asd: finetune_upstream needs a trainable encoder, {cfg.upstream} is {type(up).__name__}")
     cfg.model.ssl_layers, cfg.model.ssl_dim = up.num_layers + 1, up.hidden_size
     if SAMPLES_PER_FRAME % up.downsample_rate:
-        raise ValueError(f"asd: {cfg.upstream} makes a frame every {up.downsample_rate} samples, which does not "
+        raise InputError(f"asd: {cfg.upstream} makes a frame every {up.downsample_rate} samples, which does not "
                          f"divide a 25 fps video frame ({SAMPLES_PER_FRAME} samples)")
     cfg.model.ssl_frames_per_video_frame = SAMPLES_PER_FRAME // up.downsample_rate
     return up
@@ -291,7 +292,7 @@ def score_split(model_dir, root, split: str) -> List[dict]:
     cfg = AsdTrainConfig(upstream=upstream, model=model.cfg, data=AsdDataConfig(root=str(root)))
     up = None
     if model.cfg.audio == "ssl":
-        from ..models.upstream import load_upstream
+        from ..hub import load_upstream
         up = load_upstream(cfg.upstream).eval()
     preds = []
     for t in load_split(cfg, split, up):

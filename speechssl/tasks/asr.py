@@ -21,6 +21,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..errors import InputError, MissingInputError
 from ..config import MISSING
 from ..data.dataset import AudioTextDataset, collate_audio_text
 from ..data.tokenizers import TokenVocab
@@ -31,7 +32,8 @@ from ..nn.masking import channel_mask, span_mask
 from ..nn.utils import lengths_to_mask
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
-                     build_trainer, last_checkpoint, no_decay_groups, write_json)
+                     build_trainer, last_checkpoint, no_decay_groups)
+from ..utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,10 @@ class AsrFinetuneConfig:
 
     def validate(self) -> None:
         if self.data.unit not in ("char", "phone", "word"):
-            raise ValueError(f"data.unit must be char, phone or word, got {self.data.unit!r}")
+            raise InputError(f"data.unit must be char, phone or word, got {self.data.unit!r}")
         r = self.optim.phase_ratio
         if len(r) != 3 or abs(sum(r) - 1) > 1e-6 or min(r) < 0:
-            raise ValueError(f"optim.phase_ratio must be three non-negative shares summing to 1, got {r}")
+            raise InputError(f"optim.phase_ratio must be three non-negative shares summing to 1, got {r}")
 
 
 def tri_stage(step: int, total: int, ratios, init_scale: float, final_scale: float) -> float:
@@ -128,7 +130,7 @@ class CtcModel(nn.Module):
                 if mask.mask_channel_prob > 0:
                     chan = channel_mask(B, enc.hidden_size, mask.mask_channel_prob, mask.mask_channel_length,
                                         device=feats.device)
-            x = enc.forward_features(feats, frames, time_mask, channel_mask=chan).last_hidden_state
+            x = enc.forward_features(feats, frames, time_mask=time_mask, channel_mask=chan).last_hidden_state
         return self.ctc_proj(self.dropout(x)).float().log_softmax(-1), frames
 
 
@@ -139,10 +141,10 @@ def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[
     path = Path(path)
     save_model(model.encoder, path, metadata={"objective": "ctc", **(metadata or {})})
     state = {k: v.detach().contiguous().cpu() for k, v in model.ctc_proj.state_dict().items()}
-    save_file(state, str(path / "ctc_head.safetensors.tmp"))
-    (path / "ctc_head.safetensors.tmp").replace(path / "ctc_head.safetensors")
+    with atomic_path(path / "ctc_head.safetensors") as tmp:
+        save_file(state, str(tmp))
     vocab.save(path / "tokens.txt")
-    (path / "asr.json").write_text(json.dumps({"unit": vocab.unit, "vocab_size": len(vocab)}, indent=1))
+    write_json(path / "asr.json", {"unit": vocab.unit, "vocab_size": len(vocab)})
     return path
 
 
@@ -153,7 +155,7 @@ def load_ctc_model(path):
     from ..models import load_model
     path = Path(path)
     if not (path / "asr.json").is_file():
-        raise FileNotFoundError(f"{path}: not a fine-tuned CTC model (no asr.json; made by `speechssl finetune asr`)")
+        raise MissingInputError(f"{path}: not a fine-tuned CTC model (no asr.json; made by `speechssl finetune asr`)")
     info = json.loads((path / "asr.json").read_text())
     vocab = TokenVocab.load(path / "tokens.txt", info["unit"])
     model = CtcModel(load_model(path), len(vocab))
@@ -180,10 +182,10 @@ class AsrFinetuneTask(TrainingTask):
         self.save_hyperparameters()
         self.cfg = as_config(AsrFinetuneConfig, cfg)
         self.vocab = TokenVocab(vocab_tokens, self.cfg.data.unit)
-        from ..models.upstream import load_upstream
+        from ..hub import load_upstream
         encoder = load_upstream(self.cfg.model.upstream)
         if not isinstance(encoder, SpeechEncoder):
-            raise ValueError(f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not "
+            raise InputError(f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not "
                              f"{type(encoder).__name__}")
         if self.cfg.model.encoder_overrides:  # dropout and friends: rebuild with the same weights
             from ..models.encoder import EncoderConfig
@@ -252,7 +254,7 @@ def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
     d = DataDir.read(cfg.train)
     table = d.text if cfg.text_file == "text" else d.extra.get(cfg.text_file)
     if not table:
-        raise FileNotFoundError(f"{cfg.train}/{cfg.text_file}: no transcripts to build a vocabulary from")
+        raise MissingInputError(f"{cfg.train}/{cfg.text_file}: no transcripts to build a vocabulary from")
     vocab = TokenVocab.build(table.values(), cfg.unit)
     vocab.save(mine)
     return vocab
@@ -314,10 +316,10 @@ def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = 
     text_file = text_file or ("text.phone" if vocab.unit == "phone" else "text")
     table = d.text if text_file == "text" else d.extra.get(text_file)
     if table is None:
-        raise FileNotFoundError(f"{data_dir}/{text_file}: no references to score against")
+        raise MissingInputError(f"{data_dir}/{text_file}: no references to score against")
     utts = [u for u in d.utt_ids if u in table]
     if len(utts) < len(d.utt_ids):
-        raise ValueError(f"{data_dir}/{text_file}: {len(d.utt_ids) - len(utts)} utterances have no reference")
+        raise InputError(f"{data_dir}/{text_file}: {len(d.utt_ids) - len(utts)} utterances have no reference")
     durs = d.utt2dur or d.compute_utt2dur()
     beam_decoder = BeamSearchDecoder(vocab, beam, lm, lm_weight, word_score) if beam else None
     hyps: Dict[str, str] = {}

@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence
 import lightning as L
 import torch
 
+from ..errors import InputError, MissingInputError
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
 from ..data.sampler import BucketBatchSampler
 from .common import AudioDataConfig
@@ -26,7 +27,7 @@ def load_label_set(path) -> LabelSet:
     folder = p if p.is_dir() else p.parent
     spec_file = folder / "kmeans.json"
     if not spec_file.exists():
-        raise FileNotFoundError(f"{folder}: no kmeans.json beside the labels (made by `speechssl kmeans assign`)")
+        raise MissingInputError(f"{folder}: no kmeans.json beside the labels (made by `speechssl kmeans assign`)")
     spec = json.loads(spec_file.read_text())
     return LabelSet(read_labels(p), float(spec["source"]["frame_rate"]), int(spec["k"]), str(folder))
 
@@ -39,7 +40,7 @@ class AudioDataModule(L.LightningDataModule):
         super().__init__()
         self.cfg = cfg
         if valid_labels and len(valid_labels) != len(train_labels):
-            raise ValueError(f"{len(train_labels)} train label sets but {len(valid_labels)} valid ones")
+            raise InputError(f"{len(train_labels)} train label sets but {len(valid_labels)} valid ones")
         self.train_label_paths, self.valid_label_paths = list(train_labels), list(valid_labels)
         self.train_set: Optional[AudioLabelDataset] = None
         self.valid_set: Optional[AudioLabelDataset] = None

@@ -3,9 +3,7 @@ the trainer (strategy / devices / nodes / precision from config), atomic checkpo
 callbacks and the data module for audio + frame labels."""
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,10 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 from ..config import MISSING
+from ..utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class PretrainModelConfig:
         if self.model not in available_models():
             import difflib
             close = difflib.get_close_matches(self.model, available_models(), 1)
-            raise ValueError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
+            raise InputError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
                              f"; available: {available_models()}"))
         return EncoderConfig.from_dict({**model_config(self.model).to_dict(), **self.model_overrides})
 
@@ -145,9 +146,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to ``path.tmp`` then rename: a kill during a save never leaves a broken checkpoint."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        tmp = f"{path}.tmp"
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
 class Throughput(L.Callback):
@@ -162,7 +162,7 @@ class Throughput(L.Callback):
             self._t = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self._seconds += float(batch["lengths"].sum()) / 16000 * trainer.world_size
+        self._seconds += float(batch["lengths"].sum()) / SAMPLE_RATE * trainer.world_size
         if trainer.global_step % trainer.log_every_n_steps == 0 and self._t is not None:
             dt = time.perf_counter() - self._t
             if dt > 0:
@@ -294,13 +294,6 @@ def parameter_count(module: torch.nn.Module) -> int:
 def last_checkpoint(out_dir) -> Optional[str]:
     p = Path(out_dir) / "checkpoints" / "last.ckpt"
     return str(p) if p.exists() else None
-
-
-def write_json(path, obj) -> None:
-    p = Path(path)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, p)
 
 
 def read_metrics(out_dir) -> List[Dict[str, float]]:

@@ -14,12 +14,15 @@ from typing import Any, Dict, List
 import lightning as L
 import torch
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 from ..config import MISSING
-from ..models import build_model, save_model
+from ..models import SpeechEncoder, build_model, save_model
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, run_pretraining)
+                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count,
+                     run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,9 @@ class HubertPretrainConfig(PretrainModelConfig):
     def validate(self) -> None:
         self.encoder_config()
         if self.objective.mask_mode not in ("fraction", "start_prob"):
-            raise ValueError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
+            raise InputError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
         if not self.data.train_labels:
-            raise ValueError("data.train_labels: at least one label set is needed")
+            raise InputError("data.train_labels: at least one label set is needed")
 
 
 class HubertPretrainTask(TrainingTask):
@@ -74,7 +77,7 @@ class HubertPretrainTask(TrainingTask):
                                                       "final_dim": obj.final_dim})
         init_weights_from(self.encoder, self.cfg.init_from)
         self.num_classes, self.label_rates = list(num_classes), list(label_rates)
-        self.frame_rate = 16000 / self.encoder.downsample_rate
+        self.frame_rate = SAMPLE_RATE / self.encoder.downsample_rate
         self.trained_seconds = 0.0
 
     # -- the objective ----------------------------------------------------------------------
@@ -128,6 +131,14 @@ class HubertPretrainTask(TrainingTask):
 
     def configure_optimizers(self):
         return build_optimizer(no_decay_groups(self, self.cfg.optim.weight_decay), self.cfg.optim)
+
+
+def describe(cfg: HubertPretrainConfig) -> Dict[str, Any]:
+    """Parameter counts of the encoder a config builds (on the meta device: nothing is allocated)."""
+    with torch.device("meta"):
+        encoder = SpeechEncoder(cfg.encoder_config())
+    n = parameter_count(encoder)
+    return {"encoder": n, "encoder_human": f"{n / 1e9:.3f}B" if n >= 1e8 else f"{n / 1e6:.2f}M"}
 
 
 def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:

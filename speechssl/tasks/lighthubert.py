@@ -25,6 +25,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
+from ..constants import SAMPLE_RATE
 from ..config import MISSING
 from ..data.dataset import AudioLabelDataset, collate_audio_labels
 from ..models.lighthubert import SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, load_supernet
@@ -77,9 +79,9 @@ class LightHubertDistillConfig(PretrainModelConfig):
                   "mask_mode": (obj.mask_mode, ("fraction", "start_prob"))}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
-                raise ValueError(f"objective.{name}={value!r}; expected one of {allowed}")
+                raise InputError(f"objective.{name}={value!r}; expected one of {allowed}")
         if obj.target_layers < 1:
-            raise ValueError(f"objective.target_layers must be >= 1, got {obj.target_layers}")
+            raise InputError(f"objective.target_layers must be >= 1, got {obj.target_layers}")
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -90,7 +92,7 @@ class LayerAverage(torch.nn.Module):
     def __init__(self, upstream, k: int, name: str = "teacher", norm: str = "none"):
         super().__init__()
         if k > upstream.num_layers:
-            raise ValueError(f"{name}: target_layers={k} but the teacher has only {upstream.num_layers} layers")
+            raise InputError(f"{name}: target_layers={k} but the teacher has only {upstream.num_layers} layers")
         self.upstream, self.k, self.norm = upstream, k, norm
         self.downsample_rate, self.hidden_size, self.num_layers = upstream.downsample_rate, upstream.hidden_size, 0
 
@@ -103,7 +105,7 @@ class LayerAverage(torch.nn.Module):
 
 
 def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
-    from ..models.upstream import load_upstream
+    from ..hub import load_upstream
     teacher = load_upstream(spec, drop_heads=True).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -127,14 +129,14 @@ class AudioTargetDataset(AudioLabelDataset):
         super().__init__(data_dir, (), crop_seconds, min_seconds, normalize=normalize)
         spec_file, scp = Path(targets_dir) / "spec.json", Path(targets_dir) / "layer0" / "feats.scp"
         if not scp.is_file():
-            raise FileNotFoundError(f"{targets_dir}: no layer0/feats.scp (run `speechssl lighthubert dump-targets` "
+            raise MissingInputError(f"{targets_dir}: no layer0/feats.scp (run `speechssl lighthubert dump-targets` "
                                     f"to the end)")
-        self.hop = int(round(16000 / json.loads(spec_file.read_text())["frame_rate"]))
+        self.hop = int(round(SAMPLE_RATE / json.loads(spec_file.read_text())["frame_rate"]))
         self._align = self.hop
         self.targets = kaldiio.load_scp(str(scp))
         missing = [u for u in self.utts if u not in self.targets]
         if missing:
-            raise ValueError(f"{scp}: no targets for {len(missing)} utterances of {data_dir} "
+            raise InputError(f"{scp}: no targets for {len(missing)} utterances of {data_dir} "
                              f"(first: {', '.join(missing[:5])})")
         self.source = str(scp)
 
@@ -144,7 +146,7 @@ class AudioTargetDataset(AudioLabelDataset):
         expected = len(item["wav"]) // self.hop
         start = item["start"] // self.hop
         if len(mat) < start + expected - 1:
-            raise ValueError(f"{self.source}: {item['utt']} has {len(mat)} target frames, the audio needs "
+            raise InputError(f"{self.source}: {item['utt']} has {len(mat)} target frames, the audio needs "
                              f"{start + expected}")
         item["targets"] = torch.from_numpy(np.array(mat[start:start + expected + 1], dtype=np.float32))
         return item
@@ -183,7 +185,7 @@ def align_frames(student_frames: int, target: torch.Tensor, name: str = "targets
     """``target [B, T, D]`` cut or zero-padded to the student's ``T'`` (they may differ by a frame)."""
     T = target.shape[1]
     if abs(T - student_frames) > 2:
-        raise ValueError(f"{name}: {T} frames for a student output of {student_frames}; the teacher must run at "
+        raise InputError(f"{name}: {T} frames for a student output of {student_frames}; the teacher must run at "
                          f"the student's frame rate")
     if T >= student_frames:
         return target[:, :student_frames]
@@ -295,7 +297,7 @@ class LightHubertDistillTask(TrainingTask):
 
 
 def teacher_dim_of(cfg: LightHubertDistillConfig) -> int:
-    from ..models.upstream import load_upstream
+    from ..hub import load_upstream
     return load_upstream(cfg.teacher, drop_heads=True).hidden_size
 
 

@@ -18,6 +18,8 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
 from .lighthubert import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 
@@ -60,7 +62,7 @@ class DevScorer:
         teach = None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm)
         self.batches = []
         for utts in tqdm(duration_batches(d.utt_ids, durs, batch_seconds), desc="dev features", disable=not progress):
-            wavs = [torch.from_numpy(d.load_audio(u, 16000)) for u in utts]
+            wavs = [torch.from_numpy(d.load_audio(u, SAMPLE_RATE)) for u in utts]
             lengths = torch.tensor([len(w) for w in wavs])
             padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
             with torch.no_grad():
@@ -240,11 +242,11 @@ def run_search(supernet_dir: str, data_dir: str, out_dir: str, cfg: SearchConfig
             try:
                 cfg.max_params = float(budget)
             except ValueError:
-                raise ValueError(f"--max-params {budget!r}: expected a number or max/default/min") from None
+                raise InputError(f"--max-params {budget!r}: expected a number or max/default/min") from None
     meta = getattr(supernet, "metadata", {}) or {}
     teacher = teacher or meta.get("teacher")
     if not teacher and not targets_dir:
-        raise ValueError(f"{supernet_dir}: no teacher in its metadata; pass --teacher or --targets")
+        raise InputError(f"{supernet_dir}: no teacher in its metadata; pass --teacher or --targets")
     objective = DistillObjectiveConfig(**meta.get("objective_config", {}))
     score = DevScorer(supernet, data_dir, teacher, target_layers or meta.get("target_layers", 8), objective,
                       targets_dir, cfg.batch_seconds, cfg.seed, progress)

@@ -24,11 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InputError, MissingInputError
+from ..config import load_config
 from ..data.kaldi_dir import DataDir
 from ..data.tokenizers import TokenVocab
 from ..downstream.featurizer import WeightedSum, weights_plot
 from ..downstream.heads import AMSoftmax, BiLSTMCTC, IntentHead, LinearCTC, MeanPoolLinear, XVector
 from ..downstream.metrics import accuracy, equal_error_rate, error_counts
+from ..utils.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class SuperbConfig:
 
     def validate(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)} (or all), got {self.task!r}")
+            raise InputError(f"task must be one of {', '.join(TASKS)} (or all), got {self.task!r}")
 
 
 def upstream_name(spec: str) -> str:
@@ -121,7 +124,7 @@ def collate_states(states: Sequence[torch.Tensor], crop: Optional[int] = None,
 def _labels(d: DataDir, name: str) -> Dict[str, str]:
     table = d.text if name == "text" else d.extra.get(name)
     if table is None:
-        raise FileNotFoundError(f"{d.path}/{name}: missing (prepare the task dir with `speechssl data prep-superb`)")
+        raise MissingInputError(f"{d.path}/{name}: missing (prepare the task dir with `speechssl data prep-superb`)")
     return table
 
 
@@ -163,7 +166,7 @@ class SuperbRunner:
         need = ("train", "test") if cfg.task == "asv" else ("train", "dev", "test")
         missing = [s for s in need if s not in self.dirs]
         if missing:
-            raise FileNotFoundError(f"{root}: no {', '.join(missing)} data dir (prepare it with `speechssl data "
+            raise MissingInputError(f"{root}: no {', '.join(missing)} data dir (prepare it with `speechssl data "
                                     f"prep-superb --task {cfg.task}`)")
 
     # ---------------------------------------------------------------- targets
@@ -190,7 +193,7 @@ class SuperbRunner:
             def encode(v, u, s):
                 parts = v.split("|")
                 if len(parts) != len(index):
-                    raise ValueError(f"{d[s].path}/utt2label: {u}: intent {v!r} does not have {len(index)} slots")
+                    raise InputError(f"{d[s].path}/utt2label: {u}: intent {v!r} does not have {len(index)} slots")
                 return torch.tensor([index[i].get(p, -100) for i, p in enumerate(parts)])
             return {s: {u: encode(v, u, s) for u, v in tab.items()} for s, tab in tables.items()}, \
                 [len(c) for c in self.classes]
@@ -215,7 +218,7 @@ class SuperbRunner:
         t0 = time.time()
         targets, num_out = self._targets()
         from ..downstream.cache import load_cached_states, source_key
-        from ..models.upstream import load_upstream
+        from ..hub import load_upstream
         states, frame_rate = load_cached_states(cfg.cache_dir, cfg.upstream, list(self.dirs.values()),
                                     lambda: load_upstream(cfg.upstream), progress=cfg.progress)
         keys = {s: {u: source_key(d, u) for u in d.utt_ids} for s, d in self.dirs.items()}
@@ -278,9 +281,7 @@ class SuperbRunner:
                   "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
                                  "end": round(float(np.mean(losses[-window:])), 4), "window": window},
                   "curve": curve, "config": asdict(cfg)}
-        tmp = result_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(result_file)  # written last: the task's done marker
+        write_json(result_file, result)  # written last: the task's done marker
         return result
 
     def _loss(self, model: SuperbModel, x, lengths, targets) -> torch.Tensor:
@@ -341,7 +342,7 @@ class SuperbRunner:
     def _verify(self, model: SuperbModel, split: TaskSplit, write: bool) -> Dict[str, Any]:
         trials_file = Path(self.cfg.data) / "test" / "trials"
         if not trials_file.exists():
-            raise FileNotFoundError(f"{trials_file}: missing (ASV needs a trial list)")
+            raise MissingInputError(f"{trials_file}: missing (ASV needs a trial list)")
         emb = {}
         for i, x, lengths in self._batches(split):
             e = nn.functional.normalize(model(x, lengths), dim=-1)
@@ -352,11 +353,11 @@ class SuperbRunner:
             if not parts:
                 continue
             if len(parts) != 3 or parts[2] not in ("target", "nontarget"):
-                raise ValueError(f"{trials_file}:{n}: expected 'enroll_utt test_utt target|nontarget', got {line!r}")
+                raise InputError(f"{trials_file}:{n}: expected 'enroll_utt test_utt target|nontarget', got {line!r}")
             a, b, lab = parts
             for u in (a, b):
                 if u not in emb:
-                    raise ValueError(f"{trials_file}:{n}: utterance {u} is not in {split.data.path}")
+                    raise InputError(f"{trials_file}:{n}: utterance {u} is not in {split.data.path}")
             s = float(emb[a] @ emb[b])
             scores.append(s)
             labels.append(lab == "target")
@@ -434,3 +435,35 @@ def run_superb(cfg: SuperbConfig, tasks: Sequence[str]) -> List[Dict[str, Any]]:
         c = SuperbConfig(**{**asdict(cfg), "task": t, "head": HeadConfig(**asdict(cfg.head))})
         out.append(SuperbRunner(c).run())
     return out
+
+
+def run_task(cfg: SuperbConfig) -> Dict[str, Any]:
+    """One task for one upstream, as ``cfg`` says (the registry's run function)."""
+    return SuperbRunner(cfg).run()
+
+
+def named_upstreams(specs: Sequence[str]) -> List[Tuple[Optional[str], str]]:
+    """``[NAME=]SPEC`` strings -> ``(name or None, spec)``; a path that exists is never split at ``=``."""
+    out = []
+    for s in specs:
+        name, _, path = s.partition("=") if "=" in s and not Path(s).exists() else ("", "", s)
+        out.append((name or None, path))
+    return out
+
+
+def run_benchmark(upstreams: Sequence[str], tasks: Sequence[str], tasks_dir: str, out_dir: str,
+                  cache_dir: Optional[str] = None, data: Optional[str] = None, configs: Sequence[str] = (),
+                  overrides: Sequence[str] = ()) -> List[Dict[str, Any]]:
+    """Every task of ``tasks`` for every ``[NAME=]SPEC`` upstream: ``conf/superb/<task>`` <- ``configs`` <-
+    ``overrides``, data from ``tasks_dir/<task>`` (or ``data`` for a single task)."""
+    if not upstreams:
+        raise InputError("--upstream is required (fbank, an exported folder, ...; NAME=PATH names it)")
+    results = []
+    for name, spec in named_upstreams(upstreams):
+        for t in tasks:
+            task_data = data if data and len(tasks) == 1 else str(Path(tasks_dir) / t)
+            fixed = [f"task={t}", f"data={task_data}", f"upstream={spec}", f"out_dir={out_dir}",
+                     f"cache_dir={cache_dir or str(Path(out_dir) / 'cache')}"] + ([f"name={name}"] if name else [])
+            cfg = load_config(SuperbConfig, [f"superb/{t}", *configs], fixed + list(overrides))
+            results.append(SuperbRunner(cfg).run())
+    return results

@@ -18,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..audio.phones import PHONE_SET, SILENCE
 from ..config import MISSING
 from ..models.text2vec import Text2Vec, Text2VecConfig
@@ -51,7 +52,7 @@ class Text2VecTrainConfig:
 
     def validate(self) -> None:
         if self.data.durations not in ("alignments", "mas"):
-            raise ValueError(f"data.durations must be alignments or mas, got {self.data.durations!r}")
+            raise InputError(f"data.durations must be alignments or mas, got {self.data.durations!r}")
         self.speaker.validate()
         self.model.validate()
 
@@ -59,7 +60,7 @@ class Text2VecTrainConfig:
 def phone_ids(phones: List[str], where: str = "") -> List[int]:
     unknown = sorted({p for p in phones if p not in PHONE_IDS})
     if unknown:
-        raise ValueError(f"{where}: phones {unknown} are not in the phone set ({' '.join(PHONE_SET)})")
+        raise InputError(f"{where}: phones {unknown} are not in the phone set ({' '.join(PHONE_SET)})")
     return [PHONE_IDS[p] for p in phones]
 
 
@@ -98,13 +99,13 @@ class AcousticDataset(torch.utils.data.Dataset):
         self.items = []
         for utt in self.data.utt_ids:
             if utt not in feats:
-                raise ValueError(f"{data_dir}: utterance {utt} has no extracted features")
+                raise InputError(f"{data_dir}: utterance {utt} has no extracted features")
             if utt in self.align:
                 seq, dur = self.align[utt]
             elif utt in phones:
                 seq, dur = [SILENCE] + phones[utt].split() + [SILENCE], None
             else:
-                raise ValueError(f"{data_dir}: utterance {utt} has neither alignments.ctm nor text.phone")
+                raise InputError(f"{data_dir}: utterance {utt} has neither alignments.ctm nor text.phone")
             self.items.append((utt, phone_ids(seq, f"{data_dir}/{utt}"), dur))
         self.spk_index = {s: i for i, s in enumerate(speakers)}
         self.by_spk = self.data.spk2utt

@@ -14,6 +14,9 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..errors import InputError, MissingInputError
+from ..utils.atomic import atomic_path, write_json, write_text
+
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +27,7 @@ class SpeakerConfig:
 
     def validate(self) -> None:
         if self.kind not in ("reference", "table", "none"):
-            raise ValueError(f"speaker.kind must be reference, table or none, got {self.kind!r}")
+            raise InputError(f"speaker.kind must be reference, table or none, got {self.kind!r}")
 
 
 def ensure_features(cfg, data_dir: str, name: str) -> Path:
@@ -32,7 +35,7 @@ def ensure_features(cfg, data_dir: str, name: str) -> Path:
     if cfg.data.features:
         return Path(cfg.data.features) / name
     from ..extract import extract_features
-    from ..models.upstream import load_upstream
+    from ..hub import load_upstream
 
     out = Path(cfg.trainer.out_dir) / "features" / name
     layers = sorted({cfg.layer, cfg.speaker.layer})
@@ -98,10 +101,9 @@ def save_export(model: torch.nn.Module, out: Path, kind: str, spec: dict) -> Pat
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors.tmp"))
-    (out / "model.safetensors.tmp").replace(out / "model.safetensors")
-    (out / f"{kind}.yaml.tmp").write_text(OmegaConf.to_yaml(spec))
-    (out / f"{kind}.yaml.tmp").replace(out / f"{kind}.yaml")
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    write_text(out / f"{kind}.yaml", OmegaConf.to_yaml(spec))
     return out
 
 
@@ -112,7 +114,7 @@ def load_export(path, kind: str, config_key: str, schema, build: Callable) -> tu
 
     path = Path(path)
     if not (path / f"{kind}.yaml").is_file():
-        raise FileNotFoundError(f"{path}: not a {config_key} export (no {kind}.yaml)")
+        raise MissingInputError(f"{path}: not a {config_key} export (no {kind}.yaml)")
     spec = OmegaConf.to_container(OmegaConf.load(path / f"{kind}.yaml"))
     model = build(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), spec[config_key])))
     model.load_state_dict(load_file(str(path / "model.safetensors")))
@@ -132,7 +134,7 @@ def fit_and_export(cfg, task, dm, optim_cfg, steps_per_batch: int, export: Calla
 
     ``steps_per_batch``: optimizer steps Lightning counts per batch (2 for a GAN's two optimizers).
     """
-    from .common import StepTimeLimit, TrainerConfig, build_trainer, last_checkpoint, write_json
+    from .common import StepTimeLimit, TrainerConfig, build_trainer, last_checkpoint
 
     out = Path(cfg.trainer.out_dir)
     t = cfg.trainer

@@ -31,6 +31,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..errors import InputError, MissingInputError
+from ..constants import SAMPLE_RATE
+from ..utils.atomic import write_json
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +45,7 @@ def mel_cepstra(wav: np.ndarray, n: int = 24) -> np.ndarray:
     """``[T]`` 16 kHz -> ``[frames, n]`` mel cepstra c1..cn on MCD's scale (natural log amplitude, see above)."""
     import librosa
 
-    m = librosa.feature.mfcc(y=wav.astype(np.float32), sr=16000, n_mfcc=n + 1, n_fft=400, hop_length=160,
+    m = librosa.feature.mfcc(y=wav.astype(np.float32), sr=SAMPLE_RATE, n_mfcc=n + 1, n_fft=400, hop_length=160,
                              n_mels=MEL_BANDS, lifter=0)
     return m[1:].T * (np.log(10) / 10) * np.sqrt(2 / MEL_BANDS) * 0.5
 
@@ -64,7 +68,7 @@ def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
     T = min(len(ref), len(hyp))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        value = float(_stoi(ref[:T], hyp[:T], 16000, extended=False))
+        value = float(_stoi(ref[:T], hyp[:T], SAMPLE_RATE, extended=False))
     if any("Not enough STFT frames" in str(w.message) for w in caught):
         return float("nan")
     return value
@@ -151,7 +155,7 @@ def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
     fig, axes = plt.subplots(len(rows), cols, figsize=(4 * cols, 2.4 * len(rows)), squeeze=False)
     for i, (title, panels) in enumerate(rows):
         for j, (label, wav) in enumerate(panels):
-            mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wav, sr=16000, n_fft=1024, hop_length=256,
+            mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wav, sr=SAMPLE_RATE, n_fft=1024, hop_length=256,
                                                                      n_mels=80), ref=np.max)
             axes[i, j].imshow(mel, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma")
             axes[i, j].set_title(f"{title}: {label}", fontsize=8)
@@ -186,7 +190,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     refs = DataDir.read(ref_data) if ref_data else d
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]
     if not utts:
-        raise ValueError(f"{data}: no utterances with a transcript to evaluate on")
+        raise InputError(f"{data}: no utterances with a transcript to evaluate on")
     ref_utts = refs.utt_ids
     res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
                             "asr_decode": asr_decode or {"beam": 0}}
@@ -235,9 +239,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))
             for u in utts[:plots]]
     res["plot"] = str(plot_spectrograms(rows, out / "spectrograms.png"))
-    tmp = out / "tts_eval.json.tmp"
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(out / "tts_eval.json")
+    write_json(out / "tts_eval.json", res)
     return res
 
 
@@ -254,7 +256,7 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
 
     snaps = sorted(p for p in Path(snapshots).glob("step*") if (p / "vocoder.yaml").is_file())
     if not snaps:
-        raise FileNotFoundError(f"{snapshots}: no vocoder snapshots (train with snapshot_every_steps > 0)")
+        raise MissingInputError(f"{snapshots}: no vocoder snapshots (train with snapshot_every_steps > 0)")
     out = Path(out)
     d = DataDir.read(data)
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]

@@ -26,6 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..config import MISSING
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
@@ -83,7 +84,7 @@ class Vec2WavTrainConfig:
     def validate(self) -> None:
         self.speaker.validate()
         if self.data.segment_frames < 4:
-            raise ValueError("data.segment_frames must be at least 4")
+            raise InputError("data.segment_frames must be at least 4")
         self.model.validate()
 
 
@@ -99,7 +100,7 @@ class VocoderDataset(torch.utils.data.Dataset):
         self.data = DataDir.read(data_dir)
         missing = [u for u in self.data.utt_ids if u not in feats]
         if missing:
-            raise ValueError(f"{data_dir}: {len(missing)} utterances have no extracted features (first: {missing[0]})")
+            raise InputError(f"{data_dir}: {len(missing)} utterances have no extracted features (first: {missing[0]})")
         self.utts = self.data.utt_ids
         self.feats, self.spk_emb, self.segment, self.hop = feats, spk_emb, segment_frames, hop
         self.spk_index = {s: i for i, s in enumerate(speakers)}
@@ -115,7 +116,7 @@ class VocoderDataset(torch.utils.data.Dataset):
         wav = self.data.load_audio(utt)
         T = min(len(f), len(wav) // self.hop)
         if T == 0:
-            raise ValueError(f"{self.data.path}: utterance {utt} is shorter than one feature frame")
+            raise InputError(f"{self.data.path}: utterance {utt} is shorter than one feature frame")
         S = self.segment or T
         start = self.rng.randrange(0, T - S + 1) if T > S else 0
         n = min(S, T)

@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS
 from ..nn.quantizer import GumbelVectorQuantizer
@@ -30,6 +31,7 @@ from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
                      build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count, run_pretraining)
+from ..utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +89,16 @@ class W2vBertPretrainConfig(PretrainModelConfig):
                         self.model, enc.frontend, enc.encoder)
         n = self.num_contrastive_layers()
         if not 1 <= n < enc.num_layers:
-            raise ValueError(f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
+            raise InputError(f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
                              f"so that both modules have blocks")
         choices = {"mask_mode": ("fraction", "start_prob"), "mask_fill": ("random", "embedding")}
         for key, allowed in choices.items():
             if getattr(obj, key) not in allowed:
-                raise ValueError(f"objective.{key}={getattr(obj, key)!r}; expected one of {allowed}")
+                raise InputError(f"objective.{key}={getattr(obj, key)!r}; expected one of {allowed}")
         if obj.mask_fill == "embedding" and not enc.mask_embedding:
-            raise ValueError("objective.mask_fill=embedding needs model_overrides.mask_embedding=true")
+            raise InputError("objective.mask_fill=embedding needs model_overrides.mask_embedding=true")
         if obj.num_negatives < 1:
-            raise ValueError(f"objective.num_negatives must be >= 1, got {obj.num_negatives}")
+            raise InputError(f"objective.num_negatives must be >= 1, got {obj.num_negatives}")
 
 
 def fill_random(feats: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -292,9 +294,8 @@ def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any
         folder = save_model(task.encoder.cpu(), out / "final", metadata=meta)
         heads = {f"{name}.{k}": v.detach().contiguous().cpu()
                  for name, m in task.heads().items() for k, v in m.state_dict().items()}
-        tmp = folder / "pretraining_heads.safetensors.tmp"
-        save_file(heads, str(tmp))
-        tmp.replace(folder / "pretraining_heads.safetensors")
+        with atomic_path(folder / "pretraining_heads.safetensors") as tmp:
+            save_file(heads, str(tmp))
         summary["parameters"] = sizes
         summary["final_temperature"] = round(task.quantizer.temperature, 4)
         return folder

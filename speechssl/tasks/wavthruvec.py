@@ -12,6 +12,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
 from .text2vec import load_acoustic, phone_ids, phonemize
 from .tts_common import speaker_embedding
 from .vec2wav import load_vocoder
@@ -21,12 +23,12 @@ class WavThruVec:
     """The two stages and the upstream they share, loaded from exported folders."""
 
     def __init__(self, vocoder: str, acoustic: Optional[str] = None):
-        from ..models.upstream import load_upstream
+        from ..hub import load_upstream
 
         self.vocoder, self.vspec = load_vocoder(vocoder)
         self.acoustic, self.aspec = load_acoustic(acoustic) if acoustic else (None, None)
         if self.aspec and (self.aspec["layer"] != self.vspec["layer"]):
-            raise ValueError(f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
+            raise InputError(f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
                              f"{self.vspec['layer']}: train them on the same upstream layer")
         self.upstream = load_upstream(self.vspec["upstream"]).eval()
 
@@ -50,10 +52,10 @@ class WavThruVec:
     def synthesize(self, text: str, speaker_ref: np.ndarray, length_scale: float = 1.0):
         """-> (waveform, phones, predicted features [T, F])."""
         if self.acoustic is None:
-            raise ValueError("synthesis needs a text2vec model (--acoustic)")
+            raise InputError("synthesis needs a text2vec model (--acoustic)")
         phones = phonemize(text)
         if not phones:
-            raise ValueError(f"nothing to say: espeak-ng gave no phones for {text!r}")
+            raise InputError(f"nothing to say: espeak-ng gave no phones for {text!r}")
         ids = torch.tensor([phone_ids(phones, "text")])
         _, spk = self.layers(speaker_ref)
         kw = {"speaker": spk[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers else {}
@@ -72,5 +74,5 @@ def save_wav(path, wav: np.ndarray) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save(path, np.clip(wav, -1, 1).astype(np.float32), 16000)
+    save(path, np.clip(wav, -1, 1).astype(np.float32), SAMPLE_RATE)
     return path

@@ -1,0 +1,138 @@
+"""``corpus``, ``data``, ``features`` and ``demo``: corpora, Kaldi data dirs and Kaldi features."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..audio.compute import compute_features, merge_shards
+from ..audio.synth import synthesize_corpus
+from ..data.demo import prepare_demo_data
+from ..data.fix import fix_data_dir
+from ..data.kaldi_dir import DataDir, prepare_librispeech
+from ..data.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
+from ._args import add_group, add_parser, key_values, print_json, shard_flags
+
+
+def cmd_corpus_synth(args) -> int:
+    return print_json(synthesize_corpus(args.out, args.preset, args.seed, args.nj))
+
+
+def cmd_data_prep(args) -> int:
+    for subset in args.subsets.split(","):
+        out = Path(args.out) / subset.replace("-", "_")
+        d = prepare_librispeech(args.corpus_dir, subset, out)
+        print(f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {sum(d.utt2dur.values()) / 3600:.3f} h")
+    return 0
+
+
+def cmd_data_validate(args) -> int:
+    problems = DataDir.read(args.dir).validate(check_audio=args.check_audio)
+    for p in problems:
+        print(p)
+    errors = sum(p.severity == "error" for p in problems)
+    print(f"{args.dir}: {errors} errors, {len(problems) - errors} warnings")
+    return 1 if errors else 0
+
+
+def cmd_data_fix(args) -> int:
+    print("\n".join(fix_data_dir(args.dir, args.out).lines()))
+    return 0
+
+
+def cmd_data_utt2dur(args) -> int:
+    d = DataDir.read(args.dir)
+    d.compute_utt2dur(progress=True)
+    d.write(args.dir)
+    print(f"{args.dir}/utt2dur: {len(d)} utterances, {sum(d.utt2dur.values()) / 3600:.3f} h")
+    return 0
+
+
+def cmd_prep_superb(args) -> int:
+    return print_json(prepare_task_dirs(args.layout, args.task, args.src, args.out, args.test_src, args.lexicon,
+                                        args.skip_oov))
+
+
+def cmd_features(args) -> int:
+    scp = compute_features(args.data, args.out, kind=args.type, deltas=args.deltas, cmvn=args.cmvn,
+                           nshard=args.nshard, rank=args.rank, skip_bad=args.skip_bad, **key_values(args.opt))
+    print(f"wrote {scp}")
+    if all((Path(args.out) / f"feats.{r}.scp").exists() for r in range(args.nshard)):
+        print(f"all shards done: {merge_shards(args.out, args.nshard)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    t0 = time.time()
+    print(f"== synthesizing the {args.preset} corpus into {Path(args.workdir) / 'corpus'} and preparing its data dirs")
+    res = prepare_demo_data(args.workdir, args.preset, args.seed)
+    print(f"\n{'split':<22}{'utts':>6}{'spk':>5}{'minutes':>9}{'cmds':>6}{'kws':>5}")
+    for r in res["splits"]:
+        print(f"{r['split']:<22}{r['utts']:>6}{r['speakers']:>5}{r['minutes']:>9.1f}{r['commands']:>6}"
+              f"{r['keywords']:>5}")
+    c = res["corpus"]
+    print(f"\ncorpus: {c['utterances']} utterances, {c['speakers']} speakers, {c['seconds'] / 60:.1f} min, "
+          f"vocabulary {c['vocabulary']} words; made at {c['audio_seconds_per_second']}x real time")
+    print(f"data dirs: {res['data']}  (done in {time.time() - t0:.0f} s)")
+    return 0
+
+
+def register(sub) -> None:
+    corpus = add_group(sub, "corpus", "synthetic corpora")
+    s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
+                   "alignments, speakers and task labels)")
+    s.add_argument("--out", required=True, help="corpus root to create")
+    s.add_argument("--preset", default="mini", choices=["tiny", "mini"], help="corpus size")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--nj", type=int, default=None, help="worker processes (default: all cores)")
+    s.set_defaults(func=cmd_corpus_synth)
+
+    data = add_group(sub, "data", "Kaldi data directories")
+    s = add_parser(data, "prep-librispeech", "LibriSpeech-layout corpus -> data dirs (speaker = reader-chapter)")
+    s.add_argument("--corpus-dir", required=True, help="the corpus root (holds one folder per subset)")
+    s.add_argument("--subsets", required=True, help="comma-separated, e.g. train-clean-100,dev-clean "
+                   "(or train,dev,test for the mini corpus)")
+    s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
+    s.set_defaults(func=cmd_data_prep)
+    s = add_parser(data, "validate", "report every problem with file and line; exit 1 on errors")
+    s.add_argument("dir", help="the data dir")
+    s.add_argument("--check-audio", action="store_true", help="also open every audio header")
+    s.set_defaults(func=cmd_data_validate)
+    s = add_parser(data, "fix", "keep only consistent utterances, sorted; lists what it dropped (in place: "
+                   "originals kept in DIR/.backup)")
+    s.add_argument("dir", help="the data dir")
+    s.add_argument("--out", help="write here instead of in place")
+    s.set_defaults(func=cmd_data_fix)
+    s = add_parser(data, "prep-superb", "SUPERB task dirs (train/dev/test) from a dataset's own layout or the "
+                   "mini corpus")
+    s.add_argument("--task", default="all", choices=[*MINI_TASKS, "all"], help="the task to prepare")
+    s.add_argument("--layout", required=True, choices=["mini", *LAYOUT_TASKS], help="the source's layout")
+    s.add_argument("--src", required=True, help="mini: the data dirs' parent; librispeech: "
+                   "train=DIR,dev=DIR,test=DIR data dirs (or their parent); others: the dataset root")
+    s.add_argument("--test-src", help="speech_commands: the separate v0.01 test set")
+    s.add_argument("--lexicon", help="librispeech PR: pronunciation lexicon (WORD PH1 PH2 ...)")
+    s.add_argument("--skip-oov", action="store_true", help="PR: leave out utterances with words not in the lexicon")
+    s.add_argument("--out", required=True, help="task dir (mini: parent of one dir per task)")
+    s.set_defaults(func=cmd_prep_superb)
+    s = add_parser(data, "utt2dur", "write utt2dur from audio headers")
+    s.add_argument("dir", help="the data dir")
+    s.set_defaults(func=cmd_data_utt2dur)
+
+    s = add_parser(sub, "features", "Kaldi-compatible fbank/MFCC of a data dir to ark/scp")
+    s.add_argument("--data", required=True, help="the data dir")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--type", default="mfcc", choices=["fbank", "mfcc"], help="feature kind")
+    s.add_argument("--deltas", action="store_true", help="append delta and delta-delta "
+                   "(MFCC 39-dim as HuBERT iteration 1)")
+    s.add_argument("--cmvn", default="none", choices=["none", "utt", "spk"], help="mean/variance normalisation")
+    shard_flags(s)
+    s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio "
+                   "(listed in bad_utts.RANK.json) instead of failing")
+    s.add_argument("--opt", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="Kaldi options, e.g. num_mel_bins=40 dither=1.0")
+    s.set_defaults(func=cmd_features)
+
+    s = add_parser(sub, "demo", "the synthetic corpus and its data dirs (the recipe's stages 0-1)")
+    s.add_argument("--workdir", default="exp/demo", help="where corpus/ and data/ go")
+    s.add_argument("--preset", default="mini", choices=["tiny", "mini"], help="corpus size")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.set_defaults(func=cmd_demo)

@@ -1,0 +1,57 @@
+"""``convert`` and ``extract``: checkpoints in, our folders and layer features out."""
+from __future__ import annotations
+
+import time
+
+from ..extract import extract_features
+from ..hub import load_upstream
+from ..models import save_model
+from ._args import add_parser, import_flags, print_json, shard_flags
+
+
+def cmd_convert(args) -> int:
+    model = load_upstream(args.src, args.drop_heads, args.trust_pickle)
+    meta = getattr(model, "metadata", {})
+    save_model(model, args.out, metadata=meta)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"{args.out}: {model.config.family} {model.config.encoder}, {model.num_layers} layers, "
+          f"width {model.hidden_size}, {n / 1e6:.1f}M parameters")
+    for key in ("dropped_heads", "ignored"):
+        if meta.get(key):
+            print(f"{key}: {', '.join(meta[key])}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    model = load_upstream(args.model, args.drop_heads, args.trust_pickle)
+    t0 = time.time()
+    summary = extract_features(model, args.data, args.out, args.layers, args.format, args.nshard, args.rank,
+                               args.batch_seconds, args.chunk_seconds, args.device, args.dtype, args.skip_bad,
+                               model_name=args.model)
+    summary["seconds"] = round(time.time() - t0, 1)
+    return print_json(summary)
+
+
+def register(sub) -> None:
+    s = add_parser(sub, "convert", "import a Hugging Face folder / fairseq .pt into our folder format")
+    s.add_argument("src", help="transformers folder (config.json + weights), fairseq .pt, or our folder")
+    s.add_argument("out", help="folder to write config.yaml + model.safetensors into")
+    import_flags(s)
+    s.set_defaults(func=cmd_convert)
+
+    s = add_parser(sub, "extract", "layer features of a model over a data dir, to ark/scp or .npy")
+    s.add_argument("--model", required=True, help="our exported folder, a transformers folder, a fairseq "
+                   ".pt, or a registered name (random weights, for testing)")
+    s.add_argument("--data", required=True, help="Kaldi data dir")
+    s.add_argument("--layers", default="all", help="comma-separated hidden-state indices (0 = encoder "
+                   "input) or 'all'")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--format", default="ark", choices=["ark", "npy"], help="feature file format")
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="float16: npy only")
+    shard_flags(s)
+    s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
+    s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
+    s.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")
+    import_flags(s)
+    s.set_defaults(func=cmd_extract)

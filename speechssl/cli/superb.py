@@ -1,0 +1,35 @@
+"""``superb``: SUPERB tasks on frozen upstreams, and the cross-upstream table."""
+from __future__ import annotations
+
+from ..tasks.superb import TASKS, run_benchmark, summarize
+from ._args import add_parser
+
+
+def cmd_superb(args) -> int:
+    if args.summarize_only:
+        print(summarize(args.out)["markdown"])
+        return 0
+    tasks = list(TASKS) if args.task == "all" else [args.task]
+    for r in run_benchmark(args.upstream, tasks, args.tasks_dir, args.out, args.cache, args.data, args.config,
+                           args.overrides):
+        print(f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"
+              + (f"  dev {r['dev']:7.2f}" if r.get("dev") is not None else "")
+              + f"  ({r['seconds']['total']:.0f} s)")
+    if args.task == "all" or len(args.upstream) > 1:
+        print(summarize(args.out)["markdown"])
+    return 0
+
+
+def register(sub) -> None:
+    s = add_parser(sub, "superb", "SUPERB tasks on a frozen upstream (weighted sum of layers + task head)")
+    s.add_argument("--task", default="all", choices=[*TASKS, "all"], help="the task to run")
+    s.add_argument("--upstream", action="append", default=[], help="[NAME=]SPEC: fbank, an exported folder, HF "
+                   "folder or fairseq .pt (repeatable)")
+    s.add_argument("--tasks-dir", default="superb", help="parent of the prepared task dirs (<dir>/<task>)")
+    s.add_argument("--data", help="the prepared task dir of a single --task (default: TASKS_DIR/TASK)")
+    s.add_argument("--out", default="exp/superb", help="results: OUT/<upstream>/<task>/, OUT/results.{md,json}")
+    s.add_argument("--cache", help="feature cache (default: OUT/cache)")
+    s.add_argument("--config", action="append", default=[], help="YAML overriding conf/superb/<task>.yaml")
+    s.add_argument("--summarize-only", action="store_true", help="only rebuild OUT/results.{md,json}")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_steps=500 head.hidden=256")
+    s.set_defaults(func=cmd_superb)

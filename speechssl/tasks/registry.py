@@ -1,0 +1,116 @@
+"""Every trainable task by name: its config schema, its run function, its dry-run description, and
+the ``conf/`` files its schema reads. The CLI (``speechssl train``, ``pretrain``, ``distill``,
+``finetune``, ``tts train-*``, ``asd train``) and ``speechssl config check`` both read this table,
+so a new task or objective is its own module plus one entry here.
+
+Entries name their objects as ``"module:attribute"`` strings, resolved on first use: listing the
+tasks (``--help``) does not import Lightning or any model code.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from ..errors import InputError
+
+
+def resolve(ref: str) -> Any:
+    """``"speechssl.tasks.hubert:pretrain_hubert"`` -> the object."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One trainable task.
+
+    Attributes:
+        name: the registry key and the CLI's name for it (``hubert``, ``w2v-bert``, ...).
+        group: the CLI command that runs it (``pretrain``, ``distill``, ``finetune``, ``tts``, ``asd``).
+        schema: ``module:Class`` of its config dataclass.
+        run: ``module:function`` taking the config and returning a JSON-able summary.
+        describe: ``module:function`` (config -> dict of what it builds) for ``--dry-run``; None: the
+            config itself is the description.
+        conf: globs under ``conf/`` whose files load into ``schema`` (``config check``).
+        placeholders: ``key=value`` a run supplies (labels, a teacher), filled to check a file alone.
+        help: one line for the CLI.
+    """
+
+    name: str
+    group: str
+    schema: str
+    run: str
+    describe: Optional[str] = None
+    conf: Tuple[str, ...] = ()
+    placeholders: Tuple[str, ...] = ()
+    help: str = ""
+    command: str = field(default="", compare=False)  # the CLI sub-command word (default: name)
+
+    def schema_class(self) -> type:
+        return resolve(self.schema)
+
+    def run_function(self) -> Callable:
+        return resolve(self.run)
+
+    def description(self, cfg) -> Dict[str, Any]:
+        """What ``cfg`` builds, without data or weights (parameter counts on the meta device)."""
+        info: Dict[str, Any] = {"task": self.name}
+        if self.describe:
+            info["parameters"] = resolve(self.describe)(cfg)
+        return info
+
+
+TASKS: Dict[str, TaskSpec] = {t.name: t for t in (
+    TaskSpec("hubert", "pretrain", "speechssl.tasks.hubert:HubertPretrainConfig",
+             "speechssl.tasks.hubert:pretrain_hubert", "speechssl.tasks.hubert:describe",
+             conf=("pretrain/hubert_*",), placeholders=("data.train_labels=[labels/train]",),
+             help="HuBERT masked prediction of k-means targets"),
+    TaskSpec("w2v-bert", "pretrain", "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
+             "speechssl.tasks.w2v_bert:pretrain_w2v_bert", "speechssl.tasks.w2v_bert:describe",
+             conf=("pretrain/w2v_bert_*",), help="w2v-BERT: contrastive + masked language modelling"),
+    TaskSpec("lighthubert", "distill", "speechssl.tasks.lighthubert:LightHubertDistillConfig",
+             "speechssl.tasks.lighthubert:distill_lighthubert", "speechssl.tasks.lighthubert:describe",
+             conf=("distill/lighthubert_*",), placeholders=("teacher=exp/teacher",),
+             help="LightHuBERT once-for-all supernet distillation (stage 1 or 2)"),
+    TaskSpec("asr", "finetune", "speechssl.tasks.asr:AsrFinetuneConfig", "speechssl.tasks.asr:finetune_asr",
+             conf=("finetune/asr_*",), placeholders=("model.upstream=exp/upstream",),
+             help="CTC fine-tuning of a pretrained encoder"),
+    TaskSpec("vec2wav", "tts", "speechssl.tasks.vec2wav:Vec2WavTrainConfig", "speechssl.tasks.vec2wav:train_vocoder",
+             conf=("tts/vec2wav_*",), placeholders=("upstream=exp/upstream",), command="train-vocoder",
+             help="vec2wav: HiFi-GAN from an upstream layer to 16 kHz audio, speaker-conditioned"),
+    TaskSpec("text2vec", "tts", "speechssl.tasks.text2vec:Text2VecTrainConfig",
+             "speechssl.tasks.text2vec:train_acoustic", conf=("tts/text2vec_*",),
+             placeholders=("upstream=exp/upstream",), command="train-acoustic",
+             help="text2vec: phones -> the vocoder's features"),
+    TaskSpec("asd", "asd", "speechssl.tasks.asd:AsdTrainConfig", "speechssl.tasks.asd:train_asd",
+             conf=("asd/*",), placeholders=("upstream=exp/upstream",), command="train",
+             help="active speaker detection: visual front end + MFCC or SSL audio"),
+    TaskSpec("superb", "superb", "speechssl.tasks.superb:SuperbConfig", "speechssl.tasks.superb:run_task",
+             conf=("superb/*",), placeholders=("data=superb/task", "upstream=fbank"),
+             help="one SUPERB task on a frozen upstream"),
+)}
+
+
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise InputError(f"unknown task {name!r}; registered: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def tasks_in(group: str) -> Dict[str, TaskSpec]:
+    """The tasks a CLI command runs, by their sub-command word."""
+    return {t.command or t.name: t for t in TASKS.values() if t.group == group}
+
+
+def task_for_conf(relative_path: str) -> Optional[TaskSpec]:
+    """The task whose schema reads ``conf/<relative_path>`` (``pretrain/hubert_mini.yaml``), if any."""
+    stem = relative_path[:-5] if relative_path.endswith(".yaml") else relative_path
+    for t in TASKS.values():
+        if any(fnmatch.fnmatch(stem, pattern) for pattern in t.conf):
+            return t
+    return None
+
+
+__all__ = ["TASKS", "TaskSpec", "get_task", "resolve", "task_for_conf", "tasks_in"]
