@@ -19,7 +19,7 @@ def testdata() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
-    from speechssl.audio.synth import synthesize_corpus
+    from speechssl.corpus.synth import synthesize_corpus
 
     root = tmp_path_factory.mktemp("corpus") / "tiny"
     synthesize_corpus(root, "tiny", seed=0, num_workers=2, progress=False)

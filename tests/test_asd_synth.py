@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from speechssl.data.asd_synth import (AsdSynthConfig, frame_envelope, make_clip, read_split, speech_frames,
+from speechssl.corpus.asd_synth import (AsdSynthConfig, frame_envelope, make_clip, read_split, speech_frames,
                                       synthesize_asd_set)
 
 

@@ -186,7 +186,7 @@ def test_scoring_dir(tmp_path):
 # ------------------------------------------------------------------------------ the FBANK upstream
 def test_fbank_upstream_follows_the_contract(tmp_path):
     from speechssl.audio.features import add_deltas, fbank, utterance_cmvn
-    from speechssl.extract import extract_features, read_features
+    from speechssl.pipelines.extract import extract_features, read_features
     from speechssl.data.kaldi_dir import DataDir
     from speechssl.hub import load_upstream
     from speechssl.models import FbankUpstream

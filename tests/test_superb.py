@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from speechssl.cli import main
-from speechssl.data import superb_prep as prep
+from speechssl.corpus import superb_prep as prep
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.downstream.metrics import accuracy, equal_error_rate
 
@@ -200,7 +200,10 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
             assert (out / up / t / "layer_weights.png").exists()
             assert r["train_loss"]["end"] < r["train_loss"]["start"], (up, t)  # the head learns
     table = json.loads((out / "results.json").read_text())["superb"]
-    assert all(v["superb_score"] == 0 for k, v in table["fbank"].items() if not k.startswith("_"))
+    for t, v in table["fbank"].items():  # FBANK is the zero; a task it already solves has no score
+        if not t.startswith("_"):
+            ideal = 100.0 if v["higher_is_better"] else 0.0
+            assert v["superb_score"] == (None if v["value"] == ideal else 0), (t, v)
     assert "| fbank |" in (out / "results.md").read_text()
     # the cache: one extraction per upstream per audio source; a rerun redoes nothing
     parts = sorted((out / "cache").glob("random-*/part-*"))
@@ -247,3 +250,11 @@ def test_every_downstream_config_loads():
     from speechssl.config_check import bases_of
     for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):   # a layered file on its `# base:` files
         load_config(AsrFinetuneConfig, [*bases_of(f), str(f)], []).validate()
+
+
+def test_superb_score_anchors_and_a_degenerate_baseline():
+    from speechssl.tasks.superb import superb_score
+    assert superb_score(50.0, 50.0, True) == 0 and superb_score(100.0, 50.0, True) == 1000
+    assert superb_score(10.0, 20.0, False) == pytest.approx(500.0)
+    assert superb_score(3.0, 0.0, False) is None      # FBANK's EER already 0: the scale is undefined
+    assert superb_score(100.0, 100.0, True) is None

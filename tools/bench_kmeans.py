@@ -42,8 +42,8 @@ def main() -> None:
 
     faiss.omp_set_num_threads(args.threads)
     if args.feats is None:
-        from speechssl.audio.compute import compute_features
-        from speechssl.audio.synth import synthesize_corpus
+        from speechssl.pipelines.features import compute_features
+        from speechssl.corpus.synth import synthesize_corpus
         from speechssl.data.kaldi_dir import prepare_librispeech
         tmp = Path(tempfile.mkdtemp())
         synthesize_corpus(tmp / "corpus", "tiny", progress=False)

@@ -27,7 +27,7 @@ def main() -> None:
 
     from speechssl import load_model
     from speechssl.clustering import FeatureSource, assign_labels, evaluate_labels, learn_kmeans, read_labels
-    from speechssl.extract import extract_features, parse_layers
+    from speechssl.pipelines.extract import extract_features, parse_layers
 
     def quality(src: FeatureSource, work: Path) -> dict:
         km = learn_kmeans(src, args.k, restarts=1)

@@ -22,7 +22,7 @@ import torch
 
 from speechssl.audio import features as F
 from speechssl.audio.phones import PHONE_SET
-from speechssl.audio.synth import PRESETS, synthesize_corpus
+from speechssl.corpus.synth import PRESETS, synthesize_corpus
 from speechssl.data.kaldi_dir import DataDir, prepare_librispeech, read_ctm_frames
 
 

@@ -1,8 +1,8 @@
 """``asd prepare | train | eval | predict``: active speaker detection in the AVA / UniTalk layout."""
 from __future__ import annotations
 
-from ..data.asd_synth import synthesize_asd_splits
-from ..data.asd_video import crops_from_videos
+from ..corpus.asd_synth import synthesize_asd_splits
+from ..corpus.asd_video import crops_from_videos
 from ..errors import InputError
 from ..tasks.asd import evaluate_asd, score_split, write_predictions
 from ..tasks.registry import tasks_in

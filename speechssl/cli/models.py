@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..extract import extract_features
+from ..pipelines.extract import extract_features
 from ..hub import load_upstream
 from ..models import save_model
 from ._args import add_parser, import_flags, print_json, shard_flags

@@ -1,7 +1,7 @@
 """``superb``: SUPERB tasks on frozen upstreams, and the cross-upstream table."""
 from __future__ import annotations
 
-from ..tasks.superb import TASKS, run_benchmark, summarize
+from ..tasks.superb import run_benchmark, summarize, task_names
 from ._args import add_parser
 
 
@@ -9,7 +9,7 @@ def cmd_superb(args) -> int:
     if args.summarize_only:
         print(summarize(args.out)["markdown"])
         return 0
-    tasks = list(TASKS) if args.task == "all" else [args.task]
+    tasks = task_names() if args.task == "all" else [args.task]
     for r in run_benchmark(args.upstream, tasks, args.tasks_dir, args.out, args.cache, args.data, args.config,
                            args.overrides):
         print(f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"
@@ -22,7 +22,7 @@ def cmd_superb(args) -> int:
 
 def register(sub) -> None:
     s = add_parser(sub, "superb", "SUPERB tasks on a frozen upstream (weighted sum of layers + task head)")
-    s.add_argument("--task", default="all", choices=[*TASKS, "all"], help="the task to run")
+    s.add_argument("--task", default="all", choices=[*task_names(), "all"], help="the task to run")
     s.add_argument("--upstream", action="append", default=[], help="[NAME=]SPEC: fbank, an exported folder, HF "
                    "folder or fairseq .pt (repeatable)")
     s.add_argument("--tasks-dir", default="superb", help="parent of the prepared task dirs (<dir>/<task>)")

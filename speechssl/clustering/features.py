@@ -113,7 +113,7 @@ class FeatureSource:
     def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
         """``(utt, [frames, dim] float32)`` in storage order."""
         if self.is_extract:
-            from ..extract import read_features
+            from ..pipelines.extract import read_features
             for utt, a in read_features(self.path, self.layer):
                 yield utt, np.asarray(a, dtype=np.float32)
             return

@@ -156,7 +156,7 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
 
 
 def _shard(utts: List[str], nshard: int, rank: int) -> List[str]:
-    from ..audio.compute import shard_utts
+    from ..pipelines.features import shard_utts
     return shard_utts(utts, nshard, rank)
 
 

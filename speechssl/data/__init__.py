@@ -1,4 +1,4 @@
-"""Kaldi data directories, corpus preparation and the corpus grammar."""
+"""Kaldi data directories, LibriSpeech preparation, datasets, samplers, frame labels."""
 from .kaldi_dir import DataDir, DataDirError, Problem, prepare_librispeech
 
 __all__ = ["DataDir", "DataDirError", "Problem", "prepare_librispeech"]

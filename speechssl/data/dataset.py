@@ -41,7 +41,7 @@ class AudioLabelDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir, label_sets: Sequence[LabelSet] = (), crop_seconds: Optional[float] = None,
                  min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
-        from ..clustering.labels import check_label_counts
+        from ..data.labels import check_label_counts
 
         self.data = DataDir.read(data_dir)
         self.label_sets = list(label_sets)

@@ -65,7 +65,7 @@ def parse_conv_spec(spec):
     return value(ast.parse(spec, mode="eval").body)
 
 
-def _model_cfg(ckpt: Dict[str, Any]) -> Dict[str, Any]:
+def model_cfg(ckpt: Dict[str, Any]) -> Dict[str, Any]:
     cfg = ckpt.get("cfg")
     if cfg is not None:
         cfg = dict(cfg)
@@ -131,17 +131,15 @@ def read_fairseq_checkpoint(path, trust: bool = False) -> Dict[str, Any]:
 
 def import_fairseq(path, drop_heads: bool = False, trust: bool = False) -> SpeechEncoder:
     """Build a :class:`SpeechEncoder` from a fairseq checkpoint; every key is mapped, dropped on request, or an error."""
-    path = Path(path)
-    ckpt = read_fairseq_checkpoint(path, trust)
-    from .lighthubert import is_lighthubert, supernet_from_checkpoint
-    if is_lighthubert(ckpt):  # a LightHuBERT supernet: the subnet its authors serve, as a plain encoder
-        model = supernet_from_checkpoint(ckpt, str(path)).export()
-        model.metadata = {"source": str(path), "format": "lighthubert"}
-        return model
+    return encoder_from_fairseq(read_fairseq_checkpoint(path, trust), Path(path), drop_heads)
+
+
+def encoder_from_fairseq(ckpt: Dict[str, Any], path: Path, drop_heads: bool = False) -> SpeechEncoder:
+    """:func:`import_fairseq` on a checkpoint already read (``path`` names it in errors and metadata)."""
     state = dict(ckpt["model"])
     if any(k.startswith(FINETUNED_PREFIX) for k in state):
         state = {k[len(FINETUNED_PREFIX):] if k.startswith(FINETUNED_PREFIX) else k: v for k, v in state.items()}
-    config = config_from_fairseq(_model_cfg(ckpt), state)
+    config = config_from_fairseq(model_cfg(ckpt), state)
     state, heads = split_keys(state, HEAD_PATTERNS)
     if config.family == "wav2vec2":  # wav2vec 2.0's final_proj belongs to its contrastive head
         state, more = split_keys(state, [r"final_proj\..*"])

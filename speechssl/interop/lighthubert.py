@@ -13,7 +13,7 @@ from typing import Any, Dict, Union
 
 from ..errors import InputError, NotFoundError
 from ..models.lighthubert import OFFICIAL_SPACES, LightHubert, SearchSpace
-from .fairseq import RULES, _model_cfg, config_from_fairseq, read_fairseq_checkpoint
+from .fairseq import RULES, config_from_fairseq, model_cfg, read_fairseq_checkpoint
 from .keymap import rename_keys, split_keys
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ IGNORED = (r"label_embs_concat", r"final_proj\..*")  # HuBERT-pretraining heads 
 
 def is_lighthubert(ckpt: Dict[str, Any]) -> bool:
     try:
-        return _model_cfg(ckpt).get("_name") in LIGHTHUBERT_NAMES
+        return model_cfg(ckpt).get("_name") in LIGHTHUBERT_NAMES
     except KeyError:
         return False
 
@@ -42,7 +42,7 @@ def official_space(m: Dict[str, Any]) -> str:
 
 def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -> LightHubert:
     """A :class:`LightHubert` with the checkpoint's weights and its served subnet set."""
-    m = _model_cfg(ckpt)
+    m = model_cfg(ckpt)
     name = m.get("_name")
     if name not in LIGHTHUBERT_NAMES:
         raise InputError(f"{source}: cfg.model._name={name!r} is not a LightHuBERT model {LIGHTHUBERT_NAMES}")

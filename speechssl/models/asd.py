@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..downstream.featurizer import WeightedSum
+from ..nn.weighted_sum import WeightedSum
 
 
 @dataclass

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, MissingInputError
+from ..config import resolve_conf
 from ..utils.atomic import atomic_path, write_text
 from .encoder import EncoderConfig, SpeechEncoder, normalize_waveform
 from .upstream import UpstreamBase, UpstreamOutput
@@ -189,7 +190,6 @@ class SearchSpace:
         """A YAML file, or a name under conf/ (``lighthubert/space_base``)."""
         from omegaconf import OmegaConf
 
-        from ..config import resolve_conf
         p = str(path)
         try:
             file = resolve_conf(p)

@@ -1,5 +1,5 @@
 """Active speaker detection: training (``speechssl asd train``), scoring (``asd eval``) and the official prediction
-CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.data.asd_synth`` writes a synthetic one).
+CSV (``asd predict``) on the AVA / UniTalk layout (``speechssl.corpus.asd_synth`` writes a synthetic one).
 
 A *track* is one entity's rows of a split's CSV: its face crops in timestamp order, its labels, and its audio
 (``clips_audios/<split>/<video>/<entity>.wav``, starting at the track's first frame). The audio branch gets 13

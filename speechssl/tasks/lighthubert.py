@@ -114,7 +114,7 @@ def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
 
 def dump_targets(teacher: str, k: int, data_dir: str, out_dir: str, norm: str = "none", **kwargs) -> Dict:
     """Teacher targets of every utterance of ``data_dir`` to ``out_dir/layer0/feats.scp`` (resumable)."""
-    from ..extract import extract_features
+    from ..pipelines.extract import extract_features
     return extract_features(load_teacher(teacher, k, norm), data_dir, out_dir, layers=[0],
                             model_name=f"{teacher} (mean of last {k} layers, norm {norm})", **kwargs)
 

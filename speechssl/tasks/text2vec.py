@@ -67,7 +67,7 @@ def phone_ids(phones: List[str], where: str = "") -> List[int]:
 def phonemize(text: str) -> List[str]:
     """Text -> phones of the mini corpus's set, through the bundled espeak-ng (pauses as ``SIL``)."""
     from ..audio.espeak import Espeak
-    from ..audio.synth import segments_from_events
+    from ..corpus.synth import segments_from_events
 
     syn = Espeak().synthesize(text)
     return [p for p, _, _ in segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)]

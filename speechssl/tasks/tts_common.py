@@ -34,7 +34,7 @@ def ensure_features(cfg, data_dir: str, name: str) -> Path:
     """The extraction holding ``cfg.layer`` and ``cfg.speaker.layer`` for ``data_dir`` (extracted if absent)."""
     if cfg.data.features:
         return Path(cfg.data.features) / name
-    from ..extract import extract_features
+    from ..pipelines.extract import extract_features
     from ..hub import load_upstream
 
     out = Path(cfg.trainer.out_dir) / "features" / name
@@ -51,7 +51,7 @@ def speaker_embedding(frames: np.ndarray) -> np.ndarray:
 
 
 def read_layer(feats_dir: Path, layer: int) -> Dict[str, np.ndarray]:
-    from ..extract import read_features
+    from ..pipelines.extract import read_features
     return {u: np.asarray(a, dtype=np.float32) for u, a in read_features(feats_dir, layer)}
 
 

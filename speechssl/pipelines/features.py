@@ -18,9 +18,10 @@ import torch
 
 from ..errors import InputError, MissingInputError
 from ..constants import SAMPLE_RATE
-from . import features as F
+from ..audio import features as F
 from ..data.batching import duration_batches
-from .io import AudioError
+from ..data.kaldi_dir import DataDir
+from ..audio.io import AudioError
 from ..utils.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     import kaldiio
     from tqdm import tqdm
 
-    from ..data.kaldi_dir import DataDir
 
     if cmvn not in ("none", "utt", "spk"):
         raise InputError(f"cmvn must be none, utt or spk, got {cmvn!r}")

@@ -23,12 +23,13 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .errors import InputError
-from .constants import SAMPLE_RATE
-from .audio.compute import shard_utts
-from .audio.io import AudioError
-from .data.batching import duration_batches, padding_ratio
-from .utils.atomic import atomic_path, write_json, write_text
+from ..errors import InputError
+from ..constants import SAMPLE_RATE
+from .features import shard_utts
+from ..audio.io import AudioError
+from ..data.batching import duration_batches, padding_ratio
+from ..data.kaldi_dir import DataDir
+from ..utils.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,6 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     """
     from tqdm import tqdm
 
-    from .data.kaldi_dir import DataDir
 
     if fmt not in ("ark", "npy"):
         raise InputError(f"format must be 'ark' or 'npy', got {fmt!r}")

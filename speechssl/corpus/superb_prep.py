@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from ..errors import InputError, MissingInputError
-from .kaldi_dir import DataDir, DataDirError
+from ..data.kaldi_dir import DataDir, DataDirError
 
 log = logging.getLogger(__name__)
 

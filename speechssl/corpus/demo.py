@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-from ..audio.synth import synthesize_corpus
 from ..errors import InputError
-from .kaldi_dir import prepare_librispeech
+from ..data.kaldi_dir import prepare_librispeech
+from .synth import synthesize_corpus
 
 DEMO_SPLITS = ("train", "dev", "test", "test-unseen-speakers")
 

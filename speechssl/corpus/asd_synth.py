@@ -28,10 +28,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import MissingInputError
+from ..audio.io import save
 from ..constants import SAMPLE_RATE
 from ..utils.atomic import atomic_path
-from .ava_csv import read_ava_csv
-from .kaldi_dir import DataDir
+from ..data.ava_csv import read_ava_csv
+from ..data.kaldi_dir import DataDir
 
 log = logging.getLogger(__name__)
 FPS = 25
@@ -175,7 +176,6 @@ def write_clip(out: Path, split: str, video_id: str, clip: dict, start_time: flo
     """JPG frames + WAV per entity; returns the CSV rows."""
     from PIL import Image
 
-    from ..audio.io import save
 
     rows = []
     n = len(clip["faces"])

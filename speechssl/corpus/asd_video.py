@@ -20,9 +20,10 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import InputError, MissingInputError
+from ..audio.io import save
 from ..constants import SAMPLE_RATE
 from ..utils.atomic import atomic_path
-from .ava_csv import read_ava_csv
+from ..data.ava_csv import read_ava_csv
 
 FACE = 112
 
@@ -79,7 +80,6 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
     """Every track of ``csv_path`` from ``videos_dir/<video_id><ext>`` into ``out``'s layout; returns counts."""
     from PIL import Image
 
-    from ..audio.io import save
 
     out = Path(out)
     rows = read_ava_csv(csv_path)

@@ -30,9 +30,12 @@ import numpy as np
 
 from ..errors import InputError, OutputExistsError
 from ..constants import SAMPLE_RATE
-from . import augment
-from .phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
+from ..audio import augment
+from ..audio.phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
+from ..audio.espeak import Espeak
+from ..audio.io import resample, save
 from ..utils.atomic import write_json
+from . import grammar
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,6 @@ def make_speakers(preset: Preset, seed: int) -> List[Speaker]:
 def plan_corpus(preset: Preset, seed: int) -> List[UttPlan]:
     """Every utterance to make, in a fixed order. General sentences are unique corpus-wide, so
     dev/test sentences never occur in train; commands and keywords repeat (they are classes)."""
-    from ..data import grammar
 
     rng = random.Random(seed)
     speakers = make_speakers(preset, seed)
@@ -187,8 +189,6 @@ def segments_from_events(events: Sequence[Tuple[str, int]], num_samples: int,
 
 def synthesize_utterance(plan: UttPlan, preset: Preset):
     """Synthesize, resample, degrade. Returns ``(wav [T] float32, meta dict)``."""
-    from .espeak import Espeak
-    from .io import resample
 
     rng = np.random.default_rng(plan.seed)
     spk = plan.speaker
@@ -245,7 +245,6 @@ def _worker_init(build_dir: str, preset: Preset) -> None:
 
 
 def _worker_run(plan: UttPlan) -> dict:
-    from .io import save
 
     build_dir: Path = _WORKER["dir"]  # type: ignore[assignment]
     meta_path = build_dir / ".cache" / f"{plan.utt_id}.json"

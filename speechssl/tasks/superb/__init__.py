@@ -1,0 +1,22 @@
+"""SUPERB: a frozen upstream, a learnt weighted sum of its hidden states, a task head.
+
+One module per task (``pr``, ``ks``, ``ic``, ``sid``, ``asv``, ``asr``), each a :class:`SuperbTask`
+registered by name; :mod:`.runner` trains and scores any of them, :mod:`.scores` builds the tables.
+Every module of this package that is not part of that machinery is a task and is imported here, so a
+new task is a new file (and ``conf/superb/<name>.yaml``).
+"""
+import importlib
+import pkgutil
+
+from .base import TASKS, HeadConfig, Scored, Split, SuperbTask, register, task_names
+from .runner import SuperbConfig, SuperbModel, SuperbRunner, collate_states, run_benchmark, run_task
+from .scores import summarize, superb_score, upstream_name
+
+_MACHINERY = {"base", "classification", "ctc", "runner", "scores"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _MACHINERY:
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["TASKS", "HeadConfig", "Scored", "Split", "SuperbConfig", "SuperbModel", "SuperbRunner", "SuperbTask",
+           "collate_states", "register", "run_benchmark", "run_task", "summarize", "superb_score", "task_names",
+           "upstream_name"]
