@@ -22,6 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from omegaconf import OmegaConf
+from safetensors import safe_open
+
 from .utils.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,6 @@ def count_parameters(model_dir: Path) -> Optional[int]:
     f = Path(model_dir) / "model.safetensors"
     if not f.is_file():
         return None
-    from safetensors import safe_open
 
     n = 0
     with safe_open(str(f), framework="numpy") as st:
@@ -105,7 +107,6 @@ def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
 def _asr_upstream(run: Path) -> Optional[str]:
     if not (run / "config.yaml").is_file():
         return None
-    from omegaconf import OmegaConf
 
     return OmegaConf.select(OmegaConf.load(run / "config.yaml"), "model.upstream")
 

@@ -2,9 +2,9 @@ import shutil
 
 import pytest
 import soundfile as sf
+from conftest import _testdata_sets
 
 from speechssl.data.kaldi_dir import DataDir, DataDirError, prepare_librispeech, read_ctm_frames
-from conftest import _testdata_sets
 
 
 @pytest.mark.parametrize("name", _testdata_sets())

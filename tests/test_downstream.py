@@ -185,12 +185,13 @@ def test_scoring_dir(tmp_path):
 
 # ------------------------------------------------------------------------------ the FBANK upstream
 def test_fbank_upstream_follows_the_contract(tmp_path):
+    import soundfile as sf
+
     from speechssl.audio.features import add_deltas, fbank, utterance_cmvn
-    from speechssl.pipelines.extract import extract_features, read_features
     from speechssl.data.kaldi_dir import DataDir
     from speechssl.hub import load_upstream
     from speechssl.models import FbankUpstream
-    import soundfile as sf
+    from speechssl.pipelines.extract import extract_features, read_features
 
     up = load_upstream("fbank")
     assert isinstance(up, FbankUpstream) and up.num_layers == 0 and up.hidden_size == 240 and up.downsample_rate == 160

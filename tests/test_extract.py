@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from speechssl.data.kaldi_dir import DataDir
-from speechssl.pipelines.extract import extract_features, parse_layers, read_features
 from speechssl.models import build_model, model_config, save_model
+from speechssl.pipelines.extract import extract_features, parse_layers, read_features
 
 TINY = dict(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=16,
             conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 2, 2]])

@@ -13,8 +13,7 @@ from speechssl.config import ConfigError, load_config
 from speechssl.nn.masking import seeded_span_masks
 from speechssl.nn.quantizer import GumbelVectorQuantizer, perplexity
 from speechssl.objectives.contrastive import contrastive_sums, sample_negatives, token_prediction_sums
-from speechssl.tasks.w2v_bert import (CodebookMonitor, W2vBertPretrainConfig, W2vBertPretrainTask, describe,
-                                      fill_random)
+from speechssl.tasks.w2v_bert import CodebookMonitor, W2vBertPretrainConfig, W2vBertPretrainTask, describe, fill_random
 
 TINY = ["model_overrides.subsampler_channels=8", "model_overrides.hidden_size=32", "model_overrides.num_layers=2",
         "model_overrides.num_heads=2", "model_overrides.ffn_dim=64", "model_overrides.depthwise_kernel=5",

@@ -9,11 +9,9 @@ import pytest
 import torch
 
 from speechssl.models.text2vec import Text2Vec, Text2VecConfig
-from speechssl.models.vec2wav import (MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig,
-                                      Vec2WavGenerator)
+from speechssl.models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from speechssl.nn.alignment import durations_from_path, length_regulate, monotonic_alignment_search
-from speechssl.objectives.gan import (LogMel, discriminator_loss, feature_matching_loss, generator_loss,
-                                      mel_l1_loss)
+from speechssl.objectives.gan import LogMel, discriminator_loss, feature_matching_loss, generator_loss, mel_l1_loss
 
 
 def tiny_vocoder(**kw) -> Vec2WavConfig:

@@ -15,8 +15,8 @@ from typing import Dict, Iterable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, NotFoundError
 from ..constants import SAMPLE_RATE
+from ..errors import InputError, NotFoundError
 
 _EPS = torch.finfo(torch.float32).eps  # Kaldi's kEpsilon floor for log
 

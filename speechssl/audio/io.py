@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional, Union
 
+import kaldiio
 import numpy as np
 import soundfile as sf
 import soxr
@@ -124,7 +125,6 @@ def info(source: Source) -> AudioInfo:
 
 
 def _read_ark(spec: str):
-    import kaldiio
 
     try:
         out = kaldiio.load_mat(spec)

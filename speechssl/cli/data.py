@@ -4,12 +4,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..pipelines.features import compute_features, merge_shards
-from ..corpus.synth import synthesize_corpus
 from ..corpus.demo import prepare_demo_data
+from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
+from ..corpus.synth import synthesize_corpus
 from ..data.fix import fix_data_dir
 from ..data.kaldi_dir import DataDir, prepare_librispeech
-from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
+from ..pipelines.features import compute_features, merge_shards
 from ._args import add_group, add_parser, key_values, print_json, shard_flags
 
 

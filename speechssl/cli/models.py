@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
-from ..pipelines.extract import extract_features
 from ..hub import load_upstream
 from ..models import save_model
+from ..pipelines.extract import extract_features
 from ._args import add_parser, import_flags, print_json, shard_flags
 
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
+import kaldiio
 import numpy as np
 
 from ..errors import InputError, MissingInputError
+from ..pipelines.extract import read_features
 
 
 @dataclass
@@ -100,7 +102,6 @@ class FeatureSource:
         """``(utt, feats)`` for the given ids only (storage order for npy), reading only those."""
         scp = self._scp()
         if scp is not None and not (self.is_extract and self.spec.get("format") == "npy"):
-            import kaldiio
             table = kaldiio.load_scp(str(scp))
             for u in utts:
                 yield u, np.asarray(table[u], dtype=np.float32)
@@ -113,11 +114,9 @@ class FeatureSource:
     def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
         """``(utt, [frames, dim] float32)`` in storage order."""
         if self.is_extract:
-            from ..pipelines.extract import read_features
             for utt, a in read_features(self.path, self.layer):
                 yield utt, np.asarray(a, dtype=np.float32)
             return
-        import kaldiio
         scp = self.path / "feats.scp" if self.path.is_dir() else self.path
         for utt, a in kaldiio.load_scp_sequential(str(scp)):
             yield utt, np.asarray(a, dtype=np.float32)

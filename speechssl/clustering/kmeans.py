@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import InputError, MissingInputError
-from .features import FeatureSource
+from ..pipelines.features import shard_utts
 from ..utils.atomic import atomic_path, write_json, write_text
+from .features import FeatureSource
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,6 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
 
 
 def _shard(utts: List[str], nshard: int, rank: int) -> List[str]:
-    from ..pipelines.features import shard_utts
     return shard_utts(utts, nshard, rank)
 
 
@@ -170,7 +171,6 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
     is skipped on rerun and a killed one is redone. When every shard is there, ``labels.txt``
     holds them all, sorted by utterance.
     """
-    from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,12 +27,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import MissingInputError
 from ..audio.io import save
 from ..constants import SAMPLE_RATE
-from ..utils.atomic import atomic_path
 from ..data.ava_csv import read_ava_csv
 from ..data.kaldi_dir import DataDir
+from ..errors import MissingInputError
+from ..utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 FPS = 25

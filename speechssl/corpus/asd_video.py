@@ -19,11 +19,11 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..errors import InputError, MissingInputError
 from ..audio.io import save
 from ..constants import SAMPLE_RATE
-from ..utils.atomic import atomic_path
 from ..data.ava_csv import read_ava_csv
+from ..errors import InputError, MissingInputError
+from ..utils.atomic import atomic_path
 
 FACE = 112
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-from ..errors import InputError
 from ..data.kaldi_dir import prepare_librispeech
+from ..errors import InputError
 from .synth import synthesize_corpus
 
 DEMO_SPLITS = ("train", "dev", "test", "test-unseen-speakers")

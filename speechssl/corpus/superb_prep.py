@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from ..errors import InputError, MissingInputError
 from ..data.kaldi_dir import DataDir, DataDirError
+from ..errors import InputError, MissingInputError
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
-from ..errors import InputError, OutputExistsError
-from ..constants import SAMPLE_RATE
 from ..audio import augment
-from ..audio.phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
 from ..audio.espeak import Espeak
 from ..audio.io import resample, save
+from ..audio.phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
+from ..constants import SAMPLE_RATE
+from ..errors import InputError, OutputExistsError
 from ..utils.atomic import write_json
 from . import grammar
 
@@ -264,7 +265,6 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
                       num_workers: Optional[int] = None, progress: bool = True) -> dict:
     """Build the corpus at ``root`` (skipped when a complete one with the same preset and seed
     is there). An interrupted build resumes from ``root + '.partial'``. Returns the summary."""
-    from tqdm import tqdm
 
     if isinstance(preset, Preset):  # a custom preset (ablations such as a clean corpus)
         cfg, preset = preset, preset.name

@@ -9,8 +9,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError, MissingInputError
 from ..constants import SAMPLE_RATE
+from ..data.labels import check_label_counts
+from ..errors import InputError, MissingInputError
 from .kaldi_dir import DataDir
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ class AudioLabelDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir, label_sets: Sequence[LabelSet] = (), crop_seconds: Optional[float] = None,
                  min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
-        from ..data.labels import check_label_counts
 
         self.data = DataDir.read(data_dir)
         self.label_sets = list(label_sets)

@@ -9,6 +9,7 @@ Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import defaultdict
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
+from tqdm import tqdm
 
-from ..constants import SAMPLE_RATE
 from ..audio import io as audio_io
+from ..constants import SAMPLE_RATE
 from ..errors import InputError, NotFoundError
 from ..utils.atomic import atomic_path, write_text
 from ..utils.text import read_text_lines
@@ -216,7 +218,6 @@ class DataDir:
 
     def compute_utt2dur(self, progress: bool = False) -> Dict[str, float]:
         """Durations from segments or audio headers (no decoding; pipes must run)."""
-        from tqdm import tqdm
 
         durs = {}
         for utt in tqdm(self.utt_ids, desc="utt2dur", disable=not progress):
@@ -417,7 +418,6 @@ def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLi
     (phone sequence), ``alignments.ctm``, ``utt2kind``, ``utt2keyword``, ``utt2intent``
     (``action|object|location``) and ``utt2reader`` (the reader across chapters).
     """
-    import json
 
     corpus_dir = Path(corpus_dir)
     src = corpus_dir / subset

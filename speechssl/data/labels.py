@@ -6,8 +6,8 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from ..errors import InputError
 from ..constants import SAMPLE_RATE
+from ..errors import InputError
 
 
 def expected_label_frames(num_samples: int, label_rate: float, sample_rate: int = SAMPLE_RATE,

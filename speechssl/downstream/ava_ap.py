@@ -14,8 +14,8 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import InputError
 from ..data.ava_csv import BOX, read_ava_csv  # noqa: F401  (read_ava_csv: re-exported for callers)
+from ..errors import InputError
 
 SPEAKING = "SPEAKING_AUDIBLE"
 

@@ -24,6 +24,9 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
+from ..data.kaldi_dir import DataDir
+from ..pipelines.extract import extract_features, read_features
+
 log = logging.getLogger(__name__)
 
 
@@ -75,8 +78,6 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
                        batch_seconds: float = 40.0, progress: bool = True):
     """``({source_key: [num_layers + 1, T', D] float16}, frame_rate)`` for every utterance of ``data_dirs`` (DataDir objects),
     extracting with ``load_upstream()`` what the cache of ``spec`` lacks."""
-    from ..data.kaldi_dir import DataDir
-    from ..pipelines.extract import extract_features, read_features
 
     root = cache_dir_for(cache_root, spec)
     root.mkdir(parents=True, exist_ok=True)

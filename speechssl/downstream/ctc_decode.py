@@ -11,8 +11,8 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from ..errors import InputError
 from ..data.tokenizers import WORD_BOUNDARY, TokenVocab
+from ..errors import InputError
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
+import jiwer
 import numpy as np
 
 from ..errors import InputError
@@ -55,7 +56,6 @@ def error_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") -
 
     ``unit="word"`` splits on whitespace (WER, and PER when tokens are phones); ``"char"`` counts characters
     without the spaces (CER)."""
-    import jiwer
 
     r_tok, h_tok = _tokens(refs, hyps, unit)
     total = ErrorCounts()
@@ -74,7 +74,6 @@ def error_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") -
 def per_utt_listing(utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str]) -> str:
     """Kaldi's ``scoring/wer_details/per_utt``: aligned ``ref`` / ``hyp`` / ``op`` rows and ``#csid`` counts
     (``***`` marks an insertion or deletion; ops ``C S I D``)."""
-    import jiwer
 
     lines = []
     for utt, ref, hyp in zip(utts, refs, hyps):

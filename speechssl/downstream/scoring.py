@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Sequence
 
-from .metrics import error_counts, per_utt_listing
 from ..utils.atomic import write_json
+from .metrics import error_counts, per_utt_listing
 
 
 def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str], unit: str = "char",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Dict
 
 import torch
+from safetensors.torch import load_file
 
 from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
@@ -109,7 +110,6 @@ def config_from_hf(cfg: Dict) -> EncoderConfig:
 
 def load_hf_state(folder: Path) -> Dict[str, torch.Tensor]:
     """Weights of a transformers folder: model.safetensors, pytorch_model.bin, or their sharded index."""
-    from safetensors.torch import load_file
     for index_name, single in (("model.safetensors.index.json", "model.safetensors"),
                                ("pytorch_model.bin.index.json", "pytorch_model.bin")):
         if (folder / single).is_file():

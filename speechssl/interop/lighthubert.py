@@ -13,6 +13,7 @@ from typing import Any, Dict, Union
 
 from ..errors import InputError, NotFoundError
 from ..models.lighthubert import OFFICIAL_SPACES, LightHubert, SearchSpace
+from ..models.registry import load_state_strict
 from .fairseq import RULES, config_from_fairseq, model_cfg, read_fairseq_checkpoint
 from .keymap import rename_keys, split_keys
 
@@ -57,7 +58,6 @@ def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -
     renamed, unmatched = rename_keys(state, RULES)
     if unmatched:
         raise NotFoundError(f"{source}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")
-    from ..models.registry import load_state_strict
     load_state_strict(model.encoder, renamed, source)
     if heads:
         last = max(heads, key=lambda k: int(re.match(r"layer_pred_heads\.(\d+)\.", k).group(1)))

@@ -3,6 +3,7 @@
 HuBERT, wav2vec 2.0, wav2vec2-conformer and w2v-BERT encoders are all this class with different
 :class:`EncoderConfig` values; the objectives (issues 4, 5) add their heads around it.
 """
+import difflib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
@@ -11,8 +12,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..nn.conformer import ConformerEncoder
-from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv2dSubsampler, ConvFeatureExtractor, FbankStacker,
-                            FeatureProjection)
+from ..nn.frontends import WAV2VEC2_CONV_LAYERS, Conv2dSubsampler, ConvFeatureExtractor, FbankStacker, FeatureProjection
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder
 from ..nn.utils import lengths_to_mask
@@ -95,7 +95,6 @@ class EncoderConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            import difflib
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
             msg = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
             raise InputError(f"unknown encoder config fields: {msg}")

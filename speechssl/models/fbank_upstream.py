@@ -7,8 +7,8 @@ from typing import Optional
 
 import torch
 
-from ..errors import InputError
 from ..audio.features import add_deltas, fbank, utterance_cmvn
+from ..errors import InputError
 from .upstream import UpstreamBase, UpstreamOutput
 
 

@@ -17,6 +17,8 @@ exports, and an export has ordinary ``Linear`` / ``LayerNorm`` weights and no su
 """
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import random
 from dataclasses import asdict, dataclass, field
@@ -24,12 +26,16 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.func import functional_call
 
-from ..errors import InputError, MissingInputError
 from ..config import resolve_conf
+from ..errors import InputError, MissingInputError
 from ..utils.atomic import atomic_path, write_text
 from .encoder import EncoderConfig, SpeechEncoder, normalize_waveform
+from .registry import load_model, model_config, save_model
 from .upstream import UpstreamBase, UpstreamOutput
 
 SPACE_FILE, HEAD_FILE = "lighthubert.yaml", "prediction_head.safetensors"
@@ -179,7 +185,6 @@ class SearchSpace:
         known = {"embed_dims", "heads", "ffn_ratios", "depths", "default", "layer_blocks"}
         unknown = sorted(set(d) - known)
         if unknown:
-            import difflib
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
             raise InputError("search space: unknown fields " + ", ".join(
                 k + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items()))
@@ -188,7 +193,6 @@ class SearchSpace:
     @classmethod
     def load(cls, path: Union[str, Path]) -> "SearchSpace":
         """A YAML file, or a name under conf/ (``lighthubert/space_base``)."""
-        from omegaconf import OmegaConf
 
         p = str(path)
         try:
@@ -280,7 +284,6 @@ class LightHubert(UpstreamBase):
                          time_mask: Optional[torch.Tensor] = None,
                          num_layers: Optional[int] = None) -> UpstreamOutput:
         """The current subnet from frontend output ``feats [B, T', C]`` (the CNN is not elastic)."""
-        from torch.func import functional_call
         plain = self._plain(self.subnet)
         state = {f"encoder.{k}": v for k, v in self.subnet_state(self.subnet, frontend=False).items()}
         plain.train(self.training)
@@ -446,10 +449,7 @@ class LightHubert(UpstreamBase):
     def save(self, path: Union[str, Path], metadata: Optional[Dict] = None) -> Path:
         """``path``: the max network as an ordinary exported model (so every upstream command takes
         it), plus ``lighthubert.yaml`` (space, teacher width) and the prediction head."""
-        from omegaconf import OmegaConf
-        from safetensors.torch import save_file
 
-        from .registry import save_model
         path = save_model(self.encoder, path, metadata={**(metadata or {}), "lighthubert_supernet": True})
         spec = {"space": self.space.to_dict(), "teacher_dim": self.teacher_dim, "head_dim": self.head_dim}
         write_text(path / SPACE_FILE, OmegaConf.to_yaml(OmegaConf.create(spec)))
@@ -466,10 +466,7 @@ def count_parameters(config: EncoderConfig) -> int:
 
 def load_supernet(path: Union[str, Path]) -> LightHubert:
     """A supernet folder written by :meth:`LightHubert.save`."""
-    from omegaconf import OmegaConf
-    from safetensors.torch import load_file
 
-    from .registry import load_model
     path = Path(path)
     if not (path / SPACE_FILE).is_file():
         raise MissingInputError(f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; "
@@ -486,7 +483,6 @@ def load_supernet(path: Union[str, Path]) -> LightHubert:
 def build_supernet(model: str, space: Union[SearchSpace, str], teacher_dim: Optional[int] = None,
                    **overrides) -> LightHubert:
     """A fresh supernet from a registered encoder config (the max network) and a search space."""
-    from .registry import model_config
     if not isinstance(space, SearchSpace):
         space = SearchSpace.load(space)
     return LightHubert(model_config(model, **overrides), space, teacher_dim)
@@ -494,12 +490,10 @@ def build_supernet(model: str, space: Union[SearchSpace, str], teacher_dim: Opti
 
 def subnets_from_spec(spec: str, model: LightHubert) -> List[Subnet]:
     """``max`` / ``min`` / ``default``, a JSON dict, or a JSON/YAML file of one subnet or a list."""
-    import json
     if spec in ("max", "min", "default"):
         return [model.resolve_subnet(spec)]
     p = Path(spec)
     if p.is_file():
-        from omegaconf import OmegaConf
         data = OmegaConf.to_container(OmegaConf.load(p))
     else:
         try:

@@ -1,14 +1,16 @@
 """Named model configs, builders, and the exported-folder format (config.yaml + model.safetensors)."""
+import difflib
 import json
 from pathlib import Path
 from typing import Callable, Dict, Union
 
 import torch
 from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
 
 from ..errors import InputError, MissingInputError, NotFoundError
-from .encoder import EncoderConfig, SpeechEncoder
 from ..utils.atomic import atomic_path, write_text
+from .encoder import EncoderConfig, SpeechEncoder
 
 _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 
@@ -32,7 +34,6 @@ def available_models():
 def model_config(name: str, **overrides) -> EncoderConfig:
     """The named config with ``overrides`` applied (unknown fields fail with a suggestion)."""
     if name not in _CONFIGS:
-        import difflib
         close = difflib.get_close_matches(name, _CONFIGS, 3)
         raise NotFoundError(f"unknown model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
                        + f" (available: {', '.join(available_models())})")
@@ -48,7 +49,6 @@ def build_model(name_or_config: Union[str, EncoderConfig], **overrides) -> Speec
 
 def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = None) -> Path:
     """Write ``path/config.yaml`` and ``path/model.safetensors`` (each written atomically)."""
-    from safetensors.torch import save_file
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     conf = {"model": model.config.to_dict(), "metadata": metadata or {}}
@@ -61,7 +61,6 @@ def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = No
 
 def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncoder:
     """Load an exported folder (or a registered name, with fresh weights) into a :class:`SpeechEncoder`."""
-    from safetensors.torch import load_file
     path = Path(path)
     if not path.exists() and str(path) in _CONFIGS:
         return build_model(str(path)).eval()

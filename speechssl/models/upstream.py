@@ -14,8 +14,8 @@ from typing import List, Optional, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from ..errors import InputError
 from ..constants import SAMPLE_RATE
+from ..errors import InputError
 
 
 @dataclass

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..constants import SAMPLE_RATE
 from ..audio.features import FbankOptions, FrameOptions, fbank
+from ..constants import SAMPLE_RATE
+from ..errors import InputError
 from .utils import conv_out_length, lengths_to_mask
 
 # (channels, kernel, stride) of the wav2vec 2.0 / HuBERT CNN: 400-sample receptive field, 320 hop

@@ -20,16 +20,18 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import kaldiio
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from ..errors import InputError
-from ..constants import SAMPLE_RATE
-from .features import shard_utts
 from ..audio.io import AudioError
+from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches, padding_ratio
 from ..data.kaldi_dir import DataDir
+from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
+from .features import shard_utts
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,6 @@ def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: Li
         with atomic_path(_with(stem, ".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32))
         return
-    import kaldiio
     ark, scp = _with(stem, ".ark"), _with(stem, ".scp")
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
         for u, a in zip(utts, arrays):
@@ -95,7 +96,6 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
 
     Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
     """
-    from tqdm import tqdm
 
 
     if fmt not in ("ark", "npy"):
@@ -227,6 +227,5 @@ def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
                 for u, a, b in zip(index["utts"], offsets[:-1], offsets[1:]):
                     yield u, np.asarray(arr[a:b])
             else:
-                import kaldiio
                 for u, a in kaldiio.load_scp_sequential(str(_with(stem, ".scp"))):
                     yield u, a

@@ -13,15 +13,17 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import kaldiio
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from ..errors import InputError, MissingInputError
-from ..constants import SAMPLE_RATE
 from ..audio import features as F
+from ..audio.io import AudioError
+from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches
 from ..data.kaldi_dir import DataDir
-from ..audio.io import AudioError
+from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,6 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
                      batch_seconds: float = 200.0, skip_bad: bool = False,
                      progress: bool = True, **opts) -> Path:
     """Compute features for a data dir shard; see module docstring. Returns the shard's scp."""
-    import kaldiio
-    from tqdm import tqdm
 
 
     if cmvn not in ("none", "utt", "spk"):

@@ -12,6 +12,8 @@ over all face-frames, overall and per UniTalk subset CSV.
 """
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import random
 from collections import defaultdict
@@ -22,11 +24,18 @@ from typing import Dict, List, Optional
 import lightning as L
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
-from ..errors import InputError, MissingInputError
+from ..audio.features import mfcc
+from ..audio.io import load
+from ..config import to_yaml
 from ..downstream.ava_ap import ava_average_precision, read_ava_csv
+from ..errors import InputError, MissingInputError
+from ..hub import load_upstream
 from ..models.asd import ActiveSpeakerModel, AsdConfig
-from .common import OptimConfig, TrainerConfig
+from ..models.encoder import SpeechEncoder
+from ..models.registry import save_model
+from .common import OptimConfig, TrainerConfig, build_optimizer
 from .tts_common import SplitsDataModule, SupervisedSteps, TimedTask, fit_and_export, load_export, save_export
 
 log = logging.getLogger(__name__)
@@ -95,8 +104,6 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
     """``audio_kind``: mfcc | ssl (hidden states of the frozen ``upstream``) | wav (for fine-tuning) | none."""
     from PIL import Image
 
-    from ..audio.features import mfcc
-    from ..audio.io import load
 
     root = Path(root)
     video, entity = rows[0]["video_id"], rows[0]["entity_id"]
@@ -199,7 +206,6 @@ class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
         return {"hidden_states": list(out.hidden_states)}
 
     def configure_optimizers(self):
-        from .common import build_optimizer
         if self.upstream is None:
             return build_optimizer(self.model.parameters(), self.cfg.optim)
         lr = self.cfg.optim.lr
@@ -219,8 +225,6 @@ class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
 def _upstream(cfg: AsdTrainConfig):
     if cfg.model.audio != "ssl":
         return None
-    from ..hub import load_upstream
-    from ..models.encoder import SpeechEncoder
     up = load_upstream(cfg.upstream).eval()
     if cfg.finetune_upstream and not isinstance(up, SpeechEncoder):
         raise InputError(f"asd: finetune_upstream needs a trainable encoder, {cfg.upstream} is {type(up).__name__}")
@@ -244,7 +248,6 @@ def load_split(cfg: AsdTrainConfig, split: str, upstream, csv_name: Optional[str
 
 
 def train_asd(cfg: AsdTrainConfig) -> dict:
-    from ..config import to_yaml
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
@@ -261,7 +264,6 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
     def export(steps: int) -> Path:
         final = out / "final"
         if task.upstream is not None:       # the fine-tuned upstream first: final/asd.yaml marks a whole export
-            from ..models.registry import save_model
             save_model(task.upstream, final / "upstream", {"finetuned_from": cfg.upstream, "steps": steps})
         spec = {"asd": _container(cfg.model), "upstream": "upstream" if task.upstream is not None else cfg.upstream,
                 "finetuned_from": cfg.upstream if task.upstream is not None else None, "metadata": {"steps": steps}}
@@ -273,7 +275,6 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
 
 
 def _container(obj):
-    from omegaconf import OmegaConf
     return OmegaConf.to_container(OmegaConf.structured(obj))
 
 
@@ -292,7 +293,6 @@ def score_split(model_dir, root, split: str) -> List[dict]:
     cfg = AsdTrainConfig(upstream=upstream, model=model.cfg, data=AsdDataConfig(root=str(root)))
     up = None
     if model.cfg.audio == "ssl":
-        from ..hub import load_upstream
         up = load_upstream(cfg.upstream).eval()
     preds = []
     for t in load_split(cfg, split, up):
@@ -309,7 +309,6 @@ def score_split(model_dir, root, split: str) -> List[dict]:
 
 def write_predictions(preds: List[dict], path) -> Path:
     """The official prediction CSV: the ground truth's columns, label SPEAKING_AUDIBLE, and the score."""
-    import csv
 
     cols = ["video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2",
             "label", "entity_id", "score"]
@@ -324,7 +323,6 @@ def write_predictions(preds: List[dict], path) -> Path:
 
 def evaluate_asd(model_dir, root, split: str, out) -> dict:
     """AP overall and per subset CSV (``csv/<split>_<subset>.csv``); predictions CSV and results JSON in ``out``."""
-    import json
 
     root, out = Path(root), Path(out)
     preds = score_split(model_dir, root, split)

@@ -19,21 +19,29 @@ from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
-from ..errors import InputError, MissingInputError
-from ..config import MISSING
+from ..config import MISSING, to_yaml
+from ..data.batching import duration_batches
 from ..data.dataset import AudioTextDataset, collate_audio_text
+from ..data.kaldi_dir import DataDir
 from ..data.tokenizers import TokenVocab
-from ..downstream.ctc_decode import greedy_decode
+from ..downstream.ctc_decode import BeamSearchDecoder, greedy_decode
 from ..downstream.metrics import ErrorCounts, error_counts
-from ..models.encoder import SpeechEncoder, normalize_waveform
+from ..downstream.scoring import write_scoring
+from ..errors import InputError, MissingInputError
+from ..hub import load_upstream
+from ..models import load_model, save_model
+from ..models.encoder import EncoderConfig, SpeechEncoder, normalize_waveform
 from ..nn.masking import channel_mask, span_mask
 from ..nn.utils import lengths_to_mask
+from ..utils.atomic import atomic_path, write_json
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
                      build_trainer, last_checkpoint, no_decay_groups)
-from ..utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +143,7 @@ class CtcModel(nn.Module):
 
 
 def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[Dict] = None) -> Path:
-    from safetensors.torch import save_file
 
-    from ..models import save_model
     path = Path(path)
     save_model(model.encoder, path, metadata={"objective": "ctc", **(metadata or {})})
     state = {k: v.detach().contiguous().cpu() for k, v in model.ctc_proj.state_dict().items()}
@@ -150,9 +156,7 @@ def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[
 
 def load_ctc_model(path):
     """``(CtcModel, TokenVocab)`` from a folder written by :func:`save_ctc_model`."""
-    from safetensors.torch import load_file
 
-    from ..models import load_model
     path = Path(path)
     if not (path / "asr.json").is_file():
         raise MissingInputError(f"{path}: not a fine-tuned CTC model (no asr.json; made by `speechssl finetune asr`)")
@@ -182,13 +186,11 @@ class AsrFinetuneTask(TrainingTask):
         self.save_hyperparameters()
         self.cfg = as_config(AsrFinetuneConfig, cfg)
         self.vocab = TokenVocab(vocab_tokens, self.cfg.data.unit)
-        from ..hub import load_upstream
         encoder = load_upstream(self.cfg.model.upstream)
         if not isinstance(encoder, SpeechEncoder):
             raise InputError(f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not "
                              f"{type(encoder).__name__}")
         if self.cfg.model.encoder_overrides:  # dropout and friends: rebuild with the same weights
-            from ..models.encoder import EncoderConfig
             conf = EncoderConfig.from_dict({**encoder.config.to_dict(), **self.cfg.model.encoder_overrides})
             state = encoder.state_dict()
             encoder = SpeechEncoder(conf)
@@ -250,7 +252,6 @@ def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
     mine = out / "tokens.txt"
     if mine.exists():
         return TokenVocab.load(mine, cfg.unit)
-    from ..data.kaldi_dir import DataDir
     d = DataDir.read(cfg.train)
     table = d.text if cfg.text_file == "text" else d.extra.get(cfg.text_file)
     if not table:
@@ -262,9 +263,7 @@ def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
 
 def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     """Fine-tune (or resume), export the best-by-dev-WER model to ``out_dir/final``; returns a summary."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from ..config import to_yaml
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
@@ -303,12 +302,7 @@ def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = 
                word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "cpu",
                text_file: Optional[str] = None) -> Dict[str, Any]:
     """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
-    from tqdm import tqdm
 
-    from ..data.batching import duration_batches
-    from ..data.kaldi_dir import DataDir
-    from ..downstream.ctc_decode import BeamSearchDecoder
-    from ..downstream.scoring import write_scoring
 
     model, vocab = load_ctc_model(model_dir)
     model.to(device)

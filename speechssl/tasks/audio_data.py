@@ -2,6 +2,7 @@
 duration-bucketed, distributed, resumable batches."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -9,9 +10,10 @@ from typing import List, Optional, Sequence
 import lightning as L
 import torch
 
-from ..errors import InputError, MissingInputError
+from ..clustering import read_labels
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
 from ..data.sampler import BucketBatchSampler
+from ..errors import InputError, MissingInputError
 from .common import AudioDataConfig
 
 log = logging.getLogger(__name__)
@@ -19,9 +21,7 @@ log = logging.getLogger(__name__)
 
 def load_label_set(path) -> LabelSet:
     """A ``speechssl kmeans assign`` folder (or its labels.txt): labels + rate + k from kmeans.json."""
-    import json
 
-    from ..clustering import read_labels
 
     p = Path(path)
     folder = p if p.is_dir() else p.parent

@@ -3,19 +3,29 @@ the trainer (strategy / devices / nodes / precision from config), atomic checkpo
 callbacks and the data module for audio + frame labels."""
 from __future__ import annotations
 
+import csv
+import difflib
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import OmegaConf
 
-from ..errors import InputError
+from ..config import MISSING, to_yaml
 from ..constants import SAMPLE_RATE
-from ..config import MISSING
+from ..errors import InputError
+from ..models import available_models, load_model, model_config, save_model
+from ..models.encoder import EncoderConfig
+from ..nn.masking import seeded_span_masks
+from ..nn.utils import GradMultiply, lengths_to_mask
 from ..utils.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -77,10 +87,7 @@ class PretrainModelConfig:
     init_from: Optional[str] = None                                # an exported folder to start from (weights only)
 
     def encoder_config(self):
-        from ..models import available_models, model_config
-        from ..models.encoder import EncoderConfig
         if self.model not in available_models():
-            import difflib
             close = difflib.get_close_matches(self.model, available_models(), 1)
             raise InputError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
                              f"; available: {available_models()}"))
@@ -90,8 +97,6 @@ class PretrainModelConfig:
 def frontend_and_masks(encoder, batch, obj, training: bool):
     """The start of every masked-prediction step: frontend (gradient scaled by ``obj.feature_grad_mult``
     in training), valid frames, and per-utterance seeded span masks. Returns ``(feats, frames, valid, mask)``."""
-    from ..nn.masking import seeded_span_masks
-    from ..nn.utils import GradMultiply, lengths_to_mask
     feats, frames = encoder.frontend(batch["wavs"], batch["lengths"])
     if obj.feature_grad_mult != 1.0 and training:
         feats = GradMultiply.apply(feats, obj.feature_grad_mult)
@@ -105,7 +110,6 @@ def init_weights_from(encoder: torch.nn.Module, path: Optional[str]) -> None:
     """Warm start: copy the matching weights of the exported model at ``path`` (no-op for None)."""
     if not path:
         return
-    from ..models import load_model
     missing, unexpected = encoder.load_state_dict(load_model(path).state_dict(), strict=False)
     log.info("initialised from %s (not there: %s; ignored: %s)", path, missing, unexpected)
 
@@ -221,13 +225,10 @@ def as_config(schema, cfg):
     """``cfg`` (a dict from hyperparameters, or already a ``schema`` instance) as a ``schema`` dataclass."""
     if isinstance(cfg, schema):
         return cfg
-    from omegaconf import OmegaConf
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
 
 
 def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks=()) -> L.Trainer:
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     out = Path(cfg.out_dir)
     if cfg.threads:
@@ -241,7 +242,6 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks=()) ->
     # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
     loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10),
                TensorBoardLogger(out, name="tensorboard", version="")]
-    import warnings
     # our batch sampler restores its own position (AudioDataModule.state_dict), which Lightning cannot see
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
@@ -260,8 +260,6 @@ def run_pretraining(cfg, task: "TrainingTask", dm, export, callbacks=()) -> Dict
     ``export(trainer, summary)`` writes ``out_dir/final`` and returns its path. Before the first
     step the untrained encoder goes to ``out_dir/init``: the control every comparison needs.
     """
-    from ..config import to_yaml
-    from ..models import save_model
 
     out = Path(cfg.trainer.out_dir)
     (out / "config.yaml").write_text(to_yaml(cfg))
@@ -298,7 +296,6 @@ def last_checkpoint(out_dir) -> Optional[str]:
 
 def read_metrics(out_dir) -> List[Dict[str, float]]:
     """All logged rows of a run, across restarts (later restarts win for a repeated step)."""
-    import csv
 
     rows = []
     versions = sorted(Path(out_dir, "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))

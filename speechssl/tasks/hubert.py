@@ -7,16 +7,16 @@ when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
 
 import lightning as L
 import torch
 
-from ..errors import InputError
-from ..constants import SAMPLE_RATE
 from ..config import MISSING
+from ..constants import SAMPLE_RATE
+from ..errors import InputError
 from ..models import SpeechEncoder, build_model, save_model
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from .audio_data import AudioDataModule
@@ -143,7 +143,6 @@ def describe(cfg: HubertPretrainConfig) -> Dict[str, Any]:
 
 def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
     """Train (or resume) and export; returns a summary with the final metrics and the export path."""
-    from dataclasses import asdict
 
     Path(cfg.trainer.out_dir).mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)

@@ -15,22 +15,27 @@ The export, ``OUT/final``, is a supernet folder: the max network as an ordinary 
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import kaldiio
 import lightning as L
 import numpy as np
 import torch
 
-from ..errors import InputError, MissingInputError
-from ..constants import SAMPLE_RATE
 from ..config import MISSING
+from ..constants import SAMPLE_RATE
 from ..data.dataset import AudioLabelDataset, collate_audio_labels
-from ..models.lighthubert import SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, load_supernet
+from ..errors import InputError, MissingInputError
+from ..hub import load_upstream
+from ..models.lighthubert import (SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, count_parameters,
+                                  load_supernet)
 from ..models.upstream import UpstreamOutput
+from ..pipelines.extract import extract_features
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
                      build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, run_pretraining)
@@ -105,7 +110,6 @@ class LayerAverage(torch.nn.Module):
 
 
 def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
-    from ..hub import load_upstream
     teacher = load_upstream(spec, drop_heads=True).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -114,7 +118,6 @@ def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
 
 def dump_targets(teacher: str, k: int, data_dir: str, out_dir: str, norm: str = "none", **kwargs) -> Dict:
     """Teacher targets of every utterance of ``data_dir`` to ``out_dir/layer0/feats.scp`` (resumable)."""
-    from ..pipelines.extract import extract_features
     return extract_features(load_teacher(teacher, k, norm), data_dir, out_dir, layers=[0],
                             model_name=f"{teacher} (mean of last {k} layers, norm {norm})", **kwargs)
 
@@ -123,9 +126,7 @@ class AudioTargetDataset(AudioLabelDataset):
     """Utterances with dumped teacher targets ``[T', D]`` cropped in step with the audio."""
 
     def __init__(self, data_dir, targets_dir, crop_seconds=None, min_seconds=0.0, normalize=False):
-        import json
 
-        import kaldiio
         super().__init__(data_dir, (), crop_seconds, min_seconds, normalize=normalize)
         spec_file, scp = Path(targets_dir) / "spec.json", Path(targets_dir) / "layer0" / "feats.scp"
         if not scp.is_file():
@@ -297,13 +298,11 @@ class LightHubertDistillTask(TrainingTask):
 
 
 def teacher_dim_of(cfg: LightHubertDistillConfig) -> int:
-    from ..hub import load_upstream
     return load_upstream(cfg.teacher, drop_heads=True).hidden_size
 
 
 def distill_lighthubert(cfg: LightHubertDistillConfig, callbacks=()) -> Dict[str, Any]:
     """Train (or resume) one distillation stage and export the supernet to ``OUT/final``."""
-    from dataclasses import asdict
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
@@ -327,7 +326,6 @@ def distill_lighthubert(cfg: LightHubertDistillConfig, callbacks=()) -> Dict[str
 
 def describe(cfg: LightHubertDistillConfig) -> Dict[str, Any]:
     """Parameter counts of the supernet's max / default / min subnets and the size of its space."""
-    from ..models.lighthubert import count_parameters
     space = SearchSpace.load(cfg.space)
     with torch.device("meta"):
         sn = LightHubert(cfg.encoder_config(), space)

@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import kaldiio
 import torch
+from tqdm import tqdm
 
-from ..errors import InputError
 from ..constants import SAMPLE_RATE
+from ..data.batching import duration_batches
+from ..data.dataset import utterance_seed
+from ..data.kaldi_dir import DataDir
+from ..errors import InputError
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
+from ..nn.masking import seeded_span_masks
+from ..nn.utils import lengths_to_mask
+from .common import write_json
 from .lighthubert import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 
 log = logging.getLogger(__name__)
@@ -44,20 +52,13 @@ class DevScorer:
     def __init__(self, supernet: LightHubert, data_dir: str, teacher: Optional[str], target_layers: int,
                  objective: DistillObjectiveConfig, targets_dir: Optional[str] = None, batch_seconds: float = 60.0,
                  seed: int = 0, progress: bool = True):
-        from tqdm import tqdm
 
-        from ..data.batching import duration_batches
-        from ..data.dataset import utterance_seed
-        from ..data.kaldi_dir import DataDir
-        from ..nn.masking import seeded_span_masks
-        from ..nn.utils import lengths_to_mask
 
         self.supernet, self.obj = supernet.eval(), objective
         d = DataDir.read(data_dir)
         durs = d.utt2dur or d.compute_utt2dur()
         dumped = None
         if targets_dir:
-            import kaldiio
             dumped = kaldiio.load_scp(str(Path(targets_dir) / "layer0" / "feats.scp"))
         teach = None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm)
         self.batches = []
@@ -124,7 +125,6 @@ def pareto_front(rows: List[Dict]) -> List[Dict]:
 
 def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bool = True) -> List[Dict]:
     """Score the named subnets, random ones and an evolutionary search; one row per distinct subnet."""
-    from tqdm import tqdm
 
     rng = random.Random(cfg.seed)
     space = supernet.space
@@ -182,7 +182,6 @@ def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bo
 
 def write_results(rows: List[Dict], out_dir, budget: Optional[float], title: str = "") -> Dict:
     """``search.tsv``, ``search.json``, ``best.json`` and ``pareto.png`` under ``out_dir``."""
-    from .common import write_json
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["name\tsource\tparams\tdev_loss\twithin_budget\tpareto"]

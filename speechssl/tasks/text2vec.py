@@ -18,9 +18,12 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..audio.espeak import Espeak
 from ..audio.phones import PHONE_SET, SILENCE
-from ..config import MISSING
+from ..config import MISSING, to_yaml
+from ..corpus.synth import segments_from_events
+from ..data.kaldi_dir import DataDir
+from ..errors import InputError
 from ..models.text2vec import Text2Vec, Text2VecConfig
 from .common import OptimConfig, TrainerConfig
 from .tts_common import (SpeakerConfig, SplitsDataModule, SupervisedSteps, TimedTask, export_spec, fit_and_export,
@@ -66,8 +69,6 @@ def phone_ids(phones: List[str], where: str = "") -> List[int]:
 
 def phonemize(text: str) -> List[str]:
     """Text -> phones of the mini corpus's set, through the bundled espeak-ng (pauses as ``SIL``)."""
-    from ..audio.espeak import Espeak
-    from ..corpus.synth import segments_from_events
 
     syn = Espeak().synthesize(text)
     return [p for p, _, _ in segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)]
@@ -89,7 +90,6 @@ def alignments_from_ctm(path: Path) -> Dict[str, tuple]:
 class AcousticDataset(torch.utils.data.Dataset):
     def __init__(self, data_dir: str, feats: Dict[str, np.ndarray], spk_emb: Dict[str, np.ndarray],
                  use_alignments: bool, speakers: List[str], seed: int = 0):
-        from ..data.kaldi_dir import DataDir
 
         self.data = DataDir.read(data_dir)
         self.feats, self.spk_emb = feats, spk_emb
@@ -173,7 +173,6 @@ def load_acoustic(path) -> tuple:
 
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
-    from ..config import to_yaml
 
     out, speakers, splits = prepare_splits(cfg)
     sets = {}

@@ -13,9 +13,15 @@ from typing import Callable, Dict, List, Tuple
 import lightning as L
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
 
+from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
+from ..hub import load_upstream
+from ..pipelines.extract import extract_features, read_features
 from ..utils.atomic import atomic_path, write_json, write_text
+from .common import StepTimeLimit, TrainerConfig, build_optimizer, build_trainer, last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +40,6 @@ def ensure_features(cfg, data_dir: str, name: str) -> Path:
     """The extraction holding ``cfg.layer`` and ``cfg.speaker.layer`` for ``data_dir`` (extracted if absent)."""
     if cfg.data.features:
         return Path(cfg.data.features) / name
-    from ..pipelines.extract import extract_features
-    from ..hub import load_upstream
 
     out = Path(cfg.trainer.out_dir) / "features" / name
     layers = sorted({cfg.layer, cfg.speaker.layer})
@@ -51,7 +55,6 @@ def speaker_embedding(frames: np.ndarray) -> np.ndarray:
 
 
 def read_layer(feats_dir: Path, layer: int) -> Dict[str, np.ndarray]:
-    from ..pipelines.extract import read_features
     return {u: np.asarray(a, dtype=np.float32) for u, a in read_features(feats_dir, layer)}
 
 
@@ -66,7 +69,6 @@ def split_features(cfg, data_dir: str, name: str) -> Tuple[Dict[str, np.ndarray]
 def prepare_splits(cfg) -> Tuple[Path, List[str], List[tuple]]:
     """Validate ``cfg``, make ``out_dir``, seed; -> ``(out_dir, training speakers, [(split, data dir, features,
     speaker embeddings)])`` for the train and (if set) valid splits."""
-    from ..data.kaldi_dir import DataDir
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
@@ -96,8 +98,6 @@ def speaker_inputs(kind: str, batch) -> dict:
 
 def save_export(model: torch.nn.Module, out: Path, kind: str, spec: dict) -> Path:
     """``out/<kind>.yaml`` (what to rebuild it from) + ``out/model.safetensors``, each written atomically."""
-    from omegaconf import OmegaConf
-    from safetensors.torch import save_file
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,8 +109,6 @@ def save_export(model: torch.nn.Module, out: Path, kind: str, spec: dict) -> Pat
 
 def load_export(path, kind: str, config_key: str, schema, build: Callable) -> tuple:
     """An exported folder -> ``(model in eval mode, spec dict)``."""
-    from omegaconf import OmegaConf
-    from safetensors.torch import load_file
 
     path = Path(path)
     if not (path / f"{kind}.yaml").is_file():
@@ -122,7 +120,6 @@ def load_export(path, kind: str, config_key: str, schema, build: Callable) -> tu
 
 
 def export_spec(cfg, config_key: str, speakers: List[str], **extra) -> dict:
-    from omegaconf import OmegaConf
     return {config_key: OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
             "layer": cfg.layer, "speaker": {"kind": cfg.speaker.kind, "layer": cfg.speaker.layer},
             "speakers": speakers, **extra}
@@ -134,7 +131,6 @@ def fit_and_export(cfg, task, dm, optim_cfg, steps_per_batch: int, export: Calla
 
     ``steps_per_batch``: optimizer steps Lightning counts per batch (2 for a GAN's two optimizers).
     """
-    from .common import StepTimeLimit, TrainerConfig, build_trainer, last_checkpoint
 
     out = Path(cfg.trainer.out_dir)
     t = cfg.trainer
@@ -189,7 +185,6 @@ class SupervisedSteps:
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        from .common import build_optimizer
         return build_optimizer(self.model.parameters(), self.cfg.optim)
 
 

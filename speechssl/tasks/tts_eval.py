@@ -26,14 +26,20 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+from omegaconf import OmegaConf
 
-from ..errors import InputError, MissingInputError
+from ..audio.io import load
 from ..constants import SAMPLE_RATE
+from ..data.kaldi_dir import DataDir
+from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_json
+from .asr import decode_asr
+from .wavthruvec import WavThruVec, save_wav
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,6 @@ def mel_cepstral_distortion(ref: np.ndarray, hyp: np.ndarray) -> float:
 def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
     """STOI, or NaN where the utterance has too little speech for it (pystoi would return 1e-5 with a warning:
     it needs 30 frames of 384 ms after dropping silence), so short items do not drag a mean down."""
-    import warnings
 
     from pystoi import stoi as _stoi
 
@@ -86,7 +91,6 @@ def cosine(a, b) -> float:
 
 
 def _write_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str], spk: Dict[str, str]) -> Path:
-    from .wavthruvec import save_wav
 
     out.mkdir(parents=True, exist_ok=True)
     lines = {"wav.scp": [], "text": [], "utt2spk": []}
@@ -104,7 +108,6 @@ def _asr(asr: Optional[str], data: Path, out: Path, decode: Optional[dict] = Non
     """WER / CER of the ASR on ``data``; ``decode``: ``decode_asr`` options (``beam``, ``lm``, ...)."""
     if not asr:
         return None
-    from .asr import decode_asr
 
     r = decode_asr(asr, data, out, text_file="text", **(decode or {}))
     return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
@@ -112,7 +115,6 @@ def _asr(asr: Optional[str], data: Path, out: Path, decode: Optional[dict] = Non
 
 def _read_dir(d: Path, utts: List[str]) -> Optional[Dict[str, np.ndarray]]:
     """The audio ``_write_dir`` wrote for exactly ``utts``, or None where it is missing or incomplete."""
-    from ..audio.io import load
 
     if not (d / "utt2spk").is_file():            # written last
         return None
@@ -137,7 +139,6 @@ def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -
 
 def _discriminator_start(run_dir: Path) -> int:
     """``optim.discriminator_start_steps`` of the vocoder run whose snapshots these are (0 if unknown)."""
-    from omegaconf import OmegaConf
 
     cfg = run_dir / "config.yaml"
     return int(OmegaConf.select(OmegaConf.load(cfg), "optim.discriminator_start_steps", default=0) or 0) \
@@ -181,8 +182,6 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
              asr_decode: Optional[dict] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default)."""
-    from ..data.kaldi_dir import DataDir
-    from .wavthruvec import WavThruVec
 
     out = Path(out)
     tts = WavThruVec(vocoder, acoustic)
@@ -251,8 +250,6 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..data.kaldi_dir import DataDir
-    from .wavthruvec import WavThruVec
 
     snaps = sorted(p for p in Path(snapshots).glob("step*") if (p / "vocoder.yaml").is_file())
     if not snaps:

@@ -26,8 +26,9 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..config import MISSING, to_yaml
+from ..data.kaldi_dir import DataDir
 from ..errors import InputError
-from ..config import MISSING
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
 from .common import OptimConfig, TrainerConfig
@@ -95,7 +96,6 @@ class VocoderDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: str, feats: Dict[str, np.ndarray], spk_emb: Dict[str, np.ndarray],
                  segment_frames: Optional[int], hop: int, speakers: List[str], seed: int = 0):
-        from ..data.kaldi_dir import DataDir
 
         self.data = DataDir.read(data_dir)
         missing = [u for u in self.data.utt_ids if u not in feats]
@@ -222,7 +222,6 @@ def load_vocoder(path) -> tuple:
 
 def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
     """Extract features (once), train with resume from ``out_dir/checkpoints/last.ckpt``, export ``final``."""
-    from ..config import to_yaml
 
     out, speakers, splits = prepare_splits(cfg)
     sets = {}

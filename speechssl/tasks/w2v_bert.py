@@ -21,17 +21,19 @@ from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import InputError
 from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS
-from ..nn.quantizer import GumbelVectorQuantizer
+from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
+from ..utils.atomic import atomic_path
 from .audio_data import AudioDataModule
 from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count, run_pretraining)
-from ..utils.atomic import atomic_path
+                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count,
+                     run_pretraining)
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +249,6 @@ class W2vBertPretrainTask(TrainingTask):
         """Codebook use over the whole dev set: the share of codes ever chosen and their perplexity."""
         counts = self.reduce_sum(self._val_counts)
         if counts.sum() > 0:
-            from ..nn.quantizer import perplexity
             probs = counts / counts.sum(-1, keepdim=True)
             self.log("val/dev_code_usage", (counts > 0).float().mean(), rank_zero_only=True)
             self.log("val/dev_code_perplexity", perplexity(probs), rank_zero_only=True)
@@ -274,7 +275,6 @@ def parameter_summary(task: W2vBertPretrainTask) -> Dict[str, int]:
 
 def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any]:
     """Train (or resume) and export; returns a summary with the final metrics and the export path."""
-    from safetensors.torch import save_file
 
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..audio.io import save
 from ..constants import SAMPLE_RATE
+from ..errors import InputError
+from ..hub import load_upstream
 from .text2vec import load_acoustic, phone_ids, phonemize
 from .tts_common import speaker_embedding
 from .vec2wav import load_vocoder
@@ -23,7 +25,6 @@ class WavThruVec:
     """The two stages and the upstream they share, loaded from exported folders."""
 
     def __init__(self, vocoder: str, acoustic: Optional[str] = None):
-        from ..hub import load_upstream
 
         self.vocoder, self.vspec = load_vocoder(vocoder)
         self.acoustic, self.aspec = load_acoustic(acoustic) if acoustic else (None, None)
@@ -70,7 +71,6 @@ class WavThruVec:
 
 
 def save_wav(path, wav: np.ndarray) -> Path:
-    from ..audio.io import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
