@@ -10,7 +10,7 @@ from speechssl.cli import main
 from speechssl.config import load_config
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.tasks.asr import AsrFinetuneConfig, decode_asr, finetune_asr, load_ctc_model, tri_stage
-from speechssl.tasks.common import read_metrics
+from speechssl.training import read_metrics
 
 TINY = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
         "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,

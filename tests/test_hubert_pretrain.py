@@ -115,7 +115,7 @@ def _cfg(tiny_data, labels, out, *extra):
 
 
 def _losses(out):
-    from speechssl.tasks.common import read_metrics
+    from speechssl.training import read_metrics
     return {int(r["step"]): r["train/loss"] for r in read_metrics(out) if "train/loss" in r}
 
 
@@ -245,7 +245,7 @@ def test_dataset_crops_and_normalises(tiny_data):
 
 
 def test_warmup_polynomial_schedule():
-    from speechssl.tasks.common import warmup_polynomial
+    from speechssl.training import warmup_polynomial
     f = [warmup_polynomial(s, 10, 110, 1.0, 0.0) for s in range(120)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
     assert f[60] == pytest.approx(0.5) and f[110] == 0.0 and f[119] == 0.0

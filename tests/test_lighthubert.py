@@ -264,7 +264,7 @@ def test_distill_search_export_cli_on_the_tiny_corpus(tiny_data, tmp_path):
     from speechssl.cli import main
     from speechssl.models import build_model, load_model, save_model
     from speechssl.models.lighthubert import load_supernet
-    from speechssl.tasks.common import read_metrics
+    from speechssl.training import read_metrics
 
     torch.manual_seed(0)
     teacher = tmp_path / "teacher"

@@ -197,7 +197,7 @@ def test_configs_typos_and_paper_sizes():
 def test_cli_run_losses_fall_codebook_in_use_export_is_an_upstream(tiny_data, tmp_path):
     from speechssl.cli import main
     from speechssl.models import load_model
-    from speechssl.tasks.common import read_metrics
+    from speechssl.training import read_metrics
 
     out = tmp_path / "w2v"
     # the dev set (about 20 s) as one batch, over and over: the losses must fall within 50 updates

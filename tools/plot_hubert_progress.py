@@ -35,7 +35,7 @@ def main() -> None:
     from speechssl import load_model
     from speechssl.clustering import FeatureSource, assign_labels, evaluate_labels, learn_kmeans, read_labels
     from speechssl.pipelines.extract import extract_features
-    from speechssl.tasks.common import read_metrics
+    from speechssl.training import read_metrics
 
     run = Path(args.run)
 

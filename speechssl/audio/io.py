@@ -125,7 +125,6 @@ def info(source: Source) -> AudioInfo:
 
 
 def _read_ark(spec: str):
-
     try:
         out = kaldiio.load_mat(spec)
     except Exception as e:  # kaldiio raises many types for bad arks

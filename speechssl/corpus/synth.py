@@ -246,7 +246,6 @@ def _worker_init(build_dir: str, preset: Preset) -> None:
 
 
 def _worker_run(plan: UttPlan) -> dict:
-
     build_dir: Path = _WORKER["dir"]  # type: ignore[assignment]
     meta_path = build_dir / ".cache" / f"{plan.utt_id}.json"
     if meta_path.exists():  # finished in an earlier, interrupted run

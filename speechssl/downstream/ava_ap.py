@@ -10,7 +10,7 @@ script's pandas sort does not promise an order for ties.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
 import numpy as np
 

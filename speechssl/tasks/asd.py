@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import lightning as L
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -35,8 +34,8 @@ from ..hub import load_upstream
 from ..models.asd import ActiveSpeakerModel, AsdConfig
 from ..models.encoder import SpeechEncoder
 from ..models.registry import save_model
-from .common import OptimConfig, TrainerConfig, build_optimizer
-from .tts_common import SplitsDataModule, SupervisedSteps, TimedTask, fit_and_export, load_export, save_export
+from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, build_optimizer,
+                        fit_and_export, load_export, save_export)
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
     return {"mfcc": audio} if kind == "mfcc" else {"hidden_states": list(audio)} if kind == "ssl" else {}
 
 
-class AsdTask(SupervisedSteps, TimedTask, L.LightningModule):
+class AsdTask(SupervisedSteps, TrainingTask):
     """The model, and with ``finetune_upstream`` the upstream it runs on each batch's waveforms."""
 
     def __init__(self, cfg: AsdTrainConfig, upstream=None):
@@ -248,7 +247,6 @@ def load_split(cfg: AsdTrainConfig, split: str, upstream, csv_name: Optional[str
 
 
 def train_asd(cfg: AsdTrainConfig) -> dict:
-
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,8 +259,8 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
     (out / "config.yaml").write_text(to_yaml(cfg))
     task = AsdTask(cfg, up)
 
-    def export(steps: int) -> Path:
-        final = out / "final"
+    def export(trainer, summary) -> Path:
+        final, steps = out / "final", summary["steps"]
         if task.upstream is not None:       # the fine-tuned upstream first: final/asd.yaml marks a whole export
             save_model(task.upstream, final / "upstream", {"finetuned_from": cfg.upstream, "steps": steps})
         spec = {"asd": _container(cfg.model), "upstream": "upstream" if task.upstream is not None else cfg.upstream,
@@ -270,8 +268,8 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
         return save_export(task.model, final, "asd", spec)
 
     dm = SplitsDataModule(cfg.data, train, valid, collate, cfg.data.valid_utterances, cfg.data.batch_size)
-    return fit_and_export(cfg, task, dm, cfg.optim, 1, export,
-                          {"tracks": len(train), "audio": cfg.model.audio, "finetune_upstream": cfg.finetune_upstream})
+    return fit_and_export(cfg, task, dm, export, extra_summary={"tracks": len(train), "audio": cfg.model.audio,
+                                                             "finetune_upstream": cfg.finetune_upstream})
 
 
 def _container(obj):

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from ..config import MISSING, to_yaml
+from ..config import MISSING
 from ..data.batching import duration_batches
 from ..data.dataset import AudioTextDataset, collate_audio_text
 from ..data.kaldi_dir import DataDir
@@ -38,10 +38,11 @@ from ..models import load_model, save_model
 from ..models.encoder import EncoderConfig, SpeechEncoder, normalize_waveform
 from ..nn.masking import channel_mask, span_mask
 from ..nn.utils import lengths_to_mask
+from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, fit_and_export,
+                        no_decay_groups)
 from ..utils.atomic import atomic_path, write_json
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer,
-                     build_trainer, last_checkpoint, no_decay_groups)
+from .common import AudioDataConfig
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,6 @@ class CtcModel(nn.Module):
 
 
 def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[Dict] = None) -> Path:
-
     path = Path(path)
     save_model(model.encoder, path, metadata={"objective": "ctc", **(metadata or {})})
     state = {k: v.detach().contiguous().cpu() for k, v in model.ctc_proj.state_dict().items()}
@@ -268,7 +268,6 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(to_yaml(cfg))
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     vocab = build_vocab(cfg.data, out)
     dm = AsrDataModule(cfg.data, vocab)
@@ -276,25 +275,18 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     task = AsrFinetuneTask(asdict(cfg), vocab.tokens)
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/wer", mode="min", save_top_k=1,
                            save_weights_only=True, enable_version_counter=False)
-    trainer = build_trainer(cfg.trainer, cfg.optim, [best, *callbacks])
-    ckpt = last_checkpoint(out)
-    t0 = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    summary = {"steps": trainer.global_step, "wall_seconds_this_run": round(time.time() - t0, 1),
-               "vocab_size": len(vocab), "metrics": {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}}
-    if trainer.is_global_zero:
+
+    def export(trainer, summary) -> Path:
+        """The best-by-dev-WER weights (the last ones when nothing was validated)."""
         best_path = out / "checkpoints" / "best.ckpt"
         if best_path.exists():
-            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-            task.load_state_dict(state)
-            summary["best_val_wer"] = round(float(best.best_model_score), 3) if best.best_model_score is not None \
-                else None
-        meta = {"steps": trainer.global_step, "upstream": cfg.model.upstream, "train": cfg.data.train,
+            task.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
+            summary["best_val_wer"] = None if best.best_model_score is None else round(float(best.best_model_score), 3)
+        meta = {"steps": summary["steps"], "upstream": cfg.model.upstream, "train": cfg.data.train,
                 "best_val_wer": summary.get("best_val_wer")}
-        summary["export"] = str(save_ctc_model(task.model.cpu(), vocab, out / "final", meta))
-        write_json(out / "summary.json", summary)
-    return summary
+        return save_ctc_model(task.model.cpu(), vocab, out / "final", meta)
+    return fit_and_export(cfg, task, dm, export, callbacks=[best, *callbacks],
+                          extra_summary={"vocab_size": len(vocab)})
 
 
 # ------------------------------------------------------------------------------------ decoding

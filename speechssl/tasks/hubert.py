@@ -19,10 +19,10 @@ from ..constants import SAMPLE_RATE
 from ..errors import InputError
 from ..models import SpeechEncoder, build_model, save_model
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
+from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
+                        parameter_count)
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count,
-                     run_pretraining)
+from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from ..models.lighthubert import (SPACE_FILE, LightHubert, SearchSpace, Subnet, 
                                   load_supernet)
 from ..models.upstream import UpstreamOutput
 from ..pipelines.extract import extract_features
+from ..training import OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, run_pretraining)
+from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,6 @@ class AudioTargetDataset(AudioLabelDataset):
     """Utterances with dumped teacher targets ``[T', D]`` cropped in step with the audio."""
 
     def __init__(self, data_dir, targets_dir, crop_seconds=None, min_seconds=0.0, normalize=False):
-
         super().__init__(data_dir, (), crop_seconds, min_seconds, normalize=normalize)
         spec_file, scp = Path(targets_dir) / "spec.json", Path(targets_dir) / "layer0" / "feats.scp"
         if not scp.is_file():

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
 from ..nn.masking import seeded_span_masks
 from ..nn.utils import lengths_to_mask
-from .common import write_json
+from ..utils.atomic import write_json
 from .lighthubert import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 
 log = logging.getLogger(__name__)

@@ -14,20 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-import lightning as L
 import numpy as np
 import torch
 
 from ..audio.espeak import Espeak
 from ..audio.phones import PHONE_SET, SILENCE
-from ..config import MISSING, to_yaml
+from ..config import MISSING
 from ..corpus.synth import segments_from_events
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.text2vec import Text2Vec, Text2VecConfig
-from .common import OptimConfig, TrainerConfig
-from .tts_common import (SpeakerConfig, SplitsDataModule, SupervisedSteps, TimedTask, export_spec, fit_and_export,
-                         load_export, prepare_splits, save_export, set_speaker_sizes, speaker_inputs)
+from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export,
+                        load_export, save_export)
+from .tts_common import SpeakerConfig, export_spec, prepare_splits, set_speaker_sizes, speaker_inputs
 from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ def collate(items):
             "speaker_id": torch.tensor([it["speaker_id"] for it in items]), "utts": [it["utt"] for it in items]}
 
 
-class Text2VecTask(SupervisedSteps, TimedTask, L.LightningModule):
+class Text2VecTask(SupervisedSteps, TrainingTask):
     def __init__(self, cfg: Text2VecTrainConfig):
         super().__init__()
         self.cfg = cfg
@@ -173,7 +172,6 @@ def load_acoustic(path) -> tuple:
 
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
-
     out, speakers, splits = prepare_splits(cfg)
     sets = {}
     for name, d, feats, emb in splits:
@@ -181,13 +179,13 @@ def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
         sets[name] = AcousticDataset(d, feats, emb, cfg.data.durations == "alignments", speakers, cfg.data.seed)
     cfg.model.num_phones = len(PHONE_SET) + 1
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
-    (out / "config.yaml").write_text(to_yaml(cfg))
     task = Text2VecTask(cfg)
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, 4 * cfg.data.valid_utterances,
                           cfg.data.batch_size)
-    export = lambda steps: save_export(task.model, out / "final", "acoustic",  # noqa: E731
-                                       export_spec(cfg, "text2vec", speakers, phones=PHONE_SET,
-                                                   metadata={"steps": steps}))
-    return fit_and_export(cfg, task, dm, cfg.optim, 1, export,
-                          {"durations": "alignments" if sets["train"].align else "mas",
-                           "parameters": sum(p.numel() for p in task.model.parameters())})
+
+    def export(trainer, summary) -> Path:
+        return save_export(task.model, out / "final", "acoustic",
+                           export_spec(cfg, "text2vec", speakers, phones=PHONE_SET, metadata={"steps": summary["steps"]}))
+    return fit_and_export(cfg, task, dm, export,
+                          extra_summary={"durations": "alignments" if sets["train"].align else "mas",
+                                         "parameters": sum(p.numel() for p in task.model.parameters())})

@@ -4,24 +4,18 @@ conditioning's sizes, exported folders (``<kind>.yaml`` + ``model.safetensors``)
 from __future__ import annotations
 
 import logging
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
-import lightning as L
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file, save_file
 
 from ..data.kaldi_dir import DataDir
-from ..errors import InputError, MissingInputError
+from ..errors import InputError
 from ..hub import load_upstream
 from ..pipelines.extract import extract_features, read_features
-from ..utils.atomic import atomic_path, write_json, write_text
-from .common import StepTimeLimit, TrainerConfig, build_optimizer, build_trainer, last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -96,105 +90,7 @@ def speaker_inputs(kind: str, batch) -> dict:
         {"speaker": batch["speaker"]}
 
 
-def save_export(model: torch.nn.Module, out: Path, kind: str, spec: dict) -> Path:
-    """``out/<kind>.yaml`` (what to rebuild it from) + ``out/model.safetensors``, each written atomically."""
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "model.safetensors") as tmp:
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    write_text(out / f"{kind}.yaml", OmegaConf.to_yaml(spec))
-    return out
-
-
-def load_export(path, kind: str, config_key: str, schema, build: Callable) -> tuple:
-    """An exported folder -> ``(model in eval mode, spec dict)``."""
-
-    path = Path(path)
-    if not (path / f"{kind}.yaml").is_file():
-        raise MissingInputError(f"{path}: not a {config_key} export (no {kind}.yaml)")
-    spec = OmegaConf.to_container(OmegaConf.load(path / f"{kind}.yaml"))
-    model = build(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), spec[config_key])))
-    model.load_state_dict(load_file(str(path / "model.safetensors")))
-    return model.eval(), spec
-
-
 def export_spec(cfg, config_key: str, speakers: List[str], **extra) -> dict:
     return {config_key: OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
             "layer": cfg.layer, "speaker": {"kind": cfg.speaker.kind, "layer": cfg.speaker.layer},
             "speakers": speakers, **extra}
-
-
-def fit_and_export(cfg, task, dm, optim_cfg, steps_per_batch: int, export: Callable[[int], Path],
-                   extra_summary: dict) -> dict:
-    """Fit (resuming from ``out_dir/checkpoints/last.ckpt``), checkpoint, export ``final``, write summary.json.
-
-    ``steps_per_batch``: optimizer steps Lightning counts per batch (2 for a GAN's two optimizers).
-    """
-
-    out = Path(cfg.trainer.out_dir)
-    t = cfg.trainer
-    callbacks = [StepTimeLimit(t.max_time_minutes)] if t.max_time_minutes else []
-    trainer = build_trainer(TrainerConfig(**{**t.__dict__, "max_steps": steps_per_batch * t.max_steps,
-                                             "max_time_minutes": None,
-                                             "checkpoint_every_steps": steps_per_batch * t.checkpoint_every_steps}),
-                            optim_cfg, callbacks)
-    warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")  # saved after steps
-    t0 = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=last_checkpoint(out))
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    steps = trainer.global_step // steps_per_batch
-    summary = {"steps": steps, "trained_seconds": round(task.trained_seconds, 1),
-               "wall_seconds_this_run": round(time.time() - t0, 1), **extra_summary,
-               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
-    if trainer.is_global_zero:
-        summary["export"] = str(export(steps))
-        write_json(out / "summary.json", summary)
-    return summary
-
-
-class SplitsDataModule(L.LightningDataModule):
-    """Shuffled training batches; the first ``valid_count`` validation items in batches of ``valid_batch``."""
-
-    def __init__(self, data_cfg, train, valid, collate, valid_count: int, valid_batch: int):
-        super().__init__()
-        self.data_cfg, self.train, self.valid, self.collate = data_cfg, train, valid, collate
-        self.valid_count, self.valid_batch = valid_count, valid_batch
-
-    def train_dataloader(self):
-        d = self.data_cfg
-        return torch.utils.data.DataLoader(self.train, d.batch_size, shuffle=True, drop_last=True,
-                                           generator=torch.Generator().manual_seed(d.seed), collate_fn=self.collate,
-                                           num_workers=d.num_workers)
-
-    def val_dataloader(self):
-        if self.valid is None:
-            return []
-        subset = torch.utils.data.Subset(self.valid, list(range(min(self.valid_count, len(self.valid)))))
-        return torch.utils.data.DataLoader(subset, self.valid_batch, collate_fn=self.collate)
-
-
-class SupervisedSteps:
-    """Mixin for one-optimizer tasks: ``_step(batch, "train" | "val")`` returns the loss; AdamW on ``self.model``
-    with the config's schedule."""
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def configure_optimizers(self):
-        return build_optimizer(self.model.parameters(), self.cfg.optim)
-
-
-class TimedTask:
-    """Mixin: the training-time budget (``trained_seconds``) kept in checkpoints, as StepTimeLimit needs."""
-
-    trained_seconds = 0.0
-
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["trained_seconds"] = self.trained_seconds
-
-    def on_load_checkpoint(self, checkpoint):
-        self.trained_seconds = checkpoint.get("trained_seconds", 0.0)

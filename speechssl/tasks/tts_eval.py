@@ -91,7 +91,6 @@ def cosine(a, b) -> float:
 
 
 def _write_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str], spk: Dict[str, str]) -> Path:
-
     out.mkdir(parents=True, exist_ok=True)
     lines = {"wav.scp": [], "text": [], "utt2spk": []}
     for u in sorted(wavs):

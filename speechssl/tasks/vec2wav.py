@@ -22,18 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import lightning as L
 import numpy as np
 import torch
 
-from ..config import MISSING, to_yaml
+from ..config import MISSING
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
-from .common import OptimConfig, TrainerConfig
-from .tts_common import (SpeakerConfig, SplitsDataModule, TimedTask, export_spec, fit_and_export, load_export,
-                         prepare_splits, save_export, set_speaker_sizes, speaker_inputs)
+from ..training import (OptimConfig, SplitsDataModule, TrainerConfig, TrainingTask, fit_and_export, load_export,
+                        save_export)
+from .tts_common import SpeakerConfig, export_spec, prepare_splits, set_speaker_sizes, speaker_inputs
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ def collate(items):
 
 
 # ----------------------------------------------------------------------------------- the task
-class Vec2WavTask(TimedTask, L.LightningModule):
+class Vec2WavTask(TrainingTask):
     def __init__(self, cfg: Vec2WavTrainConfig, speakers: Optional[List[str]] = None):
         super().__init__()
         self.cfg, self.speakers = cfg, speakers or []
@@ -233,10 +232,12 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
                                     cfg.model.hop_length, speakers, cfg.data.seed)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
-    (out / "config.yaml").write_text(to_yaml(cfg))
     task = Vec2WavTask(cfg, speakers)
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
-    export = lambda steps: save_export(task.generator, out / "final", "vocoder",  # noqa: E731
-                                       export_spec(cfg, "vec2wav", speakers, metadata={"steps": steps}))
-    return fit_and_export(cfg, task, dm, OptimConfig(grad_clip=0.0), 2, export,
-                          {"generator_parameters": sum(p.numel() for p in task.generator.parameters())})
+
+    def export(trainer, summary) -> Path:
+        return save_export(task.generator, out / "final", "vocoder",
+                           export_spec(cfg, "vec2wav", speakers, metadata={"steps": summary["steps"]}))
+    # the GAN clips nothing and counts two optimizer steps per batch
+    return fit_and_export(cfg, task, dm, export, optim=OptimConfig(grad_clip=0.0), steps_per_batch=2,
+                          extra_summary={"generator_parameters": sum(p.numel() for p in task.generator.parameters())})

@@ -29,11 +29,11 @@ from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS
 from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
+from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
+                        parameter_count)
 from ..utils.atomic import atomic_path
 from .audio_data import AudioDataModule
-from .common import (AudioDataConfig, OptimConfig, PretrainModelConfig, TrainerConfig, TrainingTask, as_config,
-                     build_optimizer, frontend_and_masks, init_weights_from, no_decay_groups, parameter_count,
-                     run_pretraining)
+from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
 log = logging.getLogger(__name__)
 

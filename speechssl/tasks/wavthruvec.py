@@ -25,7 +25,6 @@ class WavThruVec:
     """The two stages and the upstream they share, loaded from exported folders."""
 
     def __init__(self, vocoder: str, acoustic: Optional[str] = None):
-
         self.vocoder, self.vspec = load_vocoder(vocoder)
         self.acoustic, self.aspec = load_acoustic(acoustic) if acoustic else (None, None)
         if self.aspec and (self.aspec["layer"] != self.vspec["layer"]):
@@ -71,7 +70,6 @@ class WavThruVec:
 
 
 def save_wav(path, wav: np.ndarray) -> Path:
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save(path, np.clip(wav, -1, 1).astype(np.float32), SAMPLE_RATE)

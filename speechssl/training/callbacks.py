@@ -1,0 +1,52 @@
+"""Lightning plumbing: atomic checkpoint writes, audio throughput, a training-time budget."""
+import time
+
+import lightning as L
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ..constants import SAMPLE_RATE
+from ..utils.atomic import atomic_path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to ``path.tmp`` then rename: a kill during a save never leaves a broken checkpoint."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class Throughput(L.Callback):
+    """Logs audio seconds processed per wall second (all processes together)."""
+
+    def __init__(self):
+        self._t = None
+        self._seconds = 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self._t is None:
+            self._t = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self._seconds += float(batch["lengths"].sum()) / SAMPLE_RATE * trainer.world_size
+        if trainer.global_step % trainer.log_every_n_steps == 0 and self._t is not None:
+            dt = time.perf_counter() - self._t
+            if dt > 0:
+                module.log("train/audio_s_per_s", self._seconds / dt, rank_zero_only=True)
+            self._t, self._seconds = time.perf_counter(), 0.0
+
+
+class StepTimeLimit(L.Callback):
+    """Stops after ``minutes`` of training wall time (Lightning's max_time counts setup too)."""
+
+    def __init__(self, minutes: float):
+        self.limit = minutes * 60
+        self._start = None
+
+    def on_train_start(self, trainer, module):
+        self._start = time.perf_counter() - module.trained_seconds
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        module.trained_seconds = time.perf_counter() - self._start
+        if module.trained_seconds >= self.limit:
+            trainer.should_stop = True

@@ -1,0 +1,126 @@
+"""The one training path: a Lightning trainer built from config, fit with resume, then an export.
+
+Every task that trains (pretraining, distillation, CTC fine-tuning, the TTS models, ASD) goes through
+:func:`fit_and_export`, so devices, nodes, strategy, precision, budgets, checkpoints and logs behave
+the same everywhere and come from the config's ``trainer`` section.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from omegaconf import OmegaConf
+
+from ..config import to_yaml
+from ..utils.atomic import write_json, write_text
+from .callbacks import AtomicCheckpointIO, StepTimeLimit, Throughput
+from .config import OptimConfig, TrainerConfig
+
+Export = Callable[[L.Trainer, Dict[str, Any]], Path]
+
+
+def as_config(schema, cfg):
+    """``cfg`` (a dict from hyperparameters, or already a ``schema`` instance) as a ``schema`` dataclass."""
+    if isinstance(cfg, schema):
+        return cfg
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
+
+
+def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Sequence[L.Callback] = ()) -> L.Trainer:
+    """A Trainer from config: periodic + last checkpoints (written atomically), LR and throughput logs, CSV and
+    TensorBoard loggers, the wall-clock guard when ``max_time_minutes`` is set."""
+    out = Path(cfg.out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+                                 every_n_train_steps=cfg.checkpoint_every_steps, save_last=True,
+                                 save_top_k=cfg.keep_checkpoints, monitor="step", mode="max"),
+                 LearningRateMonitor(logging_interval="step"), Throughput(), *extra_callbacks]
+    if cfg.max_time_minutes:
+        callbacks.append(StepTimeLimit(cfg.max_time_minutes))
+    # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
+    loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10),
+               TensorBoardLogger(out, name="tensorboard", version="")]
+    # our batch sampler restores its own position (AudioDataModule.state_dict), which Lightning cannot see
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+    # manual-optimization tasks (the GAN) are checkpointed after their steps, which is what we want
+    warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
+    return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
+                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision,
+                     log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
+                     check_val_every_n_epoch=None if cfg.val_every_steps else 1,
+                     accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
+                     callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+                     enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
+                     num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, export: Export, *,
+                   optim: Optional[OptimConfig] = None, steps_per_batch: int = 1, callbacks: Sequence[L.Callback] = (),
+                   init_export: Optional[Callable[[], Any]] = None,
+                   extra_summary: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Fit ``task`` (resuming from ``out_dir/checkpoints/last.ckpt``), checkpoint the final state, export on rank 0.
+
+    Args:
+        cfg: the task's config; its ``trainer`` section drives the run and the whole of it is written to
+            ``out_dir/config.yaml``.
+        export: ``(trainer, summary) -> folder``, called on rank 0 after training (``summary`` may be added to).
+        optim: the optimiser section (default ``cfg.optim``): accumulation and gradient clipping.
+        steps_per_batch: optimizer steps Lightning counts per batch (2 for a GAN's two optimizers);
+            ``trainer.max_steps`` and ``checkpoint_every_steps`` count batches.
+        init_export: called on rank 0 before a fresh run's first step (the untrained control, ``OUT/init``).
+
+    Returns the summary also written to ``out_dir/summary.json``: steps, epochs, trained seconds, wall seconds of
+    this run, the last logged metrics and the export's path.
+    """
+    t = cfg.trainer
+    out = Path(t.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", to_yaml(cfg))
+    counted = dataclasses.replace(t, max_steps=steps_per_batch * t.max_steps,
+                                  checkpoint_every_steps=steps_per_batch * t.checkpoint_every_steps)
+    trainer = build_trainer(counted, optim or cfg.optim, callbacks)
+    ckpt = last_checkpoint(out)
+    if init_export is not None and not ckpt and trainer.is_global_zero:
+        init_export()
+    t0 = time.time()
+    trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
+    # Stopped by max_steps or the time budget: checkpoint the final state too, so a rerun with a larger
+    # budget continues from the exported model rather than from the last periodic save.
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    summary = {"steps": trainer.global_step // steps_per_batch, "epochs": trainer.current_epoch,
+               "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
+               "wall_seconds_this_run": round(time.time() - t0, 1), **(extra_summary or {}),
+               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+    if trainer.is_global_zero:
+        summary["export"] = str(export(trainer, summary))
+        write_json(out / "summary.json", summary)
+    return summary
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def last_checkpoint(out_dir) -> Optional[str]:
+    p = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return str(p) if p.exists() else None
+
+
+def read_metrics(out_dir) -> List[Dict[str, float]]:
+    """All logged rows of a run, across restarts (later restarts win for a repeated step)."""
+    rows = []
+    versions = sorted(Path(out_dir, "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for f in versions:
+        with open(f, newline="") as fh:
+            for r in csv.DictReader(fh):
+                rows.append({k: float(v) for k, v in r.items() if v not in ("", None)})
+    return rows
