@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .config import CONF_DIR, load_config
-from .models.lighthubert import SearchSpace
+from .models.lighthubert_space import SearchSpace
 from .tasks.registry import TASKS, task_for_conf
 
 BASE_LINE = re.compile(r"^#\s*base:\s*(.+)$", re.MULTILINE)

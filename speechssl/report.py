@@ -29,13 +29,6 @@ from .utils.atomic import write_text
 
 log = logging.getLogger(__name__)
 
-STAGE_NAMES = {
-    "0": "corpus", "1": "data dirs", "2": "MFCC + k-means", "3": "HuBERT iteration 1",
-    "4": "layer features + k-means", "5": "HuBERT iteration 2", "6": "w2v-BERT", "7": "LightHuBERT",
-    "8": "CTC ASR + decoding", "9": "SUPERB", "10": "results", "11": "feature extraction", "12": "WavThruVec", "13": "active speaker detection",
-}
-
-
 def _read_json(path: Path) -> Optional[Any]:
     try:
         return json.loads(path.read_text())
@@ -87,7 +80,8 @@ def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
 
 
 def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
-    """Per fine-tuned model: WER/CER of the best decoder on the test split, every decode under ``decodes``."""
+    """Per fine-tuned model: test WER/CER of the decoder with the lowest *dev* WER (never chosen on test; the
+    first test decode when there is no dev decode), every decode under ``decodes``."""
     out: Dict[str, Dict[str, Any]] = {}
     for model in sorted(p for p in (exp / "asr").glob("*") if p.is_dir()):
         decodes = {}
@@ -97,10 +91,13 @@ def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
                 decodes[r.parent.name[len("decode_"):]] = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
         if not decodes:
             continue
-        test = {k: v for k, v in decodes.items() if not k.startswith("dev")}
-        best_name = min(test or decodes, key=lambda k: (test or decodes)[k]["wer"])
-        out[model.name] = {**decodes[best_name], "decoder": best_name, "decodes": decodes,
-                           "upstream": _asr_upstream(model)}
+        dev = {k.split("_", 1)[1]: v for k, v in decodes.items() if k.startswith("dev_")}
+        test = {k.split("_", 1)[1]: v for k, v in decodes.items() if k.startswith("test_")}
+        chosen = [d for d in sorted(dev, key=lambda d: dev[d]["wer"]) if d in test] or sorted(test)
+        if not chosen:
+            continue
+        out[model.name] = {**test[chosen[0]], "decoder": chosen[0], "chosen_on": "dev" if dev else "none",
+                           "decodes": decodes, "upstream": _asr_upstream(model)}
     return out
 
 
@@ -131,18 +128,23 @@ def collect_lighthubert(exp: Path) -> List[Dict[str, Any]]:
     return out
 
 
-def collect_stage_times(exp: Path) -> Dict[str, Dict[str, float]]:
-    """Seconds per stage summed over the runs that executed it (a resumed stage adds up its parts)."""
+def collect_stage_times(exp: Path) -> Dict[str, Dict[str, Any]]:
+    """Seconds per stage summed over the runs that executed it (a resumed stage adds up its parts), with what
+    the stage did as the recipe wrote it (``stage_times.tsv``: stage, seconds, finished, what)."""
     f = exp / "stage_times.tsv"
     total: Dict[str, float] = defaultdict(float)
     runs: Dict[str, int] = defaultdict(int)
+    what: Dict[str, str] = {}
     if f.is_file():
         for line in f.read_text().splitlines():
             parts = line.split("\t")
             if len(parts) >= 2 and parts[0] != "stage":
                 total[parts[0]] += float(parts[1])
                 runs[parts[0]] += 1
-    return {s: {"seconds": round(total[s], 1), "runs": runs[s]} for s in sorted(total, key=int)}
+                if len(parts) >= 4 and parts[3]:
+                    what[parts[0]] = parts[3]
+    return {s: {"seconds": round(total[s], 1), "runs": runs[s], "what": what.get(s, "")}
+            for s in sorted(total, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))}
 
 
 def training_runs(exp: Path) -> Dict[str, Path]:
@@ -254,92 +256,149 @@ def _params(n: Optional[int]) -> str:
 
 
 def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]], invocations: List[str]) -> str:
+    """RESULTS.md: the recipe runs, then one section per kind of result the stages left (none is faked)."""
     exp = Path(exp)
-    rel = lambda p: str(Path(p).relative_to(exp))  # noqa: E731
     md = [f"# Results: recipes/librispeech on the {res['corpus']} corpus", ""]
     if invocations:
         md += ["Recipe runs (newest last):", "", "```"] + invocations[-8:] + ["```", ""]
-    # one row per model: parameters, PNMI of the labels it made, SUPERB, WER
-    superb = res["superb"]
-    tasks = sorted({t for u in superb.values() for t in u})
-    if superb:
-        md += ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
-            f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks) + " |",
-            "|---|---:|" + "---:|" * len(tasks)]
-        params_by_upstream = _upstream_params(res, exp.parent)
-        for u, row in superb.items():
-            md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
-                      + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
-        md += ["", "PER, WER and EER: lower is better; accuracies: higher is better.", ""]
-        if plots.get("layer_weights"):
-            md += [f"![SUPERB layer weights]({rel(plots['layer_weights'])})", ""]
-    if res["asr"]:
-        md += ["## CTC ASR (fine-tuned, test split)", "", "| model | upstream | best decoder | WER | CER | all decodes |",
-               "|---|---|---|---:|---:|---|"]
-        for name, r in res["asr"].items():
-            alld = "; ".join(f"{k}: {v['wer']:.1f}/{v['cer']:.1f}" for k, v in r["decodes"].items())
-            md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | {alld} |")
-        md.append("")
-    if res["pnmi_by_split"]:
-        splits = sorted({s for v in res["pnmi_by_split"].values() for s in v})
-        md += ["## k-means targets: PNMI against the phone alignments", "",
-               "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
-        for name, v in res["pnmi_by_split"].items():
-            md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
-        md.append("")
-    if res["lighthubert"]:
-        md += ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
-               "| role | subnet | params | dev loss |", "|---|---|---:|---:|"]
-        for r in res["lighthubert"]:
-            md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
-        md.append("")
-        if (exp / "lighthubert" / "search" / "pareto.png").is_file():
-            md += ["![LightHuBERT Pareto front](lighthubert/search/pareto.png)", ""]
-    if res.get("tts"):
-        t = res["tts"]
-        asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
-        rs, vc = t["resynthesis"], t["voice_conversion"]
-        md += ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
-               f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
-               f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
-               f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
-               f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
-               f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
-        scale = t.get("speaker_similarity_scale")
-        if scale:
-            md += [f"| similarity of real audio: same speaker / source vs target | "
-                   f"{_fmt(scale['same_speaker_originals'], 3)} / {_fmt(scale['source_vs_target_originals'], 3)} |"]
-        if t.get("tts"):
-            md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
-                   f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
-        md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
-        if t.get("curve"):
-            md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
-    if res.get("asd"):
-        subsets = sorted({k for r in res["asd"].values() for k in r["mAP"] if k != "overall"})
-        md += ["## Active speaker detection (synthetic set, test split, mAP %)", "",
-               "| model | overall | " + " | ".join(subsets) + " |", "|---|---:|" + "---:|" * len(subsets)]
-        for name, r in res["asd"].items():
-            md.append(f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
-                      + " | ".join(_fmt(r["mAP"].get(s)) for s in subsets) + " |")
-        md.append("")
-    if res["models"]:
-        md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
-        for name, m in res["models"].items():
-            cfg = f"[{m['config']}]({m['config']})" if m.get("config") else "–"
-            md.append(f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
-                      f"{_fmt(m.get('trained_seconds'), 0)} | {cfg} |")
-        md.append("")
-    if plots.get("curves"):
-        md += [f"![training curves]({rel(plots['curves'])})", ""]
-    if res["stages"]:
-        total = sum(v["seconds"] for v in res["stages"].values())
-        md += ["## Wall time per stage", "", "| stage | what | seconds | runs |", "|---:|---|---:|---:|"]
-        for s, v in res["stages"].items():
-            md.append(f"| {s} | {STAGE_NAMES.get(s, '')} | {v['seconds']:.0f} | {v['runs']} |")
-        md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
+    for section in (_superb_md, _asr_md, _pnmi_md, _lighthubert_md, _tts_md, _asd_md, _models_md, _curves_md,
+                    _stages_md):
+        md += section(res, exp, plots)
     md += ["Machine-readable: [results.json](results.json).", ""]
     return "\n".join(md)
+
+
+def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    superb = res["superb"]
+    tasks = sorted({t for u in superb.values() for t in u})
+    if not superb:
+        return []
+    md: List[str] = []
+    md += ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
+        f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks) + " |",
+        "|---|---:|" + "---:|" * len(tasks)]
+    params_by_upstream = _upstream_params(res, exp.parent)
+    for u, row in superb.items():
+        md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
+                  + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
+    md += ["", "PER, WER and EER: lower is better; accuracies: higher is better.", ""]
+    if plots.get("layer_weights"):
+        md += [f"![SUPERB layer weights]({Path(plots['layer_weights']).relative_to(exp)})", ""]
+    return md
+
+
+def _asr_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res["asr"]:
+        return []
+    md: List[str] = []
+    md += ["## CTC ASR (fine-tuned, test split; decoder chosen on dev)", "",
+           "| model | upstream | decoder | WER | CER | all decodes |",
+           "|---|---|---|---:|---:|---|"]
+    for name, r in res["asr"].items():
+        alld = "; ".join(f"{k}: {v['wer']:.1f}/{v['cer']:.1f}" for k, v in r["decodes"].items())
+        md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | {alld} |")
+    md.append("")
+    return md
+
+
+def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res["pnmi_by_split"]:
+        return []
+    md: List[str] = []
+    splits = sorted({s for v in res["pnmi_by_split"].values() for s in v})
+    md += ["## k-means targets: PNMI against the phone alignments", "",
+           "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    for name, v in res["pnmi_by_split"].items():
+        md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
+    md.append("")
+    return md
+
+
+def _lighthubert_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res["lighthubert"]:
+        return []
+    md: List[str] = []
+    md += ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
+           "| role | subnet | params | dev loss |", "|---|---|---:|---:|"]
+    for r in res["lighthubert"]:
+        md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
+    md.append("")
+    if (exp / "lighthubert" / "search" / "pareto.png").is_file():
+        md += ["![LightHuBERT Pareto front](lighthubert/search/pareto.png)", ""]
+    return md
+
+
+def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res.get("tts"):
+        return []
+    md: List[str] = []
+    t = res["tts"]
+    asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
+    rs, vc = t["resynthesis"], t["voice_conversion"]
+    md += ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
+           f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
+           f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
+           f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
+           f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
+           f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
+    scale = t.get("speaker_similarity_scale")
+    if scale:
+        md += [f"| similarity of real audio: same speaker / source vs target | "
+               f"{_fmt(scale['same_speaker_originals'], 3)} / {_fmt(scale['source_vs_target_originals'], 3)} |"]
+    if t.get("tts"):
+        md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
+               f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
+    md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
+    if t.get("curve"):
+        md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
+    return md
+
+
+def _asd_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res.get("asd"):
+        return []
+    md: List[str] = []
+    subsets = sorted({k for r in res["asd"].values() for k in r["mAP"] if k != "overall"})
+    md += ["## Active speaker detection (synthetic set, test split, mAP %)", "",
+           "| model | overall | " + " | ".join(subsets) + " |", "|---|---:|" + "---:|" * len(subsets)]
+    for name, r in res["asd"].items():
+        md.append(f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
+                  + " | ".join(_fmt(r["mAP"].get(s)) for s in subsets) + " |")
+    md.append("")
+    return md
+
+
+def _models_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res["models"]:
+        return []
+    md: List[str] = []
+    md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
+    for name, m in res["models"].items():
+        cfg = f"[{m['config']}]({m['config']})" if m.get("config") else "–"
+        md.append(f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
+                  f"{_fmt(m.get('trained_seconds'), 0)} | {cfg} |")
+    md.append("")
+    return md
+
+
+def _curves_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not plots.get("curves"):
+        return []
+    md: List[str] = []
+    md += [f"![training curves]({Path(plots['curves']).relative_to(exp)})", ""]
+    return md
+
+
+def _stages_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
+    if not res["stages"]:
+        return []
+    md: List[str] = []
+    total = sum(v["seconds"] for v in res["stages"].values())
+    md += ["## Wall time per stage", "", "| stage | what | seconds | runs |", "|---:|---|---:|---:|"]
+    for s, v in res["stages"].items():
+        md.append(f"| {s} | {v.get('what', '')} | {v['seconds']:.0f} | {v['runs']} |")
+    md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
+    return md
 
 
 def _upstream_params(res: Dict[str, Any], root: Path) -> Dict[str, int]:

@@ -28,7 +28,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_data(tiny_corpus, tmp_path_factory) -> Path:
-    from speechssl.data.kaldi_dir import prepare_librispeech
+    from speechssl.data.librispeech import prepare_librispeech
 
     out = tmp_path_factory.mktemp("data")
     for split in ("train", "dev", "test", "test-unseen-speakers"):

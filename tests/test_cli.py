@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from speechssl.cli import build_parser, main
+from speechssl.cli import main
 from speechssl.data.kaldi_dir import DataDir
 
 SUBCOMMANDS = [["corpus", "synth"], ["data", "prep-librispeech"], ["data", "validate"],

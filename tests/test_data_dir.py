@@ -4,7 +4,8 @@ import pytest
 import soundfile as sf
 from conftest import _testdata_sets
 
-from speechssl.data.kaldi_dir import DataDir, DataDirError, prepare_librispeech, read_ctm_frames
+from speechssl.data.kaldi_dir import DataDir, DataDirError
+from speechssl.data.librispeech import prepare_librispeech, read_ctm_frames
 
 
 @pytest.mark.parametrize("name", _testdata_sets())
@@ -167,3 +168,36 @@ def test_subset_written_elsewhere_still_finds_its_audio(testdata, tmp_path):
     assert again.utt_ids == d.utt_ids[:3]
     for utt in again.utt_ids:
         assert len(again.load_audio(utt)) == len(d.load_audio(utt))
+
+
+def test_fix_in_place_however_spelled_keeps_a_backup_and_loses_no_file(tmp_path, capsys, monkeypatch):
+    import speechssl.data.kaldi_dir as kd
+    from speechssl.cli import main
+    original = "s1-a s1\ns1-b s1\nzz z\n"
+    d = make_dir(tmp_path, {"wav.scp": "s1-a a.wav\ns1-b b.wav\n", "utt2spk": original,
+                            "text": "s1-a HI\ns1-b THERE\n"})
+    (d / "alignments.ctm").write_text("s1-a 1 0.0 0.5 HH\n" * 50)     # "large": over the in-memory limit below
+    (d / "notes.ark").write_bytes(b"\x00\xff binary\n")               # not UTF-8: copied as bytes
+    monkeypatch.setattr(kd, "VERBATIM_IN_MEMORY_BYTES", 100)
+    assert main(["data", "fix", str(d), "--out", f"{d}/"]) == 0           # the same folder, spelled otherwise
+    assert "dropped 1: no audio (wav.scp/segments): zz" in capsys.readouterr().out
+    assert (d / ".backup" / "utt2spk").read_text() == original
+    assert (d / "utt2spk").read_text() == "s1-a s1\ns1-b s1\n"
+    assert main(["data", "fix", f"{d}/./"]) == 0                          # a second fix keeps the first backup
+    assert (d / ".backup" / "utt2spk").read_text() == original and (d / ".backup.1" / "utt2spk").is_file()
+    for folder in (d, tmp_path / "other"):
+        if folder != d:
+            assert main(["data", "fix", str(d), "--out", str(folder)]) == 0
+        assert (folder / "alignments.ctm").read_text() == "s1-a 1 0.0 0.5 HH\n" * 50
+        assert (folder / "notes.ark").read_bytes() == b"\x00\xff binary\n"
+
+
+def test_fix_reports_every_dropped_id(tmp_path, capsys):
+    from speechssl.cli import main
+    d = make_dir(tmp_path, {"wav.scp": "s1-a a.wav\ns1-b b.wav\n", "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\n",
+                            "text": "s1-a HI\ns1-b THERE\ns1-x ORPHAN\n"})
+    assert main(["data", "fix", str(d), "--out", str(tmp_path / "f")]) == 0
+    out = capsys.readouterr().out
+    assert "kept 2 of 3 utterances" in out
+    assert "dropped 1: no audio (wav.scp/segments): s1-c" in out
+    assert "dropped 1: lines in text for no utterance in utt2spk: s1-x" in out

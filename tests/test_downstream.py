@@ -2,7 +2,6 @@
 hand-computed values, vocabularies, CTC decoding (greedy, beam, n-gram LM) and the scoring dir."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,7 +1,6 @@
 """HuBERT pretraining: target alignment, loss, sampler, label checks, config errors, a short run
 whose loss falls, exact resume after a kill, and DDP parity with one process."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 import torch
 
-from speechssl.models.lighthubert import (OFFICIAL_KEEP_MAPS_12, OFFICIAL_SPACES, LightHubert, SearchSpace, Subnet,
-                                          build_supernet, keep_map)
+from speechssl.models.lighthubert import LightHubert, build_supernet
+from speechssl.models.lighthubert_space import OFFICIAL_KEEP_MAPS_12, OFFICIAL_SPACES, SearchSpace, Subnet, keep_map
 
 TINY = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=64, num_layers=4,
             num_heads=4, ffn_dim=256, pos_conv_kernel=16, pos_conv_groups=4, dropout=0.0, attention_dropout=0.0,

@@ -78,6 +78,26 @@ def test_run_jobs_logs_each_job_and_names_failures(tmp_path):
     assert r.returncode == 2 and "srun is not on PATH" in r.stderr
 
 
+def test_stages_0_to_3_and_the_summary_on_tiny_corpus(recipe):
+    """The default suite's twin of the slow whole-recipe run: corpus, data dirs, MFCC k-means, HuBERT
+    iteration 1 and the summary, on the tiny corpus."""
+    tiny = ["--corpus", "tiny", "--nj", "2"]
+    r = _run(recipe, "--stage", "0", "--stop-stage", "3", *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n = len((recipe / "data" / "train" / "utt2spk").read_text().splitlines())
+    assert len((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "labels.txt").read_text().splitlines()) == n
+    summary = json.loads((recipe / "exp" / "hubert_it1" / "summary.json").read_text())
+    assert summary["steps"] == 20 and (recipe / "exp" / "hubert_it1" / "init" / "model.safetensors").is_file()
+    r = _run(recipe, "--stage", "10", "--stop-stage", "10", *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((recipe / "exp" / "results.json").read_text())
+    assert 0.1 < res["pnmi"]["mfcc_k20"] < 1 and res["models"]["hubert_it1"]["steps"] == 20
+    assert res["stages"]["3"]["what"] == "HuBERT iteration 1" and res["stages"]["3"]["seconds"] > 0
+    md = (recipe / "exp" / "RESULTS.md").read_text()
+    assert "PNMI" in md and "| 3 | HuBERT iteration 1 |" in md and "## Trained models" in md
+
+
+@pytest.mark.slow
 def test_stages_on_tiny_corpus(recipe):
     tiny = ["--corpus", "tiny", "--nj", "2"]
     r = _run(recipe, "--stage", "0", "--stop-stage", "2", *tiny)

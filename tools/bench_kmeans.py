@@ -43,7 +43,7 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)
     if args.feats is None:
         from speechssl.corpus.synth import synthesize_corpus
-        from speechssl.data.kaldi_dir import prepare_librispeech
+        from speechssl.data.librispeech import prepare_librispeech
         from speechssl.pipelines.features import compute_features
         tmp = Path(tempfile.mkdtemp())
         synthesize_corpus(tmp / "corpus", "tiny", progress=False)

@@ -23,7 +23,8 @@ import torch
 from speechssl.audio import features as F
 from speechssl.audio.phones import PHONE_SET
 from speechssl.corpus.synth import PRESETS, synthesize_corpus
-from speechssl.data.kaldi_dir import DataDir, prepare_librispeech, read_ctm_frames
+from speechssl.data.kaldi_dir import DataDir
+from speechssl.data.librispeech import prepare_librispeech, read_ctm_frames
 
 
 def utterance_fbank(d: DataDir):

@@ -105,10 +105,11 @@ mkdir -p exp
 echo "$(date '+%F %T') $command_line" >> exp/recipe_runs.log
 log() { echo "$(date '+%F %T') [stage $1] ${*:2}"; }
 stage_t0=0
-begin() { stage_t0=$SECONDS; log "$@"; }
-finish() {  # wall time of a finished stage, summed over runs by stage 10
-  [ -f exp/stage_times.tsv ] || printf 'stage\tseconds\tfinished\n' > exp/stage_times.tsv
-  printf '%s\t%s\t%s\n' "$1" $((SECONDS - stage_t0)) "$(date '+%F %T')" >> exp/stage_times.tsv
+stage_what=""
+begin() { stage_t0=$SECONDS; stage_what=${2%% (*}; stage_what=${stage_what%% ->*}; log "$@"; }
+finish() {  # wall time of a finished stage and what it did, summed over runs by stage 10
+  [ -f exp/stage_times.tsv ] || printf 'stage\tseconds\tfinished\twhat\n' > exp/stage_times.tsv
+  printf '%s\t%s\t%s\t%s\n' "$1" $((SECONDS - stage_t0)) "$(date '+%F %T')" "$stage_what" >> exp/stage_times.tsv
 }
 runs() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 configs_of() { local c; for c in $1; do printf -- '--config\n%s\n' "$c"; done; }

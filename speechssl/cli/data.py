@@ -8,7 +8,8 @@ from ..corpus.demo import prepare_demo_data
 from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
 from ..corpus.synth import synthesize_corpus
 from ..data.fix import fix_data_dir
-from ..data.kaldi_dir import DataDir, prepare_librispeech
+from ..data.kaldi_dir import DataDir
+from ..data.librispeech import prepare_librispeech
 from ..pipelines.features import compute_features, merge_shards
 from ._args import add_group, add_parser, key_values, print_json, shard_flags
 

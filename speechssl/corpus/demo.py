@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-from ..data.kaldi_dir import prepare_librispeech
+from ..data.librispeech import prepare_librispeech
 from ..errors import InputError
 from .synth import synthesize_corpus
 

@@ -42,14 +42,19 @@ def same_folder(a: os.PathLike, b: os.PathLike) -> bool:
 
 def fix_data_dir(src: os.PathLike, out: Optional[os.PathLike] = None) -> FixReport:
     """Fix ``src`` into ``out`` (default: in place). In place, every file of ``src`` is first copied
-    to ``src/.backup/`` (as ``fix_data_dir.sh`` does); files it does not understand are carried over."""
+    to ``src/.backup/`` (as ``fix_data_dir.sh`` does; a later fix uses ``.backup.1`` and so on, so the
+    original is never overwritten); files it does not understand are carried over byte for byte."""
     d = DataDir.read(src)
     fixed, dropped = d.fix()
     out = Path(out) if out is not None else Path(src)
     backup = None
-    if same_folder(out, src):
+    if same_folder(out, src):  # never overwrite an earlier backup: .backup, then .backup.1, ...
         backup = Path(src) / BACKUP_DIR
-        backup.mkdir(exist_ok=True)
+        n = 0
+        while backup.exists():
+            n += 1
+            backup = Path(src) / f"{BACKUP_DIR}.{n}"
+        backup.mkdir()
         for f in Path(src).iterdir():
             if f.is_file():
                 shutil.copy2(f, backup / f.name)

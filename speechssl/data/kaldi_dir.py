@@ -9,7 +9,6 @@ Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections import defaultdict
@@ -53,6 +52,27 @@ class Problem:
 
 def _sort_key(s: str) -> bytes:
     return s.encode("utf-8")
+
+
+def _line_problems(name: str, rows: List[Tuple[int, str, str]]) -> List[Problem]:
+    """Empty lines, keys without a value (``text`` may be empty), duplicate ids, unsorted ids."""
+    problems: List[Problem] = []
+    seen: Dict[str, int] = {}
+    prev = None
+    for n, key, value in rows:
+        if not key:
+            problems.append(Problem(name, n, "empty line"))
+            continue
+        if value == "" and name != "text":
+            problems.append(Problem(name, n, f"{key!r} has no value"))
+        if key in seen:
+            problems.append(Problem(name, n, f"duplicate id {key!r} (first on line {seen[key]})"))
+        else:
+            seen[key] = n
+        if prev is not None and _sort_key(key) < _sort_key(prev):
+            problems.append(Problem(name, n, f"not sorted: {key!r} after {prev!r} (sort with LC_ALL=C)"))
+        prev = key
+    return problems
 
 
 def _verbatim_content(f: Path):
@@ -255,105 +275,86 @@ class DataDir:
     def validate(self, check_audio: bool = False) -> List[Problem]:
         """Every problem found, with file and line. ``check_audio`` also opens each file's
         header (missing, empty or corrupt audio)."""
-        problems: List[Problem] = []
         raw = self._raw or self._raw_from_tables()
-        for name, rows in raw.items():
-            if name == "spk2utt":
-                continue
-            seen: Dict[str, int] = {}
-            prev = None
-            for n, key, value in rows:
-                if not key:
-                    problems.append(Problem(name, n, "empty line"))
-                    continue
-                if value == "" and name not in ("text",):
-                    problems.append(Problem(name, n, f"{key!r} has no value"))
-                if key in seen:
-                    problems.append(Problem(name, n, f"duplicate id {key!r} (first on line "
-                                                     f"{seen[key]})"))
-                else:
-                    seen[key] = n
-                if prev is not None and _sort_key(key) < _sort_key(prev):
-                    problems.append(Problem(name, n, f"not sorted: {key!r} after {prev!r} "
-                                                     "(sort with LC_ALL=C)"))
-                prev = key
-        utts = set(self.utt2spk)
         line_of = {name: {k: n for n, k, _ in reversed(rows) if k} for name, rows in raw.items()}
-        # audio coverage
-        if self.segments is not None:
-            seg_lines = {k: (n, v) for n, k, v in raw.get("segments", [])}
-            for utt, (n, v) in seg_lines.items():
-                parts = v.split()
-                if len(parts) != 3:
-                    problems.append(Problem("segments", n, f"{utt}: expected 'recording start "
-                                                           f"end', got {v!r}"))
-                    continue
-                try:
-                    s, e = float(parts[1]), float(parts[2])
-                except ValueError:
-                    problems.append(Problem("segments", n, f"{utt}: start/end are not numbers"))
-                    continue
-                if not (0 <= s < e):
-                    problems.append(Problem("segments", n, f"{utt}: need 0 <= start < end, got "
-                                                           f"{s} {e}"))
-                if parts[0] not in self.wav_scp:
-                    problems.append(Problem("segments", n, f"{utt}: recording {parts[0]!r} not "
-                                                           "in wav.scp"))
-            for utt in sorted(utts - set(self.segments)):
-                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
-                                        f"{utt} has no entry in segments"))
-            for utt in sorted(set(self.segments) - utts):
-                problems.append(Problem("segments", line_of.get("segments", {}).get(utt),
-                                        f"{utt} not in utt2spk"))
-        else:
-            for utt in sorted(utts - set(self.wav_scp)):
-                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
-                                        f"{utt} has no entry in wav.scp"))
-            for utt in sorted(set(self.wav_scp) - utts):
-                problems.append(Problem("wav.scp", line_of["wav.scp"].get(utt),
-                                        f"{utt} not in utt2spk"))
-        # per-utterance tables
-        tables = {"text": self.text, "utt2dur": self.utt2dur, **self.extra}
-        for name, table in tables.items():
-            if table is None:
-                continue
-            for utt in sorted(set(table) - utts):
-                problems.append(Problem(name, line_of.get(name, {}).get(utt),
-                                        f"{utt} is in {name} but not in utt2spk/wav.scp"))
-            if name in ("text", "utt2dur"):
-                for utt in sorted(utts - set(table)):
-                    problems.append(Problem(name, None, f"{utt} has no entry in {name}"))
-        if "utt2dur" in raw:
-            for n, k, v in raw["utt2dur"]:
-                try:
-                    if k and float(v) <= 0:
-                        problems.append(Problem("utt2dur", n, f"{k}: duration must be > 0"))
-                except ValueError:
-                    problems.append(Problem("utt2dur", n, f"{k}: duration {v!r} is not a number"))
-        # spk2utt must agree with utt2spk
-        if "spk2utt" in raw:
-            derived = self.spk2utt
-            for n, spk, v in raw["spk2utt"]:
-                if spk and sorted(v.split(), key=_sort_key) != derived.get(spk, []):
-                    problems.append(Problem("spk2utt", n, f"speaker {spk!r} disagrees with "
-                                                          "utt2spk (regenerate spk2utt)"))
-            missing = set(derived) - {k for _, k, _ in raw["spk2utt"]}
-            for spk in sorted(missing):
-                problems.append(Problem("spk2utt", None, f"speaker {spk!r} missing"))
-        for utt, spk in sorted(self.utt2spk.items()):
-            if not utt.startswith(spk):
-                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
-                                        f"speaker {spk!r} is not a prefix of {utt!r}: Kaldi "
-                                        "sorting by utterance may then break speaker order",
-                                        "warning"))
-                break  # one warning is enough
+        problems = [p for name, rows in raw.items() if name != "spk2utt" for p in _line_problems(name, rows)]
+        problems += self._coverage_problems(raw, line_of)
+        problems += self._table_problems(raw, line_of)
+        problems += self._speaker_problems(raw, line_of)
         if check_audio:
-            for utt in sorted(utts):
+            for utt in sorted(self.utt2spk):
                 try:
                     src, _, _ = self.audio_source(utt)
                     audio_io.info(src)
                 except (KeyError, audio_io.AudioError) as e:
                     problems.append(Problem("wav.scp", None, f"{utt}: {e}"))
+        return problems
+
+    def _coverage_problems(self, raw, line_of) -> List[Problem]:
+        """Every utterance has audio (wav.scp, or segments into it) and every audio entry an utterance."""
+        problems: List[Problem] = []
+        utts = set(self.utt2spk)
+        if self.segments is None:
+            problems += [Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in wav.scp")
+                         for u in sorted(utts - set(self.wav_scp))]
+            problems += [Problem("wav.scp", line_of["wav.scp"].get(u), f"{u} not in utt2spk")
+                         for u in sorted(set(self.wav_scp) - utts)]
+            return problems
+        for n, utt, v in raw.get("segments", []):
+            parts = v.split()
+            if len(parts) != 3:
+                problems.append(Problem("segments", n, f"{utt}: expected 'recording start end', got {v!r}"))
+                continue
+            try:
+                s, e = float(parts[1]), float(parts[2])
+            except ValueError:
+                problems.append(Problem("segments", n, f"{utt}: start/end are not numbers"))
+                continue
+            if not (0 <= s < e):
+                problems.append(Problem("segments", n, f"{utt}: need 0 <= start < end, got {s} {e}"))
+            if parts[0] not in self.wav_scp:
+                problems.append(Problem("segments", n, f"{utt}: recording {parts[0]!r} not in wav.scp"))
+        problems += [Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in segments")
+                     for u in sorted(utts - set(self.segments))]
+        problems += [Problem("segments", line_of.get("segments", {}).get(u), f"{u} not in utt2spk")
+                     for u in sorted(set(self.segments) - utts)]
+        return problems
+
+    def _table_problems(self, raw, line_of) -> List[Problem]:
+        """Per-utterance tables cover exactly the utterances; durations are positive numbers."""
+        problems: List[Problem] = []
+        utts = set(self.utt2spk)
+        for name, table in {"text": self.text, "utt2dur": self.utt2dur, **self.extra}.items():
+            if table is None:
+                continue
+            problems += [Problem(name, line_of.get(name, {}).get(u), f"{u} is in {name} but not in utt2spk/wav.scp")
+                         for u in sorted(set(table) - utts)]
+            if name in ("text", "utt2dur"):
+                problems += [Problem(name, None, f"{u} has no entry in {name}") for u in sorted(utts - set(table))]
+        for n, k, v in raw.get("utt2dur", []):
+            try:
+                if k and float(v) <= 0:
+                    problems.append(Problem("utt2dur", n, f"{k}: duration must be > 0"))
+            except ValueError:
+                problems.append(Problem("utt2dur", n, f"{k}: duration {v!r} is not a number"))
+        return problems
+
+    def _speaker_problems(self, raw, line_of) -> List[Problem]:
+        """spk2utt agrees with utt2spk; speaker ids prefix utterance ids (a warning: Kaldi's sort order)."""
+        problems: List[Problem] = []
+        if "spk2utt" in raw:
+            derived = self.spk2utt
+            for n, spk, v in raw["spk2utt"]:
+                if spk and sorted(v.split(), key=_sort_key) != derived.get(spk, []):
+                    problems.append(Problem("spk2utt", n, f"speaker {spk!r} disagrees with utt2spk (regenerate spk2utt)"))
+            missing = set(derived) - {k for _, k, _ in raw["spk2utt"]}
+            problems += [Problem("spk2utt", None, f"speaker {spk!r} missing") for spk in sorted(missing)]
+        for utt, spk in sorted(self.utt2spk.items()):
+            if not utt.startswith(spk):
+                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
+                                        f"speaker {spk!r} is not a prefix of {utt!r}: Kaldi sorting by utterance may "
+                                        "then break speaker order", "warning"))
+                break  # one warning is enough
         return problems
 
     def _raw_from_tables(self) -> Dict[str, List[Tuple[int, str, str]]]:
@@ -402,102 +403,3 @@ class DataDir:
         orphans = (set(self.wav_scp) - set(self.utt2spk)) if self.segments is None else set()
         dropped["recordings with no utterance (wav.scp only)"] += orphans
         return self.subset(keep), {r: sorted(ids, key=_sort_key) for r, ids in dropped.items() if ids}
-
-
-# ------------------------------------------------------------------------------------------
-# Corpus preparation
-# ------------------------------------------------------------------------------------------
-
-
-def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLike) -> DataDir:
-    """LibriSpeech layout (``SUBSET/SPK/CHAPTER/SPK-CHAPTER-UTT.flac`` and
-    ``SPK-CHAPTER.trans.txt``) -> a data dir, as Kaldi's ``local/data_prep.sh``: speaker =
-    reader-chapter, ``spk2gender`` from ``SPEAKERS.TXT`` when present.
-
-    A subset made by ``speechssl corpus synth`` also yields its labels: ``text.phone``
-    (phone sequence), ``alignments.ctm``, ``utt2kind``, ``utt2keyword``, ``utt2intent``
-    (``action|object|location``) and ``utt2reader`` (the reader across chapters).
-    """
-
-    corpus_dir = Path(corpus_dir)
-    src = corpus_dir / subset
-    if not src.is_dir():
-        raise DataDirError(f"{src}: LibriSpeech subset directory not found")
-    d = DataDir(text={})
-    extra = {"utt2reader": {}}
-    for trans in sorted(src.glob("*/*/*.trans.txt")):
-        reader, chapter = trans.parent.parent.name, trans.parent.name
-        for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=1)
-            utt = parts[0]
-            if not utt.startswith(f"{reader}-{chapter}-"):
-                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to "
-                                   f"{reader}-{chapter}")
-            audio = next((trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
-                          if (trans.parent / f"{utt}{ext}").exists()), None)
-            if audio is None:
-                raise DataDirError(f"{trans}:{n}: no audio file {utt}.flac next to it")
-            d.wav_scp[utt] = str(audio.resolve())
-            d.text[utt] = parts[1].strip() if len(parts) > 1 else ""
-            d.utt2spk[utt] = f"{reader}-{chapter}"
-            extra["utt2reader"][utt] = reader
-    if not d.utt2spk:
-        raise DataDirError(f"{src}: no */*/*.trans.txt transcripts found")
-    speakers_txt = next((p for p in (corpus_dir / "SPEAKERS.TXT", src.parent / "SPEAKERS.TXT")
-                         if p.exists()), None)
-    if speakers_txt is not None:
-        gender = {}
-        for line in speakers_txt.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith(";") or "|" not in line:
-                continue
-            cols = [c.strip() for c in line.split("|")]
-            gender[cols[0]] = cols[1].lower()
-        spk_gender = {spk: gender[spk.split("-")[0]] for spk in set(d.utt2spk.values())
-                      if spk.split("-")[0] in gender}
-        if spk_gender:
-            d.verbatim["spk2gender"] = "".join(f"{s} {g}\n" for s, g in sorted(spk_gender.items()))
-    d.extra.update(extra)
-    meta = src / "metadata.jsonl"
-    if meta.exists():  # the synthetic corpus: task labels and phone alignments
-        kinds, keywords, intents = {}, {}, {}
-        for line in meta.read_text().splitlines():
-            m = json.loads(line)
-            if m["utt"] not in d.utt2spk:
-                continue
-            kinds[m["utt"]] = m["kind"]
-            if m.get("keyword"):
-                keywords[m["utt"]] = m["keyword"]
-            if m.get("intent"):
-                intents[m["utt"]] = "|".join(m["intent"]).replace(" ", "_")
-        d.extra.update({"utt2kind": kinds, "utt2keyword": keywords, "utt2intent": intents})
-        ctm = (src / "alignments.ctm").read_text()
-        d.verbatim["alignments.ctm"] = ctm
-        phones: Dict[str, List[str]] = defaultdict(list)
-        for line in ctm.splitlines():
-            utt, _, _, _, phone = line.split()
-            if phone != "SIL":
-                phones[utt].append(phone)
-        d.extra["text.phone"] = {u: " ".join(p) for u, p in phones.items() if u in d.utt2spk}
-    d.compute_utt2dur()
-    d.write(out_dir)
-    return d
-
-
-def read_ctm_frames(ctm_text: str, frame_shift: float = 0.01) -> Dict[str, List[str]]:
-    """Frame-level labels (one per ``frame_shift``) from a CTM ``utt 1 start dur label``; a
-    frame takes the label covering its centre."""
-    segs: Dict[str, List[Tuple[float, float, str]]] = defaultdict(list)
-    for line in ctm_text.splitlines():
-        utt, _, s, dur, label = line.split()
-        segs[utt].append((float(s), float(s) + float(dur), label))
-    out = {}
-    for utt, ss in segs.items():
-        end = ss[-1][1]
-        n = int(round(end / frame_shift))
-        centres = (np.arange(n) + 0.5) * frame_shift
-        starts = np.array([s for s, _, _ in ss])
-        idx = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(ss) - 1)
-        out[utt] = [ss[i][2] for i in idx]
-    return out

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, Union
 
 from ..errors import InputError, NotFoundError
-from ..models.lighthubert import OFFICIAL_SPACES, LightHubert, SearchSpace
+from ..models.lighthubert import LightHubert
+from ..models.lighthubert_space import OFFICIAL_SPACES, SearchSpace
 from ..models.registry import load_state_strict
 from .fairseq import RULES, config_from_fairseq, model_cfg, read_fairseq_checkpoint
 from .keymap import rename_keys, split_keys

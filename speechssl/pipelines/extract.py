@@ -88,29 +88,51 @@ def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: Li
             writer(u, a)
 
 
-def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
-                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
-                     dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
-                     model_name: Optional[str] = None) -> Dict:
-    """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
+class _ChunkWriter:
+    """Collects extracted utterances and commits them as one chunk per ``chunk_seconds`` of audio: every
+    layer's file, then the chunk's index (its presence is the commit)."""
 
-    Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
-    """
+    def __init__(self, out: Path, rank: int, layers: List[int], fmt: str, first_chunk: int, chunk_seconds: float):
+        self.out, self.rank, self.layers, self.fmt = out, rank, layers, fmt
+        self.next_chunk, self.chunk_seconds = first_chunk, chunk_seconds
+        self._reset()
+
+    def _reset(self) -> None:
+        self.utts: List[str] = []
+        self.frames: List[int] = []
+        self.arrays: Dict[int, List[np.ndarray]] = {layer: [] for layer in self.layers}
+        self.seconds = 0.0
+
+    def add(self, utts: List[str], frames: List[int], arrays: Dict[int, List[np.ndarray]], seconds: float) -> None:
+        self.utts += utts
+        self.frames += frames
+        for layer in self.layers:
+            self.arrays[layer] += arrays[layer]
+        self.seconds += seconds
+        if self.seconds >= self.chunk_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self.utts:
+            return
+        for layer in self.layers:
+            _write_chunk(self.out / f"layer{layer}", self.rank, self.next_chunk, self.utts, self.arrays[layer], self.fmt)
+        write_json(self.out / f"index.{self.rank}.{self.next_chunk:05d}.json", {"utts": self.utts, "frames": self.frames})
+        self.next_chunk += 1
+        self._reset()
 
 
+def _check_options(fmt: str, dtype: str) -> None:
     if fmt not in ("ark", "npy"):
         raise InputError(f"format must be 'ark' or 'npy', got {fmt!r}")
     if dtype not in ("float32", "float16"):
         raise InputError(f"dtype must be float32 or float16, got {dtype!r}")
     if dtype == "float16" and fmt == "ark":
         raise InputError("Kaldi ark matrices are float32: use --format npy for float16 features")
-    layers = parse_layers(layers, model.num_layers)
-    out = Path(out_dir)
-    d = DataDir.read(data_dir)
-    utts = shard_utts(d.utt_ids, nshard, rank)
-    spec = {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
-            "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
-            "dim": model.hidden_size}
+
+
+def _claim_output(out: Path, spec: Dict, layers: List[int]) -> None:
+    """``out/spec.json`` records the settings; a folder made with other settings is refused, never reused."""
     out.mkdir(parents=True, exist_ok=True)
     old = out / "spec.json"
     if old.exists():
@@ -123,6 +145,23 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
 
+
+def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
+                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
+                     dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
+                     model_name: Optional[str] = None) -> Dict:
+    """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
+
+    Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
+    """
+    _check_options(fmt, dtype)
+    layers = parse_layers(layers, model.num_layers)
+    out = Path(out_dir)
+    d = DataDir.read(data_dir)
+    utts = shard_utts(d.utt_ids, nshard, rank)
+    _claim_output(out, {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
+                        "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
+                        "dim": model.hidden_size}, layers)
     committed = _committed_chunks(out, rank)
     removed = _remove_uncommitted(out, rank, committed)
     if removed:
@@ -137,25 +176,9 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     batches = duration_batches(todo, durs, batch_seconds)
     summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
                "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
-
     model = model.to(device).eval()
     np_dtype = np.float16 if dtype == "float16" else np.float32
-    next_chunk = max(committed, default=-1) + 1
-    chunk_utts: List[str] = []
-    chunk_frames: List[int] = []
-    chunk_arrays: Dict[int, List[np.ndarray]] = {layer: [] for layer in layers}
-    chunk_secs = 0.0
-
-    def commit():
-        nonlocal next_chunk, chunk_utts, chunk_frames, chunk_arrays, chunk_secs
-        if not chunk_utts:
-            return
-        for layer in layers:
-            _write_chunk(out / f"layer{layer}", rank, next_chunk, chunk_utts, chunk_arrays[layer], fmt)
-        write_json(out / f"index.{rank}.{next_chunk:05d}.json", {"utts": chunk_utts, "frames": chunk_frames})
-        next_chunk += 1
-        chunk_utts, chunk_frames, chunk_arrays, chunk_secs = [], [], {layer: [] for layer in layers}, 0.0
-
+    writer = _ChunkWriter(out, rank, layers, fmt, max(committed, default=-1) + 1, chunk_seconds)
     bar = tqdm(total=len(todo), desc=f"extract shard {rank}", unit="utt", disable=not progress)
     for batch in batches:
         wavs = []
@@ -164,7 +187,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
                 wavs.append((u, torch.from_numpy(d.load_audio(u, SAMPLE_RATE))))
             except AudioError as e:
                 if not skip_bad:
-                    commit()  # keep what is done; the rerun starts after it
+                    writer.commit()  # keep what is done; the rerun starts after it
                     raise
                 bad[u] = e.reason
                 write_json(bad_path, bad)
@@ -178,17 +201,12 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         with torch.inference_mode():
             upstream = model(padded, lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
-        for layer in layers:
-            h = upstream.hidden_states[layer].float().cpu().numpy()
-            chunk_arrays[layer].extend(h[i, :n].astype(np_dtype) for i, n in enumerate(frames))
-        chunk_utts.extend(u for u, _ in wavs)
-        chunk_frames.extend(frames)
+        arrays = {layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
+                  for layer in layers for h in [upstream.hidden_states[layer].float().cpu().numpy()]}
+        writer.add([u for u, _ in wavs], frames, arrays, sum(durs[u] for u, _ in wavs))
         summary["extracted"] += len(wavs)
         summary["frames"] += sum(frames)
-        chunk_secs += sum(durs[u] for u, _ in wavs)
-        if chunk_secs >= chunk_seconds:
-            commit()
-    commit()
+    writer.commit()
     bar.close()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary

@@ -1,0 +1,34 @@
+"""The shape of the code: no import cycle, no import up the layers, no module or function over its size."""
+import subprocess
+import sys
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def _run(tool, *args):
+    return subprocess.run([sys.executable, str(TOOLS / tool), *args], capture_output=True, text=True)
+
+
+def test_no_import_cycle_and_no_upward_import():
+    r = _run("import_graph.py")
+    assert r.returncode == 0, r.stdout
+    assert "0 cycles, 0 upward imports" in r.stdout
+
+
+def test_import_graph_sees_a_cycle(tmp_path, monkeypatch):
+    """The checker itself: two modules that import each other are reported."""
+    sys.path.insert(0, str(TOOLS))
+    try:
+        import import_graph
+    finally:
+        sys.path.pop(0)
+    assert import_graph.cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    assert import_graph.upward({"speechssl.data.x": {"speechssl.tasks.y"}}) == [("speechssl.data.x", "speechssl.tasks.y")]
+
+
+def test_no_module_over_500_lines_no_function_over_80():
+    r = _run("code_size.py")
+    assert r.returncode == 0, r.stdout
+    tight = _run("code_size.py", "--function-lines", "20")
+    assert tight.returncode == 1 and "function speechssl/" in tight.stdout  # the checker does see functions
