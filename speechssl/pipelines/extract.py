@@ -23,14 +23,13 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import kaldiio
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from ..audio.io import AudioError
 from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches, padding_ratio
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
+from .batches import audio_batches
 from .features import shard_utts
 
 log = logging.getLogger(__name__)
@@ -179,35 +178,22 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     model = model.to(device).eval()
     np_dtype = np.float16 if dtype == "float16" else np.float32
     writer = _ChunkWriter(out, rank, layers, fmt, max(committed, default=-1) + 1, chunk_seconds)
-    bar = tqdm(total=len(todo), desc=f"extract shard {rank}", unit="utt", disable=not progress)
-    for batch in batches:
-        wavs = []
-        for u in batch:
-            try:
-                wavs.append((u, torch.from_numpy(d.load_audio(u, SAMPLE_RATE))))
-            except AudioError as e:
-                if not skip_bad:
-                    writer.commit()  # keep what is done; the rerun starts after it
-                    raise
-                bad[u] = e.reason
-                write_json(bad_path, bad)
-                summary["skipped"] += 1
-                log.warning("skipping %s", e)
-        bar.update(len(batch))
-        if not wavs:
-            continue
-        lengths = torch.tensor([w.shape[0] for _, w in wavs])
-        padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True).to(device)
+    def skipped(utt: str, reason: str) -> None:
+        write_json(bad_path, bad)
+        summary["skipped"] += 1
+
+    # on a bad file without --skip-bad, what is done is committed first: the rerun starts after it
+    for ids, padded, lengths in audio_batches(d, batches, SAMPLE_RATE, skip_bad, bad, f"extract shard {rank}",
+                                              progress, before_raise=writer.commit, on_skip=skipped):
         with torch.inference_mode():
-            upstream = model(padded, lengths.to(device), num_layers=max(layers))
+            upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
         arrays = {layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
                   for layer in layers for h in [upstream.hidden_states[layer].float().cpu().numpy()]}
-        writer.add([u for u, _ in wavs], frames, arrays, sum(durs[u] for u, _ in wavs))
-        summary["extracted"] += len(wavs)
+        writer.add(ids, frames, arrays, sum(durs[u] for u in ids))
+        summary["extracted"] += len(ids)
         summary["frames"] += sum(frames)
     writer.commit()
-    bar.close()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary
 

@@ -16,15 +16,14 @@ from typing import Dict, List
 import kaldiio
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..audio import features as F
-from ..audio.io import AudioError
 from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_text
+from .batches import audio_batches
 
 log = logging.getLogger(__name__)
 
@@ -81,29 +80,13 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     bad: Dict[str, str] = {}
     results: Dict[str, np.ndarray] = {}
     batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
-    bar = tqdm(total=len(utts), desc=f"{kind} shard {rank}", unit="utt", disable=not progress)
-    for batch in batches:
-        wavs = []
-        for u in batch:
-            try:
-                wavs.append((u, torch.from_numpy(d.load_audio(u, sr))))
-            except AudioError as e:
-                if not skip_bad:
-                    raise
-                bad[u] = e.reason
-                log.warning("skipping %s", e)
-        bar.update(len(batch))
-        if not wavs:
-            continue
-        lengths = torch.tensor([w.shape[0] for _, w in wavs])
-        padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
+    for ids, padded, lengths in audio_batches(d, batches, sr, skip_bad, bad, f"{kind} shard {rank}", progress):
         with torch.no_grad():
             feats, counts = fn(padded, lengths)
             if cmvn == "utt":
                 feats = F.utterance_cmvn(feats, counts)
-        for (u, _), f, c in zip(wavs, feats, counts):
+        for u, f, c in zip(ids, feats, counts):
             results[u] = f[: int(c)].numpy()
-    bar.close()
     if cmvn == "spk":
         stats = F.speaker_cmvn_stats(((u, torch.from_numpy(f)) for u, f in results.items()),
                                      d.utt2spk)
