@@ -5,7 +5,8 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from speechssl.interop import import_checkpoint, import_fairseq, import_huggingface  # noqa: E402
-from speechssl.models import load_model, save_model  # noqa: E402
+from speechssl.models import build_model, load_model, save_model  # noqa: E402
+from speechssl.models.hubert import HubertPretrainModel  # noqa: E402
 
 TOL = 1e-4
 CONV = dict(conv_dim=(32, 32, 32), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2))
@@ -170,8 +171,10 @@ def test_fairseq_hubert_checkpoint(case, tmp_path):
     path = tmp_path / "hubert.pt"
     torch.save({"cfg": {"model": _fairseq_cfg(hf.config)}, "model": state, "optimizer_history": []}, path)
     ours = import_checkpoint(path)
-    assert ours.config.num_classes == [50] and ours.config.final_dim == 16
-    assert torch.equal(ours.label_embeddings, state["label_embs_concat"])
+    spec, heads = ours.pretraining_heads       # the heads come with the encoder, outside it
+    assert spec == {"kind": "hubert", "num_classes": [50], "final_dim": 16}
+    assert torch.equal(heads["label_embeddings"], state["label_embs_concat"])
+    assert not any("final_proj" in k or "label" in k for k in ours.state_dict())
     wavs, lengths, attention = _batch([8000, 6000])
     ours.frontend.masked_group_norm = False
     with torch.no_grad():
@@ -179,12 +182,37 @@ def test_fairseq_hubert_checkpoint(case, tmp_path):
         out = ours(wavs, lengths)
     assert _max_err(ref, out.hidden_states, out.lengths) < TOL
     # export and reload: the same numbers, the head kept
-    save_model(ours, tmp_path / "exported")
+    save_model(ours, tmp_path / "exported", heads=ours.pretraining_heads)
     again = load_model(tmp_path / "exported")
     again.frontend.masked_group_norm = False
     with torch.no_grad():
         assert _max_err(out.hidden_states, again(wavs, lengths).hidden_states, out.lengths) == 0.0
-    assert torch.equal(again.final_proj.weight, state["final_proj.weight"])
+    pretraining = HubertPretrainModel.from_encoder(again)   # the heads load into the pretraining model
+    assert torch.equal(pretraining.heads.final_proj.weight, state["final_proj.weight"])
+    assert torch.equal(pretraining.heads.label_embeddings, state["label_embs_concat"])
+    feats, frames = again.frontend(wavs, lengths)
+    with torch.no_grad():
+        projected, out2 = pretraining(feats, frames)
+    assert projected.shape == (2, out2.hidden_states[0].shape[1], 16)
+
+
+def test_folders_with_heads_inside_the_encoder_still_load(tmp_path):
+    """Exports written before the heads left the encoder: config num_classes / final_dim, weights final_proj.*."""
+    from omegaconf import OmegaConf
+    from safetensors.torch import save_file
+
+    model = build_model("hubert_small", num_layers=1)
+    save_model(model, tmp_path / "new")
+    conf = OmegaConf.to_container(OmegaConf.load(tmp_path / "new" / "config.yaml"))
+    conf["model"].update(num_classes=[7], final_dim=8)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.yaml").write_text(OmegaConf.to_yaml(conf))
+    state = dict(model.state_dict(), **{"final_proj.weight": torch.ones(8, 256), "final_proj.bias": torch.zeros(8),
+                                        "label_embeddings": torch.full((7, 8), 2.0)})
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "old" / "model.safetensors"))
+    old = load_model(tmp_path / "old")
+    assert old.pretraining_heads[0] == {"kind": "hubert", "num_classes": [7], "final_dim": 8}
+    assert torch.equal(HubertPretrainModel.from_encoder(old).heads.label_embeddings, torch.full((7, 8), 2.0))
 
 
 def test_fairseq_finetuned_wav2vec2_heads_are_never_silently_dropped(tmp_path):

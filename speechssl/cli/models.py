@@ -12,7 +12,7 @@ from ._args import add_parser, import_flags, print_json, shard_flags
 def cmd_convert(args) -> int:
     model = load_upstream(args.src, args.drop_heads, args.trust_pickle)
     meta = getattr(model, "metadata", {})
-    save_model(model, args.out, metadata=meta)
+    save_model(model, args.out, metadata=meta, heads=getattr(model, "pretraining_heads", None))
     n = sum(p.numel() for p in model.parameters())
     print(f"{args.out}: {model.config.family} {model.config.encoder}, {model.num_layers} layers, "
           f"width {model.hidden_size}, {n / 1e6:.1f}M parameters")

@@ -8,13 +8,13 @@ import argparse
 import ast
 import logging
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
-from ..models.registry import load_state_strict
+from ..models.registry import Heads, load_state_strict
 from .keymap import L, rename_keys, split_keys
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ RULES = [
     (L + r"self_attn_layer_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_norm.\2"),
     (L + r"fc(1|2)\.(weight|bias)", r"encoder.layers.\1.ffn.fc\2.\3"),
     (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.ffn_norm.\2"),
-    (r"final_proj\.(weight|bias)", r"final_proj.\1"),
-    (r"label_embs_concat", r"label_embeddings"),
 ]
 
 
@@ -88,11 +86,6 @@ def config_from_fairseq(m: Dict[str, Any], state: Dict[str, torch.Tensor]) -> En
     if m.get("pos_conv_depth", 1) != 1 or m.get("conv_pos_batch_norm", False):
         raise InputError("fairseq pos_conv_depth > 1 / conv_pos_batch_norm (data2vec 2) is not supported")
     conv_layers = [list(x) for x in parse_conv_spec(m.get("conv_feature_layers", DEFAULT_CONV))]
-    num_classes, final_dim = [], m.get("final_dim", 256) or m.get("encoder_embed_dim", 768)
-    if "label_embs_concat" in state:
-        if len(state["final_proj.weight"]) != state["label_embs_concat"].shape[1]:
-            raise InputError("HuBERT checkpoint with several target sets (untied final_proj) is not supported")
-        num_classes, final_dim = [state["label_embs_concat"].shape[0]], state["label_embs_concat"].shape[1]
     return EncoderConfig(
         family=family, conv_layers=conv_layers,
         extractor_mode="layer_norm" if m.get("extractor_mode", "default") == "layer_norm" else "group_norm",
@@ -103,7 +96,22 @@ def config_from_fairseq(m: Dict[str, Any], state: Dict[str, torch.Tensor]) -> En
         pos_conv_groups=m.get("conv_pos_groups", 16), dropout=m.get("dropout", 0.1),
         attention_dropout=m.get("attention_dropout", 0.1), activation_dropout=m.get("activation_dropout", 0.0),
         feature_dropout=m.get("dropout_input", 0.0), layerdrop=m.get("encoder_layerdrop", 0.0),
-        mask_embedding="mask_emb" in state, num_classes=num_classes, final_dim=final_dim).validate()
+        mask_embedding="mask_emb" in state).validate()
+
+
+def hubert_heads(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Optional[Heads]]:
+    """HuBERT's pretraining heads (``final_proj``, ``label_embs_concat``) taken out of a fairseq state dict, as
+    ``(rest of the state, (spec, heads state))`` for :class:`~speechssl.models.hubert.HubertPretrainModel`."""
+    if "label_embs_concat" not in state:
+        return state, None
+    state = dict(state)
+    emb = state.pop("label_embs_concat")
+    proj = {k[len("final_proj."):]: state.pop(k) for k in list(state) if k.startswith("final_proj.")}
+    if proj["weight"].shape[0] != emb.shape[1]:
+        raise InputError("HuBERT checkpoint with several target sets (untied final_proj) is not supported")
+    spec = {"kind": "hubert", "num_classes": [emb.shape[0]], "final_dim": emb.shape[1]}
+    return state, (spec, {"final_proj.weight": proj["weight"], "final_proj.bias": proj["bias"],
+                          "label_embeddings": emb})
 
 
 def load_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
@@ -140,6 +148,7 @@ def encoder_from_fairseq(ckpt: Dict[str, Any], path: Path, drop_heads: bool = Fa
     if any(k.startswith(FINETUNED_PREFIX) for k in state):
         state = {k[len(FINETUNED_PREFIX):] if k.startswith(FINETUNED_PREFIX) else k: v for k, v in state.items()}
     config = config_from_fairseq(model_cfg(ckpt), state)
+    state, pretraining_heads = hubert_heads(state)
     state, heads = split_keys(state, HEAD_PATTERNS)
     if config.family == "wav2vec2":  # wav2vec 2.0's final_proj belongs to its contrastive head
         state, more = split_keys(state, [r"final_proj\..*"])
@@ -153,4 +162,6 @@ def encoder_from_fairseq(ckpt: Dict[str, Any], path: Path, drop_heads: bool = Fa
     model = SpeechEncoder(config)
     load_state_strict(model, renamed, str(path))
     model.metadata = {"source": str(path), "format": "fairseq", "dropped_heads": sorted(heads), "ignored": []}
+    if pretraining_heads:
+        model.pretraining_heads = pretraining_heads
     return model.eval()

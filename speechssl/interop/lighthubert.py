@@ -52,7 +52,6 @@ def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -
     state, heads = split_keys(state, [r"layer_pred_heads\..*"])
     state, ignored = split_keys(state, IGNORED)
     config = config_from_fairseq({**m, "_name": "hubert"}, state)
-    config.num_classes = []
     kind = official_space(m)
     teacher_dim = int(m.get("teacher_embed_dim", config.hidden_size))
     model = LightHubert(config, SearchSpace.from_dict(dict(OFFICIAL_SPACES[kind])), teacher_dim)

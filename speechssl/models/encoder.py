@@ -1,7 +1,8 @@
 """One configurable speech encoder: frontend -> projection -> Transformer | Conformer.
 
 HuBERT, wav2vec 2.0, wav2vec2-conformer and w2v-BERT encoders are all this class with different
-:class:`EncoderConfig` values; the objectives (issues 4, 5) add their heads around it.
+:class:`EncoderConfig` values. The config describes the architecture only: pretraining heads live in the
+pretraining models beside the encoder (:class:`~speechssl.models.hubert.HubertPretrainModel`).
 """
 import difflib
 from dataclasses import asdict, dataclass, field, fields
@@ -19,6 +20,7 @@ from ..nn.utils import lengths_to_mask
 from .upstream import UpstreamBase, UpstreamOutput
 
 FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack")
+LEGACY_HEAD_FIELDS = ("num_classes", "final_dim")  # HuBERT head sizes, in EncoderConfig until heads moved out
 ENCODERS = ("transformer", "conformer")
 
 
@@ -68,10 +70,7 @@ class EncoderConfig:
     attention_dropout: float = 0.1
     activation_dropout: float = 0.0
     layerdrop: float = 0.0
-    # pretraining heads (kept so imported checkpoints lose nothing; used by issue 4 / 5 objectives)
-    mask_embedding: bool = True
-    num_classes: List[int] = field(default_factory=list)  # HuBERT: one codebook size per target set
-    final_dim: int = 256
+    mask_embedding: bool = True           # the learnt vector masked frames take (pretraining, SpecAugment)
 
     def validate(self) -> "EncoderConfig":
         checks = {"frontend": FRONTENDS, "encoder": ENCODERS, "extractor_mode": ("group_norm", "layer_norm"),
@@ -92,6 +91,7 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "EncoderConfig":
+        d = {k: v for k, v in d.items() if k not in LEGACY_HEAD_FIELDS}  # folders written before heads moved out
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -146,9 +146,6 @@ class SpeechEncoder(UpstreamBase):
             self.encoder = ConformerEncoder(depthwise_kernel=config.depthwise_kernel, conv_norm=config.conv_norm,
                                             causal_conv=config.causal_conv, final_layer_norm=config.final_layer_norm,
                                             **common, **position_kwargs)
-        if config.num_classes:  # fairseq HuBERT pretraining head
-            self.final_proj = nn.Linear(config.hidden_size, config.final_dim * len(config.num_classes))
-            self.label_embeddings = nn.Parameter(torch.empty(sum(config.num_classes), config.final_dim).uniform_())
 
     # -- the upstream contract ------------------------------------------------------------------
     @property

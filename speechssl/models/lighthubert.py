@@ -186,7 +186,7 @@ class LightHubert(UpstreamBase):
         d = self.encoder.config.to_dict()
         d.update(hidden_size=subnet.embed_dim, num_layers=subnet.depth, num_heads=subnet.heads[0],
                  head_dim=self.head_dim, ffn_dim=max(subnet.ffn_dims), layer_heads=list(subnet.heads),
-                 layer_ffn_dims=list(subnet.ffn_dims), num_classes=[])
+                 layer_ffn_dims=list(subnet.ffn_dims))
         return EncoderConfig.from_dict(d)
 
     def subnet_state(self, subnet: Subnet, frontend: bool = True) -> Dict[str, torch.Tensor]:

@@ -2,7 +2,7 @@
 import difflib
 import json
 from pathlib import Path
-from typing import Callable, Dict, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from omegaconf import OmegaConf
@@ -14,7 +14,12 @@ from .encoder import EncoderConfig, SpeechEncoder
 
 _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 
-CONFIG_FILE, WEIGHTS_FILE = "config.yaml", "model.safetensors"
+CONFIG_FILE, WEIGHTS_FILE, HEADS_FILE = "config.yaml", "model.safetensors", "pretraining_heads.safetensors"
+# Exported folders made before pretraining heads left the encoder kept HuBERT's inside it under these names.
+LEGACY_HEAD_KEYS = {"final_proj.weight": "final_proj.weight", "final_proj.bias": "final_proj.bias",
+                    "label_embeddings": "label_embeddings"}
+
+Heads = Tuple[Dict, Dict[str, torch.Tensor]]  # (spec: what rebuilds them, state dict)
 
 
 def register(name: str):
@@ -47,15 +52,25 @@ def build_model(name_or_config: Union[str, EncoderConfig], **overrides) -> Speec
     return SpeechEncoder(cfg)
 
 
-def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = None) -> Path:
-    """Write ``path/config.yaml`` and ``path/model.safetensors`` (each written atomically)."""
+def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = None,
+               heads: Optional[Heads] = None) -> Path:
+    """Write ``path/config.yaml`` and ``path/model.safetensors`` (each written atomically).
+
+    ``heads``, as ``(spec, state)`` (``model.pretraining_heads`` of an imported or loaded encoder, or a
+    pretraining model's), go to ``path/pretraining_heads.safetensors`` with their spec in ``config.yaml``: the
+    weights stay with the encoder, and a pretraining model can be rebuilt from the folder. They are never
+    carried implicitly: an encoder fine-tuned since would otherwise be saved with heads that no longer fit it.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    conf = {"model": model.config.to_dict(), "metadata": metadata or {}}
-    write_text(path / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(conf)))
+    conf = {"model": model.config.to_dict(), "metadata": metadata or {}, **({"heads": heads[0]} if heads else {})}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})
+    if heads:
+        with atomic_path(path / HEADS_FILE) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in heads[1].items()}, str(tmp))
+    write_text(path / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(conf)))  # last: the folder is complete
     return path
 
 
@@ -71,9 +86,23 @@ def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncod
         raise InputError(f"{path / CONFIG_FILE}: no 'model' section")
     model = SpeechEncoder(EncoderConfig.from_dict(conf["model"]))
     state = load_file(str(path / WEIGHTS_FILE), device=map_location)
+    heads = _legacy_heads(conf["model"], state)
     load_state_strict(model, state, str(path / WEIGHTS_FILE))
     model.metadata = conf.get("metadata", {})
+    if conf.get("heads") and (path / HEADS_FILE).is_file():
+        heads = (conf["heads"], load_file(str(path / HEADS_FILE), device=map_location))
+    if heads:
+        model.pretraining_heads = heads
     return model.eval()
+
+
+def _legacy_heads(model_conf: Dict, state: Dict[str, torch.Tensor]) -> Optional[Heads]:
+    """HuBERT heads of a folder written when they lived in the encoder: taken out of ``state``."""
+    num_classes = model_conf.get("num_classes") or []
+    if not num_classes:
+        return None
+    heads = {new: state.pop(old) for old, new in LEGACY_HEAD_KEYS.items() if old in state}
+    return {"kind": "hubert", "num_classes": list(num_classes), "final_dim": model_conf.get("final_dim", 256)}, heads
 
 
 def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:

@@ -18,6 +18,7 @@ from ..config import MISSING
 from ..constants import SAMPLE_RATE
 from ..errors import InputError
 from ..models import SpeechEncoder, build_model, save_model
+from ..models.hubert import HubertPretrainModel
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
@@ -64,7 +65,8 @@ class HubertPretrainConfig(PretrainModelConfig):
 
 
 class HubertPretrainTask(TrainingTask):
-    """Frontend + Transformer encoder + projection + label embeddings, trained by masked prediction."""
+    """Masked prediction of k-means targets on a :class:`~speechssl.models.hubert.HubertPretrainModel`
+    (the encoder and its heads, a plain module); this class only orchestrates."""
 
     objective_name = "hubert"
 
@@ -72,10 +74,9 @@ class HubertPretrainTask(TrainingTask):
         super().__init__()
         self.save_hyperparameters()
         self.cfg = as_config(HubertPretrainConfig, cfg)
-        obj = self.cfg.objective
-        self.encoder = build_model(self.cfg.model, **{**self.cfg.model_overrides, "num_classes": list(num_classes),
-                                                      "final_dim": obj.final_dim})
-        init_weights_from(self.encoder, self.cfg.init_from)
+        encoder = build_model(self.cfg.model, **self.cfg.model_overrides)
+        init_weights_from(encoder, self.cfg.init_from)
+        self.model = HubertPretrainModel.from_encoder(encoder, num_classes, self.cfg.objective.final_dim)
         self.num_classes, self.label_rates = list(num_classes), list(label_rates)
         self.frame_rate = SAMPLE_RATE / self.encoder.downsample_rate
         self.trained_seconds = 0.0
@@ -85,14 +86,17 @@ class HubertPretrainTask(TrainingTask):
         obj = self.cfg.objective
         feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
         pen = (feats.float().pow(2).mean(-1) * valid).sum()
-        out = self.encoder.forward_features(feats, frames, time_mask=mask)
-        projected = self.encoder.final_proj(out.last_hidden_state)
+        projected, _ = self.model(feats, frames, time_mask=mask)
         targets = [align_targets(lab, feats.shape[1], rate, self.frame_rate)
                    for lab, rate in zip(batch["labels"], self.label_rates)]
-        sums = masked_prediction_sums(projected, self.encoder.label_embeddings, self.num_classes, targets,
+        sums = masked_prediction_sums(projected, self.model.heads.label_embeddings, self.num_classes, targets,
                                       mask, valid, obj.logit_temp)
         sums["pen"], sums["frames"] = pen, valid.sum().float()
         return sums
+
+    @property
+    def encoder(self):
+        return self.model.encoder
 
     def _loss(self, sums: Dict[str, torch.Tensor], stage: str):
         """Normalise by *global* counts so that W processes give the gradient of one big batch
@@ -153,6 +157,8 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
     def export(trainer, summary):
         meta = {"objective": "hubert", "steps": trainer.global_step, "label_rates": dm.label_rates,
                 "labels": list(cfg.data.train_labels)}
-        return save_model(task.encoder.cpu(), Path(cfg.trainer.out_dir) / "final", metadata=meta)
+        heads = task.model.heads.cpu()
+        return save_model(task.encoder.cpu(), Path(cfg.trainer.out_dir) / "final", metadata=meta,
+                          heads=(heads.spec(), heads.state_dict()))
 
     return run_pretraining(cfg, task, dm, export, callbacks)

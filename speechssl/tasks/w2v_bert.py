@@ -21,17 +21,15 @@ from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import InputError
 from ..models import build_model, save_model
-from ..models.w2v_bert import CONTRASTIVE_LAYERS
+from ..models.w2v_bert import CONTRASTIVE_LAYERS, W2vBertHeads, W2vBertPretrainModel
 from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
-from ..utils.atomic import atomic_path
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
@@ -145,43 +143,48 @@ class W2vBertPretrainTask(TrainingTask):
         self.save_hyperparameters()
         self.cfg = as_config(W2vBertPretrainConfig, cfg)
         obj = self.cfg.objective
-        self.encoder = build_model(self.cfg.encoder_config())
-        init_weights_from(self.encoder, self.cfg.init_from)
-        self.contrastive_layers = self.cfg.num_contrastive_layers()
-        hidden = self.encoder.hidden_size
-        self.quantizer = GumbelVectorQuantizer(self.encoder.frontend.output_dim, obj.num_codes, obj.codebook_groups,
-                                               obj.code_dim, obj.temperature)
-        self.project_q = nn.Linear(obj.code_dim, obj.final_dim)
-        self.project_context = nn.Linear(hidden, obj.final_dim)
-        self.mlm_head = nn.Linear(hidden, obj.codebook_groups * obj.num_codes)
+        encoder = build_model(self.cfg.encoder_config())
+        init_weights_from(encoder, self.cfg.init_from)
         total = obj.codebook_groups * obj.num_codes
+        quantizer = GumbelVectorQuantizer(encoder.frontend.output_dim, obj.num_codes, obj.codebook_groups,
+                                          obj.code_dim, obj.temperature)
+        self.model = W2vBertPretrainModel(encoder, quantizer, W2vBertHeads(encoder.hidden_size, obj.code_dim,
+                                                                           obj.final_dim, total),
+                                          self.cfg.num_contrastive_layers())
         self.monitor = CodebookMonitor(total, obj.collapse_perplexity, obj.collapse_check_after)
         self._val_counts: Optional[torch.Tensor] = None
 
+    @property
+    def encoder(self):
+        return self.model.encoder
+
+    @property
+    def quantizer(self):
+        return self.model.quantizer
+
+    @property
+    def contrastive_layers(self) -> int:
+        return self.model.contrastive_layers
+
     def heads(self) -> Dict[str, nn.Module]:
-        return {"quantizer": self.quantizer, "project_q": self.project_q, "project_context": self.project_context,
-                "mlm_head": self.mlm_head}
+        """The parts beside the encoder, by the names ``pretraining_heads.safetensors`` keeps."""
+        h = self.model.heads
+        return {"quantizer": self.quantizer, "project_q": h.project_q, "project_context": h.project_context,
+                "mlm_head": h.mlm_head}
 
     # -- the objective ----------------------------------------------------------------------
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
         feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
-        # targets from the unmasked features, normalised as the encoder's input projection sees them
-        norm = self.encoder.feature_projection.layer_norm
-        q = self.quantizer((norm(feats) if norm is not None else feats)[mask])
-        if obj.mask_fill == "random":
-            out = self.encoder.forward_features(fill_random(feats, mask, valid), frames)
-        else:
-            out = self.encoder.forward_features(feats, frames, time_mask=mask)
-        utt_index = mask.nonzero()[:, 0]
+        filled = fill_random(feats, mask, valid) if obj.mask_fill == "random" else None
+        out = self.model(feats, frames, mask, filled, contrastive=not obj.mlm_only)
+        q = out.targets
         sums = {}
         if not obj.mlm_only:
-            context = self.project_context(out.hidden_states[self.contrastive_layers][mask])
-            c = contrastive_sums(context, self.project_q(q.quantized), utt_index, obj.num_negatives, obj.logit_temp,
-                                 target_ids=q.ids)
+            c = contrastive_sums(out.context, out.code_vectors, mask.nonzero()[:, 0], obj.num_negatives,
+                                 obj.logit_temp, target_ids=q.ids)
             sums.update(c_loss=c["loss"], c_correct=c["correct"], c_count=c["count"])
-        m = token_prediction_sums(self.mlm_head(out.last_hidden_state[mask]), q.ids,
-                                  q.onehot if obj.mlm_target_gradient and self.training else None)
+        m = token_prediction_sums(out.mlm_logits, q.ids, q.onehot if obj.mlm_target_gradient and self.training else None)
         sums.update(m_loss=m["loss"], m_correct=m["correct"], m_count=m["count"],
                     diversity=self.quantizer.diversity_loss(q), code_perplexity=q.code_perplexity,
                     prob_perplexity=q.prob_perplexity.detach(),
@@ -291,11 +294,10 @@ def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any
         meta = {"objective": "w2v_bert", "steps": trainer.global_step,
                 "contrastive_layers": task.contrastive_layers, "num_codes": cfg.objective.num_codes,
                 "codebook_groups": cfg.objective.codebook_groups}
-        folder = save_model(task.encoder.cpu(), out / "final", metadata=meta)
-        heads = {f"{name}.{k}": v.detach().contiguous().cpu()
-                 for name, m in task.heads().items() for k, v in m.state_dict().items()}
-        with atomic_path(folder / "pretraining_heads.safetensors") as tmp:
-            save_file(heads, str(tmp))
+        heads = {f"{name}.{k}": v for name, m in task.heads().items() for k, v in m.cpu().state_dict().items()}
+        spec = {"kind": "w2v_bert", "contrastive_layers": task.contrastive_layers,
+                **{k: getattr(cfg.objective, k) for k in ("num_codes", "codebook_groups", "code_dim", "final_dim")}}
+        folder = save_model(task.encoder.cpu(), out / "final", metadata=meta, heads=(spec, heads))
         summary["parameters"] = sizes
         summary["final_temperature"] = round(task.quantizer.temperature, 4)
         return folder
