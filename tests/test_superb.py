@@ -258,3 +258,22 @@ def test_superb_score_anchors_and_a_degenerate_baseline():
     assert superb_score(10.0, 20.0, False) == pytest.approx(500.0)
     assert superb_score(3.0, 0.0, False) is None      # FBANK's EER already 0: the scale is undefined
     assert superb_score(100.0, 100.0, True) is None
+
+
+def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts, random_upstream, tmp_path):
+    """The head's run is a Lightning run: its trainer section (precision here) comes from the config, it leaves
+    the usual checkpoints and summary, and the kept step is the best on dev."""
+    tasks = tmp_path / "tasks"
+    _run(["data", "prep-superb", "--task", "ks", "--layout", "speech_commands", "--src",
+          str(layouts["speech_commands"]), "--out", str(tasks / "ks")])
+    out = tmp_path / "exp"
+    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
+          "--out", str(out)] + FAST + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"])
+    r = _result(out, "random", "ks")
+    run = out / "random" / "ks" / "train"
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert json.loads((run / "summary.json").read_text())["steps"] == 40
+    assert "precision: bf16-mixed" in (run / "config.yaml").read_text()
+    assert [c["step"] for c in r["curve"]] == [20, 40]
+    best = max(r["curve"], key=lambda c: c["dev"])
+    assert r["dev"] == best["dev"] and r["best_step"] == best["step"]

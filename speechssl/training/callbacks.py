@@ -28,6 +28,8 @@ class Throughput(L.Callback):
             self._t = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if not (isinstance(batch, dict) and "lengths" in batch):
+            return  # no audio lengths in this kind of batch (cached hidden states): nothing to count
         self._seconds += float(batch["lengths"].sum()) / SAMPLE_RATE * trainer.world_size
         if trainer.global_step % trainer.log_every_n_steps == 0 and self._t is not None:
             dt = time.perf_counter() - self._t

@@ -9,10 +9,11 @@ import importlib
 import pkgutil
 
 from .base import TASKS, HeadConfig, Scored, Split, SuperbTask, register, task_names
-from .runner import SuperbConfig, SuperbModel, SuperbRunner, collate_states, run_benchmark, run_task
+from .runner import SuperbConfig, SuperbModel, SuperbRunner, run_benchmark, run_task
+from .training import collate_states
 from .scores import summarize, superb_score, upstream_name
 
-_MACHINERY = {"base", "classification", "ctc", "runner", "scores"}
+_MACHINERY = {"base", "classification", "ctc", "runner", "scores", "training"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _MACHINERY:
         importlib.import_module(f"{__name__}.{_module.name}")

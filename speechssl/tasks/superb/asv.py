@@ -51,7 +51,7 @@ class SpeakerVerification(UtteranceClassification):
         return SpeakerEmbedding(dim, cfg, num_out)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
-        return head.am_softmax(head_out, torch.tensor(targets))
+        return head.am_softmax(head_out, torch.tensor(targets, device=head_out.device))
 
     def score(self, outputs, split: Split, write: bool) -> Scored:
         trials_file = self.data_root / "test" / "trials"

@@ -38,7 +38,7 @@ class UtteranceClassification(SuperbTask):
         return MeanPoolLinear(dim, num_out, cfg.project)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
-        return nn.functional.cross_entropy(head_out, torch.tensor(targets), ignore_index=IGNORE)
+        return nn.functional.cross_entropy(head_out, torch.tensor(targets, device=head_out.device), ignore_index=IGNORE)
 
     def predictions(self, head_out) -> List[Any]:
         return head_out.argmax(-1).tolist()

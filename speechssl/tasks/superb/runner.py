@@ -8,6 +8,7 @@ and the task's predictions.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -17,8 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
-from tqdm import tqdm
 
 from ...config import load_config
 from ...data.kaldi_dir import DataDir
@@ -27,9 +28,11 @@ from ...downstream.featurizer import weights_plot
 from ...errors import InputError, MissingInputError
 from ...hub import load_upstream
 from ...nn.weighted_sum import WeightedSum
+from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
 from .scores import upstream_name
+from .training import StatesDataModule, SuperbHeadTask, collate_states
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,17 @@ class SuperbConfig:
     seed: int = 0
     threads: Optional[int] = None
     progress: bool = True
+    # devices, precision, strategy (the runner sets the budget, checkpoint and log fields from those above)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(accelerator="auto", devices=1))
 
     def validate(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(task_names())} (or all), got {self.task!r}")
+        for key in ("max_steps", "val_every_steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise InputError(f"lr must be > 0, got {self.lr}")
 
 
 class SuperbModel(nn.Module):
@@ -69,26 +79,6 @@ class SuperbModel(nn.Module):
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor):
         return self.head(self.featurizer(states), lengths)
-
-
-def collate_states(states: Sequence[torch.Tensor], crop: Optional[int] = None,
-                   generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``[L+1, T_i, D]`` tensors -> ``([L+1, B, T, D] float32, lengths [B])``, randomly cropped to ``crop``."""
-    if crop:
-        out = []
-        for s in states:
-            T = s.shape[1]
-            if T > crop:
-                start = int(torch.randint(0, T - crop + 1, (1,), generator=generator))
-                s = s[:, start:start + crop]
-            out.append(s)
-        states = out
-    lengths = torch.tensor([s.shape[1] for s in states])
-    L, T, D = states[0].shape[0], int(lengths.max()), states[0].shape[2]
-    x = torch.zeros(L, len(states), T, D)
-    for i, s in enumerate(states):
-        x[:, i, :s.shape[1]] = s.float()
-    return x, lengths
 
 
 class SuperbRunner:
@@ -162,44 +152,41 @@ class SuperbRunner:
         return result
 
     def _train(self, model: SuperbModel, train: Split, dev: Optional[Split]) -> Dict[str, Any]:
-        """AdamW for ``max_steps`` on shuffled batches; keeps the best dev step's weights. Returns the dev
-        score, the chosen step, the dev curve and the training loss at the start and the end."""
+        """The head on the shared Lightning path for ``max_steps``, keeping the best dev step's weights.
+        Returns the dev score, the chosen step, the dev curve and the training loss at the start and the end."""
         cfg, task = self.cfg, self.task
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        best, best_state, best_step, curve, losses = None, None, 0, [], []
-        g = torch.Generator().manual_seed(cfg.seed)
+        run_cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
+            cfg.trainer, out_dir=str(self.out / "train"), max_steps=cfg.max_steps,
+            val_every_steps=cfg.val_every_steps if dev is not None else None,
+            checkpoint_every_steps=cfg.val_every_steps, keep_checkpoints=1, progress_bar=cfg.progress,
+            seed=cfg.seed, threads=cfg.threads, max_time_minutes=None))
+        # AdamW at a constant rate, gradients clipped at 5 (s3prl's downstream runner)
+        optim = OptimConfig(lr=cfg.lr, betas=[0.9, 0.999], eps=1e-8, weight_decay=cfg.weight_decay, warmup_steps=0,
+                            total_steps=cfg.max_steps, power=0.0, end_lr=cfg.lr, grad_clip=5.0)
         crop = int(cfg.crop_seconds * self.frame_rate) if cfg.crop_seconds else None
-        bar = tqdm(range(1, cfg.max_steps + 1), desc=f"superb {self.name}/{cfg.task}", disable=not cfg.progress,
-                   mininterval=2.0)
-        order, pos = torch.randperm(len(train), generator=g).tolist(), 0
-        for step in bar:
-            if pos + cfg.batch_size > len(order):
-                order, pos = torch.randperm(len(train), generator=g).tolist(), 0
-            idx = order[pos:pos + cfg.batch_size]
-            pos += cfg.batch_size
-            model.train()
-            x, lengths = collate_states([train.states[i] for i in idx], crop, g)
-            loss = task.loss(model(x, lengths), [train.targets[i] for i in idx], model.head)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-            if dev is not None and (step % cfg.val_every_steps == 0 or step == cfg.max_steps):
-                value = self.evaluate(model, dev).value
-                curve.append({"step": step, "loss": round(loss.item(), 4), "dev": round(value, 3)})
-                if best is None or (value > best if task.higher_is_better else value < best):
-                    best, best_step = value, step
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        module = SuperbHeadTask(model, task, dev, optim)
+        best = ModelCheckpoint(dirpath=self.out / "train" / "checkpoints", filename="best", monitor="val/score",
+                               mode="max" if task.higher_is_better else "min", save_top_k=1, save_weights_only=True,
+                               enable_version_counter=False)
+
+        def keep_best(trainer, summary) -> Path:
+            if best.best_model_path:
+                module.load_state_dict(torch.load(best.best_model_path, map_location="cpu",
+                                                  weights_only=True)["state_dict"])
+            return self.out
+        fit_and_export(run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best,
+                       optim=optim, callbacks=[best] if dev is not None else [])
+        model.cpu()
+        losses = module.losses
         window = max(1, min(10, len(losses) // 2))
-        return {"dev": None if best is None else round(best, 3), "best_step": best_step or cfg.max_steps,
+        dev_value = None if best.best_model_score is None else round(float(best.best_model_score), 3)
+        best_step = next((c["step"] for c in module.curve if dev_value is not None and c["dev"] == dev_value),
+                         cfg.max_steps)
+        return {"dev": dev_value, "best_step": best_step,
                 # mean training loss over the first and the last `window` steps
                 "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
                                "end": round(float(np.mean(losses[-window:])), 4), "window": window},
-                "curve": curve}
+                "curve": module.curve}
 
 
 def run_task(cfg: SuperbConfig) -> Dict[str, Any]:
