@@ -7,6 +7,7 @@ required value left unset fails naming it.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from pathlib import Path
 from typing import Any, List, Sequence, Type, TypeVar
@@ -67,9 +68,47 @@ def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[
         obj = OmegaConf.to_object(merged)
     except MissingMandatoryValue as e:
         raise ConfigError(f"config value {e.full_key!r} is required but was not set") from None
+    check_ranges(obj)
     if hasattr(obj, "validate"):
         obj.validate()
     return obj
+
+
+# Ranges every schema shares, by the field's own name, wherever it sits in a config tree.
+POSITIVE = {"max_steps", "total_steps", "batch_seconds", "batch_size", "lr", "val_every_steps",
+            "checkpoint_every_steps", "log_every_steps", "accumulate", "num_layers", "hidden_size", "num_heads",
+            "ffn_dim", "num_codes", "codebook_groups", "final_dim", "segment_frames"}
+NON_NEGATIVE = {"warmup_steps", "weight_decay", "grad_clip", "min_seconds", "num_workers", "mask_length", "min_masks",
+                "keep_checkpoints", "layerdrop"}
+UNIT_INTERVAL = {"mask_prob", "dropout", "attention_dropout", "activation_dropout", "feature_dropout", "layerdrop"}
+
+
+def check_ranges(obj, prefix: str = "") -> None:
+    """Every field of ``obj`` (a dataclass tree) named in the tables above is in its range; the first that is
+    not fails naming its full key."""
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key + ".")
+            continue
+        if isinstance(value, dict):  # model_overrides: the same names, the same ranges
+            for k, v in value.items():
+                _check_value(f"{key}.{k}", k, v)
+            continue
+        _check_value(key, f.name, value)
+
+
+def _check_value(key: str, name: str, value) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if name in POSITIVE and not value > 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+    if name in NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{key} must be >= 0, got {value}")
+    if name in UNIT_INTERVAL and not 0 <= value <= 1:
+        raise ConfigError(f"{key} must be in [0, 1], got {value}")
 
 
 def to_yaml(cfg) -> str:

@@ -121,12 +121,22 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
 
     if init not in ("kmeans++", "random"):
         raise InputError(f"init must be 'kmeans++' or 'random', got {init!r}")
+    for name, value in (("k", k), ("niter", niter), ("restarts", restarts), ("max_frames", max_frames)):
+        if value < 1:
+            raise InputError(f"-{'-' if len(name) > 1 else ''}{name.replace('_', '-')} must be >= 1, got {value}")
+    if not 0 < fraction <= 1:
+        raise InputError(f"--fraction must be in (0, 1], got {fraction}")
     if threads:
         faiss.omp_set_num_threads(threads)
     t0 = time.time()
     x, total = sample_frames(source, fraction, max_frames, seed)
     if len(x) < k:
         raise InputError(f"{source.path}: only {len(x)} frames sampled for k={k}; raise the fraction")
+    if x.shape[1] == 0:
+        raise InputError(f"{source.path}: the features have no dimensions (shape {x.shape})")
+    if not np.isfinite(x).all():
+        raise InputError(f"{source.path}: the sampled frames hold NaN or Inf (bad audio or features?); "
+                         "k-means would place centroids there")
     t_read = time.time() - t0
     init_frames = init_frames or max(50_000, 40 * k)
     rng = np.random.default_rng(seed)
@@ -174,6 +184,14 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = out / "kmeans.json"
+    if earlier.exists():  # labels of another model (or features) must never be mixed with these
+        prev = json.loads(earlier.read_text())
+        keys = ("k", "dim", "inertia_per_frame", "seed", "source")
+        clash = [k for k in keys if prev.get(k) != model.spec.get(k)]
+        if clash:
+            raise InputError(f"{out} holds labels of another k-means model (differs in {', '.join(clash)}); "
+                             "remove it or use another --out")
     final = out / f"labels.{rank}.txt"
     summary = {"rank": rank, "nshard": nshard}
     if final.exists():
@@ -202,6 +220,8 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
                              unit="utt", disable=not progress):
                 if a.ndim != 2 or len(a) == 0:
                     raise InputError(f"utterance {u}: no feature frames (shape {a.shape})")
+                if not np.isfinite(a).all():
+                    raise InputError(f"utterance {u}: its features hold NaN or Inf; no label can be given")
                 pending.append((u, a))
                 frames += len(a)
                 if sum(len(b) for _, b in pending) >= batch_frames:
@@ -209,7 +229,7 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
             flush()
         os.replace(tmp, final)
         summary.update(utterances=len(utts), frames=frames)
-    write_json(out / "kmeans.json", model.spec)
+    write_json(out / "kmeans.json", model.spec)  # checked against an earlier one before any work
     if all((out / f"labels.{r}.txt").exists() for r in range(nshard)):
         summary["merged"] = str(merge_label_shards(out, nshard, rank))
     return summary
@@ -226,7 +246,8 @@ def merge_label_shards(out_dir, nshard: int, rank: int = 0) -> Path:
 
 
 def read_labels(path) -> Dict[str, np.ndarray]:
-    """``labels.txt`` (or a folder holding one) -> ``{utt: [frames] int64}``."""
+    """``labels.txt`` (or a folder holding one) -> ``{utt: [frames] int64}``; a negative label fails naming the
+    line (the range against k is checked where k is known, :func:`check_label_range`)."""
     p = Path(path)
     if p.is_dir():
         p = p / "labels.txt"
@@ -243,6 +264,16 @@ def read_labels(path) -> Dict[str, np.ndarray]:
             raise InputError(f"{p}:{n}: labels of {parts[0]} are not integers") from None
         if len(parts) == 1:
             raise InputError(f"{p}:{n}: utterance {parts[0]} has no labels")
+        if out[parts[0]].min() < 0:
+            raise InputError(f"{p}:{n}: utterance {parts[0]} has a negative label ({out[parts[0]].min()})")
     return out
+
+
+def check_label_range(labels: Dict[str, np.ndarray], k: int, where) -> None:
+    """Every label of ``labels`` in ``[0, k)``; the first utterance that is not fails, naming ``where``."""
+    for u, lab in labels.items():
+        if len(lab) and (lab.min() < 0 or lab.max() >= k):
+            raise InputError(f"{where}: utterance {u} has label {int(lab.max() if lab.max() >= k else lab.min())} "
+                             f"outside 0..{k - 1} (the k of its kmeans.json)")
 
 

@@ -5,6 +5,7 @@ HuBERT, wav2vec 2.0, wav2vec2-conformer and w2v-BERT encoders are all this class
 pretraining models beside the encoder (:class:`~speechssl.models.hubert.HubertPretrainModel`).
 """
 import difflib
+from dataclasses import MISSING as MISSING_DEFAULT
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
@@ -85,6 +86,9 @@ class EncoderConfig:
                 raise InputError(f"config field {name} has {len(values)} values for {self.num_layers} layers")
             if values and self.encoder != "transformer":
                 raise InputError(f"config field {name} is for the transformer encoder only")
+        for name in ("hidden_size", "num_layers", "num_heads", "ffn_dim"):
+            if getattr(self, name) < 1:
+                raise InputError(f"config field {name} must be >= 1, got {getattr(self, name)}")
         if self.head_dim is None and self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         return self
@@ -98,6 +102,14 @@ class EncoderConfig:
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
             msg = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
             raise InputError(f"unknown encoder config fields: {msg}")
+        for f in fields(cls):  # a value of the wrong type fails here, naming the field (not deep in a module)
+            default = f.default if f.default is not MISSING_DEFAULT else None
+            if f.name in d and isinstance(default, (bool, int, float, str)) and d[f.name] is not None:
+                want = type(default)
+                ok = isinstance(d[f.name], want) if want in (bool, str) else \
+                    isinstance(d[f.name], (int, float) if want is float else int) and not isinstance(d[f.name], bool)
+                if not ok:
+                    raise InputError(f"encoder config field {f.name}={d[f.name]!r}: expected {want.__name__}")
         return cls(**d).validate()
 
     def to_dict(self) -> Dict[str, Any]:

@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
 from .batches import audio_batches
 from .features import shard_utts
+from .outputs import claim_output, model_hash, write_ark_scp
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,7 @@ def _write_chunk(layer_dir: Path, rank: int, k: int, utts: List[str], arrays: Li
         with atomic_path(_with(stem, ".npy")) as tmp, open(tmp, "wb") as f:
             np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32))
         return
-    ark, scp = _with(stem, ".ark"), _with(stem, ".scp")
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
-        for u, a in zip(utts, arrays):
-            writer(u, a)
+    write_ark_scp(_with(stem, ".ark"), _with(stem, ".scp"), dict(zip(utts, arrays)))
 
 
 class _ChunkWriter:
@@ -130,21 +128,6 @@ def _check_options(fmt: str, dtype: str) -> None:
         raise InputError("Kaldi ark matrices are float32: use --format npy for float16 features")
 
 
-def _claim_output(out: Path, spec: Dict, layers: List[int]) -> None:
-    """``out/spec.json`` records the settings; a folder made with other settings is refused, never reused."""
-    out.mkdir(parents=True, exist_ok=True)
-    old = out / "spec.json"
-    if old.exists():
-        prev = json.loads(old.read_text())
-        clash = {k: (prev.get(k), v) for k, v in spec.items() if prev.get(k) != v}
-        if clash:
-            raise InputError(f"{out} holds an extraction with other settings {clash}; use another --out")
-    else:
-        write_json(old, spec)
-    for layer in layers:
-        (out / f"layer{layer}").mkdir(exist_ok=True)
-
-
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
                      batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
@@ -158,9 +141,11 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     out = Path(out_dir)
     d = DataDir.read(data_dir)
     utts = shard_utts(d.utt_ids, nshard, rank)
-    _claim_output(out, {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
+    claim_output(out, {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
                         "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
-                        "dim": model.hidden_size}, layers)
+                        "dim": model.hidden_size, "model_hash": model_hash(model)}, "an extraction")
+    for layer in layers:
+        (out / f"layer{layer}").mkdir(exist_ok=True)
     committed = _committed_chunks(out, rank)
     removed = _remove_uncommitted(out, rank, committed)
     if removed:

@@ -7,13 +7,10 @@ global stats are written to ``cmvn.ark`` for later use.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Dict, List
 
-import kaldiio
 import numpy as np
 import torch
 
@@ -22,8 +19,9 @@ from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
-from ..utils.atomic import write_text
+from ..utils.atomic import write_json, write_text
 from .batches import audio_batches
+from .outputs import claim_output, write_ark_scp
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +40,15 @@ def feature_fn(kind: str, deltas: bool = False, **opts):
         return feats, counts
 
     return fn
+
+
+def check_options(kind: str, opts: Dict) -> None:
+    """Kaldi options that would give empty or meaningless features fail here, naming the option."""
+    for key in ("num_mel_bins", "num_ceps", "frame_length_ms", "frame_shift_ms", "sample_rate"):
+        if key in opts and not (isinstance(opts[key], (int, float)) and opts[key] > 0):
+            raise InputError(f"--opt {key}={opts[key]!r}: must be a positive number")
+    if kind == "mfcc" and "num_ceps" in opts and opts["num_ceps"] > opts.get("num_mel_bins", 23):
+        raise InputError(f"--opt num_ceps={opts['num_ceps']} is more than num_mel_bins={opts.get('num_mel_bins', 23)}")
 
 
 def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
@@ -63,7 +70,11 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
         raise InputError(f"cmvn must be none, utt or spk, got {cmvn!r}")
     d = DataDir.read(data_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_options(kind, opts)
+    shift_ms = float(opts.get("frame_shift_ms", 10.0))
+    claim_output(out, {"kind": kind, "deltas": deltas, "cmvn": cmvn, "data": str(Path(data_dir).resolve()),
+                       "nshard": nshard, "frame_rate": 1000.0 / shift_ms, **{k: v for k, v in opts.items()}},
+                 "features")
     scp = out / f"feats.{rank}.scp"
     if scp.exists():
         log.info("%s exists: shard %d already done", scp, rank)
@@ -76,7 +87,6 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     durs = d.utt2dur or d.compute_utt2dur()
     fn = feature_fn(kind, deltas, **opts)
     sr = int(opts.get("sample_rate", SAMPLE_RATE))
-    tmp_ark, tmp_scp = out / f"feats.{rank}.ark.tmp", out / f"feats.{rank}.scp.tmp"
     bad: Dict[str, str] = {}
     results: Dict[str, np.ndarray] = {}
     batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
@@ -86,27 +96,23 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
             if cmvn == "utt":
                 feats = F.utterance_cmvn(feats, counts)
         for u, f, c in zip(ids, feats, counts):
+            if int(c) <= 0:  # shorter than one analysis window: Kaldi refuses it too
+                reason = f"{lengths[ids.index(u)].item()} samples, shorter than one frame"
+                if not skip_bad:
+                    raise InputError(f"{data_dir}: utterance {u}: {reason} (--skip-bad leaves it out)")
+                bad[u] = reason
+                log.warning("skipping %s: %s", u, reason)
+                continue
             results[u] = f[: int(c)].numpy()
     if cmvn == "spk":
         stats = F.speaker_cmvn_stats(((u, torch.from_numpy(f)) for u, f in results.items()),
                                      d.utt2spk)
         results = {u: stats[d.utt2spk[u]].apply(torch.from_numpy(f)).numpy().astype(np.float32)
                    for u, f in results.items()}
-    with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as w:
-        for u in sorted(results):
-            w(u, results[u].astype(np.float32))
-    # Point the scp at the final ark name, then move both into place (scp last = done).
-    text = tmp_scp.read_text().replace(str(tmp_ark), str(out / f"feats.{rank}.ark"))
-    os.replace(tmp_ark, out / f"feats.{rank}.ark")
-    tmp_scp.write_text(text)
     if bad:
-        (out / f"bad_utts.{rank}.json").write_text(json.dumps(bad, indent=1))
-    shift_ms = float(opts.get("frame_shift_ms", 10.0))
-    (out / "spec.json").write_text(json.dumps({"kind": kind, "deltas": deltas, "cmvn": cmvn,
-                                               "data": str(Path(data_dir).resolve()),
-                                               "frame_rate": 1000.0 / shift_ms,
-                                               **{k: v for k, v in opts.items()}}))
-    os.replace(tmp_scp, scp)
+        write_json(out / f"bad_utts.{rank}.json", bad)
+    # the scp is written last: its presence marks the shard done
+    write_ark_scp(out / f"feats.{rank}.ark", scp, {u: results[u].astype(np.float32) for u in sorted(results)})
     log.info("shard %d: %d utterances, %d skipped", rank, len(results), len(bad))
     return scp
 

@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 import lightning as L
 import torch
 
-from ..clustering import read_labels
+from ..clustering.kmeans import check_label_range, read_labels
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
 from ..data.sampler import BucketBatchSampler
 from ..errors import InputError, MissingInputError
@@ -29,7 +29,9 @@ def load_label_set(path) -> LabelSet:
     if not spec_file.exists():
         raise MissingInputError(f"{folder}: no kmeans.json beside the labels (made by `speechssl kmeans assign`)")
     spec = json.loads(spec_file.read_text())
-    return LabelSet(read_labels(p), float(spec["source"]["frame_rate"]), int(spec["k"]), str(folder))
+    labels = read_labels(p)
+    check_label_range(labels, int(spec["k"]), p)
+    return LabelSet(labels, float(spec["source"]["frame_rate"]), int(spec["k"]), str(folder))
 
 
 class AudioDataModule(L.LightningDataModule):
