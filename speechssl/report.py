@@ -273,8 +273,7 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     tasks = sorted({t for u in superb.values() for t in u})
     if not superb:
         return []
-    md: List[str] = []
-    md += ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
+    md = ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
         f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks) + " |",
         "|---|---:|" + "---:|" * len(tasks)]
     params_by_upstream = _upstream_params(res, exp.parent)
@@ -290,8 +289,7 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
 def _asr_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["asr"]:
         return []
-    md: List[str] = []
-    md += ["## CTC ASR (fine-tuned, test split; decoder chosen on dev)", "",
+    md = ["## CTC ASR (fine-tuned, test split; decoder chosen on dev)", "",
            "| model | upstream | decoder | WER | CER | all decodes |",
            "|---|---|---|---:|---:|---|"]
     for name, r in res["asr"].items():
@@ -304,9 +302,8 @@ def _asr_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
 def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["pnmi_by_split"]:
         return []
-    md: List[str] = []
     splits = sorted({s for v in res["pnmi_by_split"].values() for s in v})
-    md += ["## k-means targets: PNMI against the phone alignments", "",
+    md = ["## k-means targets: PNMI against the phone alignments", "",
            "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
     for name, v in res["pnmi_by_split"].items():
         md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
@@ -317,8 +314,7 @@ def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -
 def _lighthubert_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["lighthubert"]:
         return []
-    md: List[str] = []
-    md += ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
+    md = ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
            "| role | subnet | params | dev loss |", "|---|---|---:|---:|"]
     for r in res["lighthubert"]:
         md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
@@ -331,11 +327,10 @@ def _lighthubert_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Pa
 def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res.get("tts"):
         return []
-    md: List[str] = []
     t = res["tts"]
     asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
     rs, vc = t["resynthesis"], t["voice_conversion"]
-    md += ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
+    md = ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
            f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
            f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
            f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
@@ -357,9 +352,8 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
 def _asd_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res.get("asd"):
         return []
-    md: List[str] = []
     subsets = sorted({k for r in res["asd"].values() for k in r["mAP"] if k != "overall"})
-    md += ["## Active speaker detection (synthetic set, test split, mAP %)", "",
+    md = ["## Active speaker detection (synthetic set, test split, mAP %)", "",
            "| model | overall | " + " | ".join(subsets) + " |", "|---|---:|" + "---:|" * len(subsets)]
     for name, r in res["asd"].items():
         md.append(f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
@@ -371,8 +365,7 @@ def _asd_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
 def _models_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["models"]:
         return []
-    md: List[str] = []
-    md += ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
+    md = ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
     for name, m in res["models"].items():
         cfg = f"[{m['config']}]({m['config']})" if m.get("config") else "–"
         md.append(f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
@@ -384,17 +377,15 @@ def _models_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
 def _curves_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not plots.get("curves"):
         return []
-    md: List[str] = []
-    md += [f"![training curves]({Path(plots['curves']).relative_to(exp)})", ""]
+    md = [f"![training curves]({Path(plots['curves']).relative_to(exp)})", ""]
     return md
 
 
 def _stages_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["stages"]:
         return []
-    md: List[str] = []
     total = sum(v["seconds"] for v in res["stages"].values())
-    md += ["## Wall time per stage", "", "| stage | what | seconds | runs |", "|---:|---|---:|---:|"]
+    md = ["## Wall time per stage", "", "| stage | what | seconds | runs |", "|---:|---|---:|---:|"]
     for s, v in res["stages"].items():
         md.append(f"| {s} | {v.get('what', '')} | {v['seconds']:.0f} | {v['runs']} |")
     md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
