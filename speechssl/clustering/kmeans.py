@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +191,8 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
         if clash:
             raise InputError(f"{out} holds labels of another k-means model (differs in {', '.join(clash)}); "
                              "remove it or use another --out")
+    else:  # written before any label: a shard is never left without the model that made it
+        write_json(earlier, model.spec)
     final = out / f"labels.{rank}.txt"
     summary = {"rank": rank, "nshard": nshard}
     if final.exists():
@@ -200,10 +201,9 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
     else:
         utts = _shard(source.utt_ids(), nshard, rank)
         index = model.index(threads)
-        tmp = out / f"labels.{rank}.txt.tmp"
         pending: List[Tuple[str, np.ndarray]] = []
         frames = 0
-        with open(tmp, "w") as f:
+        with atomic_path(final) as tmp, open(tmp, "w") as f:
             def flush():
                 nonlocal pending
                 if not pending:
@@ -227,9 +227,7 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
                 if sum(len(b) for _, b in pending) >= batch_frames:
                     flush()
             flush()
-        os.replace(tmp, final)
         summary.update(utterances=len(utts), frames=frames)
-    write_json(out / "kmeans.json", model.spec)  # checked against an earlier one before any work
     if all((out / f"labels.{r}.txt").exists() for r in range(nshard)):
         summary["merged"] = str(merge_label_shards(out, nshard, rank))
     return summary
