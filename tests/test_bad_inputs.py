@@ -106,3 +106,73 @@ def test_dry_run_checks_types_and_ranges_naming_the_key(override, message, capsy
                  override]) == 2
     err = _err(capsys)
     assert message in err and err.count("\n") == 1
+
+
+def _wav(path, seconds=2.0, rate=16000):
+    import soundfile as sf
+    sf.write(path, (0.1 * np.sin(np.arange(int(seconds * rate)) / 5)).astype(np.float32), rate)
+    return path
+
+
+def test_segments_past_the_end_or_infinite_are_refused(tmp_path, capsys):
+    from speechssl.audio.io import AudioError, load
+    w = _wav(tmp_path / "r.wav")
+    assert len(load(w, start=1.0, end=2.3)) == 16000           # within Kaldi's 0.5 s overshoot: cut to the end
+    with pytest.raises(AudioError, match=r"segment end 5.000s is more than 0.5s past the end of the audio"):
+        load(w, start=1.0, end=5.0)
+    with pytest.raises(AudioError, match="need finite"):
+        load(w, start=0.0, end=float("inf"))
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"r {w}\n")
+    (d / "segments").write_text("r-1 r 0.0 inf\n")
+    (d / "utt2spk").write_text("r-1 r\n")
+    assert main(["data", "validate", str(d)]) == 1
+    assert "segments:1: r-1: start/end must be finite" in capsys.readouterr().out
+    assert main(["features", "--data", str(d), "--out", str(tmp_path / "f")]) == 2
+    assert "need finite" in _err(capsys)
+
+
+def test_a_truncated_wav_through_a_pipe_is_refused_like_the_file(tmp_path):
+    from speechssl.audio.io import AudioError, load
+    w = _wav(tmp_path / "r.wav")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(w.read_bytes()[:20000])
+    for source in (str(cut), f"cat {cut} |"):
+        with pytest.raises(AudioError, match="truncated WAV"):
+            load(source)
+    assert len(load(f"cat {w} |")) == 32000
+
+
+def test_extract_names_too_short_utterances_and_skip_bad_needs_no_utt2dur(tmp_path, capsys):
+    from speechssl.models import build_model, save_model
+    model = tmp_path / "m"
+    save_model(build_model("hubert_small", num_layers=1, hidden_size=32, num_heads=2, ffn_dim=32,
+                           pos_conv_kernel=16, pos_conv_groups=4), model)
+    d = tmp_path / "d"
+    d.mkdir()
+    _wav(tmp_path / "ok.wav")
+    _wav(tmp_path / "tiny.wav", seconds=0.01)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....")
+    (d / "wav.scp").write_text(f"a {tmp_path / 'ok.wav'}\nb {tmp_path / 'tiny.wav'}\nc {tmp_path / 'broken.wav'}\n")
+    (d / "utt2spk").write_text("a a\nb b\nc c\n")
+    args = ["extract", "--model", str(model), "--data", str(d), "--layers", "1"]
+    assert main(args + ["--out", str(tmp_path / "x")]) == 2          # no utt2dur: the header read names c
+    assert "utterance c" in _err(capsys)
+    assert main(args + ["--out", str(tmp_path / "y"), "--skip-bad"]) == 0
+    bad = json.loads((tmp_path / "y" / "bad_utts.0.json").read_text())
+    assert sorted(bad) == ["b", "c"] and "shorter than one output frame" in bad["b"]
+    (d / "wav.scp").write_text(f"a {tmp_path / 'ok.wav'}\nb {tmp_path / 'tiny.wav'}\n")
+    (d / "utt2spk").write_text("a a\nb b\n")
+    assert main(args + ["--out", str(tmp_path / "z")]) == 2
+    assert "b (160 samples)" in _err(capsys)
+
+
+def test_a_corrupt_ark_names_the_scp_line_and_utterance(digits, tmp_path, capsys):
+    feats = tmp_path / "feats"
+    assert main(["features", "--data", str(digits), "--out", str(feats), "--type", "mfcc"]) == 0
+    ark = feats / "feats.0.ark"
+    ark.write_bytes(ark.read_bytes()[: ark.stat().st_size // 2])        # truncated
+    assert main(["kmeans", "learn", "--feats", str(feats), "-k", "2", "--out", str(tmp_path / "km")]) == 2
+    err = _err(capsys)
+    assert "feats.scp:" in err and "utterance " in err and "cannot read" in err

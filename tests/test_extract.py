@@ -67,6 +67,7 @@ class _Killer(torch.nn.Module):
         super().__init__()
         self.model, self.die_at, self.calls = model, die_at, 0
         self.num_layers, self.hidden_size, self.downsample_rate = model.num_layers, model.hidden_size, model.downsample_rate
+        self.output_lengths = model.output_lengths  # the whole upstream contract
 
     def forward(self, *args, **kwargs):
         self.calls += 1

@@ -180,3 +180,29 @@ def test_gpu_matches_cpu(testdata):
     gpu, _ = F.fbank(x.cuda())
     assert gpu.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-4)
+
+
+def test_cli_features_equal_kaldi_on_its_int16_scale(testdata, tmp_path):
+    """`speechssl features` gives the numbers of Kaldi's compute-fbank-feats / compute-mfcc-feats (which read
+    int16 samples); `--scale float` gives the float-scale ones, lower in log energy by ln(32768^2)."""
+    import kaldiio
+
+    from speechssl.cli import main
+    from speechssl.data.kaldi_dir import DataDir
+
+    d = DataDir.read(testdata / "pocketsphinx")
+    utt = d.utt_ids[0]
+    wav = d.load_audio(utt)
+    for kind in ("fbank", "mfcc"):
+        assert main(["features", "--data", str(testdata / "pocketsphinx"), "--out", str(tmp_path / kind),
+                     "--type", kind] + (["--opt", "num_mel_bins=80"] if kind == "fbank" else [])) == 0
+        ours = dict(kaldiio.load_scp(str(tmp_path / kind / "feats.scp")))[utt]
+        ref = knf_features(kind, wav * 32768, 16000)
+        assert ours.shape == ref.shape
+        near = ref > ref.max(1, keepdims=True) - np.log(1e8) if kind == "fbank" else np.ones_like(ref, bool)
+        assert np.abs(ours - ref)[near].max() < 2e-3 if kind == "fbank" else np.median(np.abs(ours - ref)) < 1e-3
+    assert main(["features", "--data", str(testdata / "pocketsphinx"), "--out", str(tmp_path / "float"),
+                 "--type", "fbank", "--scale", "float", "--opt", "num_mel_bins=80"]) == 0
+    flt = dict(kaldiio.load_scp(str(tmp_path / "float" / "feats.scp")))[utt]
+    kal = dict(kaldiio.load_scp(str(tmp_path / "fbank" / "feats.scp")))[utt]
+    assert np.median(kal - flt) == pytest.approx(np.log(32768.0 ** 2), abs=1e-3)

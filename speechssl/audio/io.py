@@ -6,6 +6,7 @@ naming the source and the reason. Nothing here decodes audio it does not need to
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import subprocess
@@ -25,6 +26,9 @@ from ..utils.atomic import atomic_path
 Source = Union[str, os.PathLike, BinaryIO]
 
 _ARK_OFFSET = re.compile(r"^(.+\.ark):(\d+)$")
+MAX_OVERSHOOT = 0.5  # seconds a segment may end past its recording (Kaldi extract-segments --max-overshoot)
+# a WAV written to a pipe cannot seek back to fill in its sizes: these mean "until the end of the stream"
+STREAMING_WAV_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000, 0x7FFFFFFF)
 
 
 class AudioError(SpeechSSLError, ValueError):
@@ -76,16 +80,20 @@ def _check_wav_truncation(path: str, info: sf._SoundFileInfo) -> None:
         return
     with open(path, "rb") as f:
         head = f.read(4096)
+    _check_wav_bytes(head, os.path.getsize(path), path)
+
+
+def _check_wav_bytes(head: bytes, total: int, name: str) -> None:
+    """A WAV's ``data`` chunk declares more bytes than ``total`` holds: truncated (a streaming size passes)."""
     if head[:4] != b"RIFF":
         return
     pos = 12
     while pos + 8 <= len(head):
         chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
         if chunk == b"data":
-            available = os.path.getsize(path) - (pos + 8)
-            if size != 0xFFFFFFFF and available < size:
-                raise AudioError(path, f"truncated WAV: header declares {size} data bytes, "
-                                       f"file holds {available}")
+            available = total - (pos + 8)
+            if size not in STREAMING_WAV_SIZES and available < size:
+                raise AudioError(name, f"truncated WAV: header declares {size} data bytes, holds {available}")
             return
         pos += 8 + size + (size & 1)
 
@@ -96,7 +104,9 @@ def _open(source: Source):
         return source, getattr(source, "name", "<stream>"), None
     text = os.fspath(source)
     if is_pipe(text):
-        return io.BytesIO(_run_pipe(text)), text, None
+        data = _run_pipe(text)
+        _check_wav_bytes(data[:4096], len(data), text)
+        return io.BytesIO(data), text, None
     if not os.path.exists(text):
         raise AudioError(text, "file not found")
     if os.path.isdir(text):
@@ -142,6 +152,9 @@ def _decode(source: Source, start: float, end: Optional[float]):
     if isinstance(source, str) and _ARK_OFFSET.match(source.strip()):
         rate, data = _read_ark(source.strip())
         data = data if data.ndim == 2 else data[:, None]
+        if end is not None and end * rate > data.shape[0] + MAX_OVERSHOOT * rate:
+            raise AudioError(source, f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
+                                     f"audio ({data.shape[0] / rate:.3f}s)")
         s = int(round(start * rate))
         e = None if end is None else int(round(end * rate))
         return data[s:e], rate, source
@@ -152,6 +165,9 @@ def _decode(source: Source, start: float, end: Optional[float]):
                 _check_wav_truncation(path, sf.info(path))
             rate = f.samplerate
             s = int(round(start * rate))
+            if end is not None and end * rate > f.frames + MAX_OVERSHOOT * rate:
+                raise AudioError(name, f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
+                                       f"audio ({f.frames / rate:.3f}s), as Kaldi's extract-segments refuses")
             e = f.frames if end is None else min(int(round(end * rate)), f.frames)
             if s > f.frames:
                 raise AudioError(name, f"segment start {start:.3f}s is past the end "
@@ -189,8 +205,9 @@ def load(
         AudioError: missing, empty, truncated or corrupt file; unknown format; a failing pipe;
             a channel that does not exist; no samples; NaN or Inf samples.
     """
-    if start < 0 or (end is not None and end <= start):
-        raise AudioError(source, f"bad segment [{start}, {end}]: need 0 <= start < end")
+    if start < 0 or (end is not None and end <= start) or not math.isfinite(start) or \
+            (end is not None and not math.isfinite(end)):
+        raise AudioError(source, f"bad segment [{start}, {end}]: need finite 0 <= start < end")
     data, rate, name = _decode(source, start, end)
     if data.shape[0] == 0:
         raise AudioError(name, "no audio samples (zero-length audio or empty segment)")

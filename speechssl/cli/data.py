@@ -10,7 +10,7 @@ from ..corpus.synth import synthesize_corpus
 from ..data.fix import fix_data_dir
 from ..data.kaldi_dir import DataDir
 from ..data.librispeech import prepare_librispeech
-from ..pipelines.features import compute_features, merge_shards
+from ..pipelines.features import KALDI_SCALE, compute_features, merge_shards
 from ._args import add_group, add_parser, key_values, print_json, shard_flags
 
 
@@ -55,7 +55,8 @@ def cmd_prep_superb(args) -> int:
 
 def cmd_features(args) -> int:
     scp = compute_features(args.data, args.out, kind=args.type, deltas=args.deltas, cmvn=args.cmvn,
-                           nshard=args.nshard, rank=args.rank, skip_bad=args.skip_bad, **key_values(args.opt))
+                           nshard=args.nshard, rank=args.rank, skip_bad=args.skip_bad,
+                           scale=KALDI_SCALE if args.scale == "kaldi" else 1.0, **key_values(args.opt))
     print(f"wrote {scp}")
     if all((Path(args.out) / f"feats.{r}.scp").exists() for r in range(args.nshard)):
         print(f"all shards done: {merge_shards(args.out, args.nshard)}")
@@ -125,6 +126,9 @@ def register(sub) -> None:
     s.add_argument("--deltas", action="store_true", help="append delta and delta-delta "
                    "(MFCC 39-dim as HuBERT iteration 1)")
     s.add_argument("--cmvn", default="none", choices=["none", "utt", "spk"], help="mean/variance normalisation")
+    s.add_argument("--scale", default="kaldi", choices=["kaldi", "float"], help="sample scale: kaldi (int16 values, "
+                   "the numbers of compute-fbank-feats / compute-mfcc-feats) or float ([-1, 1], log energies "
+                   "lower by ln(32768^2))")
     shard_flags(s)
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio "
                    "(listed in bad_utts.RANK.json) instead of failing")

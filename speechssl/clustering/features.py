@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
-import kaldiio
 import numpy as np
 
 from ..errors import InputError, MissingInputError
 from ..pipelines.extract import read_features
+from ..pipelines.outputs import read_scp
 
 
 @dataclass
@@ -102,9 +102,8 @@ class FeatureSource:
         """``(utt, feats)`` for the given ids only (storage order for npy), reading only those."""
         scp = self._scp()
         if scp is not None and not (self.is_extract and self.spec.get("format") == "npy"):
-            table = kaldiio.load_scp(str(scp))
-            for u in utts:
-                yield u, np.asarray(table[u], dtype=np.float32)
+            for u, a in read_scp(scp, utts):
+                yield u, np.asarray(a, dtype=np.float32)
             return
         wanted = set(utts)  # npy chunks are memory-mapped: skipping costs nothing
         for u, a in self:
@@ -118,5 +117,5 @@ class FeatureSource:
                 yield utt, np.asarray(a, dtype=np.float32)
             return
         scp = self.path / "feats.scp" if self.path.is_dir() else self.path
-        for utt, a in kaldiio.load_scp_sequential(str(scp)):
+        for utt, a in read_scp(scp):
             yield utt, np.asarray(a, dtype=np.float32)

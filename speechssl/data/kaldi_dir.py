@@ -9,6 +9,7 @@ Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections import defaultdict
@@ -236,8 +237,9 @@ class DataDir:
         for utt in self.utt_ids:
             yield utt, self.load_audio(utt, sample_rate)
 
-    def compute_utt2dur(self, progress: bool = False) -> Dict[str, float]:
-        """Durations from segments or audio headers (no decoding; pipes must run)."""
+    def compute_utt2dur(self, progress: bool = False, bad: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+        """Durations from segments or audio headers (no decoding; pipes must run). With ``bad`` given, an
+        unreadable file does not stop the rest: its reason goes into ``bad`` and its duration is 0."""
 
         durs = {}
         for utt in tqdm(self.utt_ids, desc="utt2dur", disable=not progress):
@@ -249,7 +251,9 @@ class DataDir:
             try:
                 durs[utt] = audio_io.info(src).duration
             except audio_io.AudioError as e:
-                raise audio_io.AudioError(f"utterance {utt} ({e.source})", e.reason) from e
+                if bad is None:
+                    raise audio_io.AudioError(f"utterance {utt} ({e.source})", e.reason) from e
+                bad[utt], durs[utt] = e.reason, 0.0
         self.utt2dur = durs
         return durs
 
@@ -310,7 +314,9 @@ class DataDir:
             except ValueError:
                 problems.append(Problem("segments", n, f"{utt}: start/end are not numbers"))
                 continue
-            if not (0 <= s < e):
+            if not (math.isfinite(s) and math.isfinite(e)):
+                problems.append(Problem("segments", n, f"{utt}: start/end must be finite, got {s} {e}"))
+            elif not (0 <= s < e):
                 problems.append(Problem("segments", n, f"{utt}: need 0 <= start < end, got {s} {e}"))
             if parts[0] not in self.wav_scp:
                 problems.append(Problem("segments", n, f"{utt}: recording {parts[0]!r} not in wav.scp"))

@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import kaldiio
 import numpy as np
 import torch
 
@@ -31,7 +30,7 @@ from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
 from .batches import audio_batches
 from .features import shard_utts
-from .outputs import claim_output, model_hash, write_ark_scp
+from .outputs import claim_output, model_hash, read_scp, write_ark_scp
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +127,23 @@ def _check_options(fmt: str, dtype: str) -> None:
         raise InputError("Kaldi ark matrices are float32: use --format npy for float16 features")
 
 
+def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_raise):
+    """Utterances shorter than one output frame of ``model``: an error naming them, or (``skip_bad``) left out."""
+    short = [i for i, n in enumerate(model.output_lengths(lengths).tolist()) if n <= 0]
+    if not short:
+        return ids, padded, lengths
+    names = [f"{ids[i]} ({int(lengths[i])} samples)" for i in short]
+    if not skip_bad:
+        before_raise()
+        raise InputError(f"utterances shorter than one output frame of the model: {', '.join(names)} "
+                         "(--skip-bad leaves them out)")
+    for i in short:
+        bad[ids[i]] = f"{int(lengths[i])} samples, shorter than one output frame"
+        skipped(ids[i], bad[ids[i]])
+    keep = [i for i in range(len(ids)) if i not in short]
+    return [ids[i] for i in keep], padded[keep], lengths[keep]
+
+
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
                      batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
@@ -156,7 +172,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     todo = [u for u in utts if u not in done]
     durs = dict(d.utt2dur) if d.utt2dur else {}
     if any(u not in durs for u in todo):
-        durs.update(d.compute_utt2dur())
+        durs.update(d.compute_utt2dur(bad={} if skip_bad else None))  # unreadable ones fail again below
     batches = duration_batches(todo, durs, batch_seconds)
     summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
                "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
@@ -170,6 +186,9 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     # on a bad file without --skip-bad, what is done is committed first: the rerun starts after it
     for ids, padded, lengths in audio_batches(d, batches, SAMPLE_RATE, skip_bad, bad, f"extract shard {rank}",
                                               progress, before_raise=writer.commit, on_skip=skipped):
+        ids, padded, lengths = _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, writer.commit)
+        if not ids:
+            continue
         with torch.inference_mode():
             upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
@@ -216,5 +235,4 @@ def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
                 for u, a, b in zip(index["utts"], offsets[:-1], offsets[1:]):
                     yield u, np.asarray(arr[a:b])
             else:
-                for u, a in kaldiio.load_scp_sequential(str(_with(stem, ".scp"))):
-                    yield u, a
+                yield from read_scp(_with(stem, ".scp"))

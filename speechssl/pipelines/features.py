@@ -59,11 +59,18 @@ def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
     return utts[n * rank // nshard: n * (rank + 1) // nshard]
 
 
+KALDI_SCALE = 32768.0  # Kaldi's tools read int16 samples: features on that scale equal compute-*-feats'
+
+
 def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False,
                      cmvn: str = "none", nshard: int = 1, rank: int = 0,
                      batch_seconds: float = 200.0, skip_bad: bool = False,
-                     progress: bool = True, **opts) -> Path:
-    """Compute features for a data dir shard; see module docstring. Returns the shard's scp."""
+                     progress: bool = True, scale: float = KALDI_SCALE, **opts) -> Path:
+    """Compute features for a data dir shard; see module docstring. Returns the shard's scp.
+
+    ``scale`` multiplies the [-1, 1] samples first: the default gives Kaldi's ``compute-fbank-feats`` /
+    ``compute-mfcc-feats`` numbers (int16 scale); 1.0 gives the float-scale features of
+    :func:`speechssl.audio.features.fbank` called on loaded audio (log energies lower by ln(32768^2))."""
 
 
     if cmvn not in ("none", "utt", "spk"):
@@ -72,7 +79,8 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     out = Path(out_dir)
     check_options(kind, opts)
     shift_ms = float(opts.get("frame_shift_ms", 10.0))
-    claim_output(out, {"kind": kind, "deltas": deltas, "cmvn": cmvn, "data": str(Path(data_dir).resolve()),
+    claim_output(out, {"kind": kind, "deltas": deltas, "cmvn": cmvn, "scale": scale,
+                       "data": str(Path(data_dir).resolve()),
                        "nshard": nshard, "frame_rate": 1000.0 / shift_ms, **{k: v for k, v in opts.items()}},
                  "features")
     scp = out / f"feats.{rank}.scp"
@@ -84,15 +92,15 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
         utts = [u for spk in shard_utts(sorted(spk2utt), nshard, rank) for u in spk2utt[spk]]
     else:
         utts = shard_utts(d.utt_ids, nshard, rank)
-    durs = d.utt2dur or d.compute_utt2dur()
+    bad: Dict[str, str] = {}
+    durs = d.utt2dur or d.compute_utt2dur(bad=bad if skip_bad else None)
     fn = feature_fn(kind, deltas, **opts)
     sr = int(opts.get("sample_rate", SAMPLE_RATE))
-    bad: Dict[str, str] = {}
     results: Dict[str, np.ndarray] = {}
     batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
     for ids, padded, lengths in audio_batches(d, batches, sr, skip_bad, bad, f"{kind} shard {rank}", progress):
         with torch.no_grad():
-            feats, counts = fn(padded, lengths)
+            feats, counts = fn(padded * scale, lengths)
             if cmvn == "utt":
                 feats = F.utterance_cmvn(feats, counts)
         for u, f, c in zip(ids, feats, counts):

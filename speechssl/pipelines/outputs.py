@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 import kaldiio
 import numpy as np
@@ -14,6 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
+from ..utils.text import read_text_lines
 
 SPEC_FILE = "spec.json"
 
@@ -57,3 +58,26 @@ def model_hash(model: torch.nn.Module) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def read_scp(scp, utts: Optional[Iterable[str]] = None) -> Iterator[Tuple[str, np.ndarray]]:
+    """``(utt, matrix)`` of a Kaldi scp, in its order (or for ``utts`` only, in their order). An entry that
+    cannot be read (a truncated or corrupt ark, a missing file) fails naming the scp line, the utterance
+    and the ark location, never with a bare reader error."""
+    scp = Path(scp)
+    entries = [line.split(maxsplit=1) for line in read_text_lines(scp)]
+    where = {e[0]: (n, e[1] if len(e) > 1 else "") for n, e in enumerate(entries, 1) if e}
+    if utts is None:
+        order = [e[0] for e in entries if e]
+    else:
+        order = list(utts)
+        missing = [u for u in order if u not in where]
+        if missing:
+            raise InputError(f"{scp}: no entry for utterance {missing[0]}" + (f" (and {len(missing) - 1} more)"
+                                                                               if len(missing) > 1 else ""))
+    for u in order:
+        n, location = where[u]
+        try:
+            yield u, kaldiio.load_mat(location)
+        except Exception as e:  # kaldiio raises many types (ValueError, OSError, struct errors) for bad arks
+            raise InputError(f"{scp}:{n}: utterance {u}: cannot read {location} ({type(e).__name__}: {e})") from None
