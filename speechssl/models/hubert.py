@@ -1,4 +1,5 @@
-"""HuBERT and wav2vec 2.0 encoder configs (waveform CNN + Transformer).
+"""HuBERT and wav2vec 2.0 encoder configs (waveform CNN + Transformer), and HuBERT's pretraining model
+(the encoder and its prediction heads, as torchaudio's ``HuBERTPretrainModel``).
 
 Base/large follow the fairseq recipes (Hsu et al. 2021, Baevski et al. 2020). ``hubert_small``
 is ours: the same 320x CNN and post-norm Transformer, narrow and shallow enough to pretrain on a

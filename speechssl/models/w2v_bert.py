@@ -1,4 +1,5 @@
-"""w2v-BERT encoder configs (fbank frontends + Conformer).
+"""w2v-BERT encoder configs (fbank frontends + Conformer), and the w2v-BERT pretraining model (encoder,
+quantizer, contrastive and MLM heads).
 
 * ``w2v_bert_xl``: the paper's XL layout (Chung et al. 2021): log-mel, conv2d 4x subsampler,
   24 Conformer blocks of width 1024 (12 contrastive + 12 masked-prediction), the BigSSL
