@@ -144,7 +144,7 @@ def test_mfcc_kmeans_pnmi_on_the_synthetic_corpus(tiny_data, tmp_path, capsys):
     information (PNMI well above shuffled labels)."""
     train = tiny_data / "train"
     assert main(["features", "--data", str(train), "--out", str(tmp_path / "mfcc"), "--type", "mfcc",
-                 "--deltas", "--cmvn", "utt"]) == 0
+                 "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
     assert main(["kmeans", "learn", "--feats", str(tmp_path / "mfcc"), "-k", "20", "--out",
                  str(tmp_path / "km"), "--restarts", "2"]) == 0
     for r in (0, 1):

@@ -92,7 +92,7 @@ def mfcc_labels(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("labels")
     for split in ("train", "dev"):
         assert main(["features", "--data", str(tiny_data / split), "--out", str(root / "mfcc" / split),
-                     "--type", "mfcc", "--deltas", "--cmvn", "utt"]) == 0
+                     "--type", "mfcc", "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
     assert main(["kmeans", "learn", "--feats", str(root / "mfcc" / "train"), "-k", "16", "--out",
                  str(root / "km"), "--restarts", "1"]) == 0
     for split in ("train", "dev"):

@@ -158,9 +158,10 @@ kmeans_stage() {
 
 if runs 2; then
   begin 2 "MFCC + deltas -> exp/mfcc; k-means($it1_k) -> exp/kmeans/mfcc_k$it1_k"
+  # float-scale samples, as fairseq's HuBERT recipe computes its MFCC targets (dump_mfcc_feature.py)
   for d in $train_dir $dev_dir; do
     [ -f "exp/mfcc/$d/feats.scp" ] || cpu_cmd JOB=1:$nj "exp/mfcc/$d/log/mfcc.JOB.log" speechssl features --data "data/$d" \
-      --out "exp/mfcc/$d" --type mfcc --deltas --cmvn utt --nshard "$nj" --job JOB
+      --out "exp/mfcc/$d" --type mfcc --deltas --cmvn utt --scale float --nshard "$nj" --job JOB
   done
   kmeans_stage "mfcc_k$it1_k" "exp/mfcc/{subset}" "$it1_k"
   finish 2
