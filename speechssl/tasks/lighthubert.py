@@ -34,7 +34,7 @@ from ..errors import InputError, MissingInputError
 from ..hub import load_upstream
 from ..models.lighthubert import (SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, count_parameters,
                                   load_supernet)
-from ..models.upstream import UpstreamOutput
+from ..models.upstream import UpstreamBase, UpstreamOutput
 from ..pipelines.extract import extract_features
 from ..training import OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups
 from .audio_data import AudioDataModule
@@ -90,7 +90,7 @@ class LightHubertDistillConfig(PretrainModelConfig):
 
 
 # ------------------------------------------------------------------------------------ targets
-class LayerAverage(torch.nn.Module):
+class LayerAverage(UpstreamBase):
     """An upstream whose one output is the average of ``upstream``'s last ``k`` layers (the targets),
     each first layer-normalised (no affine) when ``norm`` is ``layer_norm``."""
 
@@ -101,7 +101,11 @@ class LayerAverage(torch.nn.Module):
         self.upstream, self.k, self.norm = upstream, k, norm
         self.downsample_rate, self.hidden_size, self.num_layers = upstream.downsample_rate, upstream.hidden_size, 0
 
-    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor, num_layers: Optional[int] = None) -> UpstreamOutput:
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.upstream.output_lengths(lengths)
+
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
+                num_layers: Optional[int] = None) -> UpstreamOutput:
         layers = self.upstream(wavs, lengths)
         top = layers.hidden_states[-self.k:]
         if self.norm == "layer_norm":
