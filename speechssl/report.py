@@ -148,10 +148,13 @@ def collect_stage_times(exp: Path) -> Dict[str, Dict[str, Any]]:
 
 
 def training_runs(exp: Path) -> Dict[str, Path]:
-    """{name: run dir} for every Lightning run the recipe made (a dir with summary.json and metrics.csv)."""
+    """{name: run dir} for every Lightning run the recipe made (a dir with summary.json and metrics.csv), except
+    the SUPERB heads' (their results have a section of their own)."""
     runs = {}
     for s in sorted(exp.glob("**/summary.json")):
         d = s.parent
+        if d.relative_to(exp).parts[0] == "superb":
+            continue
         if any(d.glob("logs/version_*/metrics.csv")):
             runs[str(d.relative_to(exp))] = d
     return runs

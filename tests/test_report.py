@@ -28,3 +28,13 @@ def test_stage_names_come_from_the_recipe(tmp_path):
                                               "3\t5\tx\tHuBERT iteration 1\n12\t7\tx\tWavThruVec\n")
     t = collect_stage_times(tmp_path)
     assert t["3"] == {"seconds": 15.0, "runs": 2, "what": "HuBERT iteration 1"} and list(t) == ["3", "12"]
+
+
+def test_training_runs_leave_out_the_superb_heads(tmp_path):
+    from speechssl.report import training_runs
+    for run in ("hubert_it1", "superb/fbank/ks/train"):
+        d = tmp_path / run
+        (d / "logs" / "version_0").mkdir(parents=True)
+        (d / "summary.json").write_text("{}")
+        (d / "logs" / "version_0" / "metrics.csv").write_text("step\n0\n")
+    assert list(training_runs(tmp_path)) == ["hubert_it1"]
