@@ -277,3 +277,10 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     assert [c["step"] for c in r["curve"]] == [20, 40]
     best = max(r["curve"], key=lambda c: c["dev"])
     assert r["dev"] == best["dev"] and r["best_step"] == best["step"]
+    # a last step that no validation falls on is scored too (the old loop did; PR's demo budget needs it)
+    _run(["superb", "--task", "ks", "--upstream", f"odd={random_upstream}", "--tasks-dir", str(tasks),
+          "--out", str(out)] + FAST + ["max_steps=30"])
+    r = _result(out, "odd", "ks")
+    assert [c["step"] for c in r["curve"]] == [20, 30]
+    best = max(r["curve"], key=lambda c: c["dev"])
+    assert r["dev"] == best["dev"] and r["best_step"] == best["step"]

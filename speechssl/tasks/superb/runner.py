@@ -170,7 +170,13 @@ class SuperbRunner:
                                enable_version_counter=False)
 
         def keep_best(trainer, summary) -> Path:
-            if best.best_model_path:
+            """The best dev step's weights; the last step is scored too when no validation fell on it."""
+            model.cpu()
+            if dev is not None and (not module.curve or module.curve[-1]["step"] != trainer.global_step):
+                module.curve.append({"step": trainer.global_step, "loss": round(module.losses[-1], 4),
+                                     "dev": self.evaluate(model, dev).value})
+            chosen = _best_entry(module.curve, task.higher_is_better)
+            if chosen is not None and chosen["step"] != trainer.global_step and best.best_model_path:
                 module.load_state_dict(torch.load(best.best_model_path, map_location="cpu",
                                                   weights_only=True)["state_dict"])
             return self.out
@@ -179,14 +185,23 @@ class SuperbRunner:
         model.cpu()
         losses = module.losses
         window = max(1, min(10, len(losses) // 2))
-        dev_value = None if best.best_model_score is None else round(float(best.best_model_score), 3)
-        best_step = next((c["step"] for c in module.curve if dev_value is not None and c["dev"] == dev_value),
-                         cfg.max_steps)
+        chosen = _best_entry(module.curve, task.higher_is_better)
+        dev_value = None if chosen is None else round(chosen["dev"], 3)
+        best_step = cfg.max_steps if chosen is None else chosen["step"]
         return {"dev": dev_value, "best_step": best_step,
                 # mean training loss over the first and the last `window` steps
                 "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
                                "end": round(float(np.mean(losses[-window:])), 4), "window": window},
-                "curve": module.curve}
+                "curve": [{**c, "dev": round(c["dev"], 3)} for c in module.curve]}
+
+
+def _best_entry(curve: List[dict], higher_is_better: bool) -> Optional[dict]:
+    """The first dev score that no later one beats (as ModelCheckpoint keeps it: only strictly better replaces)."""
+    best = None
+    for c in curve:
+        if best is None or (c["dev"] > best["dev"] if higher_is_better else c["dev"] < best["dev"]):
+            best = c
+    return best
 
 
 def run_task(cfg: SuperbConfig) -> Dict[str, Any]:

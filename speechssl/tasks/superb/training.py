@@ -123,7 +123,7 @@ class SuperbHeadTask(TrainingTask):
         value = self.task.score(self._outputs, self.dev, write=False).value
         self.log("val/score", value)
         self.curve.append({"step": self.global_step, "loss": round(self.losses[-1], 4) if self.losses else None,
-                           "dev": round(value, 3)})
+                           "dev": value})  # exact: the step is chosen on it (rounded in result.json)
 
     def configure_optimizers(self):
         return build_optimizer(self.model.parameters(), self.optim)
