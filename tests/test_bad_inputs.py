@@ -176,3 +176,26 @@ def test_a_corrupt_ark_names_the_scp_line_and_utterance(digits, tmp_path, capsys
     assert main(["kmeans", "learn", "--feats", str(feats), "-k", "2", "--out", str(tmp_path / "km")]) == 2
     err = _err(capsys)
     assert "feats.scp:" in err and "utterance " in err and "cannot read" in err
+
+
+def test_a_wav_ark_inside_the_data_dir_is_read_not_decoded_as_text(tmp_path):
+    """`u1 wav.ark:OFFSET` relative to the data dir: the binary ark beside the tables is carried as bytes."""
+    import io
+
+    import kaldiio
+
+    from speechssl.data.kaldi_dir import DataDir
+    d = tmp_path / "d"
+    d.mkdir()
+    wav = (3000 * np.sin(np.arange(16000) / 7)).astype(np.int16)
+    listing = io.StringIO()
+    with open(d / "wav.ark", "wb") as f:
+        kaldiio.save_ark(f, {"u1": (16000, wav)}, scp=listing)
+    offset = listing.getvalue().split(":")[-1].strip()
+    (d / "wav.scp").write_text(f"u1 wav.ark:{offset}\n")
+    (d / "utt2spk").write_text("u1 u1\n")
+    data = DataDir.read(d)
+    assert len(data.load_audio("u1")) == 16000
+    assert main(["features", "--data", str(d), "--out", str(tmp_path / "f"), "--type", "fbank"]) == 0
+    assert main(["data", "fix", str(d), "--out", str(tmp_path / "fixed")]) == 0
+    assert (tmp_path / "fixed" / "wav.ark").read_bytes() == (d / "wav.ark").read_bytes()
