@@ -264,3 +264,9 @@ def test_untrusted_pickle_is_refused(tmp_path):
     torch.save({"cfg": Opaque(), "model": {}}, path)
     with pytest.raises(ValueError, match="trust"):
         import_fairseq(path)
+
+
+def test_a_pretraining_model_without_heads_says_what_to_give():
+    from speechssl.errors import InputError
+    with pytest.raises(InputError, match="no HuBERT heads came with this encoder"):
+        HubertPretrainModel.from_encoder(build_model("hubert_small", num_layers=1))

@@ -10,6 +10,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .encoder import EncoderConfig, SpeechEncoder
 from .registry import register
 from .upstream import UpstreamOutput
@@ -102,17 +103,14 @@ class HubertPretrainModel(nn.Module):
         (``encoder.pretraining_heads``, from a fairseq checkpoint or an exported folder)."""
         carried = getattr(encoder, "pretraining_heads", None)
         if num_classes is None:
-            if not carried or carried[0].get("kind") != cls.kind():
-                raise ValueError("no HuBERT heads came with this encoder: give num_classes")
+            if not carried or carried[0].get("kind") != HubertPretrainHeads.kind:
+                raise InputError("no HuBERT heads came with this encoder (import a HuBERT checkpoint with its "
+                                 "heads, or give num_classes for new ones)")
             heads = HubertPretrainHeads.from_spec(carried[0], encoder.hidden_size)
             heads.load_state_dict(carried[1])
         else:
             heads = HubertPretrainHeads(encoder.hidden_size, num_classes, final_dim)
         return cls(encoder, heads)
-
-    @staticmethod
-    def kind() -> str:
-        return HubertPretrainHeads.kind
 
     def forward(self, feats: torch.Tensor, frames: torch.Tensor,
                 time_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, UpstreamOutput]:

@@ -16,8 +16,7 @@ _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 
 CONFIG_FILE, WEIGHTS_FILE, HEADS_FILE = "config.yaml", "model.safetensors", "pretraining_heads.safetensors"
 # Exported folders made before pretraining heads left the encoder kept HuBERT's inside it under these names.
-LEGACY_HEAD_KEYS = {"final_proj.weight": "final_proj.weight", "final_proj.bias": "final_proj.bias",
-                    "label_embeddings": "label_embeddings"}
+LEGACY_HEAD_KEYS = ("final_proj.weight", "final_proj.bias", "label_embeddings")
 
 Heads = Tuple[Dict, Dict[str, torch.Tensor]]  # (spec: what rebuilds them, state dict)
 
@@ -101,7 +100,7 @@ def _legacy_heads(model_conf: Dict, state: Dict[str, torch.Tensor]) -> Optional[
     num_classes = model_conf.get("num_classes") or []
     if not num_classes:
         return None
-    heads = {new: state.pop(old) for old, new in LEGACY_HEAD_KEYS.items() if old in state}
+    heads = {k: state.pop(k) for k in LEGACY_HEAD_KEYS if k in state}
     return {"kind": "hubert", "num_classes": list(num_classes), "final_dim": model_conf.get("final_dim", 256)}, heads
 
 
