@@ -199,3 +199,18 @@ def test_a_wav_ark_inside_the_data_dir_is_read_not_decoded_as_text(tmp_path):
     assert main(["features", "--data", str(d), "--out", str(tmp_path / "f"), "--type", "fbank"]) == 0
     assert main(["data", "fix", str(d), "--out", str(tmp_path / "fixed")]) == 0
     assert (tmp_path / "fixed" / "wav.ark").read_bytes() == (d / "wav.ark").read_bytes()
+
+
+def test_a_full_disk_names_the_output_and_leaves_no_partial_ark(digits, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import kaldiio
+    out = tmp_path / "feats"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as write() reports it: no file name
+    monkeypatch.setattr(kaldiio, "save_ark", full)
+    assert main(["features", "--data", str(digits), "--out", str(out), "--type", "fbank"]) == 2
+    err = _err(capsys)
+    assert f"writing {out}: No space left on device" in err
+    assert not list(out.glob("*.ark")) and not (out / "feats.scp").exists()

@@ -3,6 +3,7 @@ operation becomes one line on stderr and exit status 2; anything else is a bug a
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from typing import List, Optional
@@ -40,13 +41,22 @@ def _parse(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> argpar
     return args
 
 
-def _one_line(e: BaseException) -> Optional[str]:
+# Write failures that the OS reports without a file name (a full disk, a read-only or over-quota
+# mount): the command's output folder is where they happened.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
+
+
+def _one_line(e: BaseException, args: argparse.Namespace) -> Optional[str]:
     """The message of a user-caused failure, None for a programming error."""
     if isinstance(e, SpeechSSLError):
         return str(e)
     if isinstance(e, OSError) and e.filename is not None:  # missing file, no permission, disk full, read-only
         where = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")
         return f"{where}: {e.strerror or e}"
+    if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+        out = getattr(args, "out", None) or getattr(args, "exp", None)
+        where = f"writing {out}" if out else "writing output"
+        return f"{where}: {e.strerror or e} (finished files were written atomically and are intact)"
     return None
 
 
@@ -59,7 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.func(args)
     except (SpeechSSLError, OSError) as e:
-        message = _one_line(e)
+        message = _one_line(e, args)
         if message is None:
             raise
         name = " ".join(x for x in (args.command, getattr(args, "sub", None)) if x)
