@@ -13,11 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Torch goes in first and pinned, so the package's range never pulls a CUDA build. The [lm] extra
-# (kenlm, a C++ build of about a minute) is what the recipe's LM decoding needs.
+# Torch goes in first and pinned, so the package's range never pulls a CUDA build. The [demo] extra is
+# what the recipe needs beyond the core (kenlm for LM decoding, a C++ build of about a minute; espeak-ng
+# for the synthetic corpus; STOI; TensorBoard).
 install: $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -e '.[lm]'
+	$(BIN)/pip install -q -e '.[demo]'
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)

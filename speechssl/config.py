@@ -18,11 +18,11 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationEr
 from .errors import ConfigError, MissingInputError
 
 T = TypeVar("T")
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the wheel (package_data)
 
 
 def resolve_conf(path: str) -> Path:
-    """``path`` as given, else relative to the repository's ``conf/`` (``pretrain/hubert_mini.yaml``)."""
+    """``path`` as given, else relative to the package's ``conf/`` (``pretrain/hubert_mini.yaml``)."""
     p = Path(path)
     if p.is_file():
         return p

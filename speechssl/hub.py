@@ -1,38 +1,158 @@
 """Resolve an upstream from what a user writes: the one place that knows every kind of source.
 
-``fbank`` (SUPERB's baseline), our exported folder, a Hugging Face folder, a fairseq ``.pt``, or a
-registered architecture name (random weights: only for tests and smoke runs, and said loudly).
+A source is our exported folder, a Hugging Face folder or hub id, a fairseq ``.pt`` (LightHuBERT's
+among them), or a well-known name (:data:`WELL_KNOWN`: a hub id and the architecture it must have).
+A registered architecture name alone is not a source of weights: it fails, saying what to pass, unless
+random initialisation is asked for (``random_init=True``, ``--random-init``). Every loaded model carries
+``metadata["weights"]``: where its weights came from and their SHA-256, or ``"random init"``.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
 from pathlib import Path
+from typing import Dict, Optional
 
+import torch
 from torch import nn
 
+from .errors import InputError, MissingInputError
 from .interop import import_checkpoint
+from .models.encoder import EncoderConfig, SpeechEncoder
 from .models.fbank_upstream import FbankUpstream
-from .models.registry import available_models, build_model
+from .models.registry import available_models, build_model, model_config
 
 log = logging.getLogger(__name__)
 
+# name -> (hub id, registered architecture it must produce). The architectures are checked on load.
+WELL_KNOWN: Dict[str, tuple] = {
+    "hubert_base": ("facebook/hubert-base-ls960", "hubert_base"),
+    "hubert_large": ("facebook/hubert-large-ll60k", "hubert_large"),
+    "wav2vec2_base": ("facebook/wav2vec2-base", "wav2vec2_base"),
+    "wav2vec2_large_lv60": ("facebook/wav2vec2-large-lv60", "wav2vec2_large_lv60"),
+    "wav2vec2_conformer_large_rel_pos": ("facebook/wav2vec2-conformer-rel-pos-large",
+                                         "wav2vec2_conformer_large_rel_pos"),
+    "wavlm_base": ("microsoft/wavlm-base", "wavlm_base"),
+    "wavlm_base_plus": ("microsoft/wavlm-base-plus", "wavlm_base_plus"),
+    "wavlm_large": ("microsoft/wavlm-large", "wavlm_large"),
+    "data2vec_audio_base": ("facebook/data2vec-audio-base", "data2vec_audio_base"),
+    "w2v_bert_2": ("facebook/w2v-bert-2.0", "w2v_bert_2"),
+}
+# fields that do not change what the weights compute at inference (training regularisation, preprocessing)
+_NOT_ARCHITECTURE = ("family", "dropout", "attention_dropout", "activation_dropout", "feature_dropout", "layerdrop",
+                     "mask_embedding", "normalize_waveform", "masked_group_norm")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_FILES = ["config.json", "preprocessor_config.json", "*.safetensors", "*.safetensors.index.json",
+              "pytorch_model.bin", "pytorch_model.bin.index.json"]
 
-def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False) -> nn.Module:
-    """Any upstream by name or path, in eval mode (see module doc).
+
+def from_pretrained(source, *, drop_heads: bool = True, trust: bool = False, revision: Optional[str] = None
+                    ) -> SpeechEncoder:
+    """A pretrained encoder, in eval mode, from any source (see module doc).
 
     Args:
-        spec: ``fbank``, a folder, a checkpoint file, or a registered name.
-        drop_heads: import the encoder only (pretraining / CTC heads are listed in its metadata).
+        source: a folder, a checkpoint file, a hub id (``microsoft/wavlm-base-plus``) or a
+            :data:`WELL_KNOWN` name (``wavlm_base_plus``).
+        drop_heads: import the encoder without task heads (CTC, quantizer, classifiers), listing them
+            in ``metadata["dropped_heads"]``; False makes their presence an error.
         trust: allow arbitrary pickled objects in a ``.pt`` (only for files you trust).
+        revision: hub revision (branch, tag or commit).
     """
+    source = str(source)
+    if Path(source).exists():
+        return _with_provenance(import_checkpoint(source, drop_heads=drop_heads, trust=trust), source)
+    if source in WELL_KNOWN:
+        hub_id, arch = WELL_KNOWN[source]
+        model = _from_hub(hub_id, drop_heads, revision)
+        _check_architecture(model.config, model_config(arch), f"{source} ({hub_id})")
+        return model
+    if source in available_models():
+        raise InputError(f"{source!r} is an architecture name, not weights: pass a model folder, a checkpoint "
+                         f"file or a hub id (well-known names: {', '.join(sorted(WELL_KNOWN))}), or ask for random "
+                         f"weights explicitly (build_model({source!r}); CLI: --random-init)")
+    if _HUB_ID.match(source):
+        return _from_hub(source, drop_heads, revision)
+    raise MissingInputError(f"{source}: no such file or folder, and not a hub id (owner/name) or a well-known name "
+                            f"({', '.join(sorted(WELL_KNOWN))})")
+
+
+def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False, random_init: bool = False) -> nn.Module:
+    """Any upstream, in eval mode: ``fbank`` (SUPERB's baseline), anything :func:`from_pretrained` takes,
+    or, with ``random_init``, a registered architecture with fresh weights (tests, smoke runs, untrained
+    baselines)."""
     spec = str(spec)
-    if not Path(spec).exists():
-        if spec == "fbank":
-            return FbankUpstream().eval()
-        if spec in available_models():
-            log.warning("%s: a registered config with random weights", spec)
-            return build_model(spec).eval()
-    return import_checkpoint(spec, drop_heads=drop_heads, trust=trust).eval()
+    if spec == "fbank" and not Path(spec).exists():
+        model = FbankUpstream().eval()
+        model.metadata = {"weights": "none (log-mel filterbank)"}
+        return model
+    if random_init:
+        if spec not in available_models():
+            raise InputError(f"--random-init builds a registered architecture; {spec!r} is not one "
+                             f"(available: {', '.join(available_models())})")
+        log.warning("%s: random weights, as asked (random_init)", spec)
+        model = build_model(spec).eval()
+        model.metadata = {"source": spec, "weights": "random init"}
+        return model
+    return from_pretrained(spec, drop_heads=drop_heads, trust=trust)
 
 
-__all__ = ["load_upstream"]
+def weights_sha256(model: nn.Module) -> str:
+    """SHA-256 over the state dict (names, shapes, dtypes and values in name order)."""
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def weights_record(model: nn.Module) -> Dict[str, str]:
+    """Where a model's weights came from, for results and exports: ``{"source", "sha256"}`` or random init."""
+    meta = getattr(model, "metadata", None) or {}
+    if meta.get("weights") in ("random init",) or str(meta.get("weights", "")).startswith("none"):
+        return {"source": str(meta.get("source", "")), "weights": meta["weights"]}
+    return {"source": str(meta.get("source", "")), "sha256": weights_sha256(model)}
+
+
+def _with_provenance(model: nn.Module, source: str) -> nn.Module:
+    model.metadata = dict(getattr(model, "metadata", None) or {})
+    model.metadata.setdefault("source", source)
+    model.metadata["weights"] = f"{source} (sha256 {weights_sha256(model)[:16]})"
+    return model
+
+
+def _from_hub(hub_id: str, drop_heads: bool, revision: Optional[str]) -> SpeechEncoder:
+    """Through huggingface_hub's cache: offline from a populated cache, else downloaded when allowed."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise ImportError(f"{hub_id}: loading hub ids needs huggingface_hub: pip install 'speechssl[hub]'") from e
+    try:
+        folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES, local_files_only=True)
+    except Exception:  # not cached (the hub library raises several kinds)
+        folder = None
+    if folder is None and os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True", "yes"):
+        try:
+            folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES)
+        except Exception as e:
+            log.debug("download of %s failed: %s", hub_id, e)
+    if folder is None:
+        from huggingface_hub.constants import HF_HUB_CACHE
+        raise MissingInputError(
+            f"{hub_id}: not in the Hugging Face cache ({HF_HUB_CACHE}) and not downloadable here (offline or "
+            f"no access). Download it where there is network (huggingface-cli download {hub_id}) and set HF_HOME "
+            f"(or HF_HUB_CACHE) to that cache, or pass a local folder")
+    model = import_checkpoint(folder, drop_heads=drop_heads)
+    return _with_provenance(model, f"hf://{hub_id}" + (f"@{revision}" if revision else ""))
+
+
+def _check_architecture(got: EncoderConfig, want: EncoderConfig, what: str) -> None:
+    a, b = got.to_dict(), want.to_dict()
+    diff = [f"{k}: {a[k]!r} (loaded) vs {b[k]!r} (expected)" for k in a if k not in _NOT_ARCHITECTURE and a[k] != b[k]]
+    if diff:
+        raise InputError(f"{what}: the weights do not have the architecture this name promises: " + "; ".join(diff))
+
+
+__all__ = ["WELL_KNOWN", "from_pretrained", "load_upstream", "weights_record", "weights_sha256"]

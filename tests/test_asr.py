@@ -71,7 +71,6 @@ def test_frozen_encoder_first_then_loss_falls_and_decodes(tiny_data, upstream, t
     assert r["lines"][0].startswith(f"%WER {res['wer']['rate']:.2f} [ {res['wer']['errors']} / {res['wer']['ref_tokens']},")
     hyp = (tmp_path / "dec" / "hyp.txt").read_text().splitlines()
     assert len(hyp) == len(DataDir.read(tiny_data / "test"))
-    pytest.importorskip("pyctcdecode")
     assert main(["decode", "--model", str(tmp_path / "ft" / "final"), "--data", str(tiny_data / "test"),
                  "--out", str(tmp_path / "beam"), "--beam", "4"]) == 0
     assert json.loads((tmp_path / "beam" / "results.json").read_text())["decoder"] == "beam4"

@@ -2,6 +2,7 @@
 hand-computed values, vocabularies, CTC decoding (greedy, beam, n-gram LM) and the scoring dir."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,7 +144,6 @@ def test_greedy_ctc_collapses_repeats_and_blanks():
 
 
 def test_beam_search_matches_greedy_on_peaky_posteriors_and_uses_an_lm(tmp_path):
-    pytest.importorskip("pyctcdecode")
     v = TokenVocab.build(["CAT CUT", "AUC"], "char")
     lp = _posteriors(v, ["C", "A", "T", "|", "C", "U", "T"])
     assert BeamSearchDecoder(v, beam=8)(lp, torch.tensor([7])) == greedy_decode(lp, torch.tensor([7]), v)
@@ -226,3 +226,26 @@ def test_an_encoder_that_normalises_its_input_ignores_level_and_offset():
     plain.load_state_dict(m.state_dict())
     assert not torch.allclose(plain(wav, lengths).last_hidden_state, plain(wav * 7 + 0.3, lengths).last_hidden_state,
                               atol=1e-2)
+
+
+def _exact_best_labelling(lp: np.ndarray, blank: int = 0):
+    """Brute force: P(labelling) summed over every alignment of length T, the argmax labelling."""
+    import itertools
+    T, V = lp.shape
+    totals = {}
+    for path in itertools.product(range(V), repeat=T):
+        collapsed = tuple(c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1]))
+        totals[collapsed] = np.logaddexp(totals.get(collapsed, -np.inf), sum(lp[t, c] for t, c in enumerate(path)))
+    return list(max(totals, key=totals.get))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prefix_beam_search_finds_the_most_probable_labelling_not_the_best_path(seed):
+    from speechssl.downstream.beam_search import CtcPrefixBeamSearch
+    g = np.random.default_rng(seed)
+    lp = np.log(g.dirichlet(np.ones(3) * 0.7, size=6))
+    search = CtcPrefixBeamSearch(["", "a", "b"], boundary=None, beam=64, token_beam=3, prune=1e9)
+    assert search.decode(lp) == _exact_best_labelling(lp)
+    # best path (blank, blank) is the empty labelling, but "a" is spread over three alignments
+    lp = np.log(np.array([[0.6, 0.4, 1e-9], [0.6, 0.4, 1e-9]]))
+    assert search.decode(lp) == [1]  # P(a) = .4*.4 + .4*.6 + .6*.4 = .64 > P(empty) = .36

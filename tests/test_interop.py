@@ -26,6 +26,15 @@ WAVEFORM_CASES = {
     "conformer_rotary": ("Wav2Vec2ConformerConfig", "Wav2Vec2ConformerModel",
                          dict(**CONV, **SMALL, **POS, position_embeddings_type="rotary",
                               conv_depthwise_kernel_size=7)),
+    # few buckets and a short max distance, so the 3,100-sample utterance's frames reach the log buckets
+    "wavlm_post_norm": ("WavLMConfig", "WavLMModel", dict(**CONV, **SMALL, **POS, num_buckets=16,
+                                                          max_bucket_distance=20)),
+    "wavlm_pre_norm": ("WavLMConfig", "WavLMModel",
+                       dict(**CONV, **SMALL, **POS, num_buckets=16, max_bucket_distance=20,
+                            do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True)),
+    "data2vec_audio": ("Data2VecAudioConfig", "Data2VecAudioModel",
+                       dict(**CONV, **SMALL, num_conv_pos_embeddings=3, conv_pos_kernel_size=5,
+                            num_conv_pos_embedding_groups=4)),
 }
 BERT_CASES = {
     "w2v_bert_relative_key": dict(**SMALL, conv_depthwise_kernel_size=7, left_max_position_embeddings=8,
@@ -86,8 +95,9 @@ def test_waveform_models_match_transformers(case, tmp_path):
         assert single[0].shape[1] == n
         assert max(float((s[0] - o[b, :n]).abs().max()) for s, o in zip(single, out.hidden_states)) < TOL
     # the same padded batch through both; transformers' GroupNorm and Conformer convolution see the padding
-    # (theirs is not padding-invariant), so compare those with the reference behaviour switched on
-    if ours.config.encoder == "transformer":
+    # (theirs is not padding-invariant), so compare those with the reference behaviour switched on;
+    # data2vec-audio's stacked positional convs see the padding there too
+    if ours.config.encoder == "transformer" and not ours.config.pos_conv_layers:
         ours.frontend.masked_group_norm = False
         with torch.no_grad():
             assert _max_err(ref_padded, ours(wavs, lengths).hidden_states, out.lengths) < TOL

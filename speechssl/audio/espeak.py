@@ -83,7 +83,7 @@ class Espeak:
         try:
             import espeakng_loader
         except ImportError as e:  # pragma: no cover
-            raise EspeakError("espeakng-loader is not installed (pip install espeakng-loader)") from e
+            raise EspeakError("espeakng-loader is not installed (pip install 'speechssl[tts]')") from e
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]

@@ -1,18 +1,19 @@
 """CTC decoding: greedy (best path) and beam search with an optional n-gram word LM.
 
-Beam search uses pyctcdecode: a maintained, pure-Python prefix beam search (the decoder behind
-Hugging Face's ``Wav2Vec2ProcessorWithLM``) that takes any KenLM ARPA / binary model, so it needs
-neither torchaudio (CUDA-linked wheels here) nor a flashlight build. It is installed with the
-``decode`` extra; KenLM (``pip install kenlm``, a C++ build) is needed only for an LM.
+Beam search is :mod:`.beam_search`, our numpy prefix beam search (pyctcdecode, the usual choice, pins
+numpy below 2 and has had no release since January 2023; torchaudio's flashlight decoder needs a
+CUDA-linked wheel here). KenLM, for an n-gram LM, comes with the ``lm`` extra
+(``pip install 'speechssl[lm]'``, a C++ build of about a minute).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch
 
 from ..data.tokenizers import WORD_BOUNDARY, TokenVocab
 from ..errors import InputError
+from .beam_search import CtcPrefixBeamSearch, WordLM
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:
@@ -33,60 +34,30 @@ class BeamSearchDecoder:
 
     Args:
         beam: beam width. lm: ARPA or KenLM binary path. lm_weight: alpha. word_score: beta
-        (added per word). unigrams: the LM's word list (read from an ARPA file when not given).
+        (added per word).
     """
 
     def __init__(self, vocab: TokenVocab, beam: int = 20, lm: Optional[str] = None, lm_weight: float = 0.5,
-                 word_score: float = 1.0, unigrams: Optional[Sequence[str]] = None):
-        try:
-            from pyctcdecode import build_ctcdecoder
-        except ImportError as e:
-            raise ImportError("beam search needs pyctcdecode: pip install 'speechssl[decode]'") from e
+                 word_score: float = 1.0):
         if vocab.unit != "char":
             raise InputError("beam search with an LM works on letter vocabularies; decode "
                              f"{vocab.unit} units greedily")
-        labels = []
-        for i, t in enumerate(vocab.tokens):
-            if i == vocab.blank:
-                labels.append("")
-            elif t == WORD_BOUNDARY:
-                labels.append(" ")
-            elif len(t) == 1:
-                labels.append(t)
-            else:  # other specials (<unk>, fairseq's <pad> ...) must not produce text
-                labels.append(f"\u2047{i}")
-        if lm and unigrams is None and str(lm).endswith(".arpa"):
-            unigrams = read_arpa_unigrams(lm)
+        word_lm = None
         if lm:
             try:
-                import kenlm  # noqa: F401
+                word_lm = WordLM(str(lm))
             except ImportError as e:
-                raise ImportError("an n-gram LM needs kenlm: pip install kenlm") from e
+                raise ImportError("an n-gram LM needs kenlm: pip install 'speechssl[lm]'") from e
+        # tokens that spell nothing (blank, <unk>, fairseq's <pad> ...) add no letters
+        text = ["" if i == vocab.blank or t == WORD_BOUNDARY or len(t) != 1 else t for i, t in enumerate(vocab.tokens)]
+        boundary = vocab.tokens.index(WORD_BOUNDARY) if WORD_BOUNDARY in vocab.tokens else None
         self.beam, self.vocab = beam, vocab
-        self.decoder = build_ctcdecoder(labels, kenlm_model_path=str(lm) if lm else None, unigrams=unigrams,
-                                        alpha=lm_weight, beta=word_score)
+        self.search = CtcPrefixBeamSearch(text, boundary, vocab.blank, beam=beam, lm=word_lm, alpha=lm_weight,
+                                          beta=word_score)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[str]:
-        out = []
-        for b, n in enumerate(lengths.tolist()):
-            text = self.decoder.decode(log_probs[b, :n].float().cpu().numpy(), beam_width=self.beam)
-            out.append(" ".join(w for w in text.split() if "\u2047" not in w))
-        return out
+        rows = log_probs.float().cpu().numpy()
+        return [" ".join(self._spell(self.search.decode(rows[b, :n])).split()) for b, n in enumerate(lengths.tolist())]
 
-
-def read_arpa_unigrams(path) -> List[str]:
-    """The words of an ARPA file's ``\\1-grams:`` section (without ``<s>``, ``</s>``, ``<unk>``)."""
-    words, inside = [], False
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line == "\\1-grams:":
-                inside = True
-            elif line.startswith("\\"):
-                if inside:
-                    break
-            elif inside and line:
-                parts = line.split()
-                if len(parts) >= 2 and parts[1] not in ("<s>", "</s>", "<unk>"):
-                    words.append(parts[1])
-    return words
+    def _spell(self, ids: List[int]) -> str:
+        return "".join(" " if i == self.search.boundary else self.search.token_text[i] for i in ids)

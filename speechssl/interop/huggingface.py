@@ -1,5 +1,5 @@
-"""Import Hugging Face ``HubertModel``, ``Wav2Vec2Model``, ``Wav2Vec2ConformerModel`` and
-``Wav2Vec2BertModel`` folders (config.json + safetensors or bin, sharded or not)."""
+"""Import Hugging Face ``HubertModel``, ``Wav2Vec2Model``, ``Wav2Vec2ConformerModel``, ``WavLMModel``,
+``Data2VecAudioModel`` and ``Wav2Vec2BertModel`` folders (config.json + safetensors or bin, sharded or not)."""
 import json
 import logging
 from pathlib import Path
@@ -16,8 +16,8 @@ from .keymap import L, rename_keys, split_keys
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = {"hubert": "hubert", "wav2vec2": "wav2vec2", "wav2vec2-conformer": "wav2vec2",
-               "wav2vec2-bert": "w2v_bert", "data2vec-audio": None}
-BASE_PREFIXES = ("hubert.", "wav2vec2.", "wav2vec2_conformer.", "wav2vec2_bert.")
+               "wav2vec2-bert": "w2v_bert", "wavlm": "wavlm", "data2vec-audio": "data2vec_audio"}
+BASE_PREFIXES = ("hubert.", "wav2vec2.", "wav2vec2_conformer.", "wav2vec2_bert.", "wavlm.", "data2vec_audio.")
 # task heads around the base model: kept out of the encoder, dropped only when asked
 HEAD_PATTERNS = (r"lm_head\..*", r"quantizer\..*", r"project_q\..*", r"project_hid\..*", r"projector\..*",
                  r"classifier\..*", r"layer_weights", r"adapter\..*", r"intermediate_ffn\..*",
@@ -44,6 +44,12 @@ TRANSFORMER_RULES = COMMON_RULES + [
     (L + r"feed_forward\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc1.\2"),
     (L + r"feed_forward\.output_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc2.\2"),
     (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.ffn_norm.\2"),
+    # WavLM: the gate of each layer, the bucketed bias that layer 0 computes for all
+    (L + r"attention\.gru_rel_pos_const", r"encoder.layers.\1.self_attn.gate_const"),
+    (L + r"attention\.gru_rel_pos_linear\.(weight|bias)", r"encoder.layers.\1.self_attn.gate_proj.\2"),
+    (r"encoder\.layers\.0\.attention\.rel_attn_embed\.weight", r"encoder.relative_bias.embedding.weight"),
+    # data2vec-audio: a stack of plain positional convs
+    (r"encoder\.pos_conv_embed\.layers\.(\d+)\.conv\.(weight|bias)", r"encoder.pos_conv.layers.\1.conv.\2"),
 ]
 CONFORMER_RULES = COMMON_RULES + [
     (L + r"(ffn[12])_layer_norm\.(weight|bias)", r"encoder.layers.\1.\2_norm.\3"),
@@ -103,9 +109,16 @@ def config_from_hf(cfg: Dict) -> EncoderConfig:
             encoder="conformer", pos_conv_kernel=0, position=POSITION_TYPES[cfg.get("position_embeddings_type")],
             rotary_base=cfg.get("rotary_embedding_base", 10000), depthwise_kernel=cfg["conv_depthwise_kernel_size"],
             conv_norm="batch_norm", final_layer_norm=True, **waveform, **common).validate()
+    if model_type == "data2vec-audio":  # layer-norm CNN always; a stack of num_conv_pos_embeddings convs
+        waveform["extractor_mode"] = "layer_norm"
+        return EncoderConfig(encoder="transformer", pos_conv_kernel=cfg["conv_pos_kernel_size"],
+                             pos_conv_groups=cfg["num_conv_pos_embedding_groups"],
+                             pos_conv_layers=cfg["num_conv_pos_embeddings"], **waveform, **common).validate()
+    wavlm = dict(position="gated_bucket", num_buckets=cfg["num_buckets"],
+                 max_distance=cfg["max_bucket_distance"]) if model_type == "wavlm" else {}
     return EncoderConfig(encoder="transformer", layer_norm_first=cfg.get("do_stable_layer_norm", False),
                          pos_conv_kernel=cfg["num_conv_pos_embeddings"],
-                         pos_conv_groups=cfg["num_conv_pos_embedding_groups"], **waveform, **common).validate()
+                         pos_conv_groups=cfg["num_conv_pos_embedding_groups"], **wavlm, **waveform, **common).validate()
 
 
 def load_hf_state(folder: Path) -> Dict[str, torch.Tensor]:

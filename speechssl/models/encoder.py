@@ -1,6 +1,6 @@
 """One configurable speech encoder: frontend -> projection -> Transformer | Conformer.
 
-HuBERT, wav2vec 2.0, wav2vec2-conformer and w2v-BERT encoders are all this class with different
+HuBERT, wav2vec 2.0, wav2vec2-conformer, WavLM, data2vec-audio and w2v-BERT encoders are all this class with different
 :class:`EncoderConfig` values. The config describes the architecture only: pretraining heads live in the
 pretraining models beside the encoder (:class:`~speechssl.models.hubert.HubertPretrainModel`).
 """
@@ -23,13 +23,14 @@ from .upstream import UpstreamBase, UpstreamOutput
 FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack")
 LEGACY_HEAD_FIELDS = ("num_classes", "final_dim")  # HuBERT head sizes, in EncoderConfig until heads moved out
 ENCODERS = ("transformer", "conformer")
+FAMILIES = ("hubert", "wav2vec2", "w2v_bert", "wavlm", "data2vec_audio")
 
 
 @dataclass
 class EncoderConfig:
     """Architecture of a :class:`SpeechEncoder`. Field names are ours; interop maps others' onto them."""
 
-    family: str = "hubert"                # hubert | wav2vec2 | w2v_bert: which objective/heads it belongs to
+    family: str = "hubert"                # one of FAMILIES: the model family (export format, pretraining heads)
     frontend: str = "waveform_cnn"        # one of FRONTENDS
     normalize_waveform: bool = False      # zero mean / unit variance per utterance before the frontend
                                           # (wav2vec2-large-lv60's do_normalize; our pretraining's data.normalize)
@@ -59,7 +60,10 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-5
     pos_conv_kernel: int = 128            # 0: no conv positional embedding
     pos_conv_groups: int = 16
-    position: str = "none"                # none | rel_pos | relative_key | rotary
+    pos_conv_layers: int = 0              # 0: one weight-normalised conv; N: N plain convs (data2vec-audio)
+    position: str = "none"                # none | rel_pos | relative_key | rotary | gated_bucket (WavLM)
+    num_buckets: int = 320                # gated_bucket: relative-position buckets (both directions)
+    max_distance: int = 800               # gated_bucket: distance of the last bucket
     left_max_position: int = 64
     right_max_position: int = 8
     rotary_base: float = 10000.0
@@ -75,8 +79,8 @@ class EncoderConfig:
 
     def validate(self) -> "EncoderConfig":
         checks = {"frontend": FRONTENDS, "encoder": ENCODERS, "extractor_mode": ("group_norm", "layer_norm"),
-                  "position": ("none", "rel_pos", "relative_key", "rotary"),
-                  "conv_norm": ("batch_norm", "layer_norm"), "family": ("hubert", "wav2vec2", "w2v_bert")}
+                  "position": ("none", "rel_pos", "relative_key", "rotary", "gated_bucket"),
+                  "conv_norm": ("batch_norm", "layer_norm"), "family": FAMILIES}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise InputError(f"config field {name}={getattr(self, name)!r}; expected one of {allowed}")
@@ -86,9 +90,12 @@ class EncoderConfig:
                 raise InputError(f"config field {name} has {len(values)} values for {self.num_layers} layers")
             if values and self.encoder != "transformer":
                 raise InputError(f"config field {name} is for the transformer encoder only")
-        for name in ("hidden_size", "num_layers", "num_heads", "ffn_dim"):
+        for name in ("hidden_size", "num_layers", "num_heads", "ffn_dim", "num_buckets", "max_distance"):
             if getattr(self, name) < 1:
                 raise InputError(f"config field {name} must be >= 1, got {getattr(self, name)}")
+        if self.encoder != "transformer" and (self.pos_conv_layers or self.position == "gated_bucket"):
+            raise InputError("config fields pos_conv_layers and position=gated_bucket are for the transformer "
+                             "encoder only")
         if self.head_dim is None and self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         return self
@@ -149,8 +156,11 @@ class SpeechEncoder(UpstreamBase):
         elif config.position == "rotary":
             position_kwargs = dict(rotary_base=config.rotary_base)
         if config.encoder == "transformer":
+            if config.position == "gated_bucket":
+                position_kwargs = dict(num_buckets=config.num_buckets, max_distance=config.max_distance)
             self.encoder = TransformerEncoder(pos_conv_kernel=config.pos_conv_kernel,
-                                              pos_conv_groups=config.pos_conv_groups, head_dim=config.head_dim,
+                                              pos_conv_groups=config.pos_conv_groups,
+                                              pos_conv_layers=config.pos_conv_layers, head_dim=config.head_dim,
                                               layer_heads=config.layer_heads or None,
                                               layer_ffn_dims=config.layer_ffn_dims or None,
                                               layer_norm_first=config.layer_norm_first, **common, **position_kwargs)

@@ -74,10 +74,11 @@ def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = No
 
 
 def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncoder:
-    """Load an exported folder (or a registered name, with fresh weights) into a :class:`SpeechEncoder`."""
+    """Load an exported folder into a :class:`SpeechEncoder` (any other source: ``speechssl.from_pretrained``)."""
     path = Path(path)
     if not path.exists() and str(path) in _CONFIGS:
-        return build_model(str(path)).eval()
+        raise InputError(f"{path!s} is an architecture name, not an exported folder: speechssl.from_pretrained("
+                         f"{str(path)!r}) loads published weights, build_model({str(path)!r}) random ones")
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise MissingInputError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
     conf = OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE))

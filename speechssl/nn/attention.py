@@ -9,6 +9,9 @@ Position schemes (``position``):
   ``score(i, j) = q_i k_j + q_i e_{clip(j - i, -left, right)}``.
 * ``"rotary"``: rotary embeddings, applied (as fairseq and transformers do) to the layer input
   before the query/key projections.
+* ``"gated_bucket"``: WavLM's gated relative position bias. The encoder computes one bucketed bias
+  ``b [H, T, T]`` (:class:`RelativePositionBuckets`) and hands it to every layer, which scales it per
+  query by a gate read from the layer input: ``score(i, j) = q_i k_j / sqrt(d) + g_i b_{ij}``.
 
 Position scores are added to the key padding mask and handed to SDPA as one float bias, so the
 fused kernel still does the softmax and the value product.
@@ -22,7 +25,7 @@ from torch import nn
 
 from ..errors import InputError
 
-POSITION_TYPES = ("none", "rel_pos", "relative_key", "rotary")
+POSITION_TYPES = ("none", "rel_pos", "relative_key", "rotary", "gated_bucket")
 
 
 def sinusoid_relative_table(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -96,13 +99,18 @@ class MultiheadSelfAttention(nn.Module):
             self.distance_embedding = nn.Embedding(left_max_position + right_max_position + 1, self.head_dim)
         elif position == "rotary":
             self.rotary_base = rotary_base
+        elif position == "gated_bucket":  # WavLM's shapes, so its weights load unchanged
+            self.gate_const = nn.Parameter(torch.ones(1, num_heads, 1, 1))
+            self.gate_proj = nn.Linear(self.head_dim, 8)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``x [B, T, D]``, ``valid [B, T]`` (True on real frames) -> ``[B, T, D]``."""
+    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
+                position_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x [B, T, D]``, ``valid [B, T]`` (True on real frames) -> ``[B, T, D]``.
+        ``position_bias [H, T, T]``: the encoder's shared bias (``"gated_bucket"`` only)."""
         B, T, _ = x.shape
         qk_in = x
         if self.position == "rotary":
@@ -119,6 +127,8 @@ class MultiheadSelfAttention(nn.Module):
             q = q + self.pos_bias_u[None, :, None, :]
         elif self.position == "relative_key":
             bias = self._relative_key_scores(q, T) * scale
+        elif self.position == "gated_bucket":
+            bias = self._gate(x) * position_bias[None].to(x.dtype)
 
         mask = None
         if valid is not None:
@@ -134,6 +144,13 @@ class MultiheadSelfAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(B, T, self.attention_dim))
+
+    def _gate(self, x: torch.Tensor) -> torch.Tensor:
+        """WavLM's per-query gate from the layer input split into heads: ``[B, H, T, 1]``."""
+        B, T, _ = x.shape
+        proj = self.gate_proj(x.view(B, T, self.num_heads, -1).transpose(1, 2))       # [B, H, T, 8]
+        gate_a, gate_b = torch.sigmoid(proj.view(B, self.num_heads, T, 2, 4).sum(-1)).chunk(2, dim=-1)
+        return gate_a * (gate_b * self.gate_const - 1.0) + 2.0
 
     def _rel_pos_scores(self, q: torch.Tensor, T: int) -> torch.Tensor:
         """``(q + v) W_p r_{i-j}``: ``[B, H, T, T]``."""
@@ -151,3 +168,30 @@ class MultiheadSelfAttention(nn.Module):
         dist = (pos[None, :] - pos[:, None]).clamp(-self.left_max_position, self.right_max_position)
         idx = dist + self.left_max_position
         return per_distance.gather(-1, idx.expand(*per_distance.shape[:2], T, T))
+
+
+class RelativePositionBuckets(nn.Module):
+    """WavLM's (after T5's) bucketed relative position bias: ``T -> [H, T, T]``.
+
+    Half the buckets for each direction; in each half, the first ``num_buckets // 4`` distances exactly,
+    then logarithmically wider buckets up to ``max_distance``.
+    """
+
+    def __init__(self, num_heads: int, num_buckets: int = 320, max_distance: int = 800):
+        super().__init__()
+        self.num_buckets, self.max_distance = num_buckets, max_distance
+        self.embedding = nn.Embedding(num_buckets, num_heads)
+
+    def buckets(self, T: int, device=None) -> torch.Tensor:
+        pos = torch.arange(T, device=device)
+        rel = pos[None, :] - pos[:, None]                                   # key minus query
+        half = self.num_buckets // 2
+        bucket = (rel > 0).long() * half
+        rel = rel.abs()
+        exact = half // 2
+        wide = exact + (torch.log(rel.float().clamp_min(1) / exact) / math.log(self.max_distance / exact)
+                        * (half - exact)).long()
+        return bucket + torch.where(rel < exact, rel, wide.clamp_max(half - 1))
+
+    def forward(self, T: int) -> torch.Tensor:
+        return self.embedding(self.buckets(T, self.embedding.weight.device)).permute(2, 0, 1)

@@ -18,16 +18,19 @@ def conv_out_length(lengths: torch.Tensor, kernel: int, stride: int, padding: in
     return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
 
 
-def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop: float, training: bool):
-    """Apply ``layers`` in turn (each skipped with probability ``layerdrop`` in training).
+def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop: float, training: bool,
+               **shared):
+    """Apply ``layers`` in turn (each skipped with probability ``layerdrop`` in training); ``shared``
+    keyword arguments that are not None go to every layer (a position bias computed once).
 
     Returns the input and every layer's output: ``len(layers) + 1`` tensors; a dropped layer
     repeats its input, so indices keep their meaning.
     """
+    shared = {k: v for k, v in shared.items() if v is not None}
     hidden_states = [x]
     for layer in layers:
         if not (training and layerdrop > 0 and torch.rand(()) < layerdrop):
-            x = layer(x, valid)
+            x = layer(x, valid, **shared)
         hidden_states.append(x)
     return hidden_states
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.util
 import time
 import warnings
 from pathlib import Path
@@ -47,8 +48,9 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     if cfg.max_time_minutes:
         callbacks.append(StepTimeLimit(cfg.max_time_minutes))
     # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
-    loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10),
-               TensorBoardLogger(out, name="tensorboard", version="")]
+    loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10)]
+    if importlib.util.find_spec("tensorboard") is not None:  # an extra (demo, train): the CSV log is the record
+        loggers.append(TensorBoardLogger(out, name="tensorboard", version=""))
     # our batch sampler restores its own position (AudioDataModule.state_dict), which Lightning cannot see
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     # manual-optimization tasks (the GAN) are checkpointed after their steps, which is what we want
