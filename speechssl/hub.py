@@ -116,9 +116,32 @@ def weights_record(model: nn.Module) -> Dict[str, str]:
     return {"source": str(meta.get("source", "")), "sha256": weights_sha256(model)}
 
 
+def source_record(spec: str) -> Dict[str, str]:
+    """Where the weights of an upstream spec come from, without loading it: a path and the SHA-256 of its
+    weight files, ``fbank``, or a hub id with the cached snapshot (commit) it resolves to."""
+    spec = str(spec)
+    p = Path(spec)
+    if p.exists():
+        files = sorted(f for pattern in ("*.safetensors", "*.bin", "*.pt") for f in p.glob(pattern)) if p.is_dir() else [p]
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+        return {"source": str(p.resolve()), "sha256": h.hexdigest()}
+    if spec == "fbank":
+        return {"source": "fbank", "weights": "none (log-mel filterbank)"}
+    hub_id = WELL_KNOWN[spec][0] if spec in WELL_KNOWN else spec
+    snapshots = Path(hub_cache_dir()) / ("models--" + hub_id.replace("/", "--")) / "refs" / "main"
+    return {"source": f"hf://{hub_id}", **({"commit": snapshots.read_text().strip()} if snapshots.is_file() else {})}
+
+
 def _with_provenance(model: nn.Module, source: str) -> nn.Module:
     model.metadata = dict(getattr(model, "metadata", None) or {})
-    model.metadata.setdefault("source", source)
+    earlier = model.metadata.get("source")
+    if earlier and earlier != source and not str(earlier).startswith(str(hub_cache_dir())):
+        model.metadata["derived_from"] = earlier  # a folder written from another source keeps its origin
+    model.metadata["source"] = source
     model.metadata["weights"] = f"{source} (sha256 {weights_sha256(model)[:16]})"
     return model
 
@@ -129,23 +152,33 @@ def _from_hub(hub_id: str, drop_heads: bool, revision: Optional[str]) -> SpeechE
         from huggingface_hub import snapshot_download
     except ImportError as e:
         raise ImportError(f"{hub_id}: loading hub ids needs huggingface_hub: pip install 'speechssl[hub]'") from e
+    cache = hub_cache_dir()
     try:
-        folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES, local_files_only=True)
+        folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES, cache_dir=cache,
+                                   local_files_only=True)
     except Exception:  # not cached (the hub library raises several kinds)
         folder = None
-    if folder is None and os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True", "yes"):
+    if folder is None and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on"):
         try:
-            folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES)
+            folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES, cache_dir=cache)
         except Exception as e:
             log.debug("download of %s failed: %s", hub_id, e)
     if folder is None:
-        from huggingface_hub.constants import HF_HUB_CACHE
         raise MissingInputError(
-            f"{hub_id}: not in the Hugging Face cache ({HF_HUB_CACHE}) and not downloadable here (offline or "
-            f"no access). Download it where there is network (huggingface-cli download {hub_id}) and set HF_HOME "
-            f"(or HF_HUB_CACHE) to that cache, or pass a local folder")
+            f"{hub_id}: not in the Hugging Face cache ({cache}) and not downloadable here (offline or no access). "
+            f"Download it where there is network (huggingface-cli download {hub_id}) and set HF_HOME (or "
+            f"HF_HUB_CACHE) to that cache, or pass a local folder")
     model = import_checkpoint(folder, drop_heads=drop_heads)
     return _with_provenance(model, f"hf://{hub_id}" + (f"@{revision}" if revision else ""))
+
+
+def hub_cache_dir() -> str:
+    """The hub cache as the environment says now (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")), "huggingface", "hub")
 
 
 def _check_architecture(got: EncoderConfig, want: EncoderConfig, what: str) -> None:
@@ -155,4 +188,4 @@ def _check_architecture(got: EncoderConfig, want: EncoderConfig, what: str) -> N
         raise InputError(f"{what}: the weights do not have the architecture this name promises: " + "; ".join(diff))
 
 
-__all__ = ["WELL_KNOWN", "from_pretrained", "load_upstream", "weights_record", "weights_sha256"]
+__all__ = ["WELL_KNOWN", "from_pretrained", "load_upstream", "source_record", "weights_record", "weights_sha256"]

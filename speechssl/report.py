@@ -72,7 +72,8 @@ def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
         if not d:
             continue
         entry = {"metric": d["metric"], "value": d["value"], "higher_is_better": d.get("higher_is_better"),
-                 "upstream_path": d.get("upstream_path"), "layer_weights": d.get("layer_weights")}
+                 "upstream_path": d.get("upstream_path"), "upstream_weights": d.get("upstream_weights"),
+                 "layer_weights": d.get("layer_weights")}
         if d.get("dev") is not None:
             entry["dev"] = d["dev"]
         out.setdefault(d.get("upstream", r.parent.parent.name), {})[d.get("task", r.parent.name)] = entry

@@ -1,5 +1,6 @@
 """Export: Hugging Face folders that transformers' AutoModel opens and that match ours on every hidden
 state, for every family; LightHuBERT subnets as the HuBERT models they are."""
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +107,44 @@ def test_a_frontend_without_a_transformers_class_is_refused(tmp_path):
     with pytest.raises(InputError, match="frontend 'fbank_conv2d' has no transformers model class"):
         export_huggingface(model, tmp_path)
     assert not (tmp_path / "config.json").exists()
+
+
+@pytest.mark.parametrize("case", ["hubert_post_norm", "wavlm", "data2vec_audio", "conformer_rel_pos", "w2v_bert_2"])
+def test_onnx_export_matches_torch_for_any_batch_and_length(case, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
+    torch.manual_seed(0)
+    ours = _perturbed(SpeechEncoder(EncoderConfig(**CASES[case])))
+    summary = export_onnx(ours, tmp_path / "m.onnx", quantize=(case == "hubert_post_norm"))
+    assert summary["outputs"] == ["lengths"] + [f"hidden_state_{i}" for i in range(ours.num_layers + 1)]
+    session = onnx_session(tmp_path / "m.onnx")
+    for lengths in ([7000], [12000, 9000, 4100], [16000, 16000]):   # none is the export example's shape
+        wavs, lengths = _waves(lengths, seed=len(lengths))
+        with torch.no_grad():
+            ref = ours(wavs, lengths)
+        got = run_onnx(session, wavs, lengths)
+        assert got[0].tolist() == ref.lengths.tolist()
+        for b, n in enumerate(ref.lengths.tolist()):
+            err = max(float(np.abs(g[b, :n] - r[b, :n].numpy()).max()) for g, r in zip(got[1:], ref.hidden_states))
+            assert err < TOL, f"{case} {lengths.tolist()}: row {b} differs by {err}"
+    if "int8" in summary:  # smaller weights, the same representation up to quantization noise
+        assert summary["int8_bytes"] < summary["bytes"]
+        q = run_onnx(onnx_session(summary["int8"]), wavs, lengths)[-1]
+        r = ref.hidden_states[-1].numpy()
+        cos = (q * r).sum(-1) / (np.linalg.norm(q, axis=-1) * np.linalg.norm(r, axis=-1))
+        assert cos.mean() > 0.95
+
+
+def test_onnx_export_of_the_fbank_baseline(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
+    from speechssl.models import FbankUpstream
+    up = FbankUpstream().eval()
+    export_onnx(up, tmp_path / "fbank.onnx")
+    wavs, lengths = _waves([9000, 6000])
+    got = run_onnx(onnx_session(tmp_path / "fbank.onnx"), wavs, lengths)
+    with torch.no_grad():
+        ref = up(wavs, lengths)
+    n = int(ref.lengths[1])
+    assert got[0].tolist() == ref.lengths.tolist()
+    assert np.abs(got[1][1, :n] - ref.hidden_states[0][1, :n].numpy()).max() < 1e-3

@@ -223,9 +223,12 @@ def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_pat
     out = tmp_path / "exp"
     _run(["superb", "--task", "all", "--upstream", f"random={random_upstream}", "--tasks-dir",
           str(tmp_path / "tasks"), "--out", str(out)] + FAST)
+    import hashlib
+    weights = hashlib.sha256((Path(random_upstream) / "model.safetensors").read_bytes()).hexdigest()
     for t in ("pr", "asr", "ks", "ic", "sid", "asv"):
         r = _result(out, "random", t)
         assert r["test_utterances"] > 0 and np.isfinite(r["value"])
+        assert r["upstream_weights"] == {"source": str(Path(random_upstream).resolve()), "sha256": weights}
     # PR, ASR and SID read the same utterances: one cache part holds them
     parts = sorted((out / "cache").glob("random-*/part-*"))
     n_pr = sum(len(DataDir.read(tmp_path / "tasks" / "pr" / s)) for s in ("train", "dev", "test"))

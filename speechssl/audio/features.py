@@ -117,6 +117,12 @@ def _extract_frames(wavs: torch.Tensor, lengths: torch.Tensor, opts: FrameOption
     """``[B, T]`` -> frames ``[B, F, window_size]`` and frame counts ``[B]``."""
     size, shift = opts.window_size, opts.window_shift
     counts = num_frames(lengths, opts)
+    if torch.jit.is_tracing() and opts.snip_edges:
+        # ONNX export: no data-dependent sizes; the batch is padded to its longest row, whose frames are
+        # those of the padded length, and frames are gathered (the exporter cannot size an unfold)
+        n_max = (wavs.shape[1] - size) // shift + 1
+        idx = torch.arange(n_max)[:, None] * shift + torch.arange(size)[None, :]
+        return wavs[:, idx], counts
     n_max = int(counts.max()) if counts.numel() else 0
     if opts.snip_edges:
         need = (n_max - 1) * shift + size if n_max > 0 else size
@@ -231,8 +237,20 @@ def _power_spectrum(wavs, lengths, opts: FrameOptions, generator):
         return empty, frames.new_zeros(frames.shape[0], 0), counts
     frames, raw_energy = _process_frames(frames, opts, generator)
     pad = opts.padded_window_size - opts.window_size
+    if torch.jit.is_tracing():  # ONNX export: the exporter has no rfft; the same power spectrum as two matmuls
+        return _power_by_dft(frames, opts.padded_window_size), raw_energy, counts
     spec = torch.fft.rfft(F.pad(frames, (0, pad)), dim=-1)
     return spec.real.pow(2) + spec.imag.pow(2), raw_energy, counts
+
+
+def _power_by_dft(frames: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """``|rfft(frames, n_fft)|^2`` through cosine and sine matrices ``[window, n_fft // 2 + 1]``."""
+    n = torch.arange(frames.shape[-1], dtype=torch.float64)[:, None]
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
+    angle = 2 * math.pi * ((n * k) % n_fft) / n_fft
+    re = frames @ torch.cos(angle).to(frames.dtype)
+    im = frames @ torch.sin(angle).to(frames.dtype)
+    return re * re + im * im
 
 
 def fbank(

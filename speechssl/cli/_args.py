@@ -70,6 +70,8 @@ def import_flags(p) -> None:
                    "(CTC projection, quantizer...); they are listed in the metadata")
     p.add_argument("--trust-pickle", action="store_true", help="allow arbitrary pickled objects in a "
                    ".pt checkpoint (only for files you trust)")
+    p.add_argument("--random-init", action="store_true", help="the source is a registered architecture name: "
+                   "build it with random weights (smoke tests, untrained baselines)")
 
 
 def config_flags(p, example_conf: str, example_overrides: str) -> None:

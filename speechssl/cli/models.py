@@ -10,12 +10,21 @@ from ._args import add_parser, import_flags, print_json, shard_flags
 
 
 def cmd_convert(args) -> int:
-    model = load_upstream(args.src, args.drop_heads, args.trust_pickle)
+    model = load_upstream(args.src, args.drop_heads, args.trust_pickle, random_init=args.random_init)
     meta = getattr(model, "metadata", {})
-    save_model(model, args.out, metadata=meta, heads=getattr(model, "pretraining_heads", None))
+    if args.to == "onnx":
+        from ..interop.onnx_export import export_onnx
+        return print_json(export_onnx(model, args.out, quantize=args.int8))
+    if args.to == "hf":
+        from ..interop.hf_export import export_huggingface
+        _, notes = export_huggingface(model, args.out)
+        for line in notes:
+            print(line)
+    else:
+        save_model(model, args.out, metadata=meta, heads=getattr(model, "pretraining_heads", None))
     n = sum(p.numel() for p in model.parameters())
     print(f"{args.out}: {model.config.family} {model.config.encoder}, {model.num_layers} layers, "
-          f"width {model.hidden_size}, {n / 1e6:.1f}M parameters")
+          f"width {model.hidden_size}, {n / 1e6:.1f}M parameters ({args.to} format)")
     for key in ("dropped_heads", "ignored"):
         if meta.get(key):
             print(f"{key}: {', '.join(meta[key])}")
@@ -23,7 +32,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    model = load_upstream(args.model, args.drop_heads, args.trust_pickle)
+    model = load_upstream(args.model, args.drop_heads, args.trust_pickle, random_init=args.random_init)
     t0 = time.time()
     summary = extract_features(model, args.data, args.out, args.layers, args.format, args.nshard, args.rank,
                                args.batch_seconds, args.chunk_seconds, args.device, args.dtype, args.skip_bad,
@@ -33,15 +42,19 @@ def cmd_extract(args) -> int:
 
 
 def register(sub) -> None:
-    s = add_parser(sub, "convert", "import a Hugging Face folder / fairseq .pt into our folder format")
-    s.add_argument("src", help="transformers folder (config.json + weights), fairseq .pt, or our folder")
-    s.add_argument("out", help="folder to write config.yaml + model.safetensors into")
+    s = add_parser(sub, "convert", "convert a checkpoint: into our folder format (import), a transformers folder "
+                   "(--to hf) or an ONNX graph (--to onnx)")
+    s.add_argument("src", help="our folder, a transformers folder or hub id, a fairseq / LightHuBERT .pt, or a "
+                   "well-known name (hubert_base, wavlm_base_plus, ...)")
+    s.add_argument("out", help="output folder (speechssl, hf) or .onnx file")
+    s.add_argument("--to", default="speechssl", choices=["speechssl", "hf", "onnx"], help="output format")
+    s.add_argument("--int8", action="store_true", help="onnx: also write OUT.int8.onnx (dynamic int8 weights)")
     import_flags(s)
     s.set_defaults(func=cmd_convert)
 
     s = add_parser(sub, "extract", "layer features of a model over a data dir, to ark/scp or .npy")
-    s.add_argument("--model", required=True, help="our exported folder, a transformers folder, a fairseq "
-                   ".pt, or a registered name (random weights, for testing)")
+    s.add_argument("--model", required=True, help="our exported folder, a transformers folder or hub id, a "
+                   "fairseq .pt, or a well-known name")
     s.add_argument("--data", required=True, help="Kaldi data dir")
     s.add_argument("--layers", default="all", help="comma-separated hidden-state indices (0 = encoder "
                    "input) or 'all'")

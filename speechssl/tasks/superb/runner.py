@@ -26,7 +26,7 @@ from ...data.kaldi_dir import DataDir
 from ...downstream.cache import load_cached_states, source_key
 from ...downstream.featurizer import weights_plot
 from ...errors import InputError, MissingInputError
-from ...hub import load_upstream
+from ...hub import load_upstream, source_record
 from ...nn.weighted_sum import WeightedSum
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
@@ -141,7 +141,8 @@ class SuperbRunner:
         weights = model.featurizer.normalized_weights.tolist()
         self.out.mkdir(parents=True, exist_ok=True)
         weights_plot(weights, self.out / "layer_weights.png", f"{self.name} / {cfg.task}")
-        result = {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "metric": task.metric,
+        result = {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream,
+                  "upstream_weights": source_record(cfg.upstream), "metric": task.metric,
                   "higher_is_better": task.higher_is_better, "value": round(test.value, 3), **trained,
                   "steps": cfg.max_steps, "layer_weights": [round(w, 4) for w in weights],
                   "head_parameters": sum(p.numel() for p in model.parameters()),
