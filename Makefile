@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS  ?=
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-slow bench clean
+.PHONY: install install-test demo test test-slow wheel-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the wheel, installed into a fresh venv outside the repository, must run (CI runs this after the suite)
+wheel-check: install-test
+	PYTHON=$(PYTHON) TORCH_SPEC="$(TORCH_SPEC)" tools/wheel_check.sh
 
 test-slow: install-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ import speechssl  # noqa: E402
 from speechssl import hub  # noqa: E402
 from speechssl.cli import main  # noqa: E402
 from speechssl.errors import InputError, MissingInputError  # noqa: E402
-from speechssl.models import EncoderConfig, load_model  # noqa: E402
+from speechssl.models import load_model  # noqa: E402
 from speechssl.models.registry import _CONFIGS  # noqa: E402
 
 TINY_WAVLM = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,

@@ -8,6 +8,7 @@ of inside the graph. The ``export`` extra brings onnx and onnxruntime.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -50,10 +51,8 @@ def output_names(num_hidden_states: int) -> List[str]:
 
 def export_onnx(upstream: nn.Module, path, quantize: bool = False, opset: int = OPSET) -> Dict:
     """Write ``path`` (and ``path`` with ``.int8.onnx`` when ``quantize``); returns a summary."""
-    try:
-        import onnx  # noqa: F401
-    except ImportError as e:
-        raise ImportError("ONNX export needs onnx and onnxruntime: pip install 'speechssl[export]'") from e
+    if importlib.util.find_spec("onnx") is None:
+        raise ImportError("ONNX export needs onnx and onnxruntime: pip install 'speechssl[export]'")
     path = Path(path)
     if path.suffix != ".onnx":
         raise InputError(f"{path}: the ONNX file name must end in .onnx")

@@ -1,0 +1,50 @@
+"""The s3prl upstream contract (its upstream/README.md), and torch.hub on the repository's hubconf.py."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from speechssl.interop.s3prl import UpstreamExpert
+from speechssl.models import build_model, save_model
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=32, num_layers=2,
+            num_heads=4, ffn_dim=64, pos_conv_kernel=16, pos_conv_groups=4)
+
+TOLERABLE_SEQLEN_DIFF = 3  # s3prl's own check in S3PRLUpstream: len(wav) / downsample_rate vs frames
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    torch.manual_seed(0)
+    save_model(build_model("hubert_small", **TINY), tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_s3prl_contract_list_of_unpadded_wavs_in_padded_layers_out(folder):
+    expert = UpstreamExpert(str(folder))
+    wavs = [torch.randn(n) for n in (16000, 12345, 8000)]
+    with torch.no_grad():
+        out = expert(wavs)
+    rate = expert.get_downsample_rates("hidden_states")
+    assert rate == 320
+    states = out["hidden_states"]
+    assert isinstance(states, list) and len(states) == 3
+    for h in states:
+        assert h.shape[0] == 3 and h.shape[2] == 32 and h.shape[1] == out["lengths"].max()
+    for i, w in enumerate(wavs):
+        assert abs(len(w) / rate - int(out["lengths"][i])) <= TOLERABLE_SEQLEN_DIFF
+        with torch.no_grad():
+            alone = expert([w])["hidden_states"][-1][0]
+        n = int(out["lengths"][i])
+        assert torch.allclose(states[-1][i, :n], alone, atol=1e-5)  # padding changes nothing
+
+
+def test_torch_hub_loads_an_exported_folder_through_hubconf(folder):
+    expert = torch.hub.load(str(REPO), "upstream", source="local", ckpt=str(folder))
+    encoder = torch.hub.load(str(REPO), "encoder", source="local", ckpt=str(folder))
+    wav = torch.randn(9000)
+    with torch.no_grad():
+        a = expert([wav])["hidden_states"][-1][0]
+        b = encoder(wav[None]).hidden_states[-1][0]
+    assert torch.allclose(a, b)
