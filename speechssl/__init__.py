@@ -12,4 +12,17 @@ def from_pretrained(source, **kwargs):
     return load(source, **kwargs)
 
 
-__all__ = ["AudioError", "build_model", "from_pretrained", "load", "load_model", "__version__"]
+def export_huggingface(model, out):
+    """Write ``model`` as a transformers folder (:func:`speechssl.interop.hf_export.export_huggingface`)."""
+    from .interop.hf_export import export_huggingface as export
+    return export(model, out)[0]
+
+
+def export_onnx(model, path, quantize: bool = False):
+    """Write ``model`` as an ONNX graph (:func:`speechssl.interop.onnx_export.export_onnx`)."""
+    from .interop.onnx_export import export_onnx as export
+    return export(model, path, quantize=quantize)
+
+
+__all__ = ["AudioError", "build_model", "export_huggingface", "export_onnx", "from_pretrained", "load", "load_model",
+           "__version__"]

@@ -148,3 +148,24 @@ def test_onnx_export_of_the_fbank_baseline(tmp_path):
     n = int(ref.lengths[1])
     assert got[0].tolist() == ref.lengths.tolist()
     assert np.abs(got[1][1, :n] - ref.hidden_states[0][1, :n].numpy()).max() < 1e-3
+
+
+@pytest.mark.parametrize("case", ["hubert_post_norm", "w2v_bert_2"])
+def test_an_onnx_file_is_an_upstream_for_extraction_and_superb(case, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from speechssl.hub import load_upstream
+    from speechssl.interop.onnx_export import export_onnx
+    torch.manual_seed(0)
+    ours = _perturbed(SpeechEncoder(EncoderConfig(**CASES[case])))
+    export_onnx(ours, tmp_path / "m.onnx")
+    up = load_upstream(str(tmp_path / "m.onnx"))
+    lengths = torch.arange(0, 40000, 37)
+    assert torch.equal(up.output_lengths(lengths), ours.output_lengths(lengths).clamp_min(0))
+    assert (up.num_layers, up.hidden_size, up.downsample_rate) == (ours.num_layers, ours.hidden_size,
+                                                                   ours.downsample_rate)
+    wavs, lengths = _waves([9000, 7000])
+    with torch.no_grad():
+        a, b = up(wavs, lengths), ours(wavs, lengths)
+    n = int(b.lengths[1])
+    assert torch.equal(a.lengths, b.lengths)
+    assert float((a.hidden_states[-1][1, :n] - b.hidden_states[-1][1, :n]).abs().max()) < TOL

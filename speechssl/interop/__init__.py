@@ -19,6 +19,9 @@ def import_checkpoint(path, drop_heads: bool = False, trust: bool = False) -> Sp
         return load_model(path)
     if path.is_dir() and (path / "config.json").is_file():
         return import_huggingface(path, drop_heads=drop_heads)
+    if path.is_file() and path.suffix == ".onnx":  # an exported graph, run by onnxruntime
+        from .onnx_export import OnnxUpstream
+        return OnnxUpstream(path)
     if path.is_file():
         ckpt = read_fairseq_checkpoint(path, trust)
         if is_lighthubert(ckpt):

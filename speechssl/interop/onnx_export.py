@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..constants import SAMPLE_RATE
-from ..errors import InputError
+from ..errors import InputError, MissingInputError
+from ..models.upstream import UpstreamBase, UpstreamOutput
 from ..utils.atomic import atomic_path
 
 OPSET = 17
@@ -72,14 +73,36 @@ def export_onnx(upstream: nn.Module, path, quantize: bool = False, opset: int = 
                           output_names=names, dynamic_axes=dynamic, opset_version=opset, dynamo=False,
                           do_constant_folding=True)
     graph.eval()  # the exporter restores the wrapper's training flag on every submodule
-    summary = {"onnx": str(path), "outputs": names, "opset": opset, "bytes": path.stat().st_size}
+    summary = {"onnx": str(path), "outputs": names, "opset": opset, "bytes": path.stat().st_size,
+               "downsample_rate": int(upstream.downsample_rate), "hidden_size": int(upstream.hidden_size),
+               "first_frame_samples": _first_frame_samples(upstream)}
     if quantize:
         summary["int8"] = str(quantize_int8(path))
         summary["int8_bytes"] = Path(summary["int8"]).stat().st_size
     meta = getattr(upstream, "metadata", None) or {}
     summary["weights"] = meta.get("weights", meta.get("source", ""))
     path.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    if quantize:
+        Path(summary["int8"]).with_suffix(".json").write_text(json.dumps({**summary, "onnx": summary["int8"]}, indent=1))
     return summary
+
+
+def _first_frame_samples(upstream: nn.Module) -> int:
+    """Input samples that give the first output frame; each ``downsample_rate`` more gives one more. Checked
+    against the upstream's own ``output_lengths`` over ten seconds of lengths."""
+    lengths = torch.arange(0, 10 * SAMPLE_RATE)
+    frames = upstream.output_lengths(lengths)
+    first = int(lengths[frames > 0][0])
+    rate = int(upstream.downsample_rate)
+    if not torch.equal(frames.clamp_min(0), _affine_frames(lengths, first, rate)):
+        raise InputError("this upstream's frame count is not affine in the input length; OnnxUpstream cannot "
+                         "reproduce it")
+    return first
+
+
+def _affine_frames(lengths: torch.Tensor, first: int, rate: int) -> torch.Tensor:
+    return torch.where(lengths >= first, torch.div(lengths - first, rate, rounding_mode="floor") + 1,
+                       torch.zeros_like(lengths))
 
 
 def quantize_int8(path) -> Path:
@@ -105,4 +128,43 @@ def run_onnx(session, wavs: torch.Tensor, lengths: torch.Tensor) -> List[np.ndar
     return session.run(None, {"wavs": wavs.float().numpy(), "wav_lengths": lengths.long().numpy()})
 
 
-__all__ = ["export_onnx", "onnx_session", "output_names", "quantize_int8", "run_onnx"]
+class OnnxUpstream(UpstreamBase):
+    """An exported graph as an upstream (SUPERB, extraction): ``X.onnx`` beside its ``X.json`` summary.
+    Runs on the CPU through onnxruntime; returns float32 torch tensors."""
+
+    def __init__(self, path, threads: Optional[int] = None):
+        super().__init__()
+        path = Path(path)
+        info_file = path.with_suffix(".json")
+        if not info_file.is_file():
+            raise MissingInputError(f"{info_file}: the summary export_onnx writes beside {path.name} is missing")
+        self.info = json.loads(info_file.read_text())
+        self.session = onnx_session(path, threads)
+        self.metadata = {"source": str(path), "weights": self.info.get("weights", "")}
+
+    @property
+    def downsample_rate(self) -> int:
+        return int(self.info["downsample_rate"])
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.info["outputs"]) - 2
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.info["hidden_size"])
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return _affine_frames(lengths, int(self.info["first_frame_samples"]), self.downsample_rate)
+
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
+                num_layers: Optional[int] = None) -> UpstreamOutput:
+        lengths = self.check_input(wavs, lengths)
+        got = run_onnx(self.session, wavs.cpu(), lengths.cpu())
+        states = [torch.from_numpy(h) for h in got[1:]]
+        if num_layers is not None:
+            states = states[: num_layers + 1]
+        return UpstreamOutput(hidden_states=states, lengths=torch.from_numpy(got[0]), last_hidden_state=states[-1])
+
+
+__all__ = ["OnnxUpstream", "export_onnx", "onnx_session", "output_names", "quantize_int8", "run_onnx"]
