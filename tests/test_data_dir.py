@@ -201,3 +201,26 @@ def test_fix_reports_every_dropped_id(tmp_path, capsys):
     assert "kept 2 of 3 utterances" in out
     assert "dropped 1: no audio (wav.scp/segments): s1-c" in out
     assert "dropped 1: lines in text for no utterance in utt2spk: s1-x" in out
+
+
+def test_combine_makes_the_union_and_names_conflicts(tmp_path):
+    from speechssl.cli import main
+    from speechssl.data.combine import combine_data_dirs
+    from speechssl.errors import InputError
+    for name, utts in (("a", ["u1", "u2"]), ("b", ["u3"])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "wav.scp").write_text("".join(f"{u} {u}.wav\n" for u in utts))   # relative to the dir
+        (d / "utt2spk").write_text("".join(f"{u} s{name}\n" for u in utts))
+        (d / "text").write_text("".join(f"{u} HELLO {u}\n" for u in utts))
+    (tmp_path / "a" / "utt2dur").write_text("u1 1.0\nu2 2.0\n")
+    merged, dropped = combine_data_dirs(tmp_path / "all", [tmp_path / "a", tmp_path / "b"])
+    assert merged.utt_ids == ["u1", "u2", "u3"] and dropped == ["utt2dur"]
+    assert (tmp_path / "all" / "wav.scp").read_text().splitlines()[2] == f"u3 {tmp_path / 'b' / 'u3.wav'}"
+    assert (tmp_path / "all" / "text").read_text().splitlines()[2] == "u3 HELLO u3"
+    (tmp_path / "b" / "text").write_text("u3 OTHER\nu1 NOT THE SAME\n")
+    (tmp_path / "b" / "utt2spk").write_text("u1 sa\nu3 sb\n")
+    (tmp_path / "b" / "wav.scp").write_text(f"u1 {tmp_path / 'a' / 'u1.wav'}\nu3 u3.wav\n")
+    with pytest.raises(InputError, match=r"text: id 'u1' is in .*a and .*b with different entries"):
+        combine_data_dirs(tmp_path / "all2", [tmp_path / "a", tmp_path / "b"])
+    assert main(["data", "combine", str(tmp_path / "x"), str(tmp_path / "a")]) == 2

@@ -78,10 +78,15 @@ model=exp/hubert_it2/final  # stage 11: an exported folder, HF folder, fairseq .
 layers=6
 seed=0
 
-# --corpus tiny brings its own defaults (conf/tiny.conf); options given on the command line still win
+train_combine=""          # NAME=A,B,C: stage 1 combines data/A, data/B, data/C into data/NAME, the training set
+
+# --corpus tiny and --corpus librispeech bring their own defaults (conf/tiny.conf, conf/librispeech.conf:
+# the paper-size configs); options given on the command line still win
 prev=""
 for a in "$@"; do
-  if [ "$a" = --corpus=tiny ] || { [ "$prev" = --corpus ] && [ "$a" = tiny ]; }; then set -- --config conf/tiny.conf "$@"; break; fi
+  for c in tiny librispeech; do
+    if [ "$a" = --corpus=$c ] || { [ "$prev" = --corpus ] && [ "$a" = $c ]; }; then set -- --config conf/$c.conf "$@"; break 2; fi
+  done
   prev=$a
 done
 command_line="$0 $*"
@@ -115,6 +120,7 @@ runs() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 configs_of() { local c; for c in $1; do printf -- '--config\n%s\n' "$c"; done; }
 
 train_dir=$(echo $subsets | awk '{print $1}'); train_dir=${train_dir//-/_}
+[ -z "$train_combine" ] || train_dir=${train_combine%%=*}
 dev_dir=$(echo $subsets | awk '{print $2}'); dev_dir=${dev_dir//-/_}
 test_dir=$(echo $subsets | awk '{print $3}'); test_dir=${test_dir//-/_}
 
@@ -139,6 +145,10 @@ if runs 1; then
     speechssl data prep-librispeech --corpus-dir "$corpus_root" --subsets "$s" --out data
     speechssl data validate "data/${s//-/_}"
   done
+  if [ -n "$train_combine" ]; then   # e.g. train_960=train_clean_100,train_clean_360,train_other_500
+    parts=${train_combine#*=}
+    speechssl data combine "data/$train_dir" $(for p in ${parts//,/ }; do echo "data/$p"; done)
+  fi
   finish 1
 fi
 

@@ -78,6 +78,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_data_combine(args) -> int:
+    from ..data.combine import combine_data_dirs
+    merged, dropped = combine_data_dirs(args.out, args.dirs)
+    print(f"{args.out}: {len(merged)} utterances from {len(args.dirs)} data dirs"
+          + (f"; dropped {', '.join(dropped)} (not in every input)" if dropped else ""))
+    return 0
+
+
 def register(sub) -> None:
     corpus = add_group(sub, "corpus", "synthetic corpora")
     s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
@@ -95,6 +103,10 @@ def register(sub) -> None:
                    "(or train,dev,test for the mini corpus)")
     s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
     s.set_defaults(func=cmd_data_prep)
+    s = add_parser(data, "combine", "the union of data dirs (Kaldi's combine_data.sh), e.g. LibriSpeech's 960 h")
+    s.add_argument("out", help="the combined data dir")
+    s.add_argument("dirs", nargs="+", help="two or more data dirs")
+    s.set_defaults(func=cmd_data_combine)
     s = add_parser(data, "validate", "report every problem with file and line; exit 1 on errors")
     s.add_argument("dir", help="the data dir")
     s.add_argument("--check-audio", action="store_true", help="also open every audio header")

@@ -47,6 +47,14 @@ def wav2vec2_large_lv60() -> EncoderConfig:
                          num_layers=24, num_heads=16, ffn_dim=4096, layer_norm_first=True)
 
 
+@register("wav2vec2_conformer_base")
+def wav2vec2_conformer_base() -> EncoderConfig:
+    """fairseq's ``wav2vec2_conformer_base_librispeech.yaml``: the Base CNN and 12 Conformer blocks of 768
+    (espnet relative-position attention, depthwise kernel 31, swish)."""
+    return EncoderConfig(family="wav2vec2", encoder="conformer", activation="swish", pos_conv_kernel=0,
+                         position="rel_pos", depthwise_kernel=31, layerdrop=0.05, feature_dropout=0.1)
+
+
 @register("wav2vec2_conformer_large_rel_pos")
 def wav2vec2_conformer_large() -> EncoderConfig:
     return EncoderConfig(family="wav2vec2", extractor_mode="layer_norm", conv_bias=True, encoder="conformer",

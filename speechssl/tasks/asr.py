@@ -261,6 +261,30 @@ def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
     return vocab
 
 
+LETTER_VOCAB = 32  # fairseq's dict.ltr.txt: 28 letters and marks + 4 specials; the dry run's assumption
+
+
+def describe(cfg: AsrFinetuneConfig) -> Dict[str, Any]:
+    """Parameters of the CTC model a config builds: the upstream's architecture (its folder's config, or a
+    registered name: counted only, nothing loaded) and a letter output layer."""
+    from ..models import model_config
+    folder = Path(cfg.model.upstream) / "config.yaml"
+    if folder.is_file():
+        from omegaconf import OmegaConf
+        enc_cfg = EncoderConfig.from_dict(OmegaConf.to_container(OmegaConf.load(folder))["model"])
+    else:
+        try:
+            enc_cfg = model_config(cfg.model.upstream)
+        except KeyError:
+            return {"upstream": f"{cfg.model.upstream} (not there yet: counted once pretraining has written it; "
+                                f"or pass model.upstream=<registered name> to count that architecture)"}
+    with torch.device("meta"):
+        model = CtcModel(SpeechEncoder(enc_cfg), LETTER_VOCAB)
+    n = sum(p.numel() for p in model.parameters())
+    return {"total": n, "ctc_layer": sum(p.numel() for p in model.ctc_proj.parameters()),
+            "assumed_vocab": LETTER_VOCAB}
+
+
 def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     """Fine-tune (or resume), export the best-by-dev-WER model to ``out_dir/final``; returns a summary."""
 

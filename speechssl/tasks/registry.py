@@ -59,7 +59,27 @@ class TaskSpec:
         info: Dict[str, Any] = {"task": self.name}
         if self.describe:
             info["parameters"] = resolve(self.describe)(cfg)
+        batch = global_batch(cfg)
+        if batch:
+            info["batch"] = batch
         return info
+
+
+def global_batch(cfg) -> Optional[Dict[str, Any]]:
+    """Audio seconds per update: per device x devices x nodes x accumulation (None without a batch)."""
+    data, trainer, optim = (getattr(cfg, k, None) for k in ("data", "trainer", "optim"))
+    seconds = getattr(data, "batch_seconds", None)
+    if seconds is None or trainer is None:
+        return None
+    devices = trainer.devices
+    if isinstance(devices, (list, tuple)) or (hasattr(devices, "__len__") and not isinstance(devices, str)):
+        devices = len(devices)
+    counted = devices if isinstance(devices, int) else 1  # "auto": one device counted, and said
+    accumulate = getattr(optim, "accumulate", 1) or 1
+    total = seconds * counted * trainer.num_nodes * accumulate
+    return {"per_device_seconds": seconds, "devices": devices, "num_nodes": trainer.num_nodes,
+            "accumulate": accumulate, "global_seconds": total, "global_hours": round(total / 3600, 3),
+            **({"note": "devices=auto counted as 1"} if not isinstance(devices, int) else {})}
 
 
 TASKS: Dict[str, TaskSpec] = {t.name: t for t in (
@@ -69,13 +89,13 @@ TASKS: Dict[str, TaskSpec] = {t.name: t for t in (
              help="HuBERT masked prediction of k-means targets"),
     TaskSpec("w2v-bert", "pretrain", "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
              "speechssl.tasks.w2v_bert:pretrain_w2v_bert", "speechssl.tasks.w2v_bert:describe",
-             conf=("pretrain/w2v_bert_*",), help="w2v-BERT: contrastive + masked language modelling"),
+             conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"), help="w2v-BERT: contrastive + masked language modelling"),
     TaskSpec("lighthubert", "distill", "speechssl.tasks.lighthubert:LightHubertDistillConfig",
              "speechssl.tasks.lighthubert:distill_lighthubert", "speechssl.tasks.lighthubert:describe",
              conf=("distill/lighthubert_*",), placeholders=("teacher=exp/teacher",),
              help="LightHuBERT once-for-all supernet distillation (stage 1 or 2)"),
     TaskSpec("asr", "finetune", "speechssl.tasks.asr:AsrFinetuneConfig", "speechssl.tasks.asr:finetune_asr",
-             conf=("finetune/asr_*",), placeholders=("model.upstream=exp/upstream",),
+             "speechssl.tasks.asr:describe", conf=("finetune/asr_*",), placeholders=("model.upstream=exp/upstream",),
              help="CTC fine-tuning of a pretrained encoder"),
     TaskSpec("vec2wav", "tts", "speechssl.tasks.vec2wav:Vec2WavTrainConfig", "speechssl.tasks.vec2wav:train_vocoder",
              conf=("tts/vec2wav_*",), placeholders=("upstream=exp/upstream",), command="train-vocoder",

@@ -84,13 +84,15 @@ class W2vBertPretrainConfig(PretrainModelConfig):
 
     def validate(self) -> None:
         enc, obj = self.encoder_config(), self.objective
-        if enc.frontend == "waveform_cnn" or enc.encoder != "conformer":
+        n = self.num_contrastive_layers()
+        wav2vec2 = n == enc.num_layers and obj.mlm_weight == 0  # the whole stack contrastive: wav2vec 2.0
+        if not wav2vec2 and (enc.frontend == "waveform_cnn" or enc.encoder != "conformer"):
             log.warning("w2v-BERT is defined on log-mel + Conformer; %s has a %s frontend and a %s encoder",
                         self.model, enc.frontend, enc.encoder)
-        n = self.num_contrastive_layers()
-        if not 1 <= n < enc.num_layers:
+        if not (1 <= n < enc.num_layers or wav2vec2):
             raise InputError(f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
-                             f"so that both modules have blocks")
+                             f"so that both modules have blocks (or N = num_layers with objective.mlm_weight=0: "
+                             f"wav2vec 2.0's objective alone)")
         choices = {"mask_mode": ("fraction", "start_prob"), "mask_fill": ("random", "embedding")}
         for key, allowed in choices.items():
             if getattr(obj, key) not in allowed:
