@@ -9,7 +9,7 @@ dependencies = ["torch", "speechssl"]
 
 def upstream(ckpt, **kwargs):
     """An s3prl-style upstream: a list of waveforms in, ``{"hidden_states": [...]}`` out."""
-    from speechssl.interop.s3prl import UpstreamExpert
+    from speechssl.s3prl import UpstreamExpert
     return UpstreamExpert(ckpt, **kwargs)
 
 

@@ -104,7 +104,7 @@ def weights_sha256(model: nn.Module) -> str:
     for name, value in sorted(model.state_dict().items()):
         t = value.detach().cpu().contiguous()
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from speechssl.interop.s3prl import UpstreamExpert
 from speechssl.models import build_model, save_model
+from speechssl.s3prl import UpstreamExpert
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=32, num_layers=2,

@@ -12,7 +12,7 @@ from typing import Dict, List, Set, Tuple
 ROOT = Path(__file__).resolve().parent.parent / "speechssl"
 # lower layers never import higher ones (a package may import itself and anything below)
 LAYERS = [("constants", "errors", "utils", "config"), ("audio",), ("data",), ("corpus",), ("nn",), ("models",),
-          ("interop",), ("hub", "objectives", "clustering", "pipelines"), ("downstream",),
+          ("interop",), ("hub", "objectives", "clustering", "pipelines"), ("s3prl",), ("downstream",),
           ("tasks", "config_check"), ("report",), ("cli",)]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

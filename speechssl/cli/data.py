@@ -86,6 +86,16 @@ def cmd_data_combine(args) -> int:
     return 0
 
 
+def cmd_data_shard(args) -> int:
+    from ..data.shards import write_shards
+    from ..tasks.audio_data import load_label_set
+    index = write_shards(args.data, args.out, [load_label_set(p) for p in args.labels], args.shard_hours * 3600,
+                         args.seed)
+    print(f"{args.out}: {len(index['shards'])} shards, {index['utterances']} utterances, "
+          f"{index['seconds'] / 3600:.2f} h, {len(index['label_sets'])} label sets")
+    return 0
+
+
 def register(sub) -> None:
     corpus = add_group(sub, "corpus", "synthetic corpora")
     s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
@@ -103,6 +113,13 @@ def register(sub) -> None:
                    "(or train,dev,test for the mini corpus)")
     s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
     s.set_defaults(func=cmd_data_prep)
+    s = add_parser(data, "shard", "a data dir (+ label sets, alignments) -> WebDataset tar shards for streaming")
+    s.add_argument("--data", required=True, help="the data dir")
+    s.add_argument("--labels", action="append", default=[], help="a `speechssl kmeans assign` folder (repeatable)")
+    s.add_argument("--out", required=True, help="the shard folder")
+    s.add_argument("--shard-hours", type=float, default=1.0, help="audio per shard")
+    s.add_argument("--seed", type=int, default=0, help="seed of the utterance shuffle before packing")
+    s.set_defaults(func=cmd_data_shard)
     s = add_parser(data, "combine", "the union of data dirs (Kaldi's combine_data.sh), e.g. LibriSpeech's 960 h")
     s.add_argument("out", help="the combined data dir")
     s.add_argument("dirs", nargs="+", help="two or more data dirs")

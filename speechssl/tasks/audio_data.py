@@ -79,10 +79,16 @@ class AudioDataModule(L.LightningDataModule):
     def label_rates(self) -> List[float]:
         return [ls.rate for ls in self.train_set.label_sets]
 
+    def loader_options(self) -> dict:
+        """Workers, pinning and persistence from the config (pinning only when training on a GPU)."""
+        cfg = self.cfg
+        on_gpu = bool(self.trainer is not None and self.trainer.strategy.root_device.type == "cuda")
+        return dict(num_workers=cfg.num_workers, pin_memory=on_gpu if cfg.pin_memory is None else cfg.pin_memory,
+                    persistent_workers=bool(cfg.persistent_workers and cfg.num_workers > 0))
+
     def _loader(self, dataset, sampler):
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
-                                           num_workers=self.cfg.num_workers,
-                                           persistent_workers=False, pin_memory=False)
+                                           **self.loader_options())
 
     def train_dataloader(self):
         trainer = self.trainer
@@ -116,3 +122,4 @@ class AudioDataModule(L.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self._pending_state = dict(state)
         self._resumed_consumed = int(state["consumed"])
+

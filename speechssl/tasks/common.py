@@ -31,7 +31,11 @@ class AudioDataConfig:
     crop_seconds: Optional[float] = 15.625  # fairseq max_sample_size 250k samples
     min_seconds: float = 0.0
     normalize: bool = False        # per-utterance zero mean / unit variance waveform
-    num_workers: int = 1
+    num_workers: int = 2           # loader processes (results do not depend on it: batches are planned)
+    pin_memory: Optional[bool] = None  # page-locked batches for GPU copies (None: when training on a GPU)
+    persistent_workers: bool = True    # keep loader processes across epochs and validation
+    shards: Optional[str] = None   # train from a `speechssl data shard` folder (streamed) instead of `train`
+    shard_window: int = 1000       # utterances bucketed together when streaming shards (memory: one window)
     seed: int = 0
 
 

@@ -22,8 +22,8 @@ from ..models.hubert import HubertPretrainModel
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
-from .audio_data import AudioDataModule
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
+from .data_source import audio_data_module
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class HubertObjectiveConfig:
 
 @dataclass
 class HubertDataConfig(AudioDataConfig):
-    train_labels: List[str] = MISSING   # one `speechssl kmeans assign` folder per target set
+    train_labels: List[str] = field(default_factory=list)  # one `speechssl kmeans assign` folder per target set
+                                                           # (none with data.shards: the shards hold them)
     valid_labels: List[str] = field(default_factory=list)
 
 
@@ -60,8 +61,9 @@ class HubertPretrainConfig(PretrainModelConfig):
         self.encoder_config()
         if self.objective.mask_mode not in ("fraction", "start_prob"):
             raise InputError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
-        if not self.data.train_labels:
-            raise InputError("data.train_labels: at least one label set is needed")
+        if not self.data.train_labels and not self.data.shards:
+            raise InputError("data.train_labels: at least one label set is needed (or data.shards written with "
+                             "labels)")
 
 
 class HubertPretrainTask(TrainingTask):
@@ -150,7 +152,7 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
 
     Path(cfg.trainer.out_dir).mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    dm = AudioDataModule(cfg.data, cfg.data.train_labels, cfg.data.valid_labels)
+    dm = audio_data_module(cfg.data, cfg.data.train_labels, cfg.data.valid_labels)
     dm.setup()
     task = HubertPretrainTask(asdict(cfg), dm.num_classes, dm.label_rates)
 

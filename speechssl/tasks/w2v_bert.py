@@ -30,8 +30,8 @@ from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
-from .audio_data import AudioDataModule
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
+from .data_source import audio_data_module
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    dm = AudioDataModule(cfg.data)
+    dm = audio_data_module(cfg.data)
     dm.setup()
     task = W2vBertPretrainTask(asdict(cfg))
     sizes = parameter_summary(task)

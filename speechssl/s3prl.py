@@ -25,7 +25,7 @@ class UpstreamExpert(nn.Module):
         if isinstance(ckpt, nn.Module):
             self.model = ckpt
         else:
-            from ..hub import load_upstream
+            from .hub import load_upstream
             self.model = load_upstream(str(ckpt), random_init=bool(kwds.get("random_init", False)))
         self.model.eval()
 
