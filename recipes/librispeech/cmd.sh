@@ -6,11 +6,17 @@
 # environment to find its ranks. Inside an salloc/sbatch allocation srun uses it; outside, it submits.
 cpu_slurm_opts="--ntasks=1 --cpus-per-task=2 --time=4:00:00"
 train_slurm_opts="--cpus-per-task=8 --time=72:00:00"   # + nodes, tasks per node and GPUs from --nodes/--devices
-decode_slurm_opts="--ntasks=1 --gres=gpu:1 --cpus-per-task=4 --time=8:00:00"
+gpu_slurm_opts="--ntasks=1 --gres=gpu:1 --cpus-per-task=4 --time=8:00:00"   # one GPU per job
 
-# cpu_cmd / train_cmd / decode_cmd JOB=1:N LOG command args...
+# cpu_cmd / gpu_cmd / train_cmd JOB=1:N LOG command args...
 cpu_cmd() { utils/run_jobs.sh --backend "$cmd_backend" --slurm-opts "$cpu_slurm_opts" "$@"; }
-decode_cmd() { utils/run_jobs.sh --backend "$cmd_backend" --slurm-opts "$decode_slurm_opts" "$@"; }
+# Extraction, k-means, decoding, search and evaluation: a GPU per job when the recipe has GPUs (--devices N,
+# N > 0); the commands take --device auto and use whatever device the job was given.
+uses_gpus() { [[ "$devices" =~ ^[0-9]+$ ]] && [ "$devices" -gt 0 ]; }
+gpu_cmd() {
+  if uses_gpus; then utils/run_jobs.sh --backend "$cmd_backend" --slurm-opts "$gpu_slurm_opts" "$@"; else cpu_cmd "$@"; fi
+}
+decode_cmd() { gpu_cmd "$@"; }
 train_cmd() {
   local per_node=$devices
   [ "$per_node" = auto ] && per_node=1

@@ -156,11 +156,11 @@ fi
 kmeans_stage() {
   local name=$1 feats=$2 k=$3 km=exp/kmeans/$1 d
   if [ ! -f "$km/kmeans.json" ]; then
-    cpu_cmd JOB=1:1 "$km/log/learn.log" speechssl kmeans learn --feats "${feats//\{subset\}/$train_dir}" -k "$k" \
+    gpu_cmd JOB=1:1 "$km/log/learn.log" speechssl kmeans learn --feats "${feats//\{subset\}/$train_dir}" -k "$k" \
       --out "$km" $kmeans_args
   fi
   for d in $train_dir $dev_dir; do
-    [ -f "$km/$d/labels.txt" ] || cpu_cmd JOB=1:$nj "$km/$d/log/assign.JOB.log" speechssl kmeans assign --model "$km" \
+    [ -f "$km/$d/labels.txt" ] || gpu_cmd JOB=1:$nj "$km/$d/log/assign.JOB.log" speechssl kmeans assign --model "$km" \
       --feats "${feats//\{subset\}/$d}" --out "$km/$d" --nshard "$nj" --job JOB
     if [ -f "data/$d/alignments.ctm" ]; then speechssl kmeans eval --labels "$km/$d" --data "data/$d"; fi
   done
@@ -199,7 +199,7 @@ if runs 4; then
   for m in final init; do
     for d in $train_dir $dev_dir; do
       out=exp/feats/hubert_it1_$m/$d  # extraction skips utterances already done
-      cpu_cmd JOB=1:$nj "$out/log/extract.JOB.log" speechssl extract --model "exp/hubert_it1/$m" --data "data/$d" --layers "$it2_layer" --format npy --out "$out" \
+      gpu_cmd JOB=1:$nj "$out/log/extract.JOB.log" speechssl extract --model "exp/hubert_it1/$m" --data "data/$d" --layers "$it2_layer" --format npy --out "$out" \
         --nshard "$nj" --job JOB
     done
   done
@@ -242,7 +242,7 @@ if runs 7; then
   done
   log 7 "subnet search on data/$dev_dir within $lighthubert_budget parameters -> $lh/search (table, best.json, pareto.png)"
   if [ ! -f $lh/search/best.json ]; then
-    cpu_cmd JOB=1:1 $lh/search/log/search.log speechssl lighthubert search --supernet $lh/stage2/final --data "data/$dev_dir" \
+    gpu_cmd JOB=1:1 $lh/search/log/search.log speechssl lighthubert search --supernet $lh/stage2/final --data "data/$dev_dir" \
       --out $lh/search --max-params "$lighthubert_budget" --no-progress $lighthubert_search
   fi
   for sub in max default min searched; do
@@ -308,7 +308,7 @@ if runs 11; then
   name=$(basename "$(dirname "$model")")_$(basename "$model")
   for s in $subsets; do
     d=${s//-/_}
-    cpu_cmd JOB=1:$nj "exp/feats/$name/$d/log/extract.JOB.log" speechssl extract --model "$model" --data "data/$d" \
+    gpu_cmd JOB=1:$nj "exp/feats/$name/$d/log/extract.JOB.log" speechssl extract --model "$model" --data "data/$d" \
       --layers "$layers" --out "exp/feats/$name/$d" --nshard "$nj" --job JOB
   done
   finish 11
@@ -350,7 +350,7 @@ if runs 13; then
       train_cmd JOB=1:1 $out/log/train.log speechssl asd train --config "asd/$cfg" $up data.root=asd trainer.out_dir=$out \
         $(trainer_args) $asd_args
     fi
-    [ -f $out/eval/test_results.json ] || speechssl asd eval --model $out/final --root asd --split test --out $out/eval
+    [ -f $out/eval/test_results.json ] || gpu_cmd JOB=1:1 $out/eval/log/eval.log speechssl asd eval --model $out/final --root asd --split test --out $out/eval
   done
   finish 13
   speechssl results --exp exp --corpus "$corpus"     # after finish: the summary holds this stage's time

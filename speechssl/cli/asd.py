@@ -21,11 +21,11 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    return print_json(evaluate_asd(args.model, args.root, args.split, args.out))
+    return print_json(evaluate_asd(args.model, args.root, args.split, args.out, args.device))
 
 
 def cmd_predict(args) -> int:
-    print(write_predictions(score_split(args.model, args.root, args.split), args.out))
+    print(write_predictions(score_split(args.model, args.root, args.split, args.device), args.out))
     return 0
 
 
@@ -53,4 +53,5 @@ def register(sub) -> None:
         s.add_argument("--root", default="asd", help="the set's root")
         s.add_argument("--split", default="test", help="the split to score")
         s.add_argument("--out", required=True, help="eval: a folder; predict: the CSV")
+        s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda")
         s.set_defaults(func=func)

@@ -31,7 +31,7 @@ def register(sub) -> None:
     s.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search")
     s.add_argument("--word-score", type=float, default=1.0, help="bonus per word with an LM")
     s.add_argument("--batch-seconds", type=float, default=60.0, help="padded audio seconds per batch")
-    s.add_argument("--device", default="cpu", help="torch device")
+    s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1")
     s.set_defaults(func=cmd_decode)
 
     lm = add_group(sub, "lm", "language models for decoding")

@@ -10,7 +10,8 @@ FEATS_HELP = ("features: an scp, a `speechssl features` folder, or a `speechssl 
 
 def cmd_learn(args) -> int:
     model = learn_kmeans(FeatureSource.open(args.feats), args.k, args.out, args.fraction, args.max_frames,
-                         args.niter, args.restarts, args.seed, args.init, threads=args.threads)
+                         args.niter, args.restarts, args.seed, args.init, threads=args.threads,
+                         device=args.device)
     s = model.spec
     print(f"{args.out}: k={s['k']} on {s['frames_used']} of {s['frames_total']} frames "
           f"(dim {s['dim']}, sample {s['sample_mib']} MiB), inertia/frame {s['inertia_per_frame']:.4f} "
@@ -20,7 +21,7 @@ def cmd_learn(args) -> int:
 
 def cmd_assign(args) -> int:
     return print_json(assign_labels(KMeansModel.load(args.model), FeatureSource.open(args.feats), args.out,
-                                    args.nshard, args.rank, threads=args.threads))
+                                    args.nshard, args.rank, threads=args.threads, device=args.device))
 
 
 def cmd_eval(args) -> int:
@@ -44,6 +45,8 @@ def register(sub) -> None:
     s.add_argument("--init", default="kmeans++", choices=["kmeans++", "random"], help="centroid initialisation")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--threads", type=int, default=None, help="faiss threads (default: all cores)")
+    s.add_argument("--device", default="auto", help="auto: faiss on the GPUs when it has GPU support and sees "
+                   "them (faiss-gpu); cpu")
     s.set_defaults(func=cmd_learn)
     s = add_parser(km, "assign", "label every utterance (sharded): OUT/labels.RANK.txt, merged into OUT/labels.txt")
     s.add_argument("--model", required=True, help="folder written by `kmeans learn`")
@@ -51,6 +54,8 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="output folder")
     shard_flags(s)
     s.add_argument("--threads", type=int, default=None, help="faiss threads (default: all cores)")
+    s.add_argument("--device", default="auto", help="auto: faiss on the GPUs when it has GPU support and sees "
+                   "them (faiss-gpu); cpu")
     s.set_defaults(func=cmd_assign)
     s = add_parser(km, "eval", "PNMI, phone purity, cluster purity against a data dir's alignments.ctm")
     s.add_argument("--labels", required=True, help="labels.txt or the folder holding it")

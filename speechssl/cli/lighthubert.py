@@ -17,7 +17,7 @@ def cmd_dump(args) -> int:
 
 def cmd_search(args) -> int:
     cfg = SearchConfig(random=args.random, population=args.population, generations=args.generations,
-                       parents=args.parents, seed=args.seed, batch_seconds=args.batch_seconds)
+                       parents=args.parents, seed=args.seed, batch_seconds=args.batch_seconds, device=args.device)
     summary = run_search(args.supernet, args.data, args.out, cfg, args.teacher, args.target_layers, args.targets,
                          progress=not args.no_progress, budget=args.max_params)
     print(f"{summary['scored']} subnets scored (of {summary['num_subnets']:,}); Pareto front: "
@@ -60,7 +60,7 @@ def register(sub) -> None:
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
-    s.add_argument("--device", default="cpu", help="torch device")
+    s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1")
     shard_flags(s)
     s.set_defaults(func=cmd_dump)
     s = add_parser(lh, "search", "score subnets by dev distillation loss under a parameter budget (random + "
@@ -78,6 +78,7 @@ def register(sub) -> None:
     s.add_argument("--target-layers", type=int, help="default: as in distillation")
     s.add_argument("--targets", help="dumped dev targets instead of running the teacher")
     s.add_argument("--batch-seconds", type=float, default=60.0, help="padded audio seconds per batch")
+    s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_search)
     s = add_parser(lh, "export", "a subnet as a standalone plain model folder (an upstream like any other)")

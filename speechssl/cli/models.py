@@ -64,7 +64,7 @@ def register(sub) -> None:
     shard_flags(s)
     s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
     s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
-    s.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1")
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")
     import_flags(s)
     s.set_defaults(func=cmd_extract)

@@ -95,13 +95,13 @@ class KMeansModel:
             raise MissingInputError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
         return cls(np.load(d / "centroids.npy"), json.loads((d / "kmeans.json").read_text()))
 
-    def index(self, threads: Optional[int] = None):
+    def index(self, threads: Optional[int] = None, device: str = "cpu"):
         import faiss
         if threads:
             faiss.omp_set_num_threads(threads)
         idx = faiss.IndexFlatL2(self.centroids.shape[1])
         idx.add(np.ascontiguousarray(self.centroids, dtype=np.float32))
-        return idx
+        return faiss.index_cpu_to_all_gpus(idx) if faiss_on_gpu(device) else idx
 
     def predict(self, x: np.ndarray, index=None) -> np.ndarray:
         """Nearest centroid of each row of ``x [N, D]``: ``[N]`` int64."""
@@ -111,11 +111,25 @@ class KMeansModel:
         return labels[:, 0]
 
 
+def faiss_on_gpu(device: str) -> bool:
+    """Whether faiss should run on GPUs for ``device`` (``auto``: when faiss was built with GPU support and
+    sees one). Asking for ``cuda`` with a CPU-only faiss is said and runs on the CPU."""
+    import faiss
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if str(device).startswith("cuda") and not gpus:
+        log.warning("k-means: --device %s, but this faiss has no GPU support (faiss-cpu): running on the CPU; "
+                    "install faiss-gpu to use GPUs", device)
+    return str(device) != "cpu" and gpus > 0
+
+
 def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 1.0,
                  max_frames: int = 1_000_000, niter: int = 100, restarts: int = 3, seed: int = 0,
-                 init: str = "kmeans++", init_frames: Optional[int] = None, threads: Optional[int] = None
-                 ) -> KMeansModel:
-    """faiss k-means with ``k`` clusters on a sample of ``source``; saved to ``out_dir`` when given."""
+                 init: str = "kmeans++", init_frames: Optional[int] = None, threads: Optional[int] = None,
+                 device: str = "auto") -> KMeansModel:
+    """faiss k-means with ``k`` clusters on a sample of ``source``; saved to ``out_dir`` when given.
+
+    Memory: the sample holds at most ``2 x max_frames`` frames of ``D`` float32 while it is drawn (it is
+    halved whenever it passes ``max_frames``), i.e. ``8 x max_frames x D`` bytes, whatever the corpus size."""
     import faiss
 
     if init not in ("kmeans++", "random"):
@@ -139,11 +153,12 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
     t_read = time.time() - t0
     init_frames = init_frames or max(50_000, 40 * k)
     rng = np.random.default_rng(seed)
+    gpu = faiss_on_gpu(device)
     best = None
     runs = []
     for r in range(restarts):
         km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed + r, max_points_per_centroid=1 << 30,
-                          verbose=False)
+                          verbose=False, gpu=gpu)
         start = None
         if init == "kmeans++":
             sub = x[rng.choice(len(x), min(len(x), init_frames), replace=False)]
@@ -156,7 +171,7 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
             best = (inertia, km.centroids.copy())
     spec = {"k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
             "frames_used": len(x), "fraction_requested": fraction, "max_frames": max_frames,
-            "init": init, "niter": niter, "restarts": restarts, "seed": seed,
+            "init": init, "niter": niter, "restarts": restarts, "seed": seed, "gpu": gpu,
             "inertia_per_frame": best[0], "inertia_per_restart": runs,
             "sample_mib": round(x.nbytes / 2 ** 20, 1), "seconds": {"read": round(t_read, 1),
                                                                      "train": round(time.time() - t0 - t_read, 1)}}
@@ -172,7 +187,7 @@ def _shard(utts: List[str], nshard: int, rank: int) -> List[str]:
 
 def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: int = 1, rank: int = 0,
                   batch_frames: int = 100_000, threads: Optional[int] = None,
-                  progress: bool = True) -> Dict:
+                  progress: bool = True, device: str = "auto") -> Dict:
     """Label shard ``rank`` of ``source`` into ``out_dir/labels.RANK.txt`` (``utt l1 l2 ...``).
 
     Features stream from disk; frames are searched in batches of about ``batch_frames``. The
@@ -200,7 +215,7 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
         summary["skipped"] = True
     else:
         utts = _shard(source.utt_ids(), nshard, rank)
-        index = model.index(threads)
+        index = model.index(threads, device)
         pending: List[Tuple[str, np.ndarray]] = []
         frames = 0
         with atomic_path(final) as tmp, open(tmp, "w") as f:

@@ -84,22 +84,31 @@ class ShardStream(torch.utils.data.IterableDataset):
         random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
         return order[self.rank::self.world][worker::workers]
 
-    def plan(self, epoch: int, worker: int = 0, workers: int = 1) -> List[PlannedBatch]:
-        """This (rank, worker)'s batches of ``epoch``, in the order they are served."""
+    def windows(self, epoch: int, worker: int = 0, workers: int = 1) -> Iterator[List[PlannedBatch]]:
+        """This (rank, worker)'s batches of ``epoch``, a window at a time, in the order they are served.
+        Listings are read one shard at a time: memory holds one window, not the epoch."""
         cap = self.crop_seconds or float("inf")
-        entries: List[Entry] = []
+        chunk: List[Entry] = []
+        w = 0
         for shard in self.shards_for(epoch, worker, workers):
-            entries += [(shard, key, utt, min(float(sec), cap)) for key, utt, sec in read_listing(self.folder, shard)
-                        if float(sec) >= self.min_seconds]
-        batches: List[PlannedBatch] = []
-        for w, start in enumerate(range(0, len(entries), self.window)):
-            chunk = entries[start:start + self.window]
-            by_id = {f"{s}/{k}": e for e in chunk for s, k in [e[:2]]}
-            cut = duration_batches(list(by_id), {i: e[3] for i, e in by_id.items()}, self.batch_seconds,
-                                   self.max_utts)
-            random.Random(f"{self.seed}/{epoch}/{self.rank}/{worker}/{w}").shuffle(cut)
-            batches += [PlannedBatch(w, [by_id[i] for i in b]) for b in cut]
-        return batches
+            for key, utt, sec in read_listing(self.folder, shard):
+                if float(sec) >= self.min_seconds:
+                    chunk.append((shard, key, utt, min(float(sec), cap)))
+                if len(chunk) == self.window:
+                    yield self._bucket(chunk, epoch, worker, w)
+                    chunk, w = [], w + 1
+        if chunk:
+            yield self._bucket(chunk, epoch, worker, w)
+
+    def _bucket(self, chunk: List[Entry], epoch: int, worker: int, w: int) -> List[PlannedBatch]:
+        by_id = {f"{e[0]}/{e[1]}": e for e in chunk}
+        cut = duration_batches(list(by_id), {i: e[3] for i, e in by_id.items()}, self.batch_seconds, self.max_utts)
+        random.Random(f"{self.seed}/{epoch}/{self.rank}/{worker}/{w}").shuffle(cut)
+        return [PlannedBatch(w, [by_id[i] for i in b]) for b in cut]
+
+    def plan(self, epoch: int, worker: int = 0, workers: int = 1) -> List[PlannedBatch]:
+        """The whole epoch's batches (for inspection and tests; serving goes window by window)."""
+        return [b for window in self.windows(epoch, worker, workers) for b in window]
 
     # -- serving ---------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict]:
@@ -114,13 +123,17 @@ class ShardStream(torch.utils.data.IterableDataset):
         skip = consumed_by_worker(self.start_batch, role, workers)
         epoch = 0
         while True:
-            plan = self.plan(epoch, role, workers)
-            if skip >= len(plan):
-                skip -= len(plan)
-                epoch += 1
-                continue
-            yield from self._serve(plan[skip:], epoch)
-            skip = 0
+            served = False
+            for window in self.windows(epoch, role, workers):
+                served = True
+                if skip >= len(window):      # consumed before the resume: not even read
+                    skip -= len(window)
+                    continue
+                yield from self._serve(window[skip:], epoch)
+                skip = 0
+            if not served:
+                raise InputError(f"{self.folder}: no utterances for rank {self.rank} worker {role} "
+                                 f"(all shorter than min_seconds {self.min_seconds}?)")
             epoch += 1
 
     def _serve(self, batches: Sequence[PlannedBatch], epoch: int) -> Iterator[dict]:

@@ -75,7 +75,7 @@ def _part_keys(part: Path) -> List[str]:
 
 
 def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream: Callable,
-                       batch_seconds: float = 40.0, progress: bool = True):
+                       batch_seconds: float = 40.0, progress: bool = True, device: str = "auto"):
     """``({source_key: [num_layers + 1, T', D] float16}, frame_rate)`` for every utterance of ``data_dirs`` (DataDir objects),
     extracting with ``load_upstream()`` what the cache of ``spec`` lacks."""
 
@@ -119,7 +119,8 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
             model = load_upstream()
         log.info("%s: extracting %d utterances into %s", spec, len(_part_keys(part)), part)
         extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
-                         batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec)
+                         batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
+                         device=device)
         (part / "done").write_text("ok\n")
     states: Dict[str, List[np.ndarray]] = {}
     frame_rate = None

@@ -28,6 +28,7 @@ from ..data.batching import duration_batches, padding_ratio
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
+from ..utils.device import resolve_device
 from .batches import audio_batches
 from .features import shard_utts
 from .outputs import claim_output, model_hash, read_scp, write_ark_scp
@@ -145,7 +146,7 @@ def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_
 
 
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
-                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "cpu",
+                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "auto",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
                      model_name: Optional[str] = None) -> Dict:
     """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
@@ -176,6 +177,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     batches = duration_batches(todo, durs, batch_seconds)
     summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
                "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
+    device = resolve_device(device)
     model = model.to(device).eval()
     np_dtype = np.float16 if dtype == "float16" else np.float32
     writer = _ChunkWriter(out, rank, layers, fmt, max(committed, default=-1) + 1, chunk_seconds)

@@ -36,6 +36,7 @@ from ..models.encoder import SpeechEncoder
 from ..models.registry import save_model
 from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, build_optimizer,
                         fit_and_export, load_export, save_export)
+from ..utils.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,10 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
     if audio_kind == "mfcc":
         audio = mfcc(wav, num_ceps=13)[0]
     elif audio_kind == "ssl":
+        device = next(upstream.parameters()).device if any(True for _ in upstream.parameters()) else "cpu"
         with torch.inference_mode():
-            out = upstream(wav[None], torch.tensor([len(wav)]))
-        audio = torch.stack([h[0] for h in out.hidden_states]).clone()
+            out = upstream(wav[None].to(device), torch.tensor([len(wav)], device=device))
+        audio = torch.stack([h[0] for h in out.hidden_states]).cpu().clone()
     elif audio_kind == "wav":
         audio = wav
     else:
@@ -282,21 +284,23 @@ def load_asd(path):
 
 
 @torch.no_grad()
-def score_split(model_dir, root, split: str) -> List[dict]:
+def score_split(model_dir, root, split: str, device: str = "auto") -> List[dict]:
     """Every face-frame of ``split`` with the model's score: the official prediction rows."""
+    device = resolve_device(device)
     model, spec = load_asd(model_dir)
+    model = model.to(device)
     upstream = spec.get("upstream")
     if spec.get("finetuned_from"):          # the fine-tuned upstream lives inside the export
         upstream = str(Path(model_dir) / upstream)
     cfg = AsdTrainConfig(upstream=upstream, model=model.cfg, data=AsdDataConfig(root=str(root)))
     up = None
     if model.cfg.audio == "ssl":
-        up = load_upstream(cfg.upstream).eval()
+        up = load_upstream(cfg.upstream).eval().to(device)
     preds = []
     for t in load_split(cfg, split, up):
         ds = TrackDataset([t], model.cfg.audio, None, ssl_per_frame=model.cfg.ssl_frames_per_video_frame)
         batch = collate([ds[0]])
-        av, _ = model(batch["frames"], **_audio_kwargs(model.cfg.audio, batch["audio"]))
+        av, _ = model(batch["frames"].to(device), **_audio_kwargs(model.cfg.audio, batch["audio"].to(device)))
         scores = torch.sigmoid(av[0]).tolist()
         for r, s in zip(t.rows, scores):
             preds.append({**{k: r[k] for k in ("video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1",
@@ -319,11 +323,11 @@ def write_predictions(preds: List[dict], path) -> Path:
     return path
 
 
-def evaluate_asd(model_dir, root, split: str, out) -> dict:
+def evaluate_asd(model_dir, root, split: str, out, device: str = "auto") -> dict:
     """AP overall and per subset CSV (``csv/<split>_<subset>.csv``); predictions CSV and results JSON in ``out``."""
 
     root, out = Path(root), Path(out)
-    preds = score_split(model_dir, root, split)
+    preds = score_split(model_dir, root, split, device)
     write_predictions(preds, out / f"{split}_predictions.csv")
     by_uid = {f"{p['frame_timestamp']}:{p['entity_id']}": p for p in preds}
     res = {"split": split, "model": str(model_dir), "face_frames": len(preds), "mAP": {}}

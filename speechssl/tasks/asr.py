@@ -41,6 +41,7 @@ from ..nn.utils import lengths_to_mask
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, fit_and_export,
                         no_decay_groups)
 from ..utils.atomic import atomic_path, write_json
+from ..utils.device import resolve_device
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig
 
@@ -315,12 +316,13 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
 
 # ------------------------------------------------------------------------------------ decoding
 def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,
-               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "cpu",
+               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "auto",
                text_file: Optional[str] = None) -> Dict[str, Any]:
     """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
 
 
     model, vocab = load_ctc_model(model_dir)
+    device = resolve_device(device)
     model.to(device)
     d = DataDir.read(data_dir)
     text_file = text_file or ("text.phone" if vocab.unit == "phone" else "text")

@@ -29,6 +29,7 @@ from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
 from ..nn.masking import seeded_span_masks
 from ..nn.utils import lengths_to_mask
 from ..utils.atomic import write_json
+from ..utils.device import resolve_device
 from .lighthubert import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SearchConfig:
     max_params: Optional[float] = None # budget in parameters (None: no budget)
     seed: int = 0
     batch_seconds: float = 60.0
+    device: str = "auto"               # where subnets are scored (the dev features are cached there)
 
 
 class DevScorer:
@@ -51,30 +53,30 @@ class DevScorer:
 
     def __init__(self, supernet: LightHubert, data_dir: str, teacher: Optional[str], target_layers: int,
                  objective: DistillObjectiveConfig, targets_dir: Optional[str] = None, batch_seconds: float = 60.0,
-                 seed: int = 0, progress: bool = True):
-
-
-        self.supernet, self.obj = supernet.eval(), objective
+                 seed: int = 0, progress: bool = True, device: str = "auto"):
+        self.device = resolve_device(device)
+        self.supernet, self.obj = supernet.to(self.device).eval(), objective
         d = DataDir.read(data_dir)
         durs = d.utt2dur or d.compute_utt2dur()
         dumped = None
         if targets_dir:
             dumped = kaldiio.load_scp(str(Path(targets_dir) / "layer0" / "feats.scp"))
-        teach = None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm)
+        teach = None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm).to(self.device)
         self.batches = []
         for utts in tqdm(duration_batches(d.utt_ids, durs, batch_seconds), desc="dev features", disable=not progress):
             wavs = [torch.from_numpy(d.load_audio(u, SAMPLE_RATE)) for u in utts]
-            lengths = torch.tensor([len(w) for w in wavs])
-            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+            lengths = torch.tensor([len(w) for w in wavs], device=self.device)
+            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(self.device)
             with torch.no_grad():
                 feats, frames = supernet.encoder.frontend(padded, lengths)
                 if dumped is not None:
-                    target = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(dumped[u]) for u in utts], batch_first=True)
+                    target = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(dumped[u]) for u in utts],
+                                                             batch_first=True).to(self.device)
                 else:
                     target = teach(padded, lengths).hidden_states[0]
             target = align_frames(feats.shape[1], target.float())
             valid = lengths_to_mask(frames, feats.shape[1])
-            seeds = torch.tensor([utterance_seed(seed, 0, u) for u in utts])
+            seeds = torch.tensor([utterance_seed(seed, 0, u) for u in utts], device=self.device)
             mask = seeded_span_masks(frames, feats.shape[1], seeds, objective.mask_prob, objective.mask_length,
                                      objective.min_masks, objective.mask_mode) & valid
             self.batches.append((feats, frames, mask, valid, target))
@@ -248,7 +250,7 @@ def run_search(supernet_dir: str, data_dir: str, out_dir: str, cfg: SearchConfig
         raise InputError(f"{supernet_dir}: no teacher in its metadata; pass --teacher or --targets")
     objective = DistillObjectiveConfig(**meta.get("objective_config", {}))
     score = DevScorer(supernet, data_dir, teacher, target_layers or meta.get("target_layers", 8), objective,
-                      targets_dir, cfg.batch_seconds, cfg.seed, progress)
+                      targets_dir, cfg.batch_seconds, cfg.seed, progress, cfg.device)
     rows = search_subnets(supernet, score, cfg, progress)
     summary = write_results(rows, out_dir, cfg.max_params, f"{Path(supernet_dir)} on {Path(data_dir).name}")
     summary["num_subnets"] = supernet.space.num_subnets()

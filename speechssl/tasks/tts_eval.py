@@ -178,12 +178,12 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
-             asr_decode: Optional[dict] = None) -> dict:
+             asr_decode: Optional[dict] = None, device: str = "auto") -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default)."""
 
     out = Path(out)
-    tts = WavThruVec(vocoder, acoustic)
+    tts = WavThruVec(vocoder, acoustic, device)
     d = DataDir.read(data)
     refs = DataDir.read(ref_data) if ref_data else d
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]

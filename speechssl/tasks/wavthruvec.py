@@ -16,6 +16,7 @@ from ..audio.io import save
 from ..constants import SAMPLE_RATE
 from ..errors import InputError
 from ..hub import load_upstream
+from ..utils.device import resolve_device
 from .text2vec import load_acoustic, phone_ids, phonemize
 from .tts_common import speaker_embedding
 from .vec2wav import load_vocoder
@@ -24,29 +25,33 @@ from .vec2wav import load_vocoder
 class WavThruVec:
     """The two stages and the upstream they share, loaded from exported folders."""
 
-    def __init__(self, vocoder: str, acoustic: Optional[str] = None):
+    def __init__(self, vocoder: str, acoustic: Optional[str] = None, device: str = "auto"):
+        self.device = resolve_device(device)
         self.vocoder, self.vspec = load_vocoder(vocoder)
+        self.vocoder.to(self.device)
         self.acoustic, self.aspec = load_acoustic(acoustic) if acoustic else (None, None)
+        if self.acoustic is not None:
+            self.acoustic.to(self.device)
         if self.aspec and (self.aspec["layer"] != self.vspec["layer"]):
             raise InputError(f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
                              f"{self.vspec['layer']}: train them on the same upstream layer")
-        self.upstream = load_upstream(self.vspec["upstream"]).eval()
+        self.upstream = load_upstream(self.vspec["upstream"]).eval().to(self.device)
 
     @torch.no_grad()
     def layers(self, wav: np.ndarray):
         """16 kHz audio -> (vocoder features [T, F], speaker embedding [S])."""
-        x = torch.from_numpy(np.asarray(wav, np.float32))[None]
-        out = self.upstream(x, torch.tensor([x.shape[1]]))
+        x = torch.from_numpy(np.asarray(wav, np.float32))[None].to(self.device)
+        out = self.upstream(x, torch.tensor([x.shape[1]], device=self.device))
         feats = out.hidden_states[self.vspec["layer"]][0]
-        spk = out.hidden_states[self.vspec["speaker"]["layer"]][0].numpy()
-        return feats, torch.from_numpy(speaker_embedding(spk))
+        spk = out.hidden_states[self.vspec["speaker"]["layer"]][0].cpu().numpy()
+        return feats, torch.from_numpy(speaker_embedding(spk)).to(self.device)
 
     def _speaker_kwargs(self, spk: torch.Tensor) -> dict:
         return {"speaker": spk[None]} if self.vocoder.cfg.speaker_dim and not self.vocoder.cfg.num_speakers else {}
 
     @torch.no_grad()
     def vocode(self, feats: torch.Tensor, spk: torch.Tensor) -> np.ndarray:
-        return self.vocoder(feats[None], **self._speaker_kwargs(spk))[0].numpy()
+        return self.vocoder(feats[None].to(self.device), **self._speaker_kwargs(spk))[0].cpu().numpy()
 
     @torch.no_grad()
     def synthesize(self, text: str, speaker_ref: np.ndarray, length_scale: float = 1.0):
@@ -56,10 +61,11 @@ class WavThruVec:
         phones = phonemize(text)
         if not phones:
             raise InputError(f"nothing to say: espeak-ng gave no phones for {text!r}")
-        ids = torch.tensor([phone_ids(phones, "text")])
+        ids = torch.tensor([phone_ids(phones, "text")], device=self.device)
         _, spk = self.layers(speaker_ref)
         kw = {"speaker": spk[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers else {}
-        feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]]), length_scale=length_scale, **kw)
+        feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]], device=self.device),
+                                            length_scale=length_scale, **kw)
         return self.vocode(feats[0], spk), phones, feats[0]
 
     @torch.no_grad()

@@ -56,6 +56,7 @@ class SuperbConfig:
     seed: int = 0
     threads: Optional[int] = None
     progress: bool = True
+    device: str = "auto"           # where the frozen upstream computes hidden states (auto: a GPU when there is one)
     # devices, precision, strategy (the runner sets the budget, checkpoint and log fields from those above)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(accelerator="auto", devices=1))
 
@@ -102,7 +103,8 @@ class SuperbRunner:
         cfg = self.cfg
         dirs = self.task.dirs
         states, self.frame_rate = load_cached_states(cfg.cache_dir, cfg.upstream, list(dirs.values()),
-                                                     lambda: load_upstream(cfg.upstream), progress=cfg.progress)
+                                                     lambda: load_upstream(cfg.upstream), progress=cfg.progress,
+                                                     device=cfg.device)
         out = {}
         for s, d in dirs.items():
             tgt = self.task.split_targets(s, targets)
