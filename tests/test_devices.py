@@ -88,3 +88,39 @@ def test_recipe_sends_inference_jobs_to_gpus_when_it_has_them(tmp_path):
     for devices in auto 0 4; do if uses_gpus; then echo "$devices gpu"; else echo "$devices cpu"; fi; done"""
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:3] == ["auto cpu", "0 cpu", "4 gpu"]
+
+
+def test_export_under_a_sharding_strategy_gathers_the_full_weights():
+    """FSDP needs GPUs in Lightning, so the gather path is tested with a stand-in strategy: every rank joins
+    the collective, and rank 0 ends up holding the full weights in the module the export reads."""
+    from types import SimpleNamespace
+
+    import lightning as L
+
+    from speechssl.training.fit import gather_full_weights
+
+    class Task(L.LightningModule):
+        def __init__(self, width: int = 3):
+            super().__init__()
+            self.save_hyperparameters()
+            self.model = torch.nn.Linear(width, width)
+
+    full = Task().state_dict()
+    full = {k: torch.full_like(v, 7.0) for k, v in full.items()}
+    calls = []
+
+    class FSDPStrategy:  # the name is what marks a sharding strategy
+        def lightning_module_state_dict(self):
+            calls.append(1)
+            return full
+
+    sharded = Task()
+    sharded.model = torch.nn.Identity()   # what rank 0 holds of a sharded module: not the weights
+    for rank in (1, 0):
+        gather_full_weights(SimpleNamespace(strategy=FSDPStrategy(), is_global_zero=rank == 0), sharded)
+    assert len(calls) == 2                 # a non-zero rank joined the gather too (else FSDP deadlocks)
+    assert torch.equal(sharded.model.weight, full["model.weight"])
+    ddp = Task()
+    before = ddp.model
+    gather_full_weights(SimpleNamespace(strategy=SimpleNamespace(), is_global_zero=True), ddp)
+    assert ddp.model is before             # nothing to gather under DDP or one device

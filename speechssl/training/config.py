@@ -35,3 +35,8 @@ class TrainerConfig:
     progress_bar: bool = True
     seed: int = 0
     threads: Optional[int] = None  # torch intra-op threads per process (CPU)
+    # SLURM: at requeue_signal (sbatch --signal=SIGUSR1@90) save a checkpoint and requeue the job, which
+    # resumes from it. Lightning detects SLURM from its environment, except in interactive allocations
+    # (job name bash or interactive), where the run behaves as on a workstation.
+    auto_requeue: bool = True
+    requeue_signal: str = "SIGUSR1"

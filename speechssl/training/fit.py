@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import signal
 import importlib.util
 import time
 import warnings
@@ -21,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
 from ..config import to_yaml
+from ..errors import ConfigError
 from ..utils.atomic import write_json, write_text
 from .callbacks import AtomicCheckpointIO, StepTimeLimit, Throughput
 from .config import OptimConfig, TrainerConfig
@@ -60,9 +62,22 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
                      log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
                      check_val_every_n_epoch=None if cfg.val_every_steps else 1,
                      accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
-                     callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()],
+                     callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO(), *_cluster_plugins(cfg)],
                      enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
                      num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def _cluster_plugins(cfg: TrainerConfig) -> List[Any]:
+    """SLURM's environment with our requeue settings when running under SLURM (not in an interactive shell)."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+    if not SLURMEnvironment.detect():
+        return []
+    try:
+        sig = getattr(signal, cfg.requeue_signal)
+    except AttributeError:
+        raise ConfigError(f"trainer.requeue_signal={cfg.requeue_signal!r}: not a signal name (SIGUSR1, SIGUSR2, "
+                          f"SIGTERM ...)") from None
+    return [SLURMEnvironment(auto_requeue=cfg.auto_requeue, requeue_signal=sig)]
 
 
 def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, export: Export, *,
@@ -102,10 +117,36 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
                "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
                "wall_seconds_this_run": round(time.time() - t0, 1), **(extra_summary or {}),
                "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+    gather_full_weights(trainer, task)  # every rank: a sharding strategy gathers the weights onto rank 0
     if trainer.is_global_zero:
         summary["export"] = str(export(trainer, summary))
         write_json(out / "summary.json", summary)
     return summary
+
+
+SHARDING_STRATEGIES = ("FSDPStrategy", "DeepSpeedStrategy", "ModelParallelStrategy")
+
+
+def gather_full_weights(trainer: L.Trainer, task: L.LightningModule) -> None:
+    """Make ``task`` hold its full weights on rank 0 after training under a sharding strategy (FSDP):
+
+    every rank joins ``strategy.lightning_module_state_dict()`` (a collective that assembles the full state
+    dict on rank 0), then rank 0 rebuilds the task unsharded from its hyperparameters, loads that state,
+    and adopts the rebuilt children, so the export reads whole tensors. Other strategies: nothing to do.
+    """
+    strategy = trainer.strategy
+    if type(strategy).__name__ not in SHARDING_STRATEGIES:
+        return
+    state = strategy.lightning_module_state_dict()
+    if not trainer.is_global_zero:
+        return
+    if not task.hparams:
+        raise RuntimeError(f"{type(task).__name__} keeps no hyperparameters (save_hyperparameters), so it cannot be "
+                           f"rebuilt unsharded for export under {type(strategy).__name__}")
+    fresh = type(task)(**task.hparams)
+    fresh.load_state_dict(state)
+    for name, child in fresh.named_children():
+        setattr(task, name, child)
 
 
 def parameter_count(module: torch.nn.Module) -> int:
@@ -113,8 +154,11 @@ def parameter_count(module: torch.nn.Module) -> int:
 
 
 def last_checkpoint(out_dir) -> Optional[str]:
-    p = Path(out_dir) / "checkpoints" / "last.ckpt"
-    return str(p) if p.exists() else None
+    """The newest of ``checkpoints/last.ckpt`` and the checkpoints a SLURM requeue signal wrote
+    (``hpc_ckpt_N.ckpt``): where a rerun or a requeued job resumes."""
+    out = Path(out_dir)
+    found = [p for p in [out / "checkpoints" / "last.ckpt", *out.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    return str(max(found, key=lambda p: p.stat().st_mtime_ns)) if found else None
 
 
 def read_metrics(out_dir) -> List[Dict[str, float]]:
