@@ -161,3 +161,21 @@ def test_mfcc_kmeans_pnmi_on_the_synthetic_corpus(tiny_data, tmp_path, capsys):
     # labels from other features than the alignments' frame rate: a clear error
     with pytest.raises(ValueError, match="label rate mismatch"):
         evaluate_labels(labels, train, 50.0, 20)
+
+
+def test_utterance_sampling_reads_only_the_chosen_utterances_and_still_finds_the_clusters(tmp_path, monkeypatch):
+    centres, feats = _blobs()
+    src = FeatureSource.open(str(_write_scp(tmp_path, feats)))
+    read = []
+    original = src.subset
+
+    def counting(utts):
+        for u, a in original(utts):
+            read.append(u)
+            yield u, a
+    monkeypatch.setattr(src, "subset", counting)
+    model = learn_kmeans(src, 5, None, restarts=1, seed=0, utt_fraction=0.5)
+    assert model.spec["utterances_read"] == len(read) == round(0.5 * len(feats))
+    assert model.spec["frames_total"] == sum(len(feats[u]) for u in read)     # nothing else was read
+    d = ((model.centroids[:, None] - centres[None]) ** 2).sum(-1)
+    assert d.min(1).max() < 0.2

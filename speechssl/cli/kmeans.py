@@ -11,7 +11,7 @@ FEATS_HELP = ("features: an scp, a `speechssl features` folder, or a `speechssl 
 def cmd_learn(args) -> int:
     model = learn_kmeans(FeatureSource.open(args.feats), args.k, args.out, args.fraction, args.max_frames,
                          args.niter, args.restarts, args.seed, args.init, threads=args.threads,
-                         device=args.device)
+                         device=args.device, utt_fraction=args.utt_fraction)
     s = model.spec
     print(f"{args.out}: k={s['k']} on {s['frames_used']} of {s['frames_total']} frames "
           f"(dim {s['dim']}, sample {s['sample_mib']} MiB), inertia/frame {s['inertia_per_frame']:.4f} "
@@ -38,8 +38,10 @@ def register(sub) -> None:
     s.add_argument("-k", "--k", type=int, required=True, help="number of clusters")
     s.add_argument("--out", required=True, help="folder for centroids.npy + kmeans.json")
     s.add_argument("--fraction", type=float, default=1.0, help="share of frames to sample")
+    s.add_argument("--utt-fraction", type=float, default=1.0, help="share of utterances read at all (seeded; the "
+                   "rest is never read: what makes learning cheap on a large corpus)")
     s.add_argument("--max-frames", type=int, default=1_000_000, help="memory bound: at most this many frames are "
-                   "kept (dim x 4 bytes each)")
+                   "kept (peak about 8 x max-frames x dim bytes while sampling)")
     s.add_argument("--niter", type=int, default=100, help="iterations per run")
     s.add_argument("--restarts", type=int, default=3, help="runs from different seeds; the lowest inertia wins")
     s.add_argument("--init", default="kmeans++", choices=["kmeans++", "random"], help="centroid initialisation")

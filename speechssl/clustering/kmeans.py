@@ -125,11 +125,13 @@ def faiss_on_gpu(device: str) -> bool:
 def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 1.0,
                  max_frames: int = 1_000_000, niter: int = 100, restarts: int = 3, seed: int = 0,
                  init: str = "kmeans++", init_frames: Optional[int] = None, threads: Optional[int] = None,
-                 device: str = "auto") -> KMeansModel:
+                 device: str = "auto", utt_fraction: float = 1.0) -> KMeansModel:
     """faiss k-means with ``k`` clusters on a sample of ``source``; saved to ``out_dir`` when given.
 
     Memory: the sample holds at most ``2 x max_frames`` frames of ``D`` float32 while it is drawn (it is
-    halved whenever it passes ``max_frames``), i.e. ``8 x max_frames x D`` bytes, whatever the corpus size."""
+    halved whenever it passes ``max_frames``), i.e. ``8 x max_frames x D`` bytes, whatever the corpus size.
+    ``utt_fraction`` < 1 reads only that share of the utterances (a seeded random choice, as fairseq's
+    ``learn_kmeans.py`` samples a percent of the files): at scale the reading, not the memory, is the cost."""
     import faiss
 
     if init not in ("kmeans++", "random"):
@@ -139,10 +141,18 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
             raise InputError(f"-{'-' if len(name) > 1 else ''}{name.replace('_', '-')} must be >= 1, got {value}")
     if not 0 < fraction <= 1:
         raise InputError(f"--fraction must be in (0, 1], got {fraction}")
+    if not 0 < utt_fraction <= 1:
+        raise InputError(f"--utt-fraction must be in (0, 1], got {utt_fraction}")
     if threads:
         faiss.omp_set_num_threads(threads)
     t0 = time.time()
-    x, total = sample_frames(source, fraction, max_frames, seed)
+    feats, utts_read = source, None
+    if utt_fraction < 1:
+        utts = source.utt_ids()
+        chosen = sorted(np.random.default_rng(seed + 1).choice(len(utts), max(1, round(utt_fraction * len(utts))),
+                                                               replace=False).tolist())
+        feats, utts_read = source.subset([utts[i] for i in chosen]), len(chosen)
+    x, total = sample_frames(feats, fraction, max_frames, seed)
     if len(x) < k:
         raise InputError(f"{source.path}: only {len(x)} frames sampled for k={k}; raise the fraction")
     if x.shape[1] == 0:
@@ -171,6 +181,7 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
             best = (inertia, km.centroids.copy())
     spec = {"k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
             "frames_used": len(x), "fraction_requested": fraction, "max_frames": max_frames,
+            "utt_fraction": utt_fraction, **({"utterances_read": utts_read} if utts_read is not None else {}),
             "init": init, "niter": niter, "restarts": restarts, "seed": seed, "gpu": gpu,
             "inertia_per_frame": best[0], "inertia_per_restart": runs,
             "sample_mib": round(x.nbytes / 2 ** 20, 1), "seconds": {"read": round(t_read, 1),

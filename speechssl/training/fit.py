@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import signal
 import importlib.util
+import signal
 import time
 import warnings
 from pathlib import Path
