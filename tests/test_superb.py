@@ -287,3 +287,38 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     assert [c["step"] for c in r["curve"]] == [20, 30]
     best = max(r["curve"], key=lambda c: c["dev"])
     assert r["dev"] == best["dev"] and r["best_step"] == best["step"]
+
+
+def test_hidden_states_stay_on_disk_or_come_online_and_agree(tiny_data, random_upstream, tmp_path):
+    """Cached states are read batch by batch from float16 files (nothing stacked in memory); online states
+    recompute them from the upstream; both give the same batches (to float16 precision) and the same task."""
+    import torch
+
+    from speechssl.data.kaldi_dir import DataDir
+    from speechssl.downstream.cache import load_cached_states, source_key
+    from speechssl.downstream.states import DiskStates, OnlineStates
+    from speechssl.hub import load_upstream
+    d = DataDir.read(tiny_data / "dev")
+    disk, rate = load_cached_states(tmp_path / "cache", str(random_upstream), [d], lambda: load_upstream(str(random_upstream)),
+                                    progress=False)
+    assert isinstance(disk, DiskStates) and rate == 50.0
+    online = OnlineStates(lambda: load_upstream(str(random_upstream)),
+                          {source_key(d, u): (lambda u=u: d.load_audio(u)) for u in d.utt_ids}, "cpu")
+    keys = [source_key(d, u) for u in d.utt_ids[:5]]
+    (a, la), (b, lb) = disk.batch(keys), online.batch(keys)
+    assert torch.equal(la, lb) and a.shape == b.shape == (disk.num_states, 5, int(la.max()), disk.dim)
+    valid = torch.arange(a.shape[2])[None, :, None] < la[:, None, None]
+    assert float(((a - b).abs() * valid).max()) < 2e-2 * float(b.abs().max())   # float16 storage
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(disk.batch(keys, crop=10, generator=g1)[0], disk.batch(keys, crop=10, generator=g2)[0])
+    assert disk.batch(keys, crop=10)[1].max() == 10
+
+
+def test_superb_online_states_run_a_task_end_to_end(tiny_data, random_upstream, tmp_path):
+    _run(["data", "prep-superb", "--layout", "mini", "--src", str(tiny_data), "--out", str(tmp_path / "tasks")])
+    out = tmp_path / "exp"
+    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tmp_path / "tasks"),
+          "--out", str(out), "states=online"] + FAST)
+    r = _result(out, "random", "ks")
+    assert r["test_utterances"] > 0 and r["config"]["states"] == "online"
+    assert not (out / "cache").exists()   # nothing written to disk

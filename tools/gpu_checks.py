@@ -75,12 +75,11 @@ def hubert_pretrain_step(cfg, device, wavs, lengths, bf16: bool):
     """The whole masked-prediction step of the config: encoder, heads, loss, backward."""
     from dataclasses import asdict
 
+    from speechssl.models import build_model
     from speechssl.models.hubert import HubertPretrainModel
+    from speechssl.objectives.masked_prediction import align_targets, masked_prediction_sums
     from speechssl.tasks.common import frontend_and_masks
     from speechssl.training.fit import parameter_count
-    from speechssl.models import build_model
-    from speechssl.objectives.masked_prediction import masked_prediction_sums
-    from speechssl.objectives.masked_prediction import align_targets
     enc = build_model(cfg.model, **cfg.model_overrides)
     model = HubertPretrainModel.from_encoder(enc, [100], cfg.objective.final_dim).to(device).train()
     labels = [torch.randint(0, 100, (wavs.shape[0], wavs.shape[1] // 160), device=device)]

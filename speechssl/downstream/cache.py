@@ -22,10 +22,9 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
-import numpy as np
-
 from ..data.kaldi_dir import DataDir
-from ..pipelines.extract import extract_features, read_features
+from ..pipelines.extract import committed_chunk_index, extract_features
+from .states import DiskStates
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +75,9 @@ def _part_keys(part: Path) -> List[str]:
 
 def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream: Callable,
                        batch_seconds: float = 40.0, progress: bool = True, device: str = "auto"):
-    """``({source_key: [num_layers + 1, T', D] float16}, frame_rate)`` for every utterance of ``data_dirs`` (DataDir objects),
-    extracting with ``load_upstream()`` what the cache of ``spec`` lacks."""
+    """``(DiskStates, frame_rate)`` over every utterance of ``data_dirs`` (DataDir objects), keyed by
+    :func:`source_key`, extracting with ``load_upstream()`` what the cache of ``spec`` lacks. The states stay
+    on disk (float16) and are read batch by batch."""
 
     root = cache_dir_for(cache_root, spec)
     root.mkdir(parents=True, exist_ok=True)
@@ -122,20 +122,24 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
                          batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
                          device=device)
         (part / "done").write_text("ok\n")
-    states: Dict[str, List[np.ndarray]] = {}
+    index: Dict[str, tuple] = {}
     frame_rate = None
     for part in _parts(root):
         keys = set(_part_keys(part)) & set(wanted)
         if not keys:
             continue
-        spec_json = json.loads((part / "feats" / "spec.json").read_text())
+        feats = part / "feats"
+        spec_json = json.loads((feats / "spec.json").read_text())
         frame_rate = spec_json["frame_rate"]
-        for layer in spec_json["layers"]:
-            for k, arr in read_features(part / "feats", layer):
-                if k in keys:
-                    states.setdefault(k, []).append(arr)
-    missing = set(wanted) - set(states)
+        for (rank, chunk), entry in committed_chunk_index(feats).items():
+            files = [feats / f"layer{layer}" / f"chunk.{rank}.{chunk:05d}.npy" for layer in spec_json["layers"]]
+            row = 0
+            for utt, frames in zip(entry["utts"], entry["frames"]):
+                if utt in keys:
+                    index[utt] = (files, row, int(frames))
+                row += int(frames)
+    missing = set(wanted) - set(index)
     if missing:
         d, u = wanted[sorted(missing)[0]]
         raise RuntimeError(f"{root}: {len(missing)} utterances missing from the cache (first: {u} of {d.path})")
-    return {k: np.stack(v) for k, v in states.items()}, frame_rate
+    return DiskStates(index, frame_rate), frame_rate

@@ -222,6 +222,13 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
             write_text(out / f"layer{layer}" / "feats.scp", "".join(l + "\n" for l in lines))
 
 
+def committed_chunk_index(out_dir) -> Dict[Tuple[int, int], dict]:
+    """``{(rank, chunk): {"utts": [...], "frames": [...]}}`` of every committed chunk of an extraction folder."""
+    out = Path(out_dir)
+    spec = json.loads((out / "spec.json").read_text())
+    return {(rank, k): index for rank in range(spec["nshard"]) for k, index in sorted(_committed_chunks(out, rank).items())}
+
+
 def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
     """``(utt, [frames, dim])`` for every committed utterance of ``layer``, in chunk order."""
     out = Path(out_dir)

@@ -14,9 +14,8 @@ from typing import Any, Dict, List
 import lightning as L
 import torch
 
-from ..config import MISSING
 from ..constants import SAMPLE_RATE
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..models import SpeechEncoder, build_model, save_model
 from ..models.hubert import HubertPretrainModel
 from ..objectives.masked_prediction import align_targets, masked_prediction_sums
@@ -62,7 +61,7 @@ class HubertPretrainConfig(PretrainModelConfig):
         if self.objective.mask_mode not in ("fraction", "start_prob"):
             raise InputError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
         if not self.data.train_labels and not self.data.shards:
-            raise InputError("data.train_labels: at least one label set is needed (or data.shards written with "
+            raise ConfigError("data.train_labels: at least one label set is needed (or data.shards written with "
                              "labels)")
 
 

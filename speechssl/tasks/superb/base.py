@@ -49,16 +49,22 @@ class HeadConfig:
 
 @dataclass
 class Split:
-    """One split of a task: utterance ids, their cached states ``[L+1, T, D]`` and targets."""
+    """One split of a task: utterance ids, where their hidden states come from (``source.batch(keys)``, see
+    :mod:`speechssl.downstream.states`; ``keys[i]`` is utterance ``utts[i]``'s key there) and targets."""
 
     name: str
     data: DataDir
     utts: List[str]
-    states: List[torch.Tensor]
+    keys: List[str]
+    source: Any
     targets: List[Any]
 
     def __len__(self) -> int:
         return len(self.utts)
+
+    def batch(self, idx: Sequence[int], crop: Optional[int] = None, generator: Optional[torch.Generator] = None):
+        """``(states [L+1, B, T, D] float32, lengths [B])`` of the utterances at positions ``idx``."""
+        return self.source.batch([self.keys[i] for i in idx], crop, generator)
 
 
 @dataclass

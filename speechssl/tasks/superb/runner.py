@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -25,6 +26,7 @@ from ...config import load_config
 from ...data.kaldi_dir import DataDir
 from ...downstream.cache import load_cached_states, source_key
 from ...downstream.featurizer import weights_plot
+from ...downstream.states import OnlineStates
 from ...errors import InputError, MissingInputError
 from ...hub import load_upstream, source_record
 from ...nn.weighted_sum import WeightedSum
@@ -32,7 +34,7 @@ from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
 from .scores import upstream_name
-from .training import StatesDataModule, SuperbHeadTask, collate_states
+from .training import StatesDataModule, SuperbHeadTask
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,15 @@ class SuperbConfig:
     threads: Optional[int] = None
     progress: bool = True
     device: str = "auto"           # where the frozen upstream computes hidden states (auto: a GPU when there is one)
+    states: str = "cache"          # cache: float16 on disk, read batch by batch | online: the upstream on each batch
     # devices, precision, strategy (the runner sets the budget, checkpoint and log fields from those above)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(accelerator="auto", devices=1))
 
     def validate(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(task_names())} (or all), got {self.task!r}")
+        if self.states not in ("cache", "online"):
+            raise InputError(f"states must be cache or online, got {self.states!r}")
         for key in ("max_steps", "val_every_steps", "batch_size"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -102,21 +107,27 @@ class SuperbRunner:
     def _splits(self, targets: Dict[str, Dict[str, Any]]) -> Dict[str, Split]:
         cfg = self.cfg
         dirs = self.task.dirs
-        states, self.frame_rate = load_cached_states(cfg.cache_dir, cfg.upstream, list(dirs.values()),
-                                                     lambda: load_upstream(cfg.upstream), progress=cfg.progress,
-                                                     device=cfg.device)
+        if cfg.states == "online":
+            source = OnlineStates(lambda: load_upstream(cfg.upstream),
+                                  {source_key(d, u): partial(d.load_audio, u) for d in dirs.values() for u in d.utt_ids},
+                                  cfg.device)
+            self.frame_rate = source.frame_rate
+        else:
+            source, self.frame_rate = load_cached_states(cfg.cache_dir, cfg.upstream, list(dirs.values()),
+                                                         lambda: load_upstream(cfg.upstream), progress=cfg.progress,
+                                                         device=cfg.device)
         out = {}
         for s, d in dirs.items():
             tgt = self.task.split_targets(s, targets)
             utts = [u for u in d.utt_ids if u in tgt]
-            out[s] = Split(s, d, utts, [torch.from_numpy(states[source_key(d, u)]) for u in utts],
+            out[s] = Split(s, d, utts, [source_key(d, u) for u in utts], source,
                            [tgt[u] for u in utts])
         return out
 
     @torch.no_grad()
     def _outputs(self, model: SuperbModel, split: Split, size: int = 64) -> List[Tuple[List[str], Any]]:
         model.eval()
-        return [(split.utts[i:i + size], model(*collate_states(split.states[i:i + size])))
+        return [(split.utts[i:i + size], model(*split.batch(range(i, min(i + size, len(split))))))
                 for i in range(0, len(split), size)]
 
     def evaluate(self, model: SuperbModel, split: Split, write: bool = False):
@@ -135,7 +146,7 @@ class SuperbRunner:
         splits = self._splits(targets)
         t_cache = time.time() - t0
         train = splits["train"]
-        L, _, D = train.states[0].shape
+        L, D = train.source.num_states, train.source.dim
         torch.manual_seed(cfg.seed)
         model = SuperbModel(L, cfg.layer_norm, task.head(D, cfg.head, num_out))
         trained = self._train(model, train, splits.get("dev") if task.select_on_dev else None)

@@ -3,33 +3,13 @@ featurizer as a :class:`~speechssl.training.TrainingTask`; devices, precision an
 config's ``trainer`` section like every other training run."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Tuple
 
 import lightning as L
 import torch
 
 from ...training import OptimConfig, TrainingTask, build_optimizer
 from .base import Split, SuperbTask
-
-
-def collate_states(states: Sequence[torch.Tensor], crop: Optional[int] = None,
-                   generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``[L+1, T_i, D]`` tensors -> ``([L+1, B, T, D] float32, lengths [B])``, randomly cropped to ``crop``."""
-    if crop:
-        out = []
-        for s in states:
-            T = s.shape[1]
-            if T > crop:
-                start = int(torch.randint(0, T - crop + 1, (1,), generator=generator))
-                s = s[:, start:start + crop]
-            out.append(s)
-        states = out
-    lengths = torch.tensor([s.shape[1] for s in states])
-    L_, T, D = states[0].shape[0], int(lengths.max()), states[0].shape[2]
-    x = torch.zeros(L_, len(states), T, D)
-    for i, s in enumerate(states):
-        x[:, i, :s.shape[1]] = s.float()
-    return x, lengths
 
 
 class ShuffledBatches(torch.utils.data.Sampler):
@@ -59,7 +39,7 @@ class StatesDataModule(L.LightningDataModule):
         self.generator = torch.Generator().manual_seed(seed)
 
     def _collate_train(self, idx: List[int]):
-        x, lengths = collate_states([self.train.states[i] for i in idx], self.crop, self.generator)
+        x, lengths = self.train.batch(idx, self.crop, self.generator)
         return x, lengths, [self.train.targets[i] for i in idx]
 
     def train_dataloader(self):
@@ -75,7 +55,7 @@ class StatesDataModule(L.LightningDataModule):
 
     def _collate_dev(self, start: int):
         ids = self.dev.utts[start:start + self.eval_batch]
-        return (ids, *collate_states(self.dev.states[start:start + self.eval_batch]))
+        return (ids, *self.dev.batch(range(start, min(start + self.eval_batch, len(self.dev)))))
 
     def state_dict(self):
         return {"generator": self.generator.get_state()}
