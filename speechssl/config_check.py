@@ -37,21 +37,28 @@ def _load_space(paths: Sequence[str]) -> None:
 
 
 # conf/ files that are not task configs: a LightHuBERT search space is part of a model
-NON_TASK_FILES: Dict[str, Tuple[str, Callable]] = {"lighthubert/space_*": ("lighthubert_space", _load_space)}
+def _load_anchors(paths: Sequence[str]) -> None:
+    from .tasks.superb.scores import load_anchors
+    load_anchors(paths[-1])
+
+
+NON_TASK_FILES: Dict[str, Tuple[str, Callable]] = {"lighthubert/space_*": ("lighthubert_space", _load_space),
+                                                   "superb/anchors*": ("superb_anchors", _load_anchors)}
 
 
 def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
-    """(kind, check function(paths) -> None) for a file at ``rel`` under conf/, from the task registry."""
+    """(kind, check function(paths) -> None) for a file at ``rel`` under conf/: a data file the table above
+    names, else a task config by the registry."""
+    stem = rel.as_posix()[:-5]
+    for pattern, (kind, check) in NON_TASK_FILES.items():
+        if fnmatch.fnmatch(stem, pattern):
+            return kind, check
     spec = task_for_conf(rel.as_posix())
     if spec is not None:
         def check(paths):
             cfg = load_config(spec.schema_class(), paths, spec.placeholders)
             spec.description(cfg)  # what --dry-run builds must build (e.g. a LightHuBERT space fits its model)
         return spec.name, check
-    stem = rel.as_posix()[:-5]
-    for pattern, (kind, check) in NON_TASK_FILES.items():
-        if fnmatch.fnmatch(stem, pattern):
-            return kind, check
     return "unknown", None
 
 

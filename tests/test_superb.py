@@ -203,7 +203,7 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
     for t, v in table["fbank"].items():  # FBANK is the zero; a task it already solves has no score
         if not t.startswith("_"):
             ideal = 100.0 if v["higher_is_better"] else 0.0
-            assert v["superb_score"] == (None if v["value"] == ideal else 0), (t, v)
+            assert v["mini_score"] == (None if v["value"] == ideal else 0), (t, v)
     assert "| fbank |" in (out / "results.md").read_text()
     # the cache: one extraction per upstream per audio source; a rerun redoes nothing
     parts = sorted((out / "cache").glob("random-*/part-*"))
@@ -225,7 +225,7 @@ def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_pat
           str(tmp_path / "tasks"), "--out", str(out)] + FAST)
     import hashlib
     weights = hashlib.sha256((Path(random_upstream) / "model.safetensors").read_bytes()).hexdigest()
-    for t in ("pr", "asr", "ks", "ic", "sid", "asv"):
+    for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf"):
         r = _result(out, "random", t)
         assert r["test_utterances"] > 0 and np.isfinite(r["value"])
         assert r["upstream_weights"] == {"source": str(Path(random_upstream).resolve()), "sha256": weights}
@@ -255,12 +255,19 @@ def test_every_downstream_config_loads():
         load_config(AsrFinetuneConfig, [*bases_of(f), str(f)], []).validate()
 
 
-def test_superb_score_anchors_and_a_degenerate_baseline():
-    from speechssl.tasks.superb import superb_score
-    assert superb_score(50.0, 50.0, True) == 0 and superb_score(100.0, 50.0, True) == 1000
-    assert superb_score(10.0, 20.0, False) == pytest.approx(500.0)
-    assert superb_score(3.0, 0.0, False) is None      # FBANK's EER already 0: the scale is undefined
-    assert superb_score(100.0, 100.0, True) is None
+def test_mini_and_benchmark_scores_and_a_degenerate_baseline():
+    from speechssl.tasks.superb import benchmark_score, load_anchors, mini_score
+    assert mini_score(50.0, 50.0, True) == 0 and mini_score(100.0, 50.0, True) == 1000
+    assert mini_score(10.0, 20.0, False) == pytest.approx(500.0)
+    assert mini_score(3.0, 0.0, False) is None      # FBANK's EER already 0: the scale is undefined
+    assert mini_score(100.0, 100.0, True) is None
+    anchors = load_anchors()
+    ks = anchors["tasks"]["ks"]
+    assert benchmark_score("ks", [ks["fbank"]], anchors) == 0
+    assert benchmark_score("ks", [ks["sota"]], anchors) == pytest.approx(1000)
+    sf = anchors["tasks"]["sf"]   # two metrics: the task's score is their mean
+    assert benchmark_score("sf", [sf["sota"][0], sf["fbank"][1]], anchors) == pytest.approx(500)
+    assert benchmark_score("nonesuch", [1.0], anchors) is None
 
 
 def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts, random_upstream, tmp_path):
@@ -322,3 +329,18 @@ def test_superb_online_states_run_a_task_end_to_end(tiny_data, random_upstream, 
     r = _result(out, "random", "ks")
     assert r["test_utterances"] > 0 and r["config"]["states"] == "online"
     assert not (out / "cache").exists()   # nothing written to disk
+
+
+def test_slot_filling_metrics_as_superb_computes_them():
+    from speechssl.data.tokenizers import TokenVocab
+    from speechssl.downstream.slot_metrics import slot_type_f1, slot_value_cer, slots_of
+    ref = "TURN ON THE B-object LIGHTS E-object IN THE B-location KITCHEN E-location"
+    assert slots_of(ref) == {"object": ["LIGHTS"], "location": ["KITCHEN"]}
+    assert slot_type_f1([ref], [ref]) == 1.0 and slot_value_cer([ref], [ref]) == 0.0
+    # the location type missed: P = 1, R = 1/2 -> F1 = 2/3; its value counts as deleted (7 of 13 letters)
+    hyp = "TURN ON THE B-object LIGHT E-object IN THE KITCHEN"
+    assert slot_type_f1([hyp], [ref]) == pytest.approx(2 / 3)
+    assert slot_value_cer([hyp], [ref]) == pytest.approx((1 + 7) / (6 + 7))
+    assert slot_type_f1(["NO SLOTS"], ["NO SLOTS"]) == 1.0 and slot_type_f1([hyp], ["NO SLOTS"]) == 0.0
+    v = TokenVocab.build([ref], "char-slot")
+    assert "B-object" in v.tokens and v.decode(v.encode(ref)) == ref

@@ -78,7 +78,30 @@ def _need(path: Path, what: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------ mini corpus
-def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv")) -> Dict[str, dict]:
+SLOT_TYPES = ("object", "location")   # the mini corpus's commands: FSC's intent slots that are spoken
+
+
+def tag_slots(text: str, intent: str) -> str:
+    """``text`` with SUPERB's slot tags around the intent's object and location where they are spoken:
+    ``TURN ON THE B-object LIGHTS E-object IN THE B-location KITCHEN E-location``."""
+    words = text.split()
+    _, *values = intent.split("|")
+    spans = []
+    for kind, value in zip(SLOT_TYPES, values):
+        if value in ("none", ""):
+            continue
+        target = value.replace("_", " ").upper().split()
+        for i in range(len(words) - len(target) + 1):
+            if words[i:i + len(target)] == target and not any(a <= i < b for a, b, _ in spans):
+                spans.append((i, i + len(target), kind))
+                break
+    for start, end, kind in sorted(spans, reverse=True):
+        words[start:end] = [f"B-{kind}"] + words[start:end] + [f"E-{kind}"]
+    return " ".join(words)
+
+
+def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf")
+                 ) -> Dict[str, dict]:
     """All tasks from the mini corpus's data dirs (``train``, ``dev``, ``test``, ``test_unseen_speakers``).
 
     PR, ASR and SID use every utterance of the three splits (same audio: one feature cache), KS the
@@ -113,7 +136,7 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
                 if task == "ks":
                     utts = [u for u in src.utt_ids if kinds.get(u) == "keyword"]
                     label = src.extra["utt2keyword"]
-                elif task == "ic":
+                elif task in ("ic", "sf"):
                     utts = [u for u in src.utt_ids if kinds.get(u) == "command"]
                     label = src.extra["utt2intent"]
                 else:
@@ -123,6 +146,8 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
                 sub.extra = {k: v for k, v in sub.extra.items() if k in keep}
                 if task in ("ks", "ic", "sid"):
                     sub.extra["utt2label"] = {u: label[u] for u in utts}
+                if task == "sf":
+                    sub.extra["text.slot"] = {u: tag_slots(src.text[u], label[u]) for u in utts}
                 if task != "asr" and task != "pr":
                     sub.text = None
                 sub.verbatim = {}
@@ -328,7 +353,7 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
 # What each real layout prepares; the mini corpus prepares every task at once.
 LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
                 "voxceleb1": ("sid", "asv")}
-MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv")
+MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf")
 
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,

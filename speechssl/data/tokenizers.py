@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
@@ -16,12 +17,14 @@ from ..errors import InputError
 log = logging.getLogger(__name__)
 
 BLANK, UNK, WORD_BOUNDARY = "<blank>", "<unk>", "|"
-UNITS = ("char", "phone", "word")
+UNITS = ("char", "phone", "word", "char-slot")
+SLOT_TAG = re.compile(r"^[BE]-\S+$")   # slot filling: B-<type> and E-<type> are tokens of their own
 
 
 class TokenVocab:
     """Maps text to token ids and back. ``unit``: ``char`` (letters + ``|``), ``phone`` or ``word``
-    (whitespace-separated tokens, no boundary symbol)."""
+    (whitespace-separated tokens, no boundary symbol), or ``char-slot`` (letters + ``|``, with slot tags
+    ``B-<type>`` / ``E-<type>`` as single tokens: SUPERB's slot filling)."""
 
     def __init__(self, tokens: Sequence[str], unit: str = "char"):
         if unit not in UNITS:
@@ -72,6 +75,8 @@ class TokenVocab:
         if unit == "char":
             words = text.split()
             return [c for w in words for c in list(w) + [WORD_BOUNDARY]]
+        if unit == "char-slot":
+            return [t for w in text.split() for t in ([w] if SLOT_TAG.match(w) else list(w)) + [WORD_BOUNDARY]]
         return text.split()
 
     def encode(self, text: str, utt: str = "") -> List[int]:
@@ -93,4 +98,7 @@ class TokenVocab:
         toks = [self.tokens[i] for i in ids if i != self.blank]
         if self.unit == "char":
             return " ".join("".join(toks).replace(WORD_BOUNDARY, " ").split())
+        if self.unit == "char-slot":   # a tag is a word of its own even without boundaries around it
+            return " ".join("".join(f" {t} " if SLOT_TAG.match(t) else t for t in toks)
+                            .replace(WORD_BOUNDARY, " ").split())
         return " ".join(toks)

@@ -29,6 +29,7 @@ from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..utils.atomic import atomic_path, write_json, write_text
 from ..utils.device import resolve_device
+from ..utils.memory import release_large_allocations
 from .batches import audio_batches
 from .features import shard_utts
 from .outputs import claim_output, model_hash, read_scp, write_ark_scp
@@ -154,6 +155,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
     """
     _check_options(fmt, dtype)
+    release_large_allocations()  # batch after batch of states: memory must follow what is held (utils.memory)
     layers = parse_layers(layers, model.num_layers)
     out = Path(out_dir)
     d = DataDir.read(data_dir)

@@ -10,7 +10,7 @@ import pkgutil
 
 from .base import TASKS, HeadConfig, Scored, Split, SuperbTask, register, task_names
 from .runner import SuperbConfig, SuperbModel, SuperbRunner, run_benchmark, run_task
-from .scores import summarize, superb_score, upstream_name
+from .scores import benchmark_score, load_anchors, mini_score, summarize, upstream_name
 
 _MACHINERY = {"base", "classification", "ctc", "runner", "scores", "training"}
 for _module in pkgutil.iter_modules(__path__):
@@ -18,5 +18,5 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["TASKS", "HeadConfig", "Scored", "Split", "SuperbConfig", "SuperbModel", "SuperbRunner", "SuperbTask",
-           "register", "run_benchmark", "run_task", "summarize", "superb_score", "task_names",
+           "register", "run_benchmark", "run_task", "summarize", "mini_score", "benchmark_score", "load_anchors", "task_names",
            "upstream_name"]

@@ -32,6 +32,7 @@ from ...hub import load_upstream, source_record
 from ...nn.weighted_sum import WeightedSum
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
+from ...utils.memory import release_large_allocations
 from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
 from .scores import upstream_name
 from .training import StatesDataModule, SuperbHeadTask
@@ -51,7 +52,9 @@ class SuperbConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 32           # utterances per step
+    batch_size: int = 32           # utterances per micro-batch
+    accumulate: int = 1            # micro-batches per update (s3prl's gradient_accumulate_steps)
+    grad_clip: float = 1.0         # gradient norm clipping (s3prl's gradient_clipping; 0: off)
     max_steps: int = 2000
     val_every_steps: int = 200
     crop_seconds: Optional[float] = None  # random training crops (SID / ASV)
@@ -68,7 +71,7 @@ class SuperbConfig:
             raise InputError(f"task must be one of {', '.join(task_names())} (or all), got {self.task!r}")
         if self.states not in ("cache", "online"):
             raise InputError(f"states must be cache or online, got {self.states!r}")
-        for key in ("max_steps", "val_every_steps", "batch_size"):
+        for key in ("max_steps", "val_every_steps", "batch_size", "accumulate"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
@@ -141,6 +144,7 @@ class SuperbRunner:
             return json.loads(result_file.read_text())
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        release_large_allocations()  # batches of hidden states, step after step (utils.memory)
         t0 = time.time()
         targets, num_out = task.targets()
         splits = self._splits(targets)
@@ -154,7 +158,10 @@ class SuperbRunner:
         weights = model.featurizer.normalized_weights.tolist()
         self.out.mkdir(parents=True, exist_ok=True)
         weights_plot(weights, self.out / "layer_weights.png", f"{self.name} / {cfg.task}")
-        result = {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream,
+        layout = json.loads((Path(cfg.data) / "task.json").read_text()).get("layout") \
+            if (Path(cfg.data) / "task.json").is_file() else None
+        result = {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "layout": layout,
+                  **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
                   "upstream_weights": source_record(cfg.upstream), "metric": task.metric,
                   "higher_is_better": task.higher_is_better, "value": round(test.value, 3), **trained,
                   "steps": cfg.max_steps, "layer_weights": [round(w, 4) for w in weights],
@@ -174,9 +181,10 @@ class SuperbRunner:
             val_every_steps=cfg.val_every_steps if dev is not None else None,
             checkpoint_every_steps=cfg.val_every_steps, keep_checkpoints=1, progress_bar=cfg.progress,
             seed=cfg.seed, threads=cfg.threads, max_time_minutes=None))
-        # AdamW at a constant rate, gradients clipped at 5 (s3prl's downstream runner)
+        # Adam(W) at a constant rate with clipping and accumulation, as s3prl's downstream runner
         optim = OptimConfig(lr=cfg.lr, betas=[0.9, 0.999], eps=1e-8, weight_decay=cfg.weight_decay, warmup_steps=0,
-                            total_steps=cfg.max_steps, power=0.0, end_lr=cfg.lr, grad_clip=5.0)
+                            total_steps=cfg.max_steps, power=0.0, end_lr=cfg.lr, grad_clip=cfg.grad_clip,
+                            accumulate=cfg.accumulate)
         crop = int(cfg.crop_seconds * self.frame_rate) if cfg.crop_seconds else None
         module = SuperbHeadTask(model, task, dev, optim)
         best = ModelCheckpoint(dirpath=self.out / "train" / "checkpoints", filename="best", monitor="val/score",
