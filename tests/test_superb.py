@@ -225,7 +225,7 @@ def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_pat
           str(tmp_path / "tasks"), "--out", str(out)] + FAST)
     import hashlib
     weights = hashlib.sha256((Path(random_upstream) / "model.safetensors").read_bytes()).hexdigest()
-    for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf"):
+    for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe"):
         r = _result(out, "random", t)
         assert r["test_utterances"] > 0 and np.isfinite(r["value"])
         assert r["upstream_weights"] == {"source": str(Path(random_upstream).resolve()), "sha256": weights}
@@ -344,3 +344,22 @@ def test_slot_filling_metrics_as_superb_computes_them():
     assert slot_type_f1(["NO SLOTS"], ["NO SLOTS"]) == 1.0 and slot_type_f1([hyp], ["NO SLOTS"]) == 0.0
     v = TokenVocab.build([ref], "char-slot")
     assert "B-object" in v.tokens and v.decode(v.encode(ref)) == ref
+
+
+def test_qbe_dtw_finds_a_query_inside_a_document_and_the_metrics_are_right():
+    import numpy as np
+
+    from speechssl.downstream.qbe import QUESST_BETA, mean_average_precision, mtwv, subsequence_dtw_cost
+    g = np.random.default_rng(0)
+    query = g.normal(size=(20, 8))
+    inside = np.concatenate([g.normal(size=(30, 8)), query + 0.05 * g.normal(size=(20, 8)), g.normal(size=(25, 8))])
+    outside = g.normal(size=(75, 8))
+    assert subsequence_dtw_cost(query, inside) < 0.2 < subsequence_dtw_cost(query, outside)
+    assert QUESST_BETA == pytest.approx(12.49)
+    truth = np.array([[1, 0, 0], [0, 1, 0]], bool)
+    perfect = np.array([[0.9, 0.1, 0.2], [0.3, 0.8, 0.1]])
+    assert mtwv(perfect, truth) == pytest.approx(1.0) and mean_average_precision(perfect, truth) == 1.0
+    # query 2 ranks its document second: AP 1/2; at the best threshold one false alarm costs beta / 2
+    worse = np.array([[0.9, 0.1, 0.2], [0.85, 0.8, 0.1]])
+    assert mean_average_precision(worse, truth) == pytest.approx(0.75)
+    assert mtwv(worse, truth) == pytest.approx(max(1 - (0 + 1) / 2, 1 - QUESST_BETA * 0.5 / 2, 0.0))

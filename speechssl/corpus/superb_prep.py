@@ -100,7 +100,7 @@ def tag_slots(text: str, intent: str) -> str:
     return " ".join(words)
 
 
-def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf")
+def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe")
                  ) -> Dict[str, dict]:
     """All tasks from the mini corpus's data dirs (``train``, ``dev``, ``test``, ``test_unseen_speakers``).
 
@@ -113,7 +113,9 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
     for task in tasks:
         out = out_root / task
         counts = {}
-        if task == "asv":
+        if task == "qbe":
+            counts = _prepare_mini_qbe(d, out)
+        elif task == "asv":
             name = next((n for n in ("test_unseen_speakers", "test-unseen-speakers") if (root / n).is_dir()),
                         "test_unseen_speakers")
             unseen = DataDir.read(_need(root / name, "the mini corpus's unseen-speaker split"))
@@ -350,10 +352,32 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
     return counts
 
 
+def _prepare_mini_qbe(d: Dict[str, DataDir], out: Path) -> dict:
+    """QbE from the mini corpus: the keyword utterances of dev / test are the spoken queries (their keyword
+    is the term), the other utterances of the split with their transcripts are the documents searched."""
+    counts = {}
+    for s in ("dev", "test"):
+        src = d[s]
+        kinds, keyword = src.extra.get("utt2kind", {}), src.extra.get("utt2keyword", {})
+        queries = [u for u in src.utt_ids if kinds.get(u) == "keyword" and keyword.get(u, "_") not in
+                   ("_unknown_", "_silence_")]
+        docs = [u for u in src.utt_ids if kinds.get(u) != "keyword" and src.text and u in src.text]
+        q = src.subset(queries)
+        q.extra, q.text, q.verbatim = {"utt2label": {u: keyword[u] for u in queries}}, None, {}
+        q.write(out / f"{s}_queries")
+        docs_dir = src.subset(docs)
+        docs_dir.extra, docs_dir.verbatim = {}, {}
+        docs_dir.write(out / s)
+        words = {w for u in docs for w in src.text[u].lower().split()}
+        counts[s] = {"queries": len(queries), "documents": len(docs),
+                     "queries_with_a_match": sum(keyword[u] in words for u in queries)}
+    return counts
+
+
 # What each real layout prepares; the mini corpus prepares every task at once.
 LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
                 "voxceleb1": ("sid", "asv")}
-MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf")
+MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe")
 
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,

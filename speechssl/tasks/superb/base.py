@@ -92,14 +92,18 @@ class SuperbTask:
         order: place in the results table.
         splits: the data dirs the task dir must hold.
         select_on_dev: pick the training step by dev score (False: the last step, when there is no dev).
+        ideal: the metric's perfect value (the mini score's top). trains: False for a task without a head
+            (QbE), which implements ``evaluate_layers``.
     """
 
     name: str = ""
     metric: str = ""
     higher_is_better: bool = True
+    ideal: float = 100.0           # the metric's perfect value (percent metrics; QbE's MTWV: 1)
     order: int = 100
     splits: Tuple[str, ...] = ("train", "dev", "test")
     select_on_dev: bool = True
+    trains: bool = True            # False: nothing to train; ``evaluate_layers(splits)`` gives the result
 
     def __init__(self, data_root: Path, dirs: Dict[str, DataDir], out: Path):
         self.data_root, self.dirs, self.out = Path(data_root), dirs, Path(out)

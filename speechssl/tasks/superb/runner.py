@@ -100,7 +100,7 @@ class SuperbRunner:
         self.out = Path(cfg.out_dir) / self.name / cfg.task
         root = Path(cfg.data)
         task_cls = TASKS[cfg.task]
-        dirs = {s: DataDir.read(root / s) for s in ("train", "dev", "test") if (root / s).is_dir()}
+        dirs = {s: DataDir.read(root / s) for s in task_cls.splits if (root / s).is_dir()}
         missing = [s for s in task_cls.splits if s not in dirs]
         if missing:
             raise MissingInputError(f"{root}: no {', '.join(missing)} data dir (prepare it with `speechssl data "
@@ -149,6 +149,10 @@ class SuperbRunner:
         targets, num_out = task.targets()
         splits = self._splits(targets)
         t_cache = time.time() - t0
+        if not task.trains:
+            return self._write(self._result_base(), {**task.evaluate_layers(splits),
+                                                     "seconds": {"features": round(t_cache, 1),
+                                                                 "total": round(time.time() - t0, 1)}})
         train = splits["train"]
         L, D = train.source.num_states, train.source.dim
         torch.manual_seed(cfg.seed)
@@ -158,18 +162,25 @@ class SuperbRunner:
         weights = model.featurizer.normalized_weights.tolist()
         self.out.mkdir(parents=True, exist_ok=True)
         weights_plot(weights, self.out / "layer_weights.png", f"{self.name} / {cfg.task}")
-        layout = json.loads((Path(cfg.data) / "task.json").read_text()).get("layout") \
-            if (Path(cfg.data) / "task.json").is_file() else None
-        result = {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "layout": layout,
-                  **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
-                  "upstream_weights": source_record(cfg.upstream), "metric": task.metric,
-                  "higher_is_better": task.higher_is_better, "value": round(test.value, 3), **trained,
-                  "steps": cfg.max_steps, "layer_weights": [round(w, 4) for w in weights],
-                  "head_parameters": sum(p.numel() for p in model.parameters()),
-                  "train_utterances": len(train), "test_utterances": test.count,
-                  "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)},
-                  "config": asdict(cfg)}
-        write_json(result_file, result)  # written last: the task's done marker
+        return self._write(self._result_base(), {
+            **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
+            "value": round(test.value, 3), **trained, "steps": cfg.max_steps,
+            "layer_weights": [round(w, 4) for w in weights], "head_parameters": sum(p.numel() for p in model.parameters()),
+            "train_utterances": len(train), "test_utterances": test.count,
+            "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)}})
+
+    def _result_base(self) -> Dict[str, Any]:
+        cfg = self.cfg
+        task_json = Path(cfg.data) / "task.json"
+        layout = json.loads(task_json.read_text()).get("layout") if task_json.is_file() else None
+        return {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "layout": layout,
+                "upstream_weights": source_record(cfg.upstream), "metric": self.task.metric,
+                "higher_is_better": self.task.higher_is_better, "config": asdict(cfg)}
+
+    def _write(self, base: Dict[str, Any], fields: Dict[str, Any]) -> Dict[str, Any]:
+        result = {**base, **fields}
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(self.out / "result.json", result)  # written last: the task's done marker
         return result
 
     def _train(self, model: SuperbModel, train: Split, dev: Optional[Split]) -> Dict[str, Any]:

@@ -36,9 +36,10 @@ def anchored(value: float, low: float, top: float) -> Optional[float]:
     return 1000.0 * (value - low) / (top - low)
 
 
-def mini_score(value: float, fbank: float, higher_is_better: bool) -> Optional[float]:
-    """Relative to the FBANK measured on the same data: FBANK = 0, the metric's ideal = 1000 (see module doc)."""
-    return anchored(value, fbank, 100.0 if higher_is_better else 0.0)
+def mini_score(value: float, fbank: float, higher_is_better: bool, ideal: float = 100.0) -> Optional[float]:
+    """Relative to the FBANK measured on the same data: FBANK = 0, the metric's ideal = 1000 (see module doc);
+    ``ideal``: the perfect value of a higher-is-better metric (100 for percentages, 1 for MTWV)."""
+    return anchored(value, fbank, ideal if higher_is_better else 0.0)
 
 
 def load_anchors(path=None) -> Dict[str, Any]:
@@ -107,7 +108,8 @@ def summarize(out_dir) -> Dict[str, Any]:
         mini, bench = [], []
         for t, r in tasks.items():
             if t in fb:
-                s = mini_score(r["value"], fb[t]["value"], r["higher_is_better"])
+                s = mini_score(r["value"], fb[t]["value"], r["higher_is_better"],
+                               TASKS[t].ideal if t in TASKS else 100.0)
                 r["mini_score"] = None if s is None else round(s, 1) + 0.0  # no "-0.0"
                 if s is not None:
                     mini.append(s)
