@@ -363,3 +363,41 @@ def test_qbe_dtw_finds_a_query_inside_a_document_and_the_metrics_are_right():
     worse = np.array([[0.9, 0.1, 0.2], [0.85, 0.8, 0.1]])
     assert mean_average_precision(worse, truth) == pytest.approx(0.75)
     assert mtwv(worse, truth) == pytest.approx(max(1 - (0 + 1) / 2, 1 - QUESST_BETA * 0.5 / 2, 0.0))
+
+
+def _iemocap_fixture(root, wav_path):
+    """Two dialogs per session in IEMOCAP's layout, with lines of every kind the parser meets."""
+    for k in range(1, 6):
+        for g in ("F", "M"):
+            dialog = f"Ses0{k}{g}_impro01"
+            evals = root / f"Session{k}" / "dialog" / "EmoEvaluation"
+            wavs = root / f"Session{k}" / "sentences" / "wav" / dialog
+            evals.mkdir(parents=True, exist_ok=True)
+            wavs.mkdir(parents=True, exist_ok=True)
+            lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+            for i, emo in enumerate(["neu", "hap", "exc", "ang", "sad", "fru", "xxx", "neu"]):
+                utt = f"{dialog}_{g}{i:03d}"
+                lines.append(f"[{i}.0000 - {i}.9000]\t{utt}\t{emo}\t[2.5000, 2.5000, 2.5000]")
+                lines.append(f"C-E1:\t{emo.title()};\t()")
+                (wavs / f"{utt}.wav").write_bytes(wav_path.read_bytes())
+            (evals / f"{dialog}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head_trains(testdata, tmp_path, random_upstream):
+    from speechssl.corpus.superb_prep import prepare_iemocap
+    from speechssl.errors import MissingInputError
+    wav = next((testdata / "fsdd" / "recordings").glob("*.wav"))
+    _iemocap_fixture(tmp_path / "IEMOCAP", wav)
+    counts = prepare_iemocap(tmp_path / "IEMOCAP", tmp_path / "er", test_session=3)
+    assert counts == {"train": 38, "dev": 10, "test": 12}   # 6 of 8 lines per dialog; dev: 20% of 48
+    test = (tmp_path / "er" / "test" / "utt2label").read_text().split("\n")
+    assert all(line.startswith("Ses03") for line in test if line)  # the held-out session only
+    labels = {l.split()[1] for s in ("train", "dev", "test") for l in (tmp_path / "er" / s / "utt2label").read_text().splitlines()}
+    assert labels == {"neu", "hap", "ang", "sad"}                   # excited merged into happy; fru, xxx left out
+    _run(["superb", "--task", "er", "--upstream", f"random={random_upstream}", "--data", str(tmp_path / "er"),
+          "--out", str(tmp_path / "exp")] + FAST)
+    r = _result(tmp_path / "exp", "random", "er")
+    assert r["test_utterances"] == 12 and r["layout"] == "iemocap"
+    (tmp_path / "IEMOCAP" / "Session2" / "sentences" / "wav" / "Ses02M_impro01" / "Ses02M_impro01_M003.wav").unlink()
+    with pytest.raises(MissingInputError, match=r"Ses02M_impro01.txt:\d+: .*Ses02M_impro01_M003.wav does not exist"):
+        prepare_iemocap(tmp_path / "IEMOCAP", tmp_path / "er2")

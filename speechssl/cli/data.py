@@ -50,7 +50,7 @@ def cmd_data_utt2dur(args) -> int:
 
 def cmd_prep_superb(args) -> int:
     return print_json(prepare_task_dirs(args.layout, args.task, args.src, args.out, args.test_src, args.lexicon,
-                                        args.skip_oov))
+                                        args.skip_oov, args.fold))
 
 
 def cmd_features(args) -> int:
@@ -135,13 +135,14 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_data_fix)
     s = add_parser(data, "prep-superb", "SUPERB task dirs (train/dev/test) from a dataset's own layout or the "
                    "mini corpus")
-    s.add_argument("--task", default="all", choices=[*MINI_TASKS, "all"], help="the task to prepare")
+    s.add_argument("--task", default="all", choices=[*MINI_TASKS, "er", "all"], help="the task to prepare")
     s.add_argument("--layout", required=True, choices=["mini", *LAYOUT_TASKS], help="the source's layout")
     s.add_argument("--src", required=True, help="mini: the data dirs' parent; librispeech: "
                    "train=DIR,dev=DIR,test=DIR data dirs (or their parent); others: the dataset root")
     s.add_argument("--test-src", help="speech_commands: the separate v0.01 test set")
     s.add_argument("--lexicon", help="librispeech PR: pronunciation lexicon (WORD PH1 PH2 ...)")
     s.add_argument("--skip-oov", action="store_true", help="PR: leave out utterances with words not in the lexicon")
+    s.add_argument("--fold", type=int, default=1, help="iemocap: the session held out for test (1-5)")
     s.add_argument("--out", required=True, help="task dir (mini: parent of one dir per task)")
     s.set_defaults(func=cmd_prep_superb)
     s = add_parser(data, "utt2dur", "write utt2dur from audio headers")

@@ -10,6 +10,7 @@ Layouts read:
     ``testing_list.txt``, ``_background_noise_/``; optionally the separate test set) -> KS
   * Fluent Speech Commands (``data/{train,valid,test}_data.csv``, ``wavs/speakers/...``) -> IC
   * VoxCeleb1 (``wav/<id>/<video>/<n>.wav``, ``iden_split.txt``, ``veri_test.txt``) -> SID, ASV
+  * IEMOCAP (``Session<k>/dialog/EmoEvaluation/*.txt``, ``Session<k>/sentences/wav/...``) -> ER, one fold
   * the mini corpus's data dirs (``speechssl demo`` / recipe stage 1) -> all six tasks
 """
 from __future__ import annotations
@@ -298,6 +299,50 @@ def prepare_fluent_speech_commands(root, out_root) -> Dict[str, int]:
     return counts
 
 
+# ------------------------------------------------------------------------------------ IEMOCAP (ER)
+IEMOCAP_CLASSES = {"neu": "neu", "hap": "hap", "exc": "hap", "ang": "ang", "sad": "sad"}  # 4 classes, exc -> hap
+_EMO_LINE = re.compile(r"^\[(\d+\.\d+) - (\d+\.\d+)\]\t(\S+)\t(\S+)\t")
+
+
+def prepare_iemocap(root, out_root, test_session: int = 1, dev_ratio: float = 0.2, seed: int = 0) -> Dict[str, int]:
+    """ER on IEMOCAP as SUPERB runs it (s3prl downstream/emotion): the four classes neutral, happy (with
+    excited merged in), angry and sad; leave-one-session-out: session ``test_session`` is the test set, a seeded
+    ``dev_ratio`` of the other sessions' utterances the dev set. Reads
+    ``Session<k>/dialog/EmoEvaluation/<dialog>.txt`` and ``Session<k>/sentences/wav/<dialog>/<utt>.wav``.
+    The benchmark's score is the mean over the five folds (``--fold 1..5``)."""
+    import random
+    root, out = Path(root), Path(out_root)
+    if not 1 <= test_session <= 5:
+        raise InputError(f"IEMOCAP has sessions 1-5; --fold {test_session}")
+    rows = {s: [] for s in SPLITS}
+    pool = []
+    for k in range(1, 6):
+        evals = sorted(_need(root / f"Session{k}" / "dialog" / "EmoEvaluation", f"IEMOCAP session {k}").glob("*.txt"))
+        if not evals:
+            raise MissingInputError(f"{root}/Session{k}/dialog/EmoEvaluation: no evaluation files")
+        for f in evals:
+            for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                m = _EMO_LINE.match(line)
+                if not m or m.group(4) not in IEMOCAP_CLASSES:
+                    continue
+                utt = m.group(3)
+                wav = root / f"Session{k}" / "sentences" / "wav" / f.stem / f"{utt}.wav"
+                if not wav.exists():
+                    raise MissingInputError(f"{f}:{n}: {wav} does not exist")
+                row = {"utt": utt, "wav": str(wav.resolve()), "spk": utt[:5] + utt.split("_")[-1][0],
+                       "label": IEMOCAP_CLASSES[m.group(4)]}
+                (rows["test"] if k == test_session else pool).append(row)
+    random.Random(seed).shuffle(pool)
+    n_dev = int(round(dev_ratio * len(pool)))
+    rows["dev"], rows["train"] = sorted(pool[:n_dev], key=lambda r: r["utt"]), sorted(pool[n_dev:], key=lambda r: r["utt"])
+    counts = {}
+    for s in SPLITS:
+        _write(out / s, sorted(rows[s], key=lambda r: r["utt"]), ["utt2label"])
+        counts[s] = len(rows[s])
+    _task_json(out, task="er", layout="iemocap", source=str(root.resolve()), fold=test_session, counts=counts)
+    return counts
+
+
 # ------------------------------------------------------------------------------------ VoxCeleb1 (SID, ASV)
 def _vox_row(root: Path, rel: str, where: str) -> dict:
     wav = root / "wav" / rel
@@ -376,12 +421,12 @@ def _prepare_mini_qbe(d: Dict[str, DataDir], out: Path) -> dict:
 
 # What each real layout prepares; the mini corpus prepares every task at once.
 LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
-                "voxceleb1": ("sid", "asv")}
+                "voxceleb1": ("sid", "asv"), "iemocap": ("er",)}
 MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe")
 
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,
-                      lexicon: Optional[str] = None, skip_oov: bool = False) -> dict:
+                      lexicon: Optional[str] = None, skip_oov: bool = False, fold: int = 1) -> dict:
     """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layout) from
     ``src`` in ``layout``. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
     out = Path(out)
@@ -401,4 +446,6 @@ def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[
         return prepare_speech_commands(src, out, test_src)
     if layout == "fluent":
         return prepare_fluent_speech_commands(src, out)
+    if layout == "iemocap":
+        return prepare_iemocap(src, out, fold)
     return prepare_voxceleb1_sid(src, out) if task == "sid" else prepare_voxceleb1_asv(src, out)
