@@ -225,7 +225,7 @@ def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_pat
           str(tmp_path / "tasks"), "--out", str(out)] + FAST)
     import hashlib
     weights = hashlib.sha256((Path(random_upstream) / "model.safetensors").read_bytes()).hexdigest()
-    for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe"):
+    for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd"):
         r = _result(out, "random", t)
         assert r["test_utterances"] > 0 and np.isfinite(r["value"])
         assert r["upstream_weights"] == {"source": str(Path(random_upstream).resolve()), "sha256": weights}
@@ -401,3 +401,24 @@ def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head
     (tmp_path / "IEMOCAP" / "Session2" / "sentences" / "wav" / "Ses02M_impro01" / "Ses02M_impro01_M003.wav").unlink()
     with pytest.raises(MissingInputError, match=r"Ses02M_impro01.txt:\d+: .*Ses02M_impro01_M003.wav does not exist"):
         prepare_iemocap(tmp_path / "IEMOCAP", tmp_path / "er2")
+
+
+def test_der_as_md_eval_counts_it_and_pit_is_order_free():
+    import torch
+
+    from speechssl.downstream.diarization import der, diarization_errors, pit_bce, segments_to_frames
+    ref = {"A": [(0.0, 2.0)], "B": [(1.5, 4.0)]}
+    assert der([(ref, {"x": [(0.0, 2.0)], "y": [(1.5, 4.0)]})]) == pytest.approx(0.0, abs=0.5)   # names are mapped
+    e = diarization_errors(ref, {"x": [(0.0, 2.0)]})                                        # B missed
+    assert e["speech"] == pytest.approx(4.5, abs=0.02) and e["miss"] == pytest.approx(2.5, abs=0.02)
+    # x maps to B (2.5 s agree): 1.5 s confusion while only A speaks, 0.5 s miss in the overlap
+    assert der([(ref, {"x": [(0.0, 4.0)]})]) == pytest.approx(100 * (1.5 + 0.5) / 4.5, abs=0.5)
+    # a collar of 0.25 s forgives a hypothesis 0.2 s late at every boundary
+    late = {"x": [(0.2, 2.2)], "y": [(1.7, 4.2)]}
+    assert der([(ref, late)], collar=0.0) > 5 and der([(ref, late)], collar=0.25) == pytest.approx(0.0, abs=0.5)
+    labels = segments_to_frames([[(0.0, 0.5)], [(0.3, 1.0)]], 50, 50.0)
+    logits = (labels * 8 - 4)[None]
+    swapped = logits[..., [1, 0]]
+    n = torch.tensor([50])
+    assert pit_bce(logits, labels[None], n) == pytest.approx(float(pit_bce(swapped, labels[None], n)))
+    assert pit_bce(logits, labels[None], n) < 0.05

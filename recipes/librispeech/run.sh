@@ -61,7 +61,7 @@ asr_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final"  # s
 asr_config="finetune/asr_mini finetune/asr_demo"
 asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
-superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr (all)
+superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr sf qbe sd (all the mini corpus supports)
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched"
 superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
 tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
@@ -103,7 +103,7 @@ case "$corpus" in
 esac
 case "$cmd_backend" in local|slurm) ;; *) echo "$0: --cmd-backend must be local or slurm, got '$cmd_backend'" >&2; exit 1 ;; esac
 for t in $superb_tasks; do
-  case "$t" in pr|ks|ic|sid|asv|asr) ;; *) echo "$0: --superb-tasks: unknown task '$t' (pr ks ic sid asv asr)" >&2; exit 1 ;; esac
+  case "$t" in pr|ks|ic|sid|asv|asr|sf|qbe|sd) ;; *) echo "$0: --superb-tasks: unknown task '$t' (pr ks ic sid asv asr sf qbe sd)" >&2; exit 1 ;; esac
 done
 
 mkdir -p exp

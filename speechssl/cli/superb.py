@@ -1,6 +1,9 @@
 """``superb``: SUPERB tasks on frozen upstreams, and the cross-upstream table."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..errors import InputError
 from ..tasks.superb import run_benchmark, summarize, task_names
 from ._args import add_parser
 
@@ -9,7 +12,14 @@ def cmd_superb(args) -> int:
     if args.summarize_only:
         print(summarize(args.out)["markdown"])
         return 0
-    tasks = task_names() if args.task == "all" else [args.task]
+    tasks = [args.task]
+    if args.task == "all":  # every task prepared under --tasks-dir (the mini corpus has no ER)
+        tasks = [t for t in task_names() if (Path(args.tasks_dir) / t / "task.json").is_file()]
+        if not tasks:
+            raise InputError(f"{args.tasks_dir}: no prepared task dirs (speechssl data prep-superb)")
+        skipped = [t for t in task_names() if t not in tasks]
+        if skipped:
+            print(f"not prepared under {args.tasks_dir}, skipped: {', '.join(skipped)}")
     for r in run_benchmark(args.upstream, tasks, args.tasks_dir, args.out, args.cache, args.data, args.config,
                            args.overrides):
         print(f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"

@@ -101,7 +101,7 @@ def tag_slots(text: str, intent: str) -> str:
     return " ".join(words)
 
 
-def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe")
+def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
                  ) -> Dict[str, dict]:
     """All tasks from the mini corpus's data dirs (``train``, ``dev``, ``test``, ``test_unseen_speakers``).
 
@@ -116,6 +116,8 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
         counts = {}
         if task == "qbe":
             counts = _prepare_mini_qbe(d, out)
+        elif task == "sd":
+            counts = _prepare_mini_sd(d, out, root)
         elif task == "asv":
             name = next((n for n in ("test_unseen_speakers", "test-unseen-speakers") if (root / n).is_dir()),
                         "test_unseen_speakers")
@@ -419,10 +421,73 @@ def _prepare_mini_qbe(d: Dict[str, DataDir], out: Path) -> dict:
     return counts
 
 
+def _speech_segments(ctm_lines: List[str], gap: float = 0.15) -> List[tuple]:
+    """Merged non-silence spans ``(start, end)`` of one utterance's CTM lines (gaps under ``gap`` bridged)."""
+    spans = []
+    for line in ctm_lines:
+        _, _, start, dur, sym = line.split()[:5]
+        if sym.lower() in ("sil", "sp", "spn", "<eps>"):
+            continue
+        a, b = float(start), float(start) + float(dur)
+        if spans and a - spans[-1][1] < gap:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def _prepare_mini_sd(d: Dict[str, DataDir], out: Path, data_root: Path, seed: int = 0,
+                     most: Dict[str, int] = None) -> dict:
+    """SD from the mini corpus: two-speaker mixtures with overlap, written as 16 kHz files with an RTTM of
+    who speaks when (from the corpus's phone alignments): the second talker starts 30-80 % into the first."""
+    import random
+
+    import numpy as np
+
+    from ..audio.io import save
+    most = most or {"train": 300, "dev": 40, "test": 40}
+    counts = {}
+    for s in SPLITS:
+        src = d[s]
+        ctm_file = data_root / s / "alignments.ctm"
+        if not ctm_file.is_file():
+            raise MissingInputError(f"{ctm_file}: the mini corpus's alignments give SD its reference")
+        ctm: Dict[str, List[str]] = {}
+        for line in ctm_file.read_text().splitlines():
+            if line.strip():
+                ctm.setdefault(line.split()[0], []).append(line)
+        utts = [u for u in src.utt_ids if u in ctm]
+        rng = random.Random(f"sd/{seed}/{s}")
+        rows, rttm = [], []
+        (out / s / "wav").mkdir(parents=True, exist_ok=True)
+        for m in range(min(most[s], len(utts) // 2)):
+            a = rng.choice(utts)
+            b = rng.choice([u for u in utts if src.utt2spk[u] != src.utt2spk[a]] or utts)
+            wa, wb = src.load_audio(a), src.load_audio(b)
+            wa, wb = wa / (np.sqrt(np.mean(wa ** 2)) + 1e-8), wb / (np.sqrt(np.mean(wb ** 2)) + 1e-8)
+            offset = int(rng.uniform(0.3, 0.8) * len(wa))
+            mix = np.zeros(max(len(wa), offset + len(wb)), np.float32)
+            mix[:len(wa)] += wa
+            mix[offset:offset + len(wb)] += wb
+            mix *= 0.5 / max(float(np.abs(mix).max()), 1e-8)
+            name = f"mix{m:04d}-{a}-{b}"
+            wav = out / s / "wav" / f"{name}.wav"
+            save(wav, mix, 16000)
+            rows.append({"utt": name, "wav": str(wav.resolve()), "spk": name})
+            shift = offset / 16000
+            for utt, spk, delta in ((a, src.utt2spk[a], 0.0), (b, src.utt2spk[b], shift)):
+                for start, end in _speech_segments(ctm[utt]):
+                    rttm.append(f"SPEAKER {name} 1 {start + delta:.3f} {end - start:.3f} <NA> <NA> {spk} <NA> <NA>")
+        _write(out / s, rows)
+        (out / s / "rttm").write_text("\n".join(rttm) + "\n")
+        counts[s] = len(rows)
+    return counts
+
+
 # What each real layout prepares; the mini corpus prepares every task at once.
 LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
                 "voxceleb1": ("sid", "asv"), "iemocap": ("er",)}
-MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe")
+MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
 
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,

@@ -148,6 +148,7 @@ class SuperbRunner:
         t0 = time.time()
         targets, num_out = task.targets()
         splits = self._splits(targets)
+        task.frame_rate = self.frame_rate   # tasks whose targets are times (SD) convert them with it
         t_cache = time.time() - t0
         if not task.trains:
             return self._write(self._result_base(), {**task.evaluate_layers(splits),
