@@ -31,18 +31,13 @@ CASES = {
 
 
 def _perturbed(model):
-    """Fresh models have zero biases and unit norms: perturb them so every weight matters."""
-    g = torch.Generator().manual_seed(1)
+    """Perturbed norms, biases, gates and BatchNorm statistics (as the import tests do), in eval mode."""
+    from test_interop import _randomize
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.ndim <= 1 or "gate" in name or "bias" in name:
-                p.add_(0.1 * torch.randn(p.shape, generator=g))
-        for name, b in model.named_buffers():
-            if name.endswith("running_var"):
-                b.copy_(0.5 + torch.rand(b.shape, generator=g))
-            elif name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g))
-    return model.eval()
+            if "gate" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return _randomize(model).eval()
 
 
 def _waves(lengths, seed=0):

@@ -43,11 +43,17 @@ class CtcRecognition(SuperbTask):
                                       blank=self.vocab.blank, reduction="sum",
                                       zero_infinity=True) / target_len.sum().clamp_min(1)
 
-    def score(self, outputs, split: Split, write: bool) -> Scored:
+    def decode(self, outputs, split: Split, write: bool):
+        """Greedy hypotheses and references of ``split``; ``write`` leaves a Kaldi-style scoring dir."""
         hyps = []
         for _, (logits, out_len) in outputs:
             hyps += greedy_decode(logits.float().log_softmax(-1), out_len, self.vocab)
         refs = [self.refs[split.name][u] for u in split.utts]
         if write:
-            write_scoring(self.out / f"decode_{split.name}", split.utts, refs, hyps, self.vocab.unit)
+            write_scoring(self.out / f"decode_{split.name}", split.utts, refs, hyps,
+                          "word" if self.vocab.unit == "char-slot" else self.vocab.unit)
+        return hyps, refs
+
+    def score(self, outputs, split: Split, write: bool) -> Scored:
+        hyps, refs = self.decode(outputs, split, write)
         return Scored(error_counts(refs, hyps, "word").rate, len(refs))
