@@ -282,7 +282,9 @@ fi
 if runs 9; then
   begin 9 "SUPERB ($superb_tasks) for fbank $superb_upstreams -> exp/superb"
   if [ -n "$preset" ]; then
-    [ -f superb/asv/task.json ] || speechssl data prep-superb --layout mini --src data --out superb
+    for t in $superb_tasks; do   # each task dir once; a task added later is prepared then
+      [ -f superb/$t/task.json ] || speechssl data prep-superb --layout mini --task $t --src data --out superb
+    done
   elif [ ! -d superb ]; then
     echo "$0: stage 9 on LibriSpeech needs the SUPERB task dirs in superb/: make them with" \
          "'speechssl data prep-superb' from each task's corpus (README, 'SUPERB')" >&2; exit 1

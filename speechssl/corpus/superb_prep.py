@@ -11,6 +11,7 @@ Layouts read:
   * Fluent Speech Commands (``data/{train,valid,test}_data.csv``, ``wavs/speakers/...``) -> IC
   * VoxCeleb1 (``wav/<id>/<video>/<n>.wav``, ``iden_split.txt``, ``veri_test.txt``) -> SID, ASV
   * IEMOCAP (``Session<k>/dialog/EmoEvaluation/*.txt``, ``Session<k>/sentences/wav/...``) -> ER, one fold
+  * Audio SNIPS -> SF, Libri2Mix -> SD, QUESST 2014 -> QbE (:mod:`.superb_prep_sf_sd_qbe`)
   * the mini corpus's data dirs (``speechssl demo`` / recipe stage 1) -> all six tasks
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Dict, Iterable, List, Optional
 from ..data.kaldi_dir import DataDir, DataDirError
 from ..errors import InputError, MissingInputError
 from .superb_mini import prepare_mini_qbe, prepare_mini_sd, tag_slots
+from .superb_prep_sf_sd_qbe import prepare_librimix, prepare_quesst14, prepare_snips
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +382,8 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
 
 # What each real layout prepares; the mini corpus prepares every task at once.
 LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
-                "voxceleb1": ("sid", "asv"), "iemocap": ("er",)}
+                "voxceleb1": ("sid", "asv"), "iemocap": ("er",), "snips": ("sf",), "librimix": ("sd",),
+                "quesst14": ("qbe",)}
 MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
 
 
@@ -407,4 +410,6 @@ def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[
         return prepare_fluent_speech_commands(src, out)
     if layout == "iemocap":
         return prepare_iemocap(src, out, fold)
+    if layout in ("snips", "librimix", "quesst14"):
+        return {"snips": prepare_snips, "librimix": prepare_librimix, "quesst14": prepare_quesst14}[layout](src, out)
     return prepare_voxceleb1_sid(src, out) if task == "sid" else prepare_voxceleb1_asv(src, out)

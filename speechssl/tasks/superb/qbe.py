@@ -25,8 +25,9 @@ class QueryByExample(SuperbTask):
         for s, d in self.dirs.items():
             if s.endswith("_queries"):
                 out[s] = {u: t.lower() for u, t in read_labels(d, "utt2label").items()}
-            else:
-                out[s] = {u: {w.lower() for w in t.split()} for u, t in read_labels(d, "text").items()}
+            else:   # the terms a document contains: its words (mini corpus) or the ids of its queries (QUESST)
+                terms = d.extra.get("utt2terms") or read_labels(d, "text")
+                out[s] = {u: {w.lower() for w in t.split()} for u, t in terms.items()}
         return out, None
 
     @staticmethod
