@@ -1,0 +1,47 @@
+"""An independent intelligibility judge: CMU PocketSphinx with the US English acoustic model, dictionary
+and language model that ship in its wheel (offline). Nothing in this toolkit is tuned on it; its word
+error rate on real audio is the floor that synthesized audio is read against.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict
+
+import numpy as np
+
+from ..constants import SAMPLE_RATE
+from ..errors import MissingInputError
+
+
+class SphinxJudge:
+    """``transcribe(wav [T] float at 16 kHz) -> upper-case words``."""
+
+    def __init__(self):
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as e:
+            raise MissingInputError(f"the PocketSphinx judge needs pocketsphinx ({e}): "
+                                    "pip install 'speechssl[judges]'") from e
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+
+    def transcribe(self, wav: np.ndarray) -> str:
+        pcm = (np.clip(np.asarray(wav, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        words = hyp.hypstr if hyp is not None else ""
+        return " ".join(re.sub(r"\(\d+\)$", "", w) for w in words.upper().split())  # drop alternates' (2)
+
+
+def judge_wer(judge: SphinxJudge, wavs: Dict[str, np.ndarray], refs: Dict[str, str]) -> dict:
+    """Corpus WER and CER (%) of the judge's transcripts of ``wavs`` against ``refs`` (jiwer)."""
+    import jiwer
+    utts = sorted(u for u in wavs if refs.get(u, "").strip())
+    hyps = {u: judge.transcribe(wavs[u]) for u in utts}
+    ref_l, hyp_l = [refs[u].upper() for u in utts], [hyps[u] or "<EMPTY>" for u in utts]
+    return {"wer": round(100 * jiwer.wer(ref_l, hyp_l), 2), "cer": round(100 * jiwer.cer(ref_l, hyp_l), 2),
+            "utterances": len(utts), "hypotheses": hyps}
+
+
+__all__ = ["SphinxJudge", "judge_wer"]
