@@ -231,6 +231,11 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert -1 <= res["speaker_similarity_scale"]["source_vs_target_originals"] <= 1
     assert "speaker_similarity" in res["tts"] and (tmp_path / "eval" / "spectrograms.png").stat().st_size > 1000
     assert len((tmp_path / "eval" / "tts" / "wav.scp").read_text().splitlines()) == 2
+    j = res["judges"]           # the independent judges (installed with the test extra)
+    assert 0 <= j["judge_on_real_audio"]["test_speakers"]["eer"] <= 100 and j["wer"]["original"] >= 0
+    assert j["wer"]["tts_over_floor"] >= 0 and 0 <= j["vc_closer_to_target"] <= 1
+    assert j["mcd_dtw"]["resynthesis"] > 0 and j["mcd_dtw"]["tts_own_voice"] > 0
+    assert -1 <= j["speaker_similarity"]["vc_to_target"] <= 1
     assert main(["tts", "curve", "--snapshots", str(tmp_path / "voc" / "snapshots"), "--data", str(tiny_data / "test"),
                  "--max-utts", "2", "--out", str(tmp_path / "curve")]) == 0
     curve = json.loads((tmp_path / "curve" / "curve.json").read_text())

@@ -178,9 +178,15 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
-             asr_decode: Optional[dict] = None, device: str = "auto") -> dict:
+             asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
-    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default)."""
+    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default);
+    ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed)."""
+    from .tts_judges import judge, judges_available
+    missing = judges_available()
+    if judges and missing:
+        raise MissingInputError(f"--judges needs the judges extra, missing {missing}: pip install 'speechssl[judges]'")
+    judges = missing is None if judges is None else judges
 
     out = Path(out)
     tts = WavThruVec(vocoder, acoustic, device)
@@ -192,7 +198,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     ref_utts = refs.utt_ids
     res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
                             "asr_decode": asr_decode or {"beam": 0}}
-    orig, resyn, synth, conv = {}, {}, {}, {}
+    orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
     mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
     sim_within, sim_between = [], []      # the scale: real audio of one speaker, and of source vs target
     for k, u in enumerate(utts):
@@ -203,7 +209,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         st.append(s_)
         sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
         # another speaker's reference: unseen speakers for TTS and the conversion target
-        target = ref_utts[(k * 7) % len(ref_utts)]
+        target = targets[u] = ref_utts[(k * 7) % len(ref_utts)]
         twav = refs.load_audio(target)
         _, spk_t = tts.layers(twav)
         sim_between.append(cosine(spk_own, spk_t))
@@ -217,6 +223,8 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         if acoustic:
             synth[u], _, _ = tts.synthesize(d.text[u], twav)
             sim_tts.append(cosine(tts.layers(synth[u])[1], spk_t))
+            if judges:      # in the speaker's own voice: published MCD against the recording of the sentence
+                synth_own[u], _, _ = tts.synthesize(d.text[u], d.load_audio(same[0]) if same else wav)
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
 
     def score(wavs: Dict[str, np.ndarray], name: str) -> Optional[dict]:
@@ -234,6 +242,10 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     if acoustic:
         res["tts"] = {"speaker_similarity": float(np.mean(sim_tts)),
                       "asr": score(synth, "tts")}
+    if judges:
+        res["judges"] = judge(d, refs, orig, resyn, conv, targets, synth, synth_own, texts)
+    else:
+        res["judges"] = {"skipped": f"the judges extra is not installed: {missing}"}
     rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))
             for u in utts[:plots]]
     res["plot"] = str(plot_spectrograms(rows, out / "spectrograms.png"))
