@@ -151,6 +151,17 @@ def test_short_run_loss_falls_validates_and_exports(tiny_data, mfcc_labels, tmp_
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_wall_clock_guard_says_loudly_where_it_cut_a_step_budget(tiny_data, mfcc_labels, tmp_path, caplog):
+    cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=500", "trainer.max_time_minutes=0.0001")
+    summary = pretrain_hubert(cfg)
+    assert summary["steps"] < 500
+    assert summary["cut_by_wall_clock_guard"] == {"at_step": summary["steps"], "max_steps": 500,
+                                                  "max_time_minutes": 0.0001}
+    assert "WALL-CLOCK GUARD" in caplog.text and f"at step {summary['steps']} of max_steps 500" in caplog.text
+    full = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "run2", "trainer.max_steps=3"))
+    assert "cut_by_wall_clock_guard" not in full          # a budget reached in steps says nothing
+
+
 class _Kill(Exception):
     pass
 

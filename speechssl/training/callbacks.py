@@ -1,4 +1,5 @@
 """Lightning plumbing: atomic checkpoint writes, audio throughput, a training-time budget."""
+import logging
 import time
 
 import lightning as L
@@ -6,6 +7,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..constants import SAMPLE_RATE
 from ..utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -39,16 +42,25 @@ class Throughput(L.Callback):
 
 
 class StepTimeLimit(L.Callback):
-    """Stops after ``minutes`` of training wall time (Lightning's max_time counts setup too)."""
+    """A guard, not a budget: stops after ``minutes`` of training wall time (Lightning's max_time counts
+    setup too), and says so loudly, because a run it cuts depends on the machine's speed and load and is no
+    longer the reproducible step budget ``max_steps`` asked for. ``cut_at_step`` records where it cut."""
 
     def __init__(self, minutes: float):
         self.limit = minutes * 60
         self._start = None
+        self.cut_at_step = None
 
     def on_train_start(self, trainer, module):
         self._start = time.perf_counter() - module.trained_seconds
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         module.trained_seconds = time.perf_counter() - self._start
-        if module.trained_seconds >= self.limit:
+        if module.trained_seconds >= self.limit and not trainer.should_stop:
             trainer.should_stop = True
+            self.cut_at_step = trainer.global_step
+            if trainer.max_steps and trainer.global_step < trainer.max_steps:
+                log.warning("WALL-CLOCK GUARD: training stopped after %.1f min at step %d of max_steps %d; "
+                            "this run is cut short by the machine's speed, not by its step budget "
+                            "(raise trainer.max_time_minutes to reproduce the budget)",
+                            self.limit / 60, trainer.global_step, trainer.max_steps)

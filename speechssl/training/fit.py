@@ -117,6 +117,10 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
                "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
                "wall_seconds_this_run": round(time.time() - t0, 1), **(extra_summary or {}),
                "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+    guard = next((c for c in trainer.callbacks if isinstance(c, StepTimeLimit)), None)
+    if guard is not None and guard.cut_at_step is not None and summary["steps"] < t.max_steps:
+        summary["cut_by_wall_clock_guard"] = {"at_step": summary["steps"], "max_steps": t.max_steps,
+                                              "max_time_minutes": t.max_time_minutes}
     gather_full_weights(trainer, task)  # every rank: a sharding strategy gathers the weights onto rank 0
     if trainer.is_global_zero:
         summary["export"] = str(export(trainer, summary))
