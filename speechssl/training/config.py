@@ -27,7 +27,7 @@ class TrainerConfig:
     devices: Any = "auto"          # int, list or "auto"
     num_nodes: int = 1
     strategy: str = "auto"         # auto | ddp | ddp_spawn | fsdp | deepspeed...
-    precision: str = "32-true"     # 32-true | bf16-mixed | 16-mixed
+    precision: str = "32-true"     # 32-true | bf16-mixed | 16-mixed | auto (probed once: utils/precision.py)
     log_every_steps: int = 10
     val_every_steps: Optional[int] = 1000
     checkpoint_every_steps: int = 1000

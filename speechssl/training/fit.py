@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from ..config import to_yaml
 from ..errors import ConfigError
 from ..utils.atomic import write_json, write_text
+from ..utils.precision import resolve_precision
 from .callbacks import AtomicCheckpointIO, StepTimeLimit, Throughput
 from .config import OptimConfig, TrainerConfig
 
@@ -58,7 +59,8 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     # manual-optimization tasks (the GAN) are checkpointed after their steps, which is what we want
     warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
     return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
-                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision,
+                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
+                     precision=resolve_precision(cfg.precision, cfg.accelerator),
                      log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
                      check_val_every_n_epoch=None if cfg.val_every_steps else 1,
                      accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
@@ -115,7 +117,8 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
     summary = {"steps": trainer.global_step // steps_per_batch, "epochs": trainer.current_epoch,
                "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
-               "wall_seconds_this_run": round(time.time() - t0, 1), **(extra_summary or {}),
+               "wall_seconds_this_run": round(time.time() - t0, 1), "precision": str(trainer.precision),
+               **(extra_summary or {}),
                "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
     guard = next((c for c in trainer.callbacks if isinstance(c, StepTimeLimit)), None)
     if guard is not None and guard.cut_at_step is not None and summary["steps"] < t.max_steps:
