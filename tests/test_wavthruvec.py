@@ -1,5 +1,6 @@
 """WavThruVec building blocks: vec2wav generator and discriminators (shape bookkeeping, config validation),
 HiFi-GAN losses, monotonic alignment search against brute force, the length regulator, and text2vec."""
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -50,6 +51,32 @@ def test_generator_turns_each_frame_into_a_hop_of_samples_and_listens_to_the_spe
         gen(torch.randn(1, 7, 11), spk[:1])
     table = Vec2WavGenerator(tiny_vocoder(num_speakers=3)).eval()
     assert table(feats, speaker_ids=torch.tensor([0, 2])).shape == (2, 7 * 320)
+
+
+def test_a_codebook_snaps_frames_to_learnt_units_and_travels_with_the_export(tmp_path):
+    from speechssl.tasks.vec2wav import learn_codebook, load_vocoder
+    from speechssl.training import save_export
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 5, (3, 12)).astype(np.float32)
+    feats = {f"u{i}": (centres[rng.integers(0, 3, 40)] + rng.normal(0, 0.1, (40, 12))).astype(np.float32)
+             for i in range(5)}
+    book = learn_codebook(feats, 3, seed=0)
+    assert book.shape == (3, 12)
+    assert all(np.abs(book.numpy() - c).sum(1).min() < 0.5 for c in centres)   # one centroid per cluster
+    torch.manual_seed(0)
+    gen = Vec2WavGenerator(tiny_vocoder(codebook_size=3)).eval()
+    gen.codebook.copy_(book)
+    x = torch.from_numpy(centres[[0, 1, 2, 1]])[None]
+    units = gen.quantize(x)
+    assert all(any(torch.equal(row, b) for b in book) for row in units[0])     # every frame is a centroid
+    assert torch.equal(gen.quantize(x + 0.3), units)                           # small moves keep the unit
+    spk = torch.randn(1, 6)
+    assert torch.equal(gen(x + 0.3, spk), gen(x - 0.2, spk))                  # the input is the units, nothing else
+    save_export(gen, tmp_path / "voc", "vocoder", {"vec2wav": dataclasses.asdict(gen.cfg)})
+    loaded, _ = load_vocoder(tmp_path / "voc")
+    assert torch.equal(loaded.codebook, book)
+    with pytest.raises(ValueError, match="needs at least as many training frames"):
+        learn_codebook({"u": np.zeros((2, 12), np.float32)}, 3)
 
 
 def test_discriminators_and_losses():

@@ -38,6 +38,11 @@ class Vec2WavConfig:
     speaker_dim: int = 0                     # 0: no speaker conditioning
     num_speakers: int = 0                    # > 0: a lookup table for training speakers (else reference embeddings)
     feature_dropout: float = 0.0             # on the input features: robustness to text2vec's predictions
+    # > 0: every input frame is replaced by the nearest of this many k-means centroids of the training
+    # features (learnt when training starts, kept in the export): a bottleneck that keeps what the units
+    # keep (mostly phonetic) and drops speaker detail, so the voice has to come from the speaker input
+    # (unit-based resynthesis and conversion, Polyak et al. 2021)
+    codebook_size: int = 0
 
     def validate(self) -> "Vec2WavConfig":
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
@@ -107,6 +112,18 @@ class Vec2WavGenerator(nn.Module):
             self.resblocks.append(nn.ModuleList(ResBlock(c_out, rk, rd) for rk, rd in
                                                 zip(cfg.resblock_kernel_sizes, cfg.resblock_dilations)))
         self.conv_post = weight_norm(nn.Conv1d(ch // 2 ** len(cfg.upsample_rates), 1, 7, padding=3))
+        if cfg.codebook_size:
+            self.register_buffer("codebook", torch.zeros(cfg.codebook_size, cfg.feature_dim))
+        else:
+            self.codebook = None
+
+    def quantize(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, T, F]`` -> each frame's nearest codebook centroid (unchanged without a codebook)."""
+        if self.codebook is None:
+            return features
+        c = self.codebook.to(features.dtype)
+        dist = (features ** 2).sum(-1, keepdim=True) - 2 * features @ c.T + (c ** 2).sum(-1)   # [B, T, K]
+        return c[dist.argmin(-1)]
 
     @property
     def hop_length(self) -> int:
@@ -132,7 +149,7 @@ class Vec2WavGenerator(nn.Module):
         if features.shape[-1] != self.cfg.feature_dim:
             raise InputError(f"vec2wav: features of width {features.shape[-1]}, the generator takes "
                              f"{self.cfg.feature_dim} (feature_dim)")
-        x = self.conv_pre(self.feature_dropout(features).transpose(1, 2))   # [B, C, T]
+        x = self.conv_pre(self.feature_dropout(self.quantize(features)).transpose(1, 2))   # [B, C, T]
         g = self.speaker_vector(speaker, speaker_ids)
         if g is not None:
             x = x + self.speaker_proj(g)[..., None]

@@ -213,6 +213,20 @@ class Vec2WavTask(TrainingTask):
                                 torch.optim.lr_scheduler.ExponentialLR(opt_d, o.lr_decay)]
 
 
+def learn_codebook(feats: Dict[str, np.ndarray], k: int, seed: int = 0, max_frames: int = 200_000) -> torch.Tensor:
+    """``[k, F]`` k-means centroids (faiss, seeded) of up to ``max_frames`` training frames."""
+    import faiss
+    x = np.concatenate([feats[u] for u in sorted(feats)]).astype(np.float32)
+    if len(x) > max_frames:
+        x = x[np.random.default_rng(seed).choice(len(x), max_frames, replace=False)]
+    if len(x) < k:
+        raise InputError(f"vec2wav: codebook_size {k} needs at least as many training frames, have {len(x)}")
+    km = faiss.Kmeans(x.shape[1], k, niter=25, seed=seed, verbose=False)
+    km.train(np.ascontiguousarray(x))
+    log.info("vec2wav: codebook of %d centroids from %d frames (k-means objective %.1f)", k, len(x), km.obj[-1])
+    return torch.from_numpy(km.centroids.copy())
+
+
 # ----------------------------------------------------------------------------------- export / load
 def load_vocoder(path) -> tuple:
     """An exported vocoder folder -> ``(generator in eval mode, spec dict)``."""
@@ -233,6 +247,8 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
                                     cfg.model.hop_length, speakers, cfg.data.seed)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     task = Vec2WavTask(cfg, speakers)
+    if cfg.model.codebook_size:
+        task.generator.codebook.copy_(learn_codebook(sets["train"].feats, cfg.model.codebook_size, cfg.data.seed))
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
 
     def export(trainer, summary) -> Path:
