@@ -227,7 +227,9 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
         if not export.is_absolute():
             export = exp.parent / export
         models[name] = {"steps": summary.get("steps"), "trained_seconds": summary.get("trained_seconds"),
-                        "wall_seconds": summary.get("wall_seconds_this_run"),
+                        "wall_seconds": summary.get("wall_seconds_this_run"), "precision": summary.get("precision"),
+                        **({"cut_by_wall_clock_guard": summary["cut_by_wall_clock_guard"]}
+                           if summary.get("cut_by_wall_clock_guard") else {}),
                         "parameters": count_parameters(export),
                         "config": str((run / "config.yaml").relative_to(exp)) if (run / "config.yaml").is_file() else None}
     for sub in ("max", "default", "min", "searched"):
@@ -347,6 +349,19 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
     if t.get("tts"):
         md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
                f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
+    j = t.get("judges") or {}
+    if j.get("wer"):
+        sim, w, real = j["speaker_similarity"], j["wer"], j["judge_on_real_audio"]
+        md += [f"| independent judges: resemblyzer EER on real test / reference speakers (%) | "
+               f"{real['test_speakers']['eer']:.1f} / {real['reference_speakers']['eer']:.1f} |",
+               f"| resemblyzer: VC similarity to target / to source (closer to target: share) | "
+               f"{_fmt(sim['vc_to_target'], 3)} / {_fmt(sim['vc_to_source'], 3)} ({_fmt(j['vc_closer_to_target'], 2)}) |",
+               f"| resemblyzer: TTS similarity to its reference / to other references | "
+               f"{_fmt(sim['tts_to_reference'], 3)} / {_fmt(sim['tts_to_other_references'], 3)} |",
+               f"| PocketSphinx WER: original (floor) / resynthesis / VC / TTS | {_fmt(w['original'], 1)} / "
+               f"{_fmt(w.get('resynthesis'), 1)} / {_fmt(w.get('vc'), 1)} / {_fmt(w.get('tts'), 1)} |",
+               f"| published MCD-DTW (dB): resynthesis / TTS in the own voice | "
+               f"{_fmt(j['mcd_dtw'].get('resynthesis'))} / {_fmt(j['mcd_dtw'].get('tts_own_voice'))} |"]
     md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
     if t.get("curve"):
         md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
@@ -393,6 +408,12 @@ def _stages_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     for s, v in res["stages"].items():
         md.append(f"| {s} | {v.get('what', '')} | {v['seconds']:.0f} | {v['runs']} |")
     md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
+    cut = {n: m["cut_by_wall_clock_guard"] for n, m in res.get("models", {}).items() if m.get("cut_by_wall_clock_guard")}
+    if cut:   # such runs depend on the machine's speed: say so where the numbers are read
+        md += ["**Cut short by the wall-clock guard** (not the step budget; these results depend on the "
+               "machine's speed and load):", ""]
+        md += [f"- {n}: step {c['at_step']} of {c['max_steps']} after {c['max_time_minutes']} min" for n, c in cut.items()]
+        md += [""]
     return md
 
 

@@ -38,3 +38,33 @@ def test_training_runs_leave_out_the_superb_heads(tmp_path):
         (d / "summary.json").write_text("{}")
         (d / "logs" / "version_0" / "metrics.csv").write_text("step\n0\n")
     assert list(training_runs(tmp_path)) == ["hubert_it1"]
+
+
+def test_runs_cut_by_the_wall_clock_guard_are_named_beside_the_stage_times(tmp_path):
+    from speechssl.report import collect
+    exp = tmp_path / "exp"
+    (exp / "hubert_it1" / "logs" / "version_0").mkdir(parents=True)
+    (exp / "hubert_it1" / "logs" / "version_0" / "metrics.csv").write_text("step\n0\n")
+    (exp / "hubert_it1" / "summary.json").write_text(json.dumps({"steps": 179, "precision": "bf16-mixed",
+        "cut_by_wall_clock_guard": {"at_step": 179, "max_steps": 450, "max_time_minutes": 7}}))
+    (exp / "stage_times.tsv").write_text("stage\tseconds\tfinished\twhat\n3\t420\tx\tHuBERT iteration 1\n")
+    res = collect(exp, "mini")
+    assert res["models"]["hubert_it1"]["precision"] == "bf16-mixed"
+    md = to_markdown(res, exp, {}, [])
+    assert "Cut short by the wall-clock guard" in md and "- hubert_it1: step 179 of 450 after 7 min" in md
+
+
+def test_the_judges_rows_of_the_wavthruvec_table():
+    from pathlib import Path
+
+    from speechssl.report import _tts_md
+    judges = {"judge_on_real_audio": {"test_speakers": {"eer": 12.5}, "reference_speakers": {"eer": 8.0}},
+              "speaker_similarity": {"vc_to_target": 0.61, "vc_to_source": 0.72, "tts_to_reference": 0.7,
+                                     "tts_to_other_references": 0.6},
+              "vc_closer_to_target": 0.25, "wer": {"original": 60.0, "resynthesis": 80.0, "vc": 85.0, "tts": 90.0},
+              "mcd_dtw": {"resynthesis": 7.5, "tts_own_voice": 9.1}}
+    t = {"resynthesis": {"mcd": 8.0}, "voice_conversion": {"similarity_to_target": 0.8, "similarity_to_source": 0.9},
+         "judges": judges}
+    md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
+    assert "| 12.5 / 8.0 |" in md and "| 0.610 / 0.720 (0.25) |" in md and "| 60.0 / 80.0 / 85.0 / 90.0 |" in md
+    assert "| 7.50 / 9.10 |" in md
