@@ -79,6 +79,7 @@ def test_snips_layout_prepares_sf_with_the_benchmark_voices_and_trains(testdata,
     _run(["superb", "--task", "sf", "--upstream", "fbank", "--data", str(tmp_path / "sf"), "--out", str(out)] + FAST)
     r = json.loads((out / "fbank" / "sf" / "result.json").read_text())
     assert r["layout"] == "snips" and r["test_utterances"] == 40 and 0 <= r["value"] <= 100
+    assert r["slot_value_cer"] == r["extra_values"][0] >= 0                # the benchmark's second SF metric
     assert r["train_loss"]["end"] < r["train_loss"]["start"]
     # a malformed label line is named with its line number
     text = (snips / "all.iob.snips.txt").read_text().splitlines()
@@ -146,7 +147,7 @@ def test_librimix_layout_prepares_sd_with_rttm_and_the_head_trains(testdata, tmp
     out = tmp_path / "exp"
     _run(["superb", "--task", "sd", "--upstream", "fbank", "--data", str(tmp_path / "sd"), "--out", str(out)] + FAST)
     r = json.loads((out / "fbank" / "sd" / "result.json").read_text())
-    assert r["layout"] == "librimix" and 0 <= r["value"] <= 200
+    assert r["layout"] == "librimix" and 0 <= r["value"] <= 200 and 0 <= r["der_collar_0.25"] <= 200
     assert r["train_loss"]["end"] < r["train_loss"]["start"]
     # a source without speech activity is named with its CSV line
     rttm = root / "metadata" / "LibriSpeech" / "dev_clean.rttm"
