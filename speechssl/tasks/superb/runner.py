@@ -166,7 +166,8 @@ class SuperbRunner:
         return self._write(self._result_base(), {
             **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
             "value": round(test.value, 3),
-            **{k: v for k, v in test.extra.items() if k != "values"},   # the task's other test metrics **trained, "steps": cfg.max_steps,
+            **{k: v for k, v in test.extra.items() if k != "values"},   # the task's other test metrics
+            **trained, "steps": cfg.max_steps,
             "layer_weights": [round(w, 4) for w in weights], "head_parameters": sum(p.numel() for p in model.parameters()),
             "train_utterances": len(train), "test_utterances": test.count,
             "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)}})
