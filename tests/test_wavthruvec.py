@@ -263,6 +263,7 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert j["wer"]["tts_over_floor"] >= 0 and 0 <= j["vc_closer_to_target"] <= 1
     assert j["mcd_dtw"]["resynthesis"] > 0 and j["mcd_dtw"]["tts_own_voice"] > 0
     assert -1 <= j["speaker_similarity"]["vc_to_target"] <= 1
+    assert 0 <= j["vocoder_embedding_on_real_audio"]["reference_speakers"]["eer"] <= 100
     assert main(["tts", "curve", "--snapshots", str(tmp_path / "voc" / "snapshots"), "--data", str(tiny_data / "test"),
                  "--max-utts", "2", "--out", str(tmp_path / "curve")]) == 0
     curve = json.loads((tmp_path / "curve" / "curve.json").read_text())

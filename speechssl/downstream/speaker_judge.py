@@ -62,8 +62,10 @@ def verification_trials(embeddings: Dict[str, np.ndarray], speakers: Dict[str, s
             "nontarget_mean": round(float(s[~t].mean()), 4)}
 
 
-def judge_data_dir(judge: SpeakerJudge, d, per_speaker: int = 10, speakers: Sequence[str] = ()) -> dict:
-    """``verification_trials`` over up to ``per_speaker`` utterances of each speaker of data dir ``d``."""
+def judge_data_dir(judge, d, per_speaker: int = 10, speakers: Sequence[str] = ()) -> dict:
+    """``verification_trials`` over up to ``per_speaker`` utterances of each speaker of data dir ``d``;
+    ``judge``: a :class:`SpeakerJudge` or anything with ``embed(wav) -> [D] unit vector`` (so another
+    speaker embedding can be measured on the same trials)."""
     chosen: List[str] = []
     for spk in sorted(d.spk2utt):
         if speakers and spk not in speakers:

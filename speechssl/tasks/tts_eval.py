@@ -243,7 +243,8 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         res["tts"] = {"speaker_similarity": float(np.mean(sim_tts)),
                       "asr": score(synth, "tts")}
     if judges:
-        res["judges"] = judge(d, refs, orig, resyn, conv, targets, synth, synth_own, texts)
+        res["judges"] = judge(d, refs, orig, resyn, conv, targets, synth, synth_own, texts,
+                              own_embedding=lambda w: tts.layers(w)[1].cpu().numpy())
     else:
         res["judges"] = {"skipped": f"the judges extra is not installed: {missing}"}
     rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))

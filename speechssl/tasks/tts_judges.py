@@ -38,16 +38,33 @@ def _mean(values) -> Optional[float]:
     return round(float(np.mean(values)), 4) if values else None
 
 
+class _Embedding:
+    """``embed(wav) -> [S]`` unit vector from a function returning any vector (the vocoder's own embedding)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def embed(self, wav):
+        v = np.asarray(self.fn(wav), np.float64)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], conv: Dict[str, np.ndarray],
           targets: Dict[str, str], synth: Dict[str, np.ndarray], synth_own: Dict[str, np.ndarray],
-          texts: Dict[str, str]) -> dict:
+          texts: Dict[str, str], own_embedding=None) -> dict:
     """``d`` / ``refs``: the test and reference data dirs; ``targets``: the reference utterance (of ``refs``)
-    each conversion and synthesis used; ``synth_own``: synthesis with the speaker's own reference."""
+    each conversion and synthesis used; ``synth_own``: synthesis with the speaker's own reference;
+    ``own_embedding``: ``wav -> vector``, the speaker embedding the vocoder is conditioned on, whose EER on the
+    same trials says how much voice identity it can carry."""
     speaker, sphinx = SpeakerJudge(), SphinxJudge()
     out: dict = {"speaker_judge": "resemblyzer GE2E", "asr_judge": "pocketsphinx en-us",
                  "mcd": "WORLD + SPTK order 23, alpha 0.42, DTW, c0 excluded"}
     out["judge_on_real_audio"] = {"test_speakers": judge_data_dir(speaker, d, per_speaker=6),
                                   "reference_speakers": judge_data_dir(speaker, refs, per_speaker=6)}
+    if own_embedding is not None:
+        own = _Embedding(own_embedding)
+        out["vocoder_embedding_on_real_audio"] = {"test_speakers": judge_data_dir(own, d, per_speaker=6),
+                                                  "reference_speakers": judge_data_dir(own, refs, per_speaker=6)}
     emb = {u: speaker.embed(w) for u, w in orig.items()}
     ref_emb = {t: speaker.embed(refs.load_audio(t)) for t in sorted(set(targets.values()))}
     sims = {"resynthesis_to_original": [float(speaker.embed(resyn[u]) @ emb[u]) for u in resyn]}
