@@ -45,3 +45,19 @@ def test_published_mcd_zero_for_a_copy_small_for_a_stretch_larger_for_another_sp
     stretched, frames = mcd_dtw(a, librosa.effects.time_stretch(a, rate=0.9))
     assert frames >= len(a) / 0.9 / 256 and stretched < 6.0      # measured 4.6 (phase-vocoder artefacts)
     assert mcd_dtw(a, other)[0] > stretched + 3.0                  # measured 9.9
+
+
+def test_sphinx_judge_takes_a_domain_lm_in_the_toolkits_upper_case_arpa(testdata, tmp_path):
+    from speechssl.downstream.ngram import train_arpa
+    from speechssl.downstream.sphinx_judge import SphinxJudge, judge_wer
+    from speechssl.errors import MissingInputError
+    d = DataDir.read(testdata / "pocketsphinx")
+    wavs = {u: d.load_audio(u) for u in d.utt_ids if u in d.text}
+    train_arpa([d.text[u] for u in wavs], tmp_path / "lm.arpa", order=3)      # upper case, as the recipe's
+    text = (tmp_path / "lm.arpa").read_text()
+    assert "\\1-grams:" in text and any(w.isalpha() and w.isupper() for w in text.split())
+    general = judge_wer(SphinxJudge(), wavs, d.text)["wer"]
+    domain = judge_wer(SphinxJudge(str(tmp_path / "lm.arpa")), wavs, d.text)["wer"]
+    assert domain < general                                                  # the LM is the one decoding
+    with pytest.raises(MissingInputError, match="language model does not exist"):
+        SphinxJudge(str(tmp_path / "nope.arpa"))

@@ -20,7 +20,8 @@ def asr_decoding(args) -> dict:
 def cmd_eval(args) -> int:
     return print_json(evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data,
                                args.max_utts, asr_decode=asr_decoding(args), device=args.device,
-                               judges={"auto": None, "on": True, "off": False}[args.judges]))
+                               judges={"auto": None, "on": True, "off": False}[args.judges],
+                               judge_lm=args.judge_lm))
 
 
 def cmd_curve(args) -> int:
@@ -64,6 +65,8 @@ def register(sub) -> None:
     s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda")
     s.add_argument("--judges", default="auto", choices=["auto", "on", "off"],
                    help="the independent judges (resemblyzer, PocketSphinx, published MCD): auto = when installed")
+    s.add_argument("--judge-lm", default=None, help="ARPA LM for PocketSphinx (default: --asr-lm when given, "
+                   "else its own US English LM)")
     s.set_defaults(func=cmd_eval)
     s = add_parser(tts, "curve", "resynthesis WER / MCD / STOI of every vocoder snapshot against training steps, "
                    "the ASR's WER on the original audio as the floor (OUT/curve.{json,png})")

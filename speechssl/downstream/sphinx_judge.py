@@ -5,7 +5,9 @@ error rate on real audio is the floor that synthesized audio is read against.
 from __future__ import annotations
 
 import re
-from typing import Dict
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -14,15 +16,27 @@ from ..errors import MissingInputError
 
 
 class SphinxJudge:
-    """``transcribe(wav [T] float at 16 kHz) -> upper-case words``."""
+    """``transcribe(wav [T] float at 16 kHz) -> upper-case words``.
 
-    def __init__(self):
+    ``lm``: an ARPA n-gram of the task's domain in place of PocketSphinx's general US English LM (the
+    acoustic model and dictionary stay its own). Its general LM barely reads the mini corpus's synthetic
+    voices (97.6 % WER on the real test audio); the corpus's training-text 3-gram gives it a usable floor
+    (about 70 %). The same LM serves the floor and the synthesized audio, so the ratio stays fair."""
+
+    def __init__(self, lm: Optional[str] = None):
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
             raise MissingInputError(f"the PocketSphinx judge needs pocketsphinx ({e}): "
                                     "pip install 'speechssl[judges]'") from e
-        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+        self.lm = lm
+        kw = {}
+        if lm:
+            if not Path(lm).is_file():
+                raise MissingInputError(f"{lm}: the judge's language model does not exist")
+            self._tmp = tempfile.TemporaryDirectory(prefix="sphinx_lm_")
+            kw["lm"] = _lower_case_arpa(Path(lm), Path(self._tmp.name) / "lm.arpa")
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **kw)
 
     def transcribe(self, wav: np.ndarray) -> str:
         pcm = (np.clip(np.asarray(wav, np.float32), -1.0, 1.0) * 32767).astype(np.int16)
@@ -32,6 +46,13 @@ class SphinxJudge:
         hyp = self.decoder.hyp()
         words = hyp.hypstr if hyp is not None else ""
         return " ".join(re.sub(r"\(\d+\)$", "", w) for w in words.upper().split())  # drop alternates' (2)
+
+
+def _lower_case_arpa(src: Path, dst: Path) -> str:
+    """A copy of an ARPA file with lower-case words (PocketSphinx's dictionary is lower case; the
+    toolkit's LMs are upper case); the ``<s>``, ``</s>``, ``<unk>`` markers stay as ARPA spells them."""
+    dst.write_text(src.read_text(encoding="utf-8").lower(), encoding="utf-8")   # ARPA's own tokens are lower case
+    return str(dst)
 
 
 def judge_wer(judge: SphinxJudge, wavs: Dict[str, np.ndarray], refs: Dict[str, str]) -> dict:

@@ -178,10 +178,12 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
-             asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None) -> dict:
+             asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
+             judge_lm: Optional[str] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default);
-    ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed)."""
+    ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
+    ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one)."""
     from .tts_judges import judge, judges_available
     missing = judges_available()
     if judges and missing:
@@ -244,7 +246,8 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
                       "asr": score(synth, "tts")}
     if judges:
         res["judges"] = judge(d, refs, orig, resyn, conv, targets, synth, synth_own, texts,
-                              own_embedding=lambda w: tts.layers(w)[1].cpu().numpy())
+                              own_embedding=lambda w: tts.layers(w)[1].cpu().numpy(),
+                              lm=judge_lm or (asr_decode or {}).get("lm"))
     else:
         res["judges"] = {"skipped": f"the judges extra is not installed: {missing}"}
     rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))

@@ -51,13 +51,15 @@ class _Embedding:
 
 def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], conv: Dict[str, np.ndarray],
           targets: Dict[str, str], synth: Dict[str, np.ndarray], synth_own: Dict[str, np.ndarray],
-          texts: Dict[str, str], own_embedding=None) -> dict:
+          texts: Dict[str, str], own_embedding=None, lm: Optional[str] = None) -> dict:
     """``d`` / ``refs``: the test and reference data dirs; ``targets``: the reference utterance (of ``refs``)
     each conversion and synthesis used; ``synth_own``: synthesis with the speaker's own reference;
     ``own_embedding``: ``wav -> vector``, the speaker embedding the vocoder is conditioned on, whose EER on the
-    same trials says how much voice identity it can carry."""
-    speaker, sphinx = SpeakerJudge(), SphinxJudge()
+    same trials says how much voice identity it can carry; ``lm``: PocketSphinx's language model (an ARPA
+    file of the task's domain; its general US English one when None)."""
+    speaker, sphinx = SpeakerJudge(), SphinxJudge(lm)
     out: dict = {"speaker_judge": "resemblyzer GE2E", "asr_judge": "pocketsphinx en-us",
+                 "asr_judge_lm": lm or "pocketsphinx's US English LM",
                  "mcd": "WORLD + SPTK order 23, alpha 0.42, DTW, c0 excluded"}
     out["judge_on_real_audio"] = {"test_speakers": judge_data_dir(speaker, d, per_speaker=6),
                                   "reference_speakers": judge_data_dir(speaker, refs, per_speaker=6)}
