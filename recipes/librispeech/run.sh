@@ -65,7 +65,7 @@ superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr sf qbe sd (all the mini 
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched"
 superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
 tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
-tts_vocoder_config=tts/vec2wav_mini
+tts_vocoder_config=tts/vec2wav_mini  # one or more configs, later ones on top: "tts/vec2wav_mini tts/vec2wav_mini_units"
 tts_acoustic_config=tts/text2vec_mini
 tts_args=""               # extra key=value overrides for both WavThruVec stages, e.g. "layer=4"
 tts_vocoder_args=""       # ... for the vocoder only, e.g. "optim.discriminator_start_steps=0"
@@ -324,7 +324,8 @@ if runs 12; then
       extra=(data.features=exp/tts/vec2wav/features $tts_acoustic_args)
     fi
     if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then echo "$out/final exists: $part done (remove it to retrain)"; continue; fi
-    train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$part --config "$cfg" upstream="$tts_upstream" \
+    mapfile -t configs < <(configs_of "$cfg")   # e.g. --tts-vocoder-config "tts/vec2wav_mini tts/vec2wav_mini_units"
+    train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$part "${configs[@]}" upstream="$tts_upstream" \
       data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${extra[@]}" $(trainer_args) $tts_args
   done
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
