@@ -353,12 +353,18 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
     if j.get("wer"):
         sim, w, real = j["speaker_similarity"], j["wer"], j["judge_on_real_audio"]
         md += [f"| independent judges: resemblyzer EER on real test / reference speakers (%) | "
-               f"{real['test_speakers']['eer']:.1f} / {real['reference_speakers']['eer']:.1f} |",
+               f"{real['test_speakers']['eer']:.1f} / {real['reference_speakers']['eer']:.1f} |"]
+        own = j.get("vocoder_embedding_on_real_audio")
+        if own:
+            md += [f"| the vocoder's own speaker embedding, EER on the same trials (%) | "
+                   f"{own['test_speakers']['eer']:.1f} / {own['reference_speakers']['eer']:.1f} |"]
+        md += [
                f"| resemblyzer: VC similarity to target / to source (closer to target: share) | "
                f"{_fmt(sim['vc_to_target'], 3)} / {_fmt(sim['vc_to_source'], 3)} ({_fmt(j['vc_closer_to_target'], 2)}) |",
                f"| resemblyzer: TTS similarity to its reference / to other references | "
                f"{_fmt(sim['tts_to_reference'], 3)} / {_fmt(sim['tts_to_other_references'], 3)} |",
-               f"| PocketSphinx WER: original (floor) / resynthesis / VC / TTS | {_fmt(w['original'], 1)} / "
+               f"| PocketSphinx WER ({'domain LM' if j.get('asr_judge_lm', '').endswith('.arpa') else 'its own LM'}): "
+               f"original (floor) / resynthesis / VC / TTS | {_fmt(w['original'], 1)} / "
                f"{_fmt(w.get('resynthesis'), 1)} / {_fmt(w.get('vc'), 1)} / {_fmt(w.get('tts'), 1)} |",
                f"| published MCD-DTW (dB): resynthesis / TTS in the own voice | "
                f"{_fmt(j['mcd_dtw'].get('resynthesis'))} / {_fmt(j['mcd_dtw'].get('tts_own_voice'))} |"]

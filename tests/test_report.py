@@ -59,6 +59,8 @@ def test_the_judges_rows_of_the_wavthruvec_table():
 
     from speechssl.report import _tts_md
     judges = {"judge_on_real_audio": {"test_speakers": {"eer": 12.5}, "reference_speakers": {"eer": 8.0}},
+              "vocoder_embedding_on_real_audio": {"test_speakers": {"eer": 50.5}, "reference_speakers": {"eer": 46.5}},
+              "asr_judge_lm": "exp/lm/3gram.arpa",
               "speaker_similarity": {"vc_to_target": 0.61, "vc_to_source": 0.72, "tts_to_reference": 0.7,
                                      "tts_to_other_references": 0.6},
               "vc_closer_to_target": 0.25, "wer": {"original": 60.0, "resynthesis": 80.0, "vc": 85.0, "tts": 90.0},
@@ -67,4 +69,4 @@ def test_the_judges_rows_of_the_wavthruvec_table():
          "judges": judges}
     md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
     assert "| 12.5 / 8.0 |" in md and "| 0.610 / 0.720 (0.25) |" in md and "| 60.0 / 80.0 / 85.0 / 90.0 |" in md
-    assert "| 7.50 / 9.10 |" in md
+    assert "| 7.50 / 9.10 |" in md and "| 50.5 / 46.5 |" in md and "PocketSphinx WER (domain LM)" in md
