@@ -18,67 +18,24 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from ..data.kaldi_dir import DataDir, DataDirError
+from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
 from .superb_mini import prepare_mini_qbe, prepare_mini_sd, tag_slots
 from .superb_prep_sf_sd_qbe import prepare_librimix, prepare_quesst14, prepare_snips
+from .task_dirs import need as _need
+from .task_dirs import seconds as _seconds
+from .task_dirs import task_json as _task_json
+from .task_dirs import write_split as _write
 
 log = logging.getLogger(__name__)
 
 SPEECH_COMMANDS_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SPLITS = ("train", "dev", "test")
-
-
-def _write(out: Path, rows: List[dict], tables: Iterable[str] = ()) -> DataDir:
-    """Rows ``{utt, wav, spk, [start, end], label/text/phones}`` -> a data dir at ``out``."""
-    if not rows:
-        raise DataDirError(f"{out}: no utterances for this split")
-    seen = set()
-    for r in rows:
-        if r["utt"] in seen:
-            raise DataDirError(f"{out}: utterance id {r['utt']} occurs twice")
-        seen.add(r["utt"])
-    d = DataDir()
-    segmented = any("start" in r for r in rows)
-    if segmented:
-        d.segments = {}
-    for r in rows:
-        rec = r.get("rec", r["utt"])
-        d.wav_scp[rec] = r["wav"]
-        d.utt2spk[r["utt"]] = r["spk"]
-        if segmented:
-            d.segments[r["utt"]] = (rec, r.get("start", 0.0), r["end"] if "end" in r else _seconds(r["wav"]))
-    for name in tables:
-        key = {"utt2label": "label", "text": "text", "text.phone": "phones"}[name]
-        table = {r["utt"]: r[key] for r in rows}
-        if name == "text":
-            d.text = table
-        else:
-            d.extra[name] = table
-    d.write(out)
-    return d
-
-
-def _seconds(path: str) -> float:
-    import soundfile
-    return soundfile.info(path).duration
-
-
-def _task_json(out: Path, **info) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "task.json").write_text(json.dumps(info, indent=1))
-
-
-def _need(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise MissingInputError(f"{path}: missing ({what})")
-    return path
 
 
 # ------------------------------------------------------------------------------------ mini corpus

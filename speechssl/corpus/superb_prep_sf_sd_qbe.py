@@ -21,40 +21,14 @@ import re
 from pathlib import Path
 from typing import Dict, List
 
-from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
+from .task_dirs import need as _need
+from .task_dirs import task_json as _task_json
+from .task_dirs import write_split
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
-
-
-def _need(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise MissingInputError(f"{path}: missing ({what})")
-    return path
-
-
-def _write_dir(out: Path, rows: List[dict], extra: Dict[str, str] = (), text: str = "") -> DataDir:
-    """Rows ``{utt, wav, spk, <fields>}`` -> a data dir; ``extra`` maps file name -> row field, ``text``
-    names the field written as ``text``."""
-    if not rows:
-        raise InputError(f"{out}: no utterances for this split")
-    d = DataDir()
-    for r in rows:
-        d.wav_scp[r["utt"]], d.utt2spk[r["utt"]] = r["wav"], r["spk"]
-    for name, key in dict(extra).items():
-        d.extra[name] = {r["utt"]: r[key] for r in rows}
-    if text:
-        d.text = {r["utt"]: r[text] for r in rows}
-    d.write(out)
-    return d
-
-
-def _task_json(out: Path, **info) -> None:
-    import json
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "task.json").write_text(json.dumps(info, indent=1))
 
 
 # ------------------------------------------------------------------------------------ Audio SNIPS (SF)
@@ -121,11 +95,11 @@ def prepare_snips(root, out_root) -> Dict[str, int]:
                 continue
             lab = labels[wav.stem]
             rows.append({"utt": wav.stem, "wav": str(wav.resolve()), "spk": spk, "text": lab["text"],
-                         "slots": lab["slots"], "intent": lab["intent"]})
+                         "slots": lab["slots"], "label": lab["intent"]})
         if unlabelled:
             log.warning("%s: %d recordings have no line in all.iob.snips.txt and are left out (first: %s)",
                         wav_dir, len(unlabelled), unlabelled[0])
-        _write_dir(out / split, rows, {"text.slot": "slots", "utt2label": "intent"}, text="text")
+        write_split(out / split, rows, ["text.slot", "utt2label", "text"])
         counts[split] = len(rows)
     _task_json(out, task="sf", layout="snips", source=str(root.resolve()), counts=counts)
     return counts
@@ -188,7 +162,7 @@ def prepare_librimix(root, out_root, mode: str = "max", rate: str = "16k") -> Di
                     for seg_spk, start, end in segs:
                         rttm.append(f"SPEAKER {mix_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {spk} <NA> <NA>")
                 rows.append({"utt": mix_id, "wav": str(wav.resolve()), "spk": mix_id})
-        _write_dir(out / split, rows)
+        write_split(out / split, rows)
         (out / split / "rttm").write_text("\n".join(rttm) + "\n")
         counts[split] = len(rows)
     _task_json(out, task="sd", layout="librimix", source=str(root.resolve()), mode=mode, counts=counts)
@@ -249,8 +223,8 @@ def prepare_quesst14(root, out_root, language: str = "nnenglish") -> Dict[str, d
         q_rows = [{"utt": q.stem, "wav": str(q.resolve()), "spk": q.stem, "label": q.stem} for q in queries]
         d_rows = [{"utt": d.stem, "wav": str(d.resolve()), "spk": d.stem,
                    "terms": " ".join(sorted(truth.get(d.stem, ())))} for d in docs]
-        _write_dir(out / f"{split}_queries", q_rows, {"utt2label": "label"})
-        _write_dir(out / split, d_rows, {"utt2terms": "terms"})
+        write_split(out / f"{split}_queries", q_rows, ["utt2label"])
+        write_split(out / split, d_rows, ["utt2terms"])
         ids = {r["utt"] for r in q_rows}
         counts[split] = {"queries": len(q_rows), "documents": len(d_rows),
                          "queries_with_a_match": len(ids & {q for t in truth.values() for q in t})}

@@ -214,11 +214,12 @@ class Vec2WavTask(TrainingTask):
 
 
 def learn_codebook(feats: Dict[str, np.ndarray], k: int, seed: int = 0, max_frames: int = 200_000) -> torch.Tensor:
-    """``[k, F]`` k-means centroids (faiss, seeded) of up to ``max_frames`` training frames."""
+    """``[k, F]`` k-means centroids (faiss, seeded) of a uniform sample of at most ``max_frames`` training
+    frames (the sampling and checks of :func:`speechssl.clustering.kmeans.sample_frames`)."""
     import faiss
-    x = np.concatenate([feats[u] for u in sorted(feats)]).astype(np.float32)
-    if len(x) > max_frames:
-        x = x[np.random.default_rng(seed).choice(len(x), max_frames, replace=False)]
+
+    from ..clustering.kmeans import sample_frames
+    x, _ = sample_frames(((u, feats[u]) for u in sorted(feats)), 1.0, max_frames, seed)
     if len(x) < k:
         raise InputError(f"vec2wav: codebook_size {k} needs at least as many training frames, have {len(x)}")
     km = faiss.Kmeans(x.shape[1], k, niter=25, seed=seed, verbose=False)
