@@ -11,7 +11,6 @@ feature library", not for a Kaldi-exact peer.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 
 from speechssl.audio import features as F
 from speechssl.data.kaldi_dir import DataDir
+from speechssl.utils.timing import best_time
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 
@@ -30,16 +30,6 @@ def load_corpus(n: int):
         wavs += [w for _, w in d.iter_audio()]
     rng = np.random.default_rng(0)
     return [wavs[i] for i in rng.permutation(len(wavs))[:n]]
-
-
-def timeit(fn, repeat=3):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():
@@ -106,10 +96,10 @@ def main():
     print("|---|---|---|---|")
     for kind, fn in (("fbank 80", F.fbank), ("MFCC 13", F.mfcc)):
         k = kind.split()[0].lower()
-        rows = [("kaldi-native-fbank", timeit(knf_run(k))),
-                ("speechssl, one utterance at a time", timeit(ours_single(fn))),
-                (f"speechssl, batched ({args.batch})", timeit(ours_batched(fn))),
-                ("librosa", timeit(librosa_run(k)))]
+        rows = [("kaldi-native-fbank", best_time(knf_run(k))),
+                ("speechssl, one utterance at a time", best_time(ours_single(fn))),
+                (f"speechssl, batched ({args.batch})", best_time(ours_batched(fn))),
+                ("librosa", best_time(librosa_run(k)))]
         ref = rows[0][1]
         for name, t in rows:
             print(f"| {kind} | {name} | {seconds / t:,.0f} | {ref / t:.2f}x |")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+
+from .timing import best_time
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,6 @@ def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> list:
     return [f for f in BF16_FLAGS if f in flags]
 
 
-def _time(step: Callable[[], None], repeats: int) -> float:
-    """The fastest of ``repeats`` timed calls after two warm-up calls (kernel selection, JIT): the
-    minimum is the least disturbed by other load on the machine."""
-    step()
-    step()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def probe_cpu_bf16_speedup(width: int = 768, tokens: int = 512, repeats: int = 7) -> float:
     """fp32 time / bf16-autocast time of ``Linear(width, 4 width)`` forward + backward on ``tokens`` rows."""
     layer = torch.nn.Linear(width, 4 * width)
@@ -60,7 +48,7 @@ def probe_cpu_bf16_speedup(width: int = 768, tokens: int = 512, repeats: int = 7
             y = layer(x)
         y.float().square().mean().backward()
 
-    return _time(step, repeats) / max(_time(step_bf16, repeats), 1e-9)
+    return best_time(step, repeats, warmup=2) / max(best_time(step_bf16, repeats, warmup=2), 1e-9)
 
 
 def resolve_precision(setting: str, accelerator: str = "auto",
