@@ -13,6 +13,7 @@ import numpy as np
 
 from ..constants import SAMPLE_RATE
 from ..errors import MissingInputError
+from .metrics import error_counts
 
 
 class SphinxJudge:
@@ -56,13 +57,14 @@ def _lower_case_arpa(src: Path, dst: Path) -> str:
 
 
 def judge_wer(judge: SphinxJudge, wavs: Dict[str, np.ndarray], refs: Dict[str, str]) -> dict:
-    """Corpus WER and CER (%) of the judge's transcripts of ``wavs`` against ``refs`` (jiwer)."""
-    import jiwer
+    """Corpus WER and CER (%) of the judge's transcripts of ``wavs`` against ``refs``, counted as the
+    toolkit's ASR scoring counts them (:func:`~speechssl.downstream.metrics.error_counts`: an empty
+    transcript is all deletions)."""
     utts = sorted(u for u in wavs if refs.get(u, "").strip())
     hyps = {u: judge.transcribe(wavs[u]) for u in utts}
-    ref_l, hyp_l = [refs[u].upper() for u in utts], [hyps[u] or "<EMPTY>" for u in utts]
-    return {"wer": round(100 * jiwer.wer(ref_l, hyp_l), 2), "cer": round(100 * jiwer.cer(ref_l, hyp_l), 2),
-            "utterances": len(utts), "hypotheses": hyps}
+    ref_l, hyp_l = [refs[u].upper() for u in utts], [hyps[u] for u in utts]
+    return {"wer": round(error_counts(ref_l, hyp_l, "word").rate, 2),
+            "cer": round(error_counts(ref_l, hyp_l, "char").rate, 2), "utterances": len(utts), "hypotheses": hyps}
 
 
 __all__ = ["SphinxJudge", "judge_wer"]
