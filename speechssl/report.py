@@ -58,10 +58,13 @@ def count_parameters(model_dir: Path) -> Optional[int]:
 def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
     """{labels name: {split: PNMI}} over every evaluated label set."""
     out: Dict[str, Dict[str, float]] = {}
-    for q in sorted(exp.glob("kmeans/*/*/quality.json")):
+    for q in sorted(exp.glob("kmeans/*/*/quality*.json")):
         d = _read_json(q)
         if d and "pnmi" in d:
-            out.setdefault(q.parent.parent.name, {})[q.parent.name] = round(float(d["pnmi"]), 4)
+            name = q.parent.parent.name
+            if q.name != "quality.json":  # quality_at_50hz.json: the same labels read at a lower frame rate
+                name += f"@{q.stem.split('_at_')[-1].replace('hz', '')}Hz"
+            out.setdefault(name, {})[q.parent.name] = round(float(d["pnmi"]), 4)
     return out
 
 
@@ -313,6 +316,9 @@ def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -
            "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
     for name, v in res["pnmi_by_split"].items():
         md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
+    if any("@" in name for name in res["pnmi_by_split"]):
+        md += ["", "`NAME@RHz`: the same labels read at R Hz (every n-th). PNMI rises as frames get fewer, so a "
+               "model's labels are compared with MFCC's at the model's frame rate."]
     md.append("")
     return md
 

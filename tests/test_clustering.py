@@ -8,7 +8,8 @@ from speechssl.cli import main
 from speechssl.clustering import (FeatureSource, KMeansModel, assign_labels, check_label_counts, cluster_quality,
                                   evaluate_labels, expected_label_frames, learn_kmeans, read_labels)
 from speechssl.clustering.kmeans import kmeans_pp, sample_frames
-from speechssl.clustering.metrics import frame_phones
+from speechssl.clustering.metrics import frame_phones, label_set_quality
+from speechssl.errors import InputError
 
 
 def _blobs(n_utts=40, k=5, dim=8, seed=0):
@@ -161,6 +162,14 @@ def test_mfcc_kmeans_pnmi_on_the_synthetic_corpus(tiny_data, tmp_path, capsys):
     # labels from other features than the alignments' frame rate: a clear error
     with pytest.raises(ValueError, match="label rate mismatch"):
         evaluate_labels(labels, train, 50.0, 20)
+    # read at a model's frame rate: every other label, against the phones at 50 Hz, in its own file
+    assert main(["kmeans", "eval", "--labels", str(tmp_path / "lab"), "--data", str(train), "--at-rate", "50"]) == 0
+    q50 = json.loads((tmp_path / "lab" / "quality_at_50hz.json").read_text())
+    assert q50["frame_rate"] == 50 and q50["frames"] == pytest.approx(q["frames"] / 2, rel=0.02)
+    assert q50["pnmi"] == pytest.approx(evaluate_labels({u: v[::2] for u, v in labels.items()}, train, 50.0, 20)["pnmi"])
+    assert json.loads((tmp_path / "lab" / "quality.json").read_text()) == q  # the 100-Hz result is kept
+    with pytest.raises(InputError, match="cannot be read at 30 Hz"):
+        label_set_quality(tmp_path / "lab", train, at_rate=30)
 
 
 def test_utterance_sampling_reads_only_the_chosen_utterances_and_still_finds_the_clusters(tmp_path, monkeypatch):

@@ -151,6 +151,20 @@ def test_short_run_loss_falls_validates_and_exports(tiny_data, mfcc_labels, tmp_
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_fast_hubert_option_trains_at_25_hz_and_its_loss_falls(tiny_data, mfcc_labels, tmp_path):
+    """The Fast-HuBERT frontend (log-mel + conv1d/GLU to 25 Hz) on the same 100-Hz MFCC labels."""
+    from speechssl import load_model
+    fast = ["model_overrides.frontend=fbank_conv1d", "model_overrides.subsampler_channels=32",
+            "model_overrides.pos_conv_kernel=8", "objective.mask_length=5"]
+    summary = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=40", *fast))
+    losses = _losses(tmp_path / "run")
+    first, last = np.mean([losses[s] for s in range(0, 5)]), np.mean([losses[s] for s in range(35, 40)])
+    assert last < first - 0.3, (first, last)
+    model = load_model(summary["export"])
+    assert model.downsample_rate == 640
+    assert model(torch.randn(1, 16000)).hidden_states[-1].shape == (1, 25, 32)
+
+
 def test_wall_clock_guard_says_loudly_where_it_cut_a_step_budget(tiny_data, mfcc_labels, tmp_path, caplog):
     cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=500", "trainer.max_time_minutes=0.0001")
     summary = pretrain_hubert(cfg)

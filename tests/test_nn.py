@@ -18,11 +18,14 @@ TINY_CONFIGS = {
     "wav2vec2_conformer_large_rel_pos": dict(TINY, conv_layers=[[32, 10, 5], [32, 3, 2]], depthwise_kernel=5),
     "rotary_conformer": dict(TINY, encoder="conformer", position="rotary", pos_conv_kernel=0, depthwise_kernel=5,
                              conv_layers=[[32, 10, 5], [32, 3, 2]]),
+    "fast_hubert": dict(TINY, frontend="fbank_conv1d", subsampler_channels=8, subsampler_kernels=[5, 3],
+                        pos_conv_kernel=8),
 }
+BASE_OF = {"rotary_conformer": "w2v_bert_xl", "fast_hubert": "hubert_small"}
 
 
 def _tiny(name):
-    base = "w2v_bert_xl" if name == "rotary_conformer" else name
+    base = BASE_OF.get(name, name)
     overrides = dict(TINY_CONFIGS[name])
     if name == "rotary_conformer":
         overrides["frontend"] = "waveform_cnn"
@@ -55,6 +58,17 @@ def test_padded_batch_equals_each_utterance_alone(name):
             assert alone.hidden_states[0].shape[1] == frames
             for h_batch, h_alone in zip(out.hidden_states, alone.hidden_states):
                 assert torch.allclose(h_batch[b, :frames], h_alone[0], atol=1e-5), name
+
+
+def test_fast_hubert_frontend_is_25_hz_with_lengths_that_match_its_frames():
+    from speechssl.nn.frontends import Conv1dGluSubsampler
+    sub = Conv1dGluSubsampler(num_mel_bins=80, channels=8, kernels=[5, 5])
+    assert sub.downsample_rate == 640  # 10-ms log-mel frames, 4x: 25 Hz
+    lengths = torch.tensor([16000, 15999, 1040, 400])  # 98, 98, 5 and 1 log-mel frames
+    feats, frames = sub(torch.randn(4, 16000), lengths)
+    assert frames.tolist() == sub.output_lengths(lengths).tolist() == [25, 25, 2, 1]  # ceil(ceil(n / 2) / 2)
+    assert feats.shape == (4, 25, 8)
+    assert feats[2, 2:].abs().sum() == 0 and feats[2, :2].abs().sum() > 0
 
 
 def test_contract_attributes_and_export_roundtrip(tmp_path):

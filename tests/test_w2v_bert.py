@@ -247,3 +247,44 @@ def test_mlm_only_ablation_collapses_the_codebook_and_warns(tiny_data, tmp_path,
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert metrics["val/dev_code_perplexity"] < 1.5 and metrics["val/acc_mlm"] > 0.95
     assert "codebook collapse" in caplog.text
+
+
+def test_wav2vec2_objective_equals_transformers_pretraining_loss_on_the_same_masks_and_distractors(tmp_path):
+    """Wav2Vec2ForPreTraining imported whole (encoder, quantizer, projections): the contrastive sum equals
+    transformers' in eval mode, the diversity sum in train mode (both use the softmax perplexity there)."""
+    transformers = pytest.importorskip("transformers")
+    import numpy as np
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    from speechssl.errors import MissingInputError
+    from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat, wav2vec2_loss_sums
+    cfg = transformers.Wav2Vec2Config(conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), hidden_size=32,
+                                      num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                                      num_codevectors_per_group=8, codevector_dim=16, proj_codevector_dim=8,
+                                      num_negatives=5, hidden_dropout=0.0, attention_dropout=0.0,
+                                      activation_dropout=0.0, feat_proj_dropout=0.0, feat_quantizer_dropout=0.0,
+                                      layerdrop=0.0)
+    torch.manual_seed(0)
+    peer = transformers.Wav2Vec2ForPreTraining(cfg).eval()
+    peer.save_pretrained(tmp_path / "peer")
+    ours = import_wav2vec2_pretraining(tmp_path / "peer")
+    wavs = torch.randn(3, 8000, generator=torch.Generator().manual_seed(1)) * 0.1
+    frames = int(peer._get_feat_extract_output_lengths(8000))
+    np.random.seed(0)
+    mask = torch.from_numpy(_compute_mask_indices((3, frames), mask_prob=0.5, mask_length=4, min_masks=2))
+    flat = torch.from_numpy(_sample_negative_indices((3, frames), 5, mask.numpy())).long()
+    negatives = negatives_from_flat(flat, mask)
+    assert negatives.shape == (int(mask.sum()), 5)
+    with torch.no_grad():
+        for mode in ("eval", "train"):
+            getattr(peer, mode)()
+            getattr(ours, mode)()
+            theirs = peer(wavs, mask_time_indices=mask, sampled_negative_indices=flat)
+            mine = wav2vec2_loss_sums(ours, wavs, torch.full((3,), 8000), mask, negatives)
+            key, value = ("contrastive", theirs.contrastive_loss) if mode == "eval" else ("diversity", theirs.diversity_loss)
+            assert float(value) > 0
+            assert torch.allclose(mine[key], value, rtol=1e-5), (mode, float(mine[key]), float(value))
+    peer.wav2vec2.save_pretrained(tmp_path / "encoder_only")
+    with pytest.raises(MissingInputError, match="not a Wav2Vec2ForPreTraining checkpoint"):
+        import_wav2vec2_pretraining(tmp_path / "encoder_only")

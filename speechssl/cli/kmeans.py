@@ -25,7 +25,7 @@ def cmd_assign(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    r = label_set_quality(args.labels, args.data, args.model, args.frame_rate, args.out)
+    r = label_set_quality(args.labels, args.data, args.model, args.frame_rate, args.out, args.at_rate)
     print(f"PNMI {r['pnmi']:.4f}  phone purity {r['phone_purity']:.4f}  cluster purity {r['cluster_purity']:.4f}  "
           f"({r['clusters_used']}/{r['k']} clusters used, {r['frames']} frames) -> {r['out']}")
     return 0
@@ -64,5 +64,7 @@ def register(sub) -> None:
     s.add_argument("--data", required=True, help="data dir with alignments.ctm")
     s.add_argument("--model", help="k-means folder (default: the kmeans.json next to the labels)")
     s.add_argument("--frame-rate", type=float, help="label rate in Hz (default: from kmeans.json)")
+    s.add_argument("--at-rate", type=float, help="read the labels at this lower rate (every n-th label), to compare "
+                   "label sets at one frame rate: PNMI rises as frames get fewer (writes quality_at_<R>hz.json)")
     s.add_argument("--out", help="JSON result (default: quality.json next to the labels)")
     s.set_defaults(func=cmd_eval)

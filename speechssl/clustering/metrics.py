@@ -106,10 +106,14 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
 
 
 def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Optional[float] = None,
-                      out=None) -> Dict:
+                      out=None, at_rate: Optional[float] = None) -> Dict:
     """``kmeans eval``: PNMI and purities of a label file (or the folder holding ``labels.txt``) against
     ``data_dir``'s alignments. k and the frame rate come from ``kmeans_dir``'s ``kmeans.json``, else from
-    the ``kmeans.json`` next to the labels. Writes ``out`` (default ``quality.json`` beside the labels)."""
+    the ``kmeans.json`` next to the labels. Writes ``out`` (default ``quality.json`` beside the labels).
+
+    ``at_rate``: read the labels at this lower rate (every n-th label, n = rate / at_rate an integer) and write
+    ``quality_at_<R>hz.json``. PNMI estimates rise as frames get fewer (k=500 on the mini dev set: MFCC 0.479 at
+    100 Hz, 0.507 at 50 Hz, 0.555 at 25 Hz), so labels are compared at one frame rate."""
     labels_path = Path(labels_path)
     spec_dir = labels_path if labels_path.is_dir() else labels_path.parent
     if kmeans_dir:
@@ -121,9 +125,18 @@ def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Option
                                     f"{labels_path}")
         spec = json.loads(spec_file.read_text())
     rate = frame_rate or spec["source"]["frame_rate"]
-    result = evaluate_labels(read_labels(labels_path), data_dir, rate, spec["k"])
+    labels = read_labels(labels_path)
+    default_out = spec_dir / "quality.json"
+    if at_rate:
+        step = rate / at_rate
+        if step < 1 or abs(step - round(step)) > 1e-6:
+            raise InputError(f"{labels_path}: labels at {rate:g} Hz cannot be read at {at_rate:g} Hz (the ratio "
+                             f"{step:g} is not a whole number >= 1)")
+        labels = {utt: lab[::round(step)] for utt, lab in labels.items()}
+        rate, default_out = at_rate, spec_dir / f"quality_at_{at_rate:g}hz.json"
+    result = evaluate_labels(labels, data_dir, rate, spec["k"])
     result = {"labels": str(labels_path), "k": spec["k"], "frame_rate": rate, **result}
-    out = Path(out) if out else spec_dir / "quality.json"
+    out = Path(out) if out else default_out
     write_json(out, result)
     result["out"] = str(out)
     return result

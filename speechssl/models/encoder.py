@@ -14,13 +14,14 @@ from torch import nn
 
 from ..errors import InputError
 from ..nn.conformer import ConformerEncoder
-from ..nn.frontends import WAV2VEC2_CONV_LAYERS, Conv2dSubsampler, ConvFeatureExtractor, FbankStacker, FeatureProjection
+from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv1dGluSubsampler, Conv2dSubsampler, ConvFeatureExtractor,
+                            FbankStacker, FeatureProjection)
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder
 from ..nn.utils import lengths_to_mask
 from .upstream import UpstreamBase, UpstreamOutput
 
-FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack")
+FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack", "fbank_conv1d")
 LEGACY_HEAD_FIELDS = ("num_classes", "final_dim")  # HuBERT head sizes, in EncoderConfig until heads moved out
 ENCODERS = ("transformer", "conformer")
 FAMILIES = ("hubert", "wav2vec2", "w2v_bert", "wavlm", "data2vec_audio")
@@ -43,6 +44,7 @@ class EncoderConfig:
     num_mel_bins: int = 80
     stack_stride: int = 2
     subsampler_channels: int = 128
+    subsampler_kernels: List[int] = field(default_factory=lambda: [5, 5])  # fbank_conv1d (Fast-HuBERT): 4x
     # projection
     feature_layer_norm: bool = True
     feature_dropout: float = 0.0
@@ -139,6 +141,9 @@ class SpeechEncoder(UpstreamBase):
                                                  config.masked_group_norm)
         elif config.frontend == "fbank_stack":
             self.frontend = FbankStacker(config.num_mel_bins, config.stack_stride)
+        elif config.frontend == "fbank_conv1d":
+            self.frontend = Conv1dGluSubsampler(config.num_mel_bins, config.subsampler_channels,
+                                                config.subsampler_kernels)
         else:
             self.frontend = Conv2dSubsampler(config.num_mel_bins, config.subsampler_channels)
         self.feature_projection = FeatureProjection(self.frontend.output_dim, config.hidden_size,

@@ -239,3 +239,45 @@ class Conv2dSubsampler(nn.Module):
         x = x.transpose(1, 2).reshape(B, T, C * Fq)
         out_lengths = conv_out_length(conv_out_length(counts, 3, 2), 3, 2).clamp_min(0)
         return x * lengths_to_mask(out_lengths, T)[..., None], out_lengths
+
+
+class Conv1dGluSubsampler(nn.Module):
+    """Fast-HuBERT's input (Yang et al. 2023, arXiv:2309.13860; fairseq's speech-to-text ``Conv1dSubsampler``):
+    log-mel at 100 Hz -> ``len(kernels)`` x (Conv1d stride 2, "same" padding, GLU): 25 Hz with two layers.
+
+    ``wavs [B, T]`` -> ``([B, F', channels], lengths [B])``. Padded frames are zeroed before every layer, so
+    a valid output sees exactly the zeros its conv padding would give the utterance alone: padding-invariant.
+    Per-utterance mean/variance normalisation stands in for Fast-HuBERT's global CMVN statistics.
+    """
+
+    def __init__(self, num_mel_bins: int = 80, channels: int = 256, kernels: Sequence[int] = (5, 5),
+                 sample_rate: int = SAMPLE_RATE):
+        super().__init__()
+        self.logmel = LogMelFrontend(num_mel_bins, sample_rate, "mean_var")
+        self.kernels = [int(k) for k in kernels]
+        dims = [num_mel_bins] + [channels] * len(self.kernels)
+        self.convs = nn.ModuleList(nn.Conv1d(dims[i], 2 * dims[i + 1], k, stride=2, padding=k // 2)
+                                   for i, k in enumerate(self.kernels))
+        self.output_dim = channels
+
+    @property
+    def downsample_rate(self) -> int:
+        return self.logmel.opts.frame.window_shift * 2 ** len(self.kernels)
+
+    def _next_lengths(self, lengths: torch.Tensor, k: int) -> torch.Tensor:
+        return conv_out_length(lengths, k, 2, k // 2).clamp_min(0)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        frames = self.logmel.output_frames(lengths)
+        for k in self.kernels:
+            frames = self._next_lengths(frames, k)
+        return frames
+
+    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None):
+        feats, counts = self.logmel(wavs, lengths)  # padded frames are already zero
+        x = feats.transpose(1, 2)
+        for k, conv in zip(self.kernels, self.convs):
+            x = F.glu(conv(x), dim=1)
+            counts = self._next_lengths(counts, k)
+            x = x * lengths_to_mask(counts, x.shape[-1])[:, None, :].to(x.dtype)
+        return x.transpose(1, 2), counts

@@ -39,15 +39,20 @@ def sample_negatives(utt_index: torch.Tensor, num_negatives: int,
 
 def contrastive_sums(context: torch.Tensor, targets: torch.Tensor, utt_index: torch.Tensor,
                      num_negatives: int = 100, temperature: float = 0.1, target_ids: Optional[torch.Tensor] = None,
-                     generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+                     generator: Optional[torch.Generator] = None,
+                     negatives: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """InfoNCE of ``context [N, D]`` against its own ``targets [N, D]`` among ``K`` distractors.
 
     Logits are cosine similarities / ``temperature``. A distractor equal to the positive is left
     out of the softmax, as in fairseq; with ``target_ids [N, G]`` "equal" means the same codes
     (straight-through vectors of one code can differ in the last bit). Returns ``loss`` (summed
     cross-entropy), ``correct`` (positive scored highest) and ``count`` (frames scored).
+    ``negatives [N, K]``: distractor rows chosen elsewhere (a peer's sampling, for parity); drawn here if None.
     """
-    negatives, usable = sample_negatives(utt_index, num_negatives, generator)
+    if negatives is None:
+        negatives, usable = sample_negatives(utt_index, num_negatives, generator)
+    else:
+        usable = torch.ones(len(negatives), dtype=torch.bool, device=negatives.device)
     context, negatives = context[usable], negatives[usable]
     positives = targets[usable]
     candidates = torch.cat([positives[:, None], targets[negatives]], dim=1).float()  # [n, 1 + K, D]
