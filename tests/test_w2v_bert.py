@@ -257,7 +257,8 @@ def test_wav2vec2_objective_equals_transformers_pretraining_loss_on_the_same_mas
     from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
     from speechssl.errors import MissingInputError
-    from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat, wav2vec2_loss_sums
+    from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat
+    from speechssl.objectives.contrastive import wav2vec2_loss_sums
     cfg = transformers.Wav2Vec2Config(conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), hidden_size=32,
                                       num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                                       num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,

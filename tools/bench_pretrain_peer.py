@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pretrain_step import cpu_name  # noqa: E402
 
-from speechssl.interop.hf_pretraining import (import_wav2vec2_pretraining, negatives_from_flat,  # noqa: E402
-                                              wav2vec2_loss_sums)
+from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat  # noqa: E402
+from speechssl.objectives.contrastive import wav2vec2_loss_sums  # noqa: E402
 
 SIZES = {
     "mini": dict(conv_dim=(128,) * 7, hidden_size=256, num_hidden_layers=6, num_attention_heads=4,

@@ -64,16 +64,3 @@ def negatives_from_flat(flat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise InputError("a distractor index points at an unmasked frame: the indices were drawn for another mask")
     return rows
 
-
-def wav2vec2_loss_sums(model: W2vBertPretrainModel, wavs: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor,
-                       negatives: torch.Tensor, temperature: float = 0.1, diversity_weight: float = 0.1) -> dict:
-    """Our wav2vec 2.0 objective as transformers reports it (sums over the masked frames): ``contrastive``,
-    ``diversity`` (``(GV - perplexity) / GV`` times the masked-frame count) and ``loss`` (their weighted sum).
-    ``mask [B, T']`` and ``negatives [N, K]`` (rows of the masked frames) are given, so a peer can use the same."""
-    from ..objectives.contrastive import contrastive_sums
-    feats, frames = model.encoder.frontend(wavs, lengths)
-    out = model(feats, frames, mask)
-    c = contrastive_sums(out.context, out.code_vectors, mask.nonzero()[:, 0], negatives.shape[1], temperature,
-                         target_ids=out.targets.ids, negatives=negatives)
-    diversity = model.quantizer.diversity_loss(out.targets) * mask.sum()
-    return {"contrastive": c["loss"], "diversity": diversity, "loss": c["loss"] + diversity_weight * diversity}

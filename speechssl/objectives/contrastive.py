@@ -11,6 +11,8 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
+from ..models.w2v_bert import W2vBertPretrainModel
+
 
 def sample_negatives(utt_index: torch.Tensor, num_negatives: int,
                      generator: Optional[torch.Generator] = None) -> tuple:
@@ -86,3 +88,16 @@ def token_prediction_sums(logits: torch.Tensor, ids: torch.Tensor,
         loss = F.cross_entropy(logits, flat, reduction="sum") if N else logits.new_zeros(())
     correct = (logits.argmax(-1) == flat).sum().float()
     return {"loss": loss, "correct": correct, "count": logits.new_tensor(float(N * G))}
+
+
+def wav2vec2_loss_sums(model: W2vBertPretrainModel, wavs: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor,
+                       negatives: torch.Tensor, temperature: float = 0.1, diversity_weight: float = 0.1) -> dict:
+    """Our wav2vec 2.0 objective as transformers reports it (sums over the masked frames): ``contrastive``,
+    ``diversity`` (``(GV - perplexity) / GV`` times the masked-frame count) and ``loss`` (their weighted sum).
+    ``mask [B, T']`` and ``negatives [N, K]`` (rows of the masked frames) are given, so a peer can use the same."""
+    feats, frames = model.encoder.frontend(wavs, lengths)
+    out = model(feats, frames, mask)
+    c = contrastive_sums(out.context, out.code_vectors, mask.nonzero()[:, 0], negatives.shape[1], temperature,
+                         target_ids=out.targets.ids, negatives=negatives)
+    diversity = model.quantizer.diversity_loss(out.targets) * mask.sum()
+    return {"contrastive": c["loss"], "diversity": diversity, "loss": c["loss"] + diversity_weight * diversity}
