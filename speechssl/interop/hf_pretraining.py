@@ -1,7 +1,8 @@
 """Import a transformers ``Wav2Vec2ForPreTraining`` folder whole: the encoder *and* the wav2vec 2.0 quantizer and
 projections, as a :class:`~speechssl.models.w2v_bert.W2vBertPretrainModel` whose every block is contrastive (the
-wav2vec 2.0 objective: ``objective.mlm_weight=0``). Pretraining can then continue from a public checkpoint, and
-our contrastive step can be checked against transformers' on the same weights, masks and distractors.
+wav2vec 2.0 objective: ``objective.mlm_weight=0``), so our contrastive step can be checked against transformers'
+on the same weights, masks and distractors (``tools/bench_pretrain_peer.py``). ``pretrain w2v-bert``'s
+``init_from`` still warm-starts the encoder only; starting its quantizer from such a checkpoint is not wired.
 
 Key names (transformers): ``quantizer.codevectors [1, G*V, code_dim/G]``, ``quantizer.weight_proj``,
 ``project_q`` (code vectors -> ``proj_codevector_dim``), ``project_hid`` (context -> the same space).
