@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from speechssl.data.kaldi_dir import DataDir
 from speechssl.models.text2vec import Text2Vec, Text2VecConfig
 from speechssl.models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from speechssl.nn.alignment import durations_from_path, length_regulate, monotonic_alignment_search
@@ -246,6 +247,19 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert main(["voice-convert", "--source", src, "--target-ref", ref, "--out", str(vc),
                  "--vocoder", str(tmp_path / "voc" / "final")]) == 0
     assert abs(info(str(vc)).num_frames - info(src).num_frames) < 2 * 320
+    # a vocoder whose voice comes from the reference's log-mel statistics, beside a text2vec conditioned on
+    # the upstream's: each stage gets the embedding it was trained with
+    from speechssl.tasks.wavthruvec import WavThruVec
+    train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + [
+        f"trainer.out_dir={tmp_path / 'voc_logmel'}", f"data.features={tmp_path / 'voc' / 'features'}",
+        "trainer.max_steps=2", "speaker.source=logmel"]))
+    gen, spec = load_vocoder(tmp_path / "voc_logmel" / "final")
+    assert gen.cfg.speaker_dim == 160 and spec["speaker"]["source"] == "logmel"
+    wtv = WavThruVec(str(tmp_path / "voc_logmel" / "final"), str(tmp_path / "ac" / "final"), device="cpu")
+    ref_wav, src_wav = (DataDir.read(tiny_data / d).load_audio(DataDir.read(tiny_data / d).utt_ids[0]) for d in ("dev", "test"))
+    assert wtv.layers(ref_wav)[1].shape == (160,) and wtv.layers(ref_wav, wtv.aspec)[1].shape == (64,)
+    assert wtv.synthesize("Turn on the lights.", ref_wav)[0].shape[0] >= 320 * 5
+    assert not np.allclose(wtv.voice_convert(src_wav, ref_wav), wtv.voice_convert(src_wav, src_wav))
     # the measurements (no ASR here: the recipe passes its fine-tuned model)
     assert main(["tts", "eval", "--vocoder", str(tmp_path / "voc" / "final"), "--acoustic", str(tmp_path / "ac" / "final"),
                  "--data", str(tiny_data / "test"), "--ref-data", str(tiny_data / "test-unseen-speakers"),

@@ -10,11 +10,10 @@ import argparse
 
 import torch
 
-from speechssl.audio.features import fbank
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.downstream.speaker_judge import verification_trials
 from speechssl.hub import load_upstream
-from speechssl.tasks.tts_common import speaker_embedding
+from speechssl.tasks.tts_common import logmel_speaker_embedding, speaker_embedding
 
 
 def main() -> None:
@@ -38,7 +37,7 @@ def main() -> None:
             out = up(torch.from_numpy(w)[None], torch.tensor([len(w)]))
         for L in args.layers:
             embs[f"{args.upstream} layer {L}: mean + std"][u] = speaker_embedding(out.hidden_states[L][0].numpy())
-        embs["log-mel (80 bins): mean + std"][u] = speaker_embedding(fbank(torch.from_numpy(w) * 32768)[0].numpy())
+        embs["log-mel (80 bins): mean + std"][u] = logmel_speaker_embedding(w)
     try:
         from speechssl.downstream.speaker_judge import SpeakerJudge
         judge = SpeakerJudge()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from ..audio.features import fbank
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..hub import load_upstream
@@ -23,11 +24,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class SpeakerConfig:
     kind: str = "reference"        # reference (embedding of reference audio: zero-shot) | table | none
+    source: str = "upstream"       # of a reference embedding: upstream (layer `layer`) | logmel (80-bin log-mel)
     layer: int = 1                 # upstream layer whose mean + std over time is the embedding
 
     def validate(self) -> None:
         if self.kind not in ("reference", "table", "none"):
             raise InputError(f"speaker.kind must be reference, table or none, got {self.kind!r}")
+        if self.source not in ("upstream", "logmel"):
+            raise InputError(f"speaker.source must be upstream or logmel, got {self.source!r}")
 
 
 def ensure_features(cfg, data_dir: str, name: str) -> Path:
@@ -48,6 +52,16 @@ def speaker_embedding(frames: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-8)
 
 
+def logmel_speaker_embedding(wav: np.ndarray) -> np.ndarray:
+    """16 kHz audio ``[T]`` -> ``[160]``: mean and standard deviation of its 80-bin Kaldi log-mel, L2-normalised.
+    On the mini corpus's unseen speakers its EER is 34 % against 46 % for HuBERT layer 1's statistics
+    (``tools/speaker_embedding_eer.py``): the upstream's layers carry the voice in the content, not in
+    their statistics."""
+    with torch.no_grad():
+        feats, _ = fbank(torch.from_numpy(np.asarray(wav, np.float32))[None] * 32768.0, dither=0.0)
+    return speaker_embedding(feats[0].numpy())
+
+
 def read_layer(feats_dir: Path, layer: int) -> Dict[str, np.ndarray]:
     return {u: np.asarray(a, dtype=np.float32) for u, a in read_features(feats_dir, layer)}
 
@@ -56,6 +70,9 @@ def split_features(cfg, data_dir: str, name: str) -> Tuple[Dict[str, np.ndarray]
     """``({utt: features [T, F]}, {utt: speaker embedding [S]})`` of one split."""
     fdir = ensure_features(cfg, data_dir, name)
     feats = read_layer(fdir, cfg.layer)
+    if cfg.speaker.source == "logmel":
+        data = DataDir.read(data_dir)
+        return feats, {u: logmel_speaker_embedding(data.load_audio(u)) for u in feats}
     spk_src = feats if cfg.speaker.layer == cfg.layer else read_layer(fdir, cfg.speaker.layer)
     return feats, {u: speaker_embedding(a) for u, a in spk_src.items()}
 
@@ -92,5 +109,6 @@ def speaker_inputs(kind: str, batch) -> dict:
 
 def export_spec(cfg, config_key: str, speakers: List[str], **extra) -> dict:
     return {config_key: OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
-            "layer": cfg.layer, "speaker": {"kind": cfg.speaker.kind, "layer": cfg.speaker.layer},
+            "layer": cfg.layer,
+            "speaker": {"kind": cfg.speaker.kind, "source": cfg.speaker.source, "layer": cfg.speaker.layer},
             "speakers": speakers, **extra}

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..hub import load_upstream
 from ..utils.device import resolve_device
 from .text2vec import load_acoustic, phone_ids, phonemize
-from .tts_common import speaker_embedding
+from .tts_common import logmel_speaker_embedding, speaker_embedding
 from .vec2wav import load_vocoder
 
 
@@ -38,13 +38,18 @@ class WavThruVec:
         self.upstream = load_upstream(self.vspec["upstream"]).eval().to(self.device)
 
     @torch.no_grad()
-    def layers(self, wav: np.ndarray):
-        """16 kHz audio -> (vocoder features [T, F], speaker embedding [S])."""
+    def layers(self, wav: np.ndarray, spec: Optional[dict] = None):
+        """16 kHz audio -> (vocoder features [T, F], speaker embedding [S] as ``spec``'s model was trained with:
+        the vocoder's by default)."""
         x = torch.from_numpy(np.asarray(wav, np.float32))[None].to(self.device)
         out = self.upstream(x, torch.tensor([x.shape[1]], device=self.device))
         feats = out.hidden_states[self.vspec["layer"]][0]
-        spk = out.hidden_states[self.vspec["speaker"]["layer"]][0].cpu().numpy()
-        return feats, torch.from_numpy(speaker_embedding(spk)).to(self.device)
+        speaker = (spec or self.vspec)["speaker"]
+        if speaker.get("source", "upstream") == "logmel":  # folders from before `source` existed: upstream
+            spk = logmel_speaker_embedding(wav)
+        else:
+            spk = speaker_embedding(out.hidden_states[speaker["layer"]][0].cpu().numpy())
+        return feats, torch.from_numpy(spk).to(self.device)
 
     def _speaker_kwargs(self, spk: torch.Tensor) -> dict:
         return {"speaker": spk[None]} if self.vocoder.cfg.speaker_dim and not self.vocoder.cfg.num_speakers else {}
@@ -63,7 +68,9 @@ class WavThruVec:
             raise InputError(f"nothing to say: espeak-ng gave no phones for {text!r}")
         ids = torch.tensor([phone_ids(phones, "text")], device=self.device)
         _, spk = self.layers(speaker_ref)
-        kw = {"speaker": spk[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers else {}
+        _, spk_acoustic = self.layers(speaker_ref, self.aspec)
+        kw = {"speaker": spk_acoustic[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers \
+            else {}
         feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]], device=self.device),
                                             length_scale=length_scale, **kw)
         return self.vocode(feats[0], spk), phones, feats[0]
