@@ -16,7 +16,6 @@ Sizes: ``mini`` (hubert_mini's shape: 7-layer CNN of 128 channels, 6 x 256 post-
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from bench_pretrain_step import cpu_name  # noqa: E402
 
 from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat  # noqa: E402
 from speechssl.objectives.contrastive import wav2vec2_loss_sums  # noqa: E402
+from speechssl.utils.timing import best_time  # noqa: E402
 
 SIZES = {
     "mini": dict(conv_dim=(128,) * 7, hidden_size=256, num_hidden_layers=6, num_attention_heads=4,
@@ -63,16 +63,14 @@ def peer_sums(peer, wavs, mask, flat):
 
 def best_step(step, params, bf16: bool, repeats: int) -> float:
     opt = torch.optim.AdamW(params, lr=1e-4)
-    times = []
-    for _ in range(repeats + 1):
-        t = time.perf_counter()
+
+    def one():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = step()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t)
-    return min(times[1:])
+    return best_time(one, repeat=repeats, warmup=1)
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ busy machine inflates every row alike.
 import argparse
 import os
 import platform
-import time
 from dataclasses import asdict
 
 import torch
@@ -27,6 +26,7 @@ from speechssl.config import load_config
 from speechssl.tasks.hubert import HubertPretrainConfig, HubertPretrainTask
 from speechssl.tasks.w2v_bert import W2vBertPretrainConfig, W2vBertPretrainTask
 from speechssl.training import build_optimizer, no_decay_groups
+from speechssl.utils.timing import best_time
 
 LENGTHS = (128000, 112000, 96000, 80000)  # samples: 26 s of audio, padded to 4 x 8 s
 LABEL_RATE, NUM_CLASSES = 100.0, 100
@@ -80,18 +80,17 @@ def time_steps(task, cfg, batch, bf16: bool, compile_model: bool, warmup: int, r
         task.model = torch.compile(task.model, dynamic=False)
     built = build_optimizer(no_decay_groups(task, cfg.optim.weight_decay), cfg.optim)
     opt = built["optimizer"] if isinstance(built, dict) else built
-    times, first = [], None
-    for i in range(warmup + repeats):
-        t = time.perf_counter()
+    losses = []
+
+    def one():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             sums = task.compute_sums(batch)
         loss = step_loss(task, sums)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t)
-        first = float(loss.detach()) if first is None else first
-    return min(times[warmup:]), first
+        losses.append(float(loss.detach()))
+    return best_time(one, repeat=repeats, warmup=warmup), losses[0]
 
 
 def main() -> None:
