@@ -252,9 +252,14 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     from speechssl.tasks.wavthruvec import WavThruVec
     train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + [
         f"trainer.out_dir={tmp_path / 'voc_logmel'}", f"data.features={tmp_path / 'voc' / 'features'}",
-        "trainer.max_steps=2", "speaker.source=logmel"]))
+        "trainer.max_steps=2", "speaker.source=logmel", "model.speaker_standardize=true"]))
     gen, spec = load_vocoder(tmp_path / "voc_logmel" / "final")
     assert gen.cfg.speaker_dim == 160 and spec["speaker"]["source"] == "logmel"
+    from speechssl.tasks.tts_common import logmel_speaker_embedding
+    train = DataDir.read(tiny_data / "train")
+    embs = torch.from_numpy(np.stack([logmel_speaker_embedding(train.load_audio(u)) for u in train.utt_ids]))
+    assert torch.allclose(gen.speaker_mean, embs.mean(0), atol=1e-6) and torch.allclose(gen.speaker_std, embs.std(0), atol=1e-6)
+    assert torch.allclose(gen.speaker_vector(embs[:1]), (embs[:1] - embs.mean(0)) / embs.std(0), atol=1e-4)
     wtv = WavThruVec(str(tmp_path / "voc_logmel" / "final"), str(tmp_path / "ac" / "final"), device="cpu")
     ref_wav, src_wav = (DataDir.read(tiny_data / d).load_audio(DataDir.read(tiny_data / d).utt_ids[0]) for d in ("dev", "test"))
     assert wtv.layers(ref_wav)[1].shape == (160,) and wtv.layers(ref_wav, wtv.aspec)[1].shape == (64,)

@@ -248,6 +248,7 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
                                     cfg.model.hop_length, speakers, cfg.data.seed)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     task = Vec2WavTask(cfg, speakers)
+    task.generator.set_speaker_statistics(torch.from_numpy(np.stack(list(sets["train"].spk_emb.values()))))
     if cfg.model.codebook_size:
         task.generator.codebook.copy_(learn_codebook(sets["train"].feats, cfg.model.codebook_size, cfg.data.seed))
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
