@@ -58,7 +58,7 @@ def count_parameters(model_dir: Path) -> Optional[int]:
 def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
     """{labels name: {split: PNMI}} over every evaluated label set."""
     out: Dict[str, Dict[str, float]] = {}
-    for q in sorted(exp.glob("kmeans/*/*/quality*.json")):
+    for q in sorted([*exp.glob("kmeans/*/*/quality.json"), *exp.glob("kmeans/*/*/quality_at_*hz.json")]):
         d = _read_json(q)
         if d and "pnmi" in d:
             name = q.parent.parent.name

@@ -262,7 +262,8 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert torch.allclose(gen.speaker_vector(embs[:1]), (embs[:1] - embs.mean(0)) / embs.std(0), atol=1e-4)
     wtv = WavThruVec(str(tmp_path / "voc_logmel" / "final"), str(tmp_path / "ac" / "final"), device="cpu")
     ref_wav, src_wav = (DataDir.read(tiny_data / d).load_audio(DataDir.read(tiny_data / d).utt_ids[0]) for d in ("dev", "test"))
-    assert wtv.layers(ref_wav)[1].shape == (160,) and wtv.layers(ref_wav, wtv.aspec)[1].shape == (64,)
+    feats, spk_v, spk_a = wtv.layers(ref_wav, wtv.vspec, wtv.aspec)
+    assert spk_v.shape == (160,) and spk_a.shape == (64,) and torch.equal(wtv.layers(ref_wav)[1], spk_v)
     assert wtv.synthesize("Turn on the lights.", ref_wav)[0].shape[0] >= 320 * 5
     assert not np.allclose(wtv.voice_convert(src_wav, ref_wav), wtv.voice_convert(src_wav, src_wav))
     # the measurements (no ASR here: the recipe passes its fine-tuned model)

@@ -38,18 +38,21 @@ class WavThruVec:
         self.upstream = load_upstream(self.vspec["upstream"]).eval().to(self.device)
 
     @torch.no_grad()
-    def layers(self, wav: np.ndarray, spec: Optional[dict] = None):
-        """16 kHz audio -> (vocoder features [T, F], speaker embedding [S] as ``spec``'s model was trained with:
-        the vocoder's by default)."""
+    def layers(self, wav: np.ndarray, *specs: dict):
+        """16 kHz audio -> (vocoder features [T, F], one speaker embedding [S] per spec in ``specs``, as each
+        spec's model was trained with: the vocoder's when none is given). One upstream pass for all."""
         x = torch.from_numpy(np.asarray(wav, np.float32))[None].to(self.device)
         out = self.upstream(x, torch.tensor([x.shape[1]], device=self.device))
         feats = out.hidden_states[self.vspec["layer"]][0]
-        speaker = (spec or self.vspec)["speaker"]
-        if speaker.get("source", "upstream") == "logmel":  # folders from before `source` existed: upstream
-            spk = logmel_speaker_embedding(wav)
-        else:
-            spk = speaker_embedding(out.hidden_states[speaker["layer"]][0].cpu().numpy())
-        return feats, torch.from_numpy(spk).to(self.device)
+        embeddings = []
+        for spec in specs or (self.vspec,):
+            speaker = spec["speaker"]
+            if speaker.get("source", "upstream") == "logmel":  # folders from before `source` existed: upstream
+                spk = logmel_speaker_embedding(wav)
+            else:
+                spk = speaker_embedding(out.hidden_states[speaker["layer"]][0].cpu().numpy())
+            embeddings.append(torch.from_numpy(spk).to(self.device))
+        return (feats, *embeddings)
 
     def _speaker_kwargs(self, spk: torch.Tensor) -> dict:
         return {"speaker": spk[None]} if self.vocoder.cfg.speaker_dim and not self.vocoder.cfg.num_speakers else {}
@@ -67,8 +70,7 @@ class WavThruVec:
         if not phones:
             raise InputError(f"nothing to say: espeak-ng gave no phones for {text!r}")
         ids = torch.tensor([phone_ids(phones, "text")], device=self.device)
-        _, spk = self.layers(speaker_ref)
-        _, spk_acoustic = self.layers(speaker_ref, self.aspec)
+        _, spk, spk_acoustic = self.layers(speaker_ref, self.vspec, self.aspec)
         kw = {"speaker": spk_acoustic[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers \
             else {}
         feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]], device=self.device),
