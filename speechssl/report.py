@@ -15,9 +15,9 @@ Missing pieces (a stage not run) are left out, not faked; the markdown says whic
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 from safetensors import safe_open
 
+from .report_plots import plot_layer_weights, plot_superb_curves, plot_training_curves, still_improving
 from .utils.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -76,31 +77,41 @@ def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
             continue
         entry = {"metric": d["metric"], "value": d["value"], "higher_is_better": d.get("higher_is_better"),
                  "upstream_path": d.get("upstream_path"), "upstream_weights": d.get("upstream_weights"),
-                 "layer_weights": d.get("layer_weights")}
+                 "layer_weights": d.get("layer_weights"), "best_step": d.get("best_step"),
+                 "curve": [{"step": c["step"], "dev": c["dev"]} for c in d.get("curve") or [] if c.get("dev") is not None]}
         if d.get("dev") is not None:
             entry["dev"] = d["dev"]
         out.setdefault(d.get("upstream", r.parent.parent.name), {})[d.get("task", r.parent.name)] = entry
     return out
 
 
+DECODE_DIR = re.compile(r"^decode_(?P<split>.+?)_(?P<decoder>greedy|beam.*)$")
+
+
 def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
     """Per fine-tuned model: test WER/CER of the decoder with the lowest *dev* WER (never chosen on test; the
-    first test decode when there is no dev decode), every decode under ``decodes``."""
+    first test decode when there is no dev decode), that decoder's WER on every other split that was decoded
+    (``unseen``: ``test_unseen_speakers``), and every decode under ``decodes``.
+
+    Decode dirs are ``decode_<split>_<decoder>``, the decoder being ``greedy`` or ``beam...``."""
     out: Dict[str, Dict[str, Any]] = {}
     for model in sorted(p for p in (exp / "asr").glob("*") if p.is_dir()):
         decodes = {}
+        by_split: Dict[str, Dict[str, Dict[str, float]]] = defaultdict(dict)
         for r in sorted(model.glob("decode_*/results.json")):
-            d = _read_json(r)
-            if d:
-                decodes[r.parent.name[len("decode_"):]] = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
-        if not decodes:
-            continue
-        dev = {k.split("_", 1)[1]: v for k, v in decodes.items() if k.startswith("dev_")}
-        test = {k.split("_", 1)[1]: v for k, v in decodes.items() if k.startswith("test_")}
+            d, m = _read_json(r), DECODE_DIR.match(r.parent.name)
+            if d and m:
+                rates = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
+                decodes[r.parent.name[len("decode_"):]] = rates
+                by_split[m["split"]][m["decoder"]] = rates
+        dev, test = by_split.get("dev", {}), by_split.get("test", {})
         chosen = [d for d in sorted(dev, key=lambda d: dev[d]["wer"]) if d in test] or sorted(test)
         if not chosen:
             continue
+        others = {split: rates[chosen[0]] for split, rates in by_split.items()
+                  if split not in ("dev", "test") and chosen[0] in rates}
         out[model.name] = {**test[chosen[0]], "decoder": chosen[0], "chosen_on": "dev" if dev else "none",
+                           **({"other_splits": others} if others else {}),
                            "decodes": decodes, "upstream": _asr_upstream(model)}
     return out
 
@@ -162,62 +173,6 @@ def training_runs(exp: Path) -> Dict[str, Path]:
         if any(d.glob("logs/version_*/metrics.csv")):
             runs[str(d.relative_to(exp))] = d
     return runs
-
-
-PLOTTED_METRICS = ("train/loss", "val/loss", "val/loss_max", "val/loss_default", "val/loss_min")
-
-
-def _curves(run: Path) -> Dict[str, List[tuple]]:
-    """{metric: [(step, value)]} for the train/val losses in the run's CSV logs (all versions, resumes)."""
-    series: Dict[str, Dict[int, float]] = defaultdict(dict)
-    for f in sorted(run.glob("logs/version_*/metrics.csv")):
-        with open(f, newline="") as fh:
-            for row in csv.DictReader(fh):
-                step = row.get("step")
-                if not step:
-                    continue
-                for k, v in row.items():
-                    if v and k in PLOTTED_METRICS:
-                        series[k][int(float(step))] = float(v)
-    return {k: sorted(v.items()) for k, v in series.items() if v}
-
-
-def _panel_grid(n: int):
-    """``(pyplot, figure, axes [rows, cols])`` for ``n`` panels, three to a row; unused panels hidden."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(3, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    return plt, fig, axes
-
-
-def _save(plt, fig, out_png: Path) -> Path:
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=90)
-    plt.close(fig)
-    return out_png
-
-
-def plot_training_curves(runs: Dict[str, Path], out_png: Path) -> Optional[Path]:
-    """One panel per run: train and validation loss against steps."""
-    curves = {name: c for name, run in runs.items() if (c := _curves(run))}
-    if not curves:
-        return None
-    n = len(curves)
-    plt, fig, axes = _panel_grid(n)
-    for ax, (name, c) in zip(axes.flat, curves.items()):
-        for k, pts in c.items():
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, marker="." if k.startswith("val") else None)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return _save(plt, fig, out_png)
 
 
 def collect(exp: Path, corpus: str) -> Dict[str, Any]:
@@ -289,7 +244,14 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     for u, row in superb.items():
         md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
                   + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
-    md += ["", "PER, WER and EER: lower is better; accuracies: higher is better.", ""]
+    md += ["", "PER, WER and EER: lower is better; accuracies: higher is better. Each head is scored on test at "
+           "its best dev step.", ""]
+    rising = [f"{u}/{t}" for u, row in superb.items() for t, r in row.items()
+              if still_improving(r.get("curve") or [], bool(r.get("higher_is_better")))]
+    if rising:
+        md += ["Heads still improving on dev at their last step (no plateau yet): " + ", ".join(rising) + ".", ""]
+    if plots.get("superb_curves"):
+        md += [f"![SUPERB heads' dev curves]({Path(plots['superb_curves']).relative_to(exp)})", ""]
     if plots.get("layer_weights"):
         md += [f"![SUPERB layer weights]({Path(plots['layer_weights']).relative_to(exp)})", ""]
     return md
@@ -298,12 +260,16 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
 def _asr_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["asr"]:
         return []
+    splits = sorted({s for r in res["asr"].values() for s in r.get("other_splits", {})})
     md = ["## CTC ASR (fine-tuned, test split; decoder chosen on dev)", "",
-           "| model | upstream | decoder | WER | CER | all decodes |",
-           "|---|---|---|---:|---:|---|"]
+          "| model | upstream | decoder | WER | CER | " + "".join(f"{s} WER / CER (same decoder) | " for s in splits)
+          + "all decodes |", "|---|---|---|---:|---:|" + "---:|" * len(splits) + "---|"]
     for name, r in res["asr"].items():
         alld = "; ".join(f"{k}: {v['wer']:.1f}/{v['cer']:.1f}" for k, v in r["decodes"].items())
-        md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | {alld} |")
+        other = "".join(f"{o['wer']:.2f} / {o['cer']:.2f} | " if (o := r.get("other_splits", {}).get(s)) else "– | "
+                        for s in splits)
+        md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | "
+                  f"{other}{alld} |")
     md.append("")
     return md
 
@@ -443,35 +409,13 @@ def _upstream_params(res: Dict[str, Any], root: Path) -> Dict[str, int]:
     return out
 
 
-def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
-    """One panel per SUPERB task: the learnt softmax weight of every layer, a line per upstream."""
-    tasks = sorted({t for u in superb.values() for t, r in u.items() if r.get("layer_weights")
-                    and len(r["layer_weights"]) > 1})
-    if not tasks:
-        return None
-    plt, fig, axes = _panel_grid(len(tasks))
-    for ax, t in zip(axes.flat, tasks):
-        for u, row in superb.items():
-            w = (row.get(t) or {}).get("layer_weights")
-            if w and len(w) > 1:
-                ax.plot(range(len(w)), w, marker="o", markersize=3, label=u)
-        ax.set_title(f"{t.upper()}: layer weights", fontsize=9)
-        ax.set_xlabel("layer (0 = CNN output)")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    handles = {}
-    for ax in axes.flat:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7)
-    return _save(plt, fig, out_png)
-
-
 def write_report(exp: Path, corpus: str) -> Dict[str, Any]:
     """Write ``exp/results.json``, ``exp/RESULTS.md`` and the plots under ``exp/plots/``; return the dict."""
     exp = Path(exp)
     res = collect(exp, corpus)
     plots = {"curves": plot_training_curves(training_runs(exp), exp / "plots" / "training_curves.png"),
-             "layer_weights": plot_layer_weights(res["superb"], exp / "plots" / "superb_layer_weights.png")}
+             "layer_weights": plot_layer_weights(res["superb"], exp / "plots" / "superb_layer_weights.png"),
+             "superb_curves": plot_superb_curves(res["superb"], exp / "plots" / "superb_dev_curves.png")}
     invocations = (exp / "recipe_runs.log").read_text().splitlines() if (exp / "recipe_runs.log").is_file() else []
     res["plots"] = {k: str(Path(v).relative_to(exp)) for k, v in plots.items() if v}
     res["recipe_runs"] = invocations

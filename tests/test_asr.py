@@ -86,3 +86,31 @@ def test_finetune_errors_are_clear(tiny_data, upstream, tmp_path):
     with pytest.raises(ValueError, match="phase_ratio"):
         finetune_asr(_cfg(tiny_data, upstream, tmp_path / "y", "optim.phase_ratio=[0.5,0.6,0.1]"))
     assert main(["decode", "--model", str(upstream), "--data", str(tiny_data / "test"), "--out", str(tmp_path / "d")]) == 2
+
+
+def test_lm_weight_and_word_score_are_chosen_on_dev_and_reused_on_test(tiny_data, upstream, tmp_path):
+    """The grid is swept on dev (one forward pass), the lowest-WER point is written, and a test decode takes
+    exactly that point with --settings-from; a greedy decode has no setting to give."""
+    pytest.importorskip("kenlm")
+    finetune_asr(_cfg(tiny_data, upstream, tmp_path / "ft", "model.freeze_encoder_steps=5"))
+    model = str(tmp_path / "ft" / "final")
+    assert main(["lm", "ngram", "--text", str(tiny_data / "train"), "--order", "2", "--out", str(tmp_path / "lm.arpa")]) == 0
+    lm = ["--beam", "4", "--lm", str(tmp_path / "lm.arpa")]
+    assert main(["decode", "--model", model, "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "dev"), *lm,
+                 "--lm-weight", "0", "2", "--word-score", "0", "3"]) == 0
+    tuning = json.loads((tmp_path / "dev" / "tuning.json").read_text())
+    grid = tuning["grid"]
+    assert [(g["lm_weight"], g["word_score"]) for g in grid] == [(0, 0), (0, 3), (2, 0), (2, 3)]
+    best = min(grid, key=lambda g: g["wer"])   # min keeps the first of equals, as the sweep does
+    assert tuning["chosen"] == {"lm_weight": best["lm_weight"], "word_score": best["word_score"]}
+    dev = json.loads((tmp_path / "dev" / "results.json").read_text())
+    assert dev["wer"]["rate"] == pytest.approx(best["wer"], abs=1e-3) and dev["grid_points"] == 4
+    assert main(["decode", "--model", model, "--data", str(tiny_data / "test"), "--out", str(tmp_path / "test"), *lm,
+                 "--settings-from", str(tmp_path / "dev")]) == 0
+    test = json.loads((tmp_path / "test" / "results.json").read_text())
+    assert (test["lm_weight"], test["word_score"]) == (best["lm_weight"], best["word_score"])
+    assert main(["decode", "--model", model, "--data", str(tiny_data / "test"), "--out", str(tmp_path / "g")]) == 0
+    assert main(["decode", "--model", model, "--data", str(tiny_data / "test"), "--out", str(tmp_path / "x"), *lm,
+                 "--settings-from", str(tmp_path / "g")]) == 2
+    assert main(["decode", "--model", model, "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "y"),
+                 "--lm-weight", "0", "1"]) == 2

@@ -70,3 +70,27 @@ def test_the_judges_rows_of_the_wavthruvec_table():
     md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
     assert "| 12.5 / 8.0 |" in md and "| 0.610 / 0.720 (0.25) |" in md and "| 60.0 / 80.0 / 85.0 / 90.0 |" in md
     assert "| 7.50 / 9.10 |" in md and "| 50.5 / 46.5 |" in md and "PocketSphinx WER (domain LM)" in md
+
+
+def test_the_unseen_speaker_split_is_reported_with_the_decoder_chosen_on_dev(tmp_path):
+    exp = tmp_path / "exp"
+    for name, wer in (("dev_greedy", 40.0), ("dev_beam_lm", 30.0), ("test_greedy", 35.0), ("test_beam_lm", 25.0),
+                      ("test_unseen_speakers_greedy", 50.0), ("test_unseen_speakers_beam_lm", 45.0)):
+        _decode(exp, "m", name, wer)
+    r = collect_asr(exp)["m"]
+    # the unseen split is neither a decoder of test nor a candidate for the choice
+    assert r["decoder"] == "beam_lm" and r["wer"] == 25.0
+    assert r["other_splits"] == {"test_unseen_speakers": {"wer": 45.0, "cer": 22.5}}
+    md = to_markdown({"corpus": "mini", "superb": {}, "asr": {"m": r}, "pnmi_by_split": {}, "lighthubert": [],
+                      "models": {}, "stages": {}}, exp, {}, [])
+    assert "| m | – | beam_lm | 25.00 | 12.50 | 45.00 / 22.50 |" in md
+
+
+def test_a_head_still_improving_at_its_last_step_is_named():
+    from speechssl.report_plots import still_improving
+    rising = [{"step": 100, "dev": 5.0}, {"step": 200, "dev": 8.0}, {"step": 300, "dev": 11.0}]
+    flat = [{"step": 100, "dev": 5.0}, {"step": 200, "dev": 11.0}, {"step": 300, "dev": 11.0}]
+    assert still_improving(rising, higher_is_better=True) and not still_improving(flat, higher_is_better=True)
+    falling_per = [{"step": 250, "dev": 90.0}, {"step": 500, "dev": 80.0}]
+    assert still_improving(falling_per, higher_is_better=False)
+    assert not still_improving(falling_per, higher_is_better=True)

@@ -57,12 +57,16 @@ lighthubert_stage2_config="distill/lighthubert_mini_stage2 distill/lighthubert_d
 lighthubert_args=""       # extra key=value overrides for both distillation stages
 lighthubert_budget=default  # stage 7 search: parameter budget (a number, or max / default / min: that subnet's size)
 lighthubert_search="--random 12 --population 8 --generations 2"
-asr_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final"  # stage 8: NAME=PATH ...
+asr_upstreams="w2v_bert=exp/w2v_bert/final"  # stage 8: NAME=PATH ... (the demo fine-tunes its best content upstream)
 asr_config="finetune/asr_mini finetune/asr_demo"
 asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
-superb_tasks="pr ks ic sid"  # of: pr ks ic sid asv asr sf qbe sd (all the mini corpus supports)
-superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched"
+lm_weights="0.1 0.2 0.3 0.5"  # stage 8: beam + LM decoding sweeps these on dev and decodes test with the best
+word_scores="0 1 2 3"
+superb_tasks="pr ks ic sid asv"  # of: pr ks ic sid asv asr sf qbe sd (all the mini corpus supports; the demo leaves out
+                          # SUPERB ASR, whose BiLSTM takes 4-11 minutes per upstream on 2 cores)
+superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched
+  hubert_untrained=exp/hubert_it1/init w2v_bert_untrained=exp/w2v_bert/init"  # the last two: the untrained controls
 superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
 tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
 tts_vocoder_config=tts/vec2wav_mini  # one or more configs, later ones on top: "tts/vec2wav_mini tts/vec2wav_mini_units"
@@ -275,12 +279,15 @@ if runs 8; then
       train_cmd JOB=1:1 "$out/log/train.log" speechssl finetune asr "${configs[@]}" model.upstream="$up" \
         data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir="$out" $(trainer_args) $asr_args
     fi
-    for s in $dev_dir $test_dir; do
+    splits="$dev_dir $test_dir"; [ -d data/test_unseen_speakers ] && splits+=" test_unseen_speakers"
+    for s in $splits; do   # greedy everywhere; beam + LM tuned on dev, then test and unseen with dev's choice
       [ -f "$out/decode_${s}_greedy/wer" ] || decode_cmd JOB=1:1 "$out/decode_${s}_greedy/log/decode.log" \
         speechssl decode --model "$out/final" --data "data/$s" --out "$out/decode_${s}_greedy"
+      if [ "$s" = "$dev_dir" ]; then lm_opts=(--lm-weight $lm_weights --word-score $word_scores)
+      else lm_opts=(--settings-from "$out/decode_${dev_dir}_beam_lm"); fi
       [ -f "$out/decode_${s}_beam_lm/wer" ] || decode_cmd JOB=1:1 "$out/decode_${s}_beam_lm/log/decode.log" \
         speechssl decode --model "$out/final" --data "data/$s" --out "$out/decode_${s}_beam_lm" --beam 20 --lm "$lm" \
-        --lm-weight 0.5 --word-score 1.0
+        "${lm_opts[@]}"
       grep -h WER "$out/decode_${s}_greedy/wer" "$out/decode_${s}_beam_lm/wer"
     done
   done

@@ -315,12 +315,12 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ decoding
-def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,
-               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "auto",
-               text_file: Optional[str] = None) -> Dict[str, Any]:
-    """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
+def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str = "auto",
+                   text_file: Optional[str] = None):
+    """Run a fine-tuned model over ``data_dir`` once.
 
-
+    Returns ``(vocab, utts, refs, batches)``; each batch is ``(utt ids, log_probs [B, T, V], frames [B])`` on
+    the CPU, so several decoders (a greedy pass, an LM-weight sweep) can share one forward pass."""
     model, vocab = load_ctc_model(model_dir)
     device = resolve_device(device)
     model.to(device)
@@ -333,18 +333,29 @@ def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = 
     if len(utts) < len(d.utt_ids):
         raise InputError(f"{data_dir}/{text_file}: {len(d.utt_ids) - len(utts)} utterances have no reference")
     durs = d.utt2dur or d.compute_utt2dur()
-    beam_decoder = BeamSearchDecoder(vocab, beam, lm, lm_weight, word_score) if beam else None
-    hyps: Dict[str, str] = {}
-    t0 = time.time()
-    for batch in tqdm(duration_batches(utts, durs, batch_seconds), desc="decode", unit="batch"):
+    batches = []
+    for batch in tqdm(duration_batches(utts, durs, batch_seconds), desc="ctc", unit="batch"):
         wavs = [torch.from_numpy(d.load_audio(u)) for u in batch]
         lengths = torch.tensor([len(w) for w in wavs])
         padded = nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(device)
         with torch.inference_mode():
             log_probs, frames = model(padded, lengths.to(device))
+        batches.append((batch, log_probs.float().cpu(), frames.cpu()))
+    return vocab, utts, [table[u] for u in utts], batches
+
+
+def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,
+               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "auto",
+               text_file: Optional[str] = None) -> Dict[str, Any]:
+    """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
+    t0 = time.time()
+    vocab, utts, refs, batches = ctc_posteriors(model_dir, data_dir, batch_seconds, device, text_file)
+    beam_decoder = BeamSearchDecoder(vocab, beam, lm, lm_weight, word_score) if beam else None
+    hyps: Dict[str, str] = {}
+    for batch, log_probs, frames in batches:
         texts = beam_decoder(log_probs, frames) if beam_decoder else greedy_decode(log_probs, frames, vocab)
         hyps.update(zip(batch, texts))
     how = {"decoder": f"beam{beam}" if beam else "greedy", "lm": str(lm) if lm else None,
            "lm_weight": lm_weight if lm else None, "word_score": word_score if lm else None,
            "model": str(model_dir), "data": str(data_dir), "seconds": round(time.time() - t0, 1)}
-    return write_scoring(out_dir, utts, [table[u] for u in utts], [hyps[u] for u in utts], vocab.unit, how)
+    return write_scoring(out_dir, utts, refs, [hyps[u] for u in utts], vocab.unit, how)

@@ -1,0 +1,114 @@
+"""The report's figures: training curves, SUPERB layer weights and SUPERB heads' dev curves (matplotlib, Agg)."""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+PLOTTED_METRICS = ("train/loss", "val/loss", "val/loss_max", "val/loss_default", "val/loss_min")
+
+
+def _curves(run: Path) -> Dict[str, List[tuple]]:
+    """{metric: [(step, value)]} for the train/val losses in the run's CSV logs (all versions, resumes)."""
+    series: Dict[str, Dict[int, float]] = defaultdict(dict)
+    for f in sorted(run.glob("logs/version_*/metrics.csv")):
+        with open(f, newline="") as fh:
+            for row in csv.DictReader(fh):
+                step = row.get("step")
+                if not step:
+                    continue
+                for k, v in row.items():
+                    if v and k in PLOTTED_METRICS:
+                        series[k][int(float(step))] = float(v)
+    return {k: sorted(v.items()) for k, v in series.items() if v}
+
+
+def _panel_grid(n: int):
+    """``(pyplot, figure, axes [rows, cols])`` for ``n`` panels, three to a row; unused panels hidden."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return plt, fig, axes
+
+
+def _save(plt, fig, out_png: Path) -> Path:
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
+
+
+def plot_training_curves(runs: Dict[str, Path], out_png: Path) -> Optional[Path]:
+    """One panel per run: train and validation loss against steps."""
+    curves = {name: c for name, run in runs.items() if (c := _curves(run))}
+    if not curves:
+        return None
+    n = len(curves)
+    plt, fig, axes = _panel_grid(n)
+    for ax, (name, c) in zip(axes.flat, curves.items()):
+        for k, pts in c.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, marker="." if k.startswith("val") else None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(plt, fig, out_png)
+
+
+def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
+    """One panel per SUPERB task: the learnt softmax weight of every layer, a line per upstream."""
+    tasks = sorted({t for u in superb.values() for t, r in u.items() if r.get("layer_weights")
+                    and len(r["layer_weights"]) > 1})
+    if not tasks:
+        return None
+    plt, fig, axes = _panel_grid(len(tasks))
+    for ax, t in zip(axes.flat, tasks):
+        for u, row in superb.items():
+            w = (row.get(t) or {}).get("layer_weights")
+            if w and len(w) > 1:
+                ax.plot(range(len(w)), w, marker="o", markersize=3, label=u)
+        ax.set_title(f"{t.upper()}: layer weights", fontsize=9)
+        ax.set_xlabel("layer (0 = CNN output)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    handles = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=7)
+    return _save(plt, fig, out_png)
+
+
+def plot_superb_curves(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
+    """One panel per SUPERB task: each upstream's dev metric against head training steps (is it a plateau?)."""
+    tasks = sorted({t for u in superb.values() for t, r in u.items() if len(r.get("curve") or []) > 1})
+    if not tasks:
+        return None
+    plt, fig, axes = _panel_grid(len(tasks))
+    for ax, t in zip(axes.flat, tasks):
+        for u, row in superb.items():
+            curve = (row.get(t) or {}).get("curve") or []
+            if len(curve) > 1:
+                ax.plot([c["step"] for c in curve], [c["dev"] for c in curve], marker=".", label=u)
+        metric = next(u[t]["metric"] for u in superb.values() if t in u)
+        ax.set_title(f"{t.upper()}: dev {metric}", fontsize=9)
+        ax.set_xlabel("head step")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(plt, fig, out_png)
+
+
+def still_improving(curve: List[Dict[str, Any]], higher_is_better: bool) -> bool:
+    """True when a head's dev metric was best at its last evaluation and better than at the one before: the
+    head had not reached a plateau when its step budget ran out."""
+    if len(curve) < 2:
+        return False
+    sign = 1 if higher_is_better else -1
+    last, before = sign * curve[-1]["dev"], sign * curve[-2]["dev"]
+    return last > before and last >= max(sign * c["dev"] for c in curve)
