@@ -19,7 +19,8 @@
 #      stage 2 (--lighthubert-stage2-config), subnet search on dev (--lighthubert-budget parameters), and
 #      exports of the max / default / min / searched subnets (exp/lighthubert/{max,default,min,searched})
 #   8  CTC ASR fine-tuning of each --asr-upstreams model (--asr-config), word n-gram LM from the train
-#      transcripts, decoding of dev and test (greedy, and beam search with the LM): exp/asr/<name>/decode_*
+#      transcripts, decoding greedy and with beam search + LM (its weight and word score swept on dev, then
+#      used on test and the unseen speakers' split): exp/asr/<name>/decode_<split>_{greedy,beam_lm}
 #   9  SUPERB (--superb-tasks of PR, KS, IC, SID, ASV, ASR) for FBANK and each --superb-upstreams model:
 #      task dirs in superb/, results in exp/superb/<name>/<task>/, the table exp/superb/results.{md,json}
 #  10  results: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, subnets, parameters, time per stage, plots)
