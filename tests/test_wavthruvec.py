@@ -221,6 +221,17 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
         ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
         opt_g, opt_d = ckpt["optimizer_states"]
         assert opt_g["state"] and bool(opt_d["state"]) == trained
+    # speaker perturbation: the vocoder's training input comes from a voice-shifted copy (same frames, other
+    # values); the target audio, the valid split and the speaker embeddings stay clean
+    from speechssl.tasks.tts_common import read_layer
+    train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + [
+        f"trainer.out_dir={tmp_path / 'voc_pert'}", f"data.features={tmp_path / 'voc' / 'features'}",
+        "trainer.max_steps=2", "data.perturb_semitones=3"]))
+    pert = read_layer(tmp_path / "voc_pert" / "perturbed" / "train_shift3_seed0" / "features", 2)
+    clean = read_layer(tmp_path / "voc" / "features" / "train", 2)
+    assert sorted(pert) == sorted(clean) and all(pert[u].shape == clean[u].shape for u in clean)
+    assert not any(np.allclose(pert[u], clean[u], atol=1e-3) for u in clean)
+    assert not (tmp_path / "voc_pert" / "perturbed" / "dev_shift3_seed0").exists()
     with pytest.raises(ValueError, match="multiply to 160"):   # refused when the config loads
         load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over + ["model.upsample_rates=[10,8,2]",
                                                                      "model.upsample_kernel_sizes=[20,16,4]"])
@@ -232,6 +243,8 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
 
     tover = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
              f"trainer.out_dir={tmp_path / 'ac'}", f"data.features={tmp_path / 'voc' / 'features'}"]
+    with pytest.raises(ValueError, match="perturb_semitones is the vocoder's option"):
+        train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover + ["data.perturb_semitones=2"]))
     summary = train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover))
     assert summary["steps"] == 10 and summary["durations"] == "alignments"
     model, spec = load_acoustic(tmp_path / "ac" / "final")

@@ -91,3 +91,16 @@ def reverberate(wav: np.ndarray, rt60: float, rng: np.random.Generator, sr: int)
     rir = room_impulse_response(rt60, sr, rng)
     out = fftconvolve(wav, rir)[: wav.shape[0]]
     return out.astype(np.float32)
+
+
+def shift_voice(wav: np.ndarray, semitones: float, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole spectrum (pitch and formants together) moved by ``semitones``, duration and time base kept
+    (librosa's phase-vocoder stretch, then resampling): a different-sounding voice saying the same thing at
+    the same times. ``[T] -> [T]``."""
+    import librosa
+
+    wav = np.asarray(wav, np.float32)
+    if semitones == 0:
+        return wav.copy()
+    out = librosa.effects.pitch_shift(wav, sr=sr, n_steps=float(semitones))
+    return np.asarray(out[: len(wav)], np.float32)

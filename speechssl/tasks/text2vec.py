@@ -55,6 +55,8 @@ class Text2VecTrainConfig:
     def validate(self) -> None:
         if self.data.durations not in ("alignments", "mas"):
             raise InputError(f"data.durations must be alignments or mas, got {self.data.durations!r}")
+        if self.data.perturb_semitones:
+            raise InputError("data.perturb_semitones is the vocoder's option: text2vec predicts the clean features")
         self.speaker.validate()
         self.model.validate()
 

@@ -17,6 +17,7 @@ from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..hub import load_upstream
 from ..pipelines.extract import extract_features, read_features
+from ..pipelines.speaker_perturb import perturbed_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,19 @@ def split_features(cfg, data_dir: str, name: str) -> Tuple[Dict[str, np.ndarray]
         return feats, {u: logmel_speaker_embedding(data.load_audio(u)) for u in feats}
     spk_src = feats if cfg.speaker.layer == cfg.layer else read_layer(fdir, cfg.speaker.layer)
     return feats, {u: speaker_embedding(a) for u, a in spk_src.items()}
+
+
+def perturbed_features(cfg, data_dir: str) -> Dict[str, np.ndarray]:
+    """``{utt: [T, F]}``: layer ``cfg.layer`` of a voice-shifted copy of ``data_dir`` (``data.perturb_semitones``,
+    :mod:`speechssl.pipelines.speaker_perturb`), same frames as the clean features. Kept under
+    ``out_dir/perturbed/<split>_shift<S>_seed<N>``; the extraction there refuses another upstream."""
+    s, seed = cfg.data.perturb_semitones, cfg.data.seed
+    base = Path(cfg.trainer.out_dir) / "perturbed" / f"{Path(data_dir).name}_shift{s:g}_seed{seed}"
+    pdir = perturbed_data_dir(data_dir, base / "data", s, seed)
+    fdir = base / "features"
+    if not (fdir / f"layer{cfg.layer}" / "feats.scp").is_file():
+        extract_features(load_upstream(cfg.upstream), pdir, fdir, [cfg.layer], "ark", progress=False)
+    return read_layer(fdir, cfg.layer)
 
 
 def prepare_splits(cfg) -> Tuple[Path, List[str], List[tuple]]:

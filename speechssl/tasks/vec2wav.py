@@ -32,7 +32,8 @@ from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, 
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
 from ..training import (OptimConfig, SplitsDataModule, TrainerConfig, TrainingTask, fit_and_export, load_export,
                         save_export)
-from .tts_common import SpeakerConfig, export_spec, prepare_splits, set_speaker_sizes, speaker_inputs
+from .tts_common import (SpeakerConfig, export_spec, perturbed_features, prepare_splits, set_speaker_sizes,
+                         speaker_inputs)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class VocoderDataConfig:
     valid_utterances: int = 8
     num_workers: int = 0
     seed: int = 0
+    perturb_semitones: float = 0.0  # > 0: train on features of a voice-shifted copy (+-S semitones per utterance)
 
 
 @dataclass
@@ -238,6 +240,9 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
     """Extract features (once), train with resume from ``out_dir/checkpoints/last.ckpt``, export ``final``."""
 
     out, speakers, splits = prepare_splits(cfg)
+    if cfg.data.perturb_semitones > 0:   # the input loses the voice; the target audio and embedding keep it
+        name, d, _, emb = splits[0]
+        splits[0] = (name, d, perturbed_features(cfg, d), emb)
     sets = {}
     for name, d, feats, emb in splits:
         width = next(iter(feats.values())).shape[1]
