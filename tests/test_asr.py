@@ -109,6 +109,13 @@ def test_lm_weight_and_word_score_are_chosen_on_dev_and_reused_on_test(tiny_data
                  "--settings-from", str(tmp_path / "dev")]) == 0
     test = json.loads((tmp_path / "test" / "results.json").read_text())
     assert (test["lm_weight"], test["word_score"]) == (best["lm_weight"], best["word_score"])
+    # the WavThruVec judge decodes with the same choice
+    from argparse import Namespace
+
+    from speechssl.cli.tts import asr_decoding
+    judge = asr_decoding(Namespace(asr_beam=20, asr_lm="lm.arpa", asr_lm_weight=0.5, asr_word_score=1.0,
+                                   asr_settings_from=str(tmp_path / "dev")))
+    assert judge == {"beam": 20, "lm": "lm.arpa", "lm_weight": best["lm_weight"], "word_score": best["word_score"]}
     assert main(["decode", "--model", model, "--data", str(tiny_data / "test"), "--out", str(tmp_path / "g")]) == 0
     assert main(["decode", "--model", model, "--data", str(tiny_data / "test"), "--out", str(tmp_path / "x"), *lm,
                  "--settings-from", str(tmp_path / "g")]) == 2

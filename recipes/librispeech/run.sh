@@ -347,6 +347,8 @@ if runs 12; then
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
   asr=(); [ -f "$tts_asr/asr.json" ] && asr=(--asr "$tts_asr")
   lm=exp/lm/${lm_order}gram.arpa; [ -f "$lm" ] && [ ${#asr[@]} -gt 0 ] && asr+=(--asr-beam 20 --asr-lm "$lm")
+  tuned=$(dirname "$tts_asr")/decode_${dev_dir}_beam_lm   # the LM weight and word score stage 8 chose on dev
+  [ -f "$tuned/tuning.json" ] && [ ${#asr[@]} -gt 2 ] && asr+=(--asr-settings-from "$tuned")
   [ -f exp/tts/eval/tts_eval.json ] || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
     --vocoder exp/tts/vec2wav/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
     --out exp/tts/eval

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..audio.io import load
 from ..constants import SAMPLE_RATE
 from ..errors import InputError
+from ..tasks.lm_tuning import settings_from
 from ..tasks.registry import tasks_in
 from ..tasks.tts_eval import evaluate, resynthesis_curve
 from ..tasks.wavthruvec import WavThruVec, save_wav
@@ -14,7 +15,12 @@ def asr_decoding(args) -> dict:
     """The judging ASR's decoding options: greedy, or beam search with an n-gram LM."""
     if args.asr_lm and not args.asr_beam:
         raise InputError("--asr-lm needs --asr-beam N (the LM is used by beam search only)")
-    return {"beam": args.asr_beam, "lm": args.asr_lm, "lm_weight": args.asr_lm_weight} if args.asr_beam else {}
+    if not args.asr_beam:
+        return {}
+    weights = {"lm_weight": args.asr_lm_weight, "word_score": args.asr_word_score}
+    if args.asr_settings_from:   # the LM weight and word score the ASR's dev decode chose
+        weights = settings_from(args.asr_settings_from)
+    return {"beam": args.asr_beam, "lm": args.asr_lm, **weights}
 
 
 def cmd_eval(args) -> int:
@@ -48,6 +54,9 @@ def _judge_flags(s, max_utts: int) -> None:
     s.add_argument("--asr-beam", type=int, default=0, help="the ASR's beam (0: greedy)")
     s.add_argument("--asr-lm", default=None, help="ARPA / KenLM n-gram for the ASR's beam search")
     s.add_argument("--asr-lm-weight", type=float, default=0.5, help="LM weight in the ASR's beam search")
+    s.add_argument("--asr-word-score", type=float, default=1.0, help="word score in the ASR's beam search")
+    s.add_argument("--asr-settings-from", metavar="DEV_DECODE_DIR",
+                   help="the LM weight and word score of this dev decode (`decode` swept them there)")
     s.add_argument("--max-utts", type=int, default=max_utts, help="utterances judged")
     s.add_argument("--out", required=True, help="output folder")
 

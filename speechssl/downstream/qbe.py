@@ -13,7 +13,7 @@ one layer's features, scored as SUPERB scores QbE (QUESST 2014): MTWV, with MAP 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 import numpy as np
 

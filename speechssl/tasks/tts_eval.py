@@ -130,7 +130,8 @@ def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -
         want = decode or {}
         decoder = f"beam{want['beam']}" if want.get("beam") else "greedy"
         same = r.get("model") == str(asr) and r.get("decoder") == decoder and r.get("lm") == want.get("lm") and \
-            (not want.get("beam") or r.get("lm_weight") == want.get("lm_weight", 0.5))
+            (not want.get("beam") or (r.get("lm_weight"), r.get("word_score")) ==
+             (want.get("lm_weight", 0.5), want.get("word_score", 1.0)))
         if same:
             return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
     return _asr(asr, data, out, decode)
@@ -181,7 +182,8 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
              asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
              judge_lm: Optional[str] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
-    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``; greedy by default);
+    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``, ``word_score``; greedy by
+    default);
     ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
     ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one)."""
     from .tts_judges import judge, judges_available
