@@ -7,7 +7,7 @@ forward + backward, timed alternately over repeats; the median ratio is printed.
 peak allocated; on CPU the bytes autograd saves for backward (the activation memory a training step
 holds), counted with saved-tensor hooks.
 
-    python tools/bench_encoders.py [--batch 4] [--seconds 4] [--repeats 5] [--device cpu]
+    python tools/bench_encoders.py [--batch 4] [--seconds 4] [--repeats 5] [--device cpu] [--precision bf16]
 """
 import argparse
 import statistics
@@ -45,6 +45,7 @@ def saved_bytes(fn):
 
 def run(name, hf, args):
     from speechssl.interop import import_huggingface
+    from speechssl.utils.timing import cpu_name
 
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as d:
@@ -58,11 +59,15 @@ def run(name, hf, args):
     wavs, lengths = wavs.to(device), lengths.to(device)
     mask = (torch.arange(n, device=device)[None] < lengths[:, None]).long()
 
-    def fwd_hf():
-        return hf(wavs, attention_mask=mask).last_hidden_state
+    bf16 = args.precision == "bf16"
+
+    def fwd_hf():   # equal precision: both under the same autocast (bf16) or none (fp32)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return hf(wavs, attention_mask=mask).last_hidden_state
 
     def fwd_ours():
-        return ours(wavs, lengths).last_hidden_state
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return ours(wavs, lengths).last_hidden_state
 
     def sync():
         if device.type == "cuda":
@@ -101,7 +106,7 @@ def run(name, hf, args):
         t_hf, t_ours = statistics.median(times["transformers"]), statistics.median(times["speechssl"])
         audio = float(lengths.sum()) / 16000
         results[mode] = (audio / t_hf, audio / t_ours, t_hf / t_ours, mem.get("transformers"), mem.get("speechssl"))
-    print(f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device}, "
+    print(f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device} ({cpu_name()}), {args.precision}, "
           f"{torch.get_num_threads()} threads")
     print("| mode | transformers (s audio/s) | speechssl (s audio/s) | speed ratio | memory transformers | "
           "memory speechssl |")
@@ -117,6 +122,7 @@ def main():
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast for both models")
     p.add_argument("--only", default=None, help="substring of the model name to run")
     args = p.parse_args()
     torch.manual_seed(0)

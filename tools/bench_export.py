@@ -13,7 +13,6 @@ their values); "int8 cos" is the mean cosine similarity of the last hidden state
 """
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -25,16 +24,7 @@ import torch
 from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
 from speechssl.models import build_model
 from speechssl.models.lighthubert import build_supernet
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from speechssl.utils.timing import cpu_name
 
 
 def models():

@@ -14,19 +14,14 @@ Sizes: ``mini`` (hubert_mini's shape: 7-layer CNN of 128 channels, 6 x 256 post-
     python tools/bench_pretrain_peer.py [--size mini|base] [--threads 2] [--repeats 3]
 """
 import argparse
-import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pretrain_step import cpu_name  # noqa: E402
-
-from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat  # noqa: E402
-from speechssl.objectives.contrastive import wav2vec2_loss_sums  # noqa: E402
-from speechssl.utils.timing import best_time  # noqa: E402
+from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat
+from speechssl.objectives.contrastive import wav2vec2_loss_sums
+from speechssl.utils.timing import best_time, cpu_name
 
 SIZES = {
     "mini": dict(conv_dim=(128,) * 7, hidden_size=256, num_hidden_layers=6, num_attention_heads=4,

@@ -17,7 +17,6 @@ busy machine inflates every row alike.
 """
 import argparse
 import os
-import platform
 from dataclasses import asdict
 
 import torch
@@ -26,22 +25,10 @@ from speechssl.config import load_config
 from speechssl.tasks.hubert import HubertPretrainConfig, HubertPretrainTask
 from speechssl.tasks.w2v_bert import W2vBertPretrainConfig, W2vBertPretrainTask
 from speechssl.training import build_optimizer, no_decay_groups
-from speechssl.utils.timing import best_time
+from speechssl.utils.timing import best_time, cpu_name
 
 LENGTHS = (128000, 112000, 96000, 80000)  # samples: 26 s of audio, padded to 4 x 8 s
 LABEL_RATE, NUM_CLASSES = 100.0, 100
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                flags = open("/proc/cpuinfo").read()
-                bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f" {f}" in flags]
-                return f"{line.split(':', 1)[1].strip()} ({'+'.join(bf16) or 'no bf16 units'})"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_batch(seed: int = 0) -> dict:

@@ -1,4 +1,5 @@
-"""Wall time of a call, as the benchmarks and the precision probe measure it."""
+"""Wall time of a call, as the benchmarks and the precision probe measure it, and the CPU it ran on."""
+import platform
 import time
 from typing import Callable
 
@@ -16,4 +17,16 @@ def best_time(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> flo
     return best
 
 
-__all__ = ["best_time"]
+def cpu_name() -> str:
+    """The CPU model and its bf16 units, printed beside every benchmark figure (machines differ between runs)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        model = next(l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name"))
+        bf16 = [flag for flag in ("avx512_bf16", "amx_bf16") if f" {flag}" in info]
+        return f"{model} ({'+'.join(bf16) or 'no bf16 units'})"
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "unknown CPU"
+
+
+__all__ = ["best_time", "cpu_name"]
