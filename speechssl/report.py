@@ -244,8 +244,9 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     for u, row in superb.items():
         md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
                   + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
+    no_dev = sorted({t.upper() for row in superb.values() for t, r in row.items() if not r.get("curve")})
     md += ["", "PER, WER and EER: lower is better; accuracies: higher is better. Each head is scored on test at "
-           "its best dev step.", ""]
+           "its best dev step" + (f"; {', '.join(no_dev)} (no dev split) at its last step." if no_dev else "."), ""]
     rising = [f"{u}/{t}" for u, row in superb.items() for t, r in row.items()
               if still_improving(r.get("curve") or [], bool(r.get("higher_is_better")))]
     if rising:
@@ -333,6 +334,9 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
         md += [
                f"| resemblyzer: VC similarity to target / to source (closer to target: share) | "
                f"{_fmt(sim['vc_to_target'], 3)} / {_fmt(sim['vc_to_source'], 3)} ({_fmt(j['vc_closer_to_target'], 2)}) |",
+               f"| resemblyzer: VC similarity to the source speaker's other sentences (closer to target: share) | "
+               f"{_fmt(sim.get('vc_to_source_speaker'), 3)} "
+               f"({_fmt(j.get('vc_closer_to_target_than_source_speaker'), 2)}) |",
                f"| resemblyzer: TTS similarity to its reference / to other references | "
                f"{_fmt(sim['tts_to_reference'], 3)} / {_fmt(sim['tts_to_other_references'], 3)} |",
                f"| PocketSphinx WER ({'domain LM' if j.get('asr_judge_lm', '').endswith('.arpa') else 'its own LM'}): "

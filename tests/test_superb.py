@@ -422,3 +422,28 @@ def test_der_as_md_eval_counts_it_and_pit_is_order_free():
     n = torch.tensor([50])
     assert pit_bce(logits, labels[None], n) == pytest.approx(float(pit_bce(swapped, labels[None], n)))
     assert pit_bce(logits, labels[None], n) < 0.05
+
+
+def test_cache_keys_do_not_depend_on_where_the_recipe_lives(tiny_data, tmp_path, monkeypatch):
+    """Two clones of a recipe (same files under different roots) give the same source keys, so their caches
+    extract in the same order and their float16 states are bit-identical; different audio gets another key."""
+    import shutil
+
+    from speechssl.data.kaldi_dir import DataDir
+    from speechssl.downstream.cache import source_key
+    src = DataDir.read(tiny_data / "dev")
+    utts = src.utt_ids[:4]
+    keys = {}
+    for clone in ("a", "b"):
+        root = tmp_path / clone / "recipe"
+        d = src.subset(utts)
+        for u in utts:
+            (root / "corpus").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src.audio_source(u)[0], root / "corpus" / f"{u}.flac")
+            d.wav_scp[u] = str(root / "corpus" / f"{u}.flac")          # absolute, as data prep writes them
+        monkeypatch.chdir(root)
+        keys[clone] = [source_key(d, u) for u in utts]
+    assert keys["a"] == keys["b"] and len(set(keys["a"])) == len(utts)
+    monkeypatch.chdir(tmp_path / "a")                                    # outside the recipe: absolute paths
+    outside = DataDir.read(tiny_data / "dev").subset(utts)
+    assert [source_key(outside, u) for u in utts] != keys["a"]

@@ -299,6 +299,9 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     j = res["judges"]           # the independent judges (installed with the test extra)
     assert 0 <= j["judge_on_real_audio"]["test_speakers"]["eer"] <= 100 and j["wer"]["original"] >= 0
     assert j["wer"]["tts_over_floor"] >= 0 and 0 <= j["vc_closer_to_target"] <= 1
+    # the content-matched control: the source speaker on other sentences
+    assert -1 <= j["speaker_similarity"]["vc_to_source_speaker"] <= 1
+    assert 0 <= j["vc_closer_to_target_than_source_speaker"] <= 1
     assert j["mcd_dtw"]["resynthesis"] > 0 and j["mcd_dtw"]["tts_own_voice"] > 0
     assert -1 <= j["speaker_similarity"]["vc_to_target"] <= 1
     assert 0 <= j["vocoder_embedding_on_real_audio"]["reference_speakers"]["eer"] <= 100

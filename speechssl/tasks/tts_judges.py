@@ -49,6 +49,9 @@ class _Embedding:
         return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
+SOURCE_SPEAKER_UTTS = 3   # other utterances of the source speaker a conversion is also compared with
+
+
 def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], conv: Dict[str, np.ndarray],
           targets: Dict[str, str], synth: Dict[str, np.ndarray], synth_own: Dict[str, np.ndarray],
           texts: Dict[str, str], own_embedding=None, lm: Optional[str] = None) -> dict:
@@ -70,12 +73,20 @@ def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], co
     emb = {u: speaker.embed(w) for u, w in orig.items()}
     ref_emb = {t: speaker.embed(refs.load_audio(t)) for t in sorted(set(targets.values()))}
     sims = {"resynthesis_to_original": [float(speaker.embed(resyn[u]) @ emb[u]) for u in resyn]}
-    vc_t, vc_s = [], []
+    vc_t, vc_s, vc_ss = [], [], []
+    other_emb: Dict[str, np.ndarray] = {}
     for u, w in conv.items():
         e = speaker.embed(w)
         vc_t.append(float(e @ ref_emb[targets[u]]))
         vc_s.append(float(e @ emb[u]))
-    sims["vc_to_target"], sims["vc_to_source"] = vc_t, vc_s
+        # the source *speaker* on other sentences: the target reference says other words too, while the source
+        # utterance shares the converted one's words and timing, which GE2E partly hears
+        others = [o for o in d.spk2utt[d.utt2spk[u]] if o != u][:SOURCE_SPEAKER_UTTS]
+        for o in others:
+            if o not in other_emb:
+                other_emb[o] = emb[o] if o in emb else speaker.embed(d.load_audio(o))
+        vc_ss.append(float(np.mean([e @ other_emb[o] for o in others])) if others else None)
+    sims["vc_to_target"], sims["vc_to_source"], sims["vc_to_source_speaker"] = vc_t, vc_s, vc_ss
     tts_ref, tts_other = [], []
     for u, w in synth.items():
         e = speaker.embed(w)
@@ -85,6 +96,9 @@ def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], co
     sims["tts_to_reference"], sims["tts_to_other_references"] = tts_ref, tts_other
     out["speaker_similarity"] = {k: _mean(v) for k, v in sims.items()}
     out["vc_closer_to_target"] = round(float(np.mean([t > s for t, s in zip(vc_t, vc_s)])), 3) if vc_t else None
+    pairs = [(t, s) for t, s in zip(vc_t, vc_ss) if s is not None]
+    out["vc_closer_to_target_than_source_speaker"] = \
+        round(float(np.mean([t > s for t, s in pairs])), 3) if pairs else None
     floor = judge_wer(sphinx, orig, texts)
     out["wer"] = {"original": floor["wer"]}
     for name, wavs in (("resynthesis", resyn), ("vc", conv), ("tts", synth)):
