@@ -55,6 +55,11 @@ class BeamSearchDecoder:
         self.search = CtcPrefixBeamSearch(text, boundary, vocab.blank, beam=beam, lm=word_lm, alpha=lm_weight,
                                           beta=word_score)
 
+    def set_weights(self, lm_weight: float, word_score: float) -> "BeamSearchDecoder":
+        """New LM weight and word score on the same loaded LM (a sweep loads a large n-gram once)."""
+        self.search.alpha, self.search.beta = lm_weight, word_score
+        return self
+
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> List[str]:
         rows = log_probs.float().cpu().numpy()
         return [" ".join(self._spell(self.search.decode(rows[b, :n])).split()) for b, n in enumerate(lengths.tolist())]

@@ -33,8 +33,9 @@ def tune_lm_decoding(model_dir, data_dir, out_dir, lm: str, lm_weights: Sequence
     vocab, utts, refs, batches = ctc_posteriors(model_dir, data_dir, batch_seconds, device)
     grid = []
     best: Optional[Dict[str, Any]] = None
+    decoder = BeamSearchDecoder(vocab, beam, lm)   # the LM is loaded once for the whole grid
     for lm_weight, word_score in itertools.product(lm_weights, word_scores):
-        decoder = BeamSearchDecoder(vocab, beam, lm, lm_weight, word_score)
+        decoder.set_weights(lm_weight, word_score)
         hyps = {}
         for batch, log_probs, frames in batches:
             hyps.update(zip(batch, decoder(log_probs, frames)))
