@@ -91,7 +91,7 @@ DECODE_DIR = re.compile(r"^decode_(?P<split>.+?)_(?P<decoder>greedy|beam.*)$")
 def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
     """Per fine-tuned model: test WER/CER of the decoder with the lowest *dev* WER (never chosen on test; the
     first test decode when there is no dev decode), that decoder's WER on every other split that was decoded
-    (``unseen``: ``test_unseen_speakers``), and every decode under ``decodes``.
+    (``other_splits``, e.g. ``test_unseen_speakers``), and every decode under ``decodes``.
 
     Decode dirs are ``decode_<split>_<decoder>``, the decoder being ``greedy`` or ``beam...``."""
     out: Dict[str, Dict[str, Any]] = {}

@@ -319,8 +319,9 @@ def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str
                    text_file: Optional[str] = None):
     """Run a fine-tuned model over ``data_dir`` once.
 
-    Returns ``(vocab, utts, refs, batches)``; each batch is ``(utt ids, log_probs [B, T, V], frames [B])`` on
-    the CPU, so several decoders (a greedy pass, an LM-weight sweep) can share one forward pass."""
+    Returns ``(vocab, utts, refs, batches)``; ``batches`` yields ``(utt ids, log_probs [B, T, V], frames [B])``
+    on the CPU one batch at a time (a plain decode holds one batch; an LM-weight sweep keeps the list and
+    shares one forward pass among its decoders)."""
     model, vocab = load_ctc_model(model_dir)
     device = resolve_device(device)
     model.to(device)
@@ -333,15 +334,16 @@ def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str
     if len(utts) < len(d.utt_ids):
         raise InputError(f"{data_dir}/{text_file}: {len(d.utt_ids) - len(utts)} utterances have no reference")
     durs = d.utt2dur or d.compute_utt2dur()
-    batches = []
-    for batch in tqdm(duration_batches(utts, durs, batch_seconds), desc="ctc", unit="batch"):
-        wavs = [torch.from_numpy(d.load_audio(u)) for u in batch]
-        lengths = torch.tensor([len(w) for w in wavs])
-        padded = nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(device)
-        with torch.inference_mode():
-            log_probs, frames = model(padded, lengths.to(device))
-        batches.append((batch, log_probs.float().cpu(), frames.cpu()))
-    return vocab, utts, [table[u] for u in utts], batches
+
+    def batches():
+        for batch in tqdm(duration_batches(utts, durs, batch_seconds), desc="ctc", unit="batch"):
+            wavs = [torch.from_numpy(d.load_audio(u)) for u in batch]
+            lengths = torch.tensor([len(w) for w in wavs])
+            padded = nn.utils.rnn.pad_sequence(wavs, batch_first=True).to(device)
+            with torch.inference_mode():
+                log_probs, frames = model(padded, lengths.to(device))
+            yield batch, log_probs.float().cpu(), frames.cpu()
+    return vocab, utts, [table[u] for u in utts], batches()
 
 
 def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,

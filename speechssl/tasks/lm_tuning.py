@@ -30,7 +30,8 @@ def tune_lm_decoding(model_dir, data_dir, out_dir, lm: str, lm_weights: Sequence
     if not lm or beam <= 0:
         raise InputError("tuning the LM weight needs --lm and a beam width above 0")
     t0 = time.time()
-    vocab, utts, refs, batches = ctc_posteriors(model_dir, data_dir, batch_seconds, device)
+    vocab, utts, refs, stream = ctc_posteriors(model_dir, data_dir, batch_seconds, device)
+    batches = list(stream)   # one forward pass, kept for every grid point
     grid = []
     best: Optional[Dict[str, Any]] = None
     decoder = BeamSearchDecoder(vocab, beam, lm)   # the LM is loaded once for the whole grid
