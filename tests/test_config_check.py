@@ -13,7 +13,7 @@ def test_every_shipped_config_validates():
     assert not bad, format_report(results)
     kinds = {r.schema for r in results}
     assert kinds == {"hubert", "w2v-bert", "lighthubert", "asr", "superb", "lighthubert_space", "superb_anchors", "vec2wav",
-                     "text2vec", "asd"}
+                     "vec2mel", "text2vec", "asd"}
     # layered files are checked on their bases, as the recipe passes them
     assert bases_of(CONF_DIR / "pretrain" / "hubert_demo_it2.yaml") == ["pretrain/hubert_mini", "pretrain/hubert_mini_it2"]
 

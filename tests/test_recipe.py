@@ -167,6 +167,14 @@ def test_stages_on_tiny_corpus(recipe):
     assert res["tts"]["resynthesis"]["mcd"] == tts["resynthesis"]["mcd"] and len(res["tts"]["curve"]) == 2
     assert sorted(res["asd"]) == ["hubert_it2", "mfcc"] and 0 <= res["asd"]["mfcc"]["mAP"]["overall"] <= 100
     assert set(res["stages"]) >= {"12", "13"}
+    # the GAN-free vocoder in the same stage: its own folder, the evaluation redone for it, no curve
+    r = _run(recipe, "--stage", "12", "--stop-stage", "12", "--tts-asr", "exp/asr/it2/final",
+             "--tts-vocoder-config", "tts/vec2mel_tiny", *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (recipe / "exp" / "tts" / "vec2mel" / "final" / "vocoder.yaml").is_file() and "no curve" in r.stdout
+    assert "text2vec/final exists" in r.stdout
+    again = json.loads((recipe / "exp" / "tts" / "eval" / "tts_eval.json").read_text())
+    assert again["vocoder"] == "exp/tts/vec2mel/final" and again["tts"]["asr"]["cer"] >= 0
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout

@@ -25,9 +25,9 @@
 #      task dirs in superb/, results in exp/superb/<name>/<task>/, the table exp/superb/results.{md,json}
 #  10  results: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, subnets, parameters, time per stage, plots)
 #  11  (only when asked: --stage 11) layer features of --model for other tools (exp/feats/<model>/<subset>)
-#  12  (only when asked: --stop-stage 12) WavThruVec on --tts-upstream: vec2wav (--tts-vocoder-config) and
-#      text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav,text2vec}; tts eval -> exp/tts/eval; resynthesis
-#      against training steps -> exp/tts/curve; results again
+#  12  (only when asked: --stop-stage 12) WavThruVec on --tts-upstream: the vocoder (--tts-vocoder-config: vec2wav,
+#      or vec2mel + Griffin-Lim for tts/vec2mel_*) and text2vec (--tts-acoustic-config) -> exp/tts/{vec2wav|vec2mel,
+#      text2vec}; tts eval -> exp/tts/eval; vec2wav's resynthesis against training steps -> exp/tts/curve; results again
 #  13  (only when asked: --stop-stage 13) active speaker detection on the synthetic audio-visual set made from the
 #      corpus (asd/): each --asd-models NAME=CONFIG[:UPSTREAM] trained and scored (AP) -> exp/asd/<name>; results
 # Jobs run through cmd.sh (--cmd-backend local|slurm, --devices N, --nodes M); logs go next to the outputs.
@@ -69,10 +69,11 @@ superb_tasks="pr ks ic sid asv"  # of: pr ks ic sid asv asr sf qbe sd (all the m
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched
   hubert_untrained=exp/hubert_it1/init w2v_bert_untrained=exp/w2v_bert/init"  # the last two: the untrained controls
 superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
-tts_upstream=exp/hubert_it2/final  # stage 12: the upstream WavThruVec vocodes
-tts_vocoder_config=tts/vec2wav_mini  # one or more configs, later ones on top: "tts/vec2wav_mini tts/vec2wav_mini_units"
+tts_upstream=exp/w2v_bert/final  # stage 12: the upstream WavThruVec vocodes (25 Hz, log-mel in)
+tts_vocoder_config=tts/vec2mel_mini  # one or more configs, later ones on top; the HiFi-GAN: "tts/vec2wav_mini"
+                          # (its rates need a 50 Hz upstream: --tts-upstream exp/hubert_it2/final --tts-args layer=3)
 tts_acoustic_config=tts/text2vec_mini
-tts_args=""               # extra key=value overrides for both WavThruVec stages, e.g. "layer=4"
+tts_args="layer=2"        # extra key=value overrides for both WavThruVec stages (both must vocode one layer)
 tts_vocoder_args=""       # ... for the vocoder only, e.g. "optim.discriminator_start_steps=0"
 tts_acoustic_args=""      # ... for text2vec only, e.g. "data.durations=mas"
 tts_asr=exp/asr/w2v_bert/final  # stage 12: the ASR that scores the speech (skipped if absent; with stage 8's LM)
@@ -332,16 +333,19 @@ if runs 11; then
   finish 11
 fi
 if runs 12; then
-  begin 12 "WavThruVec on $tts_upstream -> exp/tts/{vec2wav,text2vec,eval} (resumes if killed)"
+  # the vocoder's kind follows its first config: tts/vec2mel_* (log-mel + Griffin-Lim) or tts/vec2wav_* (HiFi-GAN)
+  voc=vec2wav; [[ $tts_vocoder_config == tts/vec2mel* ]] && voc=vec2mel
+  begin 12 "WavThruVec on $tts_upstream -> exp/tts/{$voc,text2vec,eval} (resumes if killed)"
   for part in vocoder acoustic; do
-    out=exp/tts/vec2wav; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=($tts_vocoder_args)
+    out=exp/tts/$voc; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=($tts_vocoder_args)
+    command=vocoder; [ $voc = vec2mel ] && command=mel-vocoder
     if [ $part = acoustic ]; then
-      out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml
-      extra=(data.features=exp/tts/vec2wav/features $tts_acoustic_args)
+      out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; command=acoustic
+      extra=(data.features=exp/tts/$voc/features $tts_acoustic_args)
     fi
     if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then echo "$out/final exists: $part done (remove it to retrain)"; continue; fi
     mapfile -t configs < <(configs_of "$cfg")   # e.g. --tts-vocoder-config "tts/vec2wav_mini tts/vec2wav_mini_units"
-    train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$part "${configs[@]}" upstream="$tts_upstream" \
+    train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$command "${configs[@]}" upstream="$tts_upstream" \
       data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${extra[@]}" $(trainer_args) $tts_args
   done
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
@@ -349,12 +353,13 @@ if runs 12; then
   lm=exp/lm/${lm_order}gram.arpa; [ -f "$lm" ] && [ ${#asr[@]} -gt 0 ] && asr+=(--asr-beam 20 --asr-lm "$lm")
   tuned=$(dirname "$tts_asr")/decode_${dev_dir}_beam_lm   # the LM weight and word score stage 8 chose on dev
   [ -f "$tuned/tuning.json" ] && [ ${#asr[@]} -gt 2 ] && asr+=(--asr-settings-from "$tuned")
-  [ -f exp/tts/eval/tts_eval.json ] || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
-    --vocoder exp/tts/vec2wav/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
+  # an evaluation of another vocoder is not reused
+  grep -qs "\"vocoder\": \"exp/tts/$voc/final\"" exp/tts/eval/tts_eval.json || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
+    --vocoder exp/tts/$voc/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
     --out exp/tts/eval
-  if [ ! -d exp/tts/vec2wav/snapshots ]; then echo "no vocoder snapshots (snapshot_every_steps=0): no curve"
+  if [ ! -d exp/tts/$voc/snapshots ]; then echo "no vocoder snapshots (vec2mel, or snapshot_every_steps=0): no curve"
   elif [ ! -f exp/tts/curve/curve.json ]; then decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
-    --snapshots exp/tts/vec2wav/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
+    --snapshots exp/tts/$voc/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
   fi
   finish 12
   speechssl results --exp exp --corpus "$corpus"

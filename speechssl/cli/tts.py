@@ -67,7 +67,7 @@ def register(sub) -> None:
         add_task_command(tts, word, spec, f"tts/{spec.name}_tiny", "upstream=exp/hubert_it2/final data.train=data/train")
     s = add_parser(tts, "eval", "resynthesis MCD / STOI / WER, TTS WER and speaker similarity, voice conversion "
                    "similarity; spectrogram plots (OUT/tts_eval.json)")
-    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vec2wav folder")
+    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vocoder folder (vec2wav or vec2mel)")
     s.add_argument("--acoustic", default=None, help="text2vec export (TTS measured when given)")
     s.add_argument("--ref-data", default=None, help="data dir of reference voices (default: --data)")
     _judge_flags(s, 32)
@@ -88,13 +88,13 @@ def register(sub) -> None:
     s.add_argument("--speaker-ref", required=True, help="a recording of the voice to use (any speaker)")
     s.add_argument("--out", required=True, help="output .wav (16 kHz)")
     s.add_argument("--acoustic", default="exp/text2vec/final", help="exported text2vec folder")
-    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vec2wav folder")
+    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vocoder folder (vec2wav or vec2mel)")
     s.add_argument("--length-scale", type=float, default=1.0, help="> 1 speaks slower")
     s.set_defaults(func=cmd_synthesize)
-    s = add_parser(sub, "voice-convert", "the source's words in the target's voice (vec2wav with the target "
+    s = add_parser(sub, "voice-convert", "the source's words in the target's voice (the vocoder with the target "
                    "reference's speaker embedding)")
     s.add_argument("--source", required=True, help="the recording to convert")
     s.add_argument("--target-ref", required=True, help="a recording of the target voice")
     s.add_argument("--out", required=True, help="output .wav (16 kHz)")
-    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vec2wav folder")
+    s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vocoder folder (vec2wav or vec2mel)")
     s.set_defaults(func=cmd_voice_convert)

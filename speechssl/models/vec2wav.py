@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from ..errors import InputError
+from .speaker_conditioning import SpeakerConditioned
 
 LRELU_SLOPE = 0.1
 
@@ -92,27 +93,22 @@ class ResBlock(nn.Module):
         return x
 
 
-class Vec2WavGenerator(nn.Module):
+class Vec2WavGenerator(SpeakerConditioned):
     """``features [B, T, F], speaker [B, S] or speaker_ids [B] -> wav [B, T * hop_length]``.
 
-    The speaker embedding is projected to the first conv's channels and added at every frame (global
-    conditioning, as VITS's ``gin_channels``); each upsampling stage is followed by the mean of the
-    multi-receptive-field residual blocks.
+    The speaker embedding is projected to the first conv's channels and added at every frame
+    (:class:`~speechssl.models.speaker_conditioning.SpeakerConditioned`); each upsampling stage is followed by
+    the mean of the multi-receptive-field residual blocks.
     """
+
+    name = "vec2wav"
 
     def __init__(self, cfg: Vec2WavConfig):
         super().__init__()
         cfg.validate()
-        self.cfg = cfg
         ch = cfg.upsample_initial_channel
-        self.feature_dropout = nn.Dropout(cfg.feature_dropout)
+        self.init_conditioning(cfg, ch)
         self.conv_pre = weight_norm(nn.Conv1d(cfg.feature_dim, ch, cfg.pre_kernel, padding=cfg.pre_kernel // 2))
-        self.speaker_table = nn.Embedding(cfg.num_speakers, cfg.speaker_dim) if cfg.num_speakers else None
-        self.speaker_proj = nn.Linear(cfg.speaker_dim, ch) if cfg.speaker_dim else None
-        self.standardize = bool(cfg.speaker_standardize and cfg.speaker_dim and not cfg.num_speakers)
-        if self.standardize:
-            self.register_buffer("speaker_mean", torch.zeros(cfg.speaker_dim))
-            self.register_buffer("speaker_std", torch.ones(cfg.speaker_dim))
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
         for i, (r, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
@@ -121,60 +117,25 @@ class Vec2WavGenerator(nn.Module):
             self.resblocks.append(nn.ModuleList(ResBlock(c_out, rk, rd) for rk, rd in
                                                 zip(cfg.resblock_kernel_sizes, cfg.resblock_dilations)))
         self.conv_post = weight_norm(nn.Conv1d(ch // 2 ** len(cfg.upsample_rates), 1, 7, padding=3))
-        if cfg.codebook_size:
-            self.register_buffer("codebook", torch.zeros(cfg.codebook_size, cfg.feature_dim))
-        else:
-            self.codebook = None
-
-    def quantize(self, features: torch.Tensor) -> torch.Tensor:
-        """``[B, T, F]`` -> each frame's nearest codebook centroid (unchanged without a codebook)."""
-        if self.codebook is None:
-            return features
-        c = self.codebook.to(features.dtype)
-        dist = (features ** 2).sum(-1, keepdim=True) - 2 * features @ c.T + (c ** 2).sum(-1)   # [B, T, K]
-        return c[dist.argmin(-1)]
 
     @property
     def hop_length(self) -> int:
         return self.cfg.hop_length
 
-    def speaker_vector(self, speaker: Optional[torch.Tensor] = None,
-                       speaker_ids: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
-        """``[B, S]`` from a reference embedding, or the training speaker's table row."""
-        if self.speaker_proj is None:
-            return None
-        if speaker is None:
-            if speaker_ids is None or self.speaker_table is None:
-                raise InputError("vec2wav: this generator is speaker-conditioned: pass a speaker embedding "
-                                 "(from reference audio)" + (" or speaker ids" if self.speaker_table is not None else ""))
-            speaker = self.speaker_table(speaker_ids)
-        elif speaker.shape[-1] != self.cfg.speaker_dim:
-            raise InputError(f"vec2wav: speaker embedding of size {speaker.shape[-1]}, the generator takes "
-                             f"{self.cfg.speaker_dim}")
-        elif self.standardize:
-            speaker = (speaker - self.speaker_mean) / self.speaker_std
-        return speaker
-
-    def set_speaker_statistics(self, embeddings: torch.Tensor) -> None:
-        """Training reference embeddings ``[N, S]`` -> the standardisation buffers (no-op without them)."""
-        if self.standardize:
-            self.speaker_mean.copy_(embeddings.mean(0))
-            self.speaker_std.copy_(embeddings.std(0).clamp_min(1e-6))
-
     def forward(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None,
                 speaker_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if features.shape[-1] != self.cfg.feature_dim:
-            raise InputError(f"vec2wav: features of width {features.shape[-1]}, the generator takes "
-                             f"{self.cfg.feature_dim} (feature_dim)")
-        x = self.conv_pre(self.feature_dropout(self.quantize(features)).transpose(1, 2))   # [B, C, T]
-        g = self.speaker_vector(speaker, speaker_ids)
-        if g is not None:
-            x = x + self.speaker_proj(g)[..., None]
+        x = self.conv_pre(self.inputs(features).transpose(1, 2))   # [B, C, T]
+        x = self.add_speaker(x, speaker, speaker_ids)
         for up, blocks in zip(self.ups, self.resblocks):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
             x = sum(b(x) for b in blocks) / len(blocks)
         x = self.conv_post(F.leaky_relu(x))     # HiFi-GAN: default slope (0.01) before the last conv
         return torch.tanh(x).squeeze(1)
+
+    @torch.no_grad()
+    def waveform(self, features: torch.Tensor, **speaker) -> torch.Tensor:
+        """``[B, T, F]`` -> ``wav [B, T * hop_length]``: what every WavThruVec vocoder offers for inference."""
+        return self(features, **speaker)
 
 
 # ----------------------------------------------------------------------------------------- discriminators

@@ -20,9 +20,11 @@ import torch
 from ..audio.espeak import Espeak
 from ..audio.phones import PHONE_SET, SILENCE
 from ..config import MISSING
+from ..constants import SAMPLE_RATE
 from ..corpus.synth import segments_from_events
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
+from ..hub import load_upstream
 from ..models.text2vec import Text2Vec, Text2VecConfig
 from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export,
                         load_export, save_export)
@@ -30,7 +32,6 @@ from .tts_common import SpeakerConfig, export_spec, prepare_splits, set_speaker_
 from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
-FRAME_RATE = 50.0
 PHONE_IDS = {p: i + 1 for i, p in enumerate(PHONE_SET)}     # 0 pads
 
 
@@ -75,27 +76,29 @@ def phonemize(text: str) -> List[str]:
     return [p for p, _, _ in segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)]
 
 
-def alignments_from_ctm(path: Path) -> Dict[str, tuple]:
-    """``alignments.ctm`` -> ``{utt: (phones, frames per phone at 50 Hz)}`` (boundaries rounded, so they add up)."""
+def alignments_from_ctm(path: Path, frame_rate: float = 50.0) -> Dict[str, tuple]:
+    """``alignments.ctm`` -> ``{utt: (phones, frames per phone at frame_rate Hz)}`` (boundaries rounded, so they
+    add up)."""
     segs: Dict[str, list] = {}
     for line in Path(path).read_text().splitlines():
         utt, _, s, d, p = line.split()
         segs.setdefault(utt, []).append((float(s), float(s) + float(d), p))
     out = {}
     for utt, ss in segs.items():
-        bounds = [round(s * FRAME_RATE) for s, _, _ in ss] + [round(ss[-1][1] * FRAME_RATE)]
+        bounds = [round(s * frame_rate) for s, _, _ in ss] + [round(ss[-1][1] * frame_rate)]
         out[utt] = ([p for _, _, p in ss], [b - a for a, b in zip(bounds, bounds[1:])])
     return out
 
 
 class AcousticDataset(torch.utils.data.Dataset):
     def __init__(self, data_dir: str, feats: Dict[str, np.ndarray], spk_emb: Dict[str, np.ndarray],
-                 use_alignments: bool, speakers: List[str], seed: int = 0):
+                 use_alignments: bool, speakers: List[str], seed: int = 0, hop: int = 320):
 
         self.data = DataDir.read(data_dir)
         self.feats, self.spk_emb = feats, spk_emb
         ctm = Path(data_dir) / "alignments.ctm"
-        self.align = alignments_from_ctm(ctm) if use_alignments and ctm.is_file() else {}
+        self.hop = hop                       # audio samples per feature frame (the upstream's)
+        self.align = alignments_from_ctm(ctm, SAMPLE_RATE / hop) if use_alignments and ctm.is_file() else {}
         phones = self.data.extra.get("text.phone", {})
         self.items = []
         for utt in self.data.utt_ids:
@@ -127,7 +130,7 @@ class AcousticDataset(torch.utils.data.Dataset):
         return {"utt": utt, "phones": torch.tensor(ids), "features": torch.tensor(f),
                 "durations": None if dur is None else torch.tensor(dur),
                 "speaker": torch.from_numpy(self.spk_emb[self.rng.choice(others)]),
-                "speaker_id": self.spk_index.get(spk, 0)}
+                "speaker_id": self.spk_index.get(spk, 0), "samples": len(f) * self.hop}
 
 
 def collate(items):
@@ -146,7 +149,7 @@ def collate(items):
             durs[i, : len(it["durations"])] = it["durations"]
     return {"phones": phones, "phone_lengths": torch.tensor([len(it["phones"]) for it in items]),
             "features": feats, "feature_lengths": torch.tensor([len(it["features"]) for it in items]),
-            "lengths": torch.tensor([len(it["features"]) * 320 for it in items]),   # audio samples, for throughput
+            "lengths": torch.tensor([it["samples"] for it in items]),   # audio samples, for throughput
             "durations": durs, "speaker": torch.stack([it["speaker"] for it in items]),
             "speaker_id": torch.tensor([it["speaker_id"] for it in items]), "utts": [it["utt"] for it in items]}
 
@@ -175,10 +178,11 @@ def load_acoustic(path) -> tuple:
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
     out, speakers, splits = prepare_splits(cfg)
+    hop = load_upstream(cfg.upstream).downsample_rate   # durations are counted in the upstream's frames
     sets = {}
     for name, d, feats, emb in splits:
         cfg.model.feature_dim = next(iter(feats.values())).shape[1]
-        sets[name] = AcousticDataset(d, feats, emb, cfg.data.durations == "alignments", speakers, cfg.data.seed)
+        sets[name] = AcousticDataset(d, feats, emb, cfg.data.durations == "alignments", speakers, cfg.data.seed, hop)
     cfg.model.num_phones = len(PHONE_SET) + 1
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     task = Text2VecTask(cfg)

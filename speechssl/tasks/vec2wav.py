@@ -230,16 +230,32 @@ def learn_codebook(feats: Dict[str, np.ndarray], k: int, seed: int = 0, max_fram
     return torch.from_numpy(km.centroids.copy())
 
 
-# ----------------------------------------------------------------------------------- export / load
+# ----------------------------------------------------------------------------------- data / export / load
 def load_vocoder(path) -> tuple:
-    """An exported vocoder folder -> ``(generator in eval mode, spec dict)``."""
+    """An exported vocoder folder, vec2wav or vec2mel -> ``(generator in eval mode, spec dict)``. Both offer
+    ``waveform(features [B, T, F], **speaker) -> wav [B, T * hop]``."""
+    from omegaconf import OmegaConf
+
+    from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
+    spec_file = Path(path) / "vocoder.yaml"
+    if spec_file.is_file() and "vec2mel" in OmegaConf.load(spec_file):
+        return load_export(path, "vocoder", "vec2mel", Vec2MelConfig, Vec2MelGenerator)
     return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator)
 
 
-def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
-    """Extract features (once), train with resume from ``out_dir/checkpoints/last.ckpt``, export ``final``."""
+def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
+    """A vocoder config (vec2wav or vec2mel) -> ``(out_dir, training speakers, {split: VocoderDataset},
+    data module)``, with ``cfg.model``'s ``feature_dim`` and speaker sizes set from the data. The upstream's
+    hop (samples per frame) must equal ``model.hop_length``; ``adopt_hop`` sets it instead."""
+    from ..hub import load_upstream
 
     out, speakers, splits = prepare_splits(cfg)
+    hop = load_upstream(cfg.upstream).downsample_rate
+    if adopt_hop:
+        cfg.model.hop_length = hop
+    elif hop != cfg.model.hop_length:
+        raise InputError(f"{cfg.upstream} gives a frame every {hop} samples, but the vocoder's model.hop_length is "
+                         f"{cfg.model.hop_length}: set it (and rates that multiply to it) for this upstream")
     if cfg.data.perturb_semitones > 0:   # the input loses the voice; the target audio and embedding keep it
         name, d, _, emb = splits[0]
         splits[0] = (name, d, perturbed_features(cfg, d), emb)
@@ -252,11 +268,18 @@ def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
                                     cfg.model.hop_length, speakers, cfg.data.seed)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
+    dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
+    return out, speakers, sets, dm
+
+
+def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:
+    """Extract features (once), train with resume from ``out_dir/checkpoints/last.ckpt``, export ``final``."""
+
+    out, speakers, sets, dm = vocoder_data(cfg)
     task = Vec2WavTask(cfg, speakers)
     task.generator.set_speaker_statistics(torch.from_numpy(np.stack(list(sets["train"].spk_emb.values()))))
     if cfg.model.codebook_size:
         task.generator.codebook.copy_(learn_codebook(sets["train"].feats, cfg.model.codebook_size, cfg.data.seed))
-    dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
 
     def export(trainer, summary) -> Path:
         return save_export(task.generator, out / "final", "vocoder",

@@ -1,8 +1,8 @@
 """WavThruVec inference: text -> SSL features -> waveform, and voice conversion through the vocoder.
 
-``synthesize``: phonemize (espeak-ng) -> text2vec (durations from its predictor) -> vec2wav, with the
-speaker embedding of a reference recording. ``voice_convert``: the source's upstream features -> vec2wav
-with the target reference's embedding. Both take the upstream the vocoder was trained on from its export.
+``synthesize``: phonemize (espeak-ng) -> text2vec (durations from its predictor) -> the vocoder (vec2wav, or
+vec2mel + Griffin-Lim), with the speaker embedding of a reference recording. ``voice_convert``: the source's
+upstream features -> the vocoder with the target reference's embedding. Both take the upstream the vocoder was trained on from its export.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class WavThruVec:
 
     @torch.no_grad()
     def vocode(self, feats: torch.Tensor, spk: torch.Tensor) -> np.ndarray:
-        return self.vocoder(feats[None].to(self.device), **self._speaker_kwargs(spk))[0].cpu().numpy()
+        return self.vocoder.waveform(feats[None].to(self.device), **self._speaker_kwargs(spk))[0].cpu().numpy()
 
     @torch.no_grad()
     def synthesize(self, text: str, speaker_ref: np.ndarray, length_scale: float = 1.0):

@@ -1,0 +1,114 @@
+"""vec2mel, WavThruVec's GAN-free vocoder: shapes at two mel frames per 25 Hz feature frame, Griffin-Lim's
+inversion of a true log-mel, training on the tiny corpus (the loss falls, the upstream's hop is adopted, the
+export drops into voice conversion), and text2vec's durations at a 25 Hz upstream."""
+import numpy as np
+import pytest
+import torch
+
+from speechssl.models.vec2mel import Vec2MelConfig, Vec2MelGenerator, griffin_lim
+from speechssl.objectives.gan import LogMel
+
+
+def _voiced(seconds: float = 1.0, f0: float = 140.0) -> np.ndarray:
+    """A vowel-like test signal: 30 harmonics of a gliding f0 under a moving spectral envelope."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.2 * t)) / 16000
+    formant = 600 + 900 * t / seconds
+    wav = sum(np.exp(-((k * f0 - formant) / 400) ** 2) * np.sin(k * phase) for k in range(1, 31))
+    return (0.5 * wav / np.abs(wav).max()).astype(np.float32)
+
+
+def test_griffin_lim_turns_a_true_log_mel_back_into_audio_with_that_mel():
+    cfg = Vec2MelConfig(hop_length=640, mel_hop_length=320)
+    log_mel = LogMel(hop_length=320)
+    wav = _voiced()
+    mel = log_mel(torch.from_numpy(wav)[None])[0].T.numpy()                    # [N, 80]
+    out = griffin_lim(mel, cfg)
+    assert out.shape == (len(mel) * 320,) and out.dtype == np.float32 and abs(np.abs(out).max() - 0.9) < 1e-4
+    assert np.array_equal(out, griffin_lim(mel, cfg))                          # seeded: the same audio twice
+    again = log_mel(torch.from_numpy(out)[None])[0].T.numpy()
+    speech = mel.max(1) > mel.max() - 6                                        # frames within 6 nepers of the peak
+    a, b = mel[speech] - mel[speech].mean(), again[speech] - again[speech].mean()   # the level is normalised away
+    r = float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+    assert r > 0.9, r                                                          # the spectrogram comes back
+    noise = log_mel(torch.randn(1, len(wav)) * 0.1)[0].T.numpy()[speech]
+    c = noise - noise.mean()
+    assert float((a * c).sum() / np.sqrt((a * a).sum() * (c * c).sum())) < 0.5  # ... which noise does not do
+
+
+def test_generator_gives_each_feature_frame_its_mel_frames_and_listens_to_the_speaker():
+    torch.manual_seed(0)
+    cfg = Vec2MelConfig(feature_dim=12, hop_length=640, mel_hop_length=320, channels=16, dilations=[1, 2],
+                        speaker_dim=6, griffin_lim_iters=2)
+    gen = Vec2MelGenerator(cfg).eval()
+    gen.mel_mean.fill_(-3.0)
+    feats, spk = torch.randn(2, 7, 12), torch.randn(2, 6)
+    mel = gen(feats, spk)
+    assert mel.shape == (2, 14, 80) and abs(float(mel.mean()) + 3) < 1   # around the training mean
+    assert not torch.allclose(gen(feats, spk.flip(0))[0], mel[0])       # another speaker, another mel
+    assert gen.waveform(feats, speaker=spk).shape == (2, 7 * 640)
+    with pytest.raises(ValueError, match="speaker-conditioned"):
+        gen(feats)
+    with pytest.raises(ValueError, match="vec2mel: features of width 11"):
+        gen(torch.randn(1, 7, 11), spk[:1])
+    with pytest.raises(ValueError, match="mel_hop_length 300 must divide the feature hop 640"):
+        Vec2MelConfig(hop_length=640, mel_hop_length=300).validate()
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        Vec2MelConfig(kernel_size=4).validate()
+
+
+def _fbank_upstream(path):
+    """A tiny 25 Hz upstream: log-mel frontend, 4x subsampling, two Conformer blocks (w2v-BERT's shape)."""
+    from speechssl.models import save_model
+    from speechssl.models.encoder import EncoderConfig, SpeechEncoder
+    torch.manual_seed(0)
+    save_model(SpeechEncoder(EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=0,
+                                           frontend="fbank_conv2d", encoder="conformer", subsampler_channels=8)), path)
+    return path
+
+
+def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data, tmp_path):
+    from speechssl.audio.io import info
+    from speechssl.cli import main
+    from speechssl.config import load_config
+    from speechssl.tasks.vec2mel import Vec2MelTrainConfig, train_mel_vocoder
+    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, load_vocoder, train_vocoder
+
+    up = _fbank_upstream(tmp_path / "upstream")
+    # valid = train: the loss is measured on whole training utterances, the same ones before and after
+    over = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'train'}",
+            f"trainer.out_dir={tmp_path / 'mel'}", "optim.total_steps=200", "optim.lr=3e-3", "trainer.val_every_steps=3"]
+    first = train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + ["trainer.max_steps=3"]))
+    later = train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
+        "trainer.max_steps=200", "trainer.val_every_steps=100"]))
+    assert first["steps"] == 3 and later["steps"] == 200                  # resumed, not restarted
+    assert later["metrics"]["val/mel"] < 0.8 * first["metrics"]["val/mel"], (first["metrics"], later["metrics"])
+    gen, spec = load_vocoder(tmp_path / "mel" / "final")
+    assert isinstance(gen, Vec2MelGenerator) and spec["layer"] == 2
+    assert gen.cfg.hop_length == 640 and gen.cfg.mels_per_frame == 2   # the upstream's hop, adopted
+    assert gen.cfg.feature_dim == 32 and float(gen.mel_mean.mean()) < -1  # the training mean, not zeros
+    src = next(iter(l.split(None, 1)[1] for l in (tiny_data / "test" / "wav.scp").read_text().splitlines()))
+    ref = next(iter(l.split(None, 1)[1] for l in (tiny_data / "dev" / "wav.scp").read_text().splitlines()))
+    vc = tmp_path / "vc.wav"
+    assert main(["voice-convert", "--source", src, "--target-ref", ref, "--out", str(vc),
+                 "--vocoder", str(tmp_path / "mel" / "final")]) == 0
+    assert abs(info(str(vc)).num_frames - info(src).num_frames) < 2 * 640
+    # the GAN vocoder, whose rates multiply to 320, is refused on a 640-sample upstream, with the reason
+    with pytest.raises(ValueError, match="a frame every 640 samples, but the vocoder's model.hop_length is 320"):
+        train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over[:3] + [
+            f"trainer.out_dir={tmp_path / 'gan'}"]))
+
+
+def test_text2vec_counts_alignment_durations_in_the_upstreams_frames(tiny_data, tmp_path):
+    from speechssl.tasks.text2vec import AcousticDataset, alignments_from_ctm
+    ctm = tiny_data / "train" / "alignments.ctm"
+    at50, at25 = alignments_from_ctm(ctm, 50.0), alignments_from_ctm(ctm, 25.0)
+    utt = sorted(at50)[0]
+    assert at50[utt][0] == at25[utt][0] and abs(sum(at50[utt][1]) - 2 * sum(at25[utt][1])) <= 1
+    frames = sum(at25[utt][1])
+    feats = {u: np.zeros((sum(d) + 1, 4), np.float32) for u, (_, d) in at25.items()}   # an upstream a frame longer
+    emb = {u: np.zeros(2, np.float32) for u in feats}
+    ds = AcousticDataset(str(tiny_data / "train"), feats, emb, True, ["s"], hop=640)
+    item = ds[ds.data.utt_ids.index(utt)]
+    assert int(item["durations"].sum()) == len(item["features"]) == frames + 1 and item["samples"] == (frames + 1) * 640
+    assert item["durations"][:-1].tolist() == at25[utt][1][:-1]   # only the last phone absorbs the difference
