@@ -34,3 +34,19 @@ def tiny_data(tiny_corpus, tmp_path_factory) -> Path:
     for split in ("train", "dev", "test", "test-unseen-speakers"):
         prepare_librispeech(tiny_corpus, split, out / split)
     return out
+
+
+@pytest.fixture(scope="session")
+def mfcc_labels(tiny_data, tmp_path_factory):
+    """MFCC k-means(16) labels for the tiny corpus's train and dev sets."""
+    from speechssl.cli import main
+    root = tmp_path_factory.mktemp("labels")
+    for split in ("train", "dev"):
+        assert main(["features", "--data", str(tiny_data / split), "--out", str(root / "mfcc" / split),
+                     "--type", "mfcc", "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
+    assert main(["kmeans", "learn", "--feats", str(root / "mfcc" / "train"), "-k", "16", "--out",
+                 str(root / "km"), "--restarts", "1"]) == 0
+    for split in ("train", "dev"):
+        assert main(["kmeans", "assign", "--model", str(root / "km"), "--feats", str(root / "mfcc" / split),
+                     "--out", str(root / "km" / split)]) == 0
+    return root / "km"

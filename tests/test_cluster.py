@@ -6,7 +6,7 @@ import stat
 
 import pytest
 import torch
-from test_hubert_pretrain import _cfg, _Kill, _losses, mfcc_labels  # noqa: F401  (fixture)
+from test_hubert_pretrain import _cfg, _Kill, _losses
 
 from speechssl.tasks.hubert import pretrain_hubert
 

@@ -85,22 +85,6 @@ def test_config_typos_and_missing_values_fail_loudly(tmp_path):
         load_config(HubertPretrainConfig, [], ["model_overrides.hiden_size=3", "data.train_labels=[x]"])
 
 
-@pytest.fixture(scope="module")
-def mfcc_labels(tiny_data, tmp_path_factory):
-    """MFCC k-means(16) labels for the tiny corpus's train and dev sets."""
-    from speechssl.cli import main
-    root = tmp_path_factory.mktemp("labels")
-    for split in ("train", "dev"):
-        assert main(["features", "--data", str(tiny_data / split), "--out", str(root / "mfcc" / split),
-                     "--type", "mfcc", "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
-    assert main(["kmeans", "learn", "--feats", str(root / "mfcc" / "train"), "-k", "16", "--out",
-                 str(root / "km"), "--restarts", "1"]) == 0
-    for split in ("train", "dev"):
-        assert main(["kmeans", "assign", "--model", str(root / "km"), "--feats", str(root / "mfcc" / split),
-                     "--out", str(root / "km" / split)]) == 0
-    return root / "km"
-
-
 def _cfg(tiny_data, labels, out, *extra):
     overrides = [f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
                  f"data.train_labels=[{labels / 'train'}]", f"data.valid_labels=[{labels / 'dev'}]",

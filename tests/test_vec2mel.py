@@ -77,7 +77,8 @@ def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data
     up = _fbank_upstream(tmp_path / "upstream")
     # valid = train: the loss is measured on whole training utterances, the same ones before and after
     over = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'train'}",
-            f"trainer.out_dir={tmp_path / 'mel'}", "optim.total_steps=200", "optim.lr=3e-3", "trainer.val_every_steps=3"]
+            f"trainer.out_dir={tmp_path / 'mel'}", "optim.total_steps=200", "optim.lr=3e-3",
+            "trainer.val_every_steps=3"]
     first = train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + ["trainer.max_steps=3"]))
     later = train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
         "trainer.max_steps=200", "trainer.val_every_steps=100"]))

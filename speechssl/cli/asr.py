@@ -1,6 +1,7 @@
 """``decode`` and ``lm ngram``: CTC decoding with Kaldi-style scoring, and the n-gram it can use."""
 from __future__ import annotations
 
+from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..downstream.ngram import read_transcripts, train_arpa
 from ..errors import InputError
 from ..tasks.asr import decode_asr
@@ -40,10 +41,11 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="decode dir: hyp.txt, ref.txt, per_utt, wer, results.json")
     s.add_argument("--beam", type=int, default=0, help="beam width (0 = greedy)")
     s.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
-    s.add_argument("--lm-weight", type=float, nargs="+", default=[0.5],
+    s.add_argument("--lm-weight", type=float, nargs="+", default=[DEFAULT_LM_WEIGHT],
                    help="LM weight in beam search; several values (or several --word-score values) sweep the grid "
                         "on --data, which must then be a dev set, and keep the best (tuning.json)")
-    s.add_argument("--word-score", type=float, nargs="+", default=[1.0], help="bonus per word with an LM")
+    s.add_argument("--word-score", type=float, nargs="+", default=[DEFAULT_WORD_SCORE],
+                   help="bonus per word with an LM")
     s.add_argument("--settings-from", metavar="DEV_DECODE_DIR",
                    help="take the LM weight and word score from this decode (the one chosen on dev)")
     s.add_argument("--batch-seconds", type=float, default=60.0, help="padded audio seconds per batch")

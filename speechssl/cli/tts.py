@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..audio.io import load
 from ..constants import SAMPLE_RATE
+from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..errors import InputError
 from ..tasks.lm_tuning import settings_from
 from ..tasks.registry import tasks_in
@@ -53,8 +54,9 @@ def _judge_flags(s, max_utts: int) -> None:
     s.add_argument("--data", required=True, help="test data dir (audio + text)")
     s.add_argument("--asr-beam", type=int, default=0, help="the ASR's beam (0: greedy)")
     s.add_argument("--asr-lm", default=None, help="ARPA / KenLM n-gram for the ASR's beam search")
-    s.add_argument("--asr-lm-weight", type=float, default=0.5, help="LM weight in the ASR's beam search")
-    s.add_argument("--asr-word-score", type=float, default=1.0, help="word score in the ASR's beam search")
+    s.add_argument("--asr-lm-weight", type=float, default=DEFAULT_LM_WEIGHT, help="LM weight in the ASR's beam search")
+    s.add_argument("--asr-word-score", type=float, default=DEFAULT_WORD_SCORE,
+                   help="word score in the ASR's beam search")
     s.add_argument("--asr-settings-from", metavar="DEV_DECODE_DIR",
                    help="the LM weight and word score of this dev decode (`decode` swept them there)")
     s.add_argument("--max-utts", type=int, default=max_utts, help="utterances judged")

@@ -15,6 +15,10 @@ from ..data.tokenizers import WORD_BOUNDARY, TokenVocab
 from ..errors import InputError
 from .beam_search import CtcPrefixBeamSearch, WordLM
 
+# beam search's LM weight (alpha) and per-word score (beta) when none were chosen on dev
+DEFAULT_LM_WEIGHT = 0.5
+DEFAULT_WORD_SCORE = 1.0
+
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:
     """Best path per utterance: argmax, collapse repeats, drop blanks. ``log_probs [B, T, V]``."""
@@ -37,8 +41,8 @@ class BeamSearchDecoder:
         (added per word).
     """
 
-    def __init__(self, vocab: TokenVocab, beam: int = 20, lm: Optional[str] = None, lm_weight: float = 0.5,
-                 word_score: float = 1.0):
+    def __init__(self, vocab: TokenVocab, beam: int = 20, lm: Optional[str] = None,
+                 lm_weight: float = DEFAULT_LM_WEIGHT, word_score: float = DEFAULT_WORD_SCORE):
         if vocab.unit != "char":
             raise InputError("beam search with an LM works on letter vocabularies; decode "
                              f"{vocab.unit} units greedily")

@@ -59,8 +59,9 @@ class SpeakerConditioned(nn.Module):
             return None
         if speaker is None:
             if speaker_ids is None or self.speaker_table is None:
+                ids = " or speaker ids" if self.speaker_table is not None else ""
                 raise InputError(f"{self.name}: this model is speaker-conditioned: pass a speaker embedding "
-                                 "(from reference audio)" + (" or speaker ids" if self.speaker_table is not None else ""))
+                                 f"(from reference audio){ids}")
             speaker = self.speaker_table(speaker_ids)
         elif speaker.shape[-1] != self.cfg.speaker_dim:
             raise InputError(f"{self.name}: speaker embedding of size {speaker.shape[-1]}, the model takes "

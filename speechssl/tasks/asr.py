@@ -29,7 +29,7 @@ from ..data.batching import duration_batches
 from ..data.dataset import AudioTextDataset, collate_audio_text
 from ..data.kaldi_dir import DataDir
 from ..data.tokenizers import TokenVocab
-from ..downstream.ctc_decode import BeamSearchDecoder, greedy_decode
+from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE, BeamSearchDecoder, greedy_decode
 from ..downstream.metrics import ErrorCounts, error_counts
 from ..downstream.scoring import write_scoring
 from ..errors import InputError, MissingInputError
@@ -346,8 +346,9 @@ def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str
     return vocab, utts, [table[u] for u in utts], batches()
 
 
-def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None, lm_weight: float = 0.5,
-               word_score: float = 1.0, batch_seconds: float = 60.0, device: str = "auto",
+def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None,
+               lm_weight: float = DEFAULT_LM_WEIGHT, word_score: float = DEFAULT_WORD_SCORE,
+               batch_seconds: float = 60.0, device: str = "auto",
                text_file: Optional[str] = None) -> Dict[str, Any]:
     """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
     t0 = time.time()

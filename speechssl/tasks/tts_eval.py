@@ -36,6 +36,7 @@ from omegaconf import OmegaConf
 from ..audio.io import load
 from ..constants import SAMPLE_RATE
 from ..data.kaldi_dir import DataDir
+from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_json
 from .asr import decode_asr
@@ -131,7 +132,7 @@ def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -
         decoder = f"beam{want['beam']}" if want.get("beam") else "greedy"
         same = r.get("model") == str(asr) and r.get("decoder") == decoder and r.get("lm") == want.get("lm") and \
             (not want.get("beam") or (r.get("lm_weight"), r.get("word_score")) ==
-             (want.get("lm_weight", 0.5), want.get("word_score", 1.0)))
+             (want.get("lm_weight", DEFAULT_LM_WEIGHT), want.get("word_score", DEFAULT_WORD_SCORE)))
         if same:
             return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
     return _asr(asr, data, out, decode)

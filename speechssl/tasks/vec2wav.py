@@ -263,7 +263,8 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
     for name, d, feats, emb in splits:
         width = next(iter(feats.values())).shape[1]
         if cfg.model.feature_dim != width:
-            log.info("model.feature_dim %d -> %d (layer %d of %s)", cfg.model.feature_dim, width, cfg.layer, cfg.upstream)
+            log.info("model.feature_dim %d -> %d (layer %d of %s)", cfg.model.feature_dim, width, cfg.layer,
+                     cfg.upstream)
             cfg.model.feature_dim = width
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
                                     cfg.model.hop_length, speakers, cfg.data.seed)
