@@ -17,18 +17,7 @@ from speechssl.models.vec2mel import Vec2MelConfig, griffin_lim
 from speechssl.objectives.gan import LogMel
 from speechssl.tasks.asr import decode_asr
 from speechssl.tasks.lm_tuning import settings_from
-from speechssl.tasks.wavthruvec import save_wav
-
-
-def write_dir(out: Path, d: DataDir, utts, audio) -> Path:
-    rows = {"wav.scp": [], "text": [], "utt2spk": []}
-    for u in utts:
-        rows["wav.scp"].append(f"{u} {save_wav(out / 'wav' / f'{u}.wav', audio(u)).resolve()}")
-        rows["text"].append(f"{u} {d.text[u]}")
-        rows["utt2spk"].append(f"{u} {d.utt2spk[u]}")
-    for name, lines in rows.items():
-        (out / name).write_text("\n".join(lines) + "\n")
-    return out
+from speechssl.tasks.tts_eval import write_audio_dir
 
 
 def main() -> None:
@@ -55,7 +44,9 @@ def main() -> None:
         return griffin_lim(log_mel(wav)[0].T.numpy(), cfg)
 
     for name, audio in (("original", d.load_audio), ("griffin_lim", griffin_lim_of)):
-        r = decode_asr(args.asr, write_dir(out / name, d, utts, audio), out / f"decode_{name}", text_file="text",
+        wavs = {u: audio(u) for u in utts}
+        data = write_audio_dir(out / name, wavs, {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts})
+        r = decode_asr(args.asr, data, out / f"decode_{name}", text_file="text",
                        **{k: v for k, v in decode.items() if v is not None})
         res[name] = {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
     (out / "ceiling.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -91,7 +91,8 @@ def cosine(a, b) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def _write_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str], spk: Dict[str, str]) -> Path:
+def write_audio_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str], spk: Dict[str, str]) -> Path:
+    """``{utt: 16 kHz audio}`` with its transcripts and speakers -> a data dir ``out`` (wav.scp, text, utt2spk)."""
     out.mkdir(parents=True, exist_ok=True)
     lines = {"wav.scp": [], "text": [], "utt2spk": []}
     for u in sorted(wavs):
@@ -114,7 +115,7 @@ def _asr(asr: Optional[str], data: Path, out: Path, decode: Optional[dict] = Non
 
 
 def _read_dir(d: Path, utts: List[str]) -> Optional[Dict[str, np.ndarray]]:
-    """The audio ``_write_dir`` wrote for exactly ``utts``, or None where it is missing or incomplete."""
+    """The audio ``write_audio_dir`` wrote for exactly ``utts``, or None where it is missing or incomplete."""
 
     if not (d / "utt2spk").is_file():            # written last
         return None
@@ -233,7 +234,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
 
     def score(wavs: Dict[str, np.ndarray], name: str) -> Optional[dict]:
-        return _asr(asr, _write_dir(out / name, wavs, texts, spk), out / f"decode_{name}", asr_decode)
+        return _asr(asr, write_audio_dir(out / name, wavs, texts, spk), out / f"decode_{name}", asr_decode)
 
     res["resynthesis"] = {"mcd": float(np.mean(mcd)), "stoi": mean_stoi(st),
                           "stoi_utterances": int(np.sum(~np.isnan(st))),
@@ -277,7 +278,7 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
     orig = {u: d.load_audio(u) for u in utts}
-    floor = _scored(asr, _write_dir(out / "original", orig, texts, spk), out / "decode_original", asr_decode)
+    floor = _scored(asr, write_audio_dir(out / "original", orig, texts, spk), out / "decode_original", asr_decode)
     points = []
     for snap in snaps:
         done = _read_dir(out / snap.name, utts)      # a rerun (or a resumed one) reuses what it wrote
@@ -292,7 +293,7 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
                 wavs[u], _, _, (m, s_) = resynthesize(tts, d, u, orig[u])
                 mcd.append(m)
                 st.append(s_)
-            _write_dir(out / snap.name, wavs, texts, spk)
+            write_audio_dir(out / snap.name, wavs, texts, spk)
         step = int(snap.name[4:])
         r = _scored(asr, out / snap.name, out / f"decode_{snap.name}", asr_decode)
         points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": mean_stoi(st), "asr": r})

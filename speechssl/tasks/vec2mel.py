@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from ..config import MISSING
-from ..errors import InputError
 from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
 from ..objectives.gan import LogMel
 from ..training import OptimConfig, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export, save_export
 from .tts_common import SpeakerConfig, export_spec, speaker_inputs
-from .vec2wav import VocoderDataConfig, learn_codebook, vocoder_data
+from .vec2wav import VocoderDataConfig, check_vocoder_config, learn_codebook, vocoder_data
 
 
 @dataclass
@@ -38,10 +37,7 @@ class Vec2MelTrainConfig:
                                                                          checkpoint_every_steps=200))
 
     def validate(self) -> None:
-        self.speaker.validate()
-        if self.data.segment_frames < 4:
-            raise InputError("data.segment_frames must be at least 4")
-        self.model.validate()
+        check_vocoder_config(self)
 
 
 class Vec2MelTask(SupervisedSteps, TrainingTask):

@@ -84,10 +84,16 @@ class Vec2WavTrainConfig:
                                                                          checkpoint_every_steps=200))
 
     def validate(self) -> None:
-        self.speaker.validate()
-        if self.data.segment_frames < 4:
-            raise InputError("data.segment_frames must be at least 4")
-        self.model.validate()
+        check_vocoder_config(self)
+
+
+def check_vocoder_config(cfg) -> None:
+    """What every vocoder config (vec2wav, vec2mel) must hold: a valid speaker section and model, crops of at
+    least 4 frames."""
+    cfg.speaker.validate()
+    if cfg.data.segment_frames < 4:
+        raise InputError("data.segment_frames must be at least 4")
+    cfg.model.validate()
 
 
 # ----------------------------------------------------------------------------------- data
