@@ -2,7 +2,8 @@
 
 ``synthesize``: phonemize (espeak-ng) -> text2vec (durations from its predictor) -> the vocoder (vec2wav, or
 vec2mel + Griffin-Lim), with the speaker embedding of a reference recording. ``voice_convert``: the source's
-upstream features -> the vocoder with the target reference's embedding. Both take the upstream the vocoder was trained on from its export.
+upstream features -> the vocoder with the target reference's embedding. Both take the upstream the vocoder
+was trained on from its export.
 """
 from __future__ import annotations
 
