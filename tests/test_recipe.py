@@ -178,3 +178,39 @@ def test_stages_on_tiny_corpus(recipe):
     # re-running finished stages skips their work
     r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
     assert r.returncode == 0 and "iteration 1 done" in r.stdout
+
+
+def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
+    """Stage 12 with its models trained: the evaluation is reused, then redone when the vocoder is retrained
+    (same folder, newer weights) or another kind of vocoder is asked for. A stand-in speechssl logs its calls."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "speechssl").write_text(
+        '#!/bin/bash\necho "$*" >> "$CALLS"\n'
+        'if [ "$1 $2" = "tts eval" ]; then mkdir -p exp/tts/eval\n'
+        '  echo "{\\"vocoder\\": \\"$4\\"}" > exp/tts/eval/tts_eval.json; fi\n')
+    (fake / "speechssl").chmod(0o755)
+    calls = tmp_path / "calls.log"
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CALLS=str(calls))
+    past = os.path.getmtime(recipe) - 100
+    for part, marker in (("vec2mel", "vocoder.yaml"), ("vec2wav", "vocoder.yaml"), ("text2vec", "acoustic.yaml")):
+        final = recipe / "exp" / "tts" / part / "final"
+        final.mkdir(parents=True)
+        (final / marker).write_text("{}\n")
+        (final.parent / "summary.json").write_text("{}\n")
+        (final / "model.safetensors").write_text("weights\n")
+        os.utime(final / "model.safetensors", (past, past))
+
+    def evaluations(*args):
+        r = subprocess.run(["bash", "run.sh", "--stage", "12", "--stop-stage", "12", *args], cwd=recipe, env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "tts train" not in calls.read_text()                 # trained models are kept
+        return [line.split()[3] for line in calls.read_text().splitlines() if line.startswith("tts eval")]
+
+    assert evaluations() == ["exp/tts/vec2mel/final"]
+    assert evaluations() == ["exp/tts/vec2mel/final"]               # reused
+    os.utime(recipe / "exp" / "tts" / "vec2mel" / "final" / "model.safetensors")   # retrained in place
+    assert len(evaluations()) == 2
+    assert evaluations("--tts-vocoder-config", "tts/vec2wav_mini")[-1] == "exp/tts/vec2wav/final"
+    assert len(evaluations("--tts-vocoder-config", "tts/vec2wav_mini")) == 3

@@ -67,7 +67,7 @@ def _fbank_upstream(path):
     return path
 
 
-def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data, tmp_path):
+def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data, tmp_path, monkeypatch):
     from speechssl.audio.io import info
     from speechssl.cli import main
     from speechssl.config import load_config
@@ -94,10 +94,13 @@ def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data
     assert main(["voice-convert", "--source", src, "--target-ref", ref, "--out", str(vc),
                  "--vocoder", str(tmp_path / "mel" / "final")]) == 0
     assert abs(info(str(vc)).num_frames - info(src).num_frames) < 2 * 640
-    # the GAN vocoder, whose rates multiply to 320, is refused on a 640-sample upstream, with the reason
+    # the GAN vocoder, whose rates multiply to 320, is refused on a 640-sample upstream, with the reason; the hop
+    # comes from the extracted features' spec, so the upstream is not loaded again
+    import speechssl.tasks.tts_common as tts_common
+    monkeypatch.setattr(tts_common, "load_upstream", lambda *a, **k: pytest.fail("upstream loaded again"))
     with pytest.raises(ValueError, match="a frame every 640 samples, but the vocoder's model.hop_length is 320"):
         train_vocoder(load_config(Vec2WavTrainConfig, ["tts/vec2wav_tiny"], over[:3] + [
-            f"trainer.out_dir={tmp_path / 'gan'}"]))
+            f"trainer.out_dir={tmp_path / 'gan'}", f"data.features={tmp_path / 'mel' / 'features'}"]))
 
 
 def test_text2vec_counts_alignment_durations_in_the_upstreams_frames(tiny_data, tmp_path):

@@ -353,8 +353,11 @@ if runs 12; then
   lm=exp/lm/${lm_order}gram.arpa; [ -f "$lm" ] && [ ${#asr[@]} -gt 0 ] && asr+=(--asr-beam 20 --asr-lm "$lm")
   tuned=$(dirname "$tts_asr")/decode_${dev_dir}_beam_lm   # the LM weight and word score stage 8 chose on dev
   [ -f "$tuned/tuning.json" ] && [ ${#asr[@]} -gt 2 ] && asr+=(--asr-settings-from "$tuned")
-  # an evaluation of another vocoder is not reused
-  grep -qs "\"vocoder\": \"exp/tts/$voc/final\"" exp/tts/eval/tts_eval.json || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
+  # an evaluation is reused only if it scored this vocoder and is newer than both models (make's rule: a
+  # retrained vocoder or text2vec is scored again)
+  ev=exp/tts/eval/tts_eval.json
+  { grep -qs "\"vocoder\": \"exp/tts/$voc/final\"" $ev && [ $ev -nt exp/tts/$voc/final/model.safetensors ] &&
+    [ $ev -nt exp/tts/text2vec/final/model.safetensors ]; } || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
     --vocoder exp/tts/$voc/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
     --out exp/tts/eval
   if [ ! -d exp/tts/$voc/snapshots ]; then echo "no vocoder snapshots (vec2mel, or snapshot_every_steps=0): no curve"

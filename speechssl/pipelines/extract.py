@@ -231,6 +231,11 @@ def committed_chunk_index(out_dir) -> Dict[Tuple[int, int], dict]:
     return {(rank, k): index for rank in range(spec["nshard"]) for k, index in sorted(_committed_chunks(out, rank).items())}
 
 
+def extraction_hop(out_dir) -> int:
+    """Samples per frame of an extraction folder's model, from its ``spec.json`` (no model is loaded)."""
+    return round(SAMPLE_RATE / json.loads((Path(out_dir) / "spec.json").read_text())["frame_rate"])
+
+
 def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
     """``(utt, [frames, dim])`` for every committed utterance of ``layer``, in chunk order."""
     out = Path(out_dir)

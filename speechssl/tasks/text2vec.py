@@ -24,11 +24,10 @@ from ..constants import SAMPLE_RATE
 from ..corpus.synth import segments_from_events
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
-from ..hub import load_upstream
 from ..models.text2vec import Text2Vec, Text2VecConfig
 from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export,
                         load_export, save_export)
-from .tts_common import SpeakerConfig, export_spec, prepare_splits, set_speaker_sizes, speaker_inputs
+from .tts_common import SpeakerConfig, export_spec, feature_hop, prepare_splits, set_speaker_sizes, speaker_inputs
 from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
@@ -178,7 +177,7 @@ def load_acoustic(path) -> tuple:
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
     out, speakers, splits = prepare_splits(cfg)
-    hop = load_upstream(cfg.upstream).downsample_rate   # durations are counted in the upstream's frames
+    hop = feature_hop(cfg)   # durations are counted in the upstream's frames
     sets = {}
     for name, d, feats, emb in splits:
         cfg.model.feature_dim = next(iter(feats.values())).shape[1]

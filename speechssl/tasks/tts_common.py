@@ -16,7 +16,7 @@ from ..audio.features import fbank
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..hub import load_upstream
-from ..pipelines.extract import extract_features, read_features
+from ..pipelines.extract import extract_features, extraction_hop, read_features
 from ..pipelines.speaker_perturb import perturbed_data_dir
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,12 @@ def ensure_features(cfg, data_dir: str, name: str) -> Path:
     if not all((out / f"layer{layer}" / "feats.scp").is_file() for layer in layers):
         extract_features(load_upstream(cfg.upstream), data_dir, out, layers, "ark", progress=False)
     return out
+
+
+def feature_hop(cfg) -> int:
+    """Samples per frame of the training features' upstream, read from their extraction (the upstream is not
+    loaded again once its features exist)."""
+    return extraction_hop(ensure_features(cfg, cfg.data.train, "train"))
 
 
 def speaker_embedding(frames: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, 
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
 from ..training import (OptimConfig, SplitsDataModule, TrainerConfig, TrainingTask, fit_and_export, load_export,
                         save_export)
-from .tts_common import (SpeakerConfig, export_spec, perturbed_features, prepare_splits, set_speaker_sizes,
+from .tts_common import (SpeakerConfig, export_spec, feature_hop, perturbed_features, prepare_splits, set_speaker_sizes,
                          speaker_inputs)
 
 log = logging.getLogger(__name__)
@@ -253,10 +253,8 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
     """A vocoder config (vec2wav or vec2mel) -> ``(out_dir, training speakers, {split: VocoderDataset},
     data module)``, with ``cfg.model``'s ``feature_dim`` and speaker sizes set from the data. The upstream's
     hop (samples per frame) must equal ``model.hop_length``; ``adopt_hop`` sets it instead."""
-    from ..hub import load_upstream
-
     out, speakers, splits = prepare_splits(cfg)
-    hop = load_upstream(cfg.upstream).downsample_rate
+    hop = feature_hop(cfg)
     if adopt_hop:
         cfg.model.hop_length = hop
     elif hop != cfg.model.hop_length:
