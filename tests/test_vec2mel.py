@@ -47,6 +47,16 @@ def test_generator_gives_each_feature_frame_its_mel_frames_and_listens_to_the_sp
     assert mel.shape == (2, 14, 80) and abs(float(mel.mean()) + 3) < 1   # around the training mean
     assert not torch.allclose(gen(feats, spk.flip(0))[0], mel[0])       # another speaker, another mel
     assert gen.waveform(feats, speaker=spk).shape == (2, 7 * 640)
+    # the spread widens each bin's deviation from its utterance mean and leaves the mean where it was
+    gen.mel_spread.fill_(2.0)
+    wide = gen.restore_spread(mel)
+    assert torch.allclose(wide.mean(1), mel.mean(1), atol=1e-5)
+    assert torch.allclose(wide - wide.mean(1, keepdim=True), 2 * (mel - mel.mean(1, keepdim=True)), atol=1e-5)
+    # an export from before the spread existed loads with the identity spread
+    older = {k: v for k, v in gen.state_dict().items() if k != "mel_spread"}
+    again = Vec2MelGenerator(cfg)
+    again.load_state_dict(older)
+    assert torch.equal(again.mel_spread, torch.ones(80)) and torch.equal(again.mel_mean, gen.mel_mean)
     with pytest.raises(ValueError, match="speaker-conditioned"):
         gen(feats)
     with pytest.raises(ValueError, match="vec2mel: features of width 11"):
@@ -88,6 +98,9 @@ def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data
     assert isinstance(gen, Vec2MelGenerator) and spec["layer"] == 2
     assert gen.cfg.hop_length == 640 and gen.cfg.mels_per_frame == 2   # the upstream's hop, adopted
     assert gen.cfg.feature_dim == 32 and float(gen.mel_mean.mean()) < -1  # the training mean, not zeros
+    # the regression flattens the mel: the fitted spread widens it again, within its clamp
+    spread = gen.mel_spread
+    assert bool((spread >= 1).all() and (spread <= 3).all()) and float(spread.mean()) > 1.1, spread   # 1.39 seen
     src = next(iter(l.split(None, 1)[1] for l in (tiny_data / "test" / "wav.scp").read_text().splitlines()))
     ref = next(iter(l.split(None, 1)[1] for l in (tiny_data / "dev" / "wav.scp").read_text().splitlines()))
     vc = tmp_path / "vc.wav"

@@ -86,6 +86,14 @@ class Vec2MelGenerator(SpeakerConditioned):
         self.conv_post = nn.Conv1d(C, cfg.n_mels * cfg.mels_per_frame, 1)
         # the training set's mean log-mel (set when training starts): the network learns the deviation from it
         self.register_buffer("mel_mean", torch.zeros(cfg.n_mels))
+        # per bin, how much more the true log-mel varies within an utterance than the prediction (set at export):
+        # an L1 regression averages the plausible spectra, and Griffin-Lim reads the flattened contrast badly
+        self.register_buffer("mel_spread", torch.ones(cfg.n_mels))
+        self._register_load_state_dict_pre_hook(self._older_exports)
+
+    def _older_exports(self, state_dict, prefix, *args) -> None:
+        """Exports made before ``mel_spread`` existed load with the identity spread (their audio is unchanged)."""
+        state_dict.setdefault(prefix + "mel_spread", torch.ones(self.cfg.n_mels))
 
     @property
     def hop_length(self) -> int:
@@ -99,10 +107,18 @@ class Vec2MelGenerator(SpeakerConditioned):
         B, T, _ = y.shape
         return y.reshape(B, T * self.cfg.mels_per_frame, self.cfg.n_mels) + self.mel_mean
 
+    def restore_spread(self, mel: torch.Tensor) -> torch.Tensor:
+        """``[B, N, n_mels]`` -> the same with each bin's deviation from its utterance mean widened by
+        ``mel_spread`` (the global-variance compensation of statistical parametric synthesis). Whole, unpadded
+        utterances only: padding would move the mean."""
+        centre = mel.mean(1, keepdim=True)
+        return centre + self.mel_spread * (mel - centre)
+
     @torch.no_grad()
     def waveform(self, features: torch.Tensor, **speaker) -> torch.Tensor:
-        """``[B, T, F]`` -> ``wav [B, T * hop_length]`` in [-1, 1] (Griffin-Lim on each item's mel)."""
-        mels = self(features, **speaker).float().cpu().numpy()
+        """``[B, T, F]`` (whole utterances) -> ``wav [B, T * hop_length]`` in [-1, 1]: Griffin-Lim on each item's
+        mel after :meth:`restore_spread`."""
+        mels = self.restore_spread(self(features, **speaker)).float().cpu().numpy()
         wavs = [griffin_lim(m, self.cfg) for m in mels]
         return torch.from_numpy(np.stack(wavs)).to(features.device)
 

@@ -21,7 +21,7 @@ from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
 from ..objectives.gan import LogMel
 from ..training import OptimConfig, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export, save_export
 from .tts_common import SpeakerConfig, export_spec, speaker_inputs
-from .vec2wav import VocoderDataConfig, check_vocoder_config, learn_codebook, vocoder_data
+from .vec2wav import VocoderDataConfig, VocoderDataset, check_vocoder_config, learn_codebook, vocoder_data
 
 
 @dataclass
@@ -71,10 +71,34 @@ def train_mel_vocoder(cfg: Vec2MelTrainConfig) -> dict:
         task.model.codebook.copy_(learn_codebook(train.feats, cfg.model.codebook_size, cfg.data.seed))
 
     def export(trainer, summary) -> Path:
+        whole = VocoderDataset(train.data.path, train.feats, train.spk_emb, None, cfg.model.hop_length, speakers,
+                               cfg.data.seed)                   # whole training utterances, not crops
+        task.model.mel_spread.copy_(fit_mel_spread(task, whole))
         return save_export(task.model, out / "final", "vocoder",
                            export_spec(cfg, "vec2mel", speakers, metadata={"steps": summary["steps"]}))
     return fit_and_export(cfg, task, dm, export,
                           extra_summary={"parameters": sum(p.numel() for p in task.model.parameters())})
+
+
+@torch.no_grad()
+def fit_mel_spread(task: Vec2MelTask, dataset, max_utterances: int = 100) -> torch.Tensor:
+    """``[n_mels]``: per bin, the square root of the true log-mel's within-utterance variance over the
+    prediction's, pooled over (the first ``max_utterances``) whole utterances of ``dataset`` (a VocoderDataset
+    without crops). Clamped to [1, 3]: it only ever restores contrast the regression flattened."""
+    from .vec2wav import collate
+
+    was_training = task.training
+    task.eval()
+    true_ss, pred_ss = 0.0, 0.0
+    for i in range(min(len(dataset), max_utterances)):
+        batch = collate([dataset[i]])
+        n = int(batch["frames"][0]) * task.cfg.model.mels_per_frame
+        true = task.log_mel(batch["wavs"])[0].T[:n]                                   # [n, n_mels]
+        pred = task.model(batch["features"], **speaker_inputs(task.cfg.speaker.kind, batch))[0, :n]
+        true_ss = true_ss + ((true - true.mean(0)) ** 2).sum(0)
+        pred_ss = pred_ss + ((pred - pred.mean(0)) ** 2).sum(0)
+    task.train(was_training)
+    return (true_ss / pred_ss.clamp_min(1e-8)).sqrt().clamp(1.0, 3.0)
 
 
 @torch.no_grad()
