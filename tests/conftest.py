@@ -50,3 +50,17 @@ def mfcc_labels(tiny_data, tmp_path_factory):
         assert main(["kmeans", "assign", "--model", str(root / "km"), "--feats", str(root / "mfcc" / split),
                      "--out", str(root / "km" / split)]) == 0
     return root / "km"
+
+
+@pytest.fixture(scope="session")
+def upstream_25hz(tmp_path_factory) -> Path:
+    """A tiny saved 25 Hz upstream: log-mel frontend, 4x subsampling, two Conformer blocks (w2v-BERT's shape)."""
+    import torch
+
+    from speechssl.models import save_model
+    from speechssl.models.encoder import EncoderConfig, SpeechEncoder
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("upstream_25hz") / "model"
+    save_model(SpeechEncoder(EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=0,
+                                           frontend="fbank_conv2d", encoder="conformer", subsampler_channels=8)), path)
+    return path

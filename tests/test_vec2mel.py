@@ -67,24 +67,15 @@ def test_generator_gives_each_feature_frame_its_mel_frames_and_listens_to_the_sp
         Vec2MelConfig(kernel_size=4).validate()
 
 
-def _fbank_upstream(path):
-    """A tiny 25 Hz upstream: log-mel frontend, 4x subsampling, two Conformer blocks (w2v-BERT's shape)."""
-    from speechssl.models import save_model
-    from speechssl.models.encoder import EncoderConfig, SpeechEncoder
-    torch.manual_seed(0)
-    save_model(SpeechEncoder(EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=0,
-                                           frontend="fbank_conv2d", encoder="conformer", subsampler_channels=8)), path)
-    return path
-
-
-def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data, tmp_path, monkeypatch):
+def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data, upstream_25hz, tmp_path,
+                                                                       monkeypatch):
     from speechssl.audio.io import info
     from speechssl.cli import main
     from speechssl.config import load_config
     from speechssl.tasks.vec2mel import Vec2MelTrainConfig, train_mel_vocoder
     from speechssl.tasks.vec2wav import Vec2WavTrainConfig, load_vocoder, train_vocoder
 
-    up = _fbank_upstream(tmp_path / "upstream")
+    up = upstream_25hz
     # valid = train: the loss is measured on whole training utterances, the same ones before and after
     over = [f"upstream={up}", f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'train'}",
             f"trainer.out_dir={tmp_path / 'mel'}", "optim.total_steps=200", "optim.lr=3e-3",

@@ -97,17 +97,17 @@ def perturbed_features(cfg, data_dir: str) -> Dict[str, np.ndarray]:
     return read_layer(fdir, cfg.layer)
 
 
-def prepare_splits(cfg) -> Tuple[Path, List[str], List[tuple]]:
+def prepare_splits(cfg, train=None) -> Tuple[Path, List[str], List[tuple]]:
     """Validate ``cfg``, make ``out_dir``, seed; -> ``(out_dir, training speakers, [(split, data dir, features,
-    speaker embeddings)])`` for the train and (if set) valid splits."""
+    speaker embeddings)])`` for the train (``train``, else ``cfg.data.train``) and (if set) valid splits."""
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.trainer.seed)
-    speakers = sorted(set(DataDir.read(cfg.data.train).utt2spk.values()))
-    splits = [(name, d, *split_features(cfg, d, name))
-              for name, d in (("train", cfg.data.train), ("valid", cfg.data.valid)) if d]
+    train = str(train or cfg.data.train)
+    speakers = sorted(set(DataDir.read(train).utt2spk.values()))
+    splits = [(name, d, *split_features(cfg, d, name)) for name, d in (("train", train), ("valid", cfg.data.valid)) if d]
     return out, speakers, splits
 
 

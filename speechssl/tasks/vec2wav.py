@@ -30,6 +30,7 @@ from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
+from ..pipelines.speaker_perturb import new_voices_data_dir
 from ..training import (OptimConfig, SplitsDataModule, TrainerConfig, TrainingTask, fit_and_export, load_export,
                         save_export)
 from .tts_common import (SpeakerConfig, export_spec, feature_hop, perturbed_features, prepare_splits, set_speaker_sizes,
@@ -49,6 +50,8 @@ class VocoderDataConfig:
     num_workers: int = 0
     seed: int = 0
     perturb_semitones: float = 0.0  # > 0: train on features of a voice-shifted copy (+-S semitones per utterance)
+    new_voices: int = 0             # > 0: train on this many voice-shifted copies of train too, each speaker shifted
+    #                                 by its own 1.5-4 semitones in each copy, as a new speaker (more voices to learn)
 
 
 @dataclass
@@ -253,7 +256,14 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
     """A vocoder config (vec2wav or vec2mel) -> ``(out_dir, training speakers, {split: VocoderDataset},
     data module)``, with ``cfg.model``'s ``feature_dim`` and speaker sizes set from the data. The upstream's
     hop (samples per frame) must equal ``model.hop_length``; ``adopt_hop`` sets it instead."""
-    out, speakers, splits = prepare_splits(cfg)
+    train = None
+    if cfg.data.new_voices > 0:
+        if cfg.data.features:
+            raise InputError("data.new_voices needs features of the new voices: leave data.features unset")
+        train = new_voices_data_dir(cfg.data.train, Path(cfg.trainer.out_dir) / "voices" /
+                                    f"{Path(cfg.data.train).name}_x{cfg.data.new_voices}_seed{cfg.data.seed}",
+                                    cfg.data.new_voices, cfg.data.seed)
+    out, speakers, splits = prepare_splits(cfg, train)
     hop = feature_hop(cfg)
     if adopt_hop:
         cfg.model.hop_length = hop
