@@ -107,7 +107,8 @@ def prepare_splits(cfg, train=None) -> Tuple[Path, List[str], List[tuple]]:
     torch.manual_seed(cfg.trainer.seed)
     train = str(train or cfg.data.train)
     speakers = sorted(set(DataDir.read(train).utt2spk.values()))
-    splits = [(name, d, *split_features(cfg, d, name)) for name, d in (("train", train), ("valid", cfg.data.valid)) if d]
+    splits = [(name, d, *split_features(cfg, d, name))
+              for name, d in (("train", train), ("valid", cfg.data.valid)) if d]
     return out, speakers, splits
 
 
