@@ -280,3 +280,15 @@ def test_a_pretraining_model_without_heads_says_what_to_give():
     from speechssl.errors import InputError
     with pytest.raises(InputError, match="no HuBERT heads came with this encoder"):
         HubertPretrainModel.from_encoder(build_model("hubert_small", num_layers=1))
+
+
+def test_key_pairs_give_import_and_export_rules_that_invert_each_other():
+    from speechssl.interop.keymap import rename_keys, rules_from_pairs
+    pairs = [("encoder.layers.{i}.(ffn1|ffn2).fc1.(weight|bias)", "encoder.layers.{i}.(ffn1|ffn2).intermediate_dense.(weight|bias)"),
+             ("mask_embedding", "masked_spec_embed")]
+    ours = {"encoder.layers.11.ffn2.fc1.bias": 1, "mask_embedding": 2, "encoder.layersX3.ffn1.fc1.bias": 3}
+    theirs, unmatched = rename_keys(ours, rules_from_pairs(pairs, export=True))
+    assert theirs == {"encoder.layers.11.ffn2.intermediate_dense.bias": 1, "masked_spec_embed": 2}
+    assert unmatched == ["encoder.layersX3.ffn1.fc1.bias"]                  # dots are literal, not "any character"
+    back, _ = rename_keys(theirs, rules_from_pairs(pairs))
+    assert back == {k: v for k, v in ours.items() if k != "encoder.layersX3.ffn1.fc1.bias"}

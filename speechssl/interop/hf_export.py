@@ -2,8 +2,8 @@
 preprocessor_config.json) that ``AutoModel.from_pretrained`` opens.
 
 Families map to ``HubertModel``, ``Wav2Vec2Model``, ``WavLMModel``, ``Data2VecAudioModel``,
-``Wav2Vec2ConformerModel`` and ``Wav2Vec2BertModel``. Key names are the inverse of the import rules in
-:mod:`.huggingface`, and every exported key is checked to import back to the key it came from.
+``Wav2Vec2ConformerModel`` and ``Wav2Vec2BertModel``. Key names come from the pairs that the import in
+:mod:`.huggingface` also reads, and every exported key is checked to import back to the key it came from.
 LightHuBERT subnets (per-layer head counts and FFN widths) become the HuBERT models they are: the
 missing heads and FFN units are zero weights, which add exactly nothing.
 """
@@ -18,49 +18,13 @@ from safetensors.torch import save_file
 from ..errors import InputError
 from ..models.encoder import SpeechEncoder
 from ..utils.atomic import atomic_path, write_json
-from .huggingface import CONFORMER_RULES, TRANSFORMER_RULES
-from .keymap import rename_keys
+from .huggingface import (BATCH_NORM_PAIR, CONFORMER_PAIRS, CONFORMER_RULES, DEPTHWISE_LN_PAIR, TRANSFORMER_PAIRS,
+                          TRANSFORMER_RULES)
+from .keymap import rename_keys, rules_from_pairs
 
 MODEL_CLASSES = {"hubert": ("hubert", "HubertModel"), "wav2vec2": ("wav2vec2", "Wav2Vec2Model"),
                  "wavlm": ("wavlm", "WavLMModel"), "data2vec_audio": ("data2vec-audio", "Data2VecAudioModel")}
 POSITION_NAMES = {"rel_pos": "relative", "rotary": "rotary", "relative_key": "relative_key", "none": None}
-
-# ours -> theirs; the forward rules (theirs -> ours) check every result
-_COMMON = [
-    (r"frontend\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)", r"feature_extractor.conv_layers.\1.\2.\3"),
-    (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"feature_projection.\1.\2"),
-    (r"mask_embedding", r"masked_spec_embed"),
-    (r"encoder\.pos_conv\.conv\.(parametrizations\.weight\.original[01]|bias)", r"encoder.pos_conv_embed.conv.\1"),
-    (r"encoder\.pos_conv\.layers\.(\d+)\.conv\.(weight|bias)", r"encoder.pos_conv_embed.layers.\1.conv.\2"),
-    (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
-]
-_L = r"encoder\.layers\.(\d+)\."
-_TRANSFORMER = _COMMON + [
-    (_L + r"self_attn\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.attention.\2_proj.\3"),
-    (_L + r"self_attn_norm\.(weight|bias)", r"encoder.layers.\1.layer_norm.\2"),
-    (_L + r"ffn\.fc1\.(weight|bias)", r"encoder.layers.\1.feed_forward.intermediate_dense.\2"),
-    (_L + r"ffn\.fc2\.(weight|bias)", r"encoder.layers.\1.feed_forward.output_dense.\2"),
-    (_L + r"ffn_norm\.(weight|bias)", r"encoder.layers.\1.final_layer_norm.\2"),
-    (_L + r"self_attn\.gate_const", r"encoder.layers.\1.attention.gru_rel_pos_const"),
-    (_L + r"self_attn\.gate_proj\.(weight|bias)", r"encoder.layers.\1.attention.gru_rel_pos_linear.\2"),
-    (r"encoder\.relative_bias\.embedding\.weight", r"encoder.layers.0.attention.rel_attn_embed.weight"),
-]
-_CONFORMER = _COMMON + [
-    (_L + r"(ffn[12])_norm\.(weight|bias)", r"encoder.layers.\1.\2_layer_norm.\3"),
-    (_L + r"(ffn[12])\.fc1\.(weight|bias)", r"encoder.layers.\1.\2.intermediate_dense.\3"),
-    (_L + r"(ffn[12])\.fc2\.(weight|bias)", r"encoder.layers.\1.\2.output_dense.\3"),
-    (_L + r"self_attn_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_layer_norm.\2"),
-    (_L + r"self_attn\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.self_attn.linear_\2.\3"),
-    (_L + r"self_attn\.pos_proj\.weight", r"encoder.layers.\1.self_attn.linear_pos.weight"),
-    (_L + r"self_attn\.(pos_bias_u|pos_bias_v|distance_embedding\.weight)", r"encoder.layers.\1.self_attn.\2"),
-    (_L + r"conv_module\.(layer_norm|pointwise_conv1|depthwise_conv|pointwise_conv2)\.(weight|bias)",
-     r"encoder.layers.\1.conv_module.\2.\3"),
-    (_L + r"final_norm\.(weight|bias)", r"encoder.layers.\1.final_layer_norm.\2"),
-]
-_BATCH_NORM = (_L + r"conv_module\.depthwise_norm\.(weight|bias|running_mean|running_var|num_batches_tracked)",
-               r"encoder.layers.\1.conv_module.batch_norm.\2")
-_DEPTHWISE_LN = (_L + r"conv_module\.depthwise_norm\.(weight|bias)", r"encoder.layers.\1.conv_module.depthwise_layer_norm.\2")
-
 
 def hf_config(model: SpeechEncoder) -> Dict:
     """The transformers ``config.json`` of ``model`` (raises :class:`InputError` for what has no HF class)."""
@@ -134,10 +98,10 @@ def hf_state(model: SpeechEncoder, config: Dict) -> Dict[str, torch.Tensor]:
     if c.encoder == "transformer":
         state = _pad_layers(state, c.num_layers, config["num_attention_heads"] * (c.hidden_size // config["num_attention_heads"]),
                             config["intermediate_size"])
-        inverse, forward = _TRANSFORMER, TRANSFORMER_RULES
+        inverse, forward = rules_from_pairs(TRANSFORMER_PAIRS, export=True), TRANSFORMER_RULES
     else:
-        inverse = _CONFORMER + [_DEPTHWISE_LN if c.conv_norm == "layer_norm" else _BATCH_NORM]
-        forward = CONFORMER_RULES
+        norm = DEPTHWISE_LN_PAIR if c.conv_norm == "layer_norm" else BATCH_NORM_PAIR
+        inverse, forward = rules_from_pairs(CONFORMER_PAIRS + [norm], export=True), CONFORMER_RULES
     renamed, unmatched = rename_keys(state, inverse)
     if unmatched:
         raise InputError(f"no transformers name for: {', '.join(unmatched)}")

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..models.registry import load_state_strict
-from .keymap import L, rename_keys, split_keys
+from .keymap import rename_keys, rules_from_pairs, split_keys
 
 log = logging.getLogger(__name__)
 
@@ -24,47 +24,56 @@ HEAD_PATTERNS = (r"lm_head\..*", r"quantizer\..*", r"project_q\..*", r"project_h
                  r"final_proj\..*", r"label_embeddings_concat")
 POSITION_TYPES = {None: "none", "relative": "rel_pos", "rotary": "rotary", "relative_key": "relative_key"}
 
-COMMON_RULES = [
+# Our key -> transformers' key, once for both directions (keymap.rules_from_pairs): import reads them right to
+# left, hf_export left to right. "final_layer_norm" is the FFN norm of a Transformer layer but the last norm of a
+# Conformer block.
+COMMON_PAIRS = [
     # waveform CNN and projection
-    (r"feature_extractor\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)", r"frontend.conv_layers.\1.\2.\3"),
-    (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"feature_projection.\1.\2"),
-    (r"masked_spec_embed", r"mask_embedding"),
+    ("frontend.conv_layers.{i}.(conv|layer_norm).(weight|bias)", "feature_extractor.conv_layers.{i}.(conv|layer_norm).(weight|bias)"),
+    ("feature_projection.(layer_norm|projection).(weight|bias)", "feature_projection.(layer_norm|projection).(weight|bias)"),
+    ("mask_embedding", "masked_spec_embed"),
     # Transformer encoder
-    (r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original0|weight_g)",
-     r"encoder.pos_conv.conv.parametrizations.weight.original0"),
-    (r"encoder\.pos_conv_embed\.conv\.(?:parametrizations\.weight\.original1|weight_v)",
-     r"encoder.pos_conv.conv.parametrizations.weight.original1"),
-    (r"encoder\.pos_conv_embed\.conv\.bias", r"encoder.pos_conv.conv.bias"),
-    (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
+    ("encoder.pos_conv.conv.(parametrizations.weight.original0|parametrizations.weight.original1|bias)",
+     "encoder.pos_conv_embed.conv.(parametrizations.weight.original0|parametrizations.weight.original1|bias)"),
+    ("encoder.layer_norm.(weight|bias)", "encoder.layer_norm.(weight|bias)"),
 ]
-# "final_layer_norm" is the FFN norm of a Transformer layer but the last norm of a Conformer block
-TRANSFORMER_RULES = COMMON_RULES + [
-    (L + r"attention\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.self_attn.\2_proj.\3"),
-    (L + r"layer_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_norm.\2"),
-    (L + r"feed_forward\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc1.\2"),
-    (L + r"feed_forward\.output_dense\.(weight|bias)", r"encoder.layers.\1.ffn.fc2.\2"),
-    (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.ffn_norm.\2"),
+TRANSFORMER_PAIRS = COMMON_PAIRS + [
+    ("encoder.layers.{i}.self_attn.(q|k|v|out)_proj.(weight|bias)", "encoder.layers.{i}.attention.(q|k|v|out)_proj.(weight|bias)"),
+    ("encoder.layers.{i}.self_attn_norm.(weight|bias)", "encoder.layers.{i}.layer_norm.(weight|bias)"),
+    ("encoder.layers.{i}.ffn.fc1.(weight|bias)", "encoder.layers.{i}.feed_forward.intermediate_dense.(weight|bias)"),
+    ("encoder.layers.{i}.ffn.fc2.(weight|bias)", "encoder.layers.{i}.feed_forward.output_dense.(weight|bias)"),
+    ("encoder.layers.{i}.ffn_norm.(weight|bias)", "encoder.layers.{i}.final_layer_norm.(weight|bias)"),
     # WavLM: the gate of each layer, the bucketed bias that layer 0 computes for all
-    (L + r"attention\.gru_rel_pos_const", r"encoder.layers.\1.self_attn.gate_const"),
-    (L + r"attention\.gru_rel_pos_linear\.(weight|bias)", r"encoder.layers.\1.self_attn.gate_proj.\2"),
-    (r"encoder\.layers\.0\.attention\.rel_attn_embed\.weight", r"encoder.relative_bias.embedding.weight"),
+    ("encoder.layers.{i}.self_attn.gate_const", "encoder.layers.{i}.attention.gru_rel_pos_const"),
+    ("encoder.layers.{i}.self_attn.gate_proj.(weight|bias)", "encoder.layers.{i}.attention.gru_rel_pos_linear.(weight|bias)"),
+    ("encoder.relative_bias.embedding.weight", "encoder.layers.0.attention.rel_attn_embed.weight"),
     # data2vec-audio: a stack of plain positional convs
-    (r"encoder\.pos_conv_embed\.layers\.(\d+)\.conv\.(weight|bias)", r"encoder.pos_conv.layers.\1.conv.\2"),
+    ("encoder.pos_conv.layers.{i}.conv.(weight|bias)", "encoder.pos_conv_embed.layers.{i}.conv.(weight|bias)"),
 ]
-CONFORMER_RULES = COMMON_RULES + [
-    (L + r"(ffn[12])_layer_norm\.(weight|bias)", r"encoder.layers.\1.\2_norm.\3"),
-    (L + r"(ffn[12])\.intermediate_dense\.(weight|bias)", r"encoder.layers.\1.\2.fc1.\3"),
-    (L + r"(ffn[12])\.output_dense\.(weight|bias)", r"encoder.layers.\1.\2.fc2.\3"),
-    (L + r"self_attn_layer_norm\.(weight|bias)", r"encoder.layers.\1.self_attn_norm.\2"),
-    (L + r"self_attn\.linear_(q|k|v|out)\.(weight|bias)", r"encoder.layers.\1.self_attn.\2_proj.\3"),
-    (L + r"self_attn\.linear_pos\.weight", r"encoder.layers.\1.self_attn.pos_proj.weight"),
-    (L + r"self_attn\.(pos_bias_u|pos_bias_v|distance_embedding\.weight)", r"encoder.layers.\1.self_attn.\2"),
-    (L + r"conv_module\.(layer_norm|pointwise_conv1|depthwise_conv|pointwise_conv2)\.(weight|bias)",
-     r"encoder.layers.\1.conv_module.\2.\3"),
-    (L + r"conv_module\.(?:batch_norm|depthwise_layer_norm)\.(weight|bias|running_mean|running_var|num_batches_tracked)",
-     r"encoder.layers.\1.conv_module.depthwise_norm.\2"),
-    (L + r"final_layer_norm\.(weight|bias)", r"encoder.layers.\1.final_norm.\2"),
+CONFORMER_PAIRS = COMMON_PAIRS + [
+    ("encoder.layers.{i}.(ffn1|ffn2)_norm.(weight|bias)", "encoder.layers.{i}.(ffn1|ffn2)_layer_norm.(weight|bias)"),
+    ("encoder.layers.{i}.(ffn1|ffn2).fc1.(weight|bias)", "encoder.layers.{i}.(ffn1|ffn2).intermediate_dense.(weight|bias)"),
+    ("encoder.layers.{i}.(ffn1|ffn2).fc2.(weight|bias)", "encoder.layers.{i}.(ffn1|ffn2).output_dense.(weight|bias)"),
+    ("encoder.layers.{i}.self_attn_norm.(weight|bias)", "encoder.layers.{i}.self_attn_layer_norm.(weight|bias)"),
+    ("encoder.layers.{i}.self_attn.(q|k|v|out)_proj.(weight|bias)", "encoder.layers.{i}.self_attn.linear_(q|k|v|out).(weight|bias)"),
+    ("encoder.layers.{i}.self_attn.pos_proj.weight", "encoder.layers.{i}.self_attn.linear_pos.weight"),
+    ("encoder.layers.{i}.self_attn.(pos_bias_u|pos_bias_v|distance_embedding.weight)",
+     "encoder.layers.{i}.self_attn.(pos_bias_u|pos_bias_v|distance_embedding.weight)"),
+    ("encoder.layers.{i}.conv_module.(layer_norm|pointwise_conv1|depthwise_conv|pointwise_conv2).(weight|bias)",
+     "encoder.layers.{i}.conv_module.(layer_norm|pointwise_conv1|depthwise_conv|pointwise_conv2).(weight|bias)"),
+    ("encoder.layers.{i}.final_norm.(weight|bias)", "encoder.layers.{i}.final_layer_norm.(weight|bias)"),
 ]
+# the Conformer's depthwise norm: BatchNorm in Wav2Vec2ConformerModel, LayerNorm in Wav2Vec2BertModel
+BATCH_NORM_PAIR = ("encoder.layers.{i}.conv_module.depthwise_norm.(weight|bias|running_mean|running_var|num_batches_tracked)",
+                   "encoder.layers.{i}.conv_module.batch_norm.(weight|bias|running_mean|running_var|num_batches_tracked)")
+DEPTHWISE_LN_PAIR = ("encoder.layers.{i}.conv_module.depthwise_norm.(weight|bias)",
+                     "encoder.layers.{i}.conv_module.depthwise_layer_norm.(weight|bias)")
+# import only: the old weight-norm names
+WEIGHT_NORM_ALIASES = rules_from_pairs([
+    ("encoder.pos_conv.conv.parametrizations.weight.original0", "encoder.pos_conv_embed.conv.weight_g"),
+    ("encoder.pos_conv.conv.parametrizations.weight.original1", "encoder.pos_conv_embed.conv.weight_v")])
+TRANSFORMER_RULES = rules_from_pairs(TRANSFORMER_PAIRS) + WEIGHT_NORM_ALIASES
+CONFORMER_RULES = rules_from_pairs(CONFORMER_PAIRS + [BATCH_NORM_PAIR, DEPTHWISE_LN_PAIR]) + WEIGHT_NORM_ALIASES
 
 
 def config_from_hf(cfg: Dict) -> EncoderConfig:

@@ -7,6 +7,22 @@ import torch
 from ..errors import NotFoundError
 
 Rule = Tuple[str, str]  # (regex matched against the whole key, replacement with \1 groups)
+Pair = Tuple[str, str]  # (our key template, theirs): literal dots, "{i}" for a layer index, "(a|b)" groups
+
+
+def rules_from_pairs(pairs: Iterable[Pair], export: bool = False) -> List[Rule]:
+    """Regex rules from key templates written once for both directions: theirs -> ours (import), or with
+    ``export`` ours -> theirs. Both sides of a pair hold the same groups (``{i}`` and ``(a|b)``) in the same
+    order, so one side's groups become the other side's ``\\1, \\2, ...``."""
+    def pattern(template: str) -> str:
+        return template.replace(".", r"\.").replace("{i}", r"(\d+)")
+
+    def replacement(template: str) -> str:
+        count = iter(range(1, 100))
+        return re.sub(r"\{i\}|\([^()]*\)", lambda m: f"\\{next(count)}", template)
+
+    return [(pattern(theirs), replacement(ours)) if not export else (pattern(ours), replacement(theirs))
+            for ours, theirs in pairs]
 
 
 def rename_keys(state: Dict[str, torch.Tensor], rules: Iterable[Rule]) -> Tuple[Dict[str, torch.Tensor], List[str]]:
