@@ -214,3 +214,5 @@ def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
     assert len(evaluations()) == 2
     assert evaluations("--tts-vocoder-config", "tts/vec2wav_mini")[-1] == "exp/tts/vec2wav/final"
     assert len(evaluations("--tts-vocoder-config", "tts/vec2wav_mini")) == 3
+    assert len(evaluations("--tts-vocoder-config", "tts/vec2wav_mini", "--tts-eval-utts", "32")) == 4
+    assert "--max-utts 32" in calls.read_text().splitlines()[-2]                  # the last call is `results`

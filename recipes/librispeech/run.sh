@@ -77,6 +77,7 @@ tts_args="layer=2"        # extra key=value overrides for both WavThruVec stages
 tts_vocoder_args=""       # ... for the vocoder only, e.g. "optim.discriminator_start_steps=0"
 tts_acoustic_args=""      # ... for text2vec only, e.g. "data.durations=mas"
 tts_asr=exp/asr/w2v_bert/final  # stage 12: the ASR that scores the speech (skipped if absent; with stage 8's LM)
+tts_eval_utts=128         # stage 12: test utterances judged (32 of them move WER by about +-3 points between runs)
 asd_clips=200             # stage 13: synthetic training clips (val and test get a fifth each)
 asd_models="visual=visual_mini mfcc=mfcc_mini hubert_it2=ssl_mini:exp/hubert_it2/final w2v_bert=ssl_mini:exp/w2v_bert/final hubert_it2_finetuned=ssl_finetune_mini:exp/hubert_it2/final"
 asd_args=""               # extra key=value overrides for every ASD model
@@ -353,13 +354,16 @@ if runs 12; then
   lm=exp/lm/${lm_order}gram.arpa; [ -f "$lm" ] && [ ${#asr[@]} -gt 0 ] && asr+=(--asr-beam 20 --asr-lm "$lm")
   tuned=$(dirname "$tts_asr")/decode_${dev_dir}_beam_lm   # the LM weight and word score stage 8 chose on dev
   [ -f "$tuned/tuning.json" ] && [ ${#asr[@]} -gt 2 ] && asr+=(--asr-settings-from "$tuned")
-  # an evaluation is reused only if it scored this vocoder and is newer than both models (make's rule: a
+  # an evaluation is reused only if it had these settings and is newer than both models (make's rule: a
   # retrained vocoder or text2vec is scored again)
-  ev=exp/tts/eval/tts_eval.json
-  { grep -qs "\"vocoder\": \"exp/tts/$voc/final\"" $ev && [ $ev -nt exp/tts/$voc/final/model.safetensors ] &&
-    [ $ev -nt exp/tts/text2vec/final/model.safetensors ]; } || decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval \
-    --vocoder exp/tts/$voc/final --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
-    --out exp/tts/eval
+  ev=exp/tts/eval/tts_eval.json; settings="vocoder=exp/tts/$voc/final max_utts=$tts_eval_utts asr=${asr[*]}"
+  if ! { [ "$(cat exp/tts/eval/settings 2>/dev/null)" = "$settings" ] && [ $ev -nt exp/tts/$voc/final/model.safetensors ] &&
+         [ $ev -nt exp/tts/text2vec/final/model.safetensors ]; }; then
+    decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval --vocoder exp/tts/$voc/final \
+      --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
+      --max-utts "$tts_eval_utts" --out exp/tts/eval
+    echo "$settings" > exp/tts/eval/settings
+  fi
   if [ ! -d exp/tts/$voc/snapshots ]; then echo "no vocoder snapshots (vec2mel, or snapshot_every_steps=0): no curve"
   elif [ ! -f exp/tts/curve/curve.json ]; then decode_cmd JOB=1:1 exp/tts/curve/log/curve.log speechssl tts curve \
     --snapshots exp/tts/$voc/snapshots "${asr[@]}" --data "data/$test_dir" --out exp/tts/curve
