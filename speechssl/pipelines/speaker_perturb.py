@@ -103,8 +103,7 @@ def new_voices_data_dir(data_dir, out, copies: int, seed: int = 0, min_semitones
                                  "sort order), so its copy cannot be named")
             name, shift = f"{spk}v{c}{utt[len(spk):]}", speaker_shift(spk, c, min_semitones, max_semitones, seed)
             path = out / "wav" / f"{name}.wav"
-            if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.is_file():   # written atomically: a killed job leaves whole files only
                 save(path, shift_voice(d.load_audio(utt), shift), SAMPLE_RATE)
             new.wav_scp[name], new.utt2spk[name], shifts[name] = str(path.resolve()), f"{spk}v{c}", shift
             if d.text is not None:
