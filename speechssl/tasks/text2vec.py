@@ -57,6 +57,8 @@ class Text2VecTrainConfig:
             raise InputError(f"data.durations must be alignments or mas, got {self.data.durations!r}")
         if self.data.perturb_semitones:
             raise InputError("data.perturb_semitones is the vocoder's option: text2vec predicts the clean features")
+        if self.data.new_voices:
+            raise InputError("data.new_voices is the vocoder's option: text2vec learns the corpus's own voices")
         self.speaker.validate()
         self.model.validate()
 
