@@ -21,7 +21,7 @@ from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
 from ..objectives.gan import LogMel
 from ..training import OptimConfig, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export, save_export
 from .tts_common import SpeakerConfig, export_spec, speaker_inputs
-from .vec2wav import VocoderDataConfig, VocoderDataset, check_vocoder_config, learn_codebook, vocoder_data
+from .vec2wav import VocoderDataConfig, VocoderDataset, check_vocoder_config, collate, learn_codebook, vocoder_data
 
 
 @dataclass
@@ -85,8 +85,6 @@ def fit_mel_spread(task: Vec2MelTask, dataset, max_utterances: int = 100) -> tor
     """``[n_mels]``: per bin, the square root of the true log-mel's within-utterance variance over the
     prediction's, pooled over (the first ``max_utterances``) whole utterances of ``dataset`` (a VocoderDataset
     without crops). Clamped to [1, 3]: it only ever restores contrast the regression flattened."""
-    from .vec2wav import collate
-
     was_training = task.training
     task.eval()
     true_ss, pred_ss = 0.0, 0.0
