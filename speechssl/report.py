@@ -315,6 +315,11 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
            f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
            f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
            f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
+    clean = t.get("clean_twin")
+    if clean:   # the vocoder learnt the clean twin: the floor of clean audio, and MCD against it
+        md += [f"| ASR WER / CER on the clean twin of the original audio | {asr(clean.get('asr_original'))} |",
+               f"| resynthesis MCD (dB) / STOI against the clean twin | {clean['resynthesis_mcd']:.2f} / "
+               f"{_fmt(clean.get('resynthesis_stoi'), 3)} |"]
     scale = t.get("speaker_similarity_scale")
     if scale:
         md += [f"| similarity of real audio: same speaker / source vs target | "

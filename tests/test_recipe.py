@@ -180,9 +180,8 @@ def test_stages_on_tiny_corpus(recipe):
     assert r.returncode == 0 and "iteration 1 done" in r.stdout
 
 
-def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
-    """Stage 12 with its models trained: the evaluation is reused, then redone when the vocoder is retrained
-    (same folder, newer weights) or another kind of vocoder is asked for. A stand-in speechssl logs its calls."""
+def _fake_speechssl(tmp_path):
+    """A stand-in ``speechssl`` that logs its calls (and writes a stub tts_eval.json) -> (env, calls log)."""
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "speechssl").write_text(
@@ -191,7 +190,34 @@ def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
         '  echo "{\\"vocoder\\": \\"$4\\"}" > exp/tts/eval/tts_eval.json; fi\n')
     (fake / "speechssl").chmod(0o755)
     calls = tmp_path / "calls.log"
-    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CALLS=str(calls))
+    return dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CALLS=str(calls)), calls
+
+
+def test_stage_12_trains_the_vocoder_on_the_clean_twin_of_a_synthetic_corpus(recipe, tmp_path):
+    env, calls = _fake_speechssl(tmp_path)
+
+    def train_calls(*args):
+        calls.write_text("")
+        r = subprocess.run(["bash", "run.sh", "--stage", "12", "--stop-stage", "12", *args], cwd=recipe, env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return [c for c in calls.read_text().splitlines() if c.startswith(("tts train", "corpus synth", "data prep"))]
+
+    made = train_calls()
+    assert made[0].startswith("corpus synth") and "--preset mini-clean" in made[0] and "corpus/mini-clean" in made[0]
+    assert [c.split()[-1] for c in made[1:4]] == ["data/clean"] * 3 and "--subsets test" in made[3]
+    vocoder, acoustic = made[4:]
+    assert "data.target_train=data/clean/train data.target_valid=data/clean/dev" in vocoder
+    assert "tts train-acoustic" in acoustic and "target" not in acoustic   # text2vec learns the real features
+    assert "--clean-data data/clean/test" in [c for c in calls.read_text().splitlines() if c.startswith("tts eval")][0]
+    assert not any("target" in c or "clean" in c for c in train_calls("--tts-clean-targets", "false"))
+    assert "--clean-data" not in calls.read_text()
+
+
+def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
+    """Stage 12 with its models trained: the evaluation is reused, then redone when the vocoder is retrained
+    (same folder, newer weights) or another kind of vocoder is asked for. A stand-in speechssl logs its calls."""
+    env, calls = _fake_speechssl(tmp_path)
     past = os.path.getmtime(recipe) - 100
     for part, marker in (("vec2mel", "vocoder.yaml"), ("vec2wav", "vocoder.yaml"), ("text2vec", "acoustic.yaml")):
         final = recipe / "exp" / "tts" / part / "final"

@@ -70,6 +70,11 @@ def test_the_judges_rows_of_the_wavthruvec_table():
     md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
     assert "| 12.5 / 8.0 |" in md and "| 0.610 / 0.720 (0.25) |" in md and "| 60.0 / 80.0 / 85.0 / 90.0 |" in md
     assert "| 7.50 / 9.10 |" in md and "| 50.5 / 46.5 |" in md and "PocketSphinx WER (domain LM)" in md
+    assert "clean twin" not in md
+    t["clean_twin"] = {"asr_original": {"wer": 39.0, "cer": 20.0}, "resynthesis_mcd": 6.5, "resynthesis_stoi": 0.81}
+    md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
+    assert "| ASR WER / CER on the clean twin of the original audio | 39.0 / 20.0 |" in md
+    assert "| resynthesis MCD (dB) / STOI against the clean twin | 6.50 / 0.810 |" in md
 
 
 def test_the_unseen_speaker_split_is_reported_with_the_decoder_chosen_on_dev(tmp_path):

@@ -9,8 +9,7 @@ import pytest
 from speechssl.audio.augment import shift_voice
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.errors import InputError
-from speechssl.pipelines.speaker_perturb import (new_voices_data_dir, perturbed_data_dir, speaker_shift,
-                                                 utterance_shift)
+from speechssl.pipelines.speaker_perturb import new_voices_data_dir, perturbed_data_dir, speaker_shift, utterance_shift
 
 
 def _peak_hz(wav, sr=16000):
@@ -85,3 +84,6 @@ def test_new_voices_keep_one_shift_per_speaker_and_copy_and_train_a_vocoder(tiny
     with pytest.raises(InputError, match="data.new_voices needs features of the new voices"):
         train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
             f"data.features={tmp_path / 'mel' / 'features'}"]))
+    with pytest.raises(InputError, match="data.new_voices shifts data.train's own audio: it cannot be combined"):
+        train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
+            f"data.target_train={tiny_data / 'train'}"]))

@@ -102,6 +102,25 @@ def test_degradations_change_the_signal():
     assert corr < 0.9
 
 
+def test_clean_twin_is_the_same_corpus_without_reverberation_and_noise():
+    tiny, twin = PRESETS["tiny"], PRESETS["tiny-clean"]
+    plans = plan_corpus(tiny, 0)
+    assert [(p.utt_id, p.text, p.speaker.voice) for p in plans] == \
+        [(p.utt_id, p.text, p.speaker.voice) for p in plan_corpus(twin, 0)]
+    seen = set()
+    for plan in plans[:16]:
+        a, meta = synthesize_utterance(plan, tiny)
+        b, clean_meta = synthesize_utterance(plan, twin)
+        assert clean_meta["augment"] == {} and clean_meta["pitch"] == meta["pitch"] and a.shape == b.shape
+        corr = np.corrcoef(a, b)[0, 1]
+        kind = "clean" if not meta["augment"] else "degraded"
+        seen.add(kind)
+        # sample for sample where the corpus added nothing (only the level differs); far apart where it did
+        # (noise at the corpus's best SNR, 30 dB, leaves 1 - corr at about 5e-4)
+        assert 1 - corr < 1e-6 if kind == "clean" else 1 - corr > 1e-4, (plan.utt_id, meta["augment"], corr)
+    assert seen == {"clean", "degraded"}
+
+
 def test_tiny_corpus_layout(tiny_corpus):
     summary = json.loads((tiny_corpus / "corpus.json").read_text())
     assert summary["utterances"] == 78 and summary["speakers"] == 8

@@ -120,3 +120,32 @@ def test_text2vec_counts_alignment_durations_in_the_upstreams_frames(tiny_data, 
     item = ds[ds.data.utt_ids.index(utt)]
     assert int(item["durations"].sum()) == len(item["features"]) == frames + 1 and item["samples"] == (frames + 1) * 640
     assert item["durations"][:-1].tolist() == at25[utt][1][:-1]   # only the last phone absorbs the difference
+
+
+def test_vocoder_crops_take_their_audio_from_the_target_twin_and_refuse_a_stranger(tiny_data, tmp_path):
+    from speechssl.audio.io import save
+    from speechssl.data.kaldi_dir import DataDir
+    from speechssl.errors import InputError
+    from speechssl.tasks.vec2wav import VocoderDataset
+
+    data = DataDir.read(tiny_data / "train")
+    utts = data.utt_ids[:4]
+    data.subset(utts).write(tmp_path / "src")
+    twin = DataDir.read(tmp_path / "src")
+    for u in utts:   # the twin: the same utterances at a third of the level (as the clean corpus is, at its own)
+        save(tmp_path / f"{u}.wav", data.load_audio(u) / 3, 16000)
+        twin.wav_scp[u] = str(tmp_path / f"{u}.wav")
+    twin.write(tmp_path / "twin")
+    feats = {u: np.random.randn(len(data.load_audio(u)) // 640, 8).astype(np.float32) for u in utts}
+    emb = {u: np.zeros(4, np.float32) for u in utts}
+    ds = VocoderDataset(str(tmp_path / "src"), feats, emb, None, 640, [], target_dir=str(tmp_path / "twin"))
+    item = ds[0]
+    n = item["frames"] * 640
+    np.testing.assert_allclose(item["wav"][:n].numpy(), data.load_audio(utts[0])[:n] / 3, atol=1e-4)
+    # a twin that lacks an utterance, or whose audio is another length, is refused by name
+    DataDir.read(tmp_path / "twin").subset(utts[1:]).write(tmp_path / "short")
+    with pytest.raises(InputError, match=f"short: 1 utterances of .*src have no target audio \\(first: {utts[0]}\\)"):
+        VocoderDataset(str(tmp_path / "src"), feats, emb, None, 640, [], target_dir=str(tmp_path / "short"))
+    save(tmp_path / f"{utts[0]}.wav", np.zeros(16000 * 9, np.float32), 16000)
+    with pytest.raises(InputError, match=f"target audio of {utts[0]} lasts 225 frames .* not its twin"):
+        ds[0]

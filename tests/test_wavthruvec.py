@@ -289,10 +289,16 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     # the measurements (no ASR here: the recipe passes its fine-tuned model)
     assert main(["tts", "eval", "--vocoder", str(tmp_path / "voc" / "final"), "--acoustic", str(tmp_path / "ac" / "final"),
                  "--data", str(tiny_data / "test"), "--ref-data", str(tiny_data / "test-unseen-speakers"),
-                 "--max-utts", "2", "--out", str(tmp_path / "eval")]) == 0
+                 "--max-utts", "2", "--out", str(tmp_path / "eval"), "--clean-data", str(tiny_data / "test")]) == 0
     res = json.loads((tmp_path / "eval" / "tts_eval.json").read_text())
     rs = res["resynthesis"]
     assert res["utterances"] == 2 and rs["mcd"] > 0 and 0 <= rs["stoi_utterances"] <= 2
+    # the clean twin's figures (here the test set stands for its own twin, so they equal the original's)
+    assert res["clean_twin"]["resynthesis_mcd"] == pytest.approx(rs["mcd"]) and res["clean_twin"]["asr_original"] is None
+    from speechssl.tasks.tts_eval import evaluate
+    with pytest.raises(ValueError, match="dev: not the clean twin of .*test: it lacks"):
+        evaluate(str(tmp_path / "voc" / "final"), str(tiny_data / "test"), str(tmp_path / "eval_bad"), max_utts=1,
+                 clean_data=str(tiny_data / "dev"), judges=False)
     assert (rs["stoi"] is None) == (rs["stoi_utterances"] == 0) and (rs["stoi"] is None or -1 <= rs["stoi"] <= 1)
     assert {"similarity_to_target", "similarity_to_source"} <= set(res["voice_conversion"])
     assert -1 <= res["speaker_similarity_scale"]["source_vs_target_originals"] <= 1

@@ -76,6 +76,8 @@ tts_acoustic_config=tts/text2vec_mini
 tts_args="layer=2"        # extra key=value overrides for both WavThruVec stages (both must vocode one layer)
 tts_vocoder_args=""       # ... for the vocoder only, e.g. "optim.discriminator_start_steps=0"
 tts_acoustic_args=""      # ... for text2vec only, e.g. "data.durations=mas"
+tts_clean_targets=true    # stage 12, synthetic corpora: the vocoder learns the corpus's clean twin (no reverberation,
+                          # no noise; `corpus synth --preset <corpus>-clean`, data/clean/) from the degraded audio's features
 tts_asr=exp/asr/w2v_bert/final  # stage 12: the ASR that scores the speech (skipped if absent; with stage 8's LM)
 tts_eval_utts=128         # stage 12: test utterances judged (32 of them move WER by about +-3 points between runs)
 asd_clips=200             # stage 13: synthetic training clips (val and test get a fifth each)
@@ -337,8 +339,19 @@ if runs 12; then
   # the vocoder's kind follows its first config: tts/vec2mel_* (log-mel + Griffin-Lim) or tts/vec2wav_* (HiFi-GAN)
   voc=vec2wav; [[ $tts_vocoder_config == tts/vec2mel* ]] && voc=vec2mel
   begin 12 "WavThruVec on $tts_upstream -> exp/tts/{$voc,text2vec,eval} (resumes if killed)"
+  targets=(); clean_eval=()
+  if [ -n "$preset" ] && [ "$tts_clean_targets" = true ] && [ -z "$train_combine" ]; then
+    clean_root=$corpus_dir/$corpus-clean   # the same utterances, sample for sample, before reverberation and noise
+    [ -f "$clean_root/corpus.json" ] || cpu_cmd JOB=1:1 exp/log/corpus_clean.log speechssl corpus synth \
+      --out "$clean_root" --preset "$preset-clean" --seed "$seed" --nj "$nj"
+    for d in $train_dir $dev_dir $test_dir; do
+      [ -f data/clean/$d/wav.scp ] || speechssl data prep-librispeech --corpus-dir "$clean_root" --subsets "$d" --out data/clean
+    done
+    targets=(data.target_train=data/clean/$train_dir data.target_valid=data/clean/$dev_dir)
+    clean_eval=(--clean-data data/clean/$test_dir)   # tts eval: the clean audio's floor and MCD too
+  fi
   for part in vocoder acoustic; do
-    out=exp/tts/$voc; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=($tts_vocoder_args)
+    out=exp/tts/$voc; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=("${targets[@]}" $tts_vocoder_args)
     command=vocoder; [ $voc = vec2mel ] && command=mel-vocoder
     if [ $part = acoustic ]; then
       out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; command=acoustic
@@ -356,12 +369,13 @@ if runs 12; then
   [ -f "$tuned/tuning.json" ] && [ ${#asr[@]} -gt 2 ] && asr+=(--asr-settings-from "$tuned")
   # an evaluation is reused only if it had these settings and is newer than both models (make's rule: a
   # retrained vocoder or text2vec is scored again)
-  ev=exp/tts/eval/tts_eval.json; settings="vocoder=exp/tts/$voc/final max_utts=$tts_eval_utts asr=${asr[*]}"
+  ev=exp/tts/eval/tts_eval.json
+  settings="vocoder=exp/tts/$voc/final max_utts=$tts_eval_utts asr=${asr[*]} ${clean_eval[*]}"
   if ! { [ "$(cat exp/tts/eval/settings 2>/dev/null)" = "$settings" ] && [ $ev -nt exp/tts/$voc/final/model.safetensors ] &&
          [ $ev -nt exp/tts/text2vec/final/model.safetensors ]; }; then
     decode_cmd JOB=1:1 exp/tts/eval/log/eval.log speechssl tts eval --vocoder exp/tts/$voc/final \
       --acoustic exp/tts/text2vec/final "${asr[@]}" --data "data/$test_dir" --ref-data "$refs" \
-      --max-utts "$tts_eval_utts" --out exp/tts/eval
+      --max-utts "$tts_eval_utts" "${clean_eval[@]}" --out exp/tts/eval
     echo "$settings" > exp/tts/eval/settings
   fi
   if [ ! -d exp/tts/$voc/snapshots ]; then echo "no vocoder snapshots (vec2mel, or snapshot_every_steps=0): no curve"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..corpus.demo import prepare_demo_data
 from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
-from ..corpus.synth import synthesize_corpus
+from ..corpus.synth import PRESETS, synthesize_corpus
 from ..data.fix import fix_data_dir
 from ..data.kaldi_dir import DataDir
 from ..data.librispeech import prepare_librispeech
@@ -101,7 +101,8 @@ def register(sub) -> None:
     s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
                    "alignments, speakers and task labels)")
     s.add_argument("--out", required=True, help="corpus root to create")
-    s.add_argument("--preset", default="mini", choices=["tiny", "mini"], help="corpus size")
+    s.add_argument("--preset", default="mini", choices=sorted(PRESETS),
+                   help="corpus size; a -clean preset is its twin without reverberation and noise")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--nj", type=int, default=None, help="worker processes (default: all cores)")
     s.set_defaults(func=cmd_corpus_synth)
@@ -168,6 +169,7 @@ def register(sub) -> None:
 
     s = add_parser(sub, "demo", "the synthetic corpus and its data dirs (the recipe's stages 0-1)")
     s.add_argument("--workdir", default="exp/demo", help="where corpus/ and data/ go")
-    s.add_argument("--preset", default="mini", choices=["tiny", "mini"], help="corpus size")
+    s.add_argument("--preset", default="mini", choices=sorted(PRESETS),
+                   help="corpus size; a -clean preset is its twin without reverberation and noise")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.set_defaults(func=cmd_demo)

@@ -28,7 +28,7 @@ def cmd_eval(args) -> int:
     return print_json(evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data,
                                args.max_utts, asr_decode=asr_decoding(args), device=args.device,
                                judges={"auto": None, "on": True, "off": False}[args.judges],
-                               judge_lm=args.judge_lm))
+                               judge_lm=args.judge_lm, clean_data=args.clean_data))
 
 
 def cmd_curve(args) -> int:
@@ -72,6 +72,8 @@ def register(sub) -> None:
     s.add_argument("--vocoder", default="exp/vec2wav/final", help="exported vocoder folder (vec2wav or vec2mel)")
     s.add_argument("--acoustic", default=None, help="text2vec export (TTS measured when given)")
     s.add_argument("--ref-data", default=None, help="data dir of reference voices (default: --data)")
+    s.add_argument("--clean-data", default=None, help="the clean twin of --data (`corpus synth --preset "
+                   "mini-clean`): its ASR floor and resynthesis MCD / STOI against it too")
     _judge_flags(s, 32)
     s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda")
     s.add_argument("--judges", default="auto", choices=["auto", "on", "off"],

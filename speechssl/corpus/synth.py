@@ -22,7 +22,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -73,6 +73,16 @@ PRESETS: Dict[str, Preset] = {
     "mini": Preset("mini", seen_speakers=32, unseen_speakers=8,
                    utts_per_speaker={"train": 56, "dev": 4, "test": 4}, unseen_utts_per_speaker=6),
 }
+
+
+def clean_twin(preset: Preset) -> Preset:
+    """The same corpus without its reverberation and noise: same speakers, texts, prosody, speaker channel and
+    session microphone, sample for sample (the degradations come last and the draws that choose them are still
+    made), at its own level. Clean targets for a vocoder whose input is the degraded corpus."""
+    return replace(preset, name=f"{preset.name}-clean", noise_prob=0.0, reverb_prob=0.0)
+
+
+PRESETS.update({f"{name}-clean": clean_twin(p) for name, p in list(PRESETS.items())})
 
 
 @dataclass

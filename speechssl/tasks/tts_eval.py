@@ -182,12 +182,14 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
              asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
-             judge_lm: Optional[str] = None) -> dict:
+             judge_lm: Optional[str] = None, clean_data: Optional[str] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``, ``word_score``; greedy by
     default);
     ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
-    ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one)."""
+    ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one);
+    ``clean_data``: the clean twin of ``data`` (same utterances before reverberation and noise; what a vocoder
+    trained on clean targets aims at): its ASR floor, and resynthesis MCD / STOI against it, in ``clean_twin``."""
     from .tts_judges import judge, judges_available
     missing = judges_available()
     if judges and missing:
@@ -202,10 +204,15 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     if not utts:
         raise InputError(f"{data}: no utterances with a transcript to evaluate on")
     ref_utts = refs.utt_ids
+    clean = DataDir.read(clean_data) if clean_data else None
+    if clean is not None and set(utts) - set(clean.utt_ids):
+        raise InputError(f"{clean_data}: not the clean twin of {data}: it lacks "
+                         f"{sorted(set(utts) - set(clean.utt_ids))[0]}")
     res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
                             "asr_decode": asr_decode or {"beam": 0}}
     orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
     mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
+    clean_orig, clean_mcd, clean_st = {}, [], []
     sim_within, sim_between = [], []      # the scale: real audio of one speaker, and of source vs target
     for k, u in enumerate(utts):
         wav = d.load_audio(u)
@@ -213,6 +220,10 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
         mcd.append(m)
         st.append(s_)
+        if clean is not None:
+            clean_orig[u] = clean.load_audio(u)
+            clean_mcd.append(mel_cepstral_distortion(clean_orig[u], resyn[u]))
+            clean_st.append(stoi(clean_orig[u], resyn[u]))
         sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
         # another speaker's reference: unseen speakers for TTS and the conversion target
         target = targets[u] = ref_utts[(k * 7) % len(ref_utts)]
@@ -240,6 +251,9 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
                           "stoi_utterances": int(np.sum(~np.isnan(st))),
                           "speaker_similarity": float(np.mean(sim_resyn)),
                           "asr_original": score(orig, "original"), "asr": score(resyn, "resynth")}
+    if clean is not None:
+        res["clean_twin"] = {"data": clean_data, "asr_original": score(clean_orig, "original_clean"),
+                             "resynthesis_mcd": float(np.mean(clean_mcd)), "resynthesis_stoi": mean_stoi(clean_st)}
     res["speaker_similarity_scale"] = {"same_speaker_originals": float(np.mean(sim_within)) if sim_within else None,
                                        "source_vs_target_originals": float(np.mean(sim_between))}
     res["voice_conversion"] = {"similarity_to_target": float(np.mean(sim_vc_t)),

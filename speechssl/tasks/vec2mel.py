@@ -72,7 +72,7 @@ def train_mel_vocoder(cfg: Vec2MelTrainConfig) -> dict:
 
     def export(trainer, summary) -> Path:
         whole = VocoderDataset(train.data.path, train.feats, train.spk_emb, None, cfg.model.hop_length, speakers,
-                               cfg.data.seed)                   # whole training utterances, not crops
+                               cfg.data.seed, cfg.data.target_train)   # whole training utterances, not crops
         task.model.mel_spread.copy_(fit_mel_spread(task, whole))
         return save_export(task.model, out / "final", "vocoder",
                            export_spec(cfg, "vec2mel", speakers, metadata={"steps": summary["steps"]}))
@@ -102,6 +102,6 @@ def fit_mel_spread(task: Vec2MelTask, dataset, max_utterances: int = 100) -> tor
 @torch.no_grad()
 def mean_log_mel(log_mel: LogMel, dataset, max_utterances: int = 200) -> torch.Tensor:
     """``[n_mels]``: the mean log-mel over (the first ``max_utterances``) training utterances."""
-    frames = [log_mel(torch.from_numpy(dataset.data.load_audio(u).astype(np.float32))[None])[0].T
+    frames = [log_mel(torch.from_numpy(dataset.target_audio(u).astype(np.float32))[None])[0].T
               for u in dataset.utts[:max_utterances]]
     return torch.cat(frames).mean(0)

@@ -52,6 +52,8 @@ class VocoderDataConfig:
     perturb_semitones: float = 0.0  # > 0: train on features of a voice-shifted copy (+-S semitones per utterance)
     new_voices: int = 0             # > 0: train on this many voice-shifted copies of train too, each speaker shifted
     #                                 by its own 1.5-4 semitones in each copy, as a new speaker (more voices to learn)
+    target_train: Optional[str] = None  # a data dir with train's utterance ids whose audio is the target instead
+    target_valid: Optional[str] = None  # (the clean twin, `corpus synth --preset mini-clean`: a denoising vocoder)
 
 
 @dataclass
@@ -96,21 +98,30 @@ def check_vocoder_config(cfg) -> None:
     cfg.speaker.validate()
     if cfg.data.segment_frames < 4:
         raise InputError("data.segment_frames must be at least 4")
+    if cfg.data.new_voices > 0 and (cfg.data.target_train or cfg.data.target_valid):
+        raise InputError("data.new_voices shifts data.train's own audio: it cannot be combined with data.target_*")
     cfg.model.validate()
 
 
 # ----------------------------------------------------------------------------------- data
 class VocoderDataset(torch.utils.data.Dataset):
     """Random aligned crops: ``features [S, F]``, ``wav [S * hop]``, the speaker embedding of another
-    utterance of the same speaker (or the speaker's index for a table)."""
+    utterance of the same speaker (or the speaker's index for a table). The audio is ``data_dir``'s, or that of
+    the same utterance in ``target_dir`` (sample-aligned with it, e.g. its clean twin)."""
 
     def __init__(self, data_dir: str, feats: Dict[str, np.ndarray], spk_emb: Dict[str, np.ndarray],
-                 segment_frames: Optional[int], hop: int, speakers: List[str], seed: int = 0):
+                 segment_frames: Optional[int], hop: int, speakers: List[str], seed: int = 0,
+                 target_dir: Optional[str] = None):
 
         self.data = DataDir.read(data_dir)
         missing = [u for u in self.data.utt_ids if u not in feats]
         if missing:
             raise InputError(f"{data_dir}: {len(missing)} utterances have no extracted features (first: {missing[0]})")
+        self.target = DataDir.read(target_dir) if target_dir else self.data
+        missing = sorted(set(self.data.utt_ids) - set(self.target.utt_ids))
+        if missing:
+            raise InputError(f"{target_dir}: {len(missing)} utterances of {data_dir} have no target audio "
+                             f"(first: {missing[0]})")
         self.utts = self.data.utt_ids
         self.feats, self.spk_emb, self.segment, self.hop = feats, spk_emb, segment_frames, hop
         self.spk_index = {s: i for i, s in enumerate(speakers)}
@@ -123,7 +134,7 @@ class VocoderDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         utt = self.utts[i]
         f = self.feats[utt]
-        wav = self.data.load_audio(utt)
+        wav = self.target_audio(utt)
         T = min(len(f), len(wav) // self.hop)
         if T == 0:
             raise InputError(f"{self.data.path}: utterance {utt} is shorter than one feature frame")
@@ -140,6 +151,15 @@ class VocoderDataset(torch.utils.data.Dataset):
         return {"features": torch.from_numpy(feats), "wav": torch.from_numpy(audio),
                 "frames": n, "speaker": torch.from_numpy(self.spk_emb[ref]),
                 "speaker_id": self.spk_index.get(spk, 0), "utt": utt}
+
+    def target_audio(self, utt: str) -> np.ndarray:
+        """``[T]`` the audio the vocoder learns to make for ``utt``."""
+        wav = self.target.load_audio(utt)
+        frames = len(self.feats[utt])
+        if self.target is not self.data and abs(len(wav) // self.hop - frames) > 2:   # frontends trim a frame or two
+            raise InputError(f"{self.target.path}: the target audio of {utt} lasts {len(wav) // self.hop} frames of "
+                             f"{self.hop} samples, its features from {self.data.path} {frames}: not its twin")
+        return wav
 
 
 def collate(items):
@@ -281,7 +301,8 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
                      cfg.upstream)
             cfg.model.feature_dim = width
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
-                                    cfg.model.hop_length, speakers, cfg.data.seed)
+                                    cfg.model.hop_length, speakers, cfg.data.seed,
+                                    cfg.data.target_train if name == "train" else cfg.data.target_valid)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
     return out, speakers, sets, dm
