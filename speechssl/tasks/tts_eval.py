@@ -179,22 +179,46 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
     return out, feats, spk_own, (mel_cepstral_distortion(wav, out), stoi(wav, out))
 
 
+def _judges_wanted(judges: Optional[bool]) -> tuple:
+    """``(run the independent judges?, what of their extra is missing)``; refused when asked for and missing."""
+    from .tts_judges import judges_available
+    missing = judges_available()
+    if judges and missing:
+        raise MissingInputError(f"--judges needs the judges extra, missing {missing}: pip install 'speechssl[judges]'")
+    return (missing is None if judges is None else judges), missing
+
+
+def _clean_twin(clean_data: Optional[str], data: str, utts: List[str]) -> Optional[DataDir]:
+    """The clean twin's data dir, refused (before any vocoding) unless it holds every utterance judged."""
+    if not clean_data:
+        return None
+    clean = DataDir.read(clean_data)
+    missing = sorted(set(utts) - set(clean.utt_ids))
+    if missing:
+        raise InputError(f"{clean_data}: not the clean twin of {data}: it lacks {missing[0]}")
+    return clean
+
+
+def _clean_twin_figures(clean: DataDir, resyn: Dict[str, np.ndarray], score) -> dict:
+    """The ASR's floor on the clean twin's audio, and resynthesis MCD / STOI against it."""
+    wavs = {u: clean.load_audio(u) for u in resyn}
+    return {"data": str(clean.path), "asr_original": score(wavs, "original_clean"),
+            "resynthesis_mcd": float(np.mean([mel_cepstral_distortion(wavs[u], resyn[u]) for u in resyn])),
+            "resynthesis_stoi": mean_stoi([stoi(wavs[u], resyn[u]) for u in resyn])}
+
+
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
              ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
              asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
              judge_lm: Optional[str] = None, clean_data: Optional[str] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
-    ``asr_decode``: how the ASR decodes (``decode_asr``'s ``beam``, ``lm``, ``lm_weight``, ``word_score``; greedy by
-    default);
+    ``asr_decode``: how the ASR decodes (``decode_asr``'s beam, lm, lm_weight, word_score; greedy by default);
     ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
     ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one);
-    ``clean_data``: the clean twin of ``data`` (same utterances before reverberation and noise; what a vocoder
-    trained on clean targets aims at): its ASR floor, and resynthesis MCD / STOI against it, in ``clean_twin``."""
-    from .tts_judges import judge, judges_available
-    missing = judges_available()
-    if judges and missing:
-        raise MissingInputError(f"--judges needs the judges extra, missing {missing}: pip install 'speechssl[judges]'")
-    judges = missing is None if judges is None else judges
+    ``clean_data``: the clean twin of ``data`` (its utterances before reverberation and noise, what a vocoder
+    trained on clean targets aims at): its ASR floor and resynthesis MCD / STOI against it, in ``clean_twin``."""
+    from .tts_judges import judge
+    judges, missing = _judges_wanted(judges)
 
     out = Path(out)
     tts = WavThruVec(vocoder, acoustic, device)
@@ -204,26 +228,17 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     if not utts:
         raise InputError(f"{data}: no utterances with a transcript to evaluate on")
     ref_utts = refs.utt_ids
-    clean = DataDir.read(clean_data) if clean_data else None
-    if clean is not None and set(utts) - set(clean.utt_ids):
-        raise InputError(f"{clean_data}: not the clean twin of {data}: it lacks "
-                         f"{sorted(set(utts) - set(clean.utt_ids))[0]}")
+    clean = _clean_twin(clean_data, data, utts)
     res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
                             "asr_decode": asr_decode or {"beam": 0}}
     orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
     mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
-    clean_orig, clean_mcd, clean_st = {}, [], []
     sim_within, sim_between = [], []      # the scale: real audio of one speaker, and of source vs target
     for k, u in enumerate(utts):
-        wav = d.load_audio(u)
-        orig[u] = wav
+        wav = orig[u] = d.load_audio(u)
         resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
         mcd.append(m)
         st.append(s_)
-        if clean is not None:
-            clean_orig[u] = clean.load_audio(u)
-            clean_mcd.append(mel_cepstral_distortion(clean_orig[u], resyn[u]))
-            clean_st.append(stoi(clean_orig[u], resyn[u]))
         sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
         # another speaker's reference: unseen speakers for TTS and the conversion target
         target = targets[u] = ref_utts[(k * 7) % len(ref_utts)]
@@ -252,8 +267,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
                           "speaker_similarity": float(np.mean(sim_resyn)),
                           "asr_original": score(orig, "original"), "asr": score(resyn, "resynth")}
     if clean is not None:
-        res["clean_twin"] = {"data": clean_data, "asr_original": score(clean_orig, "original_clean"),
-                             "resynthesis_mcd": float(np.mean(clean_mcd)), "resynthesis_stoi": mean_stoi(clean_st)}
+        res["clean_twin"] = _clean_twin_figures(clean, resyn, score)
     res["speaker_similarity_scale"] = {"same_speaker_originals": float(np.mean(sim_within)) if sim_within else None,
                                        "source_vs_target_originals": float(np.mean(sim_between))}
     res["voice_conversion"] = {"similarity_to_target": float(np.mean(sim_vc_t)),
