@@ -85,19 +85,35 @@ def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Pa
     return _save(plt, fig, out_png)
 
 
+def superb_curve_series(superb: Dict[str, Dict[str, Dict[str, Any]]]) -> Dict[str, tuple]:
+    """``{task: ("dev" | "loss", {upstream: [{"step", "dev" | "loss"}]})}``: each task's dev curves, or, for a task
+    without a dev split (ASV), its training-loss curves; tasks with fewer than two points are left out."""
+    out: Dict[str, tuple] = {}
+    for u, row in superb.items():
+        for t, r in row.items():
+            if not isinstance(r, dict):
+                continue
+            dev = r.get("curve") or []
+            loss = [c for c in r.get("loss_curve") or [] if c.get("loss") is not None]
+            key, curve = ("dev", dev) if len(dev) > 1 else ("loss", loss)
+            if len(curve) > 1 and out.get(t, (key,))[0] == key:
+                out.setdefault(t, (key, {}))[1][u] = curve
+    return dict(sorted(out.items()))
+
+
 def plot_superb_curves(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
-    """One panel per SUPERB task: each upstream's dev metric against head training steps (is it a plateau?)."""
-    tasks = sorted({t for u in superb.values() for t, r in u.items() if len(r.get("curve") or []) > 1})
-    if not tasks:
+    """One panel per SUPERB task: each upstream's dev metric against head training steps (is it a plateau?); a
+    task without a dev split (ASV) shows its training loss instead."""
+    series = superb_curve_series(superb)
+    if not series:
         return None
-    plt, fig, axes = _panel_grid(len(tasks))
-    for ax, t in zip(axes.flat, tasks):
-        for u, row in superb.items():
-            curve = (row.get(t) or {}).get("curve") or []
-            if len(curve) > 1:
-                ax.plot([c["step"] for c in curve], [c["dev"] for c in curve], marker=".", label=u)
+    plt, fig, axes = _panel_grid(len(series))
+    for ax, (t, (key, curves)) in zip(axes.flat, series.items()):
+        for u, curve in curves.items():
+            ax.plot([c["step"] for c in curve], [c[key] for c in curve], marker=".", label=u)
         metric = next(u[t]["metric"] for u in superb.values() if t in u)
-        ax.set_title(f"{t.upper()}: dev {metric}", fontsize=9)
+        ax.set_title(f"{t.upper()}: dev {metric}" if key == "dev" else f"{t.upper()}: training loss (no dev split)",
+                     fontsize=9)
         ax.set_xlabel("head step")
         ax.legend(fontsize=6)
     fig.tight_layout()

@@ -99,3 +99,21 @@ def test_a_head_still_improving_at_its_last_step_is_named():
     falling_per = [{"step": 250, "dev": 90.0}, {"step": 500, "dev": 80.0}]
     assert still_improving(falling_per, higher_is_better=False)
     assert not still_improving(falling_per, higher_is_better=True)
+
+
+def test_superb_curves_show_dev_metrics_and_asvs_training_loss(tmp_path):
+    from speechssl.report_plots import plot_superb_curves, superb_curve_series
+    from speechssl.tasks.superb.runner import loss_curve
+
+    lc = loss_curve([4.0] * 10 + [2.0] * 10 + [1.0] * 20, accumulate=2, points=4)
+    assert lc == [{"step": 5, "loss": 4.0}, {"step": 10, "loss": 2.0}, {"step": 15, "loss": 1.0},
+                  {"step": 20, "loss": 1.0}]
+    dev = [{"step": 20, "dev": 50.0}, {"step": 40, "dev": 60.0}]
+    superb = {"fbank": {"ks": {"metric": "accuracy", "curve": dev, "loss_curve": lc},
+                        "asv": {"metric": "EER", "curve": [], "loss_curve": lc}, "_note": "x"},
+              "hubert": {"asv": {"metric": "EER", "curve": [], "loss_curve": lc[:1]}}}   # one point: no line
+    series = superb_curve_series(superb)
+    assert list(series) == ["asv", "ks"] and series["ks"] == ("dev", {"fbank": dev})
+    assert series["asv"] == ("loss", {"fbank": lc})
+    assert plot_superb_curves(superb, tmp_path / "c.png").stat().st_size > 1000
+    assert plot_superb_curves({"fbank": {"asv": {"metric": "EER", "curve": []}}}, tmp_path / "none.png") is None

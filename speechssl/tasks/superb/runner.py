@@ -228,7 +228,16 @@ class SuperbRunner:
                 # mean training loss over the first and the last `window` steps
                 "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
                                "end": round(float(np.mean(losses[-window:])), 4), "window": window},
-                "curve": [{**c, "dev": round(c["dev"], 3)} for c in module.curve]}
+                "curve": [{**c, "dev": round(c["dev"], 3)} for c in module.curve],
+                "loss_curve": loss_curve(losses, cfg.accumulate)}
+
+
+def loss_curve(losses: List[float], accumulate: int = 1, points: int = 20) -> List[dict]:
+    """``[{"step", "loss"}]``: the training loss averaged over about ``points`` equal windows of the run, at each
+    window's last optimizer step. The plateau check of a task without a dev split (ASV)."""
+    every = max(1, -(-len(losses) // points))
+    return [{"step": (i + len(chunk)) // max(1, accumulate), "loss": round(float(np.mean(chunk)), 4)}
+            for i in range(0, len(losses), every) for chunk in [losses[i:i + every]]]
 
 
 def _best_entry(curve: List[dict], higher_is_better: bool) -> Optional[dict]:
