@@ -84,6 +84,11 @@ def test_new_voices_keep_one_shift_per_speaker_and_copy_and_train_a_vocoder(tiny
     with pytest.raises(InputError, match="data.new_voices needs features of the new voices"):
         train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
             f"data.features={tmp_path / 'mel' / 'features'}"]))
-    with pytest.raises(InputError, match="data.new_voices shifts data.train's own audio: it cannot be combined"):
-        train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
-            f"data.target_train={tiny_data / 'train'}"]))
+    # with a twin as the target, the twin's copies get the same shift per speaker and copy: still twins
+    train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
+        f"trainer.out_dir={tmp_path / 'mel_twin'}", f"data.target_train={tiny_data / 'train'}"]))
+    voices = tmp_path / "mel_twin" / "voices"
+    src, twin = DataDir.read(voices / "train_x1_seed0"), DataDir.read(voices / "target_train_x1_seed0")
+    assert twin.utt_ids == src.utt_ids and any("v0" in u for u in twin.utt_ids)
+    assert (voices / "target_train_x1_seed0" / "utt2shift").read_text() == \
+        (voices / "train_x1_seed0" / "utt2shift").read_text()

@@ -74,7 +74,7 @@ def register(sub) -> None:
     s.add_argument("--ref-data", default=None, help="data dir of reference voices (default: --data)")
     s.add_argument("--clean-data", default=None, help="the clean twin of --data (`corpus synth --preset "
                    "mini-clean`): its ASR floor and resynthesis MCD / STOI against it too")
-    _judge_flags(s, 32)
+    _judge_flags(s, 128)   # 32 utterances (~160 words) move the WER by about +-3 points between runs of one model
     s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda")
     s.add_argument("--judges", default="auto", choices=["auto", "on", "off"],
                    help="the independent judges (resemblyzer, PocketSphinx, published MCD): auto = when installed")

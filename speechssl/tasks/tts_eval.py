@@ -208,7 +208,7 @@ def _clean_twin_figures(clean: DataDir, resyn: Dict[str, np.ndarray], score) -> 
 
 
 def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
-             ref_data: Optional[str] = None, max_utts: int = 32, plots: int = 3,
+             ref_data: Optional[str] = None, max_utts: int = 128, plots: int = 3,
              asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
              judge_lm: Optional[str] = None, clean_data: Optional[str] = None) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);

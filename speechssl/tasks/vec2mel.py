@@ -72,7 +72,7 @@ def train_mel_vocoder(cfg: Vec2MelTrainConfig) -> dict:
 
     def export(trainer, summary) -> Path:
         whole = VocoderDataset(train.data.path, train.feats, train.spk_emb, None, cfg.model.hop_length, speakers,
-                               cfg.data.seed, cfg.data.target_train)   # whole training utterances, not crops
+                               cfg.data.seed, train.target_dir)   # whole training utterances, not crops
         task.model.mel_spread.copy_(fit_mel_spread(task, whole))
         return save_export(task.model, out / "final", "vocoder",
                            export_spec(cfg, "vec2mel", speakers, metadata={"steps": summary["steps"]}))

@@ -53,7 +53,8 @@ class VocoderDataConfig:
     new_voices: int = 0             # > 0: train on this many voice-shifted copies of train too, each speaker shifted
     #                                 by its own 1.5-4 semitones in each copy, as a new speaker (more voices to learn)
     target_train: Optional[str] = None  # a data dir with train's utterance ids whose audio is the target instead
-    target_valid: Optional[str] = None  # (the clean twin, `corpus synth --preset mini-clean`: a denoising vocoder)
+    target_valid: Optional[str] = None  # (the clean twin, `corpus synth --preset mini-clean`: a denoising vocoder;
+    #                                     with new_voices, its copies get the same shifts)
 
 
 @dataclass
@@ -98,8 +99,6 @@ def check_vocoder_config(cfg) -> None:
     cfg.speaker.validate()
     if cfg.data.segment_frames < 4:
         raise InputError("data.segment_frames must be at least 4")
-    if cfg.data.new_voices > 0 and (cfg.data.target_train or cfg.data.target_valid):
-        raise InputError("data.new_voices shifts data.train's own audio: it cannot be combined with data.target_*")
     cfg.model.validate()
 
 
@@ -118,6 +117,7 @@ class VocoderDataset(torch.utils.data.Dataset):
         if missing:
             raise InputError(f"{data_dir}: {len(missing)} utterances have no extracted features (first: {missing[0]})")
         self.target = DataDir.read(target_dir) if target_dir else self.data
+        self.target_dir = target_dir
         missing = sorted(set(self.data.utt_ids) - set(self.target.utt_ids))
         if missing:
             raise InputError(f"{target_dir}: {len(missing)} utterances of {data_dir} have no target audio "
@@ -276,13 +276,15 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
     """A vocoder config (vec2wav or vec2mel) -> ``(out_dir, training speakers, {split: VocoderDataset},
     data module)``, with ``cfg.model``'s ``feature_dim`` and speaker sizes set from the data. The upstream's
     hop (samples per frame) must equal ``model.hop_length``; ``adopt_hop`` sets it instead."""
-    train = None
+    train, target_train = None, cfg.data.target_train
     if cfg.data.new_voices > 0:
         if cfg.data.features:
             raise InputError("data.new_voices needs features of the new voices: leave data.features unset")
-        train = new_voices_data_dir(cfg.data.train, Path(cfg.trainer.out_dir) / "voices" /
-                                    f"{Path(cfg.data.train).name}_x{cfg.data.new_voices}_seed{cfg.data.seed}",
-                                    cfg.data.new_voices, cfg.data.seed)
+        n, seed, voices = cfg.data.new_voices, cfg.data.seed, Path(cfg.trainer.out_dir) / "voices"
+        train = new_voices_data_dir(cfg.data.train, voices / f"{Path(cfg.data.train).name}_x{n}_seed{seed}", n, seed)
+        if target_train:   # the same shift per speaker and copy (it depends on the speaker's name), so still twins
+            name = f"target_{Path(target_train).name}_x{n}_seed{seed}"
+            target_train = new_voices_data_dir(target_train, voices / name, n, seed)
     out, speakers, splits = prepare_splits(cfg, train)
     hop = feature_hop(cfg)
     if adopt_hop:
@@ -302,7 +304,7 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
             cfg.model.feature_dim = width
         sets[name] = VocoderDataset(d, feats, emb, cfg.data.segment_frames if name == "train" else None,
                                     cfg.model.hop_length, speakers, cfg.data.seed,
-                                    cfg.data.target_train if name == "train" else cfg.data.target_valid)
+                                    target_train if name == "train" else cfg.data.target_valid)
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, cfg.data.valid_utterances, 1)
     return out, speakers, sets, dm
