@@ -210,8 +210,19 @@ def test_stage_12_trains_the_vocoder_on_the_clean_twin_of_a_synthetic_corpus(rec
     assert "data.target_train=data/clean/train data.target_valid=data/clean/dev" in vocoder
     assert "tts train-acoustic" in acoustic and "target" not in acoustic   # text2vec learns the real features
     assert "--clean-data data/clean/test" in [c for c in calls.read_text().splitlines() if c.startswith("tts eval")][0]
+    made_by = (recipe / "exp" / "tts" / "vec2mel" / "made_by").read_text()
+    assert "data.target_train=data/clean/train" in made_by
     assert not any("target" in c or "clean" in c for c in train_calls("--tts-clean-targets", "false"))
     assert "--clean-data" not in calls.read_text()
+    # a finished model made with other settings is refused by name, not silently reused
+    for part, marker in (("vec2mel", "vocoder.yaml"), ("text2vec", "acoustic.yaml")):
+        (recipe / "exp" / "tts" / part / "final").mkdir(parents=True)
+        (recipe / "exp" / "tts" / part / "final" / marker).write_text("{}\n")
+        (recipe / "exp" / "tts" / part / "summary.json").write_text("{}\n")
+    (recipe / "exp" / "tts" / "vec2mel" / "made_by").write_text(made_by)
+    r = subprocess.run(["bash", "run.sh", "--stage", "12", "--stop-stage", "12", "--tts-clean-targets", "false"],
+                       cwd=recipe, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "exp/tts/vec2mel was trained as" in r.stderr and "remove exp/tts/vec2mel" in r.stderr
 
 
 def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):

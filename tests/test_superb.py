@@ -199,7 +199,8 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
             assert len(r["layer_weights"]) == (1 if up == "fbank" else 3)
             assert (out / up / t / "layer_weights.png").exists()
             assert r["train_loss"]["end"] < r["train_loss"]["start"], (up, t)  # the head learns
-            assert len(r["loss_curve"]) >= 2 and r["loss_curve"][-1]["step"] == 4, (up, t, r["loss_curve"])
+            steps = 4 if t == "asr" else 40
+            assert len(r["loss_curve"]) >= 2 and r["loss_curve"][-1]["step"] == steps, (up, t, r["loss_curve"])
     table = json.loads((out / "results.json").read_text())["superb"]
     for t, v in table["fbank"].items():  # FBANK is the zero; a task it already solves has no score
         if not t.startswith("_"):

@@ -357,10 +357,18 @@ if runs 12; then
       out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; command=acoustic
       extra=(data.features=exp/tts/$voc/features $tts_acoustic_args)
     fi
-    if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then echo "$out/final exists: $part done (remove it to retrain)"; continue; fi
     mapfile -t configs < <(configs_of "$cfg")   # e.g. --tts-vocoder-config "tts/vec2wav_mini tts/vec2wav_mini_units"
+    # what makes the model (not where it runs): a finished model made otherwise is refused, not silently reused
+    made_by="tts train-$command ${configs[*]} upstream=$tts_upstream data.train=data/$train_dir data.valid=data/$dev_dir ${extra[*]} $tts_args"
+    if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then
+      if [ -f $out/made_by ] && [ "$(cat $out/made_by)" != "$made_by" ]; then
+        echo "$0: $out was trained as '$(cat $out/made_by)', now asked for '$made_by': remove $out to retrain" >&2; exit 1
+      fi
+      echo "$out/final exists: $part done (remove it to retrain)"; continue
+    fi
     train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$command "${configs[@]}" upstream="$tts_upstream" \
       data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${extra[@]}" $(trainer_args) $tts_args
+    echo "$made_by" > $out/made_by
   done
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
   asr=(); [ -f "$tts_asr/asr.json" ] && asr=(--asr "$tts_asr")
