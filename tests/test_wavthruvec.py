@@ -247,6 +247,9 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
         train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover + ["data.perturb_semitones=2"]))
     with pytest.raises(ValueError, match="new_voices is the vocoder's option"):
         train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover + ["data.new_voices=1"]))
+    with pytest.raises(ValueError, match="target_train / target_valid are the vocoder's options"):
+        train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover + [
+            f"data.target_train={tiny_data / 'train'}"]))
     summary = train_acoustic(load_config(Text2VecTrainConfig, ["tts/text2vec_tiny"], tover))
     assert summary["steps"] == 10 and summary["durations"] == "alignments"
     model, spec = load_acoustic(tmp_path / "ac" / "final")

@@ -59,6 +59,9 @@ class Text2VecTrainConfig:
             raise InputError("data.perturb_semitones is the vocoder's option: text2vec predicts the clean features")
         if self.data.new_voices:
             raise InputError("data.new_voices is the vocoder's option: text2vec learns the corpus's own voices")
+        if self.data.target_train or self.data.target_valid:
+            raise InputError("data.target_train / target_valid are the vocoder's options: text2vec predicts features "
+                             "of data.train's own audio")
         self.speaker.validate()
         self.model.validate()
 

@@ -283,8 +283,8 @@ def vocoder_data(cfg, adopt_hop: bool = False) -> tuple:
         n, seed, voices = cfg.data.new_voices, cfg.data.seed, Path(cfg.trainer.out_dir) / "voices"
         train = new_voices_data_dir(cfg.data.train, voices / f"{Path(cfg.data.train).name}_x{n}_seed{seed}", n, seed)
         if target_train:   # the same shift per speaker and copy (it depends on the speaker's name), so still twins
-            name = f"target_{Path(target_train).name}_x{n}_seed{seed}"
-            target_train = new_voices_data_dir(target_train, voices / name, n, seed)
+            folder = voices / f"target_{Path(target_train).name}_x{n}_seed{seed}"
+            target_train = new_voices_data_dir(target_train, folder, n, seed)
     out, speakers, splits = prepare_splits(cfg, train)
     hop = feature_hop(cfg)
     if adopt_hop:
