@@ -352,13 +352,14 @@ if runs 12; then
   fi
   for part in vocoder acoustic; do
     out=exp/tts/$voc; cfg=$tts_vocoder_config; marker=vocoder.yaml; extra=("${targets[@]}" $tts_vocoder_args)
-    command=vocoder; [ $voc = vec2mel ] && command=mel-vocoder
-    if [ $part = acoustic ]; then
+    command=vocoder; [ $voc = vec2mel ] && command=mel-vocoder; features=()
+    if [ $part = acoustic ]; then   # text2vec reads the layer the vocoder extracted (either vocoder's: the same layer)
       out=exp/tts/text2vec; cfg=$tts_acoustic_config; marker=acoustic.yaml; command=acoustic
-      extra=(data.features=exp/tts/$voc/features $tts_acoustic_args)
+      extra=($tts_acoustic_args); features=(data.features=exp/tts/$voc/features)
     fi
     mapfile -t configs < <(configs_of "$cfg")   # e.g. --tts-vocoder-config "tts/vec2wav_mini tts/vec2wav_mini_units"
-    # what makes the model (not where it runs): a finished model made otherwise is refused, not silently reused
+    # what makes the model (not where it runs, nor which cache of the same features it read): a finished model
+    # made otherwise is refused, not silently reused
     made_by="tts train-$command ${configs[*]} upstream=$tts_upstream data.train=data/$train_dir data.valid=data/$dev_dir ${extra[*]} $tts_args"
     if [ -f $out/final/$marker ] && [ -f $out/summary.json ]; then
       if [ -f $out/made_by ] && [ "$(cat $out/made_by)" != "$made_by" ]; then
@@ -367,7 +368,8 @@ if runs 12; then
       echo "$out/final exists: $part done (remove it to retrain)"; continue
     fi
     train_cmd JOB=1:1 $out/log/train.log speechssl tts train-$command "${configs[@]}" upstream="$tts_upstream" \
-      data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${extra[@]}" $(trainer_args) $tts_args
+      data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir=$out "${features[@]}" "${extra[@]}" \
+      $(trainer_args) $tts_args
     echo "$made_by" > $out/made_by
   done
   refs=data/$dev_dir; [ -d data/test_unseen_speakers ] && refs=data/test_unseen_speakers
