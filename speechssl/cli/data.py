@@ -96,13 +96,15 @@ def cmd_data_shard(args) -> int:
     return 0
 
 
+PRESET_HELP = "corpus size; a -clean preset is its twin without reverberation and noise"
+
+
 def register(sub) -> None:
     corpus = add_group(sub, "corpus", "synthetic corpora")
     s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
                    "alignments, speakers and task labels)")
     s.add_argument("--out", required=True, help="corpus root to create")
-    s.add_argument("--preset", default="mini", choices=sorted(PRESETS),
-                   help="corpus size; a -clean preset is its twin without reverberation and noise")
+    s.add_argument("--preset", default="mini", choices=sorted(PRESETS), help=PRESET_HELP)
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--nj", type=int, default=None, help="worker processes (default: all cores)")
     s.set_defaults(func=cmd_corpus_synth)
@@ -169,7 +171,6 @@ def register(sub) -> None:
 
     s = add_parser(sub, "demo", "the synthetic corpus and its data dirs (the recipe's stages 0-1)")
     s.add_argument("--workdir", default="exp/demo", help="where corpus/ and data/ go")
-    s.add_argument("--preset", default="mini", choices=sorted(PRESETS),
-                   help="corpus size; a -clean preset is its twin without reverberation and noise")
+    s.add_argument("--preset", default="mini", choices=sorted(PRESETS), help=PRESET_HELP)
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.set_defaults(func=cmd_demo)
