@@ -25,7 +25,8 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 from safetensors import safe_open
 
-from .report_plots import plot_layer_weights, plot_superb_curves, plot_training_curves, still_improving
+from .report_plots import (loss_still_falling, plot_layer_weights, plot_superb_curves, plot_training_curves,
+                           still_improving)
 from .utils.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,11 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
               if still_improving(r.get("curve") or [], bool(r.get("higher_is_better")))]
     if rising:
         md += ["Heads still improving on dev at their last step (no plateau yet): " + ", ".join(rising) + ".", ""]
+    falling = [f"{u}/{t}" for u, row in superb.items() for t, r in row.items()
+               if not r.get("curve") and loss_still_falling(r.get("loss_curve") or [])]
+    if falling:
+        md += ["Heads without a dev split whose training loss was still falling over their last quarter (more than "
+               "2 % below the quarter before): " + ", ".join(falling) + ".", ""]
     if plots.get("superb_curves"):
         md += [f"![SUPERB heads' dev curves]({Path(plots['superb_curves']).relative_to(exp)})", ""]
     if plots.get("layer_weights"):

@@ -128,3 +128,15 @@ def still_improving(curve: List[Dict[str, Any]], higher_is_better: bool) -> bool
     sign = 1 if higher_is_better else -1
     last, before = sign * curve[-1]["dev"], sign * curve[-2]["dev"]
     return last > before and last >= max(sign * c["dev"] for c in curve)
+
+
+def loss_still_falling(loss_curve: List[Dict[str, Any]], min_drop: float = 0.02) -> bool:
+    """The plateau check of a head without a dev split (ASV): True when the mean training loss over the last
+    quarter of its windows is more than ``min_drop`` (relative) below the mean over the quarter before. Windowed
+    means (``runner.loss_curve``) already smooth the step-to-step noise; halves of a short curve are compared."""
+    losses = [c["loss"] for c in loss_curve if c.get("loss") is not None]
+    if len(losses) < 4:
+        return False
+    q = max(1, len(losses) // 4)
+    last, before = sum(losses[-q:]) / q, sum(losses[-2 * q:-q]) / q
+    return before - last > min_drop * abs(before)

@@ -101,6 +101,23 @@ def test_a_head_still_improving_at_its_last_step_is_named():
     assert not still_improving(falling_per, higher_is_better=True)
 
 
+def test_a_head_without_dev_split_whose_loss_still_falls_is_named(tmp_path):
+    from speechssl.report import _superb_md
+    from speechssl.report_plots import loss_still_falling
+    from speechssl.tasks.superb.runner import loss_curve
+
+    falling = loss_curve([5.0 - 0.01 * i for i in range(400)], points=20)      # 5.0 -> 1.0, still going
+    flat = loss_curve([5.0 - 0.01 * i for i in range(200)] + [3.0] * 200, points=20)
+    noisy_flat = loss_curve([3.0 + 0.05 * (-1) ** i for i in range(400)], points=20)
+    assert loss_still_falling(falling)
+    assert not loss_still_falling(flat) and not loss_still_falling(noisy_flat) and not loss_still_falling(falling[:3])
+    superb = {"fbank": {"asv": {"metric": "EER", "value": 10.0, "curve": [], "loss_curve": falling}},
+              "hubert": {"asv": {"metric": "EER", "value": 20.0, "curve": [], "loss_curve": flat}}}
+    md = "\n".join(_superb_md({"superb": superb}, tmp_path, {}))
+    assert "training loss was still falling over their last quarter" in md
+    assert "fbank/asv" in md and "hubert/asv" not in md
+
+
 def test_superb_curves_show_dev_metrics_and_asvs_training_loss(tmp_path):
     from speechssl.report_plots import plot_superb_curves, superb_curve_series
     from speechssl.tasks.superb.runner import loss_curve
