@@ -29,6 +29,7 @@ from ...downstream.featurizer import weights_plot
 from ...downstream.states import OnlineStates
 from ...errors import InputError, MissingInputError
 from ...hub import load_upstream, source_record
+from ...nn.spec_augment import SpecAugment, SpecAugmentConfig
 from ...nn.weighted_sum import WeightedSum
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
@@ -50,6 +51,7 @@ class SuperbConfig:
     cache_dir: str = "exp/superb/cache"
     layer_norm: bool = False       # featurizer: normalise each hidden state before weighting
     head: HeadConfig = field(default_factory=HeadConfig)
+    specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # on the weighted sum, training only
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 32           # utterances per micro-batch
@@ -76,18 +78,25 @@ class SuperbConfig:
                 raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
+        self.specaug.validate()
 
 
 class SuperbModel(nn.Module):
-    """The learnt weighted sum of hidden states, then the task's head."""
+    """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured; s3prl's
+    ASR and SF), then the task's head."""
 
-    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module):
+    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module,
+                 specaug: Optional[SpecAugmentConfig] = None):
         super().__init__()
         self.featurizer = WeightedSum(num_states, layer_norm)
+        self.specaug = SpecAugment(specaug) if specaug is not None and specaug.enabled else None
         self.head = head
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor):
-        return self.head(self.featurizer(states), lengths)
+        x = self.featurizer(states)
+        if self.specaug is not None:
+            x = self.specaug(x, lengths)
+        return self.head(x, lengths)
 
 
 class SuperbRunner:
@@ -157,7 +166,7 @@ class SuperbRunner:
         train = splits["train"]
         L, D = train.source.num_states, train.source.dim
         torch.manual_seed(cfg.seed)
-        model = SuperbModel(L, cfg.layer_norm, task.head(D, cfg.head, num_out))
+        model = SuperbModel(L, cfg.layer_norm, task.head(D, cfg.head, num_out), cfg.specaug)
         trained = self._train(model, train, splits.get("dev") if task.select_on_dev else None)
         test = self.evaluate(model, splits["test"], write=True)
         weights = model.featurizer.normalized_weights.tolist()
