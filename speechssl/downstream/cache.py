@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 from ..data.kaldi_dir import DataDir
+from ..errors import InputError
 from ..pipelines.extract import committed_chunk_index, extract_features
 from .states import DiskStates
 
@@ -44,10 +45,11 @@ def source_key(data_dir, utt: str) -> str:
     return hashlib.sha1(f"{src}|{start}|{end}".encode()).hexdigest()[:20]
 
 
-def upstream_fingerprint(spec: str) -> Dict:
-    """Identity of an upstream for its cache: the spec, plus size and mtime of its weights when it is a path."""
+def upstream_fingerprint(spec: str, utts_per_batch: int = 1) -> Dict:
+    """Identity of an upstream's cache: the spec, size and mtime of its weights when it is a path, and how many
+    utterances shared a forward pass (batched states differ from single ones by float rounding)."""
     p = Path(spec)
-    info = {"upstream": spec}
+    info = {"upstream": spec, **({"utts_per_batch": utts_per_batch} if utts_per_batch != 1 else {})}
     if p.exists():
         files = sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) if p.is_dir() else [p]
         info["path"] = str(p.resolve())
@@ -55,8 +57,8 @@ def upstream_fingerprint(spec: str) -> Dict:
     return info
 
 
-def cache_dir_for(cache_root, spec: str) -> Path:
-    fp = upstream_fingerprint(spec)
+def cache_dir_for(cache_root, spec: str, utts_per_batch: int = 1) -> Path:
+    fp = upstream_fingerprint(spec, utts_per_batch)
     key = hashlib.sha1(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:12]
     name = Path(spec).name if Path(spec).exists() else spec
     if name in ("final", "init") and Path(spec).exists():  # exp/hubert_it1/init -> hubert_it1_init
@@ -83,14 +85,21 @@ def _part_keys(part: Path) -> List[str]:
 
 
 def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream: Callable,
-                       batch_seconds: float = 40.0, progress: bool = True, device: str = "auto"):
+                       batch_seconds: float = 40.0, progress: bool = True, device: str = "auto",
+                       utts_per_batch: int = 1):
     """``(DiskStates, frame_rate)`` over every utterance of ``data_dirs`` (DataDir objects), keyed by
     :func:`source_key`, extracting with ``load_upstream()`` what the cache of ``spec`` lacks. The states stay
-    on disk (float16) and are read batch by batch."""
+    on disk (float16) and are read batch by batch.
 
-    root = cache_dir_for(cache_root, spec)
+    ``utts_per_batch=1`` (default): one utterance per forward pass, so its states are the same whichever tasks
+    filled the cache before (a task run alone reproduces the recipe's). On CPUs batching gains nothing: the demo's
+    HuBERT on 128 dev utterances took 3.8 s batched and 3.9 s one by one (2 cores). 0: batches of
+    ``batch_seconds`` (GPUs)."""
+    if utts_per_batch < 0:
+        raise InputError(f"utts_per_batch must be >= 0 (0: batches of {batch_seconds:g} s), got {utts_per_batch}")
+    root = cache_dir_for(cache_root, spec, utts_per_batch)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "upstream.json").write_text(json.dumps(upstream_fingerprint(spec), indent=1))
+    (root / "upstream.json").write_text(json.dumps(upstream_fingerprint(spec, utts_per_batch), indent=1))
     wanted: Dict[str, tuple] = {}
     for d in data_dirs:
         for u in d.utt_ids:
@@ -129,7 +138,7 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
         log.info("%s: extracting %d utterances into %s", spec, len(_part_keys(part)), part)
         extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
                          batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
-                         device=device)
+                         device=device, max_utts=utts_per_batch or None)
         (part / "done").write_text("ok\n")
     index: Dict[str, tuple] = {}
     frame_rate = None

@@ -149,8 +149,11 @@ def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
                      batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "auto",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
-                     model_name: Optional[str] = None) -> Dict:
+                     model_name: Optional[str] = None, max_utts: Optional[int] = None) -> Dict:
     """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
+
+    ``max_utts=1`` runs one utterance per forward pass: no padding, so an utterance's states do not depend on what
+    it would have been batched with (batched, they move by float rounding, which can steer a small head's training).
 
     Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
     """
@@ -176,7 +179,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     durs = dict(d.utt2dur) if d.utt2dur else {}
     if any(u not in durs for u in todo):
         durs.update(d.compute_utt2dur(bad={} if skip_bad else None))  # unreadable ones fail again below
-    batches = duration_batches(todo, durs, batch_seconds)
+    batches = duration_batches(todo, durs, batch_seconds, max_utts)
     summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
                "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
     device = resolve_device(device)
