@@ -79,7 +79,8 @@ def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
         entry = {"metric": d["metric"], "value": d["value"], "higher_is_better": d.get("higher_is_better"),
                  "upstream_path": d.get("upstream_path"), "upstream_weights": d.get("upstream_weights"),
                  "layer_weights": d.get("layer_weights"), "best_step": d.get("best_step"),
-                 "curve": [{"step": c["step"], "dev": c["dev"]} for c in d.get("curve") or [] if c.get("dev") is not None]}
+                 "curve": [{"step": c["step"], "dev": c["dev"]} for c in d.get("curve") or [] if c.get("dev") is not None],
+                 "loss_curve": d.get("loss_curve") or []}   # the plateau check of a task without a dev split
         if d.get("dev") is not None:
             entry["dev"] = d["dev"]
         out.setdefault(d.get("upstream", r.parent.parent.name), {})[d.get("task", r.parent.name)] = entry

@@ -116,6 +116,15 @@ def test_a_head_without_dev_split_whose_loss_still_falls_is_named(tmp_path):
     md = "\n".join(_superb_md({"superb": superb}, tmp_path, {}))
     assert "training loss was still falling over their last quarter" in md
     assert "fbank/asv" in md and "hubert/asv" not in md
+    # the recipe's report reads the heads' result.json files: the loss curve must survive the collection
+    from speechssl.report import collect_superb
+    for u, rows in superb.items():
+        out = tmp_path / "exp" / "superb" / u / "asv"
+        out.mkdir(parents=True)
+        (out / "result.json").write_text(json.dumps({**rows["asv"], "upstream": u, "task": "asv"}))
+    collected = collect_superb(tmp_path / "exp")
+    assert collected["fbank"]["asv"]["loss_curve"] == falling
+    assert "fbank/asv" in "\n".join(_superb_md({"superb": collected}, tmp_path, {}))
 
 
 def test_superb_curves_show_dev_metrics_and_asvs_training_loss(tmp_path):
