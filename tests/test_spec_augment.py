@@ -94,4 +94,6 @@ def test_the_superb_model_augments_while_training_only():
     trained = model.train()(states, lengths)
     plain = model.eval()(states, lengths)
     assert (trained == 0).any() and not (plain == 0).any()
+    model.train()(states, lengths).pow(2).mean().backward()     # gradients reach the featurizer through the masks
+    assert model.featurizer.weights.grad is not None and torch.isfinite(model.featurizer.weights.grad).all()
     assert SuperbModel(2, False, head).specaug is None
