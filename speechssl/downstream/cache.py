@@ -49,7 +49,7 @@ def upstream_fingerprint(spec: str, utts_per_batch: int = 1) -> Dict:
     """Identity of an upstream's cache: the spec, size and mtime of its weights when it is a path, and how many
     utterances shared a forward pass (batched states differ from single ones by float rounding)."""
     p = Path(spec)
-    info = {"upstream": spec, **({"utts_per_batch": utts_per_batch} if utts_per_batch != 1 else {})}
+    info = {"upstream": spec, "utts_per_batch": utts_per_batch}   # caches filled in batches before: a new key
     if p.exists():
         files = sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) if p.is_dir() else [p]
         info["path"] = str(p.resolve())
@@ -92,8 +92,8 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
     on disk (float16) and are read batch by batch.
 
     ``utts_per_batch=1`` (default): one utterance per forward pass, so its states are the same whichever tasks
-    filled the cache before (a task run alone reproduces the recipe's). On CPUs batching gains nothing: the demo's
-    HuBERT on 128 dev utterances took 3.8 s batched and 3.9 s one by one (2 cores). 0: batches of
+    filled the cache before (a task run alone reproduces the recipe's). On 2 CPU cores the cost is small
+    (``tools/bench_superb_cache.py``: the demo's HuBERT about 1x, its w2v-BERT about 1.6x). 0: batches of
     ``batch_seconds`` (GPUs)."""
     if utts_per_batch < 0:
         raise InputError(f"utts_per_batch must be >= 0 (0: batches of {batch_seconds:g} s), got {utts_per_batch}")
