@@ -133,7 +133,7 @@ def still_improving(curve: List[Dict[str, Any]], higher_is_better: bool) -> bool
 def loss_still_falling(loss_curve: List[Dict[str, Any]], min_drop: float = 0.02) -> bool:
     """The plateau check of a head without a dev split (ASV): True when the mean training loss over the last
     quarter of its windows is more than ``min_drop`` (relative) below the mean over the quarter before. Windowed
-    means (``runner.loss_curve``) already smooth the step-to-step noise; halves of a short curve are compared."""
+    means (``runner.loss_curve``) already smooth the step-to-step noise; fewer than 4 windows: no verdict."""
     losses = [c["loss"] for c in loss_curve if c.get("loss") is not None]
     if len(losses) < 4:
         return False

@@ -85,8 +85,8 @@ class SuperbConfig:
 
 
 class SuperbModel(nn.Module):
-    """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured; s3prl's
-    ASR and SF), then the task's head."""
+    """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured:
+    superb/official/asr and sf, as s3prl), then the task's head."""
 
     def __init__(self, num_states: int, layer_norm: bool, head: nn.Module,
                  specaug: Optional[SpecAugmentConfig] = None):
