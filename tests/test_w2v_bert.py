@@ -200,17 +200,19 @@ def test_cli_run_losses_fall_codebook_in_use_export_is_an_upstream(tiny_data, tm
     from speechssl.training import read_metrics
 
     out = tmp_path / "w2v"
-    # the dev set (about 20 s) as one batch, over and over: the losses must fall within 50 updates
+    # the dev set (about 20 s) as one batch, over and over: the losses must fall within 50 updates. float32 and
+    # two threads on every machine (issue 40: at PyTorch's default init the contrastive loss sat at chance,
+    # 2.3058 -> 2.3086 on an AMD EPYC); with fairseq's init it falls by about 0.25 (2.61 -> 2.36 there)
     args = ["pretrain", "w2v-bert", "--config", "pretrain/w2v_bert_tiny", f"data.train={tiny_data / 'dev'}",
             f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}", "data.batch_seconds=40",
             "optim.lr=3e-3", "trainer.max_steps=50", "optim.total_steps=50", "trainer.log_every_steps=1",
-            "trainer.val_every_steps=25"]
+            "trainer.val_every_steps=25", "trainer.precision=32-true", "trainer.threads=2"]
     assert main(args) == 0
     rows = [r for r in read_metrics(out) if "train/contrastive" in r]
     first, last = rows[:5], rows[-5:]
     for key in ("train/contrastive", "train/mlm"):
         mean = lambda rs: sum(r[key] for r in rs) / len(rs)  # noqa: E731
-        assert mean(last) < mean(first), (key, mean(first), mean(last))
+        assert mean(last) < mean(first) - 0.05, (key, mean(first), mean(last))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 50
     assert summary["metrics"]["val/dev_code_usage"] > 0.2  # the codebook stays in use

@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..nn.conformer import ConformerEncoder
 from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv1dGluSubsampler, Conv2dSubsampler, ConvFeatureExtractor,
                             FbankStacker, FeatureProjection)
+from ..nn.init import init_encoder_
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder
 from ..nn.utils import lengths_to_mask
@@ -173,6 +174,15 @@ class SpeechEncoder(UpstreamBase):
             self.encoder = ConformerEncoder(depthwise_kernel=config.depthwise_kernel, conv_norm=config.conv_norm,
                                             causal_conv=config.causal_conv, final_layer_norm=config.final_layer_norm,
                                             **common, **position_kwargs)
+        init_encoder_(self, config.family)  # the reference code's scheme, not PyTorch's defaults
+
+    def save_pretrained(self, path):
+        """Write this encoder as an exported folder (``config.yaml`` + ``model.safetensors``) that
+        :func:`speechssl.from_pretrained` and :func:`speechssl.load_model` read, keeping where its weights came
+        from (``metadata``; an encoder built here and never trained is recorded as ``random init``)."""
+        from .registry import save_model
+        metadata = dict(getattr(self, "metadata", None) or {"weights": "random init"})
+        return save_model(self, path, metadata)
 
     # -- the upstream contract ------------------------------------------------------------------
     @property
