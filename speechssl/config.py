@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from pathlib import Path
-from typing import Any, List, Sequence, Type, TypeVar
+from typing import Any, Dict, List, Sequence, Tuple, Type, TypeVar
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
@@ -46,17 +47,89 @@ def _suggest(schema, key: str) -> str:
     return ""
 
 
-def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> T:
-    """Schema defaults <- each YAML in ``paths`` <- ``overrides``; returns a dataclass instance."""
-    base = OmegaConf.structured(schema)
-    merged = base
-    sources: List[Any] = [(str(resolve_conf(p)), OmegaConf.load(resolve_conf(p))) for p in paths]
+BASE_LINE = re.compile(r"^#\s*base:\s*(.+)$", re.MULTILINE)
+
+
+def bases_of(path: Path) -> List[str]:
+    """The files a config is layered on, from its ``# base: a/b c/d`` line (empty without one)."""
+    m = BASE_LINE.search(Path(path).read_text(encoding="utf-8"))
+    return m.group(1).split() if m else []
+
+
+def _resolve_base(name: str, including: Path) -> Path:
+    """A ``# base:`` name, looked up under the including file's folders first (a conf tree of one's own),
+    then as :func:`resolve_conf` does."""
+    for root in including.parents:
+        for cand in (root / name, root / f"{name}.yaml"):
+            if cand.is_file():
+                return cand
+    return resolve_conf(name)
+
+
+def expand_bases(paths: Sequence[str]) -> List[Path]:
+    """``paths`` with every file's ``# base:`` files (recursively) put before it; a file already in the list
+    is not read twice (``pretrain/hubert_mini pretrain/hubert_demo`` and ``pretrain/hubert_demo`` alone are
+    the same config). A base that names itself, directly or not, is an error naming the chain."""
+    out: List[Path] = []
+
+    def visit(path: str, chain: List[Path]) -> None:
+        resolved = (_resolve_base(path, chain[-1]) if chain else resolve_conf(path)).resolve()
+        if resolved in chain:
+            raise ConfigError(f"config {path}: '# base:' loop: {' -> '.join(str(c) for c in chain + [resolved])}")
+        if resolved in out:
+            return
+        for base in bases_of(resolved):
+            visit(base, chain + [resolved])
+        out.append(resolved)
+
+    for p in paths:
+        visit(p, [])
+    return out
+
+
+def _display_name(path: Path) -> str:
+    """``conf/<rel>`` for a shipped config, the path as resolved otherwise."""
+    try:
+        return f"conf/{path.relative_to(CONF_DIR.resolve()).as_posix()}"
+    except ValueError:
+        return str(path)
+
+
+def config_sources(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> List[Tuple[str, Any]]:
+    """``[(name, DictConfig)]`` in merge order: each YAML after its bases, then the command line."""
+    sources: List[Tuple[str, Any]] = [(_display_name(p), OmegaConf.load(p)) for p in expand_bases(paths)]
     if overrides:
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"overrides must be key=value, got {bad}")
         sources.append(("command line", OmegaConf.from_dotlist(list(overrides))))
-    for name, cfg in sources:
+    return sources
+
+
+def value_origins(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> Dict[str, str]:
+    """``{dotted key: where its value came from}`` for every key a file or the command line sets (the last
+    setter wins, as in the merge); keys absent here keep the schema default."""
+    origins: Dict[str, str] = {}
+
+    def walk(node, prefix: str, name: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if OmegaConf.is_dict(v) and len(v):
+                walk(v, key + ".", name)
+            else:
+                origins[key] = name
+
+    for name, cfg in config_sources(paths, overrides):
+        walk(cfg, "", name)
+    return origins
+
+
+def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> T:
+    """Schema defaults <- each YAML in ``paths`` (after its ``# base:`` files) <- ``overrides``; returns a
+    dataclass instance."""
+    base = OmegaConf.structured(schema)
+    merged = base
+    for name, cfg in config_sources(paths, overrides):
         try:
             merged = OmegaConf.merge(merged, cfg)
         except ConfigKeyError as e:
@@ -111,8 +184,24 @@ def _check_value(key: str, name: str, value) -> None:
         raise ConfigError(f"{key} must be in [0, 1], got {value}")
 
 
-def to_yaml(cfg) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+def to_yaml(cfg, origins: Dict[str, str] = None) -> str:
+    """The config as YAML; with ``origins`` (:func:`value_origins`) each leaf set by a file or the command line
+    says where from in a trailing comment."""
+    text = OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    if not origins:
+        return text
+    lines, stack = [], []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        if not body or body.startswith("- ") or ":" not in body:
+            lines.append(line)
+            continue
+        depth = (len(line) - len(body)) // 2
+        key, _, rest = body.partition(":")
+        stack[depth:] = [key]
+        where = origins.get(".".join(stack))
+        lines.append(f"{line}  # {where}" if where and rest.strip() else line)
+    return "\n".join(lines) + "\n"
 
 
 __all__ = ["MISSING", "ConfigError", "load_config", "resolve_conf", "to_yaml", "CONF_DIR"]

@@ -1,35 +1,27 @@
 """Dry-run validation of every YAML under ``conf/``: each file loads into its schema and validates.
 
 The schema comes from the file's place, as the task registry (:mod:`speechssl.tasks.registry`) maps it
-(``pretrain/hubert_*`` -> HuBERT pretraining, ``superb/<task>`` -> SUPERB, ...). A file meant to be layered on others says so in a ``# base: a/b c/d`` line and is checked
-merged on top of them, as the recipe passes it. Values only a run supplies (labels, a teacher, the task
+(``pretrain/hubert_*`` -> HuBERT pretraining, ``superb/<task>`` -> SUPERB, ...). A file layered on others
+says so in a ``# base: a/b c/d`` line and is checked merged on top of them, as every command loads it. Values only a run supplies (labels, a teacher, the task
 data) are filled with placeholders, so what is checked is the file itself: key names, types, and the
 schema's own ``validate()`` (sizes, ranges, a LightHuBERT space that contains its default subnet...).
 """
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .config import CONF_DIR, load_config
+from .config import CONF_DIR, bases_of, load_config  # noqa: F401 (bases_of: re-exported)
 from .models.lighthubert_space import SearchSpace
 from .tasks.registry import TASKS, task_for_conf
-
-BASE_LINE = re.compile(r"^#\s*base:\s*(.+)$", re.MULTILINE)
 
 @dataclass
 class ConfCheck:
     path: Path
     schema: str
     error: Optional[str] = None
-
-
-def bases_of(path: Path) -> List[str]:
-    m = BASE_LINE.search(Path(path).read_text())
-    return m.group(1).split() if m else []
 
 
 def _load_space(paths: Sequence[str]) -> None:
@@ -75,8 +67,7 @@ def check_conf_tree(conf_dir: Path = CONF_DIR) -> List[ConfCheck]:
             result.error = f"no schema for {rel}: put it where a task's configs live ({', '.join(known)})"
         else:
             try:
-                bases = [str(conf_dir / b) + ("" if b.endswith(".yaml") else ".yaml") for b in bases_of(path)]
-                check(bases + [str(path)])
+                check([str(path)])  # load_config puts its '# base:' files first
             except Exception as e:  # noqa: BLE001 - every failure is reported with its file
                 result.error = f"{type(e).__name__}: {e}"
         out.append(result)

@@ -40,4 +40,13 @@ class NotFoundError(SpeechSSLError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-__all__ = ["ConfigError", "InputError", "MissingInputError", "NotFoundError", "OutputExistsError", "SpeechSSLError"]
+class Interrupted(SpeechSSLError):
+    """A run stopped by a signal (SIGTERM from ``kill``, ``timeout`` or a scheduler; SIGUSR1 outside SLURM) after
+    checkpointing: not a success, so the exit status is 128 + the signal's number, as a shell reports it."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
+__all__ = ["ConfigError", "Interrupted", "InputError", "MissingInputError", "NotFoundError", "OutputExistsError", "SpeechSSLError"]

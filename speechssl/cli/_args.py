@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from ..config import load_config, to_yaml
+from ..config import load_config, to_yaml, value_origins
 from ..errors import InputError
 from ..tasks.registry import TaskSpec
 
@@ -19,7 +19,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, and no "(default: None)" noise for options without one."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+        # identity, not ==: a default of 0 (== False) is shown
+        hidden = action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+            or (isinstance(action.default, list) and not action.default)
+        if hidden or "%(default)" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -77,7 +80,8 @@ def import_flags(p) -> None:
 def config_flags(p, example_conf: str, example_overrides: str) -> None:
     p.add_argument("--config", action="append", default=[], help="YAML (repeatable; later ones win), a path "
                    f"or a name under conf/ such as {example_conf}")
-    p.add_argument("--print-config", action="store_true", help="print the merged config and exit")
+    p.add_argument("--print-config", action="store_true", help="print the merged config (each value set by a "
+                   "file or the command line commented with its origin) and exit")
     p.add_argument("--dry-run", action="store_true", help="check the config and print what it builds "
                    "(parameter counts; no data, no training)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=f"e.g. {example_overrides}")
@@ -94,8 +98,8 @@ def add_task_command(sub, word: str, spec: TaskSpec, example_conf: str, example_
 def run_task_command(args) -> int:
     spec: TaskSpec = args.task_spec
     cfg = load_config(spec.schema_class(), args.config, args.overrides)
-    if args.print_config:
-        print(to_yaml(cfg))
+    if args.print_config:  # each value set by a file or the command line says where from
+        print(to_yaml(cfg, value_origins(args.config, args.overrides)))
     if args.dry_run:
         print_json(spec.description(cfg))
     if args.print_config or args.dry_run:

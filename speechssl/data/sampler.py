@@ -44,6 +44,13 @@ class BucketBatchSampler:
     def padding_ratio(self) -> float:
         return padding_ratio(self.global_batches, self.durations)
 
+    @property
+    def sampler(self) -> "BucketBatchSampler":
+        """Itself: Lightning advances the epoch through ``loader.batch_sampler.sampler.set_epoch`` (it never
+        looks at the batch sampler's own ``set_epoch``), so without this every epoch replayed epoch 0's
+        order, crops and masks, and a resumed run (which restores the true epoch) diverged from a straight one."""
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self._skip = 0

@@ -76,9 +76,16 @@ def global_batch(cfg) -> Optional[Dict[str, Any]]:
         devices = len(devices)
     counted = devices if isinstance(devices, int) else 1  # "auto": one device counted, and said
     accumulate = getattr(optim, "accumulate", 1) or 1
+    target = getattr(optim, "global_batch_seconds", None)
+    derived = {}
+    if target:  # what the run will do: accumulate from the paper's batch (or the refusal it will give)
+        from ..training.fit import accumulation_for
+        accumulate = accumulation_for(target, seconds, counted * trainer.num_nodes)
+        derived = {"accumulate_from": f"optim.global_batch_seconds={target:g}"}
     total = seconds * counted * trainer.num_nodes * accumulate
     return {"per_device_seconds": seconds, "devices": devices, "num_nodes": trainer.num_nodes,
-            "accumulate": accumulate, "global_seconds": total, "global_hours": round(total / 3600, 3),
+            "accumulate": accumulate, **derived, "global_seconds": total, "global_hours": round(total / 3600, 3),
+            "meaning": "seconds of audio per update (not wall time)",
             **({"note": "devices=auto counted as 1"} if not isinstance(devices, int) else {})}
 
 

@@ -1,5 +1,6 @@
 """Lightning plumbing: atomic checkpoint writes, audio throughput, a training-time budget."""
 import logging
+import signal
 import time
 
 import lightning as L
@@ -64,3 +65,33 @@ class StepTimeLimit(L.Callback):
                             "this run is cut short by the machine's speed, not by its step budget "
                             "(raise trainer.max_time_minutes to reproduce the budget)",
                             self.limit / 60, trainer.global_step, trainer.max_steps)
+
+
+class StopOnSignal(L.Callback):
+    """SIGTERM (``kill``, ``timeout``, a scheduler's time limit) and, outside SLURM, SIGUSR1 stop training at the
+    end of the current batch; :func:`~speechssl.training.fit.fit_and_export` then checkpoints and raises
+    :class:`~speechssl.errors.Interrupted`, so the run exits non-zero and a rerun resumes. (Lightning's own
+    SIGTERM handling ends with ``SystemExit()``: status 0, no final checkpoint, as if the run had finished.)
+    Under SLURM, the requeue signal stays Lightning's (checkpoint and requeue)."""
+
+    def __init__(self, slurm: bool = False):
+        self.signals = [signal.SIGTERM] + ([] if slurm else [signal.SIGUSR1])
+        self.received = None
+        self._previous = {}
+        self._trainer = None
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        if self._trainer is not None:
+            self._trainer.should_stop = True
+        log.warning("received %s: stopping after this batch, then checkpointing", signal.Signals(signum).name)
+
+    def on_train_start(self, trainer, module):  # after Lightning has installed its handlers
+        self._trainer = trainer
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_train_end(self, trainer, module):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

@@ -16,6 +16,10 @@ class OptimConfig:
     end_lr: float = 0.0
     grad_clip: float = 10.0        # 0 disables
     accumulate: int = 1            # gradient accumulation (micro-batches per update)
+    # the paper's audio seconds per update: when set, accumulate is derived from it and the run's world size
+    # (devices x nodes x data.batch_seconds x accumulate = this), so the schedule stays the paper's on any
+    # device count; a world size that cannot reach it exactly is refused naming the settings that do
+    global_batch_seconds: Optional[float] = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib.util
+import logging
 import signal
 import time
 import warnings
@@ -22,10 +23,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from omegaconf import OmegaConf
 
 from ..config import to_yaml
-from ..errors import ConfigError
+from ..errors import ConfigError, Interrupted
 from ..utils.atomic import write_json, write_text
 from ..utils.precision import resolve_precision
-from .callbacks import AtomicCheckpointIO, StepTimeLimit, Throughput
+from .callbacks import AtomicCheckpointIO, StepTimeLimit, StopOnSignal, Throughput
 from .config import OptimConfig, TrainerConfig
 
 Export = Callable[[L.Trainer, Dict[str, Any]], Path]
@@ -37,6 +38,8 @@ def as_config(schema, cfg):
         return cfg
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
 
+log = logging.getLogger(__name__)
+
 
 def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Sequence[L.Callback] = ()) -> L.Trainer:
     """A Trainer from config: periodic + last checkpoints (written atomically), LR and throughput logs, CSV and
@@ -47,7 +50,8 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                                  every_n_train_steps=cfg.checkpoint_every_steps, save_last=True,
                                  save_top_k=cfg.keep_checkpoints, monitor="step", mode="max"),
-                 LearningRateMonitor(logging_interval="step"), Throughput(), *extra_callbacks]
+                 LearningRateMonitor(logging_interval="step"), Throughput(), StopOnSignal(_under_slurm()),
+                 *extra_callbacks]
     if cfg.max_time_minutes:
         callbacks.append(StepTimeLimit(cfg.max_time_minutes))
     # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
@@ -67,6 +71,39 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
                      callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO(), *_cluster_plugins(cfg)],
                      enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
                      num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def accumulation_for(global_seconds: float, batch_seconds: float, world_size: int) -> int:
+    """Micro-batches per update that make ``world_size`` devices of ``batch_seconds`` reach ``global_seconds``;
+    an inexact ratio is a :class:`ConfigError` that names the per-device batch which would be exact."""
+    ratio = global_seconds / (batch_seconds * world_size)
+    k = max(1, round(ratio))
+    if abs(k - ratio) > 1e-6 * ratio:
+        exact = global_seconds / (world_size * k)
+        raise ConfigError(f"optim.global_batch_seconds={global_seconds:g} is not reachable with {world_size} "
+                          f"device(s) x data.batch_seconds={batch_seconds:g}: {ratio:.3f} micro-batches per update. "
+                          f"Keep the paper's batch with data.batch_seconds={exact:g} (accumulate {k}), or set "
+                          f"optim.global_batch_seconds=null to train with another batch (and schedule).")
+    return k
+
+
+def keep_global_batch(trainer: L.Trainer, optim: OptimConfig, batch_seconds: Optional[float]) -> None:
+    """Set the trainer's accumulation from ``optim.global_batch_seconds`` and its world size (said at INFO)."""
+    target = getattr(optim, "global_batch_seconds", None)
+    if not target or not batch_seconds:
+        return
+    if optim.accumulate != 1:
+        raise ConfigError(f"optim.accumulate={optim.accumulate} and optim.global_batch_seconds={target:g} both set: "
+                          f"the second derives the first; drop one")
+    k = accumulation_for(target, batch_seconds, trainer.world_size)
+    trainer.accumulate_grad_batches = k
+    log.info("global batch %.6g s per update = %d device(s) x %.6g s x accumulate %d (optim.global_batch_seconds)",
+             target, trainer.world_size, batch_seconds, k)
+
+
+def _under_slurm() -> bool:
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+    return SLURMEnvironment.detect()
 
 
 def _cluster_plugins(cfg: TrainerConfig) -> List[Any]:
@@ -107,14 +144,21 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     counted = dataclasses.replace(t, max_steps=steps_per_batch * t.max_steps,
                                   checkpoint_every_steps=steps_per_batch * t.checkpoint_every_steps)
     trainer = build_trainer(counted, optim or cfg.optim, callbacks)
+    keep_global_batch(trainer, optim or cfg.optim, getattr(getattr(cfg, "data", None), "batch_seconds", None))
     ckpt = last_checkpoint(out)
     if init_export is not None and not ckpt and trainer.is_global_zero:
         init_export()
     t0 = time.time()
     trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
-    # Stopped by max_steps or the time budget: checkpoint the final state too, so a rerun with a larger
+    # Stopped by max_steps, the time budget or a signal: checkpoint the final state too, so a rerun with a larger
     # budget continues from the exported model rather than from the last periodic save.
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    stopper = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
+    if stopper is not None and stopper.received is not None:
+        name = signal.Signals(stopper.received).name
+        raise Interrupted(f"{out}: stopped by {name} at step {trainer.global_step // steps_per_batch} of "
+                          f"{t.max_steps}; checkpoint {out / 'checkpoints' / 'last.ckpt'} written, no export. "
+                          f"Run the same command again to resume.", stopper.received)
     summary = {"steps": trainer.global_step // steps_per_batch, "epochs": trainer.current_epoch,
                "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
                "wall_seconds_this_run": round(time.time() - t0, 1), "precision": str(trainer.precision),
