@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # LibriSpeech recipe (Kaldi/ESPnet style): corpus -> data dirs -> MFCC k-means -> HuBERT iteration 1 ->
 # layer k-means -> iteration 2 -> w2v-BERT -> LightHuBERT -> CTC ASR -> SUPERB -> results.
-#   ./run.sh [--stage N] [--stop-stage M] [--corpus mini|tiny|librispeech] [--config conf/long.conf] ...
+#   ./run.sh [--stage N] [--stop-stage M] [--corpus mini|tiny|librispeech|mini_librispeech] [--config conf/long.conf] ...
 # Every variable below is an option (--it1-k 50 sets it1_k=50; unknown options fail). --config FILE reads
 # name=value lines at that point of the command line. The defaults are the demo: the mini corpus, every
 # stage, under an hour on 2 CPU cores; --config conf/long.conf runs the longer configs behind the README's
 # figures; --corpus tiny is the few-minute smoke run (conf/tiny.conf).
 # Stages:
-#   0  corpus: synthesize the mini/tiny corpus, or LibriSpeech (--corpus librispeech): an existing copy under
-#      --corpus-dir, downloaded first with --download true
-#   1  Kaldi data dirs (data/<subset>), validated
+#   0  corpus: synthesize the mini/tiny corpus, or LibriSpeech (--corpus librispeech) / Mini LibriSpeech + Libri-light
+#      (--corpus mini_librispeech, real speech): an existing copy under --corpus-dir (the folder holding
+#      LibriSpeech/ or LibriSpeech/ itself), downloaded first with --download true
+#   1  Kaldi data dirs (data/<subset>), validated; mini_librispeech: readers --heldout-dev / --heldout-test leave
+#      train-clean-5 for data/dev, data/test, and the Libri-light sets (--librilight-sets) -> data/librilight_*
 #   2  MFCC + deltas, k-means (--it1-k) on train, labels for train/dev, PNMI (exp/kmeans/mfcc_k<K>)
 #   3  HuBERT iteration 1 on the MFCC labels (--it1-config; exp/hubert_it1, export in exp/hubert_it1/final)
 #   4  layer --it2-layer of iteration 1 (and of its untrained copy, the control) -> k-means (--it2-k), PNMI
@@ -36,12 +38,17 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=10
-corpus=mini               # mini (synthetic, 58 min, offline) | tiny (synthetic, 2 min) | librispeech
+corpus=mini               # mini (synthetic, 58 min, offline) | tiny (synthetic, 2 min) | librispeech | mini_librispeech
+                          # (real: Mini LibriSpeech train-clean-5 + Libri-light's limited supervision, conf/mini_librispeech.conf)
 corpus_dir=corpus         # where the corpus lives / is written
 download=false            # librispeech: fetch the subsets from openslr.org first
 train_sets=""             # default per corpus, below
+heldout_dev=""            # mini_librispeech: readers held out of train-clean-5 as data/dev (unless dev-clean-2 is there)
+heldout_test=""           # ... and as data/test
+align_sets=""             # mini_librispeech: data dirs given PocketSphinx phone alignments in stage 1 (for PNMI)
+librilight_sets=""        # mini_librispeech: Libri-light sets prepared as data/librilight_<set> (10min 1h 1h/K 9h 10h)
 nj=2                      # parallel jobs for features, labels and extraction
-cmd_backend=local         # local | slurm (cmd.sh)
+cmd_backend=auto          # auto (slurm where srun exists, else local) | local | slurm (cmd.sh)
 devices=auto              # Lightning devices per node for the training stages
 nodes=1
 it1_k=100                 # MFCC clusters (HuBERT paper: 100)
@@ -60,6 +67,9 @@ lighthubert_budget=default  # stage 7 search: parameter budget (a number, or max
 lighthubert_search="--random 12 --population 8 --generations 2"
 asr_upstreams="w2v_bert=exp/w2v_bert/final"  # stage 8: NAME=PATH ... (the demo fine-tunes its best content upstream)
 asr_config="finetune/asr_mini finetune/asr_demo"
+asr_train=""              # stage 8: the labelled data dir the CTC models train on (default: the training set)
+asr_exp=exp/asr           # stage 8: where its models and decodes go (e.g. exp/asr_10min for a second label set)
+asr_test_sets=""          # stage 8: more data dirs decoded beside dev and test (e.g. librilight_1h_5)
 asr_args=""               # extra key=value overrides for fine-tuning
 lm_order=3
 lm_weights="0.1 0.2 0.3 0.5"  # stage 8: beam + LM decoding sweeps these on dev and decodes test with the best
@@ -93,7 +103,7 @@ train_combine=""          # NAME=A,B,C: stage 1 combines data/A, data/B, data/C 
 # the paper-size configs); options given on the command line still win
 prev=""
 for a in "$@"; do
-  for c in tiny librispeech; do
+  for c in tiny librispeech mini_librispeech; do
     if [ "$a" = --corpus=$c ] || { [ "$prev" = --corpus ] && [ "$a" = $c ]; }; then set -- --config conf/$c.conf "$@"; break 2; fi
   done
   prev=$a
@@ -107,10 +117,21 @@ command_line="$0 $*"
 preset=""
 case "$corpus" in
   mini|tiny) subsets=${train_sets:-"train dev test test-unseen-speakers"}; corpus_root=$corpus_dir/$corpus; preset=$corpus ;;
-  librispeech) subsets=${train_sets:-"train-clean-100 dev-clean test-clean"}; corpus_root=$corpus_dir/LibriSpeech ;;
-  *) echo "$0: --corpus must be mini, tiny or librispeech, got '$corpus'" >&2; exit 1 ;;
+  librispeech) subsets=${train_sets:-"train-clean-100 dev-clean test-clean"}; corpus_root=$corpus_dir/LibriSpeech
+    [ -d "$corpus_dir/$(echo $subsets | awk '{print $1}')" ] && corpus_root=$corpus_dir ;;  # --corpus-dir .../LibriSpeech
+  mini_librispeech) subsets="train dev test"; corpus_root=$corpus_dir/LibriSpeech
+    [ -d "$corpus_dir/train-clean-5" ] && corpus_root=$corpus_dir ;;
+  *) echo "$0: --corpus must be mini, tiny, librispeech or mini_librispeech, got '$corpus'" >&2; exit 1 ;;
 esac
-case "$cmd_backend" in local|slurm) ;; *) echo "$0: --cmd-backend must be local or slurm, got '$cmd_backend'" >&2; exit 1 ;; esac
+case "$cmd_backend" in
+  auto) if command -v srun >/dev/null 2>&1; then cmd_backend=slurm; else cmd_backend=local; fi ;;
+  local|slurm) ;;
+  *) echo "$0: --cmd-backend must be auto, local or slurm, got '$cmd_backend'" >&2; exit 1 ;;
+esac
+if [ "$cmd_backend" = local ]; then   # local jobs beyond the cores only queue (and each pays the start-up)
+  cores=$(nproc 2>/dev/null || echo 1)
+  if [ "$nj" -gt "$cores" ]; then echo "$0: --nj $nj capped at $cores, the local cores (cmd_backend=local)"; nj=$cores; fi
+fi
 for t in $superb_tasks; do
   case "$t" in pr|ks|ic|sid|asv|asr|sf|qbe|sd) ;; *) echo "$0: --superb-tasks: unknown task '$t' (pr ks ic sid asv asr sf qbe sd)" >&2; exit 1 ;; esac
 done
@@ -138,6 +159,13 @@ if runs 0; then
   if [ -n "$preset" ]; then
     if [ -f "$corpus_root/corpus.json" ]; then echo "$corpus_root exists (remove it to resynthesize)"
     else cpu_cmd JOB=1:1 exp/log/corpus.log speechssl corpus synth --out "$corpus_root" --preset "$preset" --seed "$seed" --nj "$nj"; fi
+  elif [ "$corpus" = mini_librispeech ]; then
+    [ "$download" = true ] && local/download_mini_librispeech.sh "$corpus_dir"
+    [ -d "$corpus_root/train-clean-5" ] || { echo "$0: no train-clean-5 in $corpus_dir or $corpus_dir/LibriSpeech:" \
+      "point --corpus-dir at Mini LibriSpeech, or pass --download true (docs/real-speech.md)" >&2; exit 1; }
+    [ -z "$librilight_sets" ] || [ -d "$corpus_dir/librispeech_finetuning/1h" ] || [ -d "$corpus_root/../librispeech_finetuning/1h" ] || {
+      echo "$0: no librispeech_finetuning/1h beside train-clean-5 under $corpus_dir (Libri-light's limited supervision;" \
+        "docs/real-speech.md), or pass --librilight-sets ''" >&2; exit 1; }
   elif [ "$download" = true ]; then
     local/download_librispeech.sh "$corpus_dir" $subsets
   else
@@ -150,7 +178,21 @@ fi
 
 if runs 1; then
   begin 1 "data dirs -> data/"
+  if [ "$corpus" = mini_librispeech ]; then
+    speechssl data prep-librispeech --corpus-dir "$corpus_root" --subsets train-clean-5 --out data
+    held=(--split "test=${heldout_test// /,}")
+    if [ -d "$corpus_root/dev-clean-2" ]; then speechssl data prep-librispeech --corpus-dir "$corpus_root" --subsets dev-clean-2 --out data
+      rm -rf data/dev; cp -r data/dev_clean_2 data/dev
+    else held+=(--split "dev=${heldout_dev// /,}"); fi
+    speechssl data split-readers --data data/train_clean_5 --out data "${held[@]}"
+    ll_root=$corpus_dir; [ -d "$ll_root/librispeech_finetuning" ] || ll_root=$corpus_root/..
+    [ -z "$librilight_sets" ] || speechssl data prep-librilight --corpus-dir "$ll_root" --sets "${librilight_sets// /,}" --out data
+    for s in $align_sets; do   # PocketSphinx phone alignments, so PNMI works on real speech
+      [ -f "data/$s/alignments.ctm" ] || cpu_cmd JOB=1:1 "data/$s/log/align.log" speechssl data align --data "data/$s"
+    done
+  fi
   for s in $subsets; do
+    [ "$corpus" = mini_librispeech ] && { speechssl data validate "data/$s"; continue; }
     speechssl data prep-librispeech --corpus-dir "$corpus_root" --subsets "$s" --out data
     speechssl data validate "data/${s//-/_}"
   done
@@ -270,21 +312,22 @@ if runs 7; then
 fi
 
 if runs 8; then
-  begin 8 "CTC ASR: $asr_upstreams"
-  lm=exp/lm/${lm_order}gram.arpa
-  log 8 "word ${lm_order}-gram LM from data/$train_dir -> $lm"
-  [ -f "$lm" ] || speechssl lm ngram --text "data/$train_dir" --order "$lm_order" --out "$lm"
+  asr_train=${asr_train:-$train_dir}
+  begin 8 "CTC ASR on data/$asr_train: $asr_upstreams -> $asr_exp"
+  lm=exp/lm/${asr_train}_${lm_order}gram.arpa; [ "$asr_train" = "$train_dir" ] && lm=exp/lm/${lm_order}gram.arpa
+  log 8 "word ${lm_order}-gram LM from the fine-tuning transcripts only, data/$asr_train -> $lm"
+  [ -f "$lm" ] || speechssl lm ngram --text "data/$asr_train" --order "$lm_order" --out "$lm"
   mapfile -t configs < <(configs_of "$asr_config")
   for spec in $asr_upstreams; do
-    name=${spec%%=*}; up=${spec#*=}; out=exp/asr/$name
+    name=${spec%%=*}; up=${spec#*=}; out=$asr_exp/$name
     log 8 "CTC fine-tuning of $up ($asr_config) -> $out/final (resumes if killed)"
     if [ -f "$out/final/asr.json" ] && [ -f "$out/summary.json" ]; then
       echo "$out/final exists: fine-tuning done (remove it to retrain)"
     else
       train_cmd JOB=1:1 "$out/log/train.log" speechssl finetune asr "${configs[@]}" model.upstream="$up" \
-        data.train="data/$train_dir" data.valid="data/$dev_dir" trainer.out_dir="$out" $(trainer_args) $asr_args
+        data.train="data/$asr_train" data.valid="data/$dev_dir" trainer.out_dir="$out" $(trainer_args) $asr_args
     fi
-    splits="$dev_dir $test_dir"; [ -d data/test_unseen_speakers ] && splits+=" test_unseen_speakers"
+    splits="$dev_dir $test_dir $asr_test_sets"; [ -d data/test_unseen_speakers ] && splits+=" test_unseen_speakers"
     for s in $splits; do   # greedy everywhere; beam + LM tuned on dev, then test and unseen with dev's choice
       [ -f "$out/decode_${s}_greedy/wer" ] || decode_cmd JOB=1:1 "$out/decode_${s}_greedy/log/decode.log" \
         speechssl decode --model "$out/final" --data "data/$s" --out "$out/decode_${s}_greedy"

@@ -9,7 +9,10 @@ from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
 from ..corpus.synth import PRESETS, synthesize_corpus
 from ..data.fix import fix_data_dir
 from ..data.kaldi_dir import DataDir
-from ..data.librispeech import prepare_librispeech
+from ..data.heldout import write_reader_splits
+from ..data.librilight import prepare_librilight
+from ..data.librispeech import find_librispeech_root, prepare_librispeech
+from ..errors import InputError
 from ..pipelines.features import KALDI_SCALE, compute_features, merge_shards
 from ._args import add_group, add_parser, key_values, print_json, shard_flags
 
@@ -18,11 +21,45 @@ def cmd_corpus_synth(args) -> int:
     return print_json(synthesize_corpus(args.out, args.preset, args.seed, args.nj))
 
 
+def _summary(out: Path, d: DataDir) -> str:
+    return f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {sum(d.utt2dur.values()) / 3600:.3f} h"
+
+
 def cmd_data_prep(args) -> int:
-    for subset in args.subsets.split(","):
+    subsets = args.subsets.split(",")
+    root = find_librispeech_root(args.corpus_dir, subsets)  # /data or /data/LibriSpeech
+    for subset in subsets:
         out = Path(args.out) / subset.replace("-", "_")
-        d = prepare_librispeech(args.corpus_dir, subset, out)
-        print(f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {sum(d.utt2dur.values()) / 3600:.3f} h")
+        print(_summary(out, prepare_librispeech(root, subset, out)))
+    return 0
+
+
+def cmd_data_prep_librilight(args) -> int:
+    for name in args.sets.split(","):
+        out = Path(args.out) / ("librilight_" + name.replace("/", "_"))
+        print(_summary(out, prepare_librilight(args.corpus_dir, name, out)))
+    return 0
+
+
+def cmd_data_align(args) -> int:
+    from ..pipelines.align import align_data_dir  # pocketsphinx only here
+
+    counts = align_data_dir(args.data, args.out)
+    print(f"{args.out or args.data}: {counts['aligned']} utterances aligned, {counts['unaligned']} not "
+          f"(alignments.unaligned says why)")
+    return 0
+
+
+def cmd_data_split_readers(args) -> int:
+    held = {}
+    for spec in args.split:
+        name, _, readers = spec.partition("=")
+        if not name or not readers:
+            raise InputError(f"--split {spec!r}: expected NAME=READER,READER,...")
+        held[name] = [r for r in readers.replace(" ", ",").split(",") if r]
+    for name, d in write_reader_splits(args.data, args.out, held, args.rest).items():
+        readers = sorted({s.split('-')[0] for s in d.utt2spk.values()})
+        print(f"{_summary(Path(args.out) / name, d)}, readers {' '.join(readers)}")
     return 0
 
 
@@ -116,6 +153,24 @@ def register(sub) -> None:
                    "(or train,dev,test for the mini corpus)")
     s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
     s.set_defaults(func=cmd_data_prep)
+    s = add_parser(data, "prep-librilight", "Libri-light limited-supervision sets (librispeech_finetuning/) -> "
+                   "data dirs data/librilight_<set> with text and text.phone")
+    s.add_argument("--corpus-dir", required=True, help="librispeech_finetuning/ or the folder holding it")
+    s.add_argument("--sets", default="1h", help="comma-separated of 10min, 1h, 1h/0..1h/5, 9h, 10h")
+    s.add_argument("--out", required=True, help="parent of the data dirs")
+    s.set_defaults(func=cmd_data_prep_librilight)
+    s = add_parser(data, "align", "phone alignments (alignments.ctm, ARPAbet + SIL at 10 ms) from PocketSphinx's "
+                   "forced alignment with its US English model; failures listed in alignments.unaligned")
+    s.add_argument("--data", required=True, help="the data dir (its text is aligned)")
+    s.add_argument("--out", help="write the two files here instead of into the data dir")
+    s.set_defaults(func=cmd_data_align)
+    s = add_parser(data, "split-readers", "speaker-disjoint held-out splits: whole readers leave a data dir")
+    s.add_argument("--data", required=True, help="the data dir to split")
+    s.add_argument("--split", action="append", required=True, metavar="NAME=R1,R2",
+                   help="a held-out split and its readers (repeatable)")
+    s.add_argument("--rest", default="train", help="name of the split with everyone else")
+    s.add_argument("--out", required=True, help="parent of the split data dirs")
+    s.set_defaults(func=cmd_data_split_readers)
     s = add_parser(data, "shard", "a data dir (+ label sets, alignments) -> WebDataset tar shards for streaming")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--labels", action="append", default=[], help="a `speechssl kmeans assign` folder (repeatable)")

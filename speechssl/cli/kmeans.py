@@ -27,7 +27,9 @@ def cmd_assign(args) -> int:
 def cmd_eval(args) -> int:
     r = label_set_quality(args.labels, args.data, args.model, args.frame_rate, args.out, args.at_rate)
     print(f"PNMI {r['pnmi']:.4f}  phone purity {r['phone_purity']:.4f}  cluster purity {r['cluster_purity']:.4f}  "
-          f"({r['clusters_used']}/{r['k']} clusters used, {r['frames']} frames) -> {r['out']}")
+          f"({r['clusters_used']}/{r['k']} clusters used, {r['frames']} frames"
+          + (f", {r['utterances_unaligned']} utterances without alignment left out" if r.get('utterances_unaligned')
+             else "") + f") -> {r['out']}")
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError, MissingInputError
+from ..pipelines.align import read_unaligned
 from ..utils.atomic import write_json
 from .kmeans import KMeansModel, read_labels
 
@@ -88,6 +89,8 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
     if not ctm.exists():
         raise MissingInputError(f"{ctm}: no phone alignments to evaluate against")
     phones = frame_phones(ctm.read_text(), frame_rate, window_s)
+    unaligned = read_unaligned(data_dir)  # an aligner's stated failures (speechssl data align): counted, not scored
+    labels = {u: lab for u, lab in labels.items() if u not in unaligned}
     missing = [u for u in labels if u not in phones]
     if missing:
         raise InputError(f"{len(missing)} labelled utterances have no alignment in {ctm}, e.g. {missing[0]}")
@@ -102,7 +105,7 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
             yield ph[:n], lab[:n]
 
     counts, _ = joint_counts(pairs(), num_clusters)
-    return cluster_quality(counts)
+    return {**cluster_quality(counts), "utterances": len(labels), "utterances_unaligned": len(unaligned)}
 
 
 def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Optional[float] = None,

@@ -28,24 +28,7 @@ def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLi
         raise DataDirError(f"{src}: LibriSpeech subset directory not found")
     d = DataDir(text={})
     extra = {"utt2reader": {}}
-    for trans in sorted(src.glob("*/*/*.trans.txt")):
-        reader, chapter = trans.parent.parent.name, trans.parent.name
-        for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=1)
-            utt = parts[0]
-            if not utt.startswith(f"{reader}-{chapter}-"):
-                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to "
-                                   f"{reader}-{chapter}")
-            audio = next((trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
-                          if (trans.parent / f"{utt}{ext}").exists()), None)
-            if audio is None:
-                raise DataDirError(f"{trans}:{n}: no audio file {utt}.flac next to it")
-            d.wav_scp[utt] = str(audio.resolve())
-            d.text[utt] = parts[1].strip() if len(parts) > 1 else ""
-            d.utt2spk[utt] = f"{reader}-{chapter}"
-            extra["utt2reader"][utt] = reader
+    read_chapters(src, d, extra["utt2reader"])
     if not d.utt2spk:
         raise DataDirError(f"{src}: no */*/*.trans.txt transcripts found")
     speakers_txt = next((p for p in (corpus_dir / "SPEAKERS.TXT", src.parent / "SPEAKERS.TXT")
@@ -86,6 +69,40 @@ def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLi
     d.compute_utt2dur()
     d.write(out_dir)
     return d
+
+
+def read_chapters(src: Path, d: DataDir, utt2reader: Dict[str, str]) -> None:
+    """Add every ``SPK/CHAPTER/SPK-CHAPTER.trans.txt`` under ``src`` to ``d`` (audio = the ``.flac`` or
+    ``.wav`` beside it; speaker = reader-chapter, as Kaldi's ``local/data_prep.sh``)."""
+    for trans in sorted(Path(src).glob("*/*/*.trans.txt")):
+        reader, chapter = trans.parent.parent.name, trans.parent.name
+        for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            utt = parts[0]
+            if not utt.startswith(f"{reader}-{chapter}-"):
+                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to "
+                                   f"{reader}-{chapter}")
+            audio = next((trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
+                          if (trans.parent / f"{utt}{ext}").exists()), None)
+            if audio is None:
+                raise DataDirError(f"{trans}:{n}: no audio file {utt}.flac next to it")
+            d.wav_scp[utt] = str(audio.resolve())
+            d.text[utt] = parts[1].strip() if len(parts) > 1 else ""
+            d.utt2spk[utt] = f"{reader}-{chapter}"
+            utt2reader[utt] = reader
+
+
+def find_librispeech_root(corpus_dir: os.PathLike, subsets: List[str]) -> Path:
+    """The folder holding the subsets: ``corpus_dir`` itself (``/data/LibriSpeech``) or its ``LibriSpeech/``
+    (``/data``), whichever holds the first subset; an error names both places looked at."""
+    corpus_dir = Path(corpus_dir)
+    for root in (corpus_dir, corpus_dir / "LibriSpeech"):
+        if subsets and (root / subsets[0]).is_dir():
+            return root
+    raise DataDirError(f"{corpus_dir}: subset {subsets[0] if subsets else '?'} found neither in it nor in "
+                       f"{corpus_dir / 'LibriSpeech'} (point --corpus-dir at either, or pass --download true)")
 
 
 def read_ctm_frames(ctm_text: str, frame_shift: float = 0.01) -> Dict[str, List[str]]:

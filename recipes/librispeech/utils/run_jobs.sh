@@ -22,7 +22,7 @@ fi
 first=${BASH_REMATCH[1]}; last=${BASH_REMATCH[2]}; log=$2; shift 2
 case "$backend" in local|slurm) ;; *) echo "$0: --backend must be local or slurm, got '$backend'" >&2; exit 2 ;; esac
 if [ "$backend" = slurm ] && ! command -v srun >/dev/null; then
-  echo "$0: backend slurm but srun is not on PATH (set cmd_backend=local in cmd.sh to run here)" >&2; exit 2
+  echo "$0: backend slurm but srun is not on PATH (pass --cmd-backend local, or auto, to run on this machine)" >&2; exit 2
 fi
 run_one() {  # run_one JOB
   local j=$1 args=() a
