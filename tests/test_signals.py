@@ -37,3 +37,28 @@ def test_signal_checkpoints_and_exits_non_zero_then_resumes(tiny_data, mfcc_labe
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((out / "summary.json").read_text())["steps"] == step + 2
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_step_and_exports_nothing(tiny_data, mfcc_labels, tmp_path,
+                                                                             capsys):
+    from speechssl.cli import main
+    out = tmp_path / "run"
+    assert main(["pretrain", "hubert", "--config", "pretrain/hubert_tiny", f"data.train={tiny_data / 'dev'}",
+                 f"data.train_labels=[{mfcc_labels / 'dev'}]", "data.valid=null", "trainer.val_every_steps=null",
+                 "optim.lr=inf", "optim.warmup_steps=0", "trainer.max_steps=6", f"trainer.out_dir={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "training loss is nan at step" in err and "learning rate" in err and "nothing was exported" in err
+    assert not (out / "final").exists()
+
+
+def test_non_finite_weights_are_never_exported(tmp_path):
+    from speechssl.errors import InputError
+    from speechssl.models import save_model
+    from speechssl.models.encoder import EncoderConfig, SpeechEncoder
+    enc = SpeechEncoder(EncoderConfig(hidden_size=16, num_layers=1, num_heads=2, ffn_dim=16, pos_conv_kernel=0,
+                                      conv_layers=[[16, 10, 5]]))
+    with torch.no_grad():
+        enc.encoder.layers[0].ffn.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(InputError, match="refusing to export non-finite weights .*encoder.layers.0.ffn.fc1.weight"):
+        save_model(enc, tmp_path / "m")
+    assert not (tmp_path / "m").exists()

@@ -61,9 +61,13 @@ def save_model(model: SpeechEncoder, path: Union[str, Path], metadata: Dict = No
     carried implicitly: an encoder fine-tuned since would otherwise be saved with heads that no longer fit it.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     conf = {"model": model.config.to_dict(), "metadata": metadata or {}, **({"heads": heads[0]} if heads else {})}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(f"{path}: refusing to export non-finite weights ({len(bad)} of {len(state)} tensors hold "
+                         f"NaN or inf, e.g. {bad[0]})")
+    path.mkdir(parents=True, exist_ok=True)
     with atomic_path(path / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})
     if heads:

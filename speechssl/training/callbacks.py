@@ -1,5 +1,6 @@
 """Lightning plumbing: atomic checkpoint writes, audio throughput, a training-time budget."""
 import logging
+import math
 import signal
 import time
 
@@ -95,3 +96,22 @@ class StopOnSignal(L.Callback):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+class StopOnNonFinite(L.Callback):
+    """A non-finite training loss ends the run at once with one line naming the step (nothing is exported:
+    the weights are already poisoned). The likely causes are named: a learning rate too high for the batch,
+    fp16 overflow, or an input that cannot be fitted (a CTC target longer than its frames gives inf)."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None or not hasattr(loss, "detach"):
+            return
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            from ..errors import InputError
+            lr = ", ".join(f"{g['lr']:.3g}" for g in trainer.optimizers[0].param_groups) if trainer.optimizers else "?"
+            raise InputError(f"{trainer.default_root_dir}: training loss is {value} at step {trainer.global_step} "
+                             f"(learning rate now {lr}): likely a learning rate too high for this batch, fp16 "
+                             f"overflow (try precision=bf16-mixed or 32-true), or a target the input cannot fit; "
+                             f"nothing was exported")

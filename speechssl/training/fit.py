@@ -26,7 +26,7 @@ from ..config import to_yaml
 from ..errors import ConfigError, Interrupted
 from ..utils.atomic import write_json, write_text
 from ..utils.precision import resolve_precision
-from .callbacks import AtomicCheckpointIO, StepTimeLimit, StopOnSignal, Throughput
+from .callbacks import AtomicCheckpointIO, StepTimeLimit, StopOnNonFinite, StopOnSignal, Throughput
 from .config import OptimConfig, TrainerConfig
 
 Export = Callable[[L.Trainer, Dict[str, Any]], Path]
@@ -50,7 +50,7 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                                  every_n_train_steps=cfg.checkpoint_every_steps, save_last=True,
                                  save_top_k=cfg.keep_checkpoints, monitor="step", mode="max"),
-                 LearningRateMonitor(logging_interval="step"), Throughput(), StopOnSignal(_under_slurm()),
+                 LearningRateMonitor(logging_interval="step"), Throughput(), StopOnSignal(_under_slurm()), StopOnNonFinite(),
                  *extra_callbacks]
     if cfg.max_time_minutes:
         callbacks.append(StepTimeLimit(cfg.max_time_minutes))
