@@ -148,11 +148,19 @@ def register(sub) -> None:
 
     data = add_group(sub, "data", "Kaldi data directories")
     s = add_parser(data, "prep-librispeech", "LibriSpeech-layout corpus -> data dirs (speaker = reader-chapter)")
-    s.add_argument("--corpus-dir", required=True, help="the corpus root (holds one folder per subset)")
+    s.add_argument("--corpus-dir", required=True, help="the corpus root: the folder holding the subsets, or "
+                   "the one holding LibriSpeech/")
     s.add_argument("--subsets", required=True, help="comma-separated, e.g. train-clean-100,dev-clean "
                    "(or train,dev,test for the mini corpus)")
     s.add_argument("--out", required=True, help="parent of the data dirs (one per subset)")
     s.set_defaults(func=cmd_data_prep)
+    _register_real_corpora(data)
+    _register_data_tools(data)
+    _register_features(sub)
+
+
+def _register_real_corpora(data) -> None:
+    """Real layouts beyond LibriSpeech's: Libri-light's sets, held-out readers, phone alignments."""
     s = add_parser(data, "prep-librilight", "Libri-light limited-supervision sets (librispeech_finetuning/) -> "
                    "data dirs data/librilight_<set> with text and text.phone")
     s.add_argument("--corpus-dir", required=True, help="librispeech_finetuning/ or the folder holding it")
@@ -171,6 +179,9 @@ def register(sub) -> None:
     s.add_argument("--rest", default="train", help="name of the split with everyone else")
     s.add_argument("--out", required=True, help="parent of the split data dirs")
     s.set_defaults(func=cmd_data_split_readers)
+
+
+def _register_data_tools(data) -> None:
     s = add_parser(data, "shard", "a data dir (+ label sets, alignments) -> WebDataset tar shards for streaming")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--labels", action="append", default=[], help="a `speechssl kmeans assign` folder (repeatable)")
@@ -207,6 +218,9 @@ def register(sub) -> None:
     s.add_argument("dir", help="the data dir")
     s.set_defaults(func=cmd_data_utt2dur)
 
+
+
+def _register_features(sub) -> None:
     s = add_parser(sub, "features", "Kaldi-compatible fbank/MFCC of a data dir to ark/scp")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--out", required=True, help="output folder")

@@ -10,12 +10,14 @@ SID    projection, mean pool, linear             CE / accuracy
 ASV    x-vector TDNN, statistics pooling         AM-softmax / EER
 =====  ========================================  ===============
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
+from ..nn.spec_augment import SpecAugment, SpecAugmentConfig
 from ..nn.utils import lengths_to_mask
+from ..nn.weighted_sum import WeightedSum
 
 
 class LinearCTC(nn.Module):
@@ -122,3 +124,50 @@ class AMSoftmax(nn.Module):
         cos = self.logits(emb)
         margin = nn.functional.one_hot(target, cos.shape[-1]).to(cos.dtype) * self.margin
         return nn.functional.cross_entropy(self.scale * (cos - margin), target)
+
+
+class SpeakerEmbedding(nn.Module):
+    """x-vector network whose training loss is an AM-softmax over the training speakers (SUPERB ASV):
+    ``forward(x [B, T, D], lengths) -> embeddings [B, embed]``; ``am_softmax(embeddings, speakers)`` is the loss."""
+
+    def __init__(self, dim: int, num_speakers: int, channels: int, pool: int, embed: int, margin: float,
+                 scale: float):
+        super().__init__()
+        self.xvector = XVector(dim, channels, pool, embed)
+        self.am_softmax = AMSoftmax(embed, num_speakers, margin, scale)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.xvector(x, lengths)
+
+
+class DiarizationHead(nn.Module):
+    """``(states [B, T, D], lengths) -> (logits [B, T, S], lengths)``: an LSTM, then one logit per speaker (SD)."""
+
+    def __init__(self, dim: int, hidden: int, layers: int, speakers: int = 2):
+        super().__init__()
+        self.rnn = nn.LSTM(dim, hidden, layers, batch_first=True)
+        self.out = nn.Linear(hidden, speakers)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        y, _ = self.rnn(packed)
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        return self.out(y), lengths
+
+
+class SuperbModel(nn.Module):
+    """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured:
+    superb/official/asr and sf, as s3prl), then the task's head."""
+
+    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module,
+                 specaug: Optional[SpecAugmentConfig] = None):
+        super().__init__()
+        self.featurizer = WeightedSum(num_states, layer_norm)
+        self.specaug = SpecAugment(specaug) if specaug is not None and specaug.enabled else None
+        self.head = head
+
+    def forward(self, states: torch.Tensor, lengths: torch.Tensor):
+        x = self.featurizer(states)
+        if self.specaug is not None:
+            x = self.specaug(x, lengths)
+        return self.head(x, lengths)

@@ -20,6 +20,7 @@ from ..nn.init import init_encoder_
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder
 from ..nn.utils import lengths_to_mask
+from .folder import save_model
 from .upstream import UpstreamBase, UpstreamOutput
 
 FRONTENDS = ("waveform_cnn", "fbank_conv2d", "fbank_stack", "fbank_conv1d")
@@ -180,7 +181,6 @@ class SpeechEncoder(UpstreamBase):
         """Write this encoder as an exported folder (``config.yaml`` + ``model.safetensors``) that
         :func:`speechssl.from_pretrained` and :func:`speechssl.load_model` read, keeping where its weights came
         from (``metadata``; an encoder built here and never trained is recorded as ``random init``)."""
-        from .registry import save_model
         metadata = dict(getattr(self, "metadata", None) or {"weights": "random init"})
         return save_model(self, path, metadata)
 

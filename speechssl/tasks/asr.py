@@ -9,7 +9,6 @@ encoder in our folder format (an upstream like any other) plus ``ctc_head.safete
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,11 +19,9 @@ from typing import Any, Dict, List, Optional
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from ..config import MISSING
 from ..data.batching import duration_batches
 from ..data.dataset import AudioTextDataset, collate_audio_text
 from ..data.kaldi_dir import DataDir
@@ -34,13 +31,10 @@ from ..downstream.metrics import ErrorCounts, error_counts
 from ..downstream.scoring import write_scoring
 from ..errors import InputError, MissingInputError
 from ..hub import load_upstream
-from ..models import load_model, save_model
-from ..models.encoder import EncoderConfig, SpeechEncoder, normalize_waveform
-from ..nn.masking import channel_mask, span_mask
-from ..nn.utils import lengths_to_mask
+from ..models.ctc import AsrModelConfig, CtcModel, load_ctc_model, save_ctc_model  # noqa: F401 (re-exported)
+from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, fit_and_export,
                         no_decay_groups)
-from ..utils.atomic import atomic_path, write_json
 from ..utils.device import resolve_device
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig
@@ -56,19 +50,6 @@ class AsrDataConfig(AudioDataConfig):
     text_file: str = "text"              # transcript table in the data dirs (text.phone for phones)
     crop_seconds: Optional[float] = None  # CTC needs whole utterances
     max_seconds: Optional[float] = 30.0
-
-
-@dataclass
-class AsrModelConfig:
-    upstream: str = MISSING              # exported folder, HF folder, fairseq .pt, or a registered name
-    encoder_overrides: Dict[str, Any] = field(default_factory=dict)  # e.g. dropout, layerdrop
-    final_dropout: float = 0.0
-    freeze_feature_extractor: bool = True
-    freeze_encoder_steps: int = 0        # fairseq freeze_finetune_updates: only the CTC layer learns until then
-    mask_prob: float = 0.65              # fraction of frames covered by time-mask spans (fairseq meaning)
-    mask_length: int = 10
-    mask_channel_prob: float = 0.0       # fraction of channels zeroed by spans
-    mask_channel_length: int = 64
 
 
 @dataclass
@@ -110,62 +91,6 @@ def tri_stage(step: int, total: int, ratios, init_scale: float, final_scale: flo
     if step < total and decay > 0:
         return math.exp(math.log(final_scale) * (step - warm - hold) / decay)
     return final_scale
-
-
-# ------------------------------------------------------------------------------------ model
-class CtcModel(nn.Module):
-    """A :class:`SpeechEncoder` with a linear CTC output layer: ``wavs -> log_probs [B, T', V]``."""
-
-    def __init__(self, encoder: SpeechEncoder, vocab_size: int, final_dropout: float = 0.0):
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = nn.Dropout(final_dropout)
-        self.ctc_proj = nn.Linear(encoder.hidden_size, vocab_size)
-
-    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor, mask: Optional[AsrModelConfig] = None,
-                freeze_frontend: bool = True, freeze_encoder: bool = False):
-        """Returns ``(log_probs [B, T', V], frames [B])``; ``mask`` (a config) applies time/channel masking."""
-        enc = self.encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_encoder):
-            if enc.config.normalize_waveform:
-                wavs = normalize_waveform(wavs, lengths)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_frontend):
-                feats, frames = enc.frontend(wavs, lengths)
-            time_mask = chan = None
-            if mask is not None:
-                B, T = feats.shape[:2]
-                if mask.mask_prob > 0:
-                    time_mask = span_mask(frames, T, mask.mask_prob, mask.mask_length, 2) & \
-                        lengths_to_mask(frames, T)
-                if mask.mask_channel_prob > 0:
-                    chan = channel_mask(B, enc.hidden_size, mask.mask_channel_prob, mask.mask_channel_length,
-                                        device=feats.device)
-            x = enc.forward_features(feats, frames, time_mask=time_mask, channel_mask=chan).last_hidden_state
-        return self.ctc_proj(self.dropout(x)).float().log_softmax(-1), frames
-
-
-def save_ctc_model(model: CtcModel, vocab: TokenVocab, path, metadata: Optional[Dict] = None) -> Path:
-    path = Path(path)
-    save_model(model.encoder, path, metadata={"objective": "ctc", **(metadata or {})})
-    state = {k: v.detach().contiguous().cpu() for k, v in model.ctc_proj.state_dict().items()}
-    with atomic_path(path / "ctc_head.safetensors") as tmp:
-        save_file(state, str(tmp))
-    vocab.save(path / "tokens.txt")
-    write_json(path / "asr.json", {"unit": vocab.unit, "vocab_size": len(vocab)})
-    return path
-
-
-def load_ctc_model(path):
-    """``(CtcModel, TokenVocab)`` from a folder written by :func:`save_ctc_model`."""
-
-    path = Path(path)
-    if not (path / "asr.json").is_file():
-        raise MissingInputError(f"{path}: not a fine-tuned CTC model (no asr.json; made by `speechssl finetune asr`)")
-    info = json.loads((path / "asr.json").read_text())
-    vocab = TokenVocab.load(path / "tokens.txt", info["unit"])
-    model = CtcModel(load_model(path), len(vocab))
-    model.ctc_proj.load_state_dict(load_file(str(path / "ctc_head.safetensors")))
-    return model.eval(), vocab
 
 
 # ------------------------------------------------------------------------------------ training

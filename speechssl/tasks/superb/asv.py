@@ -7,25 +7,13 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from ...downstream.heads import AMSoftmax, XVector
+from ...downstream.heads import SpeakerEmbedding
 from ...downstream.metrics import equal_error_rate
 from ...errors import InputError, MissingInputError
 from ...utils.atomic import write_text
 from ...utils.text import read_text_lines
 from .base import HeadConfig, Scored, Split, register
 from .classification import UtteranceClassification
-
-
-class SpeakerEmbedding(nn.Module):
-    """x-vector network whose training loss is an AM-softmax over the training speakers."""
-
-    def __init__(self, dim: int, cfg: HeadConfig, num_speakers: int):
-        super().__init__()
-        self.xvector = XVector(dim, cfg.xvector_channels, cfg.xvector_pool, cfg.xvector_embed)
-        self.am_softmax = AMSoftmax(cfg.xvector_embed, num_speakers, cfg.margin, cfg.scale)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.xvector(x, lengths)
 
 
 @register
@@ -48,7 +36,8 @@ class SpeakerVerification(UtteranceClassification):
         return targets["train"] if split == "train" else {u: 0 for u in self.dirs[split].utt_ids}
 
     def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
-        return SpeakerEmbedding(dim, cfg, num_out)
+        return SpeakerEmbedding(dim, num_out, cfg.xvector_channels, cfg.xvector_pool, cfg.xvector_embed, cfg.margin,
+                                cfg.scale)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
         return head.am_softmax(head_out, torch.tensor(targets, device=head_out.device))

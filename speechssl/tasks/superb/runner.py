@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch import nn
 
 from ...config import load_config
 from ...data.kaldi_dir import DataDir
@@ -29,8 +28,8 @@ from ...downstream.featurizer import weights_plot
 from ...downstream.states import OnlineStates
 from ...errors import InputError, MissingInputError
 from ...hub import load_upstream, source_record
-from ...nn.spec_augment import SpecAugment, SpecAugmentConfig
-from ...nn.weighted_sum import WeightedSum
+from ...downstream.heads import SuperbModel
+from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from ...utils.memory import release_large_allocations
@@ -82,24 +81,6 @@ class SuperbConfig:
         if self.lr <= 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
         self.specaug.validate()
-
-
-class SuperbModel(nn.Module):
-    """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured:
-    superb/official/asr and sf, as s3prl), then the task's head."""
-
-    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module,
-                 specaug: Optional[SpecAugmentConfig] = None):
-        super().__init__()
-        self.featurizer = WeightedSum(num_states, layer_norm)
-        self.specaug = SpecAugment(specaug) if specaug is not None and specaug.enabled else None
-        self.head = head
-
-    def forward(self, states: torch.Tensor, lengths: torch.Tensor):
-        x = self.featurizer(states)
-        if self.specaug is not None:
-            x = self.specaug(x, lengths)
-        return self.head(x, lengths)
 
 
 class SuperbRunner:

@@ -9,27 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...downstream.heads import DiarizationHead
 from ...downstream.diarization import der, frames_to_segments, pit_bce, read_rttm, segments_to_frames
 from ...errors import MissingInputError
 from ...utils.atomic import write_text
 from .base import HeadConfig, Scored, Split, SuperbTask, register
 
 SPEAKERS = 2
-
-
-class DiarizationHead(nn.Module):
-    """``(states [B, T, D], lengths) -> (logits [B, T, S], lengths)``: an LSTM, then one logit per speaker."""
-
-    def __init__(self, dim: int, hidden: int, layers: int, speakers: int = SPEAKERS):
-        super().__init__()
-        self.rnn = nn.LSTM(dim, hidden, layers, batch_first=True)
-        self.out = nn.Linear(hidden, speakers)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        y, _ = self.rnn(packed)
-        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
-        return self.out(y), lengths
 
 
 def _median11(active: np.ndarray) -> np.ndarray:
