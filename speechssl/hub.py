@@ -61,7 +61,8 @@ def from_pretrained(source, *, drop_heads: bool = True, trust: bool = False, rev
         revision: hub revision (branch, tag or commit).
     """
     source = str(source)
-    if Path(source).exists():
+    named = source in WELL_KNOWN or source in available_models()  # a name means what it names, whatever lies in
+    if not named and Path(source).exists():                        # the working directory (a folder: ./name)
         return _with_provenance(import_checkpoint(source, drop_heads=drop_heads, trust=trust), source)
     if source in WELL_KNOWN:
         hub_id, arch = WELL_KNOWN[source]
@@ -83,7 +84,7 @@ def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False, rando
     or, with ``random_init``, a registered architecture with fresh weights (tests, smoke runs, untrained
     baselines)."""
     spec = str(spec)
-    if spec == "fbank" and not Path(spec).exists():
+    if spec == "fbank":  # the baseline by name, even beside a Kaldi fbank/ folder (a folder: ./fbank)
         model = FbankUpstream().eval()
         model.metadata = {"weights": "none (log-mel filterbank)"}
         return model
@@ -120,8 +121,10 @@ def source_record(spec: str) -> Dict[str, str]:
     """Where the weights of an upstream spec come from, without loading it: a path and the SHA-256 of its
     weight files, ``fbank``, or a hub id with the cached snapshot (commit) it resolves to."""
     spec = str(spec)
+    if spec == "fbank":
+        return {"source": "fbank", "weights": "none (log-mel filterbank)"}
     p = Path(spec)
-    if p.exists():
+    if p.exists() and spec not in WELL_KNOWN:
         files = sorted(f for pattern in ("*.safetensors", "*.bin", "*.pt") for f in p.glob(pattern)) if p.is_dir() else [p]
         h = hashlib.sha256()
         for f in files:
@@ -129,8 +132,6 @@ def source_record(spec: str) -> Dict[str, str]:
                 for block in iter(lambda: fh.read(1 << 22), b""):
                     h.update(block)
         return {"source": str(p.resolve()), "sha256": h.hexdigest()}
-    if spec == "fbank":
-        return {"source": "fbank", "weights": "none (log-mel filterbank)"}
     hub_id = WELL_KNOWN[spec][0] if spec in WELL_KNOWN else spec
     snapshots = Path(hub_cache_dir()) / ("models--" + hub_id.replace("/", "--")) / "refs" / "main"
     return {"source": f"hf://{hub_id}", **({"commit": snapshots.read_text().strip()} if snapshots.is_file() else {})}

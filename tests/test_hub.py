@@ -120,3 +120,21 @@ def test_cli_converts_to_hf_and_onnx_and_refuses_bare_names(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "ours"), str(tmp_path / "m.onnx"), "--to", "onnx", "--int8"]) == 0
     assert (tmp_path / "m.onnx").is_file() and (tmp_path / "m.int8.onnx").is_file()
     shutil.rmtree(tmp_path / "hf")
+
+
+def test_names_mean_what_they_name_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    """A Kaldi fbank/ feature folder or a folder called hubert_small in the working directory never replaces the
+    FBANK baseline or the named architecture (hubert_small); ./fbank reaches the folder."""
+    from speechssl.errors import InputError
+    from speechssl.hub import from_pretrained, load_upstream, source_record
+    from speechssl.models.fbank_upstream import FbankUpstream
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fbank").mkdir()
+    (tmp_path / "fbank" / "feats.scp").write_text("")
+    (tmp_path / "hubert_small").mkdir()
+    assert isinstance(load_upstream("fbank"), FbankUpstream)
+    assert source_record("fbank")["source"] == "fbank"
+    with pytest.raises(InputError, match="architecture name, not weights"):
+        from_pretrained("hubert_small")
+    with pytest.raises(Exception, match="fbank"):  # the folder, asked for explicitly: not a model folder
+        load_upstream("./fbank")
