@@ -224,3 +224,32 @@ def test_combine_makes_the_union_and_names_conflicts(tmp_path):
     with pytest.raises(InputError, match=r"text: id 'u1' is in .*a and .*b with different entries"):
         combine_data_dirs(tmp_path / "all2", [tmp_path / "a", tmp_path / "b"])
     assert main(["data", "combine", str(tmp_path / "x"), str(tmp_path / "a")]) == 2
+
+
+def test_kaldi_legal_per_recording_and_per_speaker_files_pass_and_follow_fix(tmp_path):
+    """reco2file_and_channel is a standard Kaldi file: validate accepts it; fix (and any subset) keeps the lines
+    of the recordings, utterances and speakers it keeps, in feats.scp, cmvn.scp, spk2gender, reco2dur too."""
+    from speechssl.data.kaldi_dir import DataDir
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text("r1 a.wav\nr2 b.wav\n")
+    (d / "segments").write_text("u1 r1 0.0 1.0\nu2 r2 0.0 1.0\nu3 r2 1.0 0.5\n")  # u3: end before start
+    (d / "utt2spk").write_text("u1 s1\nu2 s2\nu3 s2\n")
+    (d / "reco2file_and_channel").write_text("r1 a A\nr2 b A\n")
+    (d / "reco2dur").write_text("r1 1.0\nr2 2.0\n")
+    (d / "feats.scp").write_text("u1 f.ark:1\nu2 f.ark:2\nu3 f.ark:3\n")
+    (d / "cmvn.scp").write_text("s1 c.ark:1\ns2 c.ark:2\n")
+    (d / "spk2gender").write_text("s1 f\ns2 m\n")
+    problems = DataDir.read(d).validate()
+    assert not [p for p in problems if "reco2file_and_channel" in p.file and p.severity == "error"], problems
+    fixed, dropped = DataDir.read(d).fix()
+    assert dropped and "u3" in sum(dropped.values(), [])
+    fixed.write(tmp_path / "fixed")
+    out = tmp_path / "fixed"
+    assert (out / "reco2file_and_channel").read_text() == "r1 a A\nr2 b A\n"
+    assert (out / "feats.scp").read_text() == "u1 f.ark:1\nu2 f.ark:2\n"  # u3 went with fix
+    only_s1 = DataDir.read(out).subset(["u1"])
+    only_s1.write(tmp_path / "s1")
+    for name, want in (("feats.scp", "u1 f.ark:1\n"), ("cmvn.scp", "s1 c.ark:1\n"), ("spk2gender", "s1 f\n"),
+                       ("reco2dur", "r1 1.0\n"), ("reco2file_and_channel", "r1 a A\n")):
+        assert (tmp_path / "s1" / name).read_text() == want, name

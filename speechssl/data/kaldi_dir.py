@@ -32,7 +32,11 @@ VERBATIM_IN_MEMORY_BYTES = 50_000_000  # larger carried files stay on disk and a
 
 # Files that are not per-utterance tables and are carried verbatim.
 _VERBATIM = ("alignments.ctm", "spk2gender", "trials", "frame_shift", "reco2dur", "feats.scp",
-             "cmvn.scp", "conf")
+             "cmvn.scp", "conf", "reco2file_and_channel")
+# Carried files whose lines are keyed (first field) by an utterance, a speaker or a recording: a subset keeps
+# the lines of what it keeps (Kaldi's fix_data_dir.sh filters them the same way).
+_KEYED_BY = {"feats.scp": "utt", "alignments.ctm": "utt", "cmvn.scp": "spk", "spk2gender": "spk",
+             "reco2dur": "reco", "reco2file_and_channel": "reco"}
 
 
 class DataDirError(InputError):
@@ -262,6 +266,7 @@ class DataDir:
         keep = set(utts)
         sub = DataDir(path=self.path, verbatim=dict(self.verbatim))
         sub.utt2spk = {u: s for u, s in self.utt2spk.items() if u in keep}
+        kept = {"utt": keep, "spk": set(sub.utt2spk.values())}
         if self.segments is not None:
             sub.segments = {u: v for u, v in self.segments.items() if u in keep}
             recs = {r for r, _, _ in sub.segments.values()}
@@ -273,6 +278,14 @@ class DataDir:
         if self.utt2dur is not None:
             sub.utt2dur = {u: v for u, v in self.utt2dur.items() if u in keep}
         sub.extra = {n: {u: v for u, v in t.items() if u in keep} for n, t in self.extra.items()}
+        kept["reco"] = {r for r, _, _ in sub.segments.values()} if sub.segments is not None else set(sub.wav_scp)
+        for name, by in _KEYED_BY.items():
+            content = sub.verbatim.get(name)
+            if isinstance(content, Path):
+                content = content.read_text(encoding="utf-8", errors="replace")
+            if content is not None:
+                sub.verbatim[name] = "".join(line for line in content.splitlines(keepends=True)
+                                             if not line.split() or line.split()[0] in kept[by])
         return sub
 
     # ---------------------------------------------------------------- checking
