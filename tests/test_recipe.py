@@ -30,7 +30,7 @@ def test_unknown_option_and_bad_corpus_fail_clearly(recipe):
     r = _run(recipe, "--stgae", "1")
     assert r.returncode == 1 and "unknown option --stgae" in r.stderr
     r = _run(recipe, "--corpus", "timit")
-    assert r.returncode == 1 and "--corpus must be mini, tiny or librispeech" in r.stderr
+    assert r.returncode == 1 and "--corpus must be mini, tiny, librispeech or mini_librispeech" in r.stderr
     r = _run(recipe, "--superb-tasks", "pr kws")
     assert r.returncode == 1 and "unknown task 'kws'" in r.stderr
     (recipe / "typo.conf").write_text("# a config with a typo\nit1_k=50\nit2-layr=3\n")
@@ -255,3 +255,42 @@ def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
     assert len(evaluations("--tts-vocoder-config", "tts/vec2wav_mini")) == 3
     assert len(evaluations("--tts-vocoder-config", "tts/vec2wav_mini", "--tts-eval-utts", "32")) == 4
     assert "--max-utts 32" in calls.read_text().splitlines()[-2]                  # the last call is `results`
+
+
+def _real_layout(testdata, root: Path) -> Path:
+    """../shared/testdata's verified LibriSpeech utterances as Mini LibriSpeech's train-clean-5 and, two of them,
+    as a Libri-light 1 h set (fold 0 only, no phones)."""
+    src = testdata / "librispeech"
+    text = dict(line.split(maxsplit=1) for line in (src / "text").read_text().splitlines())
+    scp = dict(line.split(maxsplit=1) for line in (src / "wav.scp").read_text().splitlines())
+    for subset, utts in (("LibriSpeech/train-clean-5", sorted(text)),
+                         ("librispeech_finetuning/1h/0/clean", ["1089-134686-0000", "1089-134686-0001"])):
+        for utt in utts:
+            spk, chapter, _ = utt.split("-")
+            folder = root / subset / spk / chapter
+            folder.mkdir(parents=True, exist_ok=True)
+            audio = src / scp[utt].strip()
+            shutil.copy(audio, folder / f"{utt}{audio.suffix}")
+            with open(folder / f"{spk}-{chapter}.trans.txt", "a") as f:
+                f.write(f"{utt} {text[utt].strip()}\n")
+    for k in range(1, 6):
+        (root / "librispeech_finetuning" / "1h" / str(k) / "clean").mkdir(parents=True)
+    return root
+
+
+def test_mini_librispeech_stages_0_1_hold_out_readers_and_align(recipe, testdata, tmp_path):
+    """--corpus mini_librispeech plumbing on a handful of real utterances: either --corpus-dir form, held-out
+    readers as dev and test, the Libri-light set, PocketSphinx alignments of dev; a missing corpus fails clearly."""
+    pytest.importorskip("pocketsphinx")
+    corpora = _real_layout(testdata, tmp_path / "corpora")
+    r = _run(recipe, "--corpus", "mini_librispeech", "--corpus-dir", str(tmp_path / "nothing"), "--stop-stage", "0")
+    assert r.returncode == 1 and "no train-clean-5 in" in r.stderr and "--download true" in r.stderr
+    args = ["--corpus", "mini_librispeech", "--corpus-dir", str(corpora), "--stop-stage", "1", "--heldout-dev", "1272",
+            "--heldout-test", "2412 61", "--librilight-sets", "1h", "--align-sets", "dev"]
+    r = _run(recipe, *args)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    readers = lambda d: {line.split()[1].split("-")[0] for line in (recipe / "data" / d / "utt2spk").read_text().splitlines()}  # noqa: E731
+    assert readers("dev") == {"1272"} and readers("test") == {"2412", "61"}
+    assert not readers("train") & {"1272", "2412", "61"}
+    assert len((recipe / "data" / "librilight_1h" / "text").read_text().splitlines()) == 2
+    assert (recipe / "data" / "dev" / "alignments.ctm").stat().st_size > 0
