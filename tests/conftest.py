@@ -18,6 +18,31 @@ def testdata() -> Path:
 
 
 @pytest.fixture(scope="session")
+def librispeech_layout(testdata):
+    """A builder: ``build(root, subset, ids=None)`` lays testdata's verified LibriSpeech utterances (or ``ids``) out
+    as ``root/subset/SPK/CHAPTER/`` with their ``SPK-CHAPTER.trans.txt``, as LibriSpeech, Mini LibriSpeech and
+    Libri-light ship them (copies in a temp dir; nothing goes into the repository)."""
+    import shutil
+
+    src = testdata / "librispeech"
+    text = dict(line.split(maxsplit=1) for line in (src / "text").read_text().splitlines())
+    scp = dict(line.split(maxsplit=1) for line in (src / "wav.scp").read_text().splitlines())
+
+    def build(root: Path, subset: str, ids=None) -> Path:
+        (root / subset).mkdir(parents=True, exist_ok=True)
+        for utt in sorted(text) if ids is None else ids:
+            spk, chapter, _ = utt.split("-")
+            folder = root / subset / spk / chapter
+            folder.mkdir(parents=True, exist_ok=True)
+            audio = src / scp[utt].strip()
+            shutil.copy(audio, folder / f"{utt}{audio.suffix}")
+            with open(folder / f"{spk}-{chapter}.trans.txt", "a") as f:
+                f.write(f"{utt} {text[utt].strip()}\n")
+        return root
+    return build
+
+
+@pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     from speechssl.corpus.synth import synthesize_corpus
 

@@ -3,7 +3,6 @@ speaker-disjoint held-out splits. Small layouts are built in a temp dir from ../
 recordings; the fetched corpora (docs/real-speech.md) are checked when present, else those tests skip."""
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,8 @@ from speechssl.errors import InputError
 CORPORA = Path(os.environ.get("SPEECHSSL_CORPORA", Path(__file__).resolve().parents[2] / "corpora"))
 
 
-def _layout(testdata, root: Path, subset: str, ids=None) -> Path:
-    """testdata's verified LibriSpeech utterances as ``root/subset/SPK/CHAPTER/`` + trans.txt."""
-    src = testdata / "librispeech"
-    text = dict(line.split(maxsplit=1) for line in (src / "text").read_text().splitlines())
-    scp = dict(line.split(maxsplit=1) for line in (src / "wav.scp").read_text().splitlines())
-    for utt in sorted(text) if ids is None else ids:
-        spk, chapter, _ = utt.split("-")
-        folder = root / subset / spk / chapter
-        folder.mkdir(parents=True, exist_ok=True)
-        audio = src / scp[utt].strip()
-        shutil.copy(audio, folder / f"{utt}{audio.suffix}")
-        with open(folder / f"{spk}-{chapter}.trans.txt", "a") as f:
-            f.write(f"{utt} {text[utt].strip()}\n")
-    return root
-
-
-def test_corpus_dir_may_be_the_librispeech_folder_or_its_parent(testdata, tmp_path):
-    _layout(testdata, tmp_path / "LibriSpeech", "train-clean-5")
+def test_corpus_dir_may_be_the_librispeech_folder_or_its_parent(librispeech_layout, tmp_path):
+    librispeech_layout(tmp_path / "LibriSpeech", "train-clean-5")
     assert find_librispeech_root(tmp_path, ["train-clean-5"]) == tmp_path / "LibriSpeech"
     assert find_librispeech_root(tmp_path / "LibriSpeech", ["train-clean-5"]) == tmp_path / "LibriSpeech"
     with pytest.raises(DataDirError, match="dev-clean-2 found neither in it nor in"):
@@ -48,8 +31,8 @@ def test_corpus_dir_may_be_the_librispeech_folder_or_its_parent(testdata, tmp_pa
     assert d.text["1089-134686-0001"] == "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM"
 
 
-def test_reader_split_is_speaker_disjoint_and_loses_no_utterance(testdata, tmp_path):
-    _layout(testdata, tmp_path, "train-clean-5")
+def test_reader_split_is_speaker_disjoint_and_loses_no_utterance(librispeech_layout, tmp_path):
+    librispeech_layout(tmp_path, "train-clean-5")
     d = prepare_librispeech(tmp_path, "train-clean-5", tmp_path / "data" / "all")
     parts = split_by_reader(d, {"dev": ["1089"], "test": ["2412"]})
     readers = {name: {s.split("-")[0] for s in p.utt2spk.values()} for name, p in parts.items()}
@@ -67,15 +50,15 @@ def test_reader_split_is_speaker_disjoint_and_loses_no_utterance(testdata, tmp_p
     assert main(["data", "validate", str(tmp_path / "data" / "train")]) == 0
 
 
-def _librilight_layout(testdata, root: Path) -> Path:
+def _librilight_layout(build, root: Path) -> Path:
     """A Libri-light-shaped tree: 1h/0/clean, 1h/1/other, 9h/other (no 9h/clean, as the fetched copy), phones."""
     ll = root / "librispeech_finetuning"
-    _layout(testdata, ll, "1h/0/clean", ["1089-134686-0000", "1089-134686-0001"])
-    _layout(testdata, ll, "1h/1/other", ["2412-153948-0000"])
+    build(ll, "1h/0/clean", ["1089-134686-0000", "1089-134686-0001"])
+    build(ll, "1h/1/other", ["2412-153948-0000"])
     for k in range(2, 6):
-        _layout(testdata, ll, f"1h/{k}/clean", ["1089-134691-0000"] if k == 2 else [])
+        build(ll, f"1h/{k}/clean", ["1089-134691-0000"] if k == 2 else [])
         (ll / f"1h/{k}/clean").mkdir(parents=True, exist_ok=True)
-    _layout(testdata, ll, "9h/other", ["1995-1837-0001"])
+    build(ll, "9h/other", ["1995-1837-0001"])
     (ll / "phones").mkdir()
     (ll / "phones" / "phones_mapping.json").write_text(json.dumps({"h": 0, "iː": 1, "s": 2}))
     lines = "1089-134686-0000 0 1\n1089-134686-0001 2 1 0\n2412-153948-0000 1\n"
@@ -85,8 +68,8 @@ def _librilight_layout(testdata, root: Path) -> Path:
     return root
 
 
-def test_librilight_sets_with_phone_transcriptions(testdata, tmp_path, caplog):
-    root = _librilight_layout(testdata, tmp_path)
+def test_librilight_sets_with_phone_transcriptions(librispeech_layout, tmp_path, caplog):
+    root = _librilight_layout(librispeech_layout, tmp_path)
     one_hour = prepare_librilight(root, "1h", tmp_path / "data" / "1h")
     assert len(one_hour) == 4
     assert one_hour.extra["utt2cond"]["2412-153948-0000"] == "other"

@@ -257,32 +257,21 @@ def test_stage_12_scores_again_only_what_changed(recipe, tmp_path):
     assert "--max-utts 32" in calls.read_text().splitlines()[-2]                  # the last call is `results`
 
 
-def _real_layout(testdata, root: Path) -> Path:
-    """../shared/testdata's verified LibriSpeech utterances as Mini LibriSpeech's train-clean-5 and, two of them,
-    as a Libri-light 1 h set (fold 0 only, no phones)."""
-    src = testdata / "librispeech"
-    text = dict(line.split(maxsplit=1) for line in (src / "text").read_text().splitlines())
-    scp = dict(line.split(maxsplit=1) for line in (src / "wav.scp").read_text().splitlines())
-    for subset, utts in (("LibriSpeech/train-clean-5", sorted(text)),
-                         ("librispeech_finetuning/1h/0/clean", ["1089-134686-0000", "1089-134686-0001"])):
-        for utt in utts:
-            spk, chapter, _ = utt.split("-")
-            folder = root / subset / spk / chapter
-            folder.mkdir(parents=True, exist_ok=True)
-            audio = src / scp[utt].strip()
-            shutil.copy(audio, folder / f"{utt}{audio.suffix}")
-            with open(folder / f"{spk}-{chapter}.trans.txt", "a") as f:
-                f.write(f"{utt} {text[utt].strip()}\n")
+def _real_layout(build, root: Path) -> Path:
+    """Mini LibriSpeech's train-clean-5 of testdata's utterances and, two of them, a Libri-light 1 h set (fold 0
+    only, no phones)."""
+    build(root / "LibriSpeech", "train-clean-5")
+    build(root / "librispeech_finetuning", "1h/0/clean", ["1089-134686-0000", "1089-134686-0001"])
     for k in range(1, 6):
         (root / "librispeech_finetuning" / "1h" / str(k) / "clean").mkdir(parents=True)
     return root
 
 
-def test_mini_librispeech_stages_0_1_hold_out_readers_and_align(recipe, testdata, tmp_path):
+def test_mini_librispeech_stages_0_1_hold_out_readers_and_align(recipe, librispeech_layout, tmp_path):
     """--corpus mini_librispeech plumbing on a handful of real utterances: either --corpus-dir form, held-out
     readers as dev and test, the Libri-light set, PocketSphinx alignments of dev; a missing corpus fails clearly."""
     pytest.importorskip("pocketsphinx")
-    corpora = _real_layout(testdata, tmp_path / "corpora")
+    corpora = _real_layout(librispeech_layout, tmp_path / "corpora")
     r = _run(recipe, "--corpus", "mini_librispeech", "--corpus-dir", str(tmp_path / "nothing"), "--stop-stage", "0")
     assert r.returncode == 1 and "no train-clean-5 in" in r.stderr and "--download true" in r.stderr
     args = ["--corpus", "mini_librispeech", "--corpus-dir", str(corpora), "--stop-stage", "1", "--heldout-dev", "1272",
