@@ -240,10 +240,12 @@ def test_mlm_only_ablation_collapses_the_codebook_and_warns(tiny_data, tmp_path,
     from speechssl.cli import main
 
     out = tmp_path / "mlm_only"
+    # 120 updates: from the papers' init the collapse takes longer than from PyTorch's (AMD EPYC, float32: code
+    # perplexity 2.98 after 40 updates, 1.39 with MLM accuracy 0.90 after 80)
     with caplog.at_level(logging.WARNING):
         assert main(["pretrain", "w2v-bert", "--config", "pretrain/w2v_bert_tiny", f"data.train={tiny_data / 'dev'}",
                      f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}", "data.batch_seconds=40",
-                     "optim.lr=3e-3", "trainer.max_steps=40", "optim.total_steps=40", "trainer.val_every_steps=40",
+                     "optim.lr=3e-3", "trainer.max_steps=120", "optim.total_steps=120", "trainer.val_every_steps=120",
                      "objective.mlm_only=true", "objective.mlm_target_gradient=true",
                      "objective.collapse_check_after=20"]) == 0
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
