@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS  ?=
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-slow wheel-check bench clean
+.PHONY: install install-test demo test test-slow wheel-check bench refs crosscheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,17 @@ bench: install-test
 	$(BIN)/python tools/bench_features.py
 	$(BIN)/python tools/bench_encoders.py
 
+# The cross-check against the reference code (fairseq, torchaudio, s3prl) in its own venv, never a dependency:
+# `make refs` builds it offline from the package registry (about 6 minutes), `make crosscheck` runs
+# tests/crosscheck from it against this checkout (docs/crosscheck.md says what is compared).
+REFS_VENV ?= .refs/venv
+refs:
+	PYTHON=$(PYTHON) REFS_VENV=$(REFS_VENV) TORCH_SPEC="$(TORCH_SPEC)" tools/refs/build.sh
+
+crosscheck:
+	@test -x $(REFS_VENV)/bin/python || { echo "no reference venv at $(REFS_VENV): run make refs first"; exit 2; }
+	$(REFS_VENV)/bin/python -m pytest tests/crosscheck -p no:cacheprovider -m "slow or not slow" $(PYTEST_ARGS)
+	$(REFS_VENV)/bin/python tools/refs/bench_vs_fairseq.py --size tiny
+
 clean:
-	rm -rf $(VENV) build *.egg-info exp
+	rm -rf $(VENV) build *.egg-info exp .refs

@@ -9,12 +9,12 @@ controls and every from-scratch run would differ from the papers' models. The sc
 * the conv positional embedding: N(0, 2 / sqrt(kernel * in_channels)) with bias 0 and the weight-norm gain
   reset to the new direction's norm (fairseq ``pos_conv``: ``std = sqrt(4 * (1 - dropout) / (k * C))`` with
   dropout 0, the value transformers uses too).
-* ``wav2vec2`` / ``w2v_bert`` / ``wavlm`` / ``data2vec_audio`` (transformers' ``Wav2Vec2PreTrainedModel``):
-  the feature projection keeps the default uniform(+-1/sqrt(fan_in)) (fairseq's ``post_extract_proj`` is a
-  plain ``nn.Linear``), conv biases uniform(+-sqrt(groups / fan_in)), the Conformer's ``pos_bias_u/v``
-  Xavier-uniform.
-* ``hubert`` (transformers' ``HubertPreTrainedModel``): the feature projection is a linear like the rest,
-  N(0, 0.02), and conv biases are 0.
+* the feature projection keeps the default uniform(+-1/sqrt(fan_in)) (fairseq's ``post_extract_proj`` is a
+  plain ``nn.Linear`` in both ``HubertModel`` and ``Wav2Vec2Model``), conv biases (Large's CNN) keep their
+  default uniform(+-sqrt(groups / fan_in)), the Conformer's ``pos_bias_u/v`` Xavier-uniform.
+* HuBERT follows fairseq's ``HubertModel`` (checked parameter by parameter in ``tests/crosscheck/test_init.py``),
+  not transformers' ``HubertPreTrainedModel``, which draws the feature projection N(0, 0.02) and zeroes conv
+  biases; every other parameter is drawn the same way in all three.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import math
 from torch import nn
 
 BERT_STD = 0.02
-WAV2VEC2_STYLE = ("wav2vec2", "w2v_bert", "wavlm", "data2vec_audio")
 
 
 def _init_pos_conv(conv: nn.Conv1d) -> None:
@@ -40,20 +39,20 @@ def _init_pos_conv(conv: nn.Conv1d) -> None:
 
 
 def init_encoder_(encoder: nn.Module, family: str) -> nn.Module:
-    """Initialise ``encoder`` (a :class:`~speechssl.models.encoder.SpeechEncoder`) in place as ``family``'s
-    reference code does; returns it. Parameters of modules it does not know keep PyTorch's default."""
+    """Initialise ``encoder`` (a :class:`~speechssl.models.encoder.SpeechEncoder`) in place as fairseq does;
+    returns it. Parameters of modules it does not know keep PyTorch's default. ``family`` is kept for the
+    families whose reference code may differ; all of today's share fairseq's scheme."""
     import torch
 
     from .transformer import ConvPositionalEmbedding  # here: transformer imports nothing from this module
 
-    wav2vec2_style = family in WAV2VEC2_STYLE
     projection = getattr(getattr(encoder, "feature_projection", None), "projection", None)
     with torch.no_grad():
         for module in encoder.modules():
             if isinstance(module, ConvPositionalEmbedding):
                 continue  # its conv is handled below, after the generic conv rule
             if isinstance(module, nn.Linear):
-                if module is projection and wav2vec2_style:
+                if module is projection:
                     module.reset_parameters()  # uniform(+-1/sqrt(fan_in)), weight and bias
                     continue
                 nn.init.normal_(module.weight, mean=0.0, std=BERT_STD)
@@ -70,12 +69,9 @@ def init_encoder_(encoder: nn.Module, family: str) -> nn.Module:
             elif isinstance(module, (nn.Conv1d, nn.Conv2d)) and not hasattr(module, "parametrizations"):
                 nn.init.kaiming_normal_(module.weight)
                 if module.bias is not None:
-                    if wav2vec2_style:
-                        fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
-                        bound = 1.0 / math.sqrt(fan_in)
-                        nn.init.uniform_(module.bias, -bound, bound)
-                    else:
-                        nn.init.zeros_(module.bias)
+                    fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
+                    bound = 1.0 / math.sqrt(fan_in)
+                    nn.init.uniform_(module.bias, -bound, bound)
         for module in encoder.modules():
             if isinstance(module, ConvPositionalEmbedding):
                 _init_pos_conv(module.conv)

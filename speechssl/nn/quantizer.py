@@ -18,7 +18,7 @@ from ..errors import InputError
 @dataclass
 class QuantizerOutput:
     quantized: torch.Tensor      # [N, code_dim] straight-through code vectors
-    ids: torch.Tensor            # [N, G] chosen code per group (no gradient)
+    ids: torch.Tensor            # [N, G] chosen code per group, the one in ``quantized`` (no gradient)
     avg_probs: torch.Tensor      # [G, V] softmax (no Gumbel noise) averaged over the N frames
     code_perplexity: torch.Tensor  # exp(entropy) of the hard choices, summed over groups
     prob_perplexity: torch.Tensor  # exp(entropy) of avg_probs, summed over groups (what diversity pushes up)
@@ -60,8 +60,7 @@ class GumbelVectorQuantizer(nn.Module):
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
         N = x.shape[0]
         logits = self.weight_proj(x).float().view(N, self.groups, self.num_codes)
-        ids = logits.argmax(-1)
-        hard = F.one_hot(ids, self.num_codes).to(logits.dtype)
+        hard = F.one_hot(logits.argmax(-1), self.num_codes).to(logits.dtype)
         avg_probs = torch.softmax(logits, -1).mean(0) if N else logits.new_full((self.groups, self.num_codes),
                                                                                  1.0 / self.num_codes)
         code_ppl = perplexity(hard.mean(0)) if N else logits.new_zeros(())
@@ -70,6 +69,9 @@ class GumbelVectorQuantizer(nn.Module):
             onehot = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
         else:
             onehot = hard
+        # the code each frame really takes: in training the Gumbel draw, not the noise-free argmax (fairseq's
+        # and fairseq2's targets; the MLM target and the "distractor equals positive" test must use it)
+        ids = onehot.detach().argmax(-1)
         codes = self.codevectors.view(self.groups, self.num_codes, -1)
         quantized = torch.einsum("ngv,gvd->ngd", onehot.to(codes.dtype), codes).reshape(N, self.code_dim)
         return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot,

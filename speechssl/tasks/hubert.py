@@ -18,7 +18,7 @@ from ..constants import SAMPLE_RATE
 from ..errors import ConfigError, InputError
 from ..models import SpeechEncoder, build_model, save_model
 from ..models.hubert import HubertPretrainModel
-from ..objectives.masked_prediction import align_targets, masked_prediction_sums
+from ..objectives.masked_prediction import hubert_loss, hubert_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
@@ -86,14 +86,8 @@ class HubertPretrainTask(TrainingTask):
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
         feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
-        pen = (feats.float().pow(2).mean(-1) * valid).sum()
-        projected, _ = self.model(feats, frames, time_mask=mask)
-        targets = [align_targets(lab, feats.shape[1], rate, self.frame_rate)
-                   for lab, rate in zip(batch["labels"], self.label_rates)]
-        sums = masked_prediction_sums(projected, self.model.heads.label_embeddings, self.num_classes, targets,
-                                      mask, valid, obj.logit_temp)
-        sums["pen"], sums["frames"] = pen, valid.sum().float()
-        return sums
+        return hubert_sums(self.model, feats, frames, valid, mask, batch["labels"], self.label_rates,
+                           self.frame_rate, obj.logit_temp)
 
     @property
     def encoder(self):
@@ -104,17 +98,10 @@ class HubertPretrainTask(TrainingTask):
         (DDP averages gradients over W, hence the factor W)."""
         obj = self.cfg.objective
         totals = {k: self.reduce_sum(v) for k, v in sums.items()}
+        loss, parts = hubert_loss(sums, totals, pred_masked_weight=obj.pred_masked_weight,
+                                  pred_nomask_weight=obj.pred_nomask_weight, feature_pen_weight=obj.feature_pen_weight)
+        logged = {f"{stage}/{k}": v for k, v in parts.items()}
         world = self.trainer.world_size
-        n_m, n_u, n_f = (totals[k].clamp(min=1) for k in ("n_m", "n_u", "frames"))
-        # fairseq normalises both terms by the masked-frame count (its sample_size)
-        norm = n_m if obj.pred_masked_weight > 0 else n_u
-        loss = (obj.pred_masked_weight * sums["loss_m"] + obj.pred_nomask_weight * sums["loss_u"]) / norm
-        loss = loss + obj.feature_pen_weight * sums["pen"] / n_f
-        logged = {f"{stage}/loss": (obj.pred_masked_weight * totals["loss_m"] + obj.pred_nomask_weight * totals["loss_u"])
-                  / norm + obj.feature_pen_weight * totals["pen"] / n_f,
-                  f"{stage}/loss_m": totals["loss_m"] / n_m, f"{stage}/loss_u": totals["loss_u"] / n_u,
-                  f"{stage}/acc_m": totals["correct_m"] / n_m, f"{stage}/acc_u": totals["correct_u"] / n_u,
-                  f"{stage}/feature_pen": totals["pen"] / n_f}
         return loss * world, logged
 
     def training_step(self, batch, batch_idx):
