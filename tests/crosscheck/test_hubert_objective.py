@@ -98,9 +98,10 @@ def fairseq_loss(fs_model, wavs, labels, mask, pred_masked_weight, pred_nomask_w
     return loss / sample_size, sample_size, log
 
 
-@pytest.mark.parametrize("weights", [(1.0, 0.0), (1.0, 0.5)], ids=["paper_masked_only", "with_unmasked"])
-def test_loss_parts_and_every_gradient_equal_fairseq(weights):
-    fs_model, cfg = fairseq_hubert()
+@pytest.mark.parametrize("weights,pre_norm", [((1.0, 0.0), False), ((1.0, 0.5), False), ((1.0, 0.0), True)],
+                         ids=["paper_masked_only", "with_unmasked", "pre_norm"])
+def test_loss_parts_and_every_gradient_equal_fairseq(weights, pre_norm):
+    fs_model, cfg = fairseq_hubert(layer_norm_first=pre_norm)
     fs_model.train()
     model, names = ours_from(fs_model, cfg)
     wavs, labels, frames = batch()
