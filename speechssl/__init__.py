@@ -1,8 +1,21 @@
-"""speechssl: self-supervised speech representation learning."""
-from .audio.io import AudioError, load
-from .models import build_model, load_model
+"""speechssl: self-supervised speech representation learning.
+
+The top-level names import their modules on first use, so ``import speechssl`` (and the ``speechssl``
+command's start-up) does not pay for torch and the model code until something needs them."""
+import importlib
 
 __version__ = "0.1.0"
+
+_LAZY = {"AudioError": "speechssl.audio.io", "load": "speechssl.audio.io", "build_model": "speechssl.models",
+         "load_model": "speechssl.models"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'speechssl' has no attribute {name!r}")
 
 
 def from_pretrained(source, **kwargs):

@@ -34,8 +34,8 @@ def test_user_errors_are_one_line_bugs_keep_their_traceback(tmp_path, capsys, mo
     assert err.startswith("speechssl data validate: error: ") and "nowhere: not a directory" in err
     assert "Traceback" not in err and err.count("\n") == 1
     # a programming error inside a command is not swallowed
-    import speechssl.cli.data as data_cli
-    monkeypatch.setattr(data_cli, "DataDir", None)
+    import speechssl.data.kaldi_dir as kaldi_dir
+    monkeypatch.setattr(kaldi_dir, "DataDir", None)
     with pytest.raises(AttributeError):
         main(["data", "validate", str(tmp_path)])
 

@@ -1,15 +1,14 @@
 """``asd prepare | train | eval | predict``: active speaker detection in the AVA / UniTalk layout."""
 from __future__ import annotations
 
-from ..corpus.asd_synth import synthesize_asd_splits
-from ..corpus.asd_video import crops_from_videos
 from ..errors import InputError
-from ..tasks.asd import evaluate_asd, score_split, write_predictions
 from ..tasks.registry import tasks_in
 from ._args import add_group, add_parser, add_task_command, print_json
 
 
 def cmd_prepare(args) -> int:
+    from ..corpus.asd_synth import synthesize_asd_splits
+    from ..corpus.asd_video import crops_from_videos
     if args.videos:
         if not args.csv:
             raise InputError("asd prepare --videos needs --csv (the split's AVA / UniTalk CSV with the boxes)")
@@ -21,10 +20,12 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from ..tasks.asd import evaluate_asd
     return print_json(evaluate_asd(args.model, args.root, args.split, args.out, args.device))
 
 
 def cmd_predict(args) -> int:
+    from ..tasks.asd import score_split, write_predictions
     print(write_predictions(score_split(args.model, args.root, args.split, args.device), args.out))
     return 0
 

@@ -1,15 +1,13 @@
 """``decode`` and ``lm ngram``: CTC decoding with Kaldi-style scoring, and the n-gram it can use."""
 from __future__ import annotations
 
-from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
-from ..downstream.ngram import read_transcripts, train_arpa
 from ..errors import InputError
-from ..tasks.asr import decode_asr
-from ..tasks.lm_tuning import settings_from, tune_lm_decoding
 from ._args import add_group, add_parser
 
 
 def cmd_decode(args) -> int:
+    from ..tasks.asr import decode_asr
+    from ..tasks.lm_tuning import settings_from, tune_lm_decoding
     if len(args.lm_weight) > 1 or len(args.word_score) > 1:   # a grid: choose on this (dev) set
         if args.settings_from:
             raise InputError("--settings-from reuses one LM weight and word score; give no grid with it")
@@ -27,6 +25,7 @@ def cmd_decode(args) -> int:
 
 
 def cmd_lm_ngram(args) -> int:
+    from ..downstream.ngram import read_transcripts, train_arpa
     texts = read_transcripts(args.text)
     counts = train_arpa(texts, args.out, args.order, args.discount)
     print(f"{args.out}: {len(texts)} sentences, " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -34,6 +33,7 @@ def cmd_lm_ngram(args) -> int:
 
 
 def register(sub) -> None:
+    from ..constants import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
     s = add_parser(sub, "decode", "CTC decoding (greedy or beam search with an optional n-gram LM) and "
                    "Kaldi-style scoring (WER/CER or PER)")
     s.add_argument("--model", required=True, help="folder written by `speechssl finetune asr` (OUT/final)")

@@ -4,28 +4,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..corpus.demo import prepare_demo_data
-from ..corpus.superb_prep import LAYOUT_TASKS, MINI_TASKS, prepare_task_dirs
-from ..corpus.synth import PRESETS, synthesize_corpus
-from ..data.fix import fix_data_dir
-from ..data.kaldi_dir import DataDir
-from ..data.heldout import write_reader_splits
-from ..data.librilight import prepare_librilight
-from ..data.librispeech import find_librispeech_root, prepare_librispeech
 from ..errors import InputError
-from ..pipelines.features import KALDI_SCALE, compute_features, merge_shards
 from ._args import add_group, add_parser, key_values, print_json, shard_flags
 
 
 def cmd_corpus_synth(args) -> int:
+    from ..corpus.synth import synthesize_corpus
     return print_json(synthesize_corpus(args.out, args.preset, args.seed, args.nj))
 
 
-def _summary(out: Path, d: DataDir) -> str:
+def _summary(out: Path, d) -> str:
+    """One line on a written data dir (a :class:`~speechssl.data.kaldi_dir.DataDir`)."""
     return f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {sum(d.utt2dur.values()) / 3600:.3f} h"
 
 
 def cmd_data_prep(args) -> int:
+    from ..data.librispeech import find_librispeech_root, prepare_librispeech
     subsets = args.subsets.split(",")
     root = find_librispeech_root(args.corpus_dir, subsets)  # /data or /data/LibriSpeech
     for subset in subsets:
@@ -35,6 +29,7 @@ def cmd_data_prep(args) -> int:
 
 
 def cmd_data_prep_librilight(args) -> int:
+    from ..data.librilight import prepare_librilight
     for name in args.sets.split(","):
         out = Path(args.out) / ("librilight_" + name.replace("/", "_"))
         print(_summary(out, prepare_librilight(args.corpus_dir, name, out)))
@@ -51,6 +46,7 @@ def cmd_data_align(args) -> int:
 
 
 def cmd_data_split_readers(args) -> int:
+    from ..data.heldout import write_reader_splits
     held = {}
     for spec in args.split:
         name, _, readers = spec.partition("=")
@@ -64,6 +60,7 @@ def cmd_data_split_readers(args) -> int:
 
 
 def cmd_data_validate(args) -> int:
+    from ..data.kaldi_dir import DataDir
     problems = DataDir.read(args.dir).validate(check_audio=args.check_audio)
     for p in problems:
         print(p)
@@ -73,11 +70,13 @@ def cmd_data_validate(args) -> int:
 
 
 def cmd_data_fix(args) -> int:
+    from ..data.fix import fix_data_dir
     print("\n".join(fix_data_dir(args.dir, args.out).lines()))
     return 0
 
 
 def cmd_data_utt2dur(args) -> int:
+    from ..data.kaldi_dir import DataDir
     d = DataDir.read(args.dir)
     d.compute_utt2dur(progress=True)
     d.write(args.dir)
@@ -86,11 +85,13 @@ def cmd_data_utt2dur(args) -> int:
 
 
 def cmd_prep_superb(args) -> int:
+    from ..corpus.superb_prep import prepare_task_dirs
     return print_json(prepare_task_dirs(args.layout, args.task, args.src, args.out, args.test_src, args.lexicon,
                                         args.skip_oov, args.fold))
 
 
 def cmd_features(args) -> int:
+    from ..pipelines.features import KALDI_SCALE, compute_features, merge_shards
     scp = compute_features(args.data, args.out, kind=args.type, deltas=args.deltas, cmvn=args.cmvn,
                            nshard=args.nshard, rank=args.rank, skip_bad=args.skip_bad,
                            scale=KALDI_SCALE if args.scale == "kaldi" else 1.0, **key_values(args.opt))
@@ -101,6 +102,7 @@ def cmd_features(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from ..corpus.demo import prepare_demo_data
     t0 = time.time()
     print(f"== synthesizing the {args.preset} corpus into {Path(args.workdir) / 'corpus'} and preparing its data dirs")
     res = prepare_demo_data(args.workdir, args.preset, args.seed)
@@ -137,6 +139,7 @@ PRESET_HELP = "corpus size; a -clean preset is its twin without reverberation an
 
 
 def register(sub) -> None:
+    from ..corpus.presets import PRESETS
     corpus = add_group(sub, "corpus", "synthetic corpora")
     s = add_parser(corpus, "synth", "synthesize the espeak-ng mini corpus (LibriSpeech layout with phone "
                    "alignments, speakers and task labels)")
@@ -182,6 +185,7 @@ def _register_real_corpora(data) -> None:
 
 
 def _register_data_tools(data) -> None:
+    from ..constants import SUPERB_LAYOUT_TASKS as LAYOUT_TASKS, SUPERB_MINI_TASKS as MINI_TASKS
     s = add_parser(data, "shard", "a data dir (+ label sets, alignments) -> WebDataset tar shards for streaming")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--labels", action="append", default=[], help="a `speechssl kmeans assign` folder (repeatable)")
@@ -221,6 +225,7 @@ def _register_data_tools(data) -> None:
 
 
 def _register_features(sub) -> None:
+    from ..corpus.presets import PRESETS
     s = add_parser(sub, "features", "Kaldi-compatible fbank/MFCC of a data dir to ark/scp")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--out", required=True, help="output folder")

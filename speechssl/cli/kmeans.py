@@ -1,7 +1,6 @@
 """``kmeans learn | assign | eval``: HuBERT targets with faiss."""
 from __future__ import annotations
 
-from ..clustering import FeatureSource, KMeansModel, assign_labels, label_set_quality, learn_kmeans
 from ._args import add_group, add_parser, print_json, shard_flags
 
 FEATS_HELP = ("features: an scp, a `speechssl features` folder, or a `speechssl extract` folder with its layer "
@@ -9,6 +8,7 @@ FEATS_HELP = ("features: an scp, a `speechssl features` folder, or a `speechssl 
 
 
 def cmd_learn(args) -> int:
+    from ..clustering import FeatureSource, learn_kmeans
     model = learn_kmeans(FeatureSource.open(args.feats), args.k, args.out, args.fraction, args.max_frames,
                          args.niter, args.restarts, args.seed, args.init, threads=args.threads,
                          device=args.device, utt_fraction=args.utt_fraction)
@@ -20,11 +20,13 @@ def cmd_learn(args) -> int:
 
 
 def cmd_assign(args) -> int:
+    from ..clustering import FeatureSource, KMeansModel, assign_labels
     return print_json(assign_labels(KMeansModel.load(args.model), FeatureSource.open(args.feats), args.out,
                                     args.nshard, args.rank, threads=args.threads, device=args.device))
 
 
 def cmd_eval(args) -> int:
+    from ..clustering import label_set_quality
     r = label_set_quality(args.labels, args.data, args.model, args.frame_rate, args.out, args.at_rate)
     print(f"PNMI {r['pnmi']:.4f}  phone purity {r['phone_purity']:.4f}  cluster purity {r['cluster_purity']:.4f}  "
           f"({r['clusters_used']}/{r['k']} clusters used, {r['frames']} frames"

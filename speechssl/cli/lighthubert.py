@@ -1,21 +1,18 @@
 """``lighthubert dump-targets | search | export | import``: supernets after distillation."""
 from __future__ import annotations
 
-from ..interop.lighthubert import import_lighthubert
-from ..models import save_model
-from ..models.lighthubert import load_supernet, subnets_from_spec
-from ..tasks.lighthubert import dump_targets
-from ..tasks.subnet_search import SearchConfig, run_search
 from ._args import add_group, add_parser, print_json, shard_flags
 
 
 def cmd_dump(args) -> int:
+    from ..tasks.lighthubert import dump_targets
     return print_json(dump_targets(args.teacher, args.target_layers, args.data, args.out, norm=args.target_norm,
                                    nshard=args.nshard, rank=args.rank, batch_seconds=args.batch_seconds,
                                    device=args.device))
 
 
 def cmd_search(args) -> int:
+    from ..tasks.subnet_search import SearchConfig, run_search
     cfg = SearchConfig(random=args.random, population=args.population, generations=args.generations,
                        parents=args.parents, seed=args.seed, batch_seconds=args.batch_seconds, device=args.device)
     summary = run_search(args.supernet, args.data, args.out, cfg, args.teacher, args.target_layers, args.targets,
@@ -30,6 +27,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from ..models import save_model
+    from ..models.lighthubert import load_supernet, subnets_from_spec
     supernet = load_supernet(args.supernet)
     (subnet,) = subnets_from_spec(args.subnet, supernet)[:1]
     model = supernet.export(subnet)
@@ -43,6 +42,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from ..interop.lighthubert import import_lighthubert
     supernet = import_lighthubert(args.checkpoint, trust=args.trust_pickle)
     supernet.save(args.out, metadata=supernet.metadata)
     print(f"{args.out}: LightHuBERT {supernet.metadata['space']} supernet ({supernet.space.num_subnets():,} "

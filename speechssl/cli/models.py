@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import time
 
-from ..hub import load_upstream
-from ..models import save_model
-from ..pipelines.extract import extract_features
 from ._args import add_parser, import_flags, print_json, shard_flags
 
 
 def cmd_convert(args) -> int:
+    from ..hub import load_upstream
+    from ..models import save_model
     model = load_upstream(args.src, args.drop_heads, args.trust_pickle, random_init=args.random_init)
     meta = getattr(model, "metadata", {})
     if args.to == "onnx":
@@ -32,6 +31,8 @@ def cmd_convert(args) -> int:
 
 
 def cmd_extract(args) -> int:
+    from ..hub import load_upstream
+    from ..pipelines.extract import extract_features
     model = load_upstream(args.model, args.drop_heads, args.trust_pickle, random_init=args.random_init)
     t0 = time.time()
     summary = extract_features(model, args.data, args.out, args.layers, args.format, args.nshard, args.rank,

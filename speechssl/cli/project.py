@@ -4,13 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import CONF_DIR
-from ..config_check import check_conf_tree, format_report
 from ..errors import MissingInputError
-from ..report import write_report
 from ._args import add_group, add_parser
 
 
 def cmd_config_check(args) -> int:
+    from ..config_check import check_conf_tree, format_report
     conf = Path(args.conf_dir) if args.conf_dir else CONF_DIR
     results = check_conf_tree(conf)
     print(format_report(results, conf))
@@ -18,6 +17,7 @@ def cmd_config_check(args) -> int:
 
 
 def cmd_results(args) -> int:
+    from ..report import write_report
     exp = Path(args.exp)
     if not exp.is_dir():
         raise MissingInputError(f"{exp}: no such experiment directory (run the recipe's stages first)")

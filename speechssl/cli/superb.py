@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..tasks.superb import run_benchmark, summarize, task_names
 from ._args import add_parser
 
 
 def cmd_superb(args) -> int:
+    from ..tasks.superb import run_benchmark, summarize, task_names
     if args.summarize_only:
         print(summarize(args.out)["markdown"])
         return 0
@@ -31,8 +31,9 @@ def cmd_superb(args) -> int:
 
 
 def register(sub) -> None:
+    from ..constants import SUPERB_TASKS
     s = add_parser(sub, "superb", "SUPERB tasks on a frozen upstream (weighted sum of layers + task head)")
-    s.add_argument("--task", default="all", choices=[*task_names(), "all"], help="the task to run")
+    s.add_argument("--task", default="all", choices=[*SUPERB_TASKS, "all"], help="the task to run")
     s.add_argument("--upstream", action="append", default=[], help="[NAME=]SPEC: fbank, an exported folder, HF "
                    "folder or fairseq .pt (repeatable)")
     s.add_argument("--tasks-dir", default="superb", help="parent of the prepared task dirs (<dir>/<task>)")

@@ -1,19 +1,15 @@
 """``tts``, ``synthesize`` and ``voice-convert``: WavThruVec training, evaluation and use."""
 from __future__ import annotations
 
-from ..audio.io import load
 from ..constants import SAMPLE_RATE
-from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..errors import InputError
-from ..tasks.lm_tuning import settings_from
 from ..tasks.registry import tasks_in
-from ..tasks.tts_eval import evaluate, resynthesis_curve
-from ..tasks.wavthruvec import WavThruVec, save_wav
 from ._args import add_group, add_parser, add_task_command, print_json
 
 
 def asr_decoding(args) -> dict:
     """The judging ASR's decoding options: greedy, or beam search with an n-gram LM."""
+    from ..tasks.lm_tuning import settings_from
     if args.asr_lm and not args.asr_beam:
         raise InputError("--asr-lm needs --asr-beam N (the LM is used by beam search only)")
     if not args.asr_beam:
@@ -25,6 +21,7 @@ def asr_decoding(args) -> dict:
 
 
 def cmd_eval(args) -> int:
+    from ..tasks.tts_eval import evaluate
     return print_json(evaluate(args.vocoder, args.data, args.out, args.acoustic, args.asr, args.ref_data,
                                args.max_utts, asr_decode=asr_decoding(args), device=args.device,
                                judges={"auto": None, "on": True, "off": False}[args.judges],
@@ -32,11 +29,14 @@ def cmd_eval(args) -> int:
 
 
 def cmd_curve(args) -> int:
+    from ..tasks.tts_eval import resynthesis_curve
     return print_json(resynthesis_curve(args.snapshots, args.data, args.out, args.asr, args.max_utts,
                                         asr_decoding(args)))
 
 
 def cmd_synthesize(args) -> int:
+    from ..audio.io import load
+    from ..tasks.wavthruvec import WavThruVec, save_wav
     wav, phones, _ = WavThruVec(args.vocoder, args.acoustic).synthesize(args.text, load(args.speaker_ref),
                                                                       args.length_scale)
     print(f"{' '.join(phones)}\n{save_wav(args.out, wav)}: {len(wav) / SAMPLE_RATE:.2f} s")
@@ -44,12 +44,15 @@ def cmd_synthesize(args) -> int:
 
 
 def cmd_voice_convert(args) -> int:
+    from ..audio.io import load
+    from ..tasks.wavthruvec import WavThruVec, save_wav
     wav = WavThruVec(args.vocoder).voice_convert(load(args.source), load(args.target_ref))
     print(f"{save_wav(args.out, wav)}: {len(wav) / SAMPLE_RATE:.2f} s")
     return 0
 
 
 def _judge_flags(s, max_utts: int) -> None:
+    from ..constants import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
     s.add_argument("--asr", default=None, help="fine-tuned CTC model folder (WER measured when given)")
     s.add_argument("--data", required=True, help="test data dir (audio + text)")
     s.add_argument("--asr-beam", type=int, default=0, help="the ASR's beam (0: greedy)")

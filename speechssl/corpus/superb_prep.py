@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from ..constants import SUPERB_LAYOUT_TASKS, SUPERB_MINI_TASKS
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
 from .superb_mini import prepare_mini_qbe, prepare_mini_sd, tag_slots
@@ -338,10 +339,7 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
 
 
 # What each real layout prepares; the mini corpus prepares every task at once.
-LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
-                "voxceleb1": ("sid", "asv"), "iemocap": ("er",), "snips": ("sf",), "librimix": ("sd",),
-                "quesst14": ("qbe",)}
-MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
+LAYOUT_TASKS, MINI_TASKS = SUPERB_LAYOUT_TASKS, SUPERB_MINI_TASKS
 
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,

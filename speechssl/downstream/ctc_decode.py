@@ -11,13 +11,12 @@ from typing import List, Optional
 
 import torch
 
+from ..constants import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE  # noqa: F401  (re-exported)
 from ..data.tokenizers import WORD_BOUNDARY, TokenVocab
 from ..errors import InputError
 from .beam_search import CtcPrefixBeamSearch, WordLM
 
 # beam search's LM weight (alpha) and per-word score (beta) when none were chosen on dev
-DEFAULT_LM_WEIGHT = 0.5
-DEFAULT_WORD_SCORE = 1.0
 
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> List[List[int]]:

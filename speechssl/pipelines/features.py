@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..audio import features as F
-from ..constants import SAMPLE_RATE
+from ..constants import KALDI_SCALE, SAMPLE_RATE
 from ..data.batching import duration_batches
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
@@ -59,7 +59,6 @@ def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
     return utts[n * rank // nshard: n * (rank + 1) // nshard]
 
 
-KALDI_SCALE = 32768.0  # Kaldi's tools read int16 samples: features on that scale equal compute-*-feats'
 
 
 def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False,
