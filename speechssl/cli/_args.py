@@ -82,8 +82,11 @@ def config_flags(p, example_conf: str, example_overrides: str) -> None:
                    f"or a name under conf/ such as {example_conf}")
     p.add_argument("--print-config", action="store_true", help="print the merged config (each value set by a "
                    "file or the command line commented with its origin) and exit")
-    p.add_argument("--dry-run", action="store_true", help="check the config and print what it builds "
-                   "(parameter counts; no data, no training)")
+    p.add_argument("--dry-run", action="store_true", help="check the config and print what it builds and will "
+                   "do (parameters with and without heads, steps, audio per update and in all, a memory estimate; "
+                   "no data, no training)")
+    p.add_argument("--time-steps", type=int, default=0, metavar="N", help="with --dry-run: also time N updates "
+                   "on a synthetic micro-batch of the configured size on this device (and its peak memory)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=f"e.g. {example_overrides}")
 
 
@@ -101,7 +104,7 @@ def run_task_command(args) -> int:
     if args.print_config:  # each value set by a file or the command line says where from
         print(to_yaml(cfg, value_origins(args.config, args.overrides)))
     if args.dry_run:
-        print_json(spec.description(cfg))
+        print_json(spec.description(cfg, args.time_steps))
     if args.print_config or args.dry_run:
         return 0
     return print_json(spec.run_function()(cfg))

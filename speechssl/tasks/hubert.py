@@ -6,10 +6,11 @@ when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import lightning as L
 import torch
@@ -17,7 +18,7 @@ import torch
 from ..constants import SAMPLE_RATE
 from ..errors import ConfigError, InputError
 from ..models import SpeechEncoder, build_model, save_model
-from ..models.hubert import HubertPretrainModel
+from ..models.hubert import HubertPretrainHeads, HubertPretrainModel
 from ..objectives.masked_prediction import hubert_loss, hubert_sums
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
                         parameter_count)
@@ -125,12 +126,64 @@ class HubertPretrainTask(TrainingTask):
         return build_optimizer(no_decay_groups(self, self.cfg.optim.weight_decay), self.cfg.optim)
 
 
+def label_sets_of(cfg: HubertPretrainConfig) -> Tuple[List[int], List[float], bool]:
+    """``(num_classes, label_rates, known)`` of the configured label folders, read from their kmeans.json; the
+    paper's k=500 at 50 Hz per set (``known`` False) when a folder is not there yet (a dry run before k-means)."""
+    ks, rates, known = [], [], True
+    for folder in cfg.data.train_labels or ["(shards)"]:
+        spec = Path(folder) / "kmeans.json"
+        if spec.is_file():
+            meta = json.loads(spec.read_text())
+            ks.append(int(meta["k"]))
+            rates.append(float(meta.get("source", {}).get("frame_rate", 50.0)))
+        else:
+            ks.append(500)
+            rates.append(50.0)
+            known = False
+    return ks, rates, known
+
+
 def describe(cfg: HubertPretrainConfig) -> Dict[str, Any]:
-    """Parameter counts of the encoder a config builds (on the meta device: nothing is allocated)."""
+    """Parameter counts of the model a config builds, with and without HuBERT's heads (on the meta device:
+    nothing is allocated). Published sizes count the heads (HuBERT Base: 94.68M)."""
+    num_classes, _, known = label_sets_of(cfg)
     with torch.device("meta"):
         encoder = SpeechEncoder(cfg.encoder_config())
-    n = parameter_count(encoder)
-    return {"encoder": n, "encoder_human": f"{n / 1e9:.3f}B" if n >= 1e8 else f"{n / 1e6:.2f}M"}
+        heads = HubertPretrainHeads(encoder.hidden_size, num_classes, cfg.objective.final_dim)
+    n, h = parameter_count(encoder), parameter_count(heads)
+
+    def human(x):
+        return f"{x / 1e9:.3f}B" if x >= 1e9 else f"{x / 1e6:.2f}M"
+    return {"encoder": n, "encoder_human": human(n), "pretraining_heads": h, "total": n + h,
+            "total_human": human(n + h),
+            "heads_for": f"k={num_classes}" + ("" if known else " (assumed: the label folders are not there yet)")}
+
+
+def timing_step(cfg: HubertPretrainConfig):
+    """``(step, device)``: one update of the configured model on a synthetic micro-batch of the configured size
+    (random audio in utterances of ``crop_seconds``, random labels), for ``--dry-run --time-steps``."""
+    from ..utils.device import resolve_device
+    num_classes, rates, _ = label_sets_of(cfg)
+    device = resolve_device(cfg.trainer.accelerator)
+    task = HubertPretrainTask({**asdict(cfg), "init_from": None}, num_classes, rates).to(device).train()
+    utt = cfg.data.crop_seconds or 15.0
+    count = max(1, int(cfg.data.batch_seconds // utt))
+    n = int(utt * SAMPLE_RATE)
+    g = torch.Generator().manual_seed(0)
+    batch = {"wavs": torch.randn(count, n, generator=g).to(device) * 0.1,
+             "lengths": torch.full((count,), n, device=device), "seeds": torch.arange(count),
+             "labels": [torch.randint(0, k, (count, int(utt * r) + 1), generator=g).to(device)
+                        for k, r in zip(num_classes, rates)]}
+    opt = torch.optim.AdamW(task.parameters(), lr=1e-6)
+    obj = cfg.objective
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss, _ = hubert_loss(task.compute_sums(batch), pred_masked_weight=obj.pred_masked_weight,
+                              pred_nomask_weight=obj.pred_nomask_weight, feature_pen_weight=obj.feature_pen_weight)
+        loss.backward()
+        opt.step()
+    return step, str(device)
 
 
 def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:

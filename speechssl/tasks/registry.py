@@ -36,6 +36,8 @@ class TaskSpec:
         conf: globs under ``conf/`` whose files load into ``schema`` (``config check``).
         placeholders: ``key=value`` a run supplies (labels, a teacher), filled to check a file alone.
         help: one line for the CLI.
+        timing: ``module:function`` (config -> ``(step, device)``: one update on a synthetic micro-batch) for
+            ``--dry-run --time-steps N``; None: the task cannot be timed without data.
     """
 
     name: str
@@ -47,6 +49,7 @@ class TaskSpec:
     placeholders: Tuple[str, ...] = ()
     help: str = ""
     command: str = field(default="", compare=False)  # the CLI sub-command word (default: name)
+    timing: Optional[str] = None
 
     def schema_class(self) -> type:
         return resolve(self.schema)
@@ -54,14 +57,27 @@ class TaskSpec:
     def run_function(self) -> Callable:
         return resolve(self.run)
 
-    def description(self, cfg) -> Dict[str, Any]:
-        """What ``cfg`` builds, without data or weights (parameter counts on the meta device)."""
+    def description(self, cfg, time_steps: int = 0) -> Dict[str, Any]:
+        """What ``cfg`` builds, without data or weights (parameter counts on the meta device), what the run will
+        do (steps, audio per update and in all, a memory estimate) and, with ``time_steps``, a measured update."""
+        from ..training.dry_run import measure_updates, peak_rss_gib, run_plan, time_estimate
+
         info: Dict[str, Any] = {"task": self.name}
         if self.describe:
             info["parameters"] = resolve(self.describe)(cfg)
         batch = global_batch(cfg)
         if batch:
             info["batch"] = batch
+        params = info.get("parameters", {})
+        total = params.get("total", params.get("encoder", 0)) if isinstance(params, dict) else 0
+        info["run"] = run_plan(cfg, total, batch)
+        if time_steps:
+            if not self.timing:
+                raise InputError(f"--time-steps: {self.name} cannot be timed without its data (no synthetic batch)")
+            before = peak_rss_gib()
+            step, device = resolve(self.timing)(cfg)
+            measured = measure_updates(step, time_steps, device, before)
+            info["measured"] = {**measured, **time_estimate(measured, cfg, batch)}
         return info
 
 
@@ -93,10 +109,12 @@ TASKS: Dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("hubert", "pretrain", "speechssl.tasks.hubert:HubertPretrainConfig",
              "speechssl.tasks.hubert:pretrain_hubert", "speechssl.tasks.hubert:describe",
              conf=("pretrain/hubert_*",), placeholders=("data.train_labels=[labels/train]",),
+             timing="speechssl.tasks.hubert:timing_step",
              help="HuBERT masked prediction of k-means targets"),
     TaskSpec("w2v-bert", "pretrain", "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
              "speechssl.tasks.w2v_bert:pretrain_w2v_bert", "speechssl.tasks.w2v_bert:describe",
-             conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"), help="w2v-BERT: contrastive + masked language modelling"),
+             conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"), timing="speechssl.tasks.w2v_bert:timing_step",
+             help="w2v-BERT: contrastive + masked language modelling"),
     TaskSpec("lighthubert", "distill", "speechssl.tasks.lighthubert:LightHubertDistillConfig",
              "speechssl.tasks.lighthubert:distill_lighthubert", "speechssl.tasks.lighthubert:describe",
              conf=("distill/lighthubert_*",), placeholders=("teacher=exp/teacher",),

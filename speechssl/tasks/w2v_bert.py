@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..constants import SAMPLE_RATE
 from ..errors import InputError
 from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS, W2vBertHeads, W2vBertPretrainModel
@@ -276,6 +277,30 @@ def parameter_summary(task: W2vBertPretrainTask) -> Dict[str, int]:
     n_c = task.contrastive_layers
     return {"encoder": enc, "contrastive_module_blocks": n_c, "mlm_module_blocks": task.encoder.num_layers - n_c,
             "params_per_block": per_layer, "pretraining_heads": heads, "total": enc + heads}
+
+
+def timing_step(cfg: W2vBertPretrainConfig):
+    """``(step, device)``: one update on a synthetic micro-batch of the configured size, for
+    ``--dry-run --time-steps`` (the loss is the task's terms summed: the same graph, unweighted)."""
+    from ..utils.device import resolve_device
+    device = resolve_device(cfg.trainer.accelerator)
+    task = W2vBertPretrainTask({**asdict(cfg), "init_from": None}).to(device).train()
+    utt = cfg.data.crop_seconds or 15.0
+    count = max(1, int(cfg.data.batch_seconds // utt))
+    n = int(utt * SAMPLE_RATE)
+    batch = {"wavs": torch.randn(count, n, generator=torch.Generator().manual_seed(0)).to(device) * 0.1,
+             "lengths": torch.full((count,), n, device=device), "seeds": torch.arange(count)}
+    opt = torch.optim.AdamW(task.parameters(), lr=1e-6)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        sums = task.compute_sums(batch)
+        loss = sums["m_loss"] / sums["m_count"].clamp(min=1) + sums["diversity"]
+        if "c_loss" in sums:
+            loss = loss + sums["c_loss"] / sums["c_count"].clamp(min=1)
+        loss.backward()
+        opt.step()
+    return step, str(device)
 
 
 def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any]:
