@@ -110,7 +110,10 @@ def test_onnx_export_matches_torch_for_any_batch_and_length(case, tmp_path):
     from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
     torch.manual_seed(0)
     ours = _perturbed(SpeechEncoder(EncoderConfig(**CASES[case])))
+    import logging
+    root_handlers = list(logging.getLogger().handlers)
     summary = export_onnx(ours, tmp_path / "m.onnx", quantize=(case == "hubert_post_norm"))
+    assert logging.getLogger().handlers == root_handlers  # onnxruntime's quantizer leaves the root logger alone
     assert summary["outputs"] == ["lengths"] + [f"hidden_state_{i}" for i in range(ours.num_layers + 1)]
     session = onnx_session(tmp_path / "m.onnx")
     for lengths in ([7000], [12000, 9000, 4100], [16000, 16000]):   # none is the export example's shape

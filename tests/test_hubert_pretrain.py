@@ -258,3 +258,22 @@ def test_warmup_polynomial_schedule():
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
     assert f[60] == pytest.approx(0.5) and f[110] == 0.0 and f[119] == 0.0
     assert warmup_polynomial(60, 10, 110, 2.0, 0.1) == pytest.approx(0.1 + 0.9 * 0.25)
+
+
+def test_a_normal_run_is_quiet_and_its_bar_counts_steps_of_max_steps(tiny_data, mfcc_labels, tmp_path, capfd,
+                                                                      caplog):
+    """No Lightning tips or accelerator lines, no weights_only or pytree notices, no DDP wrapper for one process
+    (a ddp strategy on one device runs without it); the precision at INFO; one bar of steps out of max_steps."""
+    import logging
+    caplog.set_level(logging.INFO)
+    cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=4", "trainer.progress_bar=true",
+               "trainer.strategy=ddp_find_unused_parameters_true")
+    summary = pretrain_hubert(cfg)
+    assert summary["steps"] == 4
+    printed = capfd.readouterr()
+    text = printed.out + printed.err + caplog.text
+    for noise in ("Tip:", "GPU available", "TPU available", "weights_only", "LeafSpec", "find_unused_parameters",
+                  "Trainer.fit` stopped"):
+        assert noise not in text, noise
+    assert "precision 32-true" in caplog.text
+    assert "4/4" in printed.err and "steps" in printed.err  # tqdm: steps of max_steps, not batches of an epoch

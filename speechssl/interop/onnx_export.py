@@ -8,6 +8,9 @@ of inside the graph. The ``export`` extra brings onnx and onnxruntime.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import importlib.util
 import json
 import warnings
@@ -110,9 +113,27 @@ def quantize_int8(path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     path = Path(path)
     out = path.with_suffix(".int8.onnx")
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, _root_logger_kept():
         quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
     return out
+
+
+@contextlib.contextmanager
+def _root_logger_kept():
+    """onnxruntime's quantizer calls ``logging.warning`` (advice on pre-processing), which gives a process without
+    logging set up a root handler for good; here its messages go to DEBUG and the root logger is left as it was."""
+    root = logging.getLogger()
+    level, placeholder = root.level, logging.NullHandler()
+    added = not root.handlers
+    if added:
+        root.addHandler(placeholder)  # logging.warning() then skips basicConfig()
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        if added:
+            root.removeHandler(placeholder)
 
 
 def onnx_session(path, threads: Optional[int] = None):

@@ -115,3 +115,45 @@ class StopOnNonFinite(L.Callback):
                              f"(learning rate now {lr}): likely a learning rate too high for this batch, fp16 "
                              f"overflow (try precision=bf16-mixed or 32-true), or a target the input cannot fit; "
                              f"nothing was exported")
+
+
+class StepProgressBar(L.pytorch.callbacks.ProgressBar):
+    """One bar for the whole run: optimizer steps out of ``max_steps`` (not batches of an epoch), with the total
+    ETA and the task's progress-bar metrics (loss, accuracy); resumed runs start at their step."""
+
+    def __init__(self):
+        super().__init__()
+        self._enabled, self._bar, self._last = True, None, -1
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not (self._enabled and trainer.is_global_zero):
+            return
+        from tqdm import tqdm
+        self._bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc="steps", unit="step",
+                         dynamic_ncols=True, smoothing=0.05)
+        self._last = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._bar is None or trainer.global_step == self._last:
+            return
+        self._bar.update(trainer.global_step - self._last)
+        self._last = trainer.global_step
+        shown = {}
+        for k, v in self.get_metrics(trainer, pl_module).items():
+            if k != "v_num":
+                try:
+                    shown[k] = f"{float(v):.3g}"
+                except (TypeError, ValueError):
+                    shown[k] = str(v)
+        self._bar.set_postfix(shown, refresh=False)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -26,7 +26,7 @@ from ..config import to_yaml
 from ..errors import ConfigError, Interrupted
 from ..utils.atomic import write_json, write_text
 from ..utils.precision import resolve_precision
-from .callbacks import AtomicCheckpointIO, StepTimeLimit, StopOnNonFinite, StopOnSignal, Throughput
+from .callbacks import AtomicCheckpointIO, StepProgressBar, StepTimeLimit, StopOnNonFinite, StopOnSignal, Throughput
 from .config import OptimConfig, TrainerConfig
 
 Export = Callable[[L.Trainer, Dict[str, Any]], Path]
@@ -54,6 +54,14 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
                  *extra_callbacks]
     if cfg.max_time_minutes:
         callbacks.append(StepTimeLimit(cfg.max_time_minutes))
+    if cfg.progress_bar:
+        callbacks.append(StepProgressBar())
+    quiet_lightning()
+    strategy = cfg.strategy
+    if str(strategy).startswith("ddp") and _one_process(cfg):  # DDP of one process: no wrapper, no warnings
+        strategy = "auto"
+    precision = resolve_precision(cfg.precision, cfg.accelerator)
+    log.info("precision %s%s", precision, "" if precision == cfg.precision else f" (trainer.precision={cfg.precision})")
     # Each (re)start logs to a new logs/version_N (Lightning would overwrite a resumed run's CSV).
     loggers = [CSVLogger(out, name="logs", flush_logs_every_n_steps=cfg.log_every_steps * 10)]
     if importlib.util.find_spec("tensorboard") is not None:  # an extra (demo, train): the CSV log is the record
@@ -63,14 +71,35 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     # manual-optimization tasks (the GAN) are checkpointed after their steps, which is what we want
     warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
     return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
-                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
-                     precision=resolve_precision(cfg.precision, cfg.accelerator),
+                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision,
                      log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
                      check_val_every_n_epoch=None if cfg.val_every_steps else 1,
                      accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
                      callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO(), *_cluster_plugins(cfg)],
                      enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
                      num_sanity_val_steps=0, enable_model_summary=False)
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up chatter (available accelerators, product tips, "`Trainer.fit` stopped") goes to DEBUG
+    level; its warnings stay. Deprecation notices from inside Lightning are not the user's to act on."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def _one_process(cfg: TrainerConfig) -> bool:
+    """Whether the run is a single process (one device on one node), so a DDP strategy would wrap nothing."""
+    if cfg.num_nodes != 1:
+        return False
+    devices = cfg.devices
+    if isinstance(devices, (list, tuple)):
+        return len(devices) == 1
+    if isinstance(devices, int) or str(devices).isdigit():
+        return int(devices) == 1
+    if cfg.accelerator == "cpu" or not torch.cuda.is_available():
+        return True  # "auto" on CPU is one process
+    return torch.cuda.device_count() <= 1
 
 
 def accumulation_for(global_seconds: float, batch_seconds: float, world_size: int) -> int:
@@ -148,11 +177,13 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     ckpt = last_checkpoint(out)
     if init_export is not None and not ckpt and trainer.is_global_zero:
         init_export()
+    if ckpt:
+        log.info("resuming from %s", ckpt)
     t0 = time.time()
     trainer.fit(task, datamodule=dm, ckpt_path=ckpt)
     # Stopped by max_steps, the time budget or a signal: checkpoint the final state too, so a rerun with a larger
     # budget continues from the exported model rather than from the last periodic save.
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)
     stopper = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
     if stopper is not None and stopper.received is not None:
         name = signal.Signals(stopper.received).name

@@ -70,7 +70,7 @@ def resolve_precision(setting: str, accelerator: str = "auto",
             choice = "bf16-mixed" if speedup >= MIN_SPEEDUP else "32-true"
             why = f"CPU with {', '.join(flags)}: bf16 autocast measured {speedup:.2f}x float32 (needs {MIN_SPEEDUP}x)"
     os.environ[ENV] = choice
-    log.warning("precision auto -> %s (%s)", choice, why)
+    log.info("precision auto -> %s (%s)", choice, why)
     return choice
 
 
