@@ -478,3 +478,30 @@ def test_cached_states_do_not_depend_on_which_utterances_were_extracted_together
     assert all(x.shape == y.shape for x, y in zip(batched, among_all))
     with pytest.raises(InputError, match="utts_per_batch must be >= 0"):
         states("d", [few], utts_per_batch=-1)
+
+
+def test_worked_custom_task_dir_from_the_docs(testdata, tmp_path):
+    """docs/finetuning-and-superb.md's custom keyword-spotting example, its shell lines as written, on three
+    spoken digits of the free spoken digit recordings (speakers s1, s2, s3 -> train, dev, test)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "finetuning-and-superb.md").read_text()
+    block = doc.split("A worked example: three spoken digits", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    speakers = {"george": "s1", "jackson": "s1", "lucas": "s2", "nicolas": "s3"}
+    lines = [f"{speakers[spk]}-{spk}{digit}{take} {speakers[spk]} {DIGIT_WORDS[digit]} {path}"
+             for spk, digit, take, path in _fsdd(testdata) if digit < 3]
+    (tmp_path / "my_recordings.txt").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "exp/mydigits/fbank/ks/result.json").read_text())
+    assert result["test_utterances"] == sum(line.split()[1] == "s3" for line in lines) == 15
+    assert result["train_utterances"] == 30 and result["steps"] == 20
+    assert (tmp_path / "exp/mydigits/results.md").is_file() and (tmp_path / "exp/mydigits/results.json").is_file()
+    assert sorted(set(re.findall(r"^\S+ (\S+)$", (tmp_path / "mydigits/train/utt2label").read_text(), re.M))) == \
+        ["ONE", "TWO", "ZERO"]

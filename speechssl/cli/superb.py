@@ -25,8 +25,7 @@ def cmd_superb(args) -> int:
         print(f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"
               + (f"  dev {r['dev']:7.2f}" if r.get("dev") is not None else "")
               + f"  ({r['seconds']['total']:.0f} s)")
-    if args.task == "all" or len(args.upstream) > 1:
-        print(summarize(args.out)["markdown"])
+    print(summarize(args.out)["markdown"])  # OUT/results.{md,json}, for one upstream and one task too
     return 0
 
 
