@@ -82,10 +82,14 @@ def test_stages_0_to_3_and_the_summary_on_tiny_corpus(recipe):
     """The default suite's twin of the slow whole-recipe run: corpus, data dirs, MFCC k-means, HuBERT
     iteration 1 and the summary, on the tiny corpus."""
     tiny = ["--corpus", "tiny", "--nj", "2"]
-    r = _run(recipe, "--stage", "0", "--stop-stage", "3", *tiny)
+    r = _run(recipe, "--stage", "0", "--stop-stage", "3", *tiny, "--shards", "true")  # iteration 1 from shards
     assert r.returncode == 0, r.stderr[-3000:]
     n = len((recipe / "data" / "train" / "utt2spk").read_text().splitlines())
     assert len((recipe / "exp" / "kmeans" / "mfcc_k20" / "train" / "labels.txt").read_text().splitlines()) == n
+    index = json.loads((recipe / "shards" / "mfcc_k20" / "index.json").read_text())
+    assert index["utterances"] == n and index["label_sets"][0]["k"] == 20
+    train_log = (recipe / "exp" / "hubert_it1" / "log" / "train.log").read_text()
+    assert "data.shards=shards/mfcc_k20" in train_log
     summary = json.loads((recipe / "exp" / "hubert_it1" / "summary.json").read_text())
     assert summary["steps"] == 20 and (recipe / "exp" / "hubert_it1" / "init" / "model.safetensors").is_file()
     r = _run(recipe, "--stage", "10", "--stop-stage", "10", *tiny)
@@ -283,3 +287,30 @@ def test_mini_librispeech_stages_0_1_hold_out_readers_and_align(recipe, librispe
     assert not readers("train") & {"1272", "2412", "61"}
     assert len((recipe / "data" / "librilight_1h" / "text").read_text().splitlines()) == 2
     assert (recipe / "data" / "dev" / "alignments.ctm").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_readme_quick_start_3_on_a_librispeech_tree_through_shards(recipe, librispeech_layout, tmp_path):
+    """README quick start 3's lines on a LibriSpeech-layout tree (the corpus dir named as the README names it, the
+    LibriSpeech folder itself): stages 0-2 as written, then stage 3 with the paper's HuBERT Base config trained for
+    one update on one CPU device from shards (the twin in the default suite: the tiny corpus's stages 0-3)."""
+    layout = {"train-clean-100": ["1089-134686-0000", "1089-134686-0001", "1089-134691-0000", "1089-134691-0001"],
+              "dev-clean": ["1272-128104-0004", "1272-141231-0002"], "test-clean": ["1995-1837-0001"],
+              "train-clean-360": ["2412-153948-0000"], "train-other-500": ["61-70968-0002"]}
+    for subset, ids in layout.items():
+        librispeech_layout(tmp_path / "data", subset, ids)
+    corpus = ["--corpus", "librispeech", "--corpus-dir", str(tmp_path / "data")]
+    small = ["--nj", "2", "--it1-k", "5", "--kmeans-args", "--restarts 1 --niter 5"]
+    r = _run(recipe, *corpus, "--stop-stage", "2", *small)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert len((recipe / "data" / "train_960" / "utt2spk").read_text().splitlines()) == 6
+    one_update = ("trainer.max_steps=1 trainer.accelerator=cpu trainer.precision=32-true trainer.val_every_steps=null "
+                  "data.batch_seconds=8 data.num_workers=0 optim.global_batch_seconds=null")
+    r = _run(recipe, *corpus, "--stage", "3", "--stop-stage", "3", *small, "--devices", "1", "--nodes", "1",
+             "--pretrain-args", one_update)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert json.loads((recipe / "shards" / "mfcc_k5" / "index.json").read_text())["utterances"] == 6
+    summary = json.loads((recipe / "exp" / "hubert_it1" / "summary.json").read_text())
+    assert summary["steps"] == 1
+    config = (recipe / "exp" / "hubert_it1" / "config.yaml").read_text()
+    assert "shards: shards/mfcc_k5" in config and "model: hubert_base" in config

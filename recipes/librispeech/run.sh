@@ -58,6 +58,9 @@ it2_layer=4               # iteration-1 layer clustered for iteration 2
 it2_k=500                 # HuBERT paper: 500
 it2_config="pretrain/hubert_mini pretrain/hubert_mini_it2 pretrain/hubert_demo_it2"
 pretrain_args=""          # extra key=value overrides for both iterations, e.g. "trainer.strategy=ddp"
+shards=false              # HuBERT iterations train from WebDataset shards of the training set and its labels (written
+                          # before each iteration, shards/<labels>), not from the data dir: no process holds every label
+shard_hours=1.0           # audio per shard
 w2v_bert_config="pretrain/w2v_bert_mini pretrain/w2v_bert_demo"
 w2v_bert_args=""          # extra key=value overrides for w2v-BERT pretraining
 lighthubert_config="distill/lighthubert_mini_stage1 distill/lighthubert_demo_stage1"
@@ -234,8 +237,14 @@ pretrain() {  # pretrain ITER LABELS_NAME "CONFIG [CONFIG...]"
   if [ -f "$out/final/model.safetensors" ] && [ -f "$out/summary.json" ]; then
     echo "$out/final exists: iteration $1 done (remove it to retrain)"; return
   fi
-  train_cmd JOB=1:1 "$out/log/train.log" speechssl pretrain hubert "${configs[@]}" data.train="data/$train_dir" \
-    data.valid="data/$dev_dir" "data.train_labels=[exp/kmeans/$2/$train_dir]" "data.valid_labels=[exp/kmeans/$2/$dev_dir]" \
+  local train=(data.train="data/$train_dir" "data.train_labels=[exp/kmeans/$2/$train_dir]")
+  if [ "$shards" = true ]; then  # the training set and its labels packed once, then streamed
+    [ -f "shards/$2/index.json" ] || cpu_cmd JOB=1:1 "shards/$2/log/shard.log" speechssl data shard --data "data/$train_dir" \
+      --labels "exp/kmeans/$2/$train_dir" --out "shards/$2" --shard-hours "$shard_hours"
+    train=(data.shards="shards/$2" "data.train_labels=[]")
+  fi
+  train_cmd JOB=1:1 "$out/log/train.log" speechssl pretrain hubert "${configs[@]}" "${train[@]}" \
+    data.valid="data/$dev_dir" "data.valid_labels=[exp/kmeans/$2/$dev_dir]" \
     trainer.out_dir="$out" $(trainer_args) $pretrain_args
 }
 
