@@ -121,3 +121,20 @@ def test_lm_weight_and_word_score_are_chosen_on_dev_and_reused_on_test(tiny_data
                  "--settings-from", str(tmp_path / "g")]) == 2
     assert main(["decode", "--model", model, "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "y"),
                  "--lm-weight", "0", "1"]) == 2
+
+
+def test_transcripts_ctc_cannot_emit_are_named_before_training(tiny_data, upstream, tmp_path, caplog):
+    """A transcript longer than its utterance's frames (issue 40: 20,000 words for 0.33 s trained silently) is
+    named with the frames it needs and has; the others train."""
+    from speechssl.objectives.ctc import frames_needed
+    assert frames_needed([1, 2, 2, 3]) == 5 and frames_needed([]) == 0
+    d = DataDir.read(tiny_data / "train")
+    victim = d.utt_ids[0]
+    d.text[victim] = " ".join(["SEVEN"] * 2000)
+    d.write(tmp_path / "long")
+    summary = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "run", f"data.train={tmp_path / 'long'}",
+                                "trainer.max_steps=2", "trainer.val_every_steps=null"))
+    assert summary["steps"] == 2
+    report = (tmp_path / "run" / "infeasible_targets.txt").read_text().splitlines()
+    assert len(report) == 1 and report[0].startswith(f"{victim} needs ")
+    assert f"1 of {len(d.utt_ids)} training utterances have a transcript longer than CTC can emit" in caplog.text

@@ -277,3 +277,21 @@ def test_a_normal_run_is_quiet_and_its_bar_counts_steps_of_max_steps(tiny_data, 
         assert noise not in text, noise
     assert "precision 32-true" in caplog.text
     assert "4/4" in printed.err and "steps" in printed.err  # tqdm: steps of max_steps, not batches of an epoch
+
+
+def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refused(tiny_data, mfcc_labels, tmp_path,
+                                                                                    caplog):
+    """A truncated last.ckpt: the run resumes from the newest intact periodic checkpoint, saying so. A config of
+    another shape: refused naming the tensors and both shapes, the run's config.yaml left as it was."""
+    from speechssl.errors import ConfigError
+    out = tmp_path / "run"
+    pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=6"))
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    summary = pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=8"))
+    assert summary["steps"] == 8
+    assert "last.ckpt is truncated or unreadable; resuming from" in caplog.text and "step0000006.ckpt" in caplog.text
+    before = (out / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"does not fit the checkpoint.*mask_embedding: checkpoint \(32,\), this config \(48,\)"):
+        pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=10", "model_overrides.hidden_size=48"))
+    assert (out / "config.yaml").read_text() == before

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from tqdm import tqdm
 
+from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches
 from ..data.dataset import AudioTextDataset, collate_audio_text
 from ..data.kaldi_dir import DataDir
@@ -33,8 +34,10 @@ from ..errors import InputError, MissingInputError
 from ..hub import load_upstream
 from ..models.ctc import AsrModelConfig, CtcModel, load_ctc_model, save_ctc_model  # noqa: F401 (re-exported)
 from ..models.encoder import EncoderConfig, SpeechEncoder
+from ..objectives.ctc import ctc_loss_per_token, infeasible_targets
 from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, fit_and_export,
                         no_decay_groups)
+from ..utils.atomic import write_text
 from ..utils.device import resolve_device
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig
@@ -128,9 +131,7 @@ class AsrFinetuneTask(TrainingTask):
         self._val = ErrorCounts(), ErrorCounts()
 
     def _ctc(self, log_probs, frames, batch):
-        loss = nn.functional.ctc_loss(log_probs.transpose(0, 1), batch["targets"], frames, batch["target_lengths"],
-                                      blank=self.vocab.blank, reduction="sum", zero_infinity=True)
-        return loss / batch["target_lengths"].sum().clamp_min(1)
+        return ctc_loss_per_token(log_probs, frames, batch["targets"], batch["target_lengths"], self.vocab.blank)
 
     def training_step(self, batch, batch_idx):
         torch.manual_seed(self.cfg.trainer.seed * 100_003 + self.global_step)
@@ -211,6 +212,21 @@ def describe(cfg: AsrFinetuneConfig) -> Dict[str, Any]:
             "assumed_vocab": LETTER_VOCAB}
 
 
+def report_infeasible(dataset, encoder, out: Path) -> None:
+    """Name the training utterances whose transcript cannot fit their frames (a warning with the first ones,
+    all of them in ``out/infeasible_targets.txt``): CTC gives them no gradient, so they are labels lost."""
+    samples = torch.tensor([int(round(dataset.durations[u] * SAMPLE_RATE)) for u in dataset.utts])
+    frames = dict(zip(dataset.utts, encoder.output_lengths(samples).tolist()))
+    bad = infeasible_targets({u: dataset.targets[u] for u in dataset.utts}, frames)
+    if not bad:
+        return
+    lines = [f"{u} needs {need} frames, has {have}" for u, need, have in bad]
+    write_text(out / "infeasible_targets.txt", "\n".join(lines) + "\n")
+    log.warning("%d of %d training utterances have a transcript longer than CTC can emit in their frames (no "
+                "gradient from them): %s%s; all in %s", len(bad), len(dataset.utts), "; ".join(lines[:3]),
+                " ..." if len(bad) > 3 else "", out / "infeasible_targets.txt")
+
+
 def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     """Fine-tune (or resume), export the best-by-dev-WER model to ``out_dir/final``; returns a summary."""
 
@@ -223,6 +239,7 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     dm = AsrDataModule(cfg.data, vocab)
     dm.setup()
     task = AsrFinetuneTask(asdict(cfg), vocab.tokens)
+    report_infeasible(dm.train_set, task.model.encoder, out)
     best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/wer", mode="min", save_top_k=1,
                            save_weights_only=True, enable_version_counter=False)
 

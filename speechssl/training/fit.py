@@ -169,12 +169,14 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     t = cfg.trainer
     out = Path(t.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ckpt = last_checkpoint(out)
+    if ckpt:
+        check_resume_compatible(task, ckpt)  # refused before config.yaml, which describes the run, is touched
     write_text(out / "config.yaml", to_yaml(cfg))
     counted = dataclasses.replace(t, max_steps=steps_per_batch * t.max_steps,
                                   checkpoint_every_steps=steps_per_batch * t.checkpoint_every_steps)
     trainer = build_trainer(counted, optim or cfg.optim, callbacks)
     keep_global_batch(trainer, optim or cfg.optim, getattr(getattr(cfg, "data", None), "batch_seconds", None))
-    ckpt = last_checkpoint(out)
     if init_export is not None and not ckpt and trainer.is_global_zero:
         init_export()
     if ckpt:
@@ -236,11 +238,48 @@ def parameter_count(module: torch.nn.Module) -> int:
 
 
 def last_checkpoint(out_dir) -> Optional[str]:
-    """The newest of ``checkpoints/last.ckpt`` and the checkpoints a SLURM requeue signal wrote
-    (``hpc_ckpt_N.ckpt``): where a rerun or a requeued job resumes."""
+    """The newest intact checkpoint to resume from: ``checkpoints/last.ckpt`` or one a SLURM requeue signal wrote
+    (``hpc_ckpt_N.ckpt``); when that file is truncated or unreadable, the newest intact periodic checkpoint
+    (``checkpoints/step*.ckpt``), with a warning naming both. None when there is none."""
     out = Path(out_dir)
     found = [p for p in [out / "checkpoints" / "last.ckpt", *out.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
-    return str(max(found, key=lambda p: p.stat().st_mtime_ns)) if found else None
+    periodic = sorted((out / "checkpoints").glob("step*.ckpt"), key=lambda p: p.name, reverse=True)
+    for newest in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True) + periodic:
+        if _intact(newest):
+            if found and newest not in found:
+                log.warning("%s is truncated or unreadable; resuming from %s, the newest intact checkpoint",
+                            ", ".join(str(p) for p in found), newest)
+            return str(newest)
+        log.warning("%s: truncated or unreadable checkpoint, skipped", newest)
+    return None
+
+
+def _intact(path: Path) -> bool:
+    """Whether a checkpoint file is a whole zip archive (torch.save's format) whose entries all read back."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def check_resume_compatible(task: L.LightningModule, ckpt: str) -> None:
+    """Refuse to resume ``task`` from ``ckpt`` when their weights differ in names or shapes (another architecture,
+    label set or task), naming the first differences, before anything of the run folder is rewritten."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True).get("state_dict", {})
+    ours = task.state_dict()
+    missing = [k for k in ours if k not in state]
+    unexpected = [k for k in state if k not in ours]
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)}, this config {tuple(v.shape)}" for k, v in ours.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    if not (missing or unexpected or shapes):
+        return
+    parts = (shapes[:3] + [f"not in the checkpoint: {', '.join(missing[:3])}"] * bool(missing)
+             + [f"only in the checkpoint: {', '.join(unexpected[:3])}"] * bool(unexpected))
+    raise ConfigError(f"{ckpt}: this run's config does not fit the checkpoint it would resume ("
+                      + "; ".join(parts) + "). Use the config the run started with (its config.yaml), or another "
+                      "trainer.out_dir for a new run.")
 
 
 def read_metrics(out_dir) -> List[Dict[str, float]]:
