@@ -105,3 +105,50 @@ def test_fetched_librilight_one_hour_has_its_published_size(tmp_path):
     assert len(d) == 286 and len({s.split("-")[0] for s in d.utt2spk.values()}) == 24
     assert abs(sum(d.utt2dur.values()) / 3600 - 1.04) < 0.01
     assert len(d.extra["text.phone"]) == 286
+
+
+def _recipe_data_dirs(build, tmp_path: Path) -> Path:
+    """The data dirs `run.sh --corpus mini_librispeech` stage 1 writes, on testdata's utterances: training readers
+    1089, 1272 and 61, held-out readers 1995 (dev) and 2412 (test), a Libri-light 1 h set with folds 4 and 5."""
+    root = _librilight_layout(build, tmp_path / "corpora")
+    data = tmp_path / "data"
+    tc5 = prepare_librispeech(build(tmp_path / "ls" / "LibriSpeech", "train-clean-5"), "train-clean-5", data / "tc5")
+    for name, d in split_by_reader(tc5, {"dev": ["1995"], "test": ["2412"]}, rest="train").items():
+        d.write(data / name)
+    whole = prepare_librilight(root, "1h", data / "librilight_1h")
+    whole.extra["text.phone"] = {u: "h iː" for u in whole.utt_ids}  # every utterance phoned, as the real set
+    whole.write(data / "librilight_1h")
+    for fold, utt in ((4, "1089-134686-0001"), (5, "2412-153948-0000")):
+        whole.subset([utt]).write(data / f"librilight_1h_{fold}")
+    return data
+
+
+def test_superb_task_dirs_from_the_real_speech_data_dirs(librispeech_layout, tmp_path):
+    """PR on Libri-light's phones (folds 0-3 / 4 / 5), ASR 1 h -> held-out readers, SID per-reader utterance
+    split, ASV trials only among readers the head never trains on."""
+    data = _recipe_data_dirs(librispeech_layout, tmp_path)
+    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "all", "--src", str(data),
+                 "--out", str(tmp_path / "superb")]) == 0
+    sup = tmp_path / "superb"
+    pr = {s: DataDir.read(sup / "pr" / s) for s in ("train", "dev", "test")}
+    assert pr["dev"].utt_ids == ["1089-134686-0001"] and pr["test"].utt_ids == ["2412-153948-0000"]
+    assert not set(pr["train"].utt_ids) & {"1089-134686-0001", "2412-153948-0000"}
+    assert all(d.extra["text.phone"] for d in pr.values())
+    asr = {s: DataDir.read(sup / "asr" / s) for s in ("train", "dev", "test")}
+    assert asr["dev"].utt_ids == ["1995-1837-0001"] and asr["test"].utt_ids == ["2412-153948-0000"]
+    sid = {s: DataDir.read(sup / "sid" / s) for s in ("train", "dev", "test")}
+    assert {u.split("-")[0] for s in sid.values() for u in s.utt_ids} == {"1089", "1272", "61"}
+    assert set(sid["train"].extra["utt2label"].values()) == {"1089", "1272", "61"}
+    asv_train = DataDir.read(sup / "asv" / "train")
+    trials = (sup / "asv" / "test" / "trials").read_text().split("\n")[:-1]
+    test_readers = {u.split("-")[0] for line in trials for u in line.split()[:2]}
+    assert test_readers and not test_readers & set(asv_train.extra["utt2label"].values())
+    assert {line.split()[2] for line in trials} <= {"target", "nontarget"} and any(" nontarget" in t for t in trials)
+    info = json.loads((sup / "asv" / "task.json").read_text())
+    assert info["layout"] == "mini_librispeech" and info["counts"]["trials"] == len(trials)
+    # a missing fold is named with the option that writes it
+    (data / "librilight_1h_4" / "wav.scp").unlink()
+    import shutil
+    shutil.rmtree(data / "librilight_1h_4")
+    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "pr", "--src", str(data),
+                 "--out", str(tmp_path / "again")]) == 2

@@ -353,9 +353,10 @@ fi
 
 if runs 9; then
   begin 9 "SUPERB ($superb_tasks) for fbank $superb_upstreams -> exp/superb"
-  if [ -n "$preset" ]; then
+  if [ -n "$preset" ] || [ "$corpus" = mini_librispeech ]; then
+    layout=mini; [ "$corpus" = mini_librispeech ] && layout=mini_librispeech   # real speech: docs/real-speech.md
     for t in $superb_tasks; do   # each task dir once; a task added later is prepared then
-      [ -f superb/$t/task.json ] || speechssl data prep-superb --layout mini --task $t --src data --out superb
+      [ -f superb/$t/task.json ] || speechssl data prep-superb --layout $layout --task $t --src data --out superb
     done
   elif [ ! -d superb ]; then
     echo "$0: stage 9 on LibriSpeech needs the SUPERB task dirs in superb/: make them with" \

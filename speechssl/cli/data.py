@@ -209,7 +209,9 @@ def _register_data_tools(data) -> None:
     s = add_parser(data, "prep-superb", "SUPERB task dirs (train/dev/test) from a dataset's own layout or the "
                    "mini corpus")
     s.add_argument("--task", default="all", choices=[*MINI_TASKS, "er", "all"], help="the task to prepare")
-    s.add_argument("--layout", required=True, choices=["mini", *LAYOUT_TASKS], help="the source's layout")
+    s.add_argument("--layout", required=True, choices=["mini", "mini_librispeech", *LAYOUT_TASKS],
+                   help="the source's layout (mini, mini_librispeech: the recipe's data dirs of the synthetic / the "
+                   "real-speech corpus)")
     s.add_argument("--src", required=True, help="mini: the data dirs' parent; librispeech: "
                    "train=DIR,dev=DIR,test=DIR data dirs (or their parent); others: the dataset root")
     s.add_argument("--test-src", help="speech_commands: the separate v0.01 test set")

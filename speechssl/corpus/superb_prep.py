@@ -344,11 +344,14 @@ LAYOUT_TASKS, MINI_TASKS = SUPERB_LAYOUT_TASKS, SUPERB_MINI_TASKS
 
 def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,
                       lexicon: Optional[str] = None, skip_oov: bool = False, fold: int = 1) -> dict:
-    """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layout) from
-    ``src`` in ``layout``. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
+    """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layouts) from
+    ``src`` in ``layout``; the mini layouts write ``out/<task>``, the others ``out`` itself. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
     out = Path(out)
     if layout == "mini":
         return prepare_mini(src, out, MINI_TASKS if task == "all" else [task])
+    if layout == "mini_librispeech":  # real speech: the recipe's Mini LibriSpeech + Libri-light data dirs
+        from .superb_prep_real_speech import TASKS, prepare_mini_librispeech
+        return {t: prepare_mini_librispeech(t, src, out / t) for t in (TASKS if task == "all" else [task])}
     if layout not in LAYOUT_TASKS:
         raise InputError(f"unknown layout {layout!r}; choose mini or one of {', '.join(LAYOUT_TASKS)}")
     expected = LAYOUT_TASKS[layout]
