@@ -1,6 +1,5 @@
 """The independent phone aligner (PocketSphinx forced alignment): real utterances, its agreement with the
 synthetic corpus's true alignments, and PNMI that counts what it could not align."""
-from pathlib import Path
 
 import pytest
 

@@ -32,3 +32,25 @@ def test_no_module_over_500_lines_no_function_over_80():
     assert r.returncode == 0, r.stdout
     tight = _run("code_size.py", "--function-lines", "20")
     assert tight.returncode == 1 and "function speechssl/" in tight.stdout  # the checker does see functions
+
+
+def test_tasks_define_no_module_and_no_loss():
+    """tasks/ orchestrates: every nn.Module (an UpstreamBase included) lives in models/ or downstream/, every loss
+    in objectives/ (issue 41). Checked on the imported classes, so indirect subclasses count."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import torch
+    import speechssl.tasks as tasks
+
+    found = []
+    for info in pkgutil.walk_packages(tasks.__path__, "speechssl.tasks."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, torch.nn.Module) \
+                    and not issubclass(obj, __import__("lightning").LightningModule):
+                found.append(f"{info.name}.{name}")
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__ and name.endswith(("_loss", "_sums")):
+                found.append(f"{info.name}.{name}()")
+    assert found == []

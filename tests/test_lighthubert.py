@@ -170,7 +170,8 @@ def test_sampling_is_uniform_per_choice_and_sandwich_takes_max_min_random(tiny_s
 
 def test_distillation_losses_and_teacher_targets():
     from speechssl.models import build_model
-    from speechssl.tasks.lighthubert import LayerAverage, align_frames, distillation_sums
+    from speechssl.models.teacher import LayerAverage
+    from speechssl.objectives.distillation import align_frames, distillation_sums
 
     pred, target = torch.randn(2, 5, 3), torch.randn(2, 5, 3)
     frames = torch.tensor([[1, 0, 1, 0, 0], [0, 0, 0, 1, 1]], dtype=torch.bool)

@@ -88,7 +88,7 @@ def main() -> None:
                 pairs.append((phones[u][:n], lab[:n]))
             pnmi = cluster_quality(joint_counts(pairs, args.k)[0])["pnmi"]
         rows.append((name, secs, inert, pnmi))
-    print(f"\n| k-means | seconds | inertia / frame | PNMI |\n|---|---:|---:|---:|")
+    print("\n| k-means | seconds | inertia / frame | PNMI |\n|---|---:|---:|---:|")
     for name, secs, inert, pnmi in rows:
         print(f"| {name} | {secs:.1f} | {inert:.2f} | {'' if pnmi is None else f'{pnmi:.4f}'} |")
     print(f"\ntime ratio sklearn / faiss: {t_peer / t_ours:.2f}x; inertia ratio sklearn / faiss: "

@@ -17,7 +17,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from speechssl.audio import features as F
@@ -106,8 +105,8 @@ def main():
     ap.add_argument("--workdir", default="exp/probe")
     args = ap.parse_args()
     rows = [run(args.preset, Path(args.workdir), clean) for clean in (True, False)]
-    print(f"| corpus | speakers | FBANK speaker ID acc | FBANK phone probe acc |")
-    print(f"|---|---|---|---|")
+    print("| corpus | speakers | FBANK speaker ID acc | FBANK phone probe acc |")
+    print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['corpus']} | {r['speakers']} | {100 * r['speaker_id_acc']:.1f}% | "
               f"{100 * r['phone_probe_acc']:.1f}% |")

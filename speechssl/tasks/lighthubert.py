@@ -34,7 +34,8 @@ from ..errors import InputError, MissingInputError
 from ..hub import load_upstream
 from ..models.lighthubert import (SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, count_parameters,
                                   load_supernet)
-from ..models.upstream import UpstreamBase, UpstreamOutput
+from ..models.teacher import LayerAverage
+from ..objectives.distillation import align_frames, distillation_sums  # noqa: F401  (re-exported)
 from ..pipelines.extract import extract_features
 from ..training import OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups
 from .audio_data import AudioDataModule
@@ -90,29 +91,6 @@ class LightHubertDistillConfig(PretrainModelConfig):
 
 
 # ------------------------------------------------------------------------------------ targets
-class LayerAverage(UpstreamBase):
-    """An upstream whose one output is the average of ``upstream``'s last ``k`` layers (the targets),
-    each first layer-normalised (no affine) when ``norm`` is ``layer_norm``."""
-
-    def __init__(self, upstream, k: int, name: str = "teacher", norm: str = "none"):
-        super().__init__()
-        if k > upstream.num_layers:
-            raise InputError(f"{name}: target_layers={k} but the teacher has only {upstream.num_layers} layers")
-        self.upstream, self.k, self.norm = upstream, k, norm
-        self.downsample_rate, self.hidden_size, self.num_layers = upstream.downsample_rate, upstream.hidden_size, 0
-
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return self.upstream.output_lengths(lengths)
-
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None) -> UpstreamOutput:
-        layers = self.upstream(wavs, lengths)
-        top = layers.hidden_states[-self.k:]
-        if self.norm == "layer_norm":
-            top = [torch.nn.functional.layer_norm(h.float(), h.shape[-1:]) for h in top]
-        return UpstreamOutput(hidden_states=[torch.stack(top).mean(0)], lengths=layers.lengths)
-
-
 def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
     teacher = load_upstream(spec, drop_heads=True).eval()
     for p in teacher.parameters():
@@ -173,27 +151,6 @@ class DistillDataModule(AudioDataModule):
     @staticmethod
     def collate_fn(items):
         return collate_audio_targets(items) if "targets" in items[0] else collate_audio_labels(items)
-
-
-# ------------------------------------------------------------------------------------ loss
-def distillation_sums(pred: torch.Tensor, target: torch.Tensor, frames: torch.Tensor, loss: str) -> torch.Tensor:
-    """Summed loss over ``frames [B, T]`` (bool) of ``pred`` and ``target [B, T, D]``: L1 averaged
-    over dimensions, or ``1 - cosine``."""
-    pred, target = pred[frames].float(), target[frames].float()
-    if loss == "l1":
-        return (pred - target).abs().mean(-1).sum()
-    return (1 - torch.nn.functional.cosine_similarity(pred, target, dim=-1)).sum()
-
-
-def align_frames(student_frames: int, target: torch.Tensor, name: str = "targets") -> torch.Tensor:
-    """``target [B, T, D]`` cut or zero-padded to the student's ``T'`` (they may differ by a frame)."""
-    T = target.shape[1]
-    if abs(T - student_frames) > 2:
-        raise InputError(f"{name}: {T} frames for a student output of {student_frames}; the teacher must run at "
-                         f"the student's frame rate")
-    if T >= student_frames:
-        return target[:, :student_frames]
-    return torch.nn.functional.pad(target, (0, 0, 0, student_frames - T))
 
 
 class LightHubertDistillTask(TrainingTask):

@@ -30,7 +30,8 @@ from ..nn.masking import seeded_span_masks
 from ..nn.utils import lengths_to_mask
 from ..utils.atomic import write_json
 from ..utils.device import resolve_device
-from .lighthubert import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
+from ..objectives.distillation import align_frames, distillation_sums
+from .lighthubert import DistillObjectiveConfig, load_teacher
 
 log = logging.getLogger(__name__)
 

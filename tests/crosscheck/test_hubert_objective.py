@@ -51,7 +51,6 @@ def fairseq_names(state):
     renamed, unmatched = rename_keys({k: k for k in state if k not in heads and not k.startswith(outside)}, RULES)
     assert not unmatched, unmatched
     return {**heads, **{theirs: f"encoder.{ours}" for ours, theirs in renamed.items()}}
-    return model, names
 
 
 def batch(B=2, seconds=1.0, seed=0):

@@ -1,7 +1,6 @@
 """A fresh HuBERT Base / wav2vec 2.0 Base against fairseq's at construction: every parameter's mean and standard
 deviation (fairseq's scheme: Kaiming-normal CNN, BERT's N(0, 0.02) Transformer linears, zero biases, the
 positional convolution's own normal, uniform mask and label embeddings)."""
-from pathlib import Path
 
 import pytest
 import torch
