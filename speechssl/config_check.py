@@ -17,6 +17,7 @@ from .config import CONF_DIR, bases_of, load_config  # noqa: F401 (bases_of: re-
 from .models.lighthubert_space import SearchSpace
 from .tasks.registry import TASKS, task_for_conf
 
+
 @dataclass
 class ConfCheck:
     path: Path

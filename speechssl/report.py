@@ -25,8 +25,13 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 from safetensors import safe_open
 
-from .report_plots import (loss_still_falling, plot_layer_weights, plot_superb_curves, plot_training_curves,
-                           still_improving)
+from .report_plots import (
+    loss_still_falling,
+    plot_layer_weights,
+    plot_superb_curves,
+    plot_training_curves,
+    still_improving,
+)
 from .utils.atomic import write_text
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ pytest.importorskip("pocketsphinx")
 from speechssl.audio.phones import PHONE_SET  # noqa: E402
 from speechssl.cli import main  # noqa: E402
 from speechssl.data.kaldi_dir import DataDir  # noqa: E402
-from speechssl.pipelines.align import alignment_agreement, align_data_dir, read_unaligned  # noqa: E402
+from speechssl.pipelines.align import align_data_dir, alignment_agreement, read_unaligned  # noqa: E402
 
 
 def _segments(ctm: str):

@@ -5,8 +5,14 @@ import random
 import numpy as np
 import pytest
 
-from speechssl.corpus.asd_synth import (AsdSynthConfig, frame_envelope, make_clip, read_split, speech_frames,
-                                        synthesize_asd_set)
+from speechssl.corpus.asd_synth import (
+    AsdSynthConfig,
+    frame_envelope,
+    make_clip,
+    read_split,
+    speech_frames,
+    synthesize_asd_set,
+)
 
 
 def test_labels_follow_the_phones_and_the_envelope():

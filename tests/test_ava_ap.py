@@ -1,8 +1,12 @@
 """AVA-ActiveSpeaker average precision against hand-computed cases and the official script's refusals."""
 import pytest
 
-from speechssl.downstream.ava_ap import (ava_average_precision, interpolated_average_precision, precision_recall,
-                                         read_ava_csv)
+from speechssl.downstream.ava_ap import (
+    ava_average_precision,
+    interpolated_average_precision,
+    precision_recall,
+    read_ava_csv,
+)
 
 
 def rows(labels, scores, boxes=None):

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 
 from speechssl.cli import main
-from speechssl.clustering import (FeatureSource, KMeansModel, assign_labels, check_label_counts, cluster_quality,
-                                  evaluate_labels, expected_label_frames, learn_kmeans, read_labels)
+from speechssl.clustering import (
+    FeatureSource,
+    KMeansModel,
+    assign_labels,
+    check_label_counts,
+    cluster_quality,
+    evaluate_labels,
+    expected_label_frames,
+    learn_kmeans,
+    read_labels,
+)
 from speechssl.clustering.kmeans import kmeans_pp, sample_frames
 from speechssl.clustering.metrics import frame_phones, label_set_quality
 from speechssl.errors import InputError

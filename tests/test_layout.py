@@ -42,6 +42,7 @@ def test_tasks_define_no_module_and_no_loss():
     import pkgutil
 
     import torch
+
     import speechssl.tasks as tasks
 
     found = []

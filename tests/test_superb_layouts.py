@@ -11,8 +11,13 @@ import pytest
 import soundfile as sf
 
 from speechssl.cli import main
-from speechssl.corpus.superb_prep_sf_sd_qbe import (SNIPS_SPEAKERS, iob_to_slot_text, prepare_librimix,
-                                                    prepare_quesst14, prepare_snips)
+from speechssl.corpus.superb_prep_sf_sd_qbe import (
+    SNIPS_SPEAKERS,
+    iob_to_slot_text,
+    prepare_librimix,
+    prepare_quesst14,
+    prepare_snips,
+)
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.errors import InputError, MissingInputError
 

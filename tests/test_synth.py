@@ -6,8 +6,14 @@ import pytest
 from speechssl.audio import load
 from speechssl.audio.phones import PHONE_SET, UnknownPhoneme, espeak_to_phone
 from speechssl.corpus import grammar
-from speechssl.corpus.synth import (ACCENTS, PRESETS, plan_corpus, segments_from_events, synthesize_corpus,
-                                    synthesize_utterance)
+from speechssl.corpus.synth import (
+    ACCENTS,
+    PRESETS,
+    plan_corpus,
+    segments_from_events,
+    synthesize_corpus,
+    synthesize_utterance,
+)
 from speechssl.data.kaldi_dir import DataDir
 
 

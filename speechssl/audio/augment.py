@@ -32,7 +32,7 @@ class Channel:
     bands: List[Tuple[float, float, float]]  # (freq Hz, gain dB, Q)
 
     @classmethod
-    def random(cls, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> "Channel":
+    def random(cls, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> Channel:
         bands = [(float(np.exp(rng.uniform(np.log(150), np.log(0.4 * sr)))),
                   float(rng.uniform(-10, 10)), float(rng.uniform(0.6, 2.5)))
                  for _ in range(int(rng.integers(2, 5)))]

@@ -71,7 +71,7 @@ class Synthesis:
 class Espeak:
     """A handle on the espeak-ng library in this process."""
 
-    _instance: Optional["Espeak"] = None
+    _instance: Optional[Espeak] = None
 
     def __new__(cls):
         if cls._instance is None:

@@ -415,7 +415,7 @@ class CmvnStats:
     def count(self) -> float:
         return float(self.stats[0, -1])
 
-    def accumulate(self, feats: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> "CmvnStats":
+    def accumulate(self, feats: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> CmvnStats:
         """Add ``[F, D]`` or padded ``[B, F, D]`` features (only frames below ``lengths``)."""
         x = feats.detach().to("cpu", torch.float64)
         if x.dim() == 3:
@@ -431,7 +431,7 @@ class CmvnStats:
         self.stats[0, -1] += x.shape[0]
         return self
 
-    def merge(self, other: "CmvnStats") -> "CmvnStats":
+    def merge(self, other: CmvnStats) -> CmvnStats:
         self.stats += other.stats
         return self
 

@@ -185,7 +185,8 @@ def _register_real_corpora(data) -> None:
 
 
 def _register_data_tools(data) -> None:
-    from ..constants import SUPERB_LAYOUT_TASKS as LAYOUT_TASKS, SUPERB_MINI_TASKS as MINI_TASKS
+    from ..constants import SUPERB_LAYOUT_TASKS as LAYOUT_TASKS
+    from ..constants import SUPERB_MINI_TASKS as MINI_TASKS
     s = add_parser(data, "shard", "a data dir (+ label sets, alignments) -> WebDataset tar shards for streaming")
     s.add_argument("--data", required=True, help="the data dir")
     s.add_argument("--labels", action="append", default=[], help="a `speechssl kmeans assign` folder (repeatable)")

@@ -30,7 +30,7 @@ class FeatureSource:
     spec: dict = field(default_factory=dict)
 
     @classmethod
-    def open(cls, spec: str, layer: Optional[int] = None) -> "FeatureSource":
+    def open(cls, spec: str, layer: Optional[int] = None) -> FeatureSource:
         """Parse ``path``, ``path:layer`` or (``path``, ``layer``) and check that it exists."""
         text = str(spec)
         if layer is None and ":" in text and not Path(text).exists():

@@ -89,7 +89,7 @@ class KMeansModel:
         return out
 
     @classmethod
-    def load(cls, model_dir) -> "KMeansModel":
+    def load(cls, model_dir) -> KMeansModel:
         d = Path(model_dir)
         if not (d / "kmeans.json").exists():
             raise MissingInputError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")

@@ -36,7 +36,6 @@ from ..audio.phones import MODIFIERS, PHONE_SET, SILENCE, espeak_to_phone
 from ..errors import InputError, OutputExistsError
 from ..utils.atomic import write_json
 from . import grammar
-
 from .presets import PRESETS, Preset, clean_twin  # noqa: F401  (re-exported: the corpus's public names)
 
 log = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ def plan_corpus(preset: Preset, seed: int) -> List[UttPlan]:
     used_sentences: set = set()
     plans: List[UttPlan] = []
 
-    def next_prompt() -> "grammar.Prompt":
+    def next_prompt() -> grammar.Prompt:
         r = rng.random()
         p_sent, p_cmd, _ = preset.kind_probs
         if r < p_sent:

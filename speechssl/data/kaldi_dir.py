@@ -123,7 +123,7 @@ class DataDir:
 
     # ---------------------------------------------------------------- reading and writing
     @classmethod
-    def read(cls, path: os.PathLike) -> "DataDir":
+    def read(cls, path: os.PathLike) -> DataDir:
         path = Path(path)
         if not path.is_dir():
             raise DataDirError(f"{path}: not a directory")
@@ -261,7 +261,7 @@ class DataDir:
         self.utt2dur = durs
         return durs
 
-    def subset(self, utts) -> "DataDir":
+    def subset(self, utts) -> DataDir:
         """A new data dir restricted to ``utts`` (recordings kept as needed)."""
         keep = set(utts)
         sub = DataDir(path=self.path, verbatim=dict(self.verbatim))
@@ -386,7 +386,7 @@ class DataDir:
             raw["segments"] = rows({u: f"{r} {s} {e}" for u, (r, s, e) in self.segments.items()})
         return raw
 
-    def fix(self) -> Tuple["DataDir", Dict[str, List[str]]]:
+    def fix(self) -> Tuple[DataDir, Dict[str, List[str]]]:
         """Keep only utterances consistent across every file (as Kaldi's fix_data_dir.sh),
         first occurrence of duplicates, sorted. Returns the fixed dir and ``{reason: [ids]}``
         of what was dropped (utterances, duplicate keys, orphan lines); nothing is dropped silently."""

@@ -45,7 +45,7 @@ class BucketBatchSampler:
         return padding_ratio(self.global_batches, self.durations)
 
     @property
-    def sampler(self) -> "BucketBatchSampler":
+    def sampler(self) -> BucketBatchSampler:
         """Itself: Lightning advances the epoch through ``loader.batch_sampler.sampler.set_epoch`` (it never
         looks at the batch sampler's own ``set_epoch``), so without this every epoch replayed epoch 0's
         order, crops and masks, and a resumed run (which restores the true epoch) diverged from a straight one."""

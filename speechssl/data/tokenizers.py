@@ -42,7 +42,7 @@ class TokenVocab:
 
     # ------------------------------------------------------------------ building and files
     @classmethod
-    def build(cls, texts: Iterable[str], unit: str = "char") -> "TokenVocab":
+    def build(cls, texts: Iterable[str], unit: str = "char") -> TokenVocab:
         """From training transcripts: tokens by falling frequency (ties by name), after blank and unk."""
         counts = collections.Counter()
         for t in texts:
@@ -51,7 +51,7 @@ class TokenVocab:
         return cls([BLANK, UNK] + [t for t in ordered if t not in (BLANK, UNK)], unit)
 
     @classmethod
-    def load(cls, path, unit: str = "char") -> "TokenVocab":
+    def load(cls, path, unit: str = "char") -> TokenVocab:
         """``tokens.txt`` (``token index``) or a fairseq dictionary (``token count``, no specials)."""
         rows = [line.split() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
         bad = [i + 1 for i, r in enumerate(rows) if len(r) != 2]

@@ -58,7 +58,7 @@ class BeamSearchDecoder:
         self.search = CtcPrefixBeamSearch(text, boundary, vocab.blank, beam=beam, lm=word_lm, alpha=lm_weight,
                                           beta=word_score)
 
-    def set_weights(self, lm_weight: float, word_score: float) -> "BeamSearchDecoder":
+    def set_weights(self, lm_weight: float, word_score: float) -> BeamSearchDecoder:
         """New LM weight and word score on the same loaded LM (a sweep loads a large n-gram once)."""
         self.search.alpha, self.search.beta = lm_weight, word_score
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
@@ -47,7 +47,7 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
     total1, types1 = sum(counts[1].values()), len(counts[1])
     uniform = 1.0 / len(vocab)
 
-    @lru_cache(maxsize=None)
+    @cache
     def prob(g: Tuple[str, ...]) -> float:
         if len(g) == 1:
             return max(counts[1][g] - discount, 0) / total1 + discount * types1 / total1 * uniform

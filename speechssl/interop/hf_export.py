@@ -18,8 +18,14 @@ from safetensors.torch import save_file
 from ..errors import InputError
 from ..models.encoder import SpeechEncoder
 from ..utils.atomic import atomic_path, write_json
-from .huggingface import (BATCH_NORM_PAIR, CONFORMER_PAIRS, CONFORMER_RULES, DEPTHWISE_LN_PAIR, TRANSFORMER_PAIRS,
-                          TRANSFORMER_RULES)
+from .huggingface import (
+    BATCH_NORM_PAIR,
+    CONFORMER_PAIRS,
+    CONFORMER_RULES,
+    DEPTHWISE_LN_PAIR,
+    TRANSFORMER_PAIRS,
+    TRANSFORMER_RULES,
+)
 from .keymap import rename_keys, rules_from_pairs
 
 MODEL_CLASSES = {"hubert": ("hubert", "HubertModel"), "wav2vec2": ("wav2vec2", "Wav2Vec2Model"),

@@ -9,10 +9,9 @@ of inside the graph. The ``export`` extra brings onnx and onnxruntime.
 from __future__ import annotations
 
 import contextlib
-import logging
-
 import importlib.util
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional

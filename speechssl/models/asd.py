@@ -41,7 +41,7 @@ class AsdConfig:
     dropout: float = 0.1
     visual_loss_weight: float = 0.5
 
-    def validate(self) -> "AsdConfig":
+    def validate(self) -> AsdConfig:
         if self.audio not in ("mfcc", "ssl", "none"):
             raise InputError(f"asd: audio must be mfcc, ssl or none, got {self.audio!r}")
         if self.fusion not in ("add", "cross_attention"):

@@ -14,8 +14,14 @@ from torch import nn
 
 from ..errors import InputError
 from ..nn.conformer import ConformerEncoder
-from ..nn.frontends import (WAV2VEC2_CONV_LAYERS, Conv1dGluSubsampler, Conv2dSubsampler, ConvFeatureExtractor,
-                            FbankStacker, FeatureProjection)
+from ..nn.frontends import (
+    WAV2VEC2_CONV_LAYERS,
+    Conv1dGluSubsampler,
+    Conv2dSubsampler,
+    ConvFeatureExtractor,
+    FbankStacker,
+    FeatureProjection,
+)
 from ..nn.init import init_encoder_
 from ..nn.masking import apply_mask
 from ..nn.transformer import TransformerEncoder

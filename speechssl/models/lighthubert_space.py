@@ -73,7 +73,7 @@ class Subnet:
         return {"embed_dim": self.embed_dim, "heads": list(self.heads), "ffn_ratios": list(self.ffn_ratios)}
 
     @classmethod
-    def from_dict(cls, d: Dict) -> "Subnet":
+    def from_dict(cls, d: Dict) -> Subnet:
         d = dict(d)
         depth = d.pop("depth", None)
         unknown = sorted(set(d) - {"embed_dim", "heads", "ffn_ratios", "ffn_ratio"})
@@ -115,7 +115,7 @@ class SearchSpace:
     default: Dict = field(default_factory=dict)   # embed_dim, heads, ffn_ratio, depth of the default subnet
     layer_blocks: int = 3                          # blocks of the depth keep-map
 
-    def validate(self) -> "SearchSpace":
+    def validate(self) -> SearchSpace:
         for name in ("embed_dims", "heads", "ffn_ratios", "depths"):
             if not getattr(self, name):
                 raise InputError(f"search space: {name} is empty")
@@ -154,7 +154,7 @@ class SearchSpace:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Dict) -> "SearchSpace":
+    def from_dict(cls, d: Dict) -> SearchSpace:
         known = {"embed_dims", "heads", "ffn_ratios", "depths", "default", "layer_blocks"}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -164,7 +164,7 @@ class SearchSpace:
         return cls(**d).validate()
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "SearchSpace":
+    def load(cls, path: Union[str, Path]) -> SearchSpace:
         """A YAML file, or a name under conf/ (``lighthubert/space_base``)."""
 
         p = str(path)

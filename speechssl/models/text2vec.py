@@ -46,7 +46,7 @@ class Text2VecConfig:
     prior_weight: float = 1.0
     duration_weight: float = 1.0
 
-    def validate(self) -> "Text2VecConfig":
+    def validate(self) -> Text2VecConfig:
         if self.block not in ("transformer", "conformer"):
             raise InputError(f"text2vec: block must be transformer or conformer, got {self.block!r}")
         if self.dim % self.heads:

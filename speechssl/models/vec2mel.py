@@ -48,7 +48,7 @@ class Vec2MelConfig:
     def mels_per_frame(self) -> int:
         return self.hop_length // self.mel_hop_length
 
-    def validate(self) -> "Vec2MelConfig":
+    def validate(self) -> Vec2MelConfig:
         if self.hop_length % self.mel_hop_length:
             raise InputError(f"vec2mel: mel_hop_length {self.mel_hop_length} must divide the feature hop "
                              f"{self.hop_length} (one feature frame -> a whole number of mel frames)")

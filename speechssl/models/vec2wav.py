@@ -50,7 +50,7 @@ class Vec2WavConfig:
     # (unit-based resynthesis and conversion, Polyak et al. 2021)
     codebook_size: int = 0
 
-    def validate(self) -> "Vec2WavConfig":
+    def validate(self) -> Vec2WavConfig:
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise InputError(f"vec2wav: {len(self.upsample_rates)} upsample_rates but "
                              f"{len(self.upsample_kernel_sizes)} upsample_kernel_sizes")

@@ -34,8 +34,17 @@ from ..hub import load_upstream
 from ..models.asd import ActiveSpeakerModel, AsdConfig
 from ..models.encoder import SpeechEncoder
 from ..models.registry import save_model
-from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, build_optimizer,
-                        fit_and_export, load_export, save_export)
+from ..training import (
+    OptimConfig,
+    SplitsDataModule,
+    SupervisedSteps,
+    TrainerConfig,
+    TrainingTask,
+    build_optimizer,
+    fit_and_export,
+    load_export,
+    save_export,
+)
 from ..utils.device import resolve_device
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,15 @@ from ..hub import load_upstream
 from ..models.ctc import AsrModelConfig, CtcModel, load_ctc_model, save_ctc_model  # noqa: F401 (re-exported)
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..objectives.ctc import ctc_loss_per_token, infeasible_targets
-from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, fit_and_export,
-                        no_decay_groups)
+from ..training import (
+    OptimConfig,
+    TrainerConfig,
+    TrainingTask,
+    as_config,
+    build_optimizer,
+    fit_and_export,
+    no_decay_groups,
+)
 from ..utils.atomic import write_text
 from ..utils.device import resolve_device
 from .audio_data import AudioDataModule

@@ -20,8 +20,15 @@ from ..errors import ConfigError, InputError
 from ..models import SpeechEncoder, build_model, save_model
 from ..models.hubert import HubertPretrainHeads, HubertPretrainModel
 from ..objectives.masked_prediction import hubert_loss, hubert_sums
-from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
-                        parameter_count)
+from ..training import (
+    OptimConfig,
+    TrainerConfig,
+    TrainingTask,
+    as_config,
+    build_optimizer,
+    no_decay_groups,
+    parameter_count,
+)
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 from .data_source import audio_data_module
 

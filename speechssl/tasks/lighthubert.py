@@ -32,8 +32,15 @@ from ..constants import SAMPLE_RATE
 from ..data.dataset import AudioLabelDataset, collate_audio_labels
 from ..errors import InputError, MissingInputError
 from ..hub import load_upstream
-from ..models.lighthubert import (SPACE_FILE, LightHubert, SearchSpace, Subnet, build_supernet, count_parameters,
-                                  load_supernet)
+from ..models.lighthubert import (
+    SPACE_FILE,
+    LightHubert,
+    SearchSpace,
+    Subnet,
+    build_supernet,
+    count_parameters,
+    load_supernet,
+)
 from ..models.teacher import LayerAverage
 from ..objectives.distillation import align_frames, distillation_sums  # noqa: F401  (re-exported)
 from ..pipelines.extract import extract_features

@@ -25,8 +25,16 @@ from ..corpus.synth import segments_from_events
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.text2vec import Text2Vec, Text2VecConfig
-from ..training import (OptimConfig, SplitsDataModule, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export,
-                        load_export, save_export)
+from ..training import (
+    OptimConfig,
+    SplitsDataModule,
+    SupervisedSteps,
+    TrainerConfig,
+    TrainingTask,
+    fit_and_export,
+    load_export,
+    save_export,
+)
 from .tts_common import SpeakerConfig, export_spec, feature_hop, prepare_splits, set_speaker_sizes, speaker_inputs
 from .vec2wav import VocoderDataConfig
 

@@ -31,10 +31,24 @@ from ..errors import InputError
 from ..models.vec2wav import MultiPeriodDiscriminator, MultiScaleDiscriminator, Vec2WavConfig, Vec2WavGenerator
 from ..objectives.gan import LogMel, discriminator_loss, generator_loss, mel_l1_loss
 from ..pipelines.speaker_perturb import new_voices_data_dir
-from ..training import (OptimConfig, SplitsDataModule, TrainerConfig, TrainingTask, fit_and_export, load_export,
-                        save_export)
-from .tts_common import (SpeakerConfig, export_spec, feature_hop, perturbed_features, prepare_splits, set_speaker_sizes,
-                         speaker_inputs)
+from ..training import (
+    OptimConfig,
+    SplitsDataModule,
+    TrainerConfig,
+    TrainingTask,
+    fit_and_export,
+    load_export,
+    save_export,
+)
+from .tts_common import (
+    SpeakerConfig,
+    export_spec,
+    feature_hop,
+    perturbed_features,
+    prepare_splits,
+    set_speaker_sizes,
+    speaker_inputs,
+)
 
 log = logging.getLogger(__name__)
 

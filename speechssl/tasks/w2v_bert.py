@@ -29,8 +29,15 @@ from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS, W2vBertHeads, W2vBertPretrainModel
 from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
-from ..training import (OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups,
-                        parameter_count)
+from ..training import (
+    OptimConfig,
+    TrainerConfig,
+    TrainingTask,
+    as_config,
+    build_optimizer,
+    no_decay_groups,
+    parameter_count,
+)
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 from .data_source import audio_data_module
 

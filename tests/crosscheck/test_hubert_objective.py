@@ -68,9 +68,8 @@ def mask_for(B, T, seed=1):
 
 
 def our_loss(model, wavs, labels, mask, pred_masked_weight, pred_nomask_weight, feature_pen_weight=10.0):
-    from speechssl.nn.utils import lengths_to_mask
+    from speechssl.nn.utils import GradMultiply, lengths_to_mask
     from speechssl.objectives.masked_prediction import hubert_loss, hubert_sums
-    from speechssl.nn.utils import GradMultiply
 
     lengths = torch.full((wavs.shape[0],), wavs.shape[1])
     feats, frames = model.encoder.frontend(wavs, lengths)

@@ -31,6 +31,7 @@ def statistics(masks: np.ndarray):
 def test_span_mask_statistics_match_fairseq(mask_prob, frames):
     reference("fairseq")
     from fairseq.data.data_utils import compute_mask_indices
+
     from speechssl.nn.masking import span_mask
 
     np.random.seed(0)

@@ -63,6 +63,7 @@ def equal_count_mask(B, T, spans, seed=1):
 
 def test_infonce_diversity_penalty_and_gradients_equal_fairseq():
     from fairseq.criterions.wav2vec_criterion import Wav2vecCriterion
+
     from speechssl.objectives.contrastive import sample_negatives, wav2vec2_loss_sums
 
     fs = fairseq_wav2vec2()
@@ -116,6 +117,7 @@ def test_gumbel_quantizer_in_training_takes_fairseqs_codes_and_targets(step):
     argmax) and both perplexities equal fairseq's GumbelVectorQuantizer's."""
     reference("fairseq")
     from fairseq.modules import GumbelVectorQuantizer as FairseqQuantizer
+
     from speechssl.nn.quantizer import GumbelVectorQuantizer
 
     G, V, D = 2, 8, 16

@@ -14,8 +14,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from crosscheck.test_hubert_objective import (TINY, fairseq_loss, our_loss,  # noqa: E402
-                                              ours_from)
+from crosscheck.test_hubert_objective import TINY, fairseq_loss, our_loss, ours_from  # noqa: E402
+
 from speechssl.nn.masking import span_mask  # noqa: E402
 from speechssl.utils.timing import best_time, cpu_name  # noqa: E402
 

@@ -18,10 +18,10 @@ from torch import nn
 from ...data.kaldi_dir import DataDir
 from ...errors import MissingInputError
 
-TASKS: Dict[str, Type["SuperbTask"]] = {}
+TASKS: Dict[str, Type[SuperbTask]] = {}
 
 
-def register(cls: Type["SuperbTask"]) -> Type["SuperbTask"]:
+def register(cls: Type[SuperbTask]) -> Type[SuperbTask]:
     """Class decorator: make a task reachable by its ``name`` (``--task NAME``, ``conf/superb/NAME.yaml``)."""
     if cls.name in TASKS:
         raise ValueError(f"SUPERB task {cls.name!r} registered twice")

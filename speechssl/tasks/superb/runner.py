@@ -25,10 +25,10 @@ from ...config import load_config
 from ...data.kaldi_dir import DataDir
 from ...downstream.cache import load_cached_states, source_key
 from ...downstream.featurizer import weights_plot
+from ...downstream.heads import SuperbModel
 from ...downstream.states import OnlineStates
 from ...errors import InputError, MissingInputError
 from ...hub import load_upstream, source_record
-from ...downstream.heads import SuperbModel
 from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json

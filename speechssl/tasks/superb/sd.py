@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...downstream.heads import DiarizationHead
 from ...downstream.diarization import der, frames_to_segments, pit_bce, read_rttm, segments_to_frames
+from ...downstream.heads import DiarizationHead
 from ...errors import MissingInputError
 from ...utils.atomic import write_text
 from .base import HeadConfig, Scored, Split, SuperbTask, register
