@@ -152,3 +152,27 @@ def test_superb_task_dirs_from_the_real_speech_data_dirs(librispeech_layout, tmp
     shutil.rmtree(data / "librilight_1h_4")
     assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "pr", "--src", str(data),
                  "--out", str(tmp_path / "again")]) == 2
+
+
+@pytest.mark.skipif(not (CORPORA / "librispeech_finetuning" / "1h").is_dir()
+                    or not (CORPORA / "LibriSpeech" / "train-clean-5").is_dir(),
+                    reason=f"Mini LibriSpeech or Libri-light not fetched at {CORPORA} (docs/real-speech.md)")
+def test_superb_task_dirs_on_the_fetched_real_corpora(tmp_path):
+    """The recipe's held-out readers (conf/mini_librispeech.conf) and Libri-light folds -> the four task dirs, with
+    the sizes docs/real-speech.md states."""
+    data = tmp_path / "data"
+    tc5 = prepare_librispeech(CORPORA / "LibriSpeech", "train-clean-5", data / "tc5")
+    for name, d in split_by_reader(tc5, {"dev": ["1970", "3242"], "test": ["3664", "4680"]}, rest="train").items():
+        d.write(data / name)
+    for name in ("1h", "1h/4", "1h/5"):
+        prepare_librilight(CORPORA, name, data / ("librilight_" + name.replace("/", "_")))
+    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "all", "--src", str(data),
+                 "--out", str(tmp_path / "superb")]) == 0
+    counts = {t: json.loads((tmp_path / "superb" / t / "task.json").read_text())["counts"]
+              for t in ("pr", "asr", "sid", "asv")}
+    assert counts["pr"]["train"] + counts["pr"]["dev"] + counts["pr"]["test"] == 286
+    assert counts["sid"]["speakers"] == 24 and counts["sid"]["train"] > 6 * counts["sid"]["test"]
+    assert counts["asr"]["train"] == 286 and counts["asr"]["dev"] + counts["asr"]["test"] == len(tc5) - len(
+        DataDir.read(data / "train"))
+    assert counts["asv"]["test_readers"] >= 20 and counts["asv"]["target_trials"] > 0
+    print(json.dumps(counts))
