@@ -295,3 +295,19 @@ def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refu
     with pytest.raises(ConfigError, match=r"does not fit the checkpoint.*mask_embedding: checkpoint \(32,\), this config \(48,\)"):
         pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=10", "model_overrides.hidden_size=48"))
     assert (out / "config.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_periodic_checkpoints_land_on_every_configured_step(tiny_data, mfcc_labels, tmp_path, every):
+    """Issue 40: with checkpoint_every_steps equal to (or dividing) the epoch length, the checkpoint due on an
+    epoch's last batch was deferred to validation and dropped when none was due. Every multiple must be there.
+    (Batches of 20 s over the tiny training set: a few batches an epoch.)"""
+    from speechssl.tasks.audio_data import AudioDataModule  # noqa: F401
+    out = tmp_path / "run"
+    cfg = _cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=9", f"trainer.checkpoint_every_steps={every}",
+               "trainer.keep_checkpoints=20", "data.batch_seconds=20", "data.crop_seconds=null")
+    summary = pretrain_hubert(cfg)
+    assert summary["steps"] == 9
+    saved = sorted(int(p.stem[4:]) for p in (out / "checkpoints").glob("step*.ckpt"))
+    assert summary["epochs"] >= 2  # epoch boundaries crossed
+    assert saved == list(range(every, 10, every)), (saved, summary["epochs"])
