@@ -138,3 +138,15 @@ def test_transcripts_ctc_cannot_emit_are_named_before_training(tiny_data, upstre
     report = (tmp_path / "run" / "infeasible_targets.txt").read_text().splitlines()
     assert len(report) == 1 and report[0].startswith(f"{victim} needs ")
     assert f"1 of {len(d.utt_ids)} training utterances have a transcript longer than CTC can emit" in caplog.text
+
+
+def test_the_kept_checkpoint_breaks_wer_ties_by_cer_then_ctc_loss(tiny_data, upstream, tmp_path):
+    """Issue 39: every early validation scores WER 100, and the first of equals was kept. The kept model is the one
+    of lowest WER, then CER, then CTC loss; the summary says which step and WER it was."""
+    s = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "ft", "trainer.max_steps=6", "trainer.val_every_steps=2"))
+    import torch
+    state = torch.load(tmp_path / "ft" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    vals = state["validations"]
+    assert [v["step"] for v in vals] == [2, 4, 6]
+    best = min(vals, key=lambda v: (v["wer"], v["cer"], v["ctc"]))
+    assert s["best_val_step"] == best["step"] and s["best_val_wer"] == round(best["wer"], 3)

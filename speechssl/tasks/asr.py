@@ -152,12 +152,26 @@ class AsrFinetuneTask(TrainingTask):
         self.count_batch()
         return loss
 
+    def on_save_checkpoint(self, checkpoint):
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["validations"] = list(getattr(self, "validations", []))  # the selection survives a resume
+
+    def on_load_checkpoint(self, checkpoint):
+        super().on_load_checkpoint(checkpoint)
+        self.validations = list(checkpoint.get("validations", []))
+
     def on_validation_epoch_start(self):
         self._val = ErrorCounts(), ErrorCounts()
+        self._val_ctc = [0.0, 0]
+        if not hasattr(self, "validations"):
+            self.validations = []
 
     def validation_step(self, batch, batch_idx):
         log_probs, frames = self.model(batch["wavs"], batch["lengths"])
-        self.log("val/ctc_loss", self._ctc(log_probs, frames, batch), batch_size=len(batch["utts"]))
+        ctc = self._ctc(log_probs, frames, batch)
+        self.log("val/ctc_loss", ctc, batch_size=len(batch["utts"]))
+        self._val_ctc[0] += float(ctc) * len(batch["utts"])
+        self._val_ctc[1] += len(batch["utts"])
         hyps = greedy_decode(log_probs, frames, self.vocab)
         refs = [self.trainer.datamodule.valid_set.texts[u] for u in batch["utts"]]
         for acc, unit in zip(self._val, ("word", "char")):
@@ -172,6 +186,14 @@ class AsrFinetuneTask(TrainingTask):
         wer, cer = (100 * c[1:].sum() / c[0].clamp_min(1) for c in counts)
         self.log("val/wer", wer.float(), prog_bar=True)
         self.log("val/cer", cer.float())
+        # the checkpoint kept: lowest WER; ties (common early, when every word is wrong) go to the lower CER, then
+        # the lower CTC loss, so a later, better model is not passed over for the first of equals
+        ctc = self._val_ctc[0] / max(self._val_ctc[1], 1)
+        selection = float(wer + 1e-4 * cer + 1e-7 * min(ctc, 1000.0))
+        self.log("val/selection", selection)
+        if not self.trainer.sanity_checking:
+            self.validations.append({"step": self.global_step, "wer": float(wer), "cer": float(cer), "ctc": ctc,
+                                     "selection": selection})
 
     def configure_optimizers(self):
         o = self.cfg.optim
@@ -247,7 +269,7 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     dm.setup()
     task = AsrFinetuneTask(asdict(cfg), vocab.tokens)
     report_infeasible(dm.train_set, task.model.encoder, out)
-    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/wer", mode="min", save_top_k=1,
+    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/selection", mode="min", save_top_k=1,
                            save_weights_only=True, enable_version_counter=False)
 
     def export(trainer, summary) -> Path:
@@ -255,7 +277,9 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
         best_path = out / "checkpoints" / "best.ckpt"
         if best_path.exists():
             task.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
-            summary["best_val_wer"] = None if best.best_model_score is None else round(float(best.best_model_score), 3)
+            chosen = min(getattr(task, "validations", []), key=lambda v: v["selection"], default=None)
+            summary["best_val_wer"] = None if chosen is None else round(chosen["wer"], 3)
+            summary["best_val_step"] = None if chosen is None else chosen["step"]
         meta = {"steps": summary["steps"], "upstream": cfg.model.upstream, "train": cfg.data.train,
                 "best_val_wer": summary.get("best_val_wer")}
         return save_ctc_model(task.model.cpu(), vocab, out / "final", meta)
