@@ -92,3 +92,19 @@ def test_the_prepared_gpu_script_runs_its_cpu_smoke_mode(tmp_path):
     rows = json.loads((tmp_path / "g.json").read_text())["rows"]
     assert [r["what"].split(" (")[0] for r in rows][:2] == ["HuBERT Base it1 pretraining step", "HuBERT Base encoder fwd+bwd"]
     assert all(r["seconds"] > 0 and r["peak_MiB"] > 0 for r in rows)
+
+
+def test_labels_are_read_only_for_the_utterances_in_use(tmp_path, caplog):
+    """Issue 40: a labels.txt of a corpus far larger than the data dir (10M lines) was parsed whole. Only the ids in
+    use are parsed; the others are counted; bad lines among the skipped ones cost nothing."""
+    import logging
+
+    from speechssl.clustering.kmeans import read_labels
+    lines = [f"u{i:05d} 1 2 3" for i in range(5000)] + ["other not numbers at all"]
+    (tmp_path / "labels.txt").write_text("\n".join(lines) + "\n")
+    caplog.set_level(logging.INFO)
+    got = read_labels(tmp_path, keep=["u00007", "u04999"])
+    assert sorted(got) == ["u00007", "u04999"] and got["u00007"].tolist() == [1, 2, 3]
+    assert "2 utterances read, 4999 others skipped" in caplog.text
+    with pytest.raises(Exception, match="labels.txt:5001: labels of other are not integers"):
+        read_labels(tmp_path)

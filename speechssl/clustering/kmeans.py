@@ -269,27 +269,39 @@ def merge_label_shards(out_dir, nshard: int, rank: int = 0) -> Path:
     return out / "labels.txt"
 
 
-def read_labels(path) -> Dict[str, np.ndarray]:
+def read_labels(path, keep: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
     """``labels.txt`` (or a folder holding one) -> ``{utt: [frames] int64}``; a negative label fails naming the
-    line (the range against k is checked where k is known, :func:`check_label_range`)."""
+    line (the range against k is checked where k is known, :func:`check_label_range`).
+
+    ``keep``: the utterance ids in use; other lines are skipped unparsed (read a line at a time, so a labels file
+    of a corpus far larger than the data dir costs little memory) and counted in an INFO line."""
     p = Path(path)
     if p.is_dir():
         p = p / "labels.txt"
     if not p.exists():
         raise MissingInputError(f"{p}: no labels (all shards of `speechssl kmeans assign` done?)")
-    out = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            out[parts[0]] = np.array(parts[1:], dtype=np.int64)
-        except ValueError:
-            raise InputError(f"{p}:{n}: labels of {parts[0]} are not integers") from None
-        if len(parts) == 1:
-            raise InputError(f"{p}:{n}: utterance {parts[0]} has no labels")
-        if out[parts[0]].min() < 0:
-            raise InputError(f"{p}:{n}: utterance {parts[0]} has a negative label ({out[parts[0]].min()})")
+    wanted = None if keep is None else set(keep)
+    out, skipped = {}, 0
+    with open(p) as f:
+        for n, line in enumerate(f, 1):
+            split = line.split(None, 1)
+            if not split:
+                continue
+            head, rest = split[0], (split[1] if len(split) > 1 else "")
+            if wanted is not None and head not in wanted:
+                skipped += 1
+                continue
+            parts = rest.split()
+            if not parts:
+                raise InputError(f"{p}:{n}: utterance {head} has no labels")
+            try:
+                out[head] = np.array(parts, dtype=np.int64)
+            except ValueError:
+                raise InputError(f"{p}:{n}: labels of {head} are not integers") from None
+            if out[head].min() < 0:
+                raise InputError(f"{p}:{n}: utterance {head} has a negative label ({out[head].min()})")
+    if skipped:
+        log.info("%s: %d utterances read, %d others skipped (not in the data dir)", p, len(out), skipped)
     return out
 
 

@@ -12,6 +12,7 @@ import torch
 
 from ..clustering.kmeans import check_label_range, read_labels
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
+from ..data.kaldi_dir import DataDir
 from ..data.sampler import BucketBatchSampler
 from ..errors import InputError, MissingInputError
 from .common import AudioDataConfig
@@ -19,8 +20,9 @@ from .common import AudioDataConfig
 log = logging.getLogger(__name__)
 
 
-def load_label_set(path) -> LabelSet:
-    """A ``speechssl kmeans assign`` folder (or its labels.txt): labels + rate + k from kmeans.json."""
+def load_label_set(path, keep=None) -> LabelSet:
+    """A ``speechssl kmeans assign`` folder (or its labels.txt): labels + rate + k from kmeans.json; ``keep``: the
+    utterance ids in use (the others are skipped unread)."""
 
 
     p = Path(path)
@@ -29,7 +31,7 @@ def load_label_set(path) -> LabelSet:
     if not spec_file.exists():
         raise MissingInputError(f"{folder}: no kmeans.json beside the labels (made by `speechssl kmeans assign`)")
     spec = json.loads(spec_file.read_text())
-    labels = read_labels(p)
+    labels = read_labels(p, keep)
     check_label_range(labels, int(spec["k"]), p)
     return LabelSet(labels, float(spec["source"]["frame_rate"]), int(spec["k"]), str(folder))
 
@@ -51,12 +53,14 @@ class AudioDataModule(L.LightningDataModule):
         self.consumed = 0  # batches of the current epoch handed to training (counted by the task)
         self._resumed_consumed: Optional[int] = None
 
-    def label_sets(self, paths) -> List[LabelSet]:
-        return [load_label_set(p) for p in paths]
+    def label_sets(self, paths, data_dir: Optional[str] = None) -> List[LabelSet]:
+        """The label sets at ``paths``, read only for the utterances of ``data_dir`` when given."""
+        keep = DataDir.read(data_dir).utt_ids if data_dir and paths else None
+        return [load_label_set(p, keep) for p in paths]
 
     def make_dataset(self, data_dir: str, label_paths: Sequence[str], train: bool):
         """The dataset of one split; tasks with other targets (transcripts) override this."""
-        return AudioLabelDataset(data_dir, self.label_sets(label_paths), self.cfg.crop_seconds,
+        return AudioLabelDataset(data_dir, self.label_sets(label_paths, data_dir), self.cfg.crop_seconds,
                                  self.cfg.min_seconds if train else 0.0, normalize=self.cfg.normalize)
 
     collate_fn = staticmethod(collate_audio_labels)
