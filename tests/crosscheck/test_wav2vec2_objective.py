@@ -62,11 +62,11 @@ def equal_count_mask(B, T, spans, seed=1):
 
 
 def test_infonce_diversity_penalty_and_gradients_equal_fairseq():
+    fs = fairseq_wav2vec2()  # skips without fairseq
     from fairseq.criterions.wav2vec_criterion import Wav2vecCriterion
 
     from speechssl.objectives.contrastive import sample_negatives, wav2vec2_loss_sums
 
-    fs = fairseq_wav2vec2()
     fs_model, cfg = fs
     ours, names = ours_from(fs)
     # eval: the quantizer takes its noise-free choice in both (the Gumbel draw is checked below)
