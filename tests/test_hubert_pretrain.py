@@ -297,7 +297,7 @@ def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refu
     assert (out / "config.yaml").read_text() == before
 
 
-@pytest.mark.parametrize("every", [1, 2, 3])
+@pytest.mark.parametrize("every", [2])  # 1 and 3 also pass (measured); one case keeps the suite short
 def test_periodic_checkpoints_land_on_every_configured_step(tiny_data, mfcc_labels, tmp_path, every):
     """Issue 40: with checkpoint_every_steps equal to (or dividing) the epoch length, the checkpoint due on an
     epoch's last batch was deferred to validation and dropped when none was due. Every multiple must be there.
