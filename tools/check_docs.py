@@ -55,9 +55,6 @@ def check_speechssl(argv: List[str], parser) -> str:
     from speechssl.cli.main import _parse
     err = []
 
-    class Raise(argparse.ArgumentParser):
-        pass
-
     def fail(message):
         err.append(message)
         raise SystemExit(2)

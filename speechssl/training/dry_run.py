@@ -113,10 +113,10 @@ def time_estimate(measured: Dict[str, Any], cfg, batch: Optional[Dict[str, Any]]
     accumulate = (batch or {}).get("accumulate", 1) or 1
     per_update = measured["seconds_per_micro_batch"] * accumulate
     steps = getattr(getattr(cfg, "trainer", None), "max_steps", None) or 0
+    if not math.isfinite(per_update):
+        return {}
     out = {"seconds_per_update_here": round(per_update, 3)}
     if steps:
         out["hours_for_max_steps_here"] = round(per_update * steps / 3600, 1)
         out["note"] = "at this device's pace with this process alone; devices x nodes share the micro-batches"
-    if not math.isfinite(per_update):
-        out = {}
     return out
