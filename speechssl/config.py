@@ -17,6 +17,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
 from .errors import ConfigError, MissingInputError
+from .utils.readers import load_yaml
 
 T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the wheel (package_data)
@@ -97,7 +98,7 @@ def _display_name(path: Path) -> str:
 
 def config_sources(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> List[Tuple[str, Any]]:
     """``[(name, DictConfig)]`` in merge order: each YAML after its bases, then the command line."""
-    sources: List[Tuple[str, Any]] = [(_display_name(p), OmegaConf.load(p)) for p in expand_bases(paths)]
+    sources: List[Tuple[str, Any]] = [(_display_name(p), load_yaml(p)) for p in expand_bases(paths)]
     if overrides:
         bad = [o for o in overrides if "=" not in o]
         if bad:

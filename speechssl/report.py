@@ -33,6 +33,7 @@ from .report_plots import (
     still_improving,
 )
 from .utils.atomic import write_text
+from .utils.readers import load_yaml, reading
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def count_parameters(model_dir: Path) -> Optional[int]:
         return None
 
     n = 0
-    with safe_open(str(f), framework="numpy") as st:
+    with reading(f, "safetensors file"), safe_open(str(f), framework="numpy") as st:
         for k in st.keys():
             size = 1
             for d in st.get_slice(k).get_shape():
@@ -127,7 +128,7 @@ def _asr_upstream(run: Path) -> Optional[str]:
     if not (run / "config.yaml").is_file():
         return None
 
-    return OmegaConf.select(OmegaConf.load(run / "config.yaml"), "model.upstream")
+    return OmegaConf.select(load_yaml(run / "config.yaml"), "model.upstream")
 
 
 def collect_lighthubert(exp: Path) -> List[Dict[str, Any]]:

@@ -187,3 +187,33 @@ def test_save_is_atomic_and_roundtrips(tmp_path):
     save(tmp_path / "x.flac", x, 16000)
     assert not list(tmp_path.glob("*.tmp"))
     np.testing.assert_allclose(load(tmp_path / "x.flac"), x, atol=1e-4)
+
+
+def test_a_pipe_gets_no_stdin_and_is_bounded_in_time_and_output(testdata, tmp_path, monkeypatch, capsys):
+    wav = testdata / "librispeech/audio/1089-134691-0000.flac"
+    # our stdin is a pipe nobody writes to: a command inheriting it would wait forever; closed, `cat -` ends
+    import os
+    read_end, write_end = os.pipe()
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        monkeypatch.setenv("SPEECHSSL_PIPE_TIMEOUT", "20")
+        assert load(f"cat - ; cat {wav} |").size > 0
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
+    monkeypatch.setenv("SPEECHSSL_PIPE_TIMEOUT", "1")
+    with pytest.raises(AudioError, match=r"still running after 1 s .*killed"):
+        load("sleep 30; cat x.wav |")
+    monkeypatch.setenv("SPEECHSSL_PIPE_TIMEOUT", "30")
+    monkeypatch.setenv("SPEECHSSL_PIPE_MAX_BYTES", "100000")
+    with pytest.raises(AudioError, match=r"wrote more than 100000 bytes .*killed"):
+        load("yes |")  # endless output
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"u1 cat {wav} |\n")
+    (d / "utt2spk").write_text("u1 u1\n")
+    from speechssl.cli import main
+    assert main(["data", "validate", str(d), "--check-audio"]) == 0
+    assert "--check-audio runs the 1 pipe command(s) in wav.scp" in capsys.readouterr().err

@@ -59,19 +59,71 @@ def is_pipe(source: object) -> bool:
     return isinstance(source, str) and source.rstrip().endswith("|")
 
 
-def _run_pipe(command: str) -> bytes:
-    cmd = command.rstrip()[:-1].strip()
+# A wav.scp pipe runs a user's shell command: bounded in time and in output, with no stdin to wait on.
+# Override with SPEECHSSL_PIPE_TIMEOUT (seconds) and SPEECHSSL_PIPE_MAX_BYTES for unusually long recordings.
+PIPE_TIMEOUT_S = 600.0
+PIPE_MAX_BYTES = 4 << 30  # 4 GiB: 37 hours of 16 kHz 16-bit mono, far beyond any one utterance
+
+
+def _pipe_limits() -> tuple:
     try:
-        proc = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:  # pragma: no cover - shell itself missing
-        raise AudioError(command, f"pipe command could not start: {e}") from e
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        tail = err[-1] if err else "no stderr"
-        raise AudioError(command, f"pipe command failed with exit code {proc.returncode}: {tail}")
-    if not proc.stdout:
+        return (float(os.environ.get("SPEECHSSL_PIPE_TIMEOUT", PIPE_TIMEOUT_S)),
+                int(os.environ.get("SPEECHSSL_PIPE_MAX_BYTES", PIPE_MAX_BYTES)))
+    except ValueError as e:
+        raise AudioError("SPEECHSSL_PIPE_TIMEOUT / SPEECHSSL_PIPE_MAX_BYTES", f"not a number: {e}") from None
+
+
+def _run_pipe(command: str) -> bytes:
+    """Run a ``wav.scp`` pipe command: stdin closed, stdout capped at ``PIPE_MAX_BYTES``, killed (with its
+    children) after ``PIPE_TIMEOUT_S``. Raises :class:`AudioError` naming the command on any of these."""
+    import selectors
+    import signal
+    import tempfile
+    import time
+    cmd = command.rstrip()[:-1].strip()
+    timeout, cap = _pipe_limits()
+    with tempfile.TemporaryFile() as err_file:
+        try:
+            proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err_file, start_new_session=True)  # its own group: kill takes sox too
+        except OSError as e:  # pragma: no cover - shell itself missing
+            raise AudioError(command, f"pipe command could not start: {e}") from e
+        chunks, size, problem = [], 0, None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    problem = f"pipe command still running after {timeout:g} s (SPEECHSSL_PIPE_TIMEOUT); killed"
+                    break
+                if not sel.select(timeout=min(left, 1.0)):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    problem = f"pipe command wrote more than {cap} bytes (SPEECHSSL_PIPE_MAX_BYTES); killed"
+                    break
+        if problem is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # pragma: no cover - it ended meanwhile
+                pass
+        proc.stdout.close()
+        returncode = proc.wait()
+        if problem is not None:
+            raise AudioError(command, problem)
+        if returncode != 0:
+            err_file.seek(0)
+            err = err_file.read().decode(errors="replace").strip().splitlines()
+            tail = err[-1] if err else "no stderr"
+            raise AudioError(command, f"pipe command failed with exit code {returncode}: {tail}")
+    if not size:
         raise AudioError(command, "pipe command produced no output")
-    return proc.stdout
+    return b"".join(chunks)
 
 
 def _check_wav_truncation(path: str, info: sf._SoundFileInfo) -> None:

@@ -1,6 +1,7 @@
 """``corpus``, ``data``, ``features`` and ``demo``: corpora, Kaldi data dirs and Kaldi features."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -60,8 +61,14 @@ def cmd_data_split_readers(args) -> int:
 
 
 def cmd_data_validate(args) -> int:
+    from ..audio.io import is_pipe
     from ..data.kaldi_dir import DataDir
-    problems = DataDir.read(args.dir).validate(check_audio=args.check_audio)
+    d = DataDir.read(args.dir)
+    pipes = sum(is_pipe(v) for v in d.wav_scp.values())
+    if args.check_audio and pipes:  # they are the user's shell commands: say so before running them
+        print(f"{args.dir}: --check-audio runs the {pipes} pipe command(s) in wav.scp (stdin closed, each bounded "
+              "by SPEECHSSL_PIPE_TIMEOUT / SPEECHSSL_PIPE_MAX_BYTES)", file=sys.stderr)
+    problems = d.validate(check_audio=args.check_audio)
     for p in problems:
         print(p)
     errors = sum(p.severity == "error" for p in problems)
@@ -200,7 +207,8 @@ def _register_data_tools(data) -> None:
     s.set_defaults(func=cmd_data_combine)
     s = add_parser(data, "validate", "report every problem with file and line; exit 1 on errors")
     s.add_argument("dir", help="the data dir")
-    s.add_argument("--check-audio", action="store_true", help="also open every audio header")
+    s.add_argument("--check-audio", action="store_true", help="also open every audio header (this runs wav.scp's "
+                   "pipe commands, each with stdin closed and bounded in time and output)")
     s.set_defaults(func=cmd_data_validate)
     s = add_parser(data, "fix", "keep only consistent utterances, sorted; lists what it dropped (in place: "
                    "originals kept in DIR/.backup)")

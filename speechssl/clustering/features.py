@@ -100,18 +100,31 @@ class FeatureSource:
 
     def subset(self, utts) -> Iterator[Tuple[str, np.ndarray]]:
         """``(utt, feats)`` for the given ids only (storage order for npy), reading only those."""
+        return _one_dim(self._subset(utts), self.spec_path)
+
+    def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
+        """``(utt, [frames, dim] float32)`` in storage order."""
+        return _one_dim(self._all(), self.spec_path)
+
+    @property
+    def spec_path(self) -> str:
+        """What the messages name: the features' scp or folder (and layer)."""
+        scp = self._scp()
+        where = str(scp) if scp is not None else str(self.path)
+        return where + (f" (layer {self.layer})" if self.is_extract and scp is None else "")
+
+    def _subset(self, utts) -> Iterator[Tuple[str, np.ndarray]]:
         scp = self._scp()
         if scp is not None and not (self.is_extract and self.spec.get("format") == "npy"):
             for u, a in read_scp(scp, utts):
                 yield u, np.asarray(a, dtype=np.float32)
             return
         wanted = set(utts)  # npy chunks are memory-mapped: skipping costs nothing
-        for u, a in self:
+        for u, a in self._all():
             if u in wanted:
                 yield u, a
 
-    def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
-        """``(utt, [frames, dim] float32)`` in storage order."""
+    def _all(self) -> Iterator[Tuple[str, np.ndarray]]:
         if self.is_extract:
             for utt, a in read_features(self.path, self.layer):
                 yield utt, np.asarray(a, dtype=np.float32)
@@ -119,3 +132,17 @@ class FeatureSource:
         scp = self.path / "feats.scp" if self.path.is_dir() else self.path
         for utt, a in read_scp(scp):
             yield utt, np.asarray(a, dtype=np.float32)
+
+
+def _one_dim(items: Iterator[Tuple[str, np.ndarray]], where: str) -> Iterator[Tuple[str, np.ndarray]]:
+    """Pass ``(utt, [frames, dim])`` through, refusing a second dimension (a ``feats.scp`` mixing MFCC and fbank)."""
+    dim = first = None
+    for utt, a in items:
+        if a.ndim != 2:
+            raise InputError(f"{where}: utterance {utt} has features of shape {tuple(a.shape)}, expected [frames, dim]")
+        if dim is None:
+            dim, first = a.shape[1], utt
+        elif a.shape[1] != dim:
+            raise InputError(f"{where}: utterance {utt} has {a.shape[1]}-dimensional features, {first} has {dim}: "
+                             "one feature type per set (were two feature folders combined?)")
+        yield utt, a

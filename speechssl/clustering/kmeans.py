@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..errors import InputError, MissingInputError
 from ..pipelines.features import shard_utts
 from ..utils.atomic import atomic_path, write_json, write_text
+from ..utils.readers import reading
 from .features import FeatureSource
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,11 @@ class KMeansModel:
         d = Path(model_dir)
         if not (d / "kmeans.json").exists():
             raise MissingInputError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
-        return cls(np.load(d / "centroids.npy"), json.loads((d / "kmeans.json").read_text()))
+        with reading(d / "kmeans.json", "k-means spec (JSON)"):
+            spec = json.loads((d / "kmeans.json").read_text())
+        with reading(d / "centroids.npy", "NumPy array"):
+            centroids = np.load(d / "centroids.npy")
+        return cls(centroids, spec)
 
     def index(self, threads: Optional[int] = None, device: str = "cpu"):
         import faiss

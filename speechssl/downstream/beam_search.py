@@ -18,6 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.readers import reading
+
 LOG10_TO_LN = math.log(10.0)
 NEG_INF = -math.inf
 
@@ -51,7 +53,8 @@ class WordLM:
 
     def __init__(self, path: str):
         import kenlm
-        self.model = kenlm.Model(str(path))
+        with reading(path, "KenLM model (ARPA or binary)"):
+            self.model = kenlm.Model(str(path))
         self._kenlm = kenlm
 
     def start(self):

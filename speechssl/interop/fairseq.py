@@ -7,6 +7,7 @@ fields fairseq stores in every checkpoint.
 import argparse
 import ast
 import logging
+import pickle
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -15,6 +16,8 @@ import torch
 from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..models.registry import Heads, load_state_strict
+from ..utils.readers import UnreadableFileError
+from ..utils.readers import load_checkpoint as _read_checkpoint
 from .keymap import L, rename_keys, split_keys
 
 log = logging.getLogger(__name__)
@@ -117,13 +120,17 @@ def hubert_heads(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor
 def load_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
     """``torch.load`` restricted to tensors and plain containers (plus argparse.Namespace), unless ``trust``."""
     if trust:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return _read_checkpoint(path, weights_only=False)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle with arbitrary objects: refuse unless the user vouches for the file
-        raise InputError(f"{path}: checkpoint holds objects beyond tensors and plain containers ({e}); "
-                         f"if you trust this file, pass trust=True (CLI: --trust-pickle)") from None
+            return _read_checkpoint(path, weights_only=True)
+    except UnreadableFileError as e:
+        if not isinstance(e.__cause__, pickle.UnpicklingError):
+            raise  # truncated, not a checkpoint at all
+        # pickle with arbitrary objects: refuse unless the user vouches for the file
+        raise InputError(f"{path}: checkpoint holds objects beyond tensors and plain containers "
+                         f"({str(e.__cause__).splitlines()[0]}); if you trust this file, pass trust=True "
+                         f"(CLI: --trust-pickle)") from None
 
 
 def read_fairseq_checkpoint(path, trust: bool = False) -> Dict[str, Any]:

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Dict
 
 import torch
-from safetensors.torch import load_file
 
 from ..errors import InputError, MissingInputError, NotFoundError
 from ..models.encoder import EncoderConfig, SpeechEncoder
 from ..models.registry import load_state_strict
+from ..utils.readers import load_checkpoint, load_safetensors
 from .keymap import rename_keys, rules_from_pairs, split_keys
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,7 @@ def load_hf_state(folder: Path) -> Dict[str, torch.Tensor]:
             continue
         state = {}
         for f in files:
-            state.update(load_file(str(f)) if f.suffix == ".safetensors" else torch.load(f, map_location="cpu",
-                                                                                         weights_only=True))
+            state.update(load_safetensors(f) if f.suffix == ".safetensors" else load_checkpoint(f))
         return state
     raise MissingInputError(f"{folder}: no model.safetensors or pytorch_model.bin (or sharded index) found")
 

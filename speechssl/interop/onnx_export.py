@@ -24,6 +24,7 @@ from ..constants import SAMPLE_RATE
 from ..errors import InputError, MissingInputError
 from ..models.upstream import UpstreamBase, UpstreamOutput
 from ..utils.atomic import atomic_path
+from ..utils.readers import reading
 
 OPSET = 17
 
@@ -140,7 +141,8 @@ def onnx_session(path, threads: Optional[int] = None):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    with reading(path, "ONNX model"):
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session, wavs: torch.Tensor, lengths: torch.Tensor) -> List[np.ndarray]:

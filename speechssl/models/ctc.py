@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..config import MISSING
@@ -18,6 +18,7 @@ from ..errors import MissingInputError
 from ..nn.masking import channel_mask, span_mask
 from ..nn.utils import lengths_to_mask
 from ..utils.atomic import atomic_path, write_json
+from ..utils.readers import load_safetensors
 from .encoder import SpeechEncoder, normalize_waveform
 from .registry import load_model, save_model
 
@@ -87,7 +88,7 @@ def load_ctc_model(path):
     info = json.loads((path / "asr.json").read_text())
     vocab = TokenVocab.load(path / "tokens.txt", info["unit"])
     model = CtcModel(load_model(path), len(vocab))
-    model.ctc_proj.load_state_dict(load_file(str(path / "ctc_head.safetensors")))
+    model.ctc_proj.load_state_dict(load_safetensors(path / "ctc_head.safetensors"))
     return model.eval(), vocab
 
 

@@ -25,12 +25,13 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.func import functional_call
 
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import atomic_path, write_text
+from ..utils.readers import load_safetensors, load_yaml_dict
 from .encoder import EncoderConfig, SpeechEncoder, normalize_waveform
 from .lighthubert_space import OFFICIAL_KEEP_MAPS_12, SearchSpace, Subnet, keep_map
 from .registry import load_model, model_config, save_model
@@ -294,11 +295,11 @@ def load_supernet(path: Union[str, Path]) -> LightHubert:
     if not (path / SPACE_FILE).is_file():
         raise MissingInputError(f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; "
                                 f"made by `speechssl distill lighthubert`)")
-    spec = OmegaConf.to_container(OmegaConf.load(path / SPACE_FILE))
+    spec = load_yaml_dict(path / SPACE_FILE)
     encoder = load_model(path)
     model = LightHubert(encoder.config, SearchSpace.from_dict(spec["space"]), spec["teacher_dim"])
     model.encoder.load_state_dict(encoder.state_dict())
-    model.prediction_head.weight.data.copy_(load_file(str(path / HEAD_FILE))["weight"])
+    model.prediction_head.weight.data.copy_(load_safetensors(path / HEAD_FILE)["weight"])
     model.metadata = getattr(encoder, "metadata", {})
     return model.eval()
 
@@ -317,7 +318,7 @@ def subnets_from_spec(spec: str, model: LightHubert) -> List[Subnet]:
         return [model.resolve_subnet(spec)]
     p = Path(spec)
     if p.is_file():
-        data = OmegaConf.to_container(OmegaConf.load(p))
+        data = load_yaml_dict(p)
     else:
         try:
             data = json.loads(spec)

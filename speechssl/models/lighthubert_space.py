@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Union
 
-from omegaconf import OmegaConf
-
 from ..config import resolve_conf
 from ..errors import InputError
+from ..utils.readers import load_yaml_dict
 
 # The official depth table for a 12-layer supernet (layer blocks 1-4, 5-8, 9-12; 1 keeps a layer).
 OFFICIAL_KEEP_MAPS_12 = {
@@ -172,7 +171,7 @@ class SearchSpace:
             file = resolve_conf(p)
         except FileNotFoundError:
             file = resolve_conf(p + ".yaml")
-        d = OmegaConf.to_container(OmegaConf.load(file))
+        d = load_yaml_dict(file)
         try:
             return cls.from_dict(d)
         except (TypeError, ValueError) as e:

@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Union
 
 import torch
-from omegaconf import OmegaConf
-from safetensors.torch import load_file
 
 from ..errors import InputError, MissingInputError, NotFoundError
+from ..utils.memory import check_fits
+from ..utils.readers import load_safetensors, load_yaml_dict
 from .encoder import EncoderConfig, SpeechEncoder
 from .folder import CONFIG_FILE, HEADS_FILE, WEIGHTS_FILE, Heads, save_model  # noqa: F401 (re-exported)
 
@@ -44,7 +44,14 @@ def model_config(name: str, **overrides) -> EncoderConfig:
 
 
 def build_model(name_or_config: Union[str, EncoderConfig], **overrides) -> SpeechEncoder:
+    """A randomly initialised encoder; its size is checked against the free memory before any weight is allocated."""
     cfg = model_config(name_or_config, **overrides) if isinstance(name_or_config, str) else name_or_config
+    if torch.get_default_device().type != "meta":
+        with torch.device("meta"):  # shapes only: a typo like hidden_size=65536 is refused, not allocated
+            n = sum(p.numel() for p in SpeechEncoder(cfg).parameters())
+        name = name_or_config if isinstance(name_or_config, str) else "the configured encoder"
+        check_fits(4 * n, f"{name} with {overrides or 'its defaults'} ({n / 1e9:.2f}B parameters, float32 weights)",
+                   "check model / model_overrides (--dry-run shows the plan without allocating)")
     return SpeechEncoder(cfg)
 
 
@@ -56,16 +63,16 @@ def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncod
                          f"{str(path)!r}) loads published weights, build_model({str(path)!r}) random ones")
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise MissingInputError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
-    conf = OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE))
+    conf = load_yaml_dict(path / CONFIG_FILE)
     if "model" not in conf:
         raise InputError(f"{path / CONFIG_FILE}: no 'model' section")
     model = SpeechEncoder(EncoderConfig.from_dict(conf["model"]))
-    state = load_file(str(path / WEIGHTS_FILE), device=map_location)
+    state = load_safetensors(path / WEIGHTS_FILE, device=map_location)
     heads = _legacy_heads(conf["model"], state)
     load_state_strict(model, state, str(path / WEIGHTS_FILE))
     model.metadata = conf.get("metadata", {})
     if conf.get("heads") and (path / HEADS_FILE).is_file():
-        heads = (conf["heads"], load_file(str(path / HEADS_FILE), device=map_location))
+        heads = (conf["heads"], load_safetensors(path / HEADS_FILE, device=map_location))
     if heads:
         model.pretraining_heads = heads
     return model.eval()

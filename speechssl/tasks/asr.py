@@ -46,6 +46,7 @@ from ..training import (
 )
 from ..utils.atomic import write_text
 from ..utils.device import resolve_device
+from ..utils.readers import load_checkpoint, load_yaml_dict
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig
 
@@ -226,8 +227,7 @@ def describe(cfg: AsrFinetuneConfig) -> Dict[str, Any]:
     from ..models import model_config
     folder = Path(cfg.model.upstream) / "config.yaml"
     if folder.is_file():
-        from omegaconf import OmegaConf
-        enc_cfg = EncoderConfig.from_dict(OmegaConf.to_container(OmegaConf.load(folder))["model"])
+        enc_cfg = EncoderConfig.from_dict(load_yaml_dict(folder)["model"])
     else:
         try:
             enc_cfg = model_config(cfg.model.upstream)
@@ -276,7 +276,7 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
         """The best-by-dev-WER weights (the last ones when nothing was validated)."""
         best_path = out / "checkpoints" / "best.ckpt"
         if best_path.exists():
-            task.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
+            task.load_state_dict(load_checkpoint(best_path)["state_dict"])
             chosen = min(getattr(task, "validations", []), key=lambda v: v["selection"], default=None)
             summary["best_val_wer"] = None if chosen is None else round(chosen["wer"], 3)
             summary["best_val_step"] = None if chosen is None else chosen["step"]

@@ -5,10 +5,11 @@ from typing import Callable
 
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import MissingInputError
 from ..utils.atomic import atomic_path, write_text
+from ..utils.readers import load_safetensors, load_yaml_dict
 
 
 def save_export(model: torch.nn.Module, out: Path, kind: str, spec: dict) -> Path:
@@ -28,7 +29,7 @@ def load_export(path, kind: str, config_key: str, schema, build: Callable) -> tu
     path = Path(path)
     if not (path / f"{kind}.yaml").is_file():
         raise MissingInputError(f"{path}: not a {config_key} export (no {kind}.yaml)")
-    spec = OmegaConf.to_container(OmegaConf.load(path / f"{kind}.yaml"))
+    spec = load_yaml_dict(path / f"{kind}.yaml")
     model = build(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), spec[config_key])))
-    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    model.load_state_dict(load_safetensors(path / "model.safetensors"))
     return model.eval(), spec

@@ -26,6 +26,7 @@ from ..config import to_yaml
 from ..errors import ConfigError, Interrupted
 from ..utils.atomic import write_json, write_text
 from ..utils.precision import resolve_precision
+from ..utils.readers import load_checkpoint
 from .callbacks import AtomicCheckpointIO, StepProgressBar, StepTimeLimit, StopOnNonFinite, StopOnSignal, Throughput
 from .config import OptimConfig, TrainerConfig
 
@@ -267,7 +268,7 @@ def _intact(path: Path) -> bool:
 def check_resume_compatible(task: L.LightningModule, ckpt: str) -> None:
     """Refuse to resume ``task`` from ``ckpt`` when their weights differ in names or shapes (another architecture,
     label set or task), naming the first differences, before anything of the run folder is rewritten."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True).get("state_dict", {})
+    state = load_checkpoint(ckpt, weights_only=False, mmap=True).get("state_dict", {})
     ours = task.state_dict()
     missing = [k for k in ours if k not in state]
     unexpected = [k for k in state if k not in ours]

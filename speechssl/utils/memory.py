@@ -12,6 +12,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
+from typing import Optional
+
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -29,4 +33,27 @@ def release_large_allocations(threshold_bytes: int = 1 << 20) -> bool:
         return False
 
 
-__all__ = ["release_large_allocations"]
+def available_bytes() -> Optional[int]:
+    """Memory the system can still give this process (``MemAvailable``), None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(num_bytes: float, what: str, hint: str = "") -> None:
+    """Refuse, before allocating, something larger than the memory this machine has available."""
+    free = available_bytes()
+    if free is not None and num_bytes > free:
+        raise InputError(f"{what} needs {num_bytes / 2**30:.1f} GiB, and this machine has {free / 2**30:.1f} GiB "
+                         "available" + (f": {hint}" if hint else ""))
+
+
+__all__ = ["available_bytes", "check_fits", "release_large_allocations"]

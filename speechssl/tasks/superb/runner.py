@@ -33,6 +33,7 @@ from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from ...utils.memory import release_large_allocations
+from ...utils.readers import load_checkpoint
 from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
 from .scores import upstream_name
 from .training import StatesDataModule, SuperbHeadTask
@@ -206,8 +207,7 @@ class SuperbRunner:
                                      "dev": self.evaluate(model, dev).value})
             chosen = _best_entry(module.curve, task.higher_is_better)
             if chosen is not None and chosen["step"] != trainer.global_step and best.best_model_path:
-                module.load_state_dict(torch.load(best.best_model_path, map_location="cpu",
-                                                  weights_only=True)["state_dict"])
+                module.load_state_dict(load_checkpoint(best.best_model_path)["state_dict"])
             return self.out
         fit_and_export(run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best,
                        optim=optim, callbacks=[best] if dev is not None else [])

@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from ...utils.atomic import write_json, write_text
+from ...utils.readers import load_yaml_dict
 from .base import TASKS, task_names
 
 
@@ -44,12 +45,11 @@ def mini_score(value: float, fbank: float, higher_is_better: bool, ideal: float 
 
 def load_anchors(path=None) -> Dict[str, Any]:
     """``conf/superb/anchors.yaml`` (or ``path``), checked: every task has matching metrics and values."""
-    from omegaconf import OmegaConf
 
     from ...config import resolve_conf
     from ...errors import ConfigError
     path = resolve_conf(path or "superb/anchors")
-    data = OmegaConf.to_container(OmegaConf.load(path))
+    data = load_yaml_dict(path)
     for task, a in data.get("tasks", {}).items():
         n = len(a["metric"]) if isinstance(a["metric"], list) else 1
         for key in ("higher_is_better", "fbank", "sota"):
