@@ -150,3 +150,17 @@ def test_the_kept_checkpoint_breaks_wer_ties_by_cer_then_ctc_loss(tiny_data, ups
     assert [v["step"] for v in vals] == [2, 4, 6]
     best = min(vals, key=lambda v: (v["wer"], v["cer"], v["ctc"]))
     assert s["best_val_step"] == best["step"] and s["best_val_wer"] == round(best["wer"], 3)
+
+
+def test_kill_and_resume_equals_a_straight_run(tiny_data, upstream, tmp_path):
+    """The CTC run, its freezing schedule, SpecAugment draws and kept-checkpoint choice continue where they stopped."""
+    from _resume import Killed, assert_same_weights, kill_after
+    steps = ["trainer.max_steps=8", "optim.total_steps=8", "trainer.val_every_steps=4",
+             "trainer.checkpoint_every_steps=2", "model.freeze_encoder_steps=3", "trainer.threads=2",
+             "trainer.precision=32-true"]
+    a = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "straight", *steps))
+    with pytest.raises(Killed):
+        finetune_asr(_cfg(tiny_data, upstream, tmp_path / "killed", *steps), callbacks=[kill_after(6)])
+    b = finetune_asr(_cfg(tiny_data, upstream, tmp_path / "killed", *steps))
+    assert a["steps"] == b["steps"] == 8 and a["best_val_wer"] == b["best_val_wer"]
+    assert assert_same_weights(tmp_path / "straight" / "final", tmp_path / "killed" / "final") > 10

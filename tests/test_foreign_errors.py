@@ -72,8 +72,9 @@ def test_an_onnx_file_that_is_not_onnx_names_the_file(tmp_path):
 
 
 def test_a_corrupt_kmeans_model_names_the_file(tmp_path):
-    from speechssl.clustering.kmeans import KMeansModel
     import numpy as np
+
+    from speechssl.clustering.kmeans import KMeansModel
     d = tmp_path / "km"
     KMeansModel(np.zeros((4, 3), dtype=np.float32), {"k": 4, "dim": 3}).save(d)
     _truncate(d / "centroids.npy", keep=0.3)
@@ -103,7 +104,7 @@ def test_a_feats_scp_mixing_two_dimensions_names_both_utterances(tmp_path, capsy
         for utt, dim in (("a", 13), ("b", 80), ("c", 13)):
             w(utt, rng.standard_normal((50, dim)).astype(np.float32))
     assert main(["kmeans", "learn", "--feats", str(d), "-k", "4", "--out", str(tmp_path / "km")]) == 2
-    line = _one_line(capsys, "feats.scp", "utterance b has 80-dimensional features, a has 13")
+    _one_line(capsys, "feats.scp", "utterance b has 80-dimensional features, a has 13")
     assert not (tmp_path / "km" / "kmeans.json").exists()
 
 

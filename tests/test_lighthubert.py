@@ -343,3 +343,31 @@ def test_distill_config_typos_fail_loudly(tmp_path):
                  "--dry-run"]) == 2
     assert main(["distill", "lighthubert", "--config", "distill/lighthubert_mini_stage1", "objective.loss=l2",
                  "--dry-run"]) == 2
+
+
+def test_kill_and_resume_equals_a_straight_run(tiny_data, tmp_path):
+    """Stage 2 (sandwich sampling): the subnets drawn after a resume are the ones the straight run drew."""
+    from _resume import Killed, assert_same_weights, kill_after
+
+    from speechssl.config import load_config
+    from speechssl.models import build_model, save_model
+    from speechssl.tasks.lighthubert import LightHubertDistillConfig, distill_lighthubert
+
+    torch.manual_seed(0)
+    teacher = save_model(build_model("hubert_small", **TINY), tmp_path / "teacher")
+    space = tmp_path / "space.yaml"
+    space.write_text("embed_dims: [32, 48, 64]\nheads: [2, 3, 4]\nffn_ratios: [3.0, 4.0]\ndepths: [3, 4]\n"
+                     "default: {embed_dim: 48, heads: 3, ffn_ratio: 4.0}\n")
+
+    def cfg(out):
+        return load_config(LightHubertDistillConfig, ["distill/lighthubert_tiny_stage1", "distill/lighthubert_tiny_stage2"], [
+            f"space={space}", f"teacher={teacher}", "init_from=null", f"data.train={tiny_data / 'dev'}",
+            "data.valid=null", "data.batch_seconds=10", "data.num_workers=0", "objective.target_layers=2",
+            f"trainer.out_dir={out}", "trainer.max_steps=6", "optim.total_steps=6", "trainer.checkpoint_every_steps=2",
+            "trainer.val_every_steps=null", "trainer.progress_bar=false", "trainer.precision=32-true",
+            "trainer.threads=2", *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY.items()]])
+    distill_lighthubert(cfg(tmp_path / "straight"))
+    with pytest.raises(Killed):
+        distill_lighthubert(cfg(tmp_path / "killed"), callbacks=[kill_after(4)])
+    assert distill_lighthubert(cfg(tmp_path / "killed"))["steps"] == 6
+    assert assert_same_weights(tmp_path / "straight" / "final", tmp_path / "killed" / "final") > 10

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speechssl.cli import main
 from speechssl.corpus import superb_prep as prep
@@ -102,7 +103,6 @@ def layouts(testdata, tmp_path_factory):
 def random_upstream(tmp_path_factory):
     from speechssl.models import build_model, save_model
     path = tmp_path_factory.mktemp("upstream") / "random"
-    import torch
     torch.manual_seed(0)
     save_model(build_model("hubert_small", **TINY), path)
     return path
@@ -283,7 +283,10 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
           "--out", str(out)] + FAST + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"])
     r = _result(out, "random", "ks")
     run = out / "random" / "ks" / "train"
-    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    history = last["superb_history"]  # what a resumed run continues from: losses, dev curve, the kept weights
+    assert [c["step"] for c in history["curve"]] == [20, 40] and len(history["losses"]) == 40
+    assert {f"model.{k}" for k in history["best_state"]} == set(last["state_dict"])
     assert json.loads((run / "summary.json").read_text())["steps"] == 40
     assert "precision: bf16-mixed" in (run / "config.yaml").read_text()
     assert [c["step"] for c in r["curve"]] == [20, 40]
@@ -301,7 +304,6 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
 def test_hidden_states_stay_on_disk_or_come_online_and_agree(tiny_data, random_upstream, tmp_path):
     """Cached states are read batch by batch from float16 files (nothing stacked in memory); online states
     recompute them from the upstream; both give the same batches (to float16 precision) and the same task."""
-    import torch
 
     from speechssl.data.kaldi_dir import DataDir
     from speechssl.downstream.cache import load_cached_states, source_key
@@ -406,7 +408,6 @@ def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head
 
 
 def test_der_as_md_eval_counts_it_and_pit_is_order_free():
-    import torch
 
     from speechssl.downstream.diarization import der, diarization_errors, pit_bce, segments_to_frames
     ref = {"A": [(0.0, 2.0)], "B": [(1.5, 4.0)]}
@@ -456,7 +457,6 @@ def test_cached_states_do_not_depend_on_which_utterances_were_extracted_together
     """The cache runs one utterance per forward pass by default: an utterance's states are the same whether a task
     extracted it alone or among all of them (batched, padding moves them by float rounding, which made a
     standalone ASV run differ from the recipe's: 13.9 against 12.5 % EER for FBANK)."""
-    import torch
 
     from speechssl import load_model
     from speechssl.data.kaldi_dir import DataDir
@@ -505,3 +505,25 @@ def test_worked_custom_task_dir_from_the_docs(testdata, tmp_path):
     assert (tmp_path / "exp/mydigits/results.md").is_file() and (tmp_path / "exp/mydigits/results.json").is_file()
     assert sorted(set(re.findall(r"^\S+ (\S+)$", (tmp_path / "mydigits/train/utt2label").read_text(), re.M))) == \
         ["ONE", "TWO", "ZERO"]
+
+
+def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstream, tmp_path, monkeypatch):
+    """Weights, the dev curve that picks the kept step, and the loss history in result.json all continue."""
+    from _resume import Killed, kill_after
+
+    import speechssl.tasks.superb.runner as runner
+    fit = runner.fit_and_export
+    _run(["data", "prep-superb", "--task", "sid", "--layout", "voxceleb1", "--src", str(layouts["voxceleb1"]),
+          "--out", str(tmp_path / "tasks" / "sid")])
+    args = ["superb", "--task", "sid", "--upstream", f"random={random_upstream}", "--tasks-dir",
+            str(tmp_path / "tasks"), *FAST, "max_steps=12", "val_every_steps=4"]
+    _run(args + ["--out", str(tmp_path / "straight")])
+    monkeypatch.setattr(runner, "fit_and_export",
+                        lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, kill_after(9)], **k))
+    with pytest.raises(Killed):
+        main(args + ["--out", str(tmp_path / "killed")])
+    monkeypatch.setattr(runner, "fit_and_export", fit)
+    _run(args + ["--out", str(tmp_path / "killed")])
+    a, b = _result(tmp_path / "straight", "random", "sid"), _result(tmp_path / "killed", "random", "sid")
+    for key in ("value", "dev", "best_step", "train_loss", "curve", "loss_curve", "layer_weights"):
+        assert b[key] == a[key], key

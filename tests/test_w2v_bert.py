@@ -293,3 +293,23 @@ def test_wav2vec2_objective_equals_transformers_pretraining_loss_on_the_same_mas
     peer.wav2vec2.save_pretrained(tmp_path / "encoder_only")
     with pytest.raises(MissingInputError, match="not a Wav2Vec2ForPreTraining checkpoint"):
         import_wav2vec2_pretraining(tmp_path / "encoder_only")
+
+
+def test_kill_and_resume_equals_a_straight_run(tiny_data, tmp_path):
+    """Each step is an epoch here (the dev set is one batch): a resumed run must draw the masks, negatives and
+    Gumbel noise the straight run drew at the same steps."""
+    from _resume import Killed, assert_same_weights, kill_after
+
+    from speechssl.tasks.w2v_bert import pretrain_w2v_bert
+
+    def cfg(out):
+        return load_config(W2vBertPretrainConfig, ["pretrain/w2v_bert_tiny"], [
+            *TINY, f"data.train={tiny_data / 'dev'}", "data.valid=null", f"trainer.out_dir={out}",
+            "data.batch_seconds=40", "data.num_workers=0", "trainer.max_steps=6", "optim.total_steps=6",
+            "trainer.checkpoint_every_steps=2", "trainer.val_every_steps=null", "trainer.progress_bar=false",
+            "trainer.precision=32-true", "trainer.threads=2"])
+    pretrain_w2v_bert(cfg(tmp_path / "straight"))
+    with pytest.raises(Killed):
+        pretrain_w2v_bert(cfg(tmp_path / "killed"), callbacks=[kill_after(4)])
+    assert pretrain_w2v_bert(cfg(tmp_path / "killed"))["steps"] == 6
+    assert assert_same_weights(tmp_path / "straight" / "final", tmp_path / "killed" / "final") > 10

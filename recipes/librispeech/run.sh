@@ -267,8 +267,7 @@ if runs 4; then
   kmeans_stage "untrained_L${it2_layer}_k$it2_k" "exp/feats/hubert_it1_init/{subset}:$it2_layer" "$it2_k"
   kmeans_stage "mfcc_k$it2_k" "exp/mfcc/{subset}" "$it2_k"  # MFCC at the same k, for the comparison
   # ... and read at iteration 1's frame rate: PNMI rises as frames get fewer, so compare at one rate
-  it1_rate=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["source"]["frame_rate"])' \
-    "exp/kmeans/hubert_it1_L${it2_layer}_k$it2_k/kmeans.json")
+  it1_rate=$(speechssl kmeans info "exp/kmeans/hubert_it1_L${it2_layer}_k$it2_k" --field frame_rate)
   for d in $train_dir $dev_dir; do
     if [ -f "data/$d/alignments.ctm" ]; then
       speechssl kmeans eval --labels "exp/kmeans/mfcc_k$it2_k/$d" --data "data/$d" --at-rate "$it1_rate"

@@ -1,4 +1,4 @@
-"""``kmeans learn | assign | eval``: HuBERT targets with faiss."""
+"""``kmeans learn | assign | eval | info``: HuBERT targets with faiss."""
 from __future__ import annotations
 
 from ._args import add_group, add_parser, print_json, shard_flags
@@ -33,6 +33,16 @@ def cmd_eval(args) -> int:
           + (f", {r['utterances_unaligned']} utterances without alignment left out" if r.get('utterances_unaligned')
              else "") + f") -> {r['out']}")
     return 0
+
+
+def cmd_info(args) -> int:
+    from ..clustering.spec import KMeansSpec
+    spec = KMeansSpec.read(args.model)
+    if args.field:  # one value for a shell script (the recipe reads the label rate this way)
+        value = {"k": spec.k, "dim": spec.dim, "frame_rate": spec.frame_rate}[args.field]
+        print(f"{value:g}" if isinstance(value, float) else value)
+        return 0
+    return print_json(spec.to_dict())
 
 
 def register(sub) -> None:
@@ -72,3 +82,7 @@ def register(sub) -> None:
                    "label sets at one frame rate: PNMI rises as frames get fewer (writes quality_at_<R>hz.json)")
     s.add_argument("--out", help="JSON result (default: quality.json next to the labels)")
     s.set_defaults(func=cmd_eval)
+    s = add_parser(km, "info", "a k-means (or labels) folder's kmeans.json, validated; --field for one value")
+    s.add_argument("model", help="k-means or labels folder, or its kmeans.json")
+    s.add_argument("--field", choices=["k", "dim", "frame_rate"], help="print only this value")
+    s.set_defaults(func=cmd_info)

@@ -24,6 +24,8 @@ from ..pipelines.features import shard_utts
 from ..utils.atomic import atomic_path, write_json, write_text
 from ..utils.readers import reading
 from .features import FeatureSource
+from .spec import SCHEMA as SPEC_SCHEMA
+from .spec import KMeansSpec
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,7 @@ class KMeansModel:
         d = Path(model_dir)
         if not (d / "kmeans.json").exists():
             raise MissingInputError(f"{d}: no kmeans.json (run `speechssl kmeans learn` first)")
-        with reading(d / "kmeans.json", "k-means spec (JSON)"):
-            spec = json.loads((d / "kmeans.json").read_text())
+        spec = KMeansSpec.read(d).raw  # validated: k, dim, source.frame_rate, schema
         with reading(d / "centroids.npy", "NumPy array"):
             centroids = np.load(d / "centroids.npy")
         return cls(centroids, spec)
@@ -184,7 +185,7 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
         log.info("k-means restart %d/%d: inertia %.4f per frame", r + 1, restarts, inertia)
         if best is None or inertia < best[0]:
             best = (inertia, km.centroids.copy())
-    spec = {"k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
+    spec = {"schema": SPEC_SCHEMA, "k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
             "frames_used": len(x), "fraction_requested": fraction, "max_frames": max_frames,
             "utt_fraction": utt_fraction, **({"utterances_read": utts_read} if utts_read is not None else {}),
             "init": init, "niter": niter, "restarts": restarts, "seed": seed, "gpu": gpu,

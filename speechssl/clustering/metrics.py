@@ -8,7 +8,6 @@ With ``p(y, z)`` the joint distribution of phone ``y`` and cluster ``z`` over al
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -18,7 +17,8 @@ import numpy as np
 from ..errors import InputError, MissingInputError
 from ..pipelines.align import read_unaligned
 from ..utils.atomic import write_json
-from .kmeans import KMeansModel, read_labels
+from .kmeans import read_labels
+from .spec import SPEC_FILE, KMeansSpec
 
 
 def frame_phones(ctm_text: str, frame_rate: float, window_s: float = 0.025,
@@ -119,15 +119,11 @@ def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Option
     100 Hz, 0.507 at 50 Hz, 0.555 at 25 Hz), so labels are compared at one frame rate."""
     labels_path = Path(labels_path)
     spec_dir = labels_path if labels_path.is_dir() else labels_path.parent
-    if kmeans_dir:
-        spec = KMeansModel.load(kmeans_dir).spec
-    else:
-        spec_file = spec_dir / "kmeans.json"
-        if not spec_file.is_file():
-            raise MissingInputError(f"{spec_file}: missing; pass the k-means folder (--model) that made "
-                                    f"{labels_path}")
-        spec = json.loads(spec_file.read_text())
-    rate = frame_rate or spec["source"]["frame_rate"]
+    if not kmeans_dir and not (spec_dir / SPEC_FILE).is_file():
+        raise MissingInputError(f"{spec_dir / SPEC_FILE}: missing; pass the k-means folder (--model) that made "
+                                f"{labels_path}")
+    spec = KMeansSpec.read(kmeans_dir or spec_dir)
+    rate = frame_rate or spec.frame_rate
     labels = read_labels(labels_path)
     default_out = spec_dir / "quality.json"
     if at_rate:
@@ -137,8 +133,8 @@ def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Option
                              f"{step:g} is not a whole number >= 1)")
         labels = {utt: lab[::round(step)] for utt, lab in labels.items()}
         rate, default_out = at_rate, spec_dir / f"quality_at_{at_rate:g}hz.json"
-    result = evaluate_labels(labels, data_dir, rate, spec["k"])
-    result = {"labels": str(labels_path), "k": spec["k"], "frame_rate": rate, **result}
+    result = evaluate_labels(labels, data_dir, rate, spec.k)
+    result = {"labels": str(labels_path), "k": spec.k, "frame_rate": rate, **result}
     out = Path(out) if out else default_out
     write_json(out, result)
     result["out"] = str(out)

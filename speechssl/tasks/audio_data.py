@@ -2,7 +2,6 @@
 duration-bucketed, distributed, resumable batches."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -11,10 +10,11 @@ import lightning as L
 import torch
 
 from ..clustering.kmeans import check_label_range, read_labels
+from ..clustering.spec import KMeansSpec
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
 from ..data.kaldi_dir import DataDir
 from ..data.sampler import BucketBatchSampler
-from ..errors import InputError, MissingInputError
+from ..errors import InputError
 from .common import AudioDataConfig
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,10 @@ def load_label_set(path, keep=None) -> LabelSet:
 
     p = Path(path)
     folder = p if p.is_dir() else p.parent
-    spec_file = folder / "kmeans.json"
-    if not spec_file.exists():
-        raise MissingInputError(f"{folder}: no kmeans.json beside the labels (made by `speechssl kmeans assign`)")
-    spec = json.loads(spec_file.read_text())
+    spec = KMeansSpec.read(folder)
     labels = read_labels(p, keep)
-    check_label_range(labels, int(spec["k"]), p)
-    return LabelSet(labels, float(spec["source"]["frame_rate"]), int(spec["k"]), str(folder))
+    check_label_range(labels, spec.k, p)
+    return LabelSet(labels, spec.frame_rate, spec.k, str(folder))
 
 
 class AudioDataModule(L.LightningDataModule):

@@ -6,7 +6,6 @@ when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Dict, List, Tuple
 import lightning as L
 import torch
 
+from ..clustering.spec import SPEC_FILE, KMeansSpec
 from ..constants import SAMPLE_RATE
 from ..errors import ConfigError, InputError
 from ..models import SpeechEncoder, build_model, save_model
@@ -138,11 +138,10 @@ def label_sets_of(cfg: HubertPretrainConfig) -> Tuple[List[int], List[float], bo
     paper's k=500 at 50 Hz per set (``known`` False) when a folder is not there yet (a dry run before k-means)."""
     ks, rates, known = [], [], True
     for folder in cfg.data.train_labels or ["(shards)"]:
-        spec = Path(folder) / "kmeans.json"
-        if spec.is_file():
-            meta = json.loads(spec.read_text())
-            ks.append(int(meta["k"]))
-            rates.append(float(meta.get("source", {}).get("frame_rate", 50.0)))
+        if (Path(folder) / SPEC_FILE).is_file():
+            spec = KMeansSpec.read(folder)
+            ks.append(spec.k)
+            rates.append(spec.frame_rate)
         else:
             ks.append(500)
             rates.append(50.0)

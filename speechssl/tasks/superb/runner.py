@@ -19,7 +19,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ...config import load_config
 from ...data.kaldi_dir import DataDir
@@ -33,7 +32,6 @@ from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from ...utils.memory import release_large_allocations
-from ...utils.readers import load_checkpoint
 from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
 from .scores import upstream_name
 from .training import StatesDataModule, SuperbHeadTask
@@ -194,10 +192,7 @@ class SuperbRunner:
                             total_steps=cfg.max_steps, power=0.0, end_lr=cfg.lr, grad_clip=cfg.grad_clip,
                             accumulate=cfg.accumulate)
         crop = int(cfg.crop_seconds * self.frame_rate) if cfg.crop_seconds else None
-        module = SuperbHeadTask(model, task, dev, optim)
-        best = ModelCheckpoint(dirpath=self.out / "train" / "checkpoints", filename="best", monitor="val/score",
-                               mode="max" if task.higher_is_better else "min", save_top_k=1, save_weights_only=True,
-                               enable_version_counter=False)
+        module = SuperbHeadTask(model, task, dev, optim, cfg.val_every_steps if dev is not None else None)
 
         def keep_best(trainer, summary) -> Path:
             """The best dev step's weights; the last step is scored too when no validation fell on it."""
@@ -206,11 +201,11 @@ class SuperbRunner:
                 module.curve.append({"step": trainer.global_step, "loss": round(module.losses[-1], 4),
                                      "dev": self.evaluate(model, dev).value})
             chosen = _best_entry(module.curve, task.higher_is_better)
-            if chosen is not None and chosen["step"] != trainer.global_step and best.best_model_path:
-                module.load_state_dict(load_checkpoint(best.best_model_path)["state_dict"])
+            if chosen is not None and chosen["step"] != trainer.global_step and module.best_state is not None:
+                model.load_state_dict(module.best_state)
             return self.out
         fit_and_export(run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best,
-                       optim=optim, callbacks=[best] if dev is not None else [])
+                       optim=optim)
         model.cpu()
         losses = module.losses
         window = max(1, min(10, len(losses) // 2))
@@ -234,7 +229,8 @@ def loss_curve(losses: List[float], accumulate: int = 1, points: int = 20) -> Li
 
 
 def _best_entry(curve: List[dict], higher_is_better: bool) -> Optional[dict]:
-    """The first dev score that no later one beats (as ModelCheckpoint keeps it: only strictly better replaces)."""
+    """The first dev score that no later one beats (as ``SuperbHeadTask.best_state`` keeps it: only strictly better
+    replaces)."""
     best = None
     for c in curve:
         if best is None or (c["dev"] > best["dev"] if higher_is_better else c["dev"] < best["dev"]):
