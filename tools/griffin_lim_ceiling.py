@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from speechssl.data.kaldi_dir import DataDir
+from speechssl.downstream.asr_decode import decode_asr
 from speechssl.models.vec2mel import Vec2MelConfig, griffin_lim
 from speechssl.objectives.gan import LogMel
-from speechssl.tasks.asr import decode_asr
 from speechssl.tasks.lm_tuning import settings_from
 from speechssl.tasks.tts_eval import write_audio_dir
 

@@ -6,7 +6,7 @@ from ._args import add_group, add_parser
 
 
 def cmd_decode(args) -> int:
-    from ..tasks.asr import decode_asr
+    from ..downstream.asr_decode import decode_asr
     from ..tasks.lm_tuning import settings_from, tune_lm_decoding
     if len(args.lm_weight) > 1 or len(args.word_score) > 1:   # a grid: choose on this (dev) set
         if args.settings_from:

@@ -2,9 +2,37 @@
 layers, L1 or cosine, summed over the scored frames (the caller normalises over the global batch)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..errors import InputError
+from ..hub import load_upstream
+from ..models.teacher import LayerAverage
+
+
+@dataclass
+class DistillObjectiveConfig:
+    stage: int = 1                  # 1: full-size student; 2: once-for-all (a subnet per step)
+    sampling: str = "random"        # stage 2: random | sandwich (max + min + random each step)
+    target_layers: int = 8          # targets: the average of the teacher's last K layer outputs
+    target_norm: str = "none"       # none | layer_norm: each layer normalised (no affine) before averaging, as
+                                    # data2vec; for pre-norm teachers, whose residual stream grows layer by layer
+    loss: str = "l1"                # l1 | cosine
+    loss_frames: str = "masked"     # masked | all (valid frames)
+    mask_prob: float = 0.8
+    mask_length: int = 10
+    mask_mode: str = "fraction"     # fraction | start_prob (see HubertObjectiveConfig)
+    min_masks: int = 2
+    feature_grad_mult: float = 0.1
+
+
+def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
+    """The frozen teacher ``spec`` (any upstream) seen through the average of its last ``k`` layers."""
+    teacher = load_upstream(spec, drop_heads=True).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return LayerAverage(teacher, k, spec, norm)
 
 
 def distillation_sums(pred: torch.Tensor, target: torch.Tensor, frames: torch.Tensor, loss: str) -> torch.Tensor:

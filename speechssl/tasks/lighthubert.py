@@ -42,29 +42,13 @@ from ..models.lighthubert import (
     load_supernet,
 )
 from ..models.teacher import LayerAverage
-from ..objectives.distillation import align_frames, distillation_sums  # noqa: F401  (re-exported)
+from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher  # noqa: F401 (re-exported)  # noqa: F401  (re-exported)
 from ..pipelines.extract import extract_features
 from ..training import OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DistillObjectiveConfig:
-    stage: int = 1                  # 1: full-size student; 2: once-for-all (a subnet per step)
-    sampling: str = "random"        # stage 2: random | sandwich (max + min + random each step)
-    target_layers: int = 8          # targets: the average of the teacher's last K layer outputs
-    target_norm: str = "none"       # none | layer_norm: each layer normalised (no affine) before averaging, as
-                                    # data2vec; for pre-norm teachers, whose residual stream grows layer by layer
-    loss: str = "l1"                # l1 | cosine
-    loss_frames: str = "masked"     # masked | all (valid frames)
-    mask_prob: float = 0.8
-    mask_length: int = 10
-    mask_mode: str = "fraction"     # fraction | start_prob (see HubertObjectiveConfig)
-    min_masks: int = 2
-    feature_grad_mult: float = 0.1
 
 
 @dataclass
@@ -98,13 +82,6 @@ class LightHubertDistillConfig(PretrainModelConfig):
 
 
 # ------------------------------------------------------------------------------------ targets
-def load_teacher(spec: str, k: int, norm: str = "none") -> LayerAverage:
-    teacher = load_upstream(spec, drop_heads=True).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return LayerAverage(teacher, k, spec, norm)
-
-
 def dump_targets(teacher: str, k: int, data_dir: str, out_dir: str, norm: str = "none", **kwargs) -> Dict:
     """Teacher targets of every utterance of ``data_dir`` to ``out_dir/layer0/feats.scp`` (resumable)."""
     return extract_features(load_teacher(teacher, k, norm), data_dir, out_dir, layers=[0],

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from ..downstream.asr_decode import ctc_posteriors
 from ..downstream.ctc_decode import BeamSearchDecoder
 from ..downstream.metrics import error_counts
 from ..downstream.scoring import write_scoring
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_json
-from .asr import ctc_posteriors
 
 
 def tune_lm_decoding(model_dir, data_dir, out_dir, lm: str, lm_weights: Sequence[float],

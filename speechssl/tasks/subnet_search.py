@@ -28,10 +28,9 @@ from ..errors import InputError
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
 from ..nn.masking import seeded_span_masks
 from ..nn.utils import lengths_to_mask
-from ..objectives.distillation import align_frames, distillation_sums
+from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 from ..utils.atomic import write_json
 from ..utils.device import resolve_device
-from .lighthubert import DistillObjectiveConfig, load_teacher
 
 log = logging.getLogger(__name__)
 

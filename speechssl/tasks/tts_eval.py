@@ -36,10 +36,10 @@ from omegaconf import OmegaConf
 from ..audio.io import load
 from ..constants import SAMPLE_RATE
 from ..data.kaldi_dir import DataDir
+from ..downstream.asr_decode import decode_asr
 from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_json
-from .asr import decode_asr
 from .wavthruvec import WavThruVec, save_wav
 
 log = logging.getLogger(__name__)
