@@ -13,13 +13,44 @@ Two ways to say how much to mask, both in use in the literature:
 Spans never run past an utterance's valid frames. Everything is batched tensor work (no loop
 over utterances or frames); pass a ``generator`` for reproducible masks.
 """
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .utils import lengths_to_mask
+
+MASK_MODES = ("fraction", "start_prob")
+
+
+@dataclass
+class MaskingConfig:
+    """The span-masking fields every masked-prediction objective section carries (HuBERT, w2v-BERT, LightHuBERT
+    distillation), flat as fairseq names them (``objective.mask_prob``...), checked in one place. A section
+    derives from it and may change the defaults (w2v-BERT: ``start_prob`` 0.065, the paper's reading)."""
+
+    mask_prob: float = 0.8          # meaning set by mask_mode
+    mask_length: int = 10           # span length in frames
+    mask_mode: str = "fraction"     # fraction (fairseq mask_prob: share of frames) | start_prob (paper's p)
+    min_masks: int = 2              # spans per utterance at least
+
+    def check_masking(self, section: str = "objective") -> None:
+        """Refuse a setting no mask can be drawn from, naming the key."""
+        if self.mask_mode not in MASK_MODES:
+            raise ConfigError(f"{section}.mask_mode={self.mask_mode!r}; expected one of {MASK_MODES}")
+        if not 0.0 <= self.mask_prob <= 1.0:
+            raise ConfigError(f"{section}.mask_prob={self.mask_prob}: must be in [0, 1]")
+        if self.mask_length < 1:
+            raise ConfigError(f"{section}.mask_length={self.mask_length}: must be >= 1")
+        if self.min_masks < 0:
+            raise ConfigError(f"{section}.min_masks={self.min_masks}: must be >= 0")
+
+    def draw(self, frames: torch.Tensor, width: int, seeds: torch.Tensor) -> torch.Tensor:
+        """Per-utterance seeded span masks ``[B, width]`` (bool) for ``frames [B]`` valid frames."""
+        return seeded_span_masks(frames, width, seeds, self.mask_prob, self.mask_length, self.min_masks,
+                                 self.mask_mode)
 
 
 def _dilate(starts: torch.Tensor, span: int) -> torch.Tensor:

@@ -9,10 +9,11 @@ import torch
 from ..errors import InputError
 from ..hub import load_upstream
 from ..models.teacher import LayerAverage
+from ..nn.masking import MaskingConfig
 
 
 @dataclass
-class DistillObjectiveConfig:
+class DistillObjectiveConfig(MaskingConfig):  # the student's input masking: 0.8 of frames in spans of 10 (HuBERT's)
     stage: int = 1                  # 1: full-size student; 2: once-for-all (a subnet per step)
     sampling: str = "random"        # stage 2: random | sandwich (max + min + random each step)
     target_layers: int = 8          # targets: the average of the teacher's last K layer outputs
@@ -20,10 +21,6 @@ class DistillObjectiveConfig:
                                     # data2vec; for pre-norm teachers, whose residual stream grows layer by layer
     loss: str = "l1"                # l1 | cosine
     loss_frames: str = "masked"     # masked | all (valid frames)
-    mask_prob: float = 0.8
-    mask_length: int = 10
-    mask_mode: str = "fraction"     # fraction | start_prob (see HubertObjectiveConfig)
-    min_masks: int = 2
     feature_grad_mult: float = 0.1
 
 

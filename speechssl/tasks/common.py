@@ -15,7 +15,6 @@ from ..config import MISSING
 from ..errors import InputError
 from ..models import available_models, load_model, model_config, save_model
 from ..models.encoder import EncoderConfig
-from ..nn.masking import seeded_span_masks
 from ..nn.utils import GradMultiply, lengths_to_mask
 from ..training import TrainingTask, fit_and_export
 
@@ -62,8 +61,7 @@ def frontend_and_masks(encoder, batch, obj, training: bool):
     if obj.feature_grad_mult != 1.0 and training:
         feats = GradMultiply.apply(feats, obj.feature_grad_mult)
     valid = lengths_to_mask(frames, feats.shape[1])
-    mask = seeded_span_masks(frames, feats.shape[1], batch["seeds"], obj.mask_prob, obj.mask_length,
-                             obj.min_masks, obj.mask_mode) & valid
+    mask = obj.draw(frames, feats.shape[1], batch["seeds"]) & valid
     return feats, frames, valid, mask
 
 

@@ -16,9 +16,10 @@ import torch
 
 from ..clustering.spec import SPEC_FILE, KMeansSpec
 from ..constants import SAMPLE_RATE
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..models import SpeechEncoder, build_model, save_model
 from ..models.hubert import HubertPretrainHeads, HubertPretrainModel
+from ..nn.masking import MaskingConfig
 from ..objectives.masked_prediction import hubert_loss, hubert_sums
 from ..training import (
     OptimConfig,
@@ -36,11 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class HubertObjectiveConfig:
-    mask_prob: float = 0.8          # meaning set by mask_mode
-    mask_length: int = 10
-    mask_mode: str = "fraction"     # fraction (fairseq mask_prob: share of frames) | start_prob (paper's p)
-    min_masks: int = 2
+class HubertObjectiveConfig(MaskingConfig):  # mask_prob 0.8 of frames (fraction), spans of 10, at least 2
     logit_temp: float = 0.1
     pred_masked_weight: float = 1.0
     pred_nomask_weight: float = 0.0
@@ -66,8 +63,7 @@ class HubertPretrainConfig(PretrainModelConfig):
 
     def validate(self) -> None:
         self.encoder_config()
-        if self.objective.mask_mode not in ("fraction", "start_prob"):
-            raise InputError(f"objective.mask_mode must be fraction or start_prob, got {self.objective.mask_mode!r}")
+        self.objective.check_masking()
         if not self.data.train_labels and not self.data.shards:
             raise ConfigError("data.train_labels: at least one label set is needed (or data.shards written with "
                              "labels)")

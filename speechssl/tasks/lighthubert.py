@@ -71,9 +71,9 @@ class LightHubertDistillConfig(PretrainModelConfig):
         self.encoder_config()
         SearchSpace.load(self.space)
         obj = self.objective
+        obj.check_masking()
         checks = {"stage": (obj.stage, (1, 2)), "sampling": (obj.sampling, ("random", "sandwich")),
-                  "loss": (obj.loss, ("l1", "cosine")), "target_norm": (obj.target_norm, ("none", "layer_norm")), "loss_frames": (obj.loss_frames, ("masked", "all")),
-                  "mask_mode": (obj.mask_mode, ("fraction", "start_prob"))}
+                  "loss": (obj.loss, ("l1", "cosine")), "target_norm": (obj.target_norm, ("none", "layer_norm")), "loss_frames": (obj.loss_frames, ("masked", "all"))}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise InputError(f"objective.{name}={value!r}; expected one of {allowed}")

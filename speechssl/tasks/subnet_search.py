@@ -26,7 +26,6 @@ from ..data.dataset import utterance_seed
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
-from ..nn.masking import seeded_span_masks
 from ..nn.utils import lengths_to_mask
 from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
 from ..utils.atomic import write_json
@@ -77,8 +76,7 @@ class DevScorer:
             target = align_frames(feats.shape[1], target.float())
             valid = lengths_to_mask(frames, feats.shape[1])
             seeds = torch.tensor([utterance_seed(seed, 0, u) for u in utts], device=self.device)
-            mask = seeded_span_masks(frames, feats.shape[1], seeds, objective.mask_prob, objective.mask_length,
-                                     objective.min_masks, objective.mask_mode) & valid
+            mask = objective.draw(frames, feats.shape[1], seeds) & valid
             self.batches.append((feats, frames, mask, valid, target))
 
     @torch.no_grad()

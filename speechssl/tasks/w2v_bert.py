@@ -27,6 +27,7 @@ from ..constants import SAMPLE_RATE
 from ..errors import InputError
 from ..models import build_model, save_model
 from ..models.w2v_bert import CONTRASTIVE_LAYERS, W2vBertHeads, W2vBertPretrainModel
+from ..nn.masking import MaskingConfig
 from ..nn.quantizer import GumbelVectorQuantizer, perplexity
 from ..objectives.contrastive import contrastive_sums, token_prediction_sums
 from ..training import (
@@ -45,15 +46,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class W2vBertObjectiveConfig:
+class W2vBertObjectiveConfig(MaskingConfig):
+    # masking. mask_mode start_prob: each frame starts a span with probability mask_prob (the paper:
+    # 0.065, spans of 10, ~49% of frames masked); fraction: fairseq's mask_prob (0.65 = the same coverage);
+    # min_masks 2: distractors need other masked frames
+    mask_prob: float = 0.065
+    mask_mode: str = "start_prob"
     contrastive_layers: Optional[int] = None  # Conformer blocks of the contrastive module; the rest form
                                               # the MLM module (default: the model's split, else half)
-    # masking. mask_mode start_prob: each frame starts a span with probability mask_prob (the paper:
-    # 0.065, spans of 10, ~49% of frames masked); fraction: fairseq's mask_prob (0.65 = the same coverage)
-    mask_prob: float = 0.065
-    mask_length: int = 10
-    mask_mode: str = "start_prob"
-    min_masks: int = 2              # spans per utterance at least: distractors need other masked frames
     mask_fill: str = "random"       # random: masked frames become random vectors (the paper) | embedding (learnt)
     feature_grad_mult: float = 1.0  # scales the feature encoder's gradient (wav2vec 2.0: 0.1; the paper: not stated)
     # quantizer
@@ -101,7 +101,8 @@ class W2vBertPretrainConfig(PretrainModelConfig):
             raise InputError(f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
                              f"so that both modules have blocks (or N = num_layers with objective.mlm_weight=0: "
                              f"wav2vec 2.0's objective alone)")
-        choices = {"mask_mode": ("fraction", "start_prob"), "mask_fill": ("random", "embedding")}
+        obj.check_masking()
+        choices = {"mask_fill": ("random", "embedding")}
         for key, allowed in choices.items():
             if getattr(obj, key) not in allowed:
                 raise InputError(f"objective.{key}={getattr(obj, key)!r}; expected one of {allowed}")
