@@ -6,6 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .utils.atomic import atomic_path
+
 PLOTTED_METRICS = ("train/loss", "val/loss", "val/loss_max", "val/loss_default", "val/loss_min")
 
 
@@ -40,7 +42,8 @@ def _panel_grid(n: int):
 
 def _save(plt, fig, out_png: Path) -> Path:
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=90)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return out_png
 

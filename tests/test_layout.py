@@ -55,3 +55,20 @@ def test_tasks_define_no_module_and_no_loss():
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and name.endswith(("_loss", "_sums")):
                 found.append(f"{info.name}.{name}()")
     assert found == []
+
+
+def test_every_file_write_goes_through_utils_atomic(tmp_path):
+    """docs/DESIGN.md: every file is written write-then-rename (a `# not atomic: <why>` line says why not)."""
+    r = _run("find_raw_writes.py")
+    assert r.returncode == 0, r.stdout
+    sys.path.insert(0, str(TOOLS))
+    try:
+        import find_raw_writes
+    finally:
+        sys.path.pop(0)
+    pkg = tmp_path / "speechssl"
+    pkg.mkdir()
+    (pkg / "bad.py").write_text("from pathlib import Path\n\ndef f(p):\n    Path(p).write_text('x')\n")
+    (pkg / "good.py").write_text("from .utils.atomic import atomic_path\n\ndef f(p, fig):\n"
+                                 "    with atomic_path(p) as tmp:\n        fig.savefig(tmp)\n")
+    assert find_raw_writes.raw_writes(pkg) == ["speechssl/bad.py:4: write_text"]

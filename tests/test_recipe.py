@@ -92,6 +92,13 @@ def test_stages_0_to_3_and_the_summary_on_tiny_corpus(recipe):
     assert "data.shards=shards/mfcc_k20" in train_log
     summary = json.loads((recipe / "exp" / "hubert_it1" / "summary.json").read_text())
     assert summary["steps"] == 20 and (recipe / "exp" / "hubert_it1" / "init" / "model.safetensors").is_file()
+    # a second run of the stage trains the same model, bit for bit (fixed seeds, step budget, float32 here)
+    first = recipe / "exp" / "hubert_it1_first"
+    (recipe / "exp" / "hubert_it1").rename(first)
+    r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny, "--shards", "true")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for f in ("final/model.safetensors", "init/model.safetensors"):
+        assert (recipe / "exp" / "hubert_it1" / f).read_bytes() == (first / f).read_bytes(), f
     r = _run(recipe, "--stage", "10", "--stop-stage", "10", *tiny)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((recipe / "exp" / "results.json").read_text())

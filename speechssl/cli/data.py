@@ -16,7 +16,11 @@ def cmd_corpus_synth(args) -> int:
 
 def _summary(out: Path, d) -> str:
     """One line on a written data dir (a :class:`~speechssl.data.kaldi_dir.DataDir`)."""
-    return f"{out}: {len(d)} utterances, {len(d.spk2utt)} speakers, {sum(d.utt2dur.values()) / 3600:.3f} h"
+    speakers = f"{len(d.spk2utt)} speakers"
+    readers = {s.split("-")[0] for s in d.spk2utt}
+    if len(readers) != len(d.spk2utt) and all("-" in s for s in d.spk2utt):  # LibriSpeech: reader-chapter
+        speakers = f"{len(d.spk2utt)} speakers (reader-chapter, as Kaldi's recipe), {len(readers)} readers"
+    return f"{out}: {len(d)} utterances, {speakers}, {sum(d.utt2dur.values()) / 3600:.3f} h"
 
 
 def cmd_data_prep(args) -> int:

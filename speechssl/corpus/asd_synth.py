@@ -32,7 +32,7 @@ from ..constants import SAMPLE_RATE
 from ..data.ava_csv import read_ava_csv
 from ..data.kaldi_dir import DataDir
 from ..errors import MissingInputError
-from ..utils.atomic import atomic_path
+from ..utils.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 FPS = 25
@@ -237,7 +237,7 @@ def synthesize_asd_set(data_dirs: Dict[str, str], out, cfg_by_split: Dict[str, A
         pos = sum(r[8] for r in rows)
         summary[split] = {"clips": cfg.clips, "face_frames": frames, "speaking_share": round(pos / max(frames, 1), 3),
                           "subsets": {k: len(v) for k, v in subsets.items()}}
-        (out / "csv" / f"{split}_summary.json").write_text(json.dumps(summary[split], indent=1))
+        write_text(out / "csv" / f"{split}_summary.json", json.dumps(summary[split], indent=1))
         _write_csv(final, rows)        # last: the split is complete
     return summary
 

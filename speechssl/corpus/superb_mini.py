@@ -8,6 +8,7 @@ from typing import Dict, List
 
 from ..data.kaldi_dir import DataDir
 from ..errors import MissingInputError
+from ..utils.atomic import write_text
 
 SPLITS = ("train", "dev", "test")
 
@@ -117,7 +118,7 @@ def prepare_mini_sd(d: Dict[str, DataDir], out: Path, data_root: Path, seed: int
         for r in rows:
             mixtures.wav_scp[r["utt"]], mixtures.utt2spk[r["utt"]] = r["wav"], r["spk"]
         mixtures.write(out / s)
-        (out / s / "rttm").write_text("\n".join(rttm) + "\n")
+        write_text(out / s / "rttm", "\n".join(rttm) + "\n")
         counts[s] = len(rows)
     return counts
 

@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Optional
 from ..constants import SUPERB_LAYOUT_TASKS, SUPERB_MINI_TASKS
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
+from ..utils.atomic import write_text
 from .superb_mini import prepare_mini_qbe, prepare_mini_sd, tag_slots
 from .superb_prep_sf_sd_qbe import prepare_librimix, prepare_quesst14, prepare_snips
 from .task_dirs import need as _need
@@ -70,7 +71,7 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
             spk = te.extra["utt2label"]
             trials = [f"{a} {b} {'target' if spk[a] == spk[b] else 'nontarget'}"
                       for a, b in itertools.combinations(te.utt_ids, 2)]
-            (out / "test" / "trials").write_text("\n".join(trials) + "\n")
+            write_text(out / "test" / "trials", "\n".join(trials) + "\n")
             counts = {"train": len(tr), "test": len(te), "trials": len(trials),
                       "target_trials": sum(t.endswith(" target") for t in trials)}
         else:
@@ -332,7 +333,7 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
              if w.relative_to(root / "wav").parts[0] not in test_spk]
     _write(out / "train", train, ["utt2label"])
     _write(out / "test", sorted(test.values(), key=lambda r: r["utt"]), ["utt2label"])
-    (out / "test" / "trials").write_text("\n".join(trials) + "\n")
+    write_text(out / "test" / "trials", "\n".join(trials) + "\n")
     counts = {"train": len(train), "test": len(test), "trials": len(trials)}
     _task_json(out, task="asv", layout="voxceleb1", source=str(root.resolve()), counts=counts)
     return counts

@@ -23,6 +23,7 @@ from typing import Dict, List
 from ..data.heldout import utt2reader
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
+from ..utils.atomic import write_text
 from .task_dirs import need, task_json
 
 TASKS = ("pr", "asr", "sid", "asv")
@@ -116,7 +117,7 @@ def prepare_mini_librispeech(task: str, src, out, trials_per_utt: int = 5, seed:
             for b in rng.sample(same, min(trials_per_utt, len(same))) + rng.sample(other, min(trials_per_utt, len(other))):
                 trials.add(tuple(sorted((a, b))))
         lines = [f"{a} {b} {'target' if pool[a] == pool[b] else 'nontarget'}" for a, b in sorted(trials)]
-        (out / "test" / "trials").write_text("\n".join(lines) + "\n")
+        write_text(out / "test" / "trials", "\n".join(lines) + "\n")
         counts.update(test=len(pool), trials=len(lines), target_trials=sum(x.endswith(" target") for x in lines),
                       test_readers=len(set(pool.values())))
         source = "x-vector trained on train-clean-5's training readers; trials among unseen readers (" + \

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from ..errors import InputError, MissingInputError
+from ..utils.atomic import write_text
 from .task_dirs import need as _need
 from .task_dirs import task_json as _task_json
 from .task_dirs import write_split
@@ -163,7 +164,7 @@ def prepare_librimix(root, out_root, mode: str = "max", rate: str = "16k") -> Di
                         rttm.append(f"SPEAKER {mix_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {spk} <NA> <NA>")
                 rows.append({"utt": mix_id, "wav": str(wav.resolve()), "spk": mix_id})
         write_split(out / split, rows)
-        (out / split / "rttm").write_text("\n".join(rttm) + "\n")
+        write_text(out / split / "rttm", "\n".join(rttm) + "\n")
         counts[split] = len(rows)
     _task_json(out, task="sd", layout="librimix", source=str(root.resolve()), mode=mode, counts=counts)
     return counts

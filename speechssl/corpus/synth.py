@@ -293,24 +293,25 @@ def _write_manifests(build: Path, plans: List[UttPlan], metas: List[dict], cfg: 
     for rel, ms in chapters.items():
         spk, chap = rel.split("/")[1:]
         lines = [f"{m['utt']} {m['text'].upper()}" for m in sorted(ms, key=lambda m: m["utt"])]
-        (build / rel / f"{spk}-{chap}.trans.txt").write_text("\n".join(lines) + "\n")
+        (build / rel / f"{spk}-{chap}.trans.txt").write_text("\n".join(lines) + "\n")  # not atomic: staged in build/
     for split, ms in by_split.items():
         ms = sorted(ms, key=lambda m: m["utt"])
-        with open(build / split / "metadata.jsonl", "w") as f:
+        with open(build / split / "metadata.jsonl", "w") as f:  # not atomic: staged in build/
             for m in ms:
                 f.write(json.dumps({k: v for k, v in m.items() if k != "phones"}) + "\n")
-        with open(build / split / "alignments.ctm", "w") as f:
+        with open(build / split / "alignments.ctm", "w") as f:  # not atomic: staged in build/
             for m in ms:
                 for phone, s, e in m["phones"]:
                     f.write(f"{m['utt']} 1 {s:.4f} {e - s:.4f} {phone}\n")
     speakers = {p.speaker.id: p.speaker for p in plans}
-    with open(build / "speakers.tsv", "w") as f:
+    with open(build / "speakers.tsv", "w") as f:  # not atomic: staged in build/
         f.write("speaker\tgender\tvoice\tpitch\trange\trate\tseen\tchannel\n")
         for s in sorted(speakers.values(), key=lambda s: s.id):
             ch = json.dumps(asdict(s.channel))
             f.write(f"{s.id}\t{s.gender}\t{s.voice}\t{s.pitch}\t{s.pitch_range}\t{s.rate}\t"
                     f"{int(s.seen)}\t{ch}\n")
-    (build / "phones.txt").write_text("".join(f"{p} {i}\n" for i, p in enumerate(PHONE_SET)))
+    phones = "".join(f"{p} {i}\n" for i, p in enumerate(PHONE_SET))
+    (build / "phones.txt").write_text(phones)  # not atomic: staged in build/
 
 
 def _summarize(metas: List[dict], cfg: Preset, seed: int, elapsed: float, workers: int) -> dict:

@@ -8,6 +8,7 @@ from typing import Iterable, List
 
 from ..data.kaldi_dir import DataDir, DataDirError
 from ..errors import MissingInputError
+from ..utils.atomic import write_text
 
 # the row field each label table is written from
 TABLE_FIELDS = {"utt2label": "label", "text": "text", "text.phone": "phones", "text.slot": "slots",
@@ -51,7 +52,7 @@ def seconds(path: str) -> float:
 
 def task_json(out: Path, **info) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "task.json").write_text(json.dumps(info, indent=1))
+    write_text(out / "task.json", json.dumps(info, indent=1))
 
 
 def need(path: Path, what: str) -> Path:

@@ -71,7 +71,8 @@ def _read_ctm(path: Path) -> Dict[str, List[str]]:
 
 def _flac(wav: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    sf.write(buf, np.clip(wav, -1.0, 32767 / 32768), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    clipped = np.clip(wav, -1.0, 32767 / 32768)
+    sf.write(buf, clipped, SAMPLE_RATE, format="FLAC", subtype="PCM_16")  # not atomic: an in-memory buffer
     return buf.getvalue()
 
 

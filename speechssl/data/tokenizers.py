@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
 from ..errors import InputError
+from ..utils.atomic import write_text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class TokenVocab:
 
     def save(self, path) -> Path:
         p = Path(path)
-        p.write_text("".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)), encoding="utf-8")
+        write_text(p, "".join(f"{t} {i}\n" for i, t in enumerate(self.tokens)))
         return p
 
     # ------------------------------------------------------------------ text <-> ids

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Sequence
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..pipelines.extract import committed_chunk_index, extract_features
+from ..utils.atomic import write_text
 from .states import DiskStates
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
         raise InputError(f"utts_per_batch must be >= 0 (0: batches of {batch_seconds:g} s), got {utts_per_batch}")
     root = cache_dir_for(cache_root, spec, utts_per_batch)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "upstream.json").write_text(json.dumps(upstream_fingerprint(spec, utts_per_batch), indent=1))
+    write_text(root / "upstream.json", json.dumps(upstream_fingerprint(spec, utts_per_batch), indent=1))
     wanted: Dict[str, tuple] = {}
     for d in data_dirs:
         for u in d.utt_ids:
@@ -139,7 +140,7 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
         extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
                          batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
                          device=device, max_utts=utts_per_batch or None)
-        (part / "done").write_text("ok\n")
+        write_text(part / "done", "ok\n")
     index: Dict[str, tuple] = {}
     frame_rate = None
     for part in _parts(root):

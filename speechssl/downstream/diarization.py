@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.atomic import atomic_path
+
 Segments = Dict[str, List[Tuple[float, float]]]   # speaker -> [(start, end)] in seconds
 
 
@@ -114,7 +116,7 @@ def read_rttm(path) -> Dict[str, Segments]:
 
 
 def write_rttm(path, recordings: Dict[str, Segments]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for rec in sorted(recordings):
             for spk in sorted(recordings[rec]):
                 for s, e in recordings[rec][spk]:

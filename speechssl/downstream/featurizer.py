@@ -2,6 +2,7 @@
 from typing import List, Optional
 
 from ..nn.weighted_sum import WeightedSum  # noqa: F401  (the featurizer, re-exported where downstream code looks)
+from ..utils.atomic import atomic_path
 
 
 def weights_plot(weights: List[float], path, title: Optional[str] = None) -> None:
@@ -20,5 +21,6 @@ def weights_plot(weights: List[float], path, title: Optional[str] = None) -> Non
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

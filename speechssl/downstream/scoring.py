@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Sequence
 
-from ..utils.atomic import write_json
+from ..utils.atomic import write_json, write_text
 from .metrics import error_counts, per_utt_listing
 
 
@@ -22,20 +22,20 @@ def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[
     """Score and write ``out``; ``unit`` is the vocabulary's (``phone`` gives PER, otherwise WER + CER)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "hyp.txt").write_text("".join(f"{u} {h}".rstrip() + "\n" for u, h in zip(utts, hyps)), encoding="utf-8")
-    (out / "ref.txt").write_text("".join(f"{u} {r}".rstrip() + "\n" for u, r in zip(utts, refs)), encoding="utf-8")
-    (out / "per_utt").write_text(per_utt_listing(utts, refs, hyps), encoding="utf-8")
+    write_text(out / "hyp.txt", "".join(f"{u} {h}".rstrip() + "\n" for u, h in zip(utts, hyps)))
+    write_text(out / "ref.txt", "".join(f"{u} {r}".rstrip() + "\n" for u, r in zip(utts, refs)))
+    write_text(out / "per_utt", per_utt_listing(utts, refs, hyps))
     result: Dict = {"utterances": len(utts), **(extra or {})}
     if unit == "phone":
         per = error_counts(refs, hyps, "word")
         lines = [per.line("PER", str(out))]
         result["per"] = per.as_dict()
-        (out / "per").write_text(lines[0] + "\n")
+        write_text(out / "per", lines[0] + "\n")
     else:
         wer, cer = error_counts(refs, hyps, "word"), error_counts(refs, hyps, "char")
         lines = [wer.line("WER", str(out)), cer.line("CER", str(out))]
         result["wer"], result["cer"] = wer.as_dict(), cer.as_dict()
-        (out / "wer").write_text("\n".join(lines) + "\n")
+        write_text(out / "wer", "\n".join(lines) + "\n")
     write_json(out / "results.json", result)
     result["lines"] = lines
     return result

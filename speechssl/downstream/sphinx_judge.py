@@ -13,6 +13,7 @@ import numpy as np
 
 from ..constants import SAMPLE_RATE
 from ..errors import MissingInputError
+from ..utils.atomic import write_text
 from .metrics import error_counts
 
 
@@ -52,7 +53,7 @@ class SphinxJudge:
 def _lower_case_arpa(src: Path, dst: Path) -> str:
     """A copy of an ARPA file with lower-case words (PocketSphinx's dictionary is lower case; the
     toolkit's LMs are upper case); the ``<s>``, ``</s>``, ``<unk>`` markers stay as ARPA spells them."""
-    dst.write_text(src.read_text(encoding="utf-8").lower(), encoding="utf-8")   # ARPA's own tokens are lower case
+    write_text(dst, src.read_text(encoding="utf-8").lower())   # ARPA's own tokens are lower case
     return str(dst)
 
 

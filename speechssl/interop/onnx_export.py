@@ -23,7 +23,7 @@ from torch import nn
 from ..constants import SAMPLE_RATE
 from ..errors import InputError, MissingInputError
 from ..models.upstream import UpstreamBase, UpstreamOutput
-from ..utils.atomic import atomic_path
+from ..utils.atomic import atomic_path, write_text
 from ..utils.readers import reading
 
 OPSET = 17
@@ -84,9 +84,9 @@ def export_onnx(upstream: nn.Module, path, quantize: bool = False, opset: int = 
         summary["int8_bytes"] = Path(summary["int8"]).stat().st_size
     meta = getattr(upstream, "metadata", None) or {}
     summary["weights"] = meta.get("weights", meta.get("source", ""))
-    path.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    write_text(path.with_suffix(".json"), json.dumps(summary, indent=1))
     if quantize:
-        Path(summary["int8"]).with_suffix(".json").write_text(json.dumps({**summary, "onnx": summary["int8"]}, indent=1))
+        write_text(Path(summary["int8"]).with_suffix(".json"), json.dumps({**summary, "onnx": summary["int8"]}, indent=1))
     return summary
 
 

@@ -217,7 +217,7 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
             for k in chunks:
                 lines += (out / f"layer{layer}" / f"chunk.{rank}.{k:05d}.scp").read_text().splitlines()
             write_text(out / f"layer{layer}" / f"feats.{rank}.scp", "".join(l + "\n" for l in lines))
-    (out / f"done.{rank}").write_text(f"{len(chunks)} chunks\n")
+    write_text(out / f"done.{rank}", f"{len(chunks)} chunks\n")
     if fmt == "ark" and all((out / f"done.{r}").exists() for r in range(nshard)):
         for layer in layers:
             lines = []

@@ -45,6 +45,7 @@ from ..training import (
     load_export,
     save_export,
 )
+from ..utils.atomic import atomic_path, write_text
 from ..utils.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
     per = cfg.model.ssl_frames_per_video_frame
     train = TrackDataset(load_split(cfg, cfg.data.train, up), kind, cfg.data.segment_frames, cfg.data.seed, per)
     valid = TrackDataset(load_split(cfg, cfg.data.valid, up), kind, None, ssl_per_frame=per) if cfg.data.valid else None
-    (out / "config.yaml").write_text(to_yaml(cfg))
+    write_text(out / "config.yaml", to_yaml(cfg))
     task = AsdTask(cfg, up)
 
     def export(trainer, summary) -> Path:
@@ -325,7 +326,7 @@ def write_predictions(preds: List[dict], path) -> Path:
             "label", "entity_id", "score"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, cols)
         w.writeheader()
         w.writerows(preds)
@@ -345,5 +346,5 @@ def evaluate_asd(model_dir, root, split: str, out, device: str = "auto") -> dict
         gt = read_ava_csv(csv_file)
         sub_preds = [by_uid[f"{g['frame_timestamp']}:{g['entity_id']}"] for g in gt]
         res["mAP"]["overall" if subset == "orig" else subset] = round(100 * ava_average_precision(gt, sub_preds), 2)
-    (out / f"{split}_results.json").write_text(json.dumps(res, indent=1))
+    write_text(out / f"{split}_results.json", json.dumps(res, indent=1))
     return res

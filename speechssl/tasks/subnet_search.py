@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..models.lighthubert import LightHubert, SearchSpace, Subnet, load_supernet
 from ..nn.utils import lengths_to_mask
 from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher
-from ..utils.atomic import write_json
+from ..utils.atomic import atomic_path, write_json, write_text
 from ..utils.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def write_results(rows: List[Dict], out_dir, budget: Optional[float], title: str
     lines = ["name\tsource\tparams\tdev_loss\twithin_budget\tpareto"]
     lines += [f"{r['name']}\t{r['source']}\t{r['params']}\t{r['dev_loss']:.5f}\t{int(r['within_budget'])}\t"
               f"{int(r['pareto'])}" for r in rows]
-    (out / "search.tsv").write_text("\n".join(lines) + "\n")
+    write_text(out / "search.tsv", "\n".join(lines) + "\n")
     write_json(out / "search.json", rows)
     eligible = [r for r in rows if r["within_budget"]]
     best = min(eligible, key=lambda r: r["dev_loss"]) if eligible else None
@@ -223,7 +223,8 @@ def plot_pareto(rows: List[Dict], path, budget: Optional[float] = None, title: s
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 

@@ -39,7 +39,7 @@ from ..data.kaldi_dir import DataDir
 from ..downstream.asr_decode import decode_asr
 from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..errors import InputError, MissingInputError
-from ..utils.atomic import write_json
+from ..utils.atomic import atomic_path, write_json, write_text
 from .wavthruvec import WavThruVec, save_wav
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def write_audio_dir(out: Path, wavs: Dict[str, np.ndarray], texts: Dict[str, str
         lines["text"].append(f"{u} {texts[u]}")
         lines["utt2spk"].append(f"{u} {spk[u]}")
     for name, rows in lines.items():
-        (out / name).write_text("\n".join(rows) + "\n")
+        write_text(out / name, "\n".join(rows) + "\n")
     return out
 
 
@@ -165,7 +165,8 @@ def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
             axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=80)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return out_png
 
@@ -349,9 +350,10 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
         axes[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "curve.png", dpi=90)
+    with atomic_path(out / "curve.png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     res = {"points": points, "asr_original": floor, "asr_decode": asr_decode or {"beam": 0},
            "discriminator_start_steps": d_start, "plot": str(out / "curve.png")}
-    (out / "curve.json").write_text(json.dumps(res, indent=1))
+    write_text(out / "curve.json", json.dumps(res, indent=1))
     return res
