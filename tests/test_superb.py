@@ -25,9 +25,20 @@ INTENTS = ["activate|lights|none", "deactivate|lights|none", "increase|heat|kitc
 TINY = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
         "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,
         "pos_conv_groups": 4, "layer_norm_first": True}
-FAST = ["max_steps=40", "val_every_steps=20", "batch_size=16", "head.project=16", "head.hidden=16",
-        "head.xvector_channels=16", "head.xvector_pool=16", "head.xvector_embed=8", "progress=false",
-        "lr=3e-3"]
+HEAD_FAST = {"project": 16, "hidden": 16, "xvector_channels": 16, "xvector_pool": 16, "xvector_embed": 8}
+
+
+def fast(*tasks):
+    """Small budgets, and small heads: only the head fields these tasks' heads have (a KS head takes no hidden)."""
+    from dataclasses import fields
+
+    from speechssl.tasks.superb import TASKS
+    names = {f.name for t in tasks for f in fields(TASKS[t].head_config)}
+    return (["max_steps=40", "val_every_steps=20", "batch_size=16", "progress=false", "lr=3e-3"]
+            + [f"head.{k}={v}" for k, v in HEAD_FAST.items() if k in names])
+
+
+FAST = fast("ks", "asr", "asv")  # every field of HEAD_FAST: for --task all
 
 
 def _fsdd(testdata):
@@ -176,7 +187,7 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
     _run(["data", "prep-superb", "--task", "asr", "--layout", "librispeech", "--src", src, "--out", str(tasks / "asr")])
     out = tmp_path / "exp"
     for up in ("fbank", f"random={random_upstream}"):  # ASR: a BiLSTM over 35-s utterances, a few steps only
-        _run(["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)] + FAST
+        _run(["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)] + fast("asr")
              + ["max_steps=4", "val_every_steps=2"])
     _run(["superb", "--task", "all", "--upstream", "fbank", "--upstream", f"random={random_upstream}",
           "--tasks-dir", str(tasks), "--out", str(out)] + FAST)
@@ -213,7 +224,7 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
     assert len(keys) == len(set(keys))
     before = (out / "random" / "ks" / "result.json").stat().st_mtime
     _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + FAST)
+          "--out", str(out)] + fast("ks"))
     assert (out / "random" / "ks" / "result.json").stat().st_mtime == before
     assert sorted((out / "cache").glob("random-*/part-*")) == parts
 
@@ -280,7 +291,7 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
           str(layouts["speech_commands"]), "--out", str(tasks / "ks")])
     out = tmp_path / "exp"
     _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + FAST + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"])
+          "--out", str(out)] + fast("ks") + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"])
     r = _result(out, "random", "ks")
     run = out / "random" / "ks" / "train"
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
@@ -294,7 +305,7 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     assert r["dev"] == best["dev"] and r["best_step"] == best["step"]
     # a last step that no validation falls on is scored too (the old loop did; PR's demo budget needs it)
     _run(["superb", "--task", "ks", "--upstream", f"odd={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + FAST + ["max_steps=30"])
+          "--out", str(out)] + fast("ks") + ["max_steps=30"])
     r = _result(out, "odd", "ks")
     assert [c["step"] for c in r["curve"]] == [20, 30]
     best = max(r["curve"], key=lambda c: c["dev"])
@@ -329,7 +340,7 @@ def test_superb_online_states_run_a_task_end_to_end(tiny_data, random_upstream, 
     _run(["data", "prep-superb", "--layout", "mini", "--src", str(tiny_data), "--out", str(tmp_path / "tasks")])
     out = tmp_path / "exp"
     _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tmp_path / "tasks"),
-          "--out", str(out), "states=online"] + FAST)
+          "--out", str(out), "states=online"] + fast("ks"))
     r = _result(out, "random", "ks")
     assert r["test_utterances"] > 0 and r["config"]["states"] == "online"
     assert not (out / "cache").exists()   # nothing written to disk
@@ -399,7 +410,7 @@ def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head
     labels = {l.split()[1] for s in ("train", "dev", "test") for l in (tmp_path / "er" / s / "utt2label").read_text().splitlines()}
     assert labels == {"neu", "hap", "ang", "sad"}                   # excited merged into happy; fru, xxx left out
     _run(["superb", "--task", "er", "--upstream", f"random={random_upstream}", "--data", str(tmp_path / "er"),
-          "--out", str(tmp_path / "exp")] + FAST)
+          "--out", str(tmp_path / "exp")] + fast("er"))
     r = _result(tmp_path / "exp", "random", "er")
     assert r["test_utterances"] == 12 and r["layout"] == "iemocap"
     (tmp_path / "IEMOCAP" / "Session2" / "sentences" / "wav" / "Ses02M_impro01" / "Ses02M_impro01_M003.wav").unlink()
@@ -516,7 +527,7 @@ def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstrea
     _run(["data", "prep-superb", "--task", "sid", "--layout", "voxceleb1", "--src", str(layouts["voxceleb1"]),
           "--out", str(tmp_path / "tasks" / "sid")])
     args = ["superb", "--task", "sid", "--upstream", f"random={random_upstream}", "--tasks-dir",
-            str(tmp_path / "tasks"), *FAST, "max_steps=12", "val_every_steps=4"]
+            str(tmp_path / "tasks"), *fast("sid"), "max_steps=12", "val_every_steps=4"]
     _run(args + ["--out", str(tmp_path / "straight")])
     monkeypatch.setattr(runner, "fit_and_export",
                         lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, kill_after(9)], **k))
@@ -527,3 +538,25 @@ def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstrea
     a, b = _result(tmp_path / "straight", "random", "sid"), _result(tmp_path / "killed", "random", "sid")
     for key in ("value", "dev", "best_step", "train_loss", "curve", "loss_curve", "layer_weights"):
         assert b[key] == a[key], key
+
+
+def test_each_head_takes_only_its_own_fields(tmp_path, capsys):
+    """Issue 41: per-head config classes; `head.hidden` for KS was silently ignored, now refused naming the fields."""
+    from speechssl.config import ConfigError
+    from speechssl.tasks.superb import TASKS
+    from speechssl.tasks.superb.base import head_config
+    from speechssl.tasks.superb.runner import head_overrides_per_task
+
+    ks, asr = TASKS["ks"], TASKS["asr"]
+    assert head_config(ks, {"project": 8}).project == 8
+    with pytest.raises(ConfigError, match=r"head.hidden: the ks head \(PoolingHeadConfig\) has no such field; its "
+                                          r"fields: project"):
+        head_config(ks, {"hidden": 16})
+    assert head_config(asr, {"hidden": 16}).hidden == 16
+    split = head_overrides_per_task(["ks", "asr"], ["head.hidden=16", "head.project=8", "lr=1e-3"])
+    assert split == {"ks": ["head.project=8", "lr=1e-3"], "asr": ["head.hidden=16", "head.project=8", "lr=1e-3"]}
+    with pytest.raises(ConfigError, match="head.margin: none of the heads of ks, asr has this field"):
+        head_overrides_per_task(["ks", "asr"], ["head.margin=0.2"])
+    assert main(["superb", "--task", "ks", "--upstream", "fbank", "--data", str(tmp_path / "nowhere"),
+                 "--out", str(tmp_path / "exp"), "head.hidden=16"]) == 2
+    assert "head.hidden: the ks head" in capsys.readouterr().err  # refused before any data is read

@@ -8,7 +8,7 @@ new task is a new file (and ``conf/superb/<name>.yaml``).
 import importlib
 import pkgutil
 
-from .base import TASKS, HeadConfig, Scored, Split, SuperbTask, register, task_names
+from .base import TASKS, Scored, Split, SuperbTask, register, task_names
 from .runner import SuperbConfig, SuperbModel, SuperbRunner, run_benchmark, run_task
 from .scores import benchmark_score, load_anchors, mini_score, summarize, upstream_name
 
@@ -17,6 +17,6 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _MACHINERY:
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["TASKS", "HeadConfig", "Scored", "Split", "SuperbConfig", "SuperbModel", "SuperbRunner", "SuperbTask",
+__all__ = ["TASKS", "Scored", "Split", "SuperbConfig", "SuperbModel", "SuperbRunner", "SuperbTask",
            "register", "run_benchmark", "run_task", "summarize", "mini_score", "benchmark_score", "load_anchors", "task_names",
            "upstream_name"]

@@ -12,13 +12,14 @@ from ...downstream.metrics import equal_error_rate
 from ...errors import InputError, MissingInputError
 from ...utils.atomic import write_text
 from ...utils.text import read_text_lines
-from .base import HeadConfig, Scored, Split, register
+from .base import Scored, Split, XVectorHeadConfig, register
 from .classification import UtteranceClassification
 
 
 @register
 class SpeakerVerification(UtteranceClassification):
     name, metric, higher_is_better, order = "asv", "EER", False, 4
+    head_config = XVectorHeadConfig
     splits = ("train", "test")
     select_on_dev = False
 
@@ -35,7 +36,7 @@ class SpeakerVerification(UtteranceClassification):
         # test utterances are scored by trials, not labels: every one of them is embedded
         return targets["train"] if split == "train" else {u: 0 for u in self.dirs[split].utt_ids}
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: XVectorHeadConfig, num_out) -> nn.Module:
         return SpeakerEmbedding(dim, num_out, cfg.xvector_channels, cfg.xvector_pool, cfg.xvector_embed, cfg.margin,
                                 cfg.scale)
 

@@ -8,7 +8,7 @@ the step on dev, writing results), so a new task is one module in this package, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ...data.kaldi_dir import DataDir
-from ...errors import MissingInputError
+from ...errors import ConfigError, MissingInputError
 
 TASKS: Dict[str, Type[SuperbTask]] = {}
 
@@ -35,16 +35,47 @@ def task_names() -> List[str]:
 
 
 @dataclass
-class HeadConfig:
-    project: int = 256             # KS / IC / SID projection before pooling; ASR input projection (0: none)
-    hidden: int = 1024             # ASR BiLSTM units per direction (SUPERB: 1024)
-    layers: int = 2                # ASR BiLSTM layers
+class NoHeadConfig:
+    """A head without knobs (PR's linear CTC layer, QbE's none)."""
+
+
+@dataclass
+class PoolingHeadConfig:
+    project: int = 256             # KS / IC / SID / ER: projection before mean pooling
+
+
+@dataclass
+class BiLSTMHeadConfig:
+    project: int = 256             # input projection (0: none)
+    hidden: int = 1024             # BiLSTM units per direction (SUPERB: 1024)
+    layers: int = 2                # BiLSTM layers
     dropout: float = 0.2
+
+
+@dataclass
+class XVectorHeadConfig:
     xvector_channels: int = 512
     xvector_pool: int = 1500
     xvector_embed: int = 512
     margin: float = 0.4            # AM-softmax
     scale: float = 30.0
+
+
+@dataclass
+class DiarizationHeadConfig:
+    hidden: int = 1024             # LSTM units
+    layers: int = 2
+
+
+def head_config(task_cls, values: Dict[str, Any]):
+    """``task_cls.head_config`` from the config's ``head`` section, refusing a field that head does not have."""
+    schema = task_cls.head_config
+    known = {f.name for f in fields(schema)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"head.{unknown[0]}: the {task_cls.name} head ({schema.__name__}) has no such field; "
+                          f"its fields: {', '.join(sorted(known)) or 'none'}")
+    return schema(**values)
 
 
 @dataclass
@@ -104,6 +135,7 @@ class SuperbTask:
     splits: Tuple[str, ...] = ("train", "dev", "test")
     select_on_dev: bool = True
     trains: bool = True            # False: nothing to train; ``evaluate_layers(splits)`` gives the result
+    head_config: type = NoHeadConfig   # the ``head`` section's schema for this task
 
     def __init__(self, data_root: Path, dirs: Dict[str, DataDir], out: Path):
         self.data_root, self.dirs, self.out = Path(data_root), dirs, Path(out)
@@ -112,8 +144,8 @@ class SuperbTask:
         """``({split: {utt: target}}, output size)``: what the head predicts, read from the task dir."""
         raise NotImplementedError
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
-        """The head: ``(weighted states [B, T, D], lengths [B]) -> outputs``."""
+    def head(self, dim: int, cfg, num_out) -> nn.Module:
+        """The head (``cfg``: a ``head_config`` instance): ``(weighted states [B, T, D], lengths [B]) -> outputs``."""
         raise NotImplementedError
 
     def loss(self, head_out, targets: Sequence[Any], head: nn.Module) -> torch.Tensor:

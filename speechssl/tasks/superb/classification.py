@@ -11,7 +11,7 @@ from ...downstream.heads import IntentHead, MeanPoolLinear
 from ...downstream.metrics import accuracy
 from ...errors import InputError
 from ...utils.atomic import write_text
-from .base import HeadConfig, Scored, Split, SuperbTask, read_labels
+from .base import PoolingHeadConfig, Scored, Split, SuperbTask, read_labels
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # a label never seen in training: counted as an error, never learnt
@@ -21,6 +21,7 @@ class UtteranceClassification(SuperbTask):
     """One class per utterance from ``utt2label``, mean-pooled linear head, cross-entropy, accuracy."""
 
     metric, higher_is_better = "accuracy", True
+    head_config = PoolingHeadConfig
     label_file = "utt2label"
 
     def targets(self) -> Tuple[Dict[str, Dict[str, Any]], Any]:
@@ -34,7 +35,7 @@ class UtteranceClassification(SuperbTask):
                             self.data_root, s, len(unseen), ", ".join(unseen[:5]))
         return {s: {u: index.get(v, IGNORE) for u, v in tab.items()} for s, tab in tables.items()}, len(self.classes)
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: PoolingHeadConfig, num_out) -> nn.Module:
         return MeanPoolLinear(dim, num_out, cfg.project)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
@@ -76,7 +77,7 @@ class SlotClassification(UtteranceClassification):
         return {s: {u: encode(v, u, s) for u, v in tab.items()} for s, tab in tables.items()}, \
             [len(c) for c in self.classes]
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: PoolingHeadConfig, num_out) -> nn.Module:
         return IntentHead(dim, num_out, cfg.project)
 
     def loss(self, head_out: Sequence[torch.Tensor], targets, head) -> torch.Tensor:

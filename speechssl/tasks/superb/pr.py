@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...downstream.heads import LinearCTC
-from .base import HeadConfig, register
+from .base import NoHeadConfig, register
 from .ctc import CtcRecognition
 
 
@@ -13,5 +13,5 @@ class PhonemeRecognition(CtcRecognition):
     name, metric, order = "pr", "PER", 0
     label_file, unit = "text.phone", "phone"
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: NoHeadConfig, num_out) -> nn.Module:
         return LinearCTC(dim, num_out)

@@ -26,13 +26,13 @@ from ...downstream.cache import load_cached_states, source_key
 from ...downstream.featurizer import weights_plot
 from ...downstream.heads import SuperbModel
 from ...downstream.states import OnlineStates
-from ...errors import InputError, MissingInputError
+from ...errors import ConfigError, InputError, MissingInputError
 from ...hub import load_upstream, source_record
 from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
 from ...utils.atomic import write_json
 from ...utils.memory import release_large_allocations
-from .base import TASKS, HeadConfig, Split, SuperbTask, task_names
+from .base import TASKS, Split, SuperbTask, head_config, task_names
 from .scores import upstream_name
 from .training import StatesDataModule, SuperbHeadTask
 
@@ -48,7 +48,7 @@ class SuperbConfig:
     out_dir: str = "exp/superb"
     cache_dir: str = "exp/superb/cache"
     layer_norm: bool = False       # featurizer: normalise each hidden state before weighting
-    head: HeadConfig = field(default_factory=HeadConfig)
+    head: Dict[str, Any] = field(default_factory=dict)  # the task head's fields (base.py: one schema per head)
     specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # on the weighted sum, training only
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -92,6 +92,7 @@ class SuperbRunner:
         self.out = Path(cfg.out_dir) / self.name / cfg.task
         root = Path(cfg.data)
         task_cls = TASKS[cfg.task]
+        self.head_cfg = head_config(task_cls, dict(cfg.head))  # a field this head does not have is refused
         dirs = {s: DataDir.read(root / s) for s in task_cls.splits if (root / s).is_dir()}
         missing = [s for s in task_cls.splits if s not in dirs]
         if missing:
@@ -149,7 +150,7 @@ class SuperbRunner:
         train = splits["train"]
         L, D = train.source.num_states, train.source.dim
         torch.manual_seed(cfg.seed)
-        model = SuperbModel(L, cfg.layer_norm, task.head(D, cfg.head, num_out), cfg.specaug)
+        model = SuperbModel(L, cfg.layer_norm, task.head(D, self.head_cfg, num_out), cfg.specaug)
         trained = self._train(model, train, splits.get("dev") if task.select_on_dev else None)
         test = self.evaluate(model, splits["test"], write=True)
         weights = model.featurizer.normalized_weights.tolist()
@@ -170,7 +171,7 @@ class SuperbRunner:
         layout = json.loads(task_json.read_text()).get("layout") if task_json.is_file() else None
         return {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "layout": layout,
                 "upstream_weights": source_record(cfg.upstream), "metric": self.task.metric,
-                "higher_is_better": self.task.higher_is_better, "config": asdict(cfg)}
+                "higher_is_better": self.task.higher_is_better, "config": {**asdict(cfg), "head": asdict(self.head_cfg)}}
 
     def _write(self, base: Dict[str, Any], fields: Dict[str, Any]) -> Dict[str, Any]:
         result = {**base, **fields}
@@ -252,6 +253,28 @@ def named_upstreams(specs: Sequence[str]) -> List[Tuple[Optional[str], str]]:
     return out
 
 
+def head_overrides_per_task(tasks: Sequence[str], overrides: Sequence[str]) -> Dict[str, List[str]]:
+    """Each task's command-line overrides. With several tasks, ``head.FIELD=...`` goes to the tasks whose head has
+    that field (``head.hidden`` sizes the ASR and SD heads, not KS's); a field no task's head has is refused. A single
+    task gets every override, so a field its head lacks is refused by :func:`~.base.head_config`."""
+    if len(tasks) < 2:
+        return {t: list(overrides) for t in tasks}
+    fields_of = {t: {f.name for f in dataclasses.fields(TASKS[t].head_config)} for t in tasks}
+    out: Dict[str, List[str]] = {t: [] for t in tasks}
+    for o in overrides:
+        key = o.split("=", 1)[0]
+        if not key.startswith("head."):
+            for t in tasks:
+                out[t].append(o)
+            continue
+        takers = [t for t in tasks if key[len("head."):] in fields_of[t]]
+        if not takers:
+            raise ConfigError(f"{key}: none of the heads of {', '.join(tasks)} has this field")
+        for t in takers:
+            out[t].append(o)
+    return out
+
+
 def run_benchmark(upstreams: Sequence[str], tasks: Sequence[str], tasks_dir: str, out_dir: str,
                   cache_dir: Optional[str] = None, data: Optional[str] = None, configs: Sequence[str] = (),
                   overrides: Sequence[str] = ()) -> List[Dict[str, Any]]:
@@ -259,12 +282,13 @@ def run_benchmark(upstreams: Sequence[str], tasks: Sequence[str], tasks_dir: str
     ``overrides``, data from ``tasks_dir/<task>`` (or ``data`` for a single task)."""
     if not upstreams:
         raise InputError("--upstream is required (fbank, an exported folder, ...; NAME=PATH names it)")
+    per_task = head_overrides_per_task(tasks, overrides)
     results = []
     for name, spec in named_upstreams(upstreams):
         for t in tasks:
             task_data = data if data and len(tasks) == 1 else str(Path(tasks_dir) / t)
             fixed = [f"task={t}", f"data={task_data}", f"upstream={spec}", f"out_dir={out_dir}",
                      f"cache_dir={cache_dir or str(Path(out_dir) / 'cache')}"] + ([f"name={name}"] if name else [])
-            cfg = load_config(SuperbConfig, [f"superb/{t}", *configs], fixed + list(overrides))
+            cfg = load_config(SuperbConfig, [f"superb/{t}", *configs], fixed + per_task[t])
             results.append(SuperbRunner(cfg).run())
     return results

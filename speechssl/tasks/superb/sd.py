@@ -13,7 +13,7 @@ from ...downstream.diarization import der, frames_to_segments, pit_bce, read_rtt
 from ...downstream.heads import DiarizationHead
 from ...errors import MissingInputError
 from ...utils.atomic import write_text
-from .base import HeadConfig, Scored, Split, SuperbTask, register
+from .base import DiarizationHeadConfig, Scored, Split, SuperbTask, register
 
 SPEAKERS = 2
 
@@ -28,6 +28,7 @@ def _median11(active: np.ndarray) -> np.ndarray:
 @register
 class SpeakerDiarization(SuperbTask):
     name, metric, order = "sd", "DER", 9
+    head_config = DiarizationHeadConfig
     higher_is_better = False
     frame_rate: float = 50.0      # set by the runner from the upstream
 
@@ -45,7 +46,7 @@ class SpeakerDiarization(SuperbTask):
                       for u in d.utt_ids}
         return out, SPEAKERS
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: DiarizationHeadConfig, num_out) -> nn.Module:
         return DiarizationHead(dim, cfg.hidden, cfg.layers, num_out)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:

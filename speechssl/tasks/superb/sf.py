@@ -6,17 +6,18 @@ from torch import nn
 
 from ...downstream.heads import BiLSTMCTC
 from ...downstream.slot_metrics import slot_type_f1, slot_value_cer
-from .base import HeadConfig, Scored, Split, register
+from .base import BiLSTMHeadConfig, Scored, Split, register
 from .ctc import CtcRecognition
 
 
 @register
 class SlotFilling(CtcRecognition):
     name, metric, order = "sf", "slot-type F1", 7
+    head_config = BiLSTMHeadConfig
     higher_is_better = True
     label_file, unit = "text.slot", "char-slot"
 
-    def head(self, dim: int, cfg: HeadConfig, num_out) -> nn.Module:
+    def head(self, dim: int, cfg: BiLSTMHeadConfig, num_out) -> nn.Module:
         return BiLSTMCTC(dim, num_out, cfg.hidden, cfg.layers, cfg.dropout, cfg.project)
 
     def score(self, outputs, split: Split, write: bool) -> Scored:
