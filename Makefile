@@ -3,7 +3,7 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=30
 DEMO_ARGS  ?=
 BIN := $(VENV)/bin
 

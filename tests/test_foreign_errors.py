@@ -76,7 +76,7 @@ def test_a_corrupt_kmeans_model_names_the_file(tmp_path):
 
     from speechssl.clustering.kmeans import KMeansModel
     d = tmp_path / "km"
-    KMeansModel(np.zeros((4, 3), dtype=np.float32), {"k": 4, "dim": 3}).save(d)
+    KMeansModel(np.zeros((4, 3), dtype=np.float32), {"k": 4, "dim": 3, "source": {"frame_rate": 50.0}}).save(d)
     _truncate(d / "centroids.npy", keep=0.3)
     with pytest.raises(UnreadableFileError, match="centroids.npy: not a readable NumPy array"):
         KMeansModel.load(d)

@@ -171,7 +171,18 @@ def _result(out, up, task):
     return json.loads((Path(out) / up / task / "result.json").read_text())
 
 
+def test_every_task_on_its_real_layout_fixture_with_fbank(layouts, tmp_path):
+    """The default suite's twin of the slow run below: FBANK alone (a multi-layer upstream's weighted sum is
+    trained in test_all_tasks_on_the_mini_corpus_layout)."""
+    _every_task_on_its_real_layout_fixture(layouts, None, tmp_path)
+
+
+@pytest.mark.slow
 def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path):
+    _every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path)
+
+
+def _every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path):
     tasks = tmp_path / "tasks"
     lay = layouts
     _run(["data", "prep-superb", "--task", "ks", "--layout", "speech_commands", "--src", str(lay["speech_commands"]),
@@ -186,12 +197,14 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
           str(lay["lexicon"]), "--out", str(tasks / "pr")])
     _run(["data", "prep-superb", "--task", "asr", "--layout", "librispeech", "--src", src, "--out", str(tasks / "asr")])
     out = tmp_path / "exp"
-    for up in ("fbank", f"random={random_upstream}"):  # ASR: a BiLSTM over 35-s utterances, a few steps only
+    specs = ["fbank"] + ([f"random={random_upstream}"] if random_upstream else [])
+    names = [s.split("=")[0] for s in specs]
+    for up in specs:  # ASR: a BiLSTM over 35-s utterances, a few steps only
         _run(["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)] + fast("asr")
              + ["max_steps=4", "val_every_steps=2"])
-    _run(["superb", "--task", "all", "--upstream", "fbank", "--upstream", f"random={random_upstream}",
+    _run(["superb", "--task", "all", *[a for spec in specs for a in ("--upstream", spec)],
           "--tasks-dir", str(tasks), "--out", str(out)] + FAST)
-    for up in ("fbank", "random"):
+    for up in names:
         ks = _result(out, up, "ks")
         pred = dict(l.split() for l in (out / up / "ks" / "predictions.txt").read_text().splitlines())
         gold = DataDir.read(tasks / "ks" / "test").extra["utt2label"]
@@ -219,14 +232,14 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
             assert v["mini_score"] == (None if v["value"] == ideal else 0), (t, v)
     assert "| fbank |" in (out / "results.md").read_text()
     # the cache: one extraction per upstream per audio source; a rerun redoes nothing
-    parts = sorted((out / "cache").glob("random-*/part-*"))
+    up, spec = names[-1], specs[-1]
+    parts = sorted((out / "cache").glob(f"{up}-*/part-*"))
     keys = [k for p in parts for k in (p / "data" / "utt2spk").read_text().split()[0::2]]
     assert len(keys) == len(set(keys))
-    before = (out / "random" / "ks" / "result.json").stat().st_mtime
-    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + fast("ks"))
-    assert (out / "random" / "ks" / "result.json").stat().st_mtime == before
-    assert sorted((out / "cache").glob("random-*/part-*")) == parts
+    before = (out / up / "ks" / "result.json").stat().st_mtime
+    _run(["superb", "--task", "ks", "--upstream", spec, "--tasks-dir", str(tasks), "--out", str(out)] + fast("ks"))
+    assert (out / up / "ks" / "result.json").stat().st_mtime == before
+    assert sorted((out / "cache").glob(f"{up}-*/part-*")) == parts
 
 
 def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_path):
