@@ -326,18 +326,46 @@ def _mfcc_rows(wavs, lengths, opts: MfccOptions, generator):
 # intermediates (~2.5x the samples, several of them) then stay in cache. One 16 x 10 s batch
 # ran 1.7x slower than its rows one by one before this.
 _CHUNK_SAMPLES = 400_000
+# A row longer than this (60 s at 16 kHz) is framed in blocks of about _CHUNK_SAMPLES: its peak memory stays that of
+# one block however long the recording (a 2-hour WAV framed at once needed 6.6 GB).
+_LONG_ROW_SAMPLES = 960_000
 
 
 def _by_row_chunks(rows_fn, wavs, lengths, opts, generator):
-    """Run ``rows_fn`` over groups of rows on CPU, then pad and stack the results."""
+    """Run ``rows_fn`` over groups of rows on CPU, then pad and stack the results. A row longer than
+    ``_LONG_ROW_SAMPLES`` is framed a block of frames at a time (:func:`_by_frame_blocks`), so a 2-hour recording
+    never holds all its frames and spectra at once."""
     rows = max(1, _CHUNK_SAMPLES // max(wavs.shape[1], 1))
-    if wavs.is_cuda or rows >= wavs.shape[0]:
+    long_rows = wavs.shape[1] > _LONG_ROW_SAMPLES and opts.frame.snip_edges and not torch.jit.is_tracing()
+    if long_rows:
+        outs = [_by_frame_blocks(rows_fn, wavs[i:i + 1], lengths[i:i + 1], opts, generator)
+                for i in range(wavs.shape[0])]
+    elif wavs.is_cuda or rows >= wavs.shape[0]:
         return rows_fn(wavs, lengths, opts, generator)
-    outs = [rows_fn(wavs[i:i + rows], lengths[i:i + rows], opts, generator)
-            for i in range(0, wavs.shape[0], rows)]
+    else:
+        outs = [rows_fn(wavs[i:i + rows], lengths[i:i + rows], opts, generator)
+                for i in range(0, wavs.shape[0], rows)]
     width = max(f.shape[1] for f, _ in outs)
     feats = torch.cat([F.pad(f, (0, 0, 0, width - f.shape[1])) for f, _ in outs])
     return feats, torch.cat([c for _, c in outs])
+
+
+def _by_frame_blocks(rows_fn, wav, length, opts, generator):
+    """One row ``[1, T]`` in blocks of frames: block ``[f0, f1)`` reads samples ``[f0 * shift, (f1 - 1) * shift +
+    window)``. Every operation of a frame sees only its own samples (``snip_edges``), so the features equal the
+    whole row's (dither draws its noise block by block: other numbers, the same distribution)."""
+    size, shift = opts.frame.window_size, opts.frame.window_shift
+    total = int(num_frames(length, opts.frame)[0])
+    block = max(1, (_CHUNK_SAMPLES - size) // shift + 1)
+    parts = []
+    for f0 in range(0, total, block):
+        f1 = min(total, f0 + block)
+        seg = wav[:, f0 * shift:(f1 - 1) * shift + size]
+        feats, _ = rows_fn(seg, torch.tensor([seg.shape[1]]), opts, generator)
+        parts.append(feats[:, :f1 - f0])
+    if not parts:
+        return rows_fn(wav[:, :0], torch.zeros(1, dtype=torch.long), opts, generator)
+    return torch.cat(parts, dim=1), torch.tensor([total])
 
 
 def _with_overrides(opts, overrides: Dict):

@@ -33,11 +33,13 @@ def cmd_convert(args) -> int:
 def cmd_extract(args) -> int:
     from ..hub import load_upstream
     from ..pipelines.extract import extract_features
+    from ..pipelines.windowed import Windowing
     model = load_upstream(args.model, args.drop_heads, args.trust_pickle, random_init=args.random_init)
     t0 = time.time()
     summary = extract_features(model, args.data, args.out, args.layers, args.format, args.nshard, args.rank,
                                args.batch_seconds, args.chunk_seconds, args.device, args.dtype, args.skip_bad,
-                               model_name=args.model)
+                               model_name=args.model,
+                               windowing=Windowing(args.max_seconds, args.context_seconds))
     summary["seconds"] = round(time.time() - t0, 1)
     return print_json(summary)
 
@@ -65,6 +67,10 @@ def register(sub) -> None:
     shard_flags(s)
     s.add_argument("--batch-seconds", type=float, default=40.0, help="padded audio seconds per batch")
     s.add_argument("--chunk-seconds", type=float, default=1800.0, help="audio seconds per committed chunk")
+    s.add_argument("--max-seconds", type=float, default=60.0, help="longer utterances are encoded in windows of "
+                   "this many seconds, with --context-seconds of audio on each side (memory grows with the length, "
+                   "not its square); 0: every utterance whole")
+    s.add_argument("--context-seconds", type=float, default=5.0, help="audio on each side of a window")
     s.add_argument("--device", default="auto", help="torch device: auto (a GPU when there is one), cpu, cuda, cuda:1")
     s.add_argument("--skip-bad", action="store_true", help="log and skip unreadable audio")
     import_flags(s)

@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Sequence
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..pipelines.extract import committed_chunk_index, extract_features
+from ..pipelines.windowed import Windowing
 from ..utils.atomic import write_text
 from .states import DiskStates
 
@@ -139,7 +140,8 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
         log.info("%s: extracting %d utterances into %s", spec, len(_part_keys(part)), part)
         extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
                          batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
-                         device=device, max_utts=utts_per_batch or None)
+                         device=device, max_utts=utts_per_batch or None,
+                         windowing=Windowing(0))  # whole utterances, as s3prl encodes them (VoxCeleb's run to 2 min)
         write_text(part / "done", "ok\n")
     index: Dict[str, tuple] = {}
     frame_rate = None

@@ -45,7 +45,9 @@ def audio_batches(d: DataDir, batches: Iterable[Sequence[str]], sample_rate: int
             bar.update(len(batch))
             if wavs:
                 lengths = torch.tensor([w.shape[0] for _, w in wavs])
-                padded = torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
+                # one utterance (every long one): a view, not a copy of what may be hours of audio
+                padded = wavs[0][1][None] if len(wavs) == 1 else \
+                    torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
                 yield [u for u, _ in wavs], padded, lengths
     finally:
         bar.close()

@@ -33,6 +33,7 @@ from ..utils.memory import release_large_allocations
 from .batches import audio_batches
 from .features import shard_utts
 from .outputs import claim_output, model_hash, read_scp, write_ark_scp
+from .windowed import Windowing, windowed_states
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,14 @@ def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_
 def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
                      batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "auto",
                      dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
-                     model_name: Optional[str] = None, max_utts: Optional[int] = None) -> Dict:
+                     model_name: Optional[str] = None, max_utts: Optional[int] = None,
+                     windowing: Windowing = Windowing()) -> Dict:
     """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
 
     ``max_utts=1`` runs one utterance per forward pass: no padding, so an utterance's states do not depend on what
     it would have been batched with (batched, they move by float rounding, which can steer a small head's training).
+    An utterance longer than ``windowing.max_seconds`` is encoded alone, window by window
+    (:mod:`speechssl.pipelines.windowed`): its memory grows with its length, never with its square.
 
     Returns a summary: utterances done this run / before / skipped, frames, padding ratio.
     """
@@ -165,7 +169,9 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     utts = shard_utts(d.utt_ids, nshard, rank)
     claim_output(out, {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
                         "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
-                        "dim": model.hidden_size, "model_hash": model_hash(model)}, "an extraction")
+                        "dim": model.hidden_size, "model_hash": model_hash(model),
+                        "windowing": {"max_seconds": windowing.max_seconds,
+                                      "context_seconds": windowing.context_seconds}}, "an extraction")
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
     committed = _committed_chunks(out, rank)
@@ -181,7 +187,7 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         durs.update(d.compute_utt2dur(bad={} if skip_bad else None))  # unreadable ones fail again below
     batches = duration_batches(todo, durs, batch_seconds, max_utts)
     summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
-               "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
+               "windowed": 0, "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
     device = resolve_device(device)
     model = model.to(device).eval()
     np_dtype = np.float16 if dtype == "float16" else np.float32
@@ -196,17 +202,37 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         ids, padded, lengths = _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, writer.commit)
         if not ids:
             continue
+        long_rows = [i for i, n in enumerate(lengths.tolist()) if windowing.applies(n)]
+        if long_rows:
+            for i in long_rows:
+                log.warning("%s: utterance %s is %.0f s, longer than --max-seconds %g: encoded in windows of "
+                            "%g s with %g s of context on each side", data_dir, ids[i], int(lengths[i]) / SAMPLE_RATE,
+                            windowing.max_seconds, windowing.max_seconds, windowing.context_seconds)
+                states = windowed_states(model, padded[i, :int(lengths[i])], layers, windowing, device)
+                _add(writer, summary, [ids[i]], {layer: [s.astype(np_dtype)] for layer, s in states.items()},
+                     durs[ids[i]])
+            summary["windowed"] += len(long_rows)
+            keep = [i for i in range(len(ids)) if i not in long_rows]
+            if not keep:
+                continue
+            ids, padded, lengths = [ids[i] for i in keep], padded[keep], lengths[keep]
         with torch.inference_mode():
             upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
         arrays = {layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
                   for layer in layers for h in [upstream.hidden_states[layer].float().cpu().numpy()]}
-        writer.add(ids, frames, arrays, sum(durs[u] for u in ids))
-        summary["extracted"] += len(ids)
-        summary["frames"] += sum(frames)
+        _add(writer, summary, ids, arrays, sum(durs[u] for u in ids))
     writer.commit()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary
+
+
+def _add(writer: "_ChunkWriter", summary: Dict, ids: List[str], arrays: Dict[int, List[np.ndarray]],
+         seconds: float) -> None:
+    frames = [len(a) for a in arrays[next(iter(arrays))]]
+    writer.add(ids, frames, arrays, seconds)
+    summary["extracted"] += len(ids)
+    summary["frames"] += sum(frames)
 
 
 def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str) -> None:

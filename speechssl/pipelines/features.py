@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from ..data.kaldi_dir import DataDir
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import write_json, write_text
 from .batches import audio_batches
-from .outputs import claim_output, write_ark_scp
+from .outputs import ArkWriter, claim_output, read_scp
 
 log = logging.getLogger(__name__)
 
@@ -93,35 +93,53 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
         utts = shard_utts(d.utt_ids, nshard, rank)
     bad: Dict[str, str] = {}
     durs = d.utt2dur or d.compute_utt2dur(bad=bad if skip_bad else None)
-    fn = feature_fn(kind, deltas, **opts)
-    sr = int(opts.get("sample_rate", SAMPLE_RATE))
-    results: Dict[str, np.ndarray] = {}
     batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
-    for ids, padded, lengths in audio_batches(d, batches, sr, skip_bad, bad, f"{kind} shard {rank}", progress):
+    features = _features_of(d, batches, feature_fn(kind, deltas, **opts), int(opts.get("sample_rate", SAMPLE_RATE)),
+                            scale, cmvn == "utt", skip_bad, bad, f"{kind} shard {rank}", progress, data_dir)
+    # written an utterance at a time (a shard's features are never all in memory); the scp comes last and its
+    # presence marks the shard done
+    done = 0
+    if cmvn == "spk":  # a speaker's statistics need all its frames: raw features go through a temporary ark
+        raw_scp = out / f"feats.{rank}.raw.scp"
+        with ArkWriter(out / f"feats.{rank}.raw.ark", raw_scp) as raw:
+            for u, f in features:
+                raw.add(u, f)
+        stats = F.speaker_cmvn_stats(((u, torch.tensor(f)) for u, f in read_scp(raw_scp)), d.utt2spk)
+        with ArkWriter(out / f"feats.{rank}.ark", scp) as ark:
+            for u, f in read_scp(raw_scp):
+                ark.add(u, stats[d.utt2spk[u]].apply(torch.tensor(f)).numpy().astype(np.float32))
+                done += 1
+        for p in (raw_scp, out / f"feats.{rank}.raw.ark"):
+            p.unlink()
+    else:
+        with ArkWriter(out / f"feats.{rank}.ark", scp) as ark:
+            for u, f in features:
+                ark.add(u, f)
+                done += 1
+    if bad:
+        write_json(out / f"bad_utts.{rank}.json", bad)
+    log.info("shard %d: %d utterances, %d skipped", rank, done, len(bad))
+    return scp
+
+
+def _features_of(d: DataDir, batches, fn, sr: int, scale: float, utt_cmvn: bool, skip_bad: bool,
+                 bad: Dict[str, str], what: str, progress: bool, data_dir) -> Iterator[Tuple[str, np.ndarray]]:
+    """``(utt, [frames, dim] float32)`` batch by batch; an utterance shorter than one frame fails naming it, or
+    (``skip_bad``) goes into ``bad``."""
+    for ids, padded, lengths in audio_batches(d, batches, sr, skip_bad, bad, what, progress):
         with torch.no_grad():
-            feats, counts = fn(padded * scale, lengths)
-            if cmvn == "utt":
+            feats, counts = fn(padded.mul_(scale), lengths)  # in place: the batch is ours, and may be hours long
+            if utt_cmvn:
                 feats = F.utterance_cmvn(feats, counts)
-        for u, f, c in zip(ids, feats, counts):
+        for i, (u, f, c) in enumerate(zip(ids, feats, counts)):
             if int(c) <= 0:  # shorter than one analysis window: Kaldi refuses it too
-                reason = f"{lengths[ids.index(u)].item()} samples, shorter than one frame"
+                reason = f"{lengths[i].item()} samples, shorter than one frame"
                 if not skip_bad:
                     raise InputError(f"{data_dir}: utterance {u}: {reason} (--skip-bad leaves it out)")
                 bad[u] = reason
                 log.warning("skipping %s: %s", u, reason)
                 continue
-            results[u] = f[: int(c)].numpy()
-    if cmvn == "spk":
-        stats = F.speaker_cmvn_stats(((u, torch.from_numpy(f)) for u, f in results.items()),
-                                     d.utt2spk)
-        results = {u: stats[d.utt2spk[u]].apply(torch.from_numpy(f)).numpy().astype(np.float32)
-                   for u, f in results.items()}
-    if bad:
-        write_json(out / f"bad_utts.{rank}.json", bad)
-    # the scp is written last: its presence marks the shard done
-    write_ark_scp(out / f"feats.{rank}.ark", scp, {u: results[u].astype(np.float32) for u in sorted(results)})
-    log.info("shard %d: %d utterances, %d skipped", rank, len(results), len(bad))
-    return scp
+            yield u, f[: int(c)].numpy().astype(np.float32)
 
 
 def merge_shards(out_dir, nshard: int) -> Path:

@@ -2,6 +2,7 @@
 splicing a user's path into a kaldiio specifier string."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -39,15 +40,36 @@ def write_ark_scp(ark: Path, scp: Path, arrays: Mapping[str, np.ndarray]) -> Non
     """``arrays`` as a Kaldi binary ark at ``ark`` and its scp at ``scp`` (absolute ark paths, so the scp works
     from any directory), each written atomically, the scp last. Paths are used as paths: a comma or a colon
     in them is only a character."""
-    ark = Path(ark).resolve()
-    listing = io.StringIO()
-    with atomic_path(ark) as tmp, open(tmp, "wb") as f:
-        kaldiio.save_ark(f, dict(arrays), scp=listing)
-    lines = []
-    for line in listing.getvalue().splitlines():
-        key, location = line.split(" ", 1)
-        lines.append(f"{key} {ark}:{location.rsplit(':', 1)[1]}")
-    write_text(scp, "".join(line + "\n" for line in lines))
+    with ArkWriter(ark, scp, sort_scp=False) as writer:
+        for key, array in arrays.items():
+            writer.add(key, array)
+
+
+class ArkWriter:
+    """A Kaldi binary ark written one matrix at a time (nothing but the offsets is held), then its scp: the ark
+    is renamed into place when the block succeeds, the scp (sorted by key unless ``sort_scp=False``) last, so
+    a listed scp always points into a complete ark. A raising block leaves neither."""
+
+    def __init__(self, ark: Path, scp: Path, sort_scp: bool = True):
+        self.ark, self.scp, self.sort_scp = Path(ark).resolve(), Path(scp), sort_scp
+        self.entries: list = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "ArkWriter":
+        tmp = self._stack.enter_context(atomic_path(self.ark))
+        self._file = self._stack.enter_context(open(tmp, "wb"))  # not atomic: atomic_path's temporary, on the stack
+        return self
+
+    def add(self, key: str, array: np.ndarray) -> None:
+        listing = io.StringIO()
+        kaldiio.save_ark(self._file, {key: array}, scp=listing)
+        self.entries.append((key, listing.getvalue().rsplit(":", 1)[1].strip()))
+
+    def __exit__(self, *exc) -> None:
+        self._stack.__exit__(*exc)  # closes the file and renames it (or removes it on an error)
+        if exc[0] is None:
+            entries = sorted(self.entries, key=lambda e: e[0].encode()) if self.sort_scp else self.entries
+            write_text(self.scp, "".join(f"{key} {self.ark}:{offset}\n" for key, offset in entries))
 
 
 def model_hash(model: torch.nn.Module) -> str:
