@@ -5,6 +5,7 @@ the schema defaults, the YAML file(s) and ``key=value`` overrides. A key that is
 schema fails with the closest valid name, a value of the wrong type fails naming the key, and a
 required value left unset fails naming it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -149,11 +150,36 @@ def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[
 
 
 # Ranges every schema shares, by the field's own name, wherever it sits in a config tree.
-POSITIVE = {"max_steps", "total_steps", "batch_seconds", "batch_size", "lr", "val_every_steps",
-            "checkpoint_every_steps", "log_every_steps", "accumulate", "num_layers", "hidden_size", "num_heads",
-            "ffn_dim", "num_codes", "codebook_groups", "final_dim", "segment_frames"}
-NON_NEGATIVE = {"warmup_steps", "weight_decay", "grad_clip", "min_seconds", "num_workers", "mask_length", "min_masks",
-                "keep_checkpoints", "layerdrop"}
+POSITIVE = {
+    "max_steps",
+    "total_steps",
+    "batch_seconds",
+    "batch_size",
+    "lr",
+    "val_every_steps",
+    "checkpoint_every_steps",
+    "log_every_steps",
+    "accumulate",
+    "num_layers",
+    "hidden_size",
+    "num_heads",
+    "ffn_dim",
+    "num_codes",
+    "codebook_groups",
+    "final_dim",
+    "segment_frames",
+}
+NON_NEGATIVE = {
+    "warmup_steps",
+    "weight_decay",
+    "grad_clip",
+    "min_seconds",
+    "num_workers",
+    "mask_length",
+    "min_masks",
+    "keep_checkpoints",
+    "layerdrop",
+}
 UNIT_INTERVAL = {"mask_prob", "dropout", "attention_dropout", "activation_dropout", "feature_dropout", "layerdrop"}
 
 

@@ -6,6 +6,7 @@ says so in a ``# base: a/b c/d`` line and is checked merged on top of them, as e
 data) are filled with placeholders, so what is checked is the file itself: key names, types, and the
 schema's own ``validate()`` (sizes, ranges, a LightHuBERT space that contains its default subnet...).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -32,11 +33,14 @@ def _load_space(paths: Sequence[str]) -> None:
 # conf/ files that are not task configs: a LightHuBERT search space is part of a model
 def _load_anchors(paths: Sequence[str]) -> None:
     from .tasks.superb.scores import load_anchors
+
     load_anchors(paths[-1])
 
 
-NON_TASK_FILES: Dict[str, Tuple[str, Callable]] = {"lighthubert/space_*": ("lighthubert_space", _load_space),
-                                                   "superb/anchors*": ("superb_anchors", _load_anchors)}
+NON_TASK_FILES: Dict[str, Tuple[str, Callable]] = {
+    "lighthubert/space_*": ("lighthubert_space", _load_space),
+    "superb/anchors*": ("superb_anchors", _load_anchors),
+}
 
 
 def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
@@ -48,9 +52,11 @@ def _schema_for(rel: Path) -> Tuple[str, Optional[Callable]]:
             return kind, check
     spec = task_for_conf(rel.as_posix())
     if spec is not None:
+
         def check(paths):
             cfg = load_config(spec.schema_class(), paths, spec.placeholders)
             spec.description(cfg)  # what --dry-run builds must build (e.g. a LightHuBERT space fits its model)
+
         return spec.name, check
     return "unknown", None
 
@@ -79,8 +85,10 @@ def format_report(results: Sequence[ConfCheck], conf_dir: Path = CONF_DIR) -> st
     lines = []
     for r in results:
         rel = r.path.relative_to(conf_dir)
-        lines.append(f"{'ok  ' if r.error is None else 'FAIL'} {str(rel):<40} {r.schema}"
-                     + ("" if r.error is None else f"\n     {r.error}"))
+        lines.append(
+            f"{'ok  ' if r.error is None else 'FAIL'} {str(rel):<40} {r.schema}"
+            + ("" if r.error is None else f"\n     {r.error}")
+        )
     bad = sum(r.error is not None for r in results)
     lines.append(f"{len(results) - bad}/{len(results)} configs valid")
     return "\n".join(lines)

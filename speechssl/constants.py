@@ -13,9 +13,16 @@ DEFAULT_WORD_SCORE = 1.0
 SUPERB_MINI_TASKS = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
 """The SUPERB tasks the synthetic mini corpus provides (``data superb-prep --layout mini``)."""
 
-SUPERB_LAYOUT_TASKS = {"librispeech": ("pr", "asr"), "speech_commands": ("ks",), "fluent": ("ic",),
-                       "voxceleb1": ("sid", "asv"), "iemocap": ("er",), "snips": ("sf",), "librimix": ("sd",),
-                       "quesst14": ("qbe",)}
+SUPERB_LAYOUT_TASKS = {
+    "librispeech": ("pr", "asr"),
+    "speech_commands": ("ks",),
+    "fluent": ("ic",),
+    "voxceleb1": ("sid", "asv"),
+    "iemocap": ("er",),
+    "snips": ("sf",),
+    "librimix": ("sd",),
+    "quesst14": ("qbe",),
+}
 """Real corpora's layouts and the SUPERB tasks each gives."""
 
 SUPERB_TASKS = ("pr", "ks", "ic", "sid", "asv", "er", "asr", "sf", "qbe", "sd")

@@ -7,6 +7,7 @@ Any other exception is a programming error and keeps its traceback.
 Subclasses also derive from the builtin a caller would naturally catch (``ValueError``,
 ``FileNotFoundError``), so ``except ValueError`` around library calls keeps working.
 """
+
 from __future__ import annotations
 
 
@@ -49,4 +50,12 @@ class Interrupted(SpeechSSLError):
         self.exit_code = 128 + int(signum)
 
 
-__all__ = ["ConfigError", "Interrupted", "InputError", "MissingInputError", "NotFoundError", "OutputExistsError", "SpeechSSLError"]
+__all__ = [
+    "ConfigError",
+    "Interrupted",
+    "InputError",
+    "MissingInputError",
+    "NotFoundError",
+    "OutputExistsError",
+    "SpeechSSLError",
+]

@@ -6,6 +6,7 @@ A registered architecture name alone is not a source of weights: it fails, sayin
 random initialisation is asked for (``random_init=True``, ``--random-init``). Every loaded model carries
 ``metadata["weights"]``: where its weights came from and their SHA-256, or ``"random init"``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,10 @@ WELL_KNOWN: Dict[str, tuple] = {
     "hubert_large": ("facebook/hubert-large-ll60k", "hubert_large"),
     "wav2vec2_base": ("facebook/wav2vec2-base", "wav2vec2_base"),
     "wav2vec2_large_lv60": ("facebook/wav2vec2-large-lv60", "wav2vec2_large_lv60"),
-    "wav2vec2_conformer_large_rel_pos": ("facebook/wav2vec2-conformer-rel-pos-large",
-                                         "wav2vec2_conformer_large_rel_pos"),
+    "wav2vec2_conformer_large_rel_pos": (
+        "facebook/wav2vec2-conformer-rel-pos-large",
+        "wav2vec2_conformer_large_rel_pos",
+    ),
     "wavlm_base": ("microsoft/wavlm-base", "wavlm_base"),
     "wavlm_base_plus": ("microsoft/wavlm-base-plus", "wavlm_base_plus"),
     "wavlm_large": ("microsoft/wavlm-large", "wavlm_large"),
@@ -41,15 +44,31 @@ WELL_KNOWN: Dict[str, tuple] = {
     "w2v_bert_2": ("facebook/w2v-bert-2.0", "w2v_bert_2"),
 }
 # fields that do not change what the weights compute at inference (training regularisation, preprocessing)
-_NOT_ARCHITECTURE = ("family", "dropout", "attention_dropout", "activation_dropout", "feature_dropout", "layerdrop",
-                     "mask_embedding", "normalize_waveform", "masked_group_norm")
+_NOT_ARCHITECTURE = (
+    "family",
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "feature_dropout",
+    "layerdrop",
+    "mask_embedding",
+    "normalize_waveform",
+    "masked_group_norm",
+)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_HUB_FILES = ["config.json", "preprocessor_config.json", "*.safetensors", "*.safetensors.index.json",
-              "pytorch_model.bin", "pytorch_model.bin.index.json"]
+_HUB_FILES = [
+    "config.json",
+    "preprocessor_config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+]
 
 
-def from_pretrained(source, *, drop_heads: bool = True, trust: bool = False, revision: Optional[str] = None
-                    ) -> SpeechEncoder:
+def from_pretrained(
+    source, *, drop_heads: bool = True, trust: bool = False, revision: Optional[str] = None
+) -> SpeechEncoder:
     """A pretrained encoder, in eval mode, from any source (see module doc).
 
     Args:
@@ -62,7 +81,7 @@ def from_pretrained(source, *, drop_heads: bool = True, trust: bool = False, rev
     """
     source = str(source)
     named = source in WELL_KNOWN or source in available_models()  # a name means what it names, whatever lies in
-    if not named and Path(source).exists():                        # the working directory (a folder: ./name)
+    if not named and Path(source).exists():  # the working directory (a folder: ./name)
         return _with_provenance(import_checkpoint(source, drop_heads=drop_heads, trust=trust), source)
     if source in WELL_KNOWN:
         hub_id, arch = WELL_KNOWN[source]
@@ -70,13 +89,17 @@ def from_pretrained(source, *, drop_heads: bool = True, trust: bool = False, rev
         _check_architecture(model.config, model_config(arch), f"{source} ({hub_id})")
         return model
     if source in available_models():
-        raise InputError(f"{source!r} is an architecture name, not weights: pass a model folder, a checkpoint "
-                         f"file or a hub id (well-known names: {', '.join(sorted(WELL_KNOWN))}), or ask for random "
-                         f"weights explicitly (build_model({source!r}); CLI: --random-init)")
+        raise InputError(
+            f"{source!r} is an architecture name, not weights: pass a model folder, a checkpoint "
+            f"file or a hub id (well-known names: {', '.join(sorted(WELL_KNOWN))}), or ask for random "
+            f"weights explicitly (build_model({source!r}); CLI: --random-init)"
+        )
     if _HUB_ID.match(source):
         return _from_hub(source, drop_heads, revision)
-    raise MissingInputError(f"{source}: no such file or folder, and not a hub id (owner/name) or a well-known name "
-                            f"({', '.join(sorted(WELL_KNOWN))})")
+    raise MissingInputError(
+        f"{source}: no such file or folder, and not a hub id (owner/name) or a well-known name "
+        f"({', '.join(sorted(WELL_KNOWN))})"
+    )
 
 
 def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False, random_init: bool = False) -> nn.Module:
@@ -90,8 +113,10 @@ def load_upstream(spec: str, drop_heads: bool = True, trust: bool = False, rando
         return model
     if random_init:
         if spec not in available_models():
-            raise InputError(f"--random-init builds a registered architecture; {spec!r} is not one "
-                             f"(available: {', '.join(available_models())})")
+            raise InputError(
+                f"--random-init builds a registered architecture; {spec!r} is not one "
+                f"(available: {', '.join(available_models())})"
+            )
         log.warning("%s: random weights, as asked (random_init)", spec)
         model = build_model(spec).eval()
         model.metadata = {"source": spec, "weights": "random init"}
@@ -125,7 +150,9 @@ def source_record(spec: str) -> Dict[str, str]:
         return {"source": "fbank", "weights": "none (log-mel filterbank)"}
     p = Path(spec)
     if p.exists() and spec not in WELL_KNOWN:
-        files = sorted(f for pattern in ("*.safetensors", "*.bin", "*.pt") for f in p.glob(pattern)) if p.is_dir() else [p]
+        files = (
+            sorted(f for pattern in ("*.safetensors", "*.bin", "*.pt") for f in p.glob(pattern)) if p.is_dir() else [p]
+        )
         h = hashlib.sha256()
         for f in files:
             with open(f, "rb") as fh:
@@ -155,8 +182,9 @@ def _from_hub(hub_id: str, drop_heads: bool, revision: Optional[str]) -> SpeechE
         raise ImportError(f"{hub_id}: loading hub ids needs huggingface_hub: pip install 'speechssl[hub]'") from e
     cache = hub_cache_dir()
     try:
-        folder = snapshot_download(hub_id, revision=revision, allow_patterns=_HUB_FILES, cache_dir=cache,
-                                   local_files_only=True)
+        folder = snapshot_download(
+            hub_id, revision=revision, allow_patterns=_HUB_FILES, cache_dir=cache, local_files_only=True
+        )
     except Exception:  # not cached (the hub library raises several kinds)
         folder = None
     if folder is None and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes", "on"):
@@ -168,7 +196,8 @@ def _from_hub(hub_id: str, drop_heads: bool, revision: Optional[str]) -> SpeechE
         raise MissingInputError(
             f"{hub_id}: not in the Hugging Face cache ({cache}) and not downloadable here (offline or no access). "
             f"Download it where there is network (huggingface-cli download {hub_id}) and set HF_HOME (or "
-            f"HF_HUB_CACHE) to that cache, or pass a local folder")
+            f"HF_HUB_CACHE) to that cache, or pass a local folder"
+        )
     model = import_checkpoint(folder, drop_heads=drop_heads)
     return _with_provenance(model, f"hf://{hub_id}" + (f"@{revision}" if revision else ""))
 

@@ -13,6 +13,7 @@ It reads what the stages left behind and recomputes nothing:
 
 Missing pieces (a stage not run) are left out, not faked; the markdown says which stages ran.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ from .utils.atomic import write_text
 from .utils.readers import load_yaml, reading
 
 log = logging.getLogger(__name__)
+
 
 def _read_json(path: Path) -> Optional[Any]:
     try:
@@ -82,11 +84,17 @@ def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
         d = _read_json(r)
         if not d:
             continue
-        entry = {"metric": d["metric"], "value": d["value"], "higher_is_better": d.get("higher_is_better"),
-                 "upstream_path": d.get("upstream_path"), "upstream_weights": d.get("upstream_weights"),
-                 "layer_weights": d.get("layer_weights"), "best_step": d.get("best_step"),
-                 "curve": [{"step": c["step"], "dev": c["dev"]} for c in d.get("curve") or [] if c.get("dev") is not None],
-                 "loss_curve": d.get("loss_curve") or []}   # the plateau check of a task without a dev split
+        entry = {
+            "metric": d["metric"],
+            "value": d["value"],
+            "higher_is_better": d.get("higher_is_better"),
+            "upstream_path": d.get("upstream_path"),
+            "upstream_weights": d.get("upstream_weights"),
+            "layer_weights": d.get("layer_weights"),
+            "best_step": d.get("best_step"),
+            "curve": [{"step": c["step"], "dev": c["dev"]} for c in d.get("curve") or [] if c.get("dev") is not None],
+            "loss_curve": d.get("loss_curve") or [],
+        }  # the plateau check of a task without a dev split
         if d.get("dev") is not None:
             entry["dev"] = d["dev"]
         out.setdefault(d.get("upstream", r.parent.parent.name), {})[d.get("task", r.parent.name)] = entry
@@ -110,17 +118,25 @@ def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
             d, m = _read_json(r), DECODE_DIR.match(r.parent.name)
             if d and m:
                 rates = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
-                decodes[r.parent.name[len("decode_"):]] = rates
+                decodes[r.parent.name[len("decode_") :]] = rates
                 by_split[m["split"]][m["decoder"]] = rates
         dev, test = by_split.get("dev", {}), by_split.get("test", {})
         chosen = [d for d in sorted(dev, key=lambda d: dev[d]["wer"]) if d in test] or sorted(test)
         if not chosen:
             continue
-        others = {split: rates[chosen[0]] for split, rates in by_split.items()
-                  if split not in ("dev", "test") and chosen[0] in rates}
-        out[model.name] = {**test[chosen[0]], "decoder": chosen[0], "chosen_on": "dev" if dev else "none",
-                           **({"other_splits": others} if others else {}),
-                           "decodes": decodes, "upstream": _asr_upstream(model)}
+        others = {
+            split: rates[chosen[0]]
+            for split, rates in by_split.items()
+            if split not in ("dev", "test") and chosen[0] in rates
+        }
+        out[model.name] = {
+            **test[chosen[0]],
+            "decoder": chosen[0],
+            "chosen_on": "dev" if dev else "none",
+            **({"other_splits": others} if others else {}),
+            "decodes": decodes,
+            "upstream": _asr_upstream(model),
+        }
     return out
 
 
@@ -143,8 +159,15 @@ def collect_lighthubert(exp: Path) -> List[Dict[str, Any]]:
                 out.append({"role": role, "subnet": r["name"], "params": r["params"], "dev_loss": r["dev_loss"]})
                 break
     if best:
-        out.append({"role": "searched", "subnet": best["name"], "params": best["params"],
-                    "dev_loss": best["dev_loss"], "budget": best.get("budget")})
+        out.append(
+            {
+                "role": "searched",
+                "subnet": best["name"],
+                "params": best["params"],
+                "dev_loss": best["dev_loss"],
+                "budget": best.get("budget"),
+            }
+        )
     for r in rows:
         if r.get("pareto") and r.get("source") not in ("max", "default", "min"):
             out.append({"role": "pareto", "subnet": r["name"], "params": r["params"], "dev_loss": r["dev_loss"]})
@@ -166,8 +189,10 @@ def collect_stage_times(exp: Path) -> Dict[str, Dict[str, Any]]:
                 runs[parts[0]] += 1
                 if len(parts) >= 4 and parts[3]:
                     what[parts[0]] = parts[3]
-    return {s: {"seconds": round(total[s], 1), "runs": runs[s], "what": what.get(s, "")}
-            for s in sorted(total, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))}
+    return {
+        s: {"seconds": round(total[s], 1), "runs": runs[s], "what": what.get(s, "")}
+        for s in sorted(total, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    }
 
 
 def training_runs(exp: Path) -> Dict[str, Path]:
@@ -192,12 +217,19 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
         export = Path(summary["export"]) if summary.get("export") else run / "final"
         if not export.is_absolute():
             export = exp.parent / export
-        models[name] = {"steps": summary.get("steps"), "trained_seconds": summary.get("trained_seconds"),
-                        "wall_seconds": summary.get("wall_seconds_this_run"), "precision": summary.get("precision"),
-                        **({"cut_by_wall_clock_guard": summary["cut_by_wall_clock_guard"]}
-                           if summary.get("cut_by_wall_clock_guard") else {}),
-                        "parameters": count_parameters(export),
-                        "config": str((run / "config.yaml").relative_to(exp)) if (run / "config.yaml").is_file() else None}
+        models[name] = {
+            "steps": summary.get("steps"),
+            "trained_seconds": summary.get("trained_seconds"),
+            "wall_seconds": summary.get("wall_seconds_this_run"),
+            "precision": summary.get("precision"),
+            **(
+                {"cut_by_wall_clock_guard": summary["cut_by_wall_clock_guard"]}
+                if summary.get("cut_by_wall_clock_guard")
+                else {}
+            ),
+            "parameters": count_parameters(export),
+            "config": str((run / "config.yaml").relative_to(exp)) if (run / "config.yaml").is_file() else None,
+        }
     for sub in ("max", "default", "min", "searched"):
         n = count_parameters(exp / "lighthubert" / sub)
         if n is not None:
@@ -205,14 +237,26 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
     pnmi_splits = collect_pnmi(exp)
     pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
     tts = _read_json(exp / "tts" / "eval" / "tts_eval.json")
-    asd = {r.parent.parent.name: {k: r_json[k] for k in ("mAP", "face_frames")}
-           for r in sorted(exp.glob("asd/*/eval/test_results.json")) if (r_json := _read_json(r))}
+    asd = {
+        r.parent.parent.name: {k: r_json[k] for k in ("mAP", "face_frames")}
+        for r in sorted(exp.glob("asd/*/eval/test_results.json"))
+        if (r_json := _read_json(r))
+    }
     curve = _read_json(exp / "tts" / "curve" / "curve.json")
     if tts and curve:
         tts["curve"] = curve["points"]
-    return {"corpus": corpus, "pnmi": pnmi, **({"tts": tts} if tts else {}), **({"asd": asd} if asd else {}), "pnmi_by_split": pnmi_splits, "superb": collect_superb(exp),
-            "asr": collect_asr(exp), "lighthubert": collect_lighthubert(exp), "models": models,
-            "stages": collect_stage_times(exp)}
+    return {
+        "corpus": corpus,
+        "pnmi": pnmi,
+        **({"tts": tts} if tts else {}),
+        **({"asd": asd} if asd else {}),
+        "pnmi_by_split": pnmi_splits,
+        "superb": collect_superb(exp),
+        "asr": collect_asr(exp),
+        "lighthubert": collect_lighthubert(exp),
+        "models": models,
+        "stages": collect_stage_times(exp),
+    }
 
 
 def _fmt(v, digits=2) -> str:
@@ -233,8 +277,17 @@ def to_markdown(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]
     md = [f"# Results: recipes/librispeech on the {res['corpus']} corpus", ""]
     if invocations:
         md += ["Recipe runs (newest last):", "", "```"] + invocations[-8:] + ["```", ""]
-    for section in (_superb_md, _asr_md, _pnmi_md, _lighthubert_md, _tts_md, _asd_md, _models_md, _curves_md,
-                    _stages_md):
+    for section in (
+        _superb_md,
+        _asr_md,
+        _pnmi_md,
+        _lighthubert_md,
+        _tts_md,
+        _asd_md,
+        _models_md,
+        _curves_md,
+        _stages_md,
+    ):
         md += section(res, exp, plots)
     md += ["Machine-readable: [results.json](results.json).", ""]
     return "\n".join(md)
@@ -245,25 +298,48 @@ def _superb_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     tasks = sorted({t for u in superb.values() for t in u})
     if not superb:
         return []
-    md = ["## SUPERB (test split)", "", "| upstream | params | " + " | ".join(
-        f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks) + " |",
-        "|---|---:|" + "---:|" * len(tasks)]
+    md = [
+        "## SUPERB (test split)",
+        "",
+        "| upstream | params | "
+        + " | ".join(f"{t.upper()} {next(u[t]['metric'] for u in superb.values() if t in u)}" for t in tasks)
+        + " |",
+        "|---|---:|" + "---:|" * len(tasks),
+    ]
     params_by_upstream = _upstream_params(res, exp.parent)
     for u, row in superb.items():
-        md.append(f"| {u} | {_params(params_by_upstream.get(u))} | "
-                  + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks) + " |")
+        md.append(
+            f"| {u} | {_params(params_by_upstream.get(u))} | "
+            + " | ".join(_fmt(row[t]["value"]) if t in row else "–" for t in tasks)
+            + " |"
+        )
     no_dev = sorted({t.upper() for row in superb.values() for t, r in row.items() if not r.get("curve")})
-    md += ["", "PER, WER and EER: lower is better; accuracies: higher is better. Each head is scored on test at "
-           "its best dev step" + (f"; {', '.join(no_dev)} (no dev split) at its last step." if no_dev else "."), ""]
-    rising = [f"{u}/{t}" for u, row in superb.items() for t, r in row.items()
-              if still_improving(r.get("curve") or [], bool(r.get("higher_is_better")))]
+    md += [
+        "",
+        "PER, WER and EER: lower is better; accuracies: higher is better. Each head is scored on test at "
+        "its best dev step" + (f"; {', '.join(no_dev)} (no dev split) at its last step." if no_dev else "."),
+        "",
+    ]
+    rising = [
+        f"{u}/{t}"
+        for u, row in superb.items()
+        for t, r in row.items()
+        if still_improving(r.get("curve") or [], bool(r.get("higher_is_better")))
+    ]
     if rising:
         md += ["Heads still improving on dev at their last step (no plateau yet): " + ", ".join(rising) + ".", ""]
-    falling = [f"{u}/{t}" for u, row in superb.items() for t, r in row.items()
-               if not r.get("curve") and loss_still_falling(r.get("loss_curve") or [])]
+    falling = [
+        f"{u}/{t}"
+        for u, row in superb.items()
+        for t, r in row.items()
+        if not r.get("curve") and loss_still_falling(r.get("loss_curve") or [])
+    ]
     if falling:
-        md += ["Heads without a dev split whose training loss was still falling over their last quarter (more than "
-               "2 % below the quarter before): " + ", ".join(falling) + ".", ""]
+        md += [
+            "Heads without a dev split whose training loss was still falling over their last quarter (more than "
+            "2 % below the quarter before): " + ", ".join(falling) + ".",
+            "",
+        ]
     if plots.get("superb_curves"):
         md += [f"![SUPERB heads' dev curves]({Path(plots['superb_curves']).relative_to(exp)})", ""]
     if plots.get("layer_weights"):
@@ -275,15 +351,23 @@ def _asr_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
     if not res["asr"]:
         return []
     splits = sorted({s for r in res["asr"].values() for s in r.get("other_splits", {})})
-    md = ["## CTC ASR (fine-tuned, test split; decoder chosen on dev)", "",
-          "| model | upstream | decoder | WER | CER | " + "".join(f"{s} WER / CER (same decoder) | " for s in splits)
-          + "all decodes |", "|---|---|---|---:|---:|" + "---:|" * len(splits) + "---|"]
+    md = [
+        "## CTC ASR (fine-tuned, test split; decoder chosen on dev)",
+        "",
+        "| model | upstream | decoder | WER | CER | "
+        + "".join(f"{s} WER / CER (same decoder) | " for s in splits)
+        + "all decodes |",
+        "|---|---|---|---:|---:|" + "---:|" * len(splits) + "---|",
+    ]
     for name, r in res["asr"].items():
         alld = "; ".join(f"{k}: {v['wer']:.1f}/{v['cer']:.1f}" for k, v in r["decodes"].items())
-        other = "".join(f"{o['wer']:.2f} / {o['cer']:.2f} | " if (o := r.get("other_splits", {}).get(s)) else "– | "
-                        for s in splits)
-        md.append(f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | "
-                  f"{other}{alld} |")
+        other = "".join(
+            f"{o['wer']:.2f} / {o['cer']:.2f} | " if (o := r.get("other_splits", {}).get(s)) else "– | " for s in splits
+        )
+        md.append(
+            f"| {name} | {r.get('upstream') or '–'} | {r['decoder']} | {r['wer']:.2f} | {r['cer']:.2f} | "
+            f"{other}{alld} |"
+        )
     md.append("")
     return md
 
@@ -292,13 +376,20 @@ def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -
     if not res["pnmi_by_split"]:
         return []
     splits = sorted({s for v in res["pnmi_by_split"].values() for s in v})
-    md = ["## k-means targets: PNMI against the phone alignments", "",
-           "| labels | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    md = [
+        "## k-means targets: PNMI against the phone alignments",
+        "",
+        "| labels | " + " | ".join(splits) + " |",
+        "|---|" + "---:|" * len(splits),
+    ]
     for name, v in res["pnmi_by_split"].items():
         md.append(f"| {name} | " + " | ".join(_fmt(v.get(s), 4) for s in splits) + " |")
     if any("@" in name for name in res["pnmi_by_split"]):
-        md += ["", "`NAME@RHz`: the same labels read at R Hz (every n-th). PNMI rises as frames get fewer, so a "
-               "model's labels are compared with MFCC's at the model's frame rate."]
+        md += [
+            "",
+            "`NAME@RHz`: the same labels read at R Hz (every n-th). PNMI rises as frames get fewer, so a "
+            "model's labels are compared with MFCC's at the model's frame rate.",
+        ]
     md.append("")
     return md
 
@@ -306,8 +397,12 @@ def _pnmi_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -
 def _lighthubert_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) -> List[str]:
     if not res["lighthubert"]:
         return []
-    md = ["## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)", "",
-           "| role | subnet | params | dev loss |", "|---|---|---:|---:|"]
+    md = [
+        "## LightHuBERT subnets (dev distillation loss of the stage-2 supernet)",
+        "",
+        "| role | subnet | params | dev loss |",
+        "|---|---|---:|---:|",
+    ]
     for r in res["lighthubert"]:
         md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
     md.append("")
@@ -322,46 +417,64 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
     t = res["tts"]
     asr = lambda r: "–" if not r else f"{r['wer']:.1f} / {r['cer']:.1f}"  # noqa: E731
     rs, vc = t["resynthesis"], t["voice_conversion"]
-    md = ["## WavThruVec (test split)", "", "| measure | value |", "|---|---:|",
-           f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |", f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
-           f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
-           f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
-           f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
-           f"{vc['similarity_to_source']:.3f} |", f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |"]
+    md = [
+        "## WavThruVec (test split)",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| resynthesis MCD (dB) | {rs['mcd']:.2f} |",
+        f"| resynthesis STOI | {_fmt(rs.get('stoi'), 3)} |",
+        f"| ASR WER / CER on the original audio | {asr(rs.get('asr_original'))} |",
+        f"| ASR WER / CER on resynthesized audio | {asr(rs.get('asr'))} |",
+        f"| voice conversion: similarity to target / to source | {vc['similarity_to_target']:.3f} / "
+        f"{vc['similarity_to_source']:.3f} |",
+        f"| voice conversion ASR WER / CER | {asr(vc.get('asr'))} |",
+    ]
     clean = t.get("clean_twin")
-    if clean:   # the vocoder learnt the clean twin: the floor of clean audio, and MCD against it
-        md += [f"| ASR WER / CER on the clean twin of the original audio | {asr(clean.get('asr_original'))} |",
-               f"| resynthesis MCD (dB) / STOI against the clean twin | {clean['resynthesis_mcd']:.2f} / "
-               f"{_fmt(clean.get('resynthesis_stoi'), 3)} |"]
+    if clean:  # the vocoder learnt the clean twin: the floor of clean audio, and MCD against it
+        md += [
+            f"| ASR WER / CER on the clean twin of the original audio | {asr(clean.get('asr_original'))} |",
+            f"| resynthesis MCD (dB) / STOI against the clean twin | {clean['resynthesis_mcd']:.2f} / "
+            f"{_fmt(clean.get('resynthesis_stoi'), 3)} |",
+        ]
     scale = t.get("speaker_similarity_scale")
     if scale:
-        md += [f"| similarity of real audio: same speaker / source vs target | "
-               f"{_fmt(scale['same_speaker_originals'], 3)} / {_fmt(scale['source_vs_target_originals'], 3)} |"]
+        md += [
+            f"| similarity of real audio: same speaker / source vs target | "
+            f"{_fmt(scale['same_speaker_originals'], 3)} / {_fmt(scale['source_vs_target_originals'], 3)} |"
+        ]
     if t.get("tts"):
-        md += [f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
-               f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |"]
+        md += [
+            f"| TTS ASR WER / CER | {asr(t['tts'].get('asr'))} |",
+            f"| TTS speaker similarity to the reference | {t['tts']['speaker_similarity']:.3f} |",
+        ]
     j = t.get("judges") or {}
     if j.get("wer"):
         sim, w, real = j["speaker_similarity"], j["wer"], j["judge_on_real_audio"]
-        md += [f"| independent judges: resemblyzer EER on real test / reference speakers (%) | "
-               f"{real['test_speakers']['eer']:.1f} / {real['reference_speakers']['eer']:.1f} |"]
+        md += [
+            f"| independent judges: resemblyzer EER on real test / reference speakers (%) | "
+            f"{real['test_speakers']['eer']:.1f} / {real['reference_speakers']['eer']:.1f} |"
+        ]
         own = j.get("vocoder_embedding_on_real_audio")
         if own:
-            md += [f"| the vocoder's own speaker embedding, EER on the same trials (%) | "
-                   f"{own['test_speakers']['eer']:.1f} / {own['reference_speakers']['eer']:.1f} |"]
+            md += [
+                f"| the vocoder's own speaker embedding, EER on the same trials (%) | "
+                f"{own['test_speakers']['eer']:.1f} / {own['reference_speakers']['eer']:.1f} |"
+            ]
         md += [
-               f"| resemblyzer: VC similarity to target / to source (closer to target: share) | "
-               f"{_fmt(sim['vc_to_target'], 3)} / {_fmt(sim['vc_to_source'], 3)} ({_fmt(j['vc_closer_to_target'], 2)}) |",
-               f"| resemblyzer: VC similarity to the source speaker's other sentences (closer to target: share) | "
-               f"{_fmt(sim.get('vc_to_source_speaker'), 3)} "
-               f"({_fmt(j.get('vc_closer_to_target_than_source_speaker'), 2)}) |",
-               f"| resemblyzer: TTS similarity to its reference / to other references | "
-               f"{_fmt(sim['tts_to_reference'], 3)} / {_fmt(sim['tts_to_other_references'], 3)} |",
-               f"| PocketSphinx WER ({'domain LM' if j.get('asr_judge_lm', '').endswith('.arpa') else 'its own LM'}): "
-               f"original (floor) / resynthesis / VC / TTS | {_fmt(w['original'], 1)} / "
-               f"{_fmt(w.get('resynthesis'), 1)} / {_fmt(w.get('vc'), 1)} / {_fmt(w.get('tts'), 1)} |",
-               f"| published MCD-DTW (dB): resynthesis / TTS in the own voice | "
-               f"{_fmt(j['mcd_dtw'].get('resynthesis'))} / {_fmt(j['mcd_dtw'].get('tts_own_voice'))} |"]
+            f"| resemblyzer: VC similarity to target / to source (closer to target: share) | "
+            f"{_fmt(sim['vc_to_target'], 3)} / {_fmt(sim['vc_to_source'], 3)} ({_fmt(j['vc_closer_to_target'], 2)}) |",
+            f"| resemblyzer: VC similarity to the source speaker's other sentences (closer to target: share) | "
+            f"{_fmt(sim.get('vc_to_source_speaker'), 3)} "
+            f"({_fmt(j.get('vc_closer_to_target_than_source_speaker'), 2)}) |",
+            f"| resemblyzer: TTS similarity to its reference / to other references | "
+            f"{_fmt(sim['tts_to_reference'], 3)} / {_fmt(sim['tts_to_other_references'], 3)} |",
+            f"| PocketSphinx WER ({'domain LM' if j.get('asr_judge_lm', '').endswith('.arpa') else 'its own LM'}): "
+            f"original (floor) / resynthesis / VC / TTS | {_fmt(w['original'], 1)} / "
+            f"{_fmt(w.get('resynthesis'), 1)} / {_fmt(w.get('vc'), 1)} / {_fmt(w.get('tts'), 1)} |",
+            f"| published MCD-DTW (dB): resynthesis / TTS in the own voice | "
+            f"{_fmt(j['mcd_dtw'].get('resynthesis'))} / {_fmt(j['mcd_dtw'].get('tts_own_voice'))} |",
+        ]
     md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
     if t.get("curve"):
         md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
@@ -372,11 +485,18 @@ def _asd_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
     if not res.get("asd"):
         return []
     subsets = sorted({k for r in res["asd"].values() for k in r["mAP"] if k != "overall"})
-    md = ["## Active speaker detection (synthetic set, test split, mAP %)", "",
-           "| model | overall | " + " | ".join(subsets) + " |", "|---|---:|" + "---:|" * len(subsets)]
+    md = [
+        "## Active speaker detection (synthetic set, test split, mAP %)",
+        "",
+        "| model | overall | " + " | ".join(subsets) + " |",
+        "|---|---:|" + "---:|" * len(subsets),
+    ]
     for name, r in res["asd"].items():
-        md.append(f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
-                  + " | ".join(_fmt(r["mAP"].get(s)) for s in subsets) + " |")
+        md.append(
+            f"| {name} | {r['mAP'].get('overall', float('nan')):.2f} | "
+            + " | ".join(_fmt(r["mAP"].get(s)) for s in subsets)
+            + " |"
+        )
     md.append("")
     return md
 
@@ -387,8 +507,10 @@ def _models_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     md = ["## Trained models", "", "| run | params | steps | trained s | config |", "|---|---:|---:|---:|---|"]
     for name, m in res["models"].items():
         cfg = f"[{m['config']}]({m['config']})" if m.get("config") else "–"
-        md.append(f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
-                  f"{_fmt(m.get('trained_seconds'), 0)} | {cfg} |")
+        md.append(
+            f"| {name} | {_params(m.get('parameters'))} | {_fmt(m.get('steps'))} | "
+            f"{_fmt(m.get('trained_seconds'), 0)} | {cfg} |"
+        )
     md.append("")
     return md
 
@@ -408,11 +530,18 @@ def _stages_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]])
     for s, v in res["stages"].items():
         md.append(f"| {s} | {v.get('what', '')} | {v['seconds']:.0f} | {v['runs']} |")
     md += [f"| | total | {total:.0f} ({total / 60:.1f} min) | |", ""]
-    cut = {n: m["cut_by_wall_clock_guard"] for n, m in res.get("models", {}).items() if m.get("cut_by_wall_clock_guard")}
-    if cut:   # such runs depend on the machine's speed: say so where the numbers are read
-        md += ["**Cut short by the wall-clock guard** (not the step budget; these results depend on the "
-               "machine's speed and load):", ""]
-        md += [f"- {n}: step {c['at_step']} of {c['max_steps']} after {c['max_time_minutes']} min" for n, c in cut.items()]
+    cut = {
+        n: m["cut_by_wall_clock_guard"] for n, m in res.get("models", {}).items() if m.get("cut_by_wall_clock_guard")
+    }
+    if cut:  # such runs depend on the machine's speed: say so where the numbers are read
+        md += [
+            "**Cut short by the wall-clock guard** (not the step budget; these results depend on the "
+            "machine's speed and load):",
+            "",
+        ]
+        md += [
+            f"- {n}: step {c['at_step']} of {c['max_steps']} after {c['max_time_minutes']} min" for n, c in cut.items()
+        ]
         md += [""]
     return md
 
@@ -435,13 +564,17 @@ def write_report(exp: Path, corpus: str) -> Dict[str, Any]:
     """Write ``exp/results.json``, ``exp/RESULTS.md`` and the plots under ``exp/plots/``; return the dict."""
     exp = Path(exp)
     res = collect(exp, corpus)
-    plots = {"curves": plot_training_curves(training_runs(exp), exp / "plots" / "training_curves.png"),
-             "layer_weights": plot_layer_weights(res["superb"], exp / "plots" / "superb_layer_weights.png"),
-             "superb_curves": plot_superb_curves(res["superb"], exp / "plots" / "superb_dev_curves.png")}
+    plots = {
+        "curves": plot_training_curves(training_runs(exp), exp / "plots" / "training_curves.png"),
+        "layer_weights": plot_layer_weights(res["superb"], exp / "plots" / "superb_layer_weights.png"),
+        "superb_curves": plot_superb_curves(res["superb"], exp / "plots" / "superb_dev_curves.png"),
+    }
     invocations = (exp / "recipe_runs.log").read_text().splitlines() if (exp / "recipe_runs.log").is_file() else []
     res["plots"] = {k: str(Path(v).relative_to(exp)) for k, v in plots.items() if v}
     res["recipe_runs"] = invocations
-    for name, text in (("results.json", json.dumps(res, indent=1)),
-                       ("RESULTS.md", to_markdown(res, exp, plots, invocations))):
+    for name, text in (
+        ("results.json", json.dumps(res, indent=1)),
+        ("RESULTS.md", to_markdown(res, exp, plots, invocations)),
+    ):
         write_text(exp / name, text)
     return res

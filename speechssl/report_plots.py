@@ -1,4 +1,5 @@
 """The report's figures: training curves, SUPERB layer weights and SUPERB heads' dev curves (matplotlib, Agg)."""
+
 from __future__ import annotations
 
 import csv
@@ -29,6 +30,7 @@ def _curves(run: Path) -> Dict[str, List[tuple]]:
 def _panel_grid(n: int):
     """``(pyplot, figure, axes [rows, cols])`` for ``n`` panels, three to a row; unused panels hidden."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -67,8 +69,9 @@ def plot_training_curves(runs: Dict[str, Path], out_png: Path) -> Optional[Path]
 
 def plot_layer_weights(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Path) -> Optional[Path]:
     """One panel per SUPERB task: the learnt softmax weight of every layer, a line per upstream."""
-    tasks = sorted({t for u in superb.values() for t, r in u.items() if r.get("layer_weights")
-                    and len(r["layer_weights"]) > 1})
+    tasks = sorted(
+        {t for u in superb.values() for t, r in u.items() if r.get("layer_weights") and len(r["layer_weights"]) > 1}
+    )
     if not tasks:
         return None
     plt, fig, axes = _panel_grid(len(tasks))
@@ -115,8 +118,9 @@ def plot_superb_curves(superb: Dict[str, Dict[str, Dict[str, Any]]], out_png: Pa
         for u, curve in curves.items():
             ax.plot([c["step"] for c in curve], [c[key] for c in curve], marker=".", label=u)
         metric = next(u[t]["metric"] for u in superb.values() if t in u)
-        ax.set_title(f"{t.upper()}: dev {metric}" if key == "dev" else f"{t.upper()}: training loss (no dev split)",
-                     fontsize=9)
+        ax.set_title(
+            f"{t.upper()}: dev {metric}" if key == "dev" else f"{t.upper()}: training loss (no dev split)", fontsize=9
+        )
         ax.set_xlabel("head step")
         ax.legend(fontsize=6)
     fig.tight_layout()
@@ -141,5 +145,5 @@ def loss_still_falling(loss_curve: List[Dict[str, Any]], min_drop: float = 0.02)
     if len(losses) < 4:
         return False
     q = max(1, len(losses) // 4)
-    last, before = sum(losses[-q:]) / q, sum(losses[-2 * q:-q]) / q
+    last, before = sum(losses[-q:]) / q, sum(losses[-2 * q : -q]) / q
     return before - last > min_drop * abs(before)

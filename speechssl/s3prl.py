@@ -8,6 +8,7 @@ input); ``get_downsample_rates(key)`` gives input samples per output frame. To r
 checkout, add ``s3prl/upstream/speechssl/expert.py`` re-exporting :class:`UpstreamExpert`, and a
 hubconf entry ``def speechssl(ckpt, *args, **kwargs): return UpstreamExpert(ckpt)``.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List
@@ -26,6 +27,7 @@ class UpstreamExpert(nn.Module):
             self.model = ckpt
         else:
             from .hub import load_upstream
+
             self.model = load_upstream(str(ckpt), random_init=bool(kwds.get("random_init", False)))
         self.model.eval()
 
@@ -36,8 +38,12 @@ class UpstreamExpert(nn.Module):
         lengths = torch.tensor([len(w) for w in wavs], device=wavs[0].device)
         out = self.model(pad_sequence(list(wavs), batch_first=True), lengths)
         states = list(out.hidden_states)
-        return {"hidden_states": states, "last_hidden_state": states[-1], "lengths": out.lengths,
-                **{f"hidden_state_{i}": h for i, h in enumerate(states)}}
+        return {
+            "hidden_states": states,
+            "last_hidden_state": states[-1],
+            "lengths": out.lengths,
+            **{f"hidden_state_{i}": h for i, h in enumerate(states)},
+        }
 
 
 class S3PRLUpstream(nn.Module):
@@ -78,6 +84,7 @@ class Featurizer(nn.Module):
     def __init__(self, upstream: S3PRLUpstream, layer_selections: List[int] = None, layer_norm: bool = False):
         super().__init__()
         from .nn.weighted_sum import WeightedSum
+
         self.layer_selections = list(layer_selections) if layer_selections else list(range(upstream.num_layers))
         self.output_size = upstream.hidden_sizes[0]
         self.downsample_rate = upstream.downsample_rates[0]

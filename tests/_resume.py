@@ -1,4 +1,5 @@
 """Kill-and-resume helpers shared by the training tasks' tests (issue 40, point 1)."""
+
 from pathlib import Path
 
 import torch
@@ -16,12 +17,14 @@ def kill_after(step: int):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step == step:
                 raise Killed(step)
+
     return KillAfter()
 
 
 def assert_same_weights(a: Path, b: Path, name: str = "model.safetensors") -> int:
     """Every tensor of ``a/name`` equals ``b/name`` (float32 on one machine: to 1e-5); returns how many."""
     from safetensors.torch import load_file
+
     wa, wb = load_file(str(Path(a) / name)), load_file(str(Path(b) / name))
     assert wa.keys() == wb.keys()
     for k in wa:

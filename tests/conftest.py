@@ -1,4 +1,5 @@
 """Shared fixtures: the real recordings in ../shared/testdata and a tiny synthetic corpus."""
+
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ def librispeech_layout(testdata):
             with open(folder / f"{spk}-{chapter}.trans.txt", "a") as f:
                 f.write(f"{utt} {text[utt].strip()}\n")
         return root
+
     return build
 
 
@@ -65,15 +67,61 @@ def tiny_data(tiny_corpus, tmp_path_factory) -> Path:
 def mfcc_labels(tiny_data, tmp_path_factory):
     """MFCC k-means(16) labels for the tiny corpus's train and dev sets."""
     from speechssl.cli import main
+
     root = tmp_path_factory.mktemp("labels")
     for split in ("train", "dev"):
-        assert main(["features", "--data", str(tiny_data / split), "--out", str(root / "mfcc" / split),
-                     "--type", "mfcc", "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
-    assert main(["kmeans", "learn", "--feats", str(root / "mfcc" / "train"), "-k", "16", "--out",
-                 str(root / "km"), "--restarts", "1"]) == 0
+        assert (
+            main(
+                [
+                    "features",
+                    "--data",
+                    str(tiny_data / split),
+                    "--out",
+                    str(root / "mfcc" / split),
+                    "--type",
+                    "mfcc",
+                    "--deltas",
+                    "--cmvn",
+                    "utt",
+                    "--scale",
+                    "float",
+                ]
+            )
+            == 0
+        )
+    assert (
+        main(
+            [
+                "kmeans",
+                "learn",
+                "--feats",
+                str(root / "mfcc" / "train"),
+                "-k",
+                "16",
+                "--out",
+                str(root / "km"),
+                "--restarts",
+                "1",
+            ]
+        )
+        == 0
+    )
     for split in ("train", "dev"):
-        assert main(["kmeans", "assign", "--model", str(root / "km"), "--feats", str(root / "mfcc" / split),
-                     "--out", str(root / "km" / split)]) == 0
+        assert (
+            main(
+                [
+                    "kmeans",
+                    "assign",
+                    "--model",
+                    str(root / "km"),
+                    "--feats",
+                    str(root / "mfcc" / split),
+                    "--out",
+                    str(root / "km" / split),
+                ]
+            )
+            == 0
+        )
     return root / "km"
 
 
@@ -84,8 +132,22 @@ def upstream_25hz(tmp_path_factory) -> Path:
 
     from speechssl.models import save_model
     from speechssl.models.encoder import EncoderConfig, SpeechEncoder
+
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("upstream_25hz") / "model"
-    save_model(SpeechEncoder(EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=0,
-                                           frontend="fbank_conv2d", encoder="conformer", subsampler_channels=8)), path)
+    save_model(
+        SpeechEncoder(
+            EncoderConfig(
+                hidden_size=32,
+                num_layers=2,
+                num_heads=4,
+                ffn_dim=64,
+                pos_conv_kernel=0,
+                frontend="fbank_conv2d",
+                encoder="conformer",
+                subsampler_channels=8,
+            )
+        ),
+        path,
+    )
     return path

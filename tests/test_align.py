@@ -57,8 +57,9 @@ def test_aligner_agrees_with_the_synthetic_corpus_truth(tiny_data, tmp_path):
     docs/real-speech.md)."""
     counts = align_data_dir(tiny_data / "dev", tmp_path)
     assert counts["unaligned"] == 0
-    a = alignment_agreement((tiny_data / "dev" / "alignments.ctm").read_text(),
-                            (tmp_path / "alignments.ctm").read_text())
+    a = alignment_agreement(
+        (tiny_data / "dev" / "alignments.ctm").read_text(), (tmp_path / "alignments.ctm").read_text()
+    )
     assert a["utterances"] == counts["aligned"]
     assert a["frame_agreement"] > 0.5 and a["boundaries_within_20ms"] > 0.5, a
 
@@ -69,6 +70,7 @@ def test_pnmi_leaves_out_unaligned_utterances_and_says_how_many(tmp_path):
     import numpy as np
 
     from speechssl.clustering.metrics import evaluate_labels
+
     d = tmp_path / "data"
     d.mkdir()
     (d / "alignments.ctm").write_text("a 1 0.00 0.10 AH\na 1 0.10 0.10 T\n")

@@ -1,5 +1,6 @@
 """The synthetic active-speaker set: AVA layout, labels from the talkers' own speech, silent talkers never
 speaking, mouths that move with the speech, and the UniTalk-style subsets."""
+
 import random
 
 import numpy as np
@@ -28,8 +29,14 @@ def test_labels_follow_the_phones_and_the_envelope():
 def test_clip_conditions():
     rng = random.Random(0)
     t = np.arange(32000) / 16000
-    utts = [(f"u{i}", (0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t)).astype(np.float32),
-             [(0.0, 0.5, "SIL"), (0.5, 1.5, "AH"), (1.5, 2.0, "SIL")]) for i in range(4)]
+    utts = [
+        (
+            f"u{i}",
+            (0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t)).astype(np.float32),
+            [(0.0, 0.5, "SIL"), (0.5, 1.5, "AH"), (1.5, 2.0, "SIL")],
+        )
+        for i in range(4)
+    ]
     cfg = AsdSynthConfig(seconds=3.0, silent_talker_prob=0.5, max_faces=3)
     seen_silent = False
     for _ in range(12):
@@ -93,7 +100,7 @@ def write_video(path, frames: int, draw, audio: np.ndarray):
 
 def test_crops_from_a_raw_video(tmp_path):
     """A video with a bright square moving right and a tone: crops follow the box, audio spans the track."""
-    pytest.importorskip("av")      # the [video] extra (in the test extra)
+    pytest.importorskip("av")  # the [video] extra (in the test extra)
     from PIL import Image
 
     from speechssl.audio.io import info
@@ -101,7 +108,7 @@ def test_crops_from_a_raw_video(tmp_path):
 
     def draw(i):
         img = np.zeros((240, 320), np.uint8)
-        img[100:140, 20 + 4 * i: 60 + 4 * i] = 255
+        img[100:140, 20 + 4 * i : 60 + 4 * i] = 255
         return img
 
     path = tmp_path / "vids" / "vid1.mkv"
@@ -109,11 +116,25 @@ def test_crops_from_a_raw_video(tmp_path):
     rows = [HEADER]
     for i in range(10, 30):
         x1 = (20 + 4 * i) / 320
-        rows.append(f"vid1,{i / 25:.2f},{x1:.4f},{100 / 240:.4f},{x1 + 40 / 320:.4f},{140 / 240:.4f},NOT_SPEAKING,vid1:0")
+        rows.append(
+            f"vid1,{i / 25:.2f},{x1:.4f},{100 / 240:.4f},{x1 + 40 / 320:.4f},{140 / 240:.4f},NOT_SPEAKING,vid1:0"
+        )
     (tmp_path / "val.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "asd"
-    args = ["asd", "prepare", "--videos", str(tmp_path / "vids"), "--csv", str(tmp_path / "val.csv"), "--split", "val",
-            "--video-ext", ".mkv", "--out", str(out)]
+    args = [
+        "asd",
+        "prepare",
+        "--videos",
+        str(tmp_path / "vids"),
+        "--csv",
+        str(tmp_path / "val.csv"),
+        "--split",
+        "val",
+        "--video-ext",
+        ".mkv",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     crops = sorted((out / "clips_videos" / "val" / "vid1" / "vid1:0").glob("*.jpg"))
     assert len(crops) == 20
@@ -121,11 +142,11 @@ def test_crops_from_a_raw_video(tmp_path):
         img = np.asarray(Image.open(c))
         assert img.shape == (112, 112)
         centre, corner = img[40:72, 40:72].mean(), img[:12, :12].mean()
-        assert centre > 200 and corner < 60          # the box's bright square sits in the middle of every crop
+        assert centre > 200 and corner < 60  # the box's bright square sits in the middle of every crop
     wav = out / "clips_audios" / "val" / "vid1" / "vid1:0.wav"
     assert info(str(wav)).num_frames == int((29 / 25 + 0.04) * 16000) - int(10 / 25 * 16000)
     stamp = wav.stat().st_mtime
-    assert main(args) == 0 and wav.stat().st_mtime == stamp       # a finished track is kept
+    assert main(args) == 0 and wav.stat().st_mtime == stamp  # a finished track is kept
 
 
 def test_prepare_train_eval_predict_on_raw_videos_in_the_ava_layout(tmp_path):
@@ -142,15 +163,16 @@ def test_prepare_train_eval_predict_on_raw_videos_in_the_ava_layout(tmp_path):
     for split, videos in (("train", ["-5KQ66BBWC4", "2qQs3Y9OJX0"]), ("test", ["_a9SWtcaNj8"])):
         rows = []
         for v in videos:
-            talking = np.repeat(rng.random(10) > 0.5, 10)                       # 4 s in 0.4 s turns
+            talking = np.repeat(rng.random(10) > 0.5, 10)  # 4 s in 0.4 s turns
             tone = np.repeat(talking, 640) * 0.3 * np.sin(2 * np.pi * 300 * np.arange(64000) / 16000)
 
             def draw(i, talking=talking):
                 img = np.full((240, 320), 40, np.uint8)
-                img[60:180, 100:220] = 180                                        # the face
+                img[60:180, 100:220] = 180  # the face
                 if talking[i] and i % 4 < 2:
-                    img[140:165, 135:185] = 10                                    # its open mouth
+                    img[140:165, 135:185] = 10  # its open mouth
                 return img
+
             write_video(tmp_path / "vids" / f"{v}.mp4", 100, draw, tone)
             entity = f"{v}_0900_0960:1"
             for i in range(2, 98):
@@ -159,20 +181,77 @@ def test_prepare_train_eval_predict_on_raw_videos_in_the_ava_layout(tmp_path):
         (tmp_path / f"ava_activespeaker_{split}.csv").write_text("\n".join(rows) + "\n")
     root = tmp_path / "ava"
     for split in ("train", "test"):
-        assert main(["asd", "prepare", "--videos", str(tmp_path / "vids"), "--csv",
-                     str(tmp_path / f"ava_activespeaker_{split}.csv"), "--split", split, "--out", str(root)]) == 0
+        assert (
+            main(
+                [
+                    "asd",
+                    "prepare",
+                    "--videos",
+                    str(tmp_path / "vids"),
+                    "--csv",
+                    str(tmp_path / f"ava_activespeaker_{split}.csv"),
+                    "--split",
+                    split,
+                    "--out",
+                    str(root),
+                ]
+            )
+            == 0
+        )
         assert read_ava_csv(root / "csv" / f"{split}_orig.csv")[0]["video_id"] in ("-5KQ66BBWC4", "_a9SWtcaNj8")
     out = tmp_path / "mfcc"
-    assert main(["asd", "train", "--config", "asd/mfcc_tiny", f"data.root={root}", "data.valid=null",
-                 f"trainer.out_dir={out}"]) == 0
+    assert (
+        main(
+            [
+                "asd",
+                "train",
+                "--config",
+                "asd/mfcc_tiny",
+                f"data.root={root}",
+                "data.valid=null",
+                f"trainer.out_dir={out}",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "summary.json").read_text())["tracks"] == 2
-    assert main(["asd", "eval", "--model", str(out / "final"), "--root", str(root), "--split", "test",
-                 "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        main(
+            [
+                "asd",
+                "eval",
+                "--model",
+                str(out / "final"),
+                "--root",
+                str(root),
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "eval" / "test_results.json").read_text())
     assert res["face_frames"] == 96 and set(res["mAP"]) == {"overall"}
     pred_csv = tmp_path / "pred.csv"
-    assert main(["asd", "predict", "--model", str(out / "final"), "--root", str(root), "--split", "test",
-                 "--out", str(pred_csv)]) == 0
+    assert (
+        main(
+            [
+                "asd",
+                "predict",
+                "--model",
+                str(out / "final"),
+                "--root",
+                str(root),
+                "--split",
+                "test",
+                "--out",
+                str(pred_csv),
+            ]
+        )
+        == 0
+    )
     with open(pred_csv) as f:
         preds = list(csv.DictReader(f))
     gt = read_ava_csv(root / "csv" / "test_orig.csv")

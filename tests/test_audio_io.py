@@ -57,8 +57,7 @@ def test_multichannel_mix_and_pick(tmp_path):
         load(path, channel=2)
 
 
-@pytest.mark.parametrize("fmt,subtype", [("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III"),
-                                         ("FLAC", "PCM_16")])
+@pytest.mark.parametrize("fmt,subtype", [("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III"), ("FLAC", "PCM_16")])
 def test_compressed_formats(tmp_path, fmt, subtype):
     if subtype not in sf.available_subtypes(fmt):
         pytest.skip(f"libsndfile here cannot write {fmt}")
@@ -128,7 +127,7 @@ def test_zero_length_audio(tmp_path):
 def test_truncated_wav(testdata, tmp_path):
     src = testdata / "librispeech/audio/1995-1837-0001.wav"
     p = tmp_path / "cut.wav"
-    p.write_bytes(src.read_bytes()[: 20000])
+    p.write_bytes(src.read_bytes()[:20000])
     with pytest.raises(AudioError, match="cut.wav: truncated WAV: header declares"):
         load(p)
     with pytest.raises(AudioError, match="truncated"):
@@ -193,6 +192,7 @@ def test_a_pipe_gets_no_stdin_and_is_bounded_in_time_and_output(testdata, tmp_pa
     wav = testdata / "librispeech/audio/1089-134691-0000.flac"
     # our stdin is a pipe nobody writes to: a command inheriting it would wait forever; closed, `cat -` ends
     import os
+
     read_end, write_end = os.pipe()
     saved = os.dup(0)
     os.dup2(read_end, 0)
@@ -215,5 +215,6 @@ def test_a_pipe_gets_no_stdin_and_is_bounded_in_time_and_output(testdata, tmp_pa
     (d / "wav.scp").write_text(f"u1 cat {wav} |\n")
     (d / "utt2spk").write_text("u1 u1\n")
     from speechssl.cli import main
+
     assert main(["data", "validate", str(d), "--check-audio"]) == 0
     assert "--check-audio runs the 1 pipe command(s) in wav.scp" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """AVA-ActiveSpeaker average precision against hand-computed cases and the official script's refusals."""
+
 import pytest
 
 from speechssl.downstream.ava_ap import (
@@ -60,7 +61,9 @@ def test_refusals_name_the_row():
 
 def test_reads_the_csv_layout(tmp_path):
     f = tmp_path / "gt.csv"
-    f.write_text("v,900.00,0.1,0.2,0.5,0.6,SPEAKING_AUDIBLE,v:e1,1,v:e1:1\nv,900.04,0.1,0.2,0.5,0.6,NOT_SPEAKING,v:e1,0,v:e1:1\n")
+    f.write_text(
+        "v,900.00,0.1,0.2,0.5,0.6,SPEAKING_AUDIBLE,v:e1,1,v:e1:1\nv,900.04,0.1,0.2,0.5,0.6,NOT_SPEAKING,v:e1,0,v:e1:1\n"
+    )
     gt = read_ava_csv(f)
     assert gt[0]["label"] == "SPEAKING_AUDIBLE" and gt[1]["frame_timestamp"] == "900.04"
     (tmp_path / "bad.csv").write_text("v,900.00,0.1\n")

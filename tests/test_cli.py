@@ -7,8 +7,15 @@ import pytest
 from speechssl.cli import main
 from speechssl.data.kaldi_dir import DataDir
 
-SUBCOMMANDS = [["corpus", "synth"], ["data", "prep-librispeech"], ["data", "validate"],
-               ["data", "fix"], ["data", "utt2dur"], ["features"], ["demo"]]
+SUBCOMMANDS = [
+    ["corpus", "synth"],
+    ["data", "prep-librispeech"],
+    ["data", "validate"],
+    ["data", "fix"],
+    ["data", "utt2dur"],
+    ["features"],
+    ["demo"],
+]
 
 
 @pytest.mark.parametrize("cmd", [[]] + SUBCOMMANDS)
@@ -20,8 +27,7 @@ def test_help(cmd, capsys):
 
 
 def test_console_script_installed():
-    out = subprocess.run([sys.executable, "-m", "speechssl.cli", "--help"], capture_output=True,
-                         text=True)
+    out = subprocess.run([sys.executable, "-m", "speechssl.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "features" in out.stdout
 
 
@@ -47,8 +53,18 @@ def test_features_cli_sharded_resumable(testdata, tmp_path, capsys):
     from speechssl.audio import features as F
 
     out = tmp_path / "mfcc"
-    args = ["features", "--data", str(testdata / "pocketsphinx"), "--out", str(out),
-            "--type", "mfcc", "--deltas", "--nshard", "2"]
+    args = [
+        "features",
+        "--data",
+        str(testdata / "pocketsphinx"),
+        "--out",
+        str(out),
+        "--type",
+        "mfcc",
+        "--deltas",
+        "--nshard",
+        "2",
+    ]
     assert main(args + ["--rank", "0"]) == 0
     assert not (out / "feats.scp").exists()  # shard 1 is not done yet
     assert main(args + ["--rank", "1"]) == 0
@@ -100,15 +116,25 @@ def test_speaker_cmvn_with_shards_keeps_each_speaker_whole(testdata, tmp_path):
     from speechssl.audio import features as F
 
     out = tmp_path / "fb"
-    args = ["features", "--data", str(testdata / "fsdd"), "--out", str(out), "--type", "fbank",
-            "--cmvn", "spk", "--nshard", "3"]
+    args = [
+        "features",
+        "--data",
+        str(testdata / "fsdd"),
+        "--out",
+        str(out),
+        "--type",
+        "fbank",
+        "--cmvn",
+        "spk",
+        "--nshard",
+        "3",
+    ]
     for rank in range(3):
         assert main(args + ["--rank", str(rank)]) == 0
     feats = dict(kaldiio.load_scp(str(out / "feats.scp")))
     d = DataDir.read(testdata / "fsdd")
     assert sorted(feats) == d.utt_ids
-    shard_spk = [{d.utt2spk[l.split()[0]] for l in (out / f"feats.{r}.scp").read_text().splitlines()}
-                 for r in range(3)]
+    shard_spk = [{d.utt2spk[l.split()[0]] for l in (out / f"feats.{r}.scp").read_text().splitlines()} for r in range(3)]
     assert sum(len(s) for s in shard_spk) == 4  # no speaker in two shards
     utts = d.spk2utt["jackson"]
     raw = {u: F.fbank(torch.from_numpy(d.load_audio(u)) * 32768)[0] for u in utts}

@@ -1,5 +1,6 @@
 """The command's contract: defaults in help, -v after a sub-command, --version, one-line errors for bad input
 and tracebacks for bugs; the helpers behind it (atomic writes, text read with file:line)."""
+
 import os
 
 import pytest
@@ -35,6 +36,7 @@ def test_user_errors_are_one_line_bugs_keep_their_traceback(tmp_path, capsys, mo
     assert "Traceback" not in err and err.count("\n") == 1
     # a programming error inside a command is not swallowed
     import speechssl.data.kaldi_dir as kaldi_dir
+
     monkeypatch.setattr(kaldi_dir, "DataDir", None)
     with pytest.raises(AttributeError):
         main(["data", "validate", str(tmp_path)])

@@ -1,6 +1,7 @@
 """The command line starts without torch or Lightning: ``--help``, ``--version`` and the parser of every command
 import only the standard library and omegaconf; each command imports the library when it runs. The constants
 the parser shows (presets, SUPERB tasks, LM defaults, Kaldi's scale) are the library's own."""
+
 import json
 import subprocess
 import sys

@@ -1,5 +1,6 @@
 """SLURM: the requeue signal saves a checkpoint and calls `scontrol requeue`; the requeued job resumes from
 that checkpoint exactly; interactive allocations are left alone; bf16 autocast trains on the CPU."""
+
 import os
 import signal
 import stat
@@ -15,11 +16,19 @@ def _slurm_env(monkeypatch, tmp_path, job_name="pretrain"):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "scontrol"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'scontrol.log'}\n")
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    for k, v in {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_NAME": job_name,
-                 "SLURM_NODELIST": "localhost", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}.items():
+    for k, v in {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NTASKS": "1",
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_JOB_NAME": job_name,
+        "SLURM_NODELIST": "localhost",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+    }.items():
         monkeypatch.setenv(k, v)
 
 
@@ -36,23 +45,27 @@ class _SignalAt:
                     os.kill(os.getpid(), signal.SIGUSR1)
                 elif trainer.global_step == n + 1:
                     raise _Kill()
+
         return Cb()
 
 
-def test_requeue_signal_checkpoints_requeues_and_the_job_resumes_exactly(tiny_data, mfcc_labels, tmp_path,
-                                                                         monkeypatch):
+def test_requeue_signal_checkpoints_requeues_and_the_job_resumes_exactly(tiny_data, mfcc_labels, tmp_path, monkeypatch):
     steps = 6
-    straight = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "a", f"trainer.max_steps={steps}",
-                                    "trainer.checkpoint_every_steps=100"))
+    straight = pretrain_hubert(
+        _cfg(tiny_data, mfcc_labels, tmp_path / "a", f"trainer.max_steps={steps}", "trainer.checkpoint_every_steps=100")
+    )
     _slurm_env(monkeypatch, tmp_path)
     out = tmp_path / "b"
     with pytest.raises(_Kill):
-        pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, f"trainer.max_steps={steps}",
-                             "trainer.checkpoint_every_steps=100"), callbacks=[_SignalAt(3)])
+        pretrain_hubert(
+            _cfg(tiny_data, mfcc_labels, out, f"trainer.max_steps={steps}", "trainer.checkpoint_every_steps=100"),
+            callbacks=[_SignalAt(3)],
+        )
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
     assert list(out.glob("hpc_ckpt_*.ckpt")) and not (out / "checkpoints" / "last.ckpt").exists()
-    resumed = pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, f"trainer.max_steps={steps}",
-                                   "trainer.checkpoint_every_steps=100"))   # the requeued job
+    resumed = pretrain_hubert(
+        _cfg(tiny_data, mfcc_labels, out, f"trainer.max_steps={steps}", "trainer.checkpoint_every_steps=100")
+    )  # the requeued job
     assert resumed["steps"] == straight["steps"] == steps
     la, lb = _losses(tmp_path / "a"), _losses(out)
     for s in range(3, steps):
@@ -64,6 +77,7 @@ def test_interactive_allocations_are_not_treated_as_batch_jobs(monkeypatch, tmp_
 
     from speechssl.training.config import TrainerConfig
     from speechssl.training.fit import _cluster_plugins
+
     _slurm_env(monkeypatch, tmp_path, job_name="bash")
     assert not SLURMEnvironment.detect() and _cluster_plugins(TrainerConfig()) == []
     monkeypatch.setenv("SLURM_JOB_NAME", "pretrain")
@@ -73,8 +87,9 @@ def test_interactive_allocations_are_not_treated_as_batch_jobs(monkeypatch, tmp_
 
 def test_bf16_autocast_training_step_on_cpu(tiny_data, mfcc_labels, tmp_path):
     """The precision GPU runs use, as a CPU smoke test: a few bf16-mixed steps train and the loss is finite."""
-    summary = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "bf16", "trainer.max_steps=3",
-                                  "trainer.precision=bf16-mixed"))
+    summary = pretrain_hubert(
+        _cfg(tiny_data, mfcc_labels, tmp_path / "bf16", "trainer.max_steps=3", "trainer.precision=bf16-mixed")
+    )
     losses = _losses(tmp_path / "bf16")
     assert summary["steps"] == 3 and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
@@ -85,12 +100,20 @@ def test_the_prepared_gpu_script_runs_its_cpu_smoke_mode(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
     script = Path(__file__).resolve().parents[1] / "tools" / "gpu_checks.py"
-    r = subprocess.run([sys.executable, str(script), "--device", "cpu", "--tiny", "--steps", "1", "--out",
-                        str(tmp_path / "g.json")], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(script), "--device", "cpu", "--tiny", "--steps", "1", "--out", str(tmp_path / "g.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads((tmp_path / "g.json").read_text())["rows"]
-    assert [r["what"].split(" (")[0] for r in rows][:2] == ["HuBERT Base it1 pretraining step", "HuBERT Base encoder fwd+bwd"]
+    assert [r["what"].split(" (")[0] for r in rows][:2] == [
+        "HuBERT Base it1 pretraining step",
+        "HuBERT Base encoder fwd+bwd",
+    ]
     assert all(r["seconds"] > 0 and r["peak_MiB"] > 0 for r in rows)
 
 
@@ -100,6 +123,7 @@ def test_labels_are_read_only_for_the_utterances_in_use(tmp_path, caplog):
     import logging
 
     from speechssl.clustering.kmeans import read_labels
+
     lines = [f"u{i:05d} 1 2 3" for i in range(5000)] + ["other not numbers at all"]
     (tmp_path / "labels.txt").write_text("\n".join(lines) + "\n")
     caplog.set_level(logging.INFO)

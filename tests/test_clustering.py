@@ -1,4 +1,5 @@
 """k-means targets: sampling, learn / assign / eval, label-count checks, PNMI definitions."""
+
 import json
 
 import numpy as np
@@ -33,6 +34,7 @@ def _blobs(n_utts=40, k=5, dim=8, seed=0):
 
 def _write_scp(tmp_path, feats):
     import kaldiio
+
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/feats.ark,{tmp_path}/feats.scp") as w:
         for u in sorted(feats):
             w(u, feats[u])
@@ -42,7 +44,7 @@ def _write_scp(tmp_path, feats):
 def test_sample_frames_is_bounded_and_uniform():
     rng = np.random.default_rng(1)
     utts = [(f"u{i}", np.full((100, 2), i, dtype=np.float32)) for i in range(200)]  # value = utterance index
-    everything, total = sample_frames(iter(utts), 1.0, 10 ** 9)
+    everything, total = sample_frames(iter(utts), 1.0, 10**9)
     assert total == 20000 and len(everything) == 20000
     sample, total = sample_frames(iter(utts), 1.0, 3000, seed=3)
     assert total == 20000 and 1000 <= len(sample) <= 3000
@@ -96,8 +98,11 @@ def test_extract_output_is_a_feature_source(tmp_path):
     utts = sorted(feats)
     np.save(out / "layer3" / "chunk.0.00000.npy", np.concatenate([feats[u] for u in utts]))
     (out / "index.0.00000.json").write_text(json.dumps({"utts": utts, "frames": [len(feats[u]) for u in utts]}))
-    (out / "spec.json").write_text(json.dumps({"model": "m", "layers": [3], "format": "npy", "nshard": 1,
-                                               "frame_rate": 50.0, "data": "d", "dim": 8}))
+    (out / "spec.json").write_text(
+        json.dumps(
+            {"model": "m", "layers": [3], "format": "npy", "nshard": 1, "frame_rate": 50.0, "data": "d", "dim": 8}
+        )
+    )
     with pytest.raises(ValueError, match="name one as .*ext:LAYER"):
         FeatureSource.open(str(out))
     with pytest.raises(ValueError, match="layer 5 was not extracted"):
@@ -153,18 +158,67 @@ def test_mfcc_kmeans_pnmi_on_the_synthetic_corpus(tiny_data, tmp_path, capsys):
     """The whole CLI path: MFCC -> learn -> assign (2 shards) -> eval; MFCC clusters carry phone
     information (PNMI well above shuffled labels)."""
     train = tiny_data / "train"
-    assert main(["features", "--data", str(train), "--out", str(tmp_path / "mfcc"), "--type", "mfcc",
-                 "--deltas", "--cmvn", "utt", "--scale", "float"]) == 0
-    assert main(["kmeans", "learn", "--feats", str(tmp_path / "mfcc"), "-k", "20", "--out",
-                 str(tmp_path / "km"), "--restarts", "2"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(train),
+                "--out",
+                str(tmp_path / "mfcc"),
+                "--type",
+                "mfcc",
+                "--deltas",
+                "--cmvn",
+                "utt",
+                "--scale",
+                "float",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "kmeans",
+                "learn",
+                "--feats",
+                str(tmp_path / "mfcc"),
+                "-k",
+                "20",
+                "--out",
+                str(tmp_path / "km"),
+                "--restarts",
+                "2",
+            ]
+        )
+        == 0
+    )
     for r in (0, 1):
-        assert main(["kmeans", "assign", "--model", str(tmp_path / "km"), "--feats", str(tmp_path / "mfcc"),
-                     "--out", str(tmp_path / "lab"), "--nshard", "2", "--rank", str(r)]) == 0
+        assert (
+            main(
+                [
+                    "kmeans",
+                    "assign",
+                    "--model",
+                    str(tmp_path / "km"),
+                    "--feats",
+                    str(tmp_path / "mfcc"),
+                    "--out",
+                    str(tmp_path / "lab"),
+                    "--nshard",
+                    "2",
+                    "--rank",
+                    str(r),
+                ]
+            )
+            == 0
+        )
     assert main(["kmeans", "eval", "--labels", str(tmp_path / "lab"), "--data", str(train)]) == 0
     q = json.loads((tmp_path / "lab" / "quality.json").read_text())
     labels = read_labels(tmp_path / "lab")
     rng = np.random.default_rng(0)
-    shuffled = {u: rng.permutation(np.concatenate(list(labels.values())))[:len(v)] for u, v in labels.items()}
+    shuffled = {u: rng.permutation(np.concatenate(list(labels.values())))[: len(v)] for u, v in labels.items()}
     q_random = evaluate_labels(shuffled, train, 100.0, 20)
     assert q["pnmi"] > 0.15 and q["pnmi"] > 5 * q_random["pnmi"]
     assert 0 < q["cluster_purity"] <= 1 and q["phone_purity"] > q_random["phone_purity"]
@@ -175,7 +229,9 @@ def test_mfcc_kmeans_pnmi_on_the_synthetic_corpus(tiny_data, tmp_path, capsys):
     assert main(["kmeans", "eval", "--labels", str(tmp_path / "lab"), "--data", str(train), "--at-rate", "50"]) == 0
     q50 = json.loads((tmp_path / "lab" / "quality_at_50hz.json").read_text())
     assert q50["frame_rate"] == 50 and q50["frames"] == pytest.approx(q["frames"] / 2, rel=0.02)
-    assert q50["pnmi"] == pytest.approx(evaluate_labels({u: v[::2] for u, v in labels.items()}, train, 50.0, 20)["pnmi"])
+    assert q50["pnmi"] == pytest.approx(
+        evaluate_labels({u: v[::2] for u, v in labels.items()}, train, 50.0, 20)["pnmi"]
+    )
     assert json.loads((tmp_path / "lab" / "quality.json").read_text()) == q  # the 100-Hz result is kept
     with pytest.raises(InputError, match="cannot be read at 30 Hz"):
         label_set_quality(tmp_path / "lab", train, at_rate=30)
@@ -191,10 +247,11 @@ def test_utterance_sampling_reads_only_the_chosen_utterances_and_still_finds_the
         for u, a in original(utts):
             read.append(u)
             yield u, a
+
     monkeypatch.setattr(src, "subset", counting)
     model = learn_kmeans(src, 5, None, restarts=1, seed=0, utt_fraction=0.5)
     assert model.spec["utterances_read"] == len(read) == round(0.5 * len(feats))
-    assert model.spec["frames_total"] == sum(len(feats[u]) for u in read)     # nothing else was read
+    assert model.spec["frames_total"] == sum(len(feats[u]) for u in read)  # nothing else was read
     d = ((model.centroids[:, None] - centres[None]) ** 2).sum(-1)
     assert d.min(1).max() < 0.2
 

@@ -12,8 +12,7 @@ from speechssl.data.librispeech import prepare_librispeech, read_ctm_frames
 def test_read_real_data_dirs_and_utt2dur_from_headers(testdata, name):
     d = DataDir.read(testdata / name)
     assert len(d) == len((testdata / name / "utt2spk").read_text().splitlines())
-    ref = {l.split()[0]: float(l.split()[1])
-           for l in (testdata / name / "utt2dur").read_text().splitlines()}
+    ref = {l.split()[0]: float(l.split()[1]) for l in (testdata / name / "utt2dur").read_text().splitlines()}
     durs = d.compute_utt2dur()
     assert durs.keys() == ref.keys()
     for utt, dur in durs.items():
@@ -39,13 +38,16 @@ def make_dir(tmp_path, files):
 
 
 def test_validate_every_kind_of_problem(tmp_path):
-    d = make_dir(tmp_path, {
-        "wav.scp": "s1-a a.wav\ns1-c c.wav\ns1-b b.wav\ns1-a dup.wav\ns2-x\n",
-        "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\ns1-d s1\n",
-        "text": "s1-a HELLO\ns1-z ORPHAN\n",
-        "spk2utt": "s1 s1-a s1-b\n",
-        "utt2dur": "s1-a 1.0\ns1-b zero\ns1-c -1\n",
-    })
+    d = make_dir(
+        tmp_path,
+        {
+            "wav.scp": "s1-a a.wav\ns1-c c.wav\ns1-b b.wav\ns1-a dup.wav\ns2-x\n",
+            "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\ns1-d s1\n",
+            "text": "s1-a HELLO\ns1-z ORPHAN\n",
+            "spk2utt": "s1 s1-a s1-b\n",
+            "utt2dur": "s1-a 1.0\ns1-b zero\ns1-c -1\n",
+        },
+    )
     problems = [str(p) for p in DataDir.read(d).validate()]
     expect = [
         "error: wav.scp:3: not sorted: 's1-b' after 's1-c' (sort with LC_ALL=C)",
@@ -63,27 +65,37 @@ def test_validate_every_kind_of_problem(tmp_path):
 
 
 def test_fix_keeps_consistent_entries_and_says_why(tmp_path):
-    d = make_dir(tmp_path, {
-        "wav.scp": "s1-a a.wav\ns1-b b.wav\ns1-c c.wav\ns1-a dup.wav\nzz-orphan o.wav\n",
-        "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\ns1-d s1\n",
-        "text": "s1-a HELLO\ns1-b WORLD\n",
-    })
+    d = make_dir(
+        tmp_path,
+        {
+            "wav.scp": "s1-a a.wav\ns1-b b.wav\ns1-c c.wav\ns1-a dup.wav\nzz-orphan o.wav\n",
+            "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\ns1-d s1\n",
+            "text": "s1-a HELLO\ns1-b WORLD\n",
+        },
+    )
     fixed, dropped = DataDir.read(d).fix()
     assert fixed.utt_ids == ["s1-a", "s1-b"]
     assert fixed.wav_scp == {"s1-a": "a.wav", "s1-b": "b.wav"}  # first occurrence wins
-    assert dropped == {"duplicate lines in wav.scp": ["s1-a"], "no audio (wav.scp/segments)": ["s1-d"],
-                       "missing from text": ["s1-c"], "recordings with no utterance (wav.scp only)": ["zz-orphan"]}
+    assert dropped == {
+        "duplicate lines in wav.scp": ["s1-a"],
+        "no audio (wav.scp/segments)": ["s1-d"],
+        "missing from text": ["s1-c"],
+        "recordings with no utterance (wav.scp only)": ["zz-orphan"],
+    }
     out = fixed.write(tmp_path / "fixed")
     assert DataDir.read(out).validate() == []
     assert (out / "spk2utt").read_text() == "s1 s1-a s1-b\n"
 
 
 def test_segments_problems(tmp_path):
-    d = make_dir(tmp_path, {
-        "wav.scp": "rec a.wav\n",
-        "segments": "rec-1 rec 0.0 1.0\nrec-2 rec 2.0 1.5\nrec-3 other 0 1\n",
-        "utt2spk": "rec-1 rec\nrec-2 rec\nrec-3 rec\n",
-    })
+    d = make_dir(
+        tmp_path,
+        {
+            "wav.scp": "rec a.wav\n",
+            "segments": "rec-1 rec 0.0 1.0\nrec-2 rec 2.0 1.5\nrec-3 other 0 1\n",
+            "utt2spk": "rec-1 rec\nrec-2 rec\nrec-3 rec\n",
+        },
+    )
     problems = [str(p) for p in DataDir.read(d).validate()]
     assert "error: segments:2: rec-2: need 0 <= start < end, got 2.0 1.5" in problems
     assert "error: segments:3: rec-3: recording 'other' not in wav.scp" in problems
@@ -103,8 +115,9 @@ def test_check_audio_names_bad_files(testdata, tmp_path):
     good = testdata / "fsdd/recordings/0_george_0.wav"
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    d = make_dir(tmp_path, {"wav.scp": f"u1 {good}\nu2 {empty}\nu3 {tmp_path}/missing.wav\n",
-                            "utt2spk": "u1 u\nu2 u\nu3 u\n"})
+    d = make_dir(
+        tmp_path, {"wav.scp": f"u1 {good}\nu2 {empty}\nu3 {tmp_path}/missing.wav\n", "utt2spk": "u1 u\nu2 u\nu3 u\n"}
+    )
     problems = [str(p) for p in DataDir.read(d).validate(check_audio=True)]
     assert any("u2" in p and "empty file" in p for p in problems)
     assert any("u3" in p and "file not found" in p for p in problems)
@@ -127,7 +140,8 @@ def build_librispeech_tree(testdata, root):
             f.write(f"{utt} {src.text[utt]}\n")
     (root / "SPEAKERS.TXT").write_text(
         "; ID  |SEX| SUBSET |MINUTES| NAME\n1089 | M | test-clean | 25.0 | Someone\n"
-        "61 | M | test-clean | 25.0 | Other\n")
+        "61 | M | test-clean | 25.0 | Other\n"
+    )
     return src
 
 
@@ -173,17 +187,19 @@ def test_subset_written_elsewhere_still_finds_its_audio(testdata, tmp_path):
 def test_fix_in_place_however_spelled_keeps_a_backup_and_loses_no_file(tmp_path, capsys, monkeypatch):
     import speechssl.data.kaldi_dir as kd
     from speechssl.cli import main
+
     original = "s1-a s1\ns1-b s1\nzz z\n"
-    d = make_dir(tmp_path, {"wav.scp": "s1-a a.wav\ns1-b b.wav\n", "utt2spk": original,
-                            "text": "s1-a HI\ns1-b THERE\n"})
-    (d / "alignments.ctm").write_text("s1-a 1 0.0 0.5 HH\n" * 50)     # "large": over the in-memory limit below
-    (d / "notes.ark").write_bytes(b"\x00\xff binary\n")               # not UTF-8: copied as bytes
+    d = make_dir(
+        tmp_path, {"wav.scp": "s1-a a.wav\ns1-b b.wav\n", "utt2spk": original, "text": "s1-a HI\ns1-b THERE\n"}
+    )
+    (d / "alignments.ctm").write_text("s1-a 1 0.0 0.5 HH\n" * 50)  # "large": over the in-memory limit below
+    (d / "notes.ark").write_bytes(b"\x00\xff binary\n")  # not UTF-8: copied as bytes
     monkeypatch.setattr(kd, "VERBATIM_IN_MEMORY_BYTES", 100)
-    assert main(["data", "fix", str(d), "--out", f"{d}/"]) == 0           # the same folder, spelled otherwise
+    assert main(["data", "fix", str(d), "--out", f"{d}/"]) == 0  # the same folder, spelled otherwise
     assert "dropped 1: no audio (wav.scp/segments): zz" in capsys.readouterr().out
     assert (d / ".backup" / "utt2spk").read_text() == original
     assert (d / "utt2spk").read_text() == "s1-a s1\ns1-b s1\n"
-    assert main(["data", "fix", f"{d}/./"]) == 0                          # a second fix keeps the first backup
+    assert main(["data", "fix", f"{d}/./"]) == 0  # a second fix keeps the first backup
     assert (d / ".backup" / "utt2spk").read_text() == original and (d / ".backup.1" / "utt2spk").is_file()
     for folder in (d, tmp_path / "other"):
         if folder != d:
@@ -194,8 +210,15 @@ def test_fix_in_place_however_spelled_keeps_a_backup_and_loses_no_file(tmp_path,
 
 def test_fix_reports_every_dropped_id(tmp_path, capsys):
     from speechssl.cli import main
-    d = make_dir(tmp_path, {"wav.scp": "s1-a a.wav\ns1-b b.wav\n", "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\n",
-                            "text": "s1-a HI\ns1-b THERE\ns1-x ORPHAN\n"})
+
+    d = make_dir(
+        tmp_path,
+        {
+            "wav.scp": "s1-a a.wav\ns1-b b.wav\n",
+            "utt2spk": "s1-a s1\ns1-b s1\ns1-c s1\n",
+            "text": "s1-a HI\ns1-b THERE\ns1-x ORPHAN\n",
+        },
+    )
     assert main(["data", "fix", str(d), "--out", str(tmp_path / "f")]) == 0
     out = capsys.readouterr().out
     assert "kept 2 of 3 utterances" in out
@@ -207,10 +230,11 @@ def test_combine_makes_the_union_and_names_conflicts(tmp_path):
     from speechssl.cli import main
     from speechssl.data.combine import combine_data_dirs
     from speechssl.errors import InputError
+
     for name, utts in (("a", ["u1", "u2"]), ("b", ["u3"])):
         d = tmp_path / name
         d.mkdir()
-        (d / "wav.scp").write_text("".join(f"{u} {u}.wav\n" for u in utts))   # relative to the dir
+        (d / "wav.scp").write_text("".join(f"{u} {u}.wav\n" for u in utts))  # relative to the dir
         (d / "utt2spk").write_text("".join(f"{u} s{name}\n" for u in utts))
         (d / "text").write_text("".join(f"{u} HELLO {u}\n" for u in utts))
     (tmp_path / "a" / "utt2dur").write_text("u1 1.0\nu2 2.0\n")
@@ -230,6 +254,7 @@ def test_kaldi_legal_per_recording_and_per_speaker_files_pass_and_follow_fix(tmp
     """reco2file_and_channel is a standard Kaldi file: validate accepts it; fix (and any subset) keeps the lines
     of the recordings, utterances and speakers it keeps, in feats.scp, cmvn.scp, spk2gender, reco2dur too."""
     from speechssl.data.kaldi_dir import DataDir
+
     d = tmp_path / "d"
     d.mkdir()
     (d / "wav.scp").write_text("r1 a.wav\nr2 b.wav\n")
@@ -250,6 +275,11 @@ def test_kaldi_legal_per_recording_and_per_speaker_files_pass_and_follow_fix(tmp
     assert (out / "feats.scp").read_text() == "u1 f.ark:1\nu2 f.ark:2\n"  # u3 went with fix
     only_s1 = DataDir.read(out).subset(["u1"])
     only_s1.write(tmp_path / "s1")
-    for name, want in (("feats.scp", "u1 f.ark:1\n"), ("cmvn.scp", "s1 c.ark:1\n"), ("spk2gender", "s1 f\n"),
-                       ("reco2dur", "r1 1.0\n"), ("reco2file_and_channel", "r1 a A\n")):
+    for name, want in (
+        ("feats.scp", "u1 f.ark:1\n"),
+        ("cmvn.scp", "s1 c.ark:1\n"),
+        ("spk2gender", "s1 f\n"),
+        ("reco2dur", "r1 1.0\n"),
+        ("reco2file_and_channel", "r1 a A\n"),
+    ):
         assert (tmp_path / "s1" / name).read_text() == want, name

@@ -1,5 +1,6 @@
 """Issue 40, point 10: the demo's budgets are steps; its wall-clock guards sit far enough above them that a 2-core
 CPU without bf16 units trains every step (a cut run no longer reproduces the README's figures)."""
+
 import pytest
 
 from speechssl.config import config_sources

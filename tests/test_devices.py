@@ -1,6 +1,7 @@
 """Device plumbing, tested with CPU stand-ins: every stage takes a device, `auto` means a GPU when there is
 one, a GPU asked for where there is none is a clear error, faiss without GPU support says so, loader
 pinning follows the trainer's device."""
+
 import logging
 
 import pytest
@@ -22,17 +23,21 @@ def test_resolve_device(monkeypatch):
         resolve_device("cuda:0")
 
 
-@pytest.mark.parametrize("argv", [
-    ["extract", "--model", "M", "--data", "D", "--out", "O"],
-    ["decode", "--model", "M", "--data", "D", "--out", "O"],
-    ["lighthubert", "search", "--supernet", "S", "--data", "D", "--out", "O"],
-    ["kmeans", "learn", "--feats", "F", "-k", "2", "--out", "O"],
-    ["kmeans", "assign", "--model", "M", "--feats", "F", "--out", "O"],
-    ["tts", "eval", "--data", "D", "--out", "O"],
-    ["asd", "eval", "--model", "M", "--out", "O"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["extract", "--model", "M", "--data", "D", "--out", "O"],
+        ["decode", "--model", "M", "--data", "D", "--out", "O"],
+        ["lighthubert", "search", "--supernet", "S", "--data", "D", "--out", "O"],
+        ["kmeans", "learn", "--feats", "F", "-k", "2", "--out", "O"],
+        ["kmeans", "assign", "--model", "M", "--feats", "F", "--out", "O"],
+        ["tts", "eval", "--data", "D", "--out", "O"],
+        ["asd", "eval", "--model", "M", "--out", "O"],
+    ],
+)
 def test_every_inference_command_takes_a_device_defaulting_to_auto(argv):
     from speechssl.cli.main import build_parser
+
     args = build_parser().parse_args(argv)
     assert args.device == "auto"
     assert build_parser().parse_args(argv + ["--device", "cpu"]).device == "cpu"
@@ -40,15 +45,34 @@ def test_every_inference_command_takes_a_device_defaulting_to_auto(argv):
 
 def test_a_missing_gpu_is_named_by_extract(tmp_path, capsys, monkeypatch):
     from speechssl.models import build_model, save_model
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    save_model(build_model("hubert_small", num_layers=1, hidden_size=32, num_heads=2, ffn_dim=32,
-                           pos_conv_kernel=16, pos_conv_groups=4), tmp_path / "m")
+    save_model(
+        build_model(
+            "hubert_small", num_layers=1, hidden_size=32, num_heads=2, ffn_dim=32, pos_conv_kernel=16, pos_conv_groups=4
+        ),
+        tmp_path / "m",
+    )
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "wav.scp").write_text("u x.wav\n")
     (tmp_path / "d" / "utt2spk").write_text("u s\n")
     (tmp_path / "d" / "utt2dur").write_text("u 1.0\n")
-    assert main(["extract", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "d"), "--out",
-                 str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                "--model",
+                str(tmp_path / "m"),
+                "--data",
+                str(tmp_path / "d"),
+                "--out",
+                str(tmp_path / "o"),
+                "--device",
+                "cuda",
+            ]
+        )
+        == 2
+    )
     assert "device 'cuda': no CUDA device here" in capsys.readouterr().err
 
 
@@ -56,6 +80,7 @@ def test_faiss_without_gpus_says_so_and_runs_on_the_cpu(caplog):
     import faiss
 
     from speechssl.clustering.kmeans import faiss_on_gpu
+
     if faiss.get_num_gpus() > 0:
         pytest.skip("this faiss has GPUs")
     with caplog.at_level(logging.WARNING):
@@ -69,11 +94,12 @@ def test_loader_options_follow_the_config_and_the_trainer():
 
     from speechssl.tasks.audio_data import AudioDataModule
     from speechssl.tasks.common import AudioDataConfig
+
     dm = AudioDataModule(AudioDataConfig(num_workers=2))
     dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
     assert dm.loader_options() == {"num_workers": 2, "pin_memory": False, "persistent_workers": True}
     dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
-    assert dm.loader_options()["pin_memory"] is True     # a GPU run pins by default
+    assert dm.loader_options()["pin_memory"] is True  # a GPU run pins by default
     dm = AudioDataModule(AudioDataConfig(num_workers=0, pin_memory=False))
     dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
     assert dm.loader_options() == {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
@@ -82,6 +108,7 @@ def test_loader_options_follow_the_config_and_the_trainer():
 def test_recipe_sends_inference_jobs_to_gpus_when_it_has_them(tmp_path):
     import subprocess
     from pathlib import Path
+
     cmd = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "cmd.sh"
     script = f"""cmd_backend=slurm; . {cmd}
     utils() {{ :; }}
@@ -115,27 +142,28 @@ def test_export_under_a_sharding_strategy_gathers_the_full_weights():
             return full
 
     sharded = Task()
-    sharded.model = torch.nn.Identity()   # what rank 0 holds of a sharded module: not the weights
+    sharded.model = torch.nn.Identity()  # what rank 0 holds of a sharded module: not the weights
     for rank in (1, 0):
         gather_full_weights(SimpleNamespace(strategy=FSDPStrategy(), is_global_zero=rank == 0), sharded)
-    assert len(calls) == 2                 # a non-zero rank joined the gather too (else FSDP deadlocks)
+    assert len(calls) == 2  # a non-zero rank joined the gather too (else FSDP deadlocks)
     assert torch.equal(sharded.model.weight, full["model.weight"])
     ddp = Task()
     before = ddp.model
     gather_full_weights(SimpleNamespace(strategy=SimpleNamespace(), is_global_zero=True), ddp)
-    assert ddp.model is before             # nothing to gather under DDP or one device
+    assert ddp.model is before  # nothing to gather under DDP or one device
 
 
 def test_precision_auto_follows_the_hardware_and_says_what_it_chose(monkeypatch, caplog):
     from speechssl.utils import precision as p
+
     monkeypatch.delenv(p.ENV, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert p.resolve_precision("bf16-mixed") == "bf16-mixed"          # an explicit choice is kept
+    assert p.resolve_precision("bf16-mixed") == "bf16-mixed"  # an explicit choice is kept
     monkeypatch.setattr(p, "cpu_bf16_flags", lambda: [])
     probed = []
     with caplog.at_level(logging.INFO):  # the choice is said at INFO (issue 37: not a warning)
         assert p.resolve_precision("auto", probe=lambda: probed.append(1) or 9.0) == "32-true"
-    assert not probed and "without bf16 units" in caplog.text          # no bf16 units: no probe at all
+    assert not probed and "without bf16 units" in caplog.text  # no bf16 units: no probe at all
     monkeypatch.setattr(p, "cpu_bf16_flags", lambda: ["amx_bf16"])
     assert p.resolve_precision("auto", probe=lambda: 9.0) == "32-true"  # cached for this process tree
     for speedup, choice in ((2.1, "bf16-mixed"), (1.1, "32-true")):
@@ -146,4 +174,4 @@ def test_precision_auto_follows_the_hardware_and_says_what_it_chose(monkeypatch,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "V100")
-    assert p.resolve_precision("auto") == "16-mixed"                    # GPUs without bf16: fp16 mixed
+    assert p.resolve_precision("auto") == "16-mixed"  # GPUs without bf16: fp16 mixed

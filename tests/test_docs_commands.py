@@ -1,6 +1,7 @@
 """Every `speechssl` and `./run.sh` command in README.md and docs/ parses against the code as written, and a
 training command's configs and overrides load (tools/check_docs.py); the checker fails on a stale option, a
 renamed config key and an unknown recipe option, naming file and line."""
+
 import importlib.util
 from pathlib import Path
 
@@ -18,12 +19,14 @@ def test_every_documented_command_parses(capsys):
 
 def test_the_checker_names_stale_commands(tmp_path, capsys):
     doc = tmp_path / "stale.md"
-    doc.write_text("text\n\n```bash\n"
-                   "speechssl kmeans learn --feats x -k 10 --out y --clusters 5   # an option that never was\n"
-                   "speechssl pretrain hubert --config pretrain/hubert_mini optim.learning_rate=1e-3\n"
-                   "./run.sh --stage 3 --corpus-dri /data\n"
-                   "speechssl kmeans learn --feats x -k 10 \\\n  --out y [--init kmeans++|random]   # fine\n"
-                   "```\n")
+    doc.write_text(
+        "text\n\n```bash\n"
+        "speechssl kmeans learn --feats x -k 10 --out y --clusters 5   # an option that never was\n"
+        "speechssl pretrain hubert --config pretrain/hubert_mini optim.learning_rate=1e-3\n"
+        "./run.sh --stage 3 --corpus-dri /data\n"
+        "speechssl kmeans learn --feats x -k 10 \\\n  --out y [--init kmeans++|random]   # fine\n"
+        "```\n"
+    )
     assert check_docs.main([str(doc)]) == 1
     out = capsys.readouterr().out
     assert "stale.md:4:" in out and "--clusters" in out

@@ -1,5 +1,6 @@
 """Downstream building blocks: featurizer, heads, metrics (WER / PER / CER, EER, accuracy) against
 hand-computed values, vocabularies, CTC decoding (greedy, beam, n-gram LM) and the scoring dir."""
+
 import math
 
 import numpy as np
@@ -162,13 +163,18 @@ def test_ngram_lm_is_normalised(tmp_path):
     assert counts == {"1-grams": 7, "2-grams": 9, "3-grams": 8}
     text = (tmp_path / "lm.arpa").read_text()
     assert text.startswith("\n\\data\\\nngram 1=7\nngram 2=9\nngram 3=8\n") and text.rstrip().endswith("\\end\\")
-    uni = {l.split("\t")[1]: 10 ** float(l.split("\t")[0]) for l in text.split("\\1-grams:\n")[1].split("\n\n")[0].splitlines()}
+    uni = {
+        l.split("\t")[1]: 10 ** float(l.split("\t")[0])
+        for l in text.split("\\1-grams:\n")[1].split("\n\n")[0].splitlines()
+    }
     assert sum(p for w, p in uni.items() if w != "<s>") == pytest.approx(1.0, abs=1e-5)
     kenlm = pytest.importorskip("kenlm")
     m = kenlm.Model(str(tmp_path / "lm.arpa"))
     for ctx in (["A", "B"], ["C"]):
-        total = sum(10 ** list(m.full_scores(" ".join(ctx + [w]), bos=False, eos=False))[-1][0]
-                    for w in ["A", "B", "C", "D", "</s>", "<unk>"])
+        total = sum(
+            10 ** list(m.full_scores(" ".join(ctx + [w]), bos=False, eos=False))[-1][0]
+            for w in ["A", "B", "C", "D", "</s>", "<unk>"]
+        )
         assert total == pytest.approx(1.0, abs=1e-5)
 
 
@@ -201,20 +207,29 @@ def test_fbank_upstream_follows_the_contract(tmp_path):
     assert len(out.hidden_states) == 1 and out.lengths.tolist() == [1 + (8000 - 400) // 160, 1 + (5000 - 400) // 160]
     one = fbank(wavs[1:, :5000] * 32768, num_mel_bins=80, dither=0.0)[0]
     ref = utterance_cmvn(add_deltas(one), norm_vars=True)[0]
-    assert torch.allclose(out.hidden_states[0][1, :out.lengths[1]], ref, atol=1e-4)
+    assert torch.allclose(out.hidden_states[0][1, : out.lengths[1]], ref, atol=1e-4)
     # it goes through the extractor like any model
     sf.write(tmp_path / "a.wav", wavs[0].numpy(), 16000)
     d = DataDir(wav_scp={"u1": str(tmp_path / "a.wav")}, utt2spk={"u1": "u1"})
     d.write(tmp_path / "data")
     extract_features(up, tmp_path / "data", tmp_path / "feats", "all", "npy", progress=False)
-    (utt, arr), = list(read_features(tmp_path / "feats", 0))
+    ((utt, arr),) = list(read_features(tmp_path / "feats", 0))
     assert utt == "u1" and arr.shape == (48, 240)
 
 
 def test_an_encoder_that_normalises_its_input_ignores_level_and_offset():
     from speechssl.models import build_model
-    tiny = {"conv_layers": [[16, 10, 5], [16, 3, 2], [16, 2, 2]], "hidden_size": 16, "num_layers": 1,
-            "num_heads": 2, "ffn_dim": 32, "pos_conv_kernel": 8, "pos_conv_groups": 2, "extractor_mode": "layer_norm"}
+
+    tiny = {
+        "conv_layers": [[16, 10, 5], [16, 3, 2], [16, 2, 2]],
+        "hidden_size": 16,
+        "num_layers": 1,
+        "num_heads": 2,
+        "ffn_dim": 32,
+        "pos_conv_kernel": 8,
+        "pos_conv_groups": 2,
+        "extractor_mode": "layer_norm",
+    }
     torch.manual_seed(0)
     m = build_model("hubert_small", **tiny, normalize_waveform=True).eval()
     wav = torch.randn(2, 4000)
@@ -224,13 +239,15 @@ def test_an_encoder_that_normalises_its_input_ignores_level_and_offset():
     assert torch.allclose(a[0], b[0], atol=1e-4) and torch.allclose(a[1, :20], b[1, :20], atol=1e-4)
     plain = build_model("hubert_small", **tiny).eval()
     plain.load_state_dict(m.state_dict())
-    assert not torch.allclose(plain(wav, lengths).last_hidden_state, plain(wav * 7 + 0.3, lengths).last_hidden_state,
-                              atol=1e-2)
+    assert not torch.allclose(
+        plain(wav, lengths).last_hidden_state, plain(wav * 7 + 0.3, lengths).last_hidden_state, atol=1e-2
+    )
 
 
 def _exact_best_labelling(lp: np.ndarray, blank: int = 0):
     """Brute force: P(labelling) summed over every alignment of length T, the argmax labelling."""
     import itertools
+
     T, V = lp.shape
     totals = {}
     for path in itertools.product(range(V), repeat=T):
@@ -242,6 +259,7 @@ def _exact_best_labelling(lp: np.ndarray, blank: int = 0):
 @pytest.mark.parametrize("seed", range(4))
 def test_prefix_beam_search_finds_the_most_probable_labelling_not_the_best_path(seed):
     from speechssl.downstream.beam_search import CtcPrefixBeamSearch
+
     g = np.random.default_rng(seed)
     lp = np.log(g.dirichlet(np.ones(3) * 0.7, size=6))
     search = CtcPrefixBeamSearch(["", "a", "b"], boundary=None, beam=64, token_beam=3, prune=1e9)

@@ -1,5 +1,6 @@
 """Export: Hugging Face folders that transformers' AutoModel opens and that match ours on every hidden
 state, for every family; LightHuBERT subnets as the HuBERT models they are."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,27 +13,48 @@ from speechssl.models import EncoderConfig, SpeechEncoder  # noqa: E402
 
 TOL = 1e-4
 CONV = [[32, 10, 5], [32, 3, 2], [32, 3, 2]]
-SMALL = dict(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=16, pos_conv_groups=4,
-             conv_layers=CONV)
+SMALL = dict(
+    hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=16, pos_conv_groups=4, conv_layers=CONV
+)
 CASES = {
     "hubert_post_norm": dict(family="hubert", **SMALL),
-    "hubert_pre_norm": dict(family="hubert", **SMALL, layer_norm_first=True, extractor_mode="layer_norm",
-                            conv_bias=True),
+    "hubert_pre_norm": dict(
+        family="hubert", **SMALL, layer_norm_first=True, extractor_mode="layer_norm", conv_bias=True
+    ),
     "wav2vec2": dict(family="wav2vec2", **dict(SMALL, pos_conv_kernel=15)),
     "wavlm": dict(family="wavlm", **SMALL, position="gated_bucket", num_buckets=16, max_distance=20),
-    "data2vec_audio": dict(family="data2vec_audio", **dict(SMALL, pos_conv_kernel=5), pos_conv_layers=3,
-                           extractor_mode="layer_norm"),
-    "conformer_rel_pos": dict(family="wav2vec2", **dict(SMALL, pos_conv_kernel=0), encoder="conformer",
-                              position="rel_pos", depthwise_kernel=7, activation="swish"),
-    "w2v_bert_2": dict(family="w2v_bert", **dict(SMALL, pos_conv_kernel=0), frontend="fbank_stack", encoder="conformer",
-                       position="relative_key", left_max_position=8, right_max_position=4, depthwise_kernel=7,
-                       conv_norm="layer_norm", causal_conv=True, final_layer_norm=False, activation="swish"),
+    "data2vec_audio": dict(
+        family="data2vec_audio", **dict(SMALL, pos_conv_kernel=5), pos_conv_layers=3, extractor_mode="layer_norm"
+    ),
+    "conformer_rel_pos": dict(
+        family="wav2vec2",
+        **dict(SMALL, pos_conv_kernel=0),
+        encoder="conformer",
+        position="rel_pos",
+        depthwise_kernel=7,
+        activation="swish",
+    ),
+    "w2v_bert_2": dict(
+        family="w2v_bert",
+        **dict(SMALL, pos_conv_kernel=0),
+        frontend="fbank_stack",
+        encoder="conformer",
+        position="relative_key",
+        left_max_position=8,
+        right_max_position=4,
+        depthwise_kernel=7,
+        conv_norm="layer_norm",
+        causal_conv=True,
+        final_layer_norm=False,
+        activation="swish",
+    ),
 }
 
 
 def _perturbed(model):
     """Perturbed norms, biases, gates and BatchNorm statistics (as the import tests do), in eval mode."""
     from test_interop import _randomize
+
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "gate" in name:
@@ -58,10 +80,10 @@ def test_hf_export_opens_with_automodel_and_matches_every_hidden_state(case, tmp
         out = ours(wavs, lengths)
         for b, n in enumerate(lengths.tolist()):
             if ours.config.frontend == "fbank_stack":  # same input features through both encoders
-                feats, frames = ours.frontend(wavs[b:b + 1, :n], lengths[b:b + 1])
+                feats, frames = ours.frontend(wavs[b : b + 1, :n], lengths[b : b + 1])
                 ref = theirs(input_features=feats, output_hidden_states=True).hidden_states
             else:
-                ref = theirs(wavs[b:b + 1, :n], output_hidden_states=True).hidden_states
+                ref = theirs(wavs[b : b + 1, :n], output_hidden_states=True).hidden_states
             t = int(out.lengths[b])
             assert len(ref) == len(out.hidden_states) == ours.num_layers + 1
             assert ref[0].shape[1] == t
@@ -74,9 +96,17 @@ def test_hf_export_opens_with_automodel_and_matches_every_hidden_state(case, tmp
 
 def test_lighthubert_subnet_exports_as_the_hubert_model_it_is(tmp_path):
     from speechssl.models.lighthubert import build_supernet
+
     torch.manual_seed(0)
-    tiny = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=64, num_layers=4,
-                num_heads=4, ffn_dim=256, pos_conv_kernel=16, pos_conv_groups=4)
+    tiny = dict(
+        conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+        hidden_size=64,
+        num_layers=4,
+        num_heads=4,
+        ffn_dim=256,
+        pos_conv_kernel=16,
+        pos_conv_groups=4,
+    )
     supernet = _perturbed(build_supernet("hubert_small", "lighthubert/space_tiny", **tiny))
     subnet = {"embed_dim": 64, "depth": 3, "heads": [2, 4, 3], "ffn_ratios": [3.0, 4.0, 3.5]}
     supernet.set_subnet(subnet)
@@ -97,8 +127,11 @@ def test_lighthubert_subnet_exports_as_the_hubert_model_it_is(tmp_path):
 
 
 def test_a_frontend_without_a_transformers_class_is_refused(tmp_path):
-    model = SpeechEncoder(EncoderConfig(**dict(SMALL, pos_conv_kernel=0), frontend="fbank_conv2d", encoder="conformer",
-                                        subsampler_channels=8))
+    model = SpeechEncoder(
+        EncoderConfig(
+            **dict(SMALL, pos_conv_kernel=0), frontend="fbank_conv2d", encoder="conformer", subsampler_channels=8
+        )
+    )
     with pytest.raises(InputError, match="frontend 'fbank_conv2d' has no transformers model class"):
         export_huggingface(model, tmp_path)
     assert not (tmp_path / "config.json").exists()
@@ -108,15 +141,17 @@ def test_a_frontend_without_a_transformers_class_is_refused(tmp_path):
 def test_onnx_export_matches_torch_for_any_batch_and_length(case, tmp_path):
     pytest.importorskip("onnxruntime")
     from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
+
     torch.manual_seed(0)
     ours = _perturbed(SpeechEncoder(EncoderConfig(**CASES[case])))
     import logging
+
     root_handlers = list(logging.getLogger().handlers)
     summary = export_onnx(ours, tmp_path / "m.onnx", quantize=(case == "hubert_post_norm"))
     assert logging.getLogger().handlers == root_handlers  # onnxruntime's quantizer leaves the root logger alone
     assert summary["outputs"] == ["lengths"] + [f"hidden_state_{i}" for i in range(ours.num_layers + 1)]
     session = onnx_session(tmp_path / "m.onnx")
-    for lengths in ([7000], [12000, 9000, 4100], [16000, 16000]):   # none is the export example's shape
+    for lengths in ([7000], [12000, 9000, 4100], [16000, 16000]):  # none is the export example's shape
         wavs, lengths = _waves(lengths, seed=len(lengths))
         with torch.no_grad():
             ref = ours(wavs, lengths)
@@ -137,6 +172,7 @@ def test_onnx_export_of_the_fbank_baseline(tmp_path):
     pytest.importorskip("onnxruntime")
     from speechssl.interop.onnx_export import export_onnx, onnx_session, run_onnx
     from speechssl.models import FbankUpstream
+
     up = FbankUpstream().eval()
     export_onnx(up, tmp_path / "fbank.onnx")
     wavs, lengths = _waves([9000, 6000])
@@ -153,14 +189,18 @@ def test_an_onnx_file_is_an_upstream_for_extraction_and_superb(case, tmp_path):
     pytest.importorskip("onnxruntime")
     from speechssl.hub import load_upstream
     from speechssl.interop.onnx_export import export_onnx
+
     torch.manual_seed(0)
     ours = _perturbed(SpeechEncoder(EncoderConfig(**CASES[case])))
     export_onnx(ours, tmp_path / "m.onnx")
     up = load_upstream(str(tmp_path / "m.onnx"))
     lengths = torch.arange(0, 40000, 37)
     assert torch.equal(up.output_lengths(lengths), ours.output_lengths(lengths).clamp_min(0))
-    assert (up.num_layers, up.hidden_size, up.downsample_rate) == (ours.num_layers, ours.hidden_size,
-                                                                   ours.downsample_rate)
+    assert (up.num_layers, up.hidden_size, up.downsample_rate) == (
+        ours.num_layers,
+        ours.hidden_size,
+        ours.downsample_rate,
+    )
     wavs, lengths = _waves([9000, 7000])
     with torch.no_grad():
         a, b = up(wavs, lengths), ours(wavs, lengths)

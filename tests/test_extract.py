@@ -1,4 +1,5 @@
 """``speechssl extract``: values, formats, sharding, resume after a kill, bad audio, the CLI."""
+
 import json
 import shutil
 import subprocess
@@ -12,8 +13,14 @@ from speechssl.data.kaldi_dir import DataDir
 from speechssl.models import build_model, model_config, save_model
 from speechssl.pipelines.extract import extract_features, parse_layers, read_features
 
-TINY = dict(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=16,
-            conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 2, 2]])
+TINY = dict(
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    ffn_dim=64,
+    pos_conv_kernel=16,
+    conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 2, 2]],
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +50,7 @@ def test_ark_features_equal_direct_forward(dataset, testdata, tiny_model, tmp_pa
     summary = extract_features(tiny_model, src, tmp_path / "feats", "0,2", progress=False, batch_seconds=40)
     assert summary["extracted"] == len(data) and summary["skipped"] == 0
     import kaldiio
+
     feats = dict(kaldiio.load_scp(str(tmp_path / "feats" / "layer2" / "feats.scp")))
     assert sorted(feats) == data.utt_ids
     for utt in data.utt_ids[:4]:
@@ -66,7 +74,11 @@ class _Killer(torch.nn.Module):
     def __init__(self, model, die_at):
         super().__init__()
         self.model, self.die_at, self.calls = model, die_at, 0
-        self.num_layers, self.hidden_size, self.downsample_rate = model.num_layers, model.hidden_size, model.downsample_rate
+        self.num_layers, self.hidden_size, self.downsample_rate = (
+            model.num_layers,
+            model.hidden_size,
+            model.downsample_rate,
+        )
         self.output_lengths = model.output_lengths  # the whole upstream contract
 
     def forward(self, *args, **kwargs):
@@ -82,14 +94,14 @@ def test_resume_after_kill_redoes_only_unfinished_work(testdata, tiny_model, tmp
     extract_features(tiny_model, src, ref, "1", fmt="npy", progress=False, batch_seconds=20, chunk_seconds=1)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        extract_features(_Killer(tiny_model, 4), src, out, "1", fmt="npy", progress=False, batch_seconds=20,
-                         chunk_seconds=1)
+        extract_features(
+            _Killer(tiny_model, 4), src, out, "1", fmt="npy", progress=False, batch_seconds=20, chunk_seconds=1
+        )
     committed = sorted(p.name for p in out.glob("index.0.*.json"))
     assert committed and not (out / "done.0").exists()
     # a chunk whose files were written but not committed (killed between the two): must be redone
     (out / "layer1" / "chunk.0.00099.npy").write_bytes(b"half")
-    summary = extract_features(tiny_model, src, out, "1", fmt="npy", progress=False, batch_seconds=20,
-                               chunk_seconds=1)
+    summary = extract_features(tiny_model, src, out, "1", fmt="npy", progress=False, batch_seconds=20, chunk_seconds=1)
     assert not (out / "layer1" / "chunk.0.00099.npy").exists()
     n = len(DataDir.read(src))
     assert summary["done_before"] > 0 and summary["done_before"] + summary["extracted"] == n
@@ -128,8 +140,9 @@ def test_bad_audio_names_the_utterance_or_is_skipped_and_logged(testdata, tiny_m
     victim = sorted(audio)[3]
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
-    (data / "wav.scp").write_text("".join(
-        f"{u} {broken if u == victim else (testdata / 'pocketsphinx' / audio[u])}\n" for u in sorted(audio)))
+    (data / "wav.scp").write_text(
+        "".join(f"{u} {broken if u == victim else (testdata / 'pocketsphinx' / audio[u])}\n" for u in sorted(audio))
+    )
     with pytest.raises(Exception, match=victim):
         extract_features(tiny_model, data, tmp_path / "f", "1", progress=False)
     summary = extract_features(tiny_model, data, tmp_path / "g", "1", skip_bad=True, progress=False)
@@ -141,8 +154,20 @@ def test_bad_audio_names_the_utterance_or_is_skipped_and_logged(testdata, tiny_m
 
 def test_cli_extract_on_synthetic_corpus(tiny_data, tiny_model_dir, tmp_path):
     out = tmp_path / "feats"
-    cmd = [sys.executable, "-m", "speechssl.cli", "extract", "--model", str(tiny_model_dir), "--data",
-           str(tiny_data / "dev"), "--layers", "all", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "speechssl.cli",
+        "extract",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(tiny_data / "dev"),
+        "--layers",
+        "all",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -150,17 +175,29 @@ def test_cli_extract_on_synthetic_corpus(tiny_data, tiny_model_dir, tmp_path):
     assert summary["extracted"] == n and summary["frames"] > 0
     for layer in range(3):
         assert len((out / f"layer{layer}" / "feats.scp").read_text().splitlines()) == n
-    r = subprocess.run(cmd[:-6] + ["--model", "/no/such/model", "--data", str(tiny_data / "dev"), "--out",
-                                   str(out)], capture_output=True, text=True)
+    r = subprocess.run(
+        cmd[:-6] + ["--model", "/no/such/model", "--data", str(tiny_data / "dev"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "/no/such/model" in r.stderr
 
 
 def test_cli_convert_roundtrip(tmp_path):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    cfg = transformers.HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                                    conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2),
-                                    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, vocab_size=8)
+    cfg = transformers.HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        conv_dim=(32, 32),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        vocab_size=8,
+    )
     transformers.HubertForCTC(cfg).save_pretrained(tmp_path / "hf")
     cmd = [sys.executable, "-m", "speechssl.cli", "convert", str(tmp_path / "hf"), str(tmp_path / "ours")]
     r = subprocess.run(cmd, capture_output=True, text=True)

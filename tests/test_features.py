@@ -81,8 +81,11 @@ def test_snip_edges_false_and_energy_match_kaldi(testdata):
 
 
 def test_batched_equals_single(testdata):
-    paths = ["librispeech/audio/1089-134691-0000.flac", "fsdd/recordings/3_george_1.wav",
-             "pocketsphinx/audio/goforward.wav"]
+    paths = [
+        "librispeech/audio/1089-134691-0000.flac",
+        "fsdd/recordings/3_george_1.wav",
+        "pocketsphinx/audio/goforward.wav",
+    ]
     wavs = [torch.from_numpy(load(testdata / p)) for p in paths]
     lengths = torch.tensor([w.shape[0] for w in wavs])
     batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
@@ -93,7 +96,7 @@ def test_batched_equals_single(testdata):
                 single, n = fn(w, snip_edges=snip)
                 assert int(counts[i]) == int(n) == single.shape[0]
                 torch.testing.assert_close(feats[i, : int(n)], single, atol=1e-4, rtol=1e-5)
-                assert feats[i, int(n):].abs().sum() == 0  # padding frames are zero
+                assert feats[i, int(n) :].abs().sum() == 0  # padding frames are zero
 
 
 def test_frame_counts_and_short_input():
@@ -128,10 +131,10 @@ def test_deltas_match_kaldi_formula():
     y = F.add_deltas(x)
     assert y.shape == (20, 39)
     pad = torch.cat([x[:1], x[:1], x, x[-1:], x[-1:]])  # Kaldi replicates edge frames
-    d = sum(n * (pad[2 + n: 22 + n] - pad[2 - n: 22 - n]) for n in (1, 2)) / 10
+    d = sum(n * (pad[2 + n : 22 + n] - pad[2 - n : 22 - n]) for n in (1, 2)) / 10
     torch.testing.assert_close(y[:, 13:26], d)
     pad2 = torch.cat([d[:1], d[:1], d, d[-1:], d[-1:]])
-    dd = sum(n * (pad2[2 + n: 22 + n] - pad2[2 - n: 22 - n]) for n in (1, 2)) / 10
+    dd = sum(n * (pad2[2 + n : 22 + n] - pad2[2 - n : 22 - n]) for n in (1, 2)) / 10
     torch.testing.assert_close(y[:, 26:], dd)
     # batched with padding: the short utterance replicates its own last frame, not padding
     batch = torch.stack([x, torch.cat([x[:12], torch.full((8, 13), 99.0)])])
@@ -194,15 +197,36 @@ def test_cli_features_equal_kaldi_on_its_int16_scale(testdata, tmp_path):
     utt = d.utt_ids[0]
     wav = d.load_audio(utt)
     for kind in ("fbank", "mfcc"):
-        assert main(["features", "--data", str(testdata / "pocketsphinx"), "--out", str(tmp_path / kind),
-                     "--type", kind] + (["--opt", "num_mel_bins=80"] if kind == "fbank" else [])) == 0
+        assert (
+            main(
+                ["features", "--data", str(testdata / "pocketsphinx"), "--out", str(tmp_path / kind), "--type", kind]
+                + (["--opt", "num_mel_bins=80"] if kind == "fbank" else [])
+            )
+            == 0
+        )
         ours = dict(kaldiio.load_scp(str(tmp_path / kind / "feats.scp")))[utt]
         ref = knf_features(kind, wav * 32768, 16000)
         assert ours.shape == ref.shape
         near = ref > ref.max(1, keepdims=True) - np.log(1e8) if kind == "fbank" else np.ones_like(ref, bool)
         assert np.abs(ours - ref)[near].max() < 2e-3 if kind == "fbank" else np.median(np.abs(ours - ref)) < 1e-3
-    assert main(["features", "--data", str(testdata / "pocketsphinx"), "--out", str(tmp_path / "float"),
-                 "--type", "fbank", "--scale", "float", "--opt", "num_mel_bins=80"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(testdata / "pocketsphinx"),
+                "--out",
+                str(tmp_path / "float"),
+                "--type",
+                "fbank",
+                "--scale",
+                "float",
+                "--opt",
+                "num_mel_bins=80",
+            ]
+        )
+        == 0
+    )
     flt = dict(kaldiio.load_scp(str(tmp_path / "float" / "feats.scp")))[utt]
     kal = dict(kaldiio.load_scp(str(tmp_path / "fbank" / "feats.scp")))[utt]
-    assert np.median(kal - flt) == pytest.approx(np.log(32768.0 ** 2), abs=1e-3)
+    assert np.median(kal - flt) == pytest.approx(np.log(32768.0**2), abs=1e-3)

@@ -1,5 +1,6 @@
 """Issue 40, point 9: a file that a foreign parser (YAML, safetensors, torch, ONNX, KenLM, NumPy) cannot read is one
 line naming the file and the parser's reason, exit 2; a programming error keeps its traceback."""
+
 import pytest
 import torch
 
@@ -22,12 +23,13 @@ def _one_line(capsys, *names):
 @pytest.fixture()
 def model_dir(tmp_path):
     from speechssl.models import build_model, save_model
+
     return save_model(build_model("hubert_small", **TINY), tmp_path / "m")
 
 
 def _truncate(path, keep=0.5):
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    path.write_bytes(data[: int(len(data) * keep)])
 
 
 def test_a_tab_in_a_yaml_config_names_the_file(tmp_path, capsys):
@@ -56,6 +58,7 @@ def test_a_truncated_fairseq_checkpoint_is_not_called_untrusted(tmp_path, capsys
 
 def test_a_text_file_given_as_lm_names_the_file(tmp_path):
     from speechssl.downstream.beam_search import WordLM
+
     lm = tmp_path / "words.txt"
     lm.write_text("HELLO WORLD\nTHIS IS NOT AN ARPA FILE\n")
     with pytest.raises(UnreadableFileError, match="words.txt: not a readable KenLM model"):
@@ -64,6 +67,7 @@ def test_a_text_file_given_as_lm_names_the_file(tmp_path):
 
 def test_an_onnx_file_that_is_not_onnx_names_the_file(tmp_path):
     from speechssl.interop.onnx_export import onnx_session
+
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"this is not a protobuf" * 10)
     (tmp_path / "model.onnx.json").write_text('{"layers": 2}')  # a sidecar does not make it a model
@@ -75,6 +79,7 @@ def test_a_corrupt_kmeans_model_names_the_file(tmp_path):
     import numpy as np
 
     from speechssl.clustering.kmeans import KMeansModel
+
     d = tmp_path / "km"
     KMeansModel(np.zeros((4, 3), dtype=np.float32), {"k": 4, "dim": 3, "source": {"frame_rate": 50.0}}).save(d)
     _truncate(d / "centroids.npy", keep=0.3)
@@ -97,6 +102,7 @@ def test_the_edge_keeps_bugs_and_missing_files_as_they_are(tmp_path):
 def test_a_feats_scp_mixing_two_dimensions_names_both_utterances(tmp_path, capsys):
     import kaldiio
     import numpy as np
+
     d = tmp_path / "feats"
     d.mkdir()
     rng = np.random.default_rng(0)
@@ -112,9 +118,12 @@ def test_an_encoder_too_big_for_memory_is_refused_before_allocation(testdata, tm
     import speechssl.utils.memory as memory
     from speechssl.errors import InputError
     from speechssl.models import build_model
+
     monkeypatch.setattr(memory, "available_bytes", lambda: 100 << 20)  # a machine with 100 MiB free
     assert build_model("hubert_small", **TINY) is not None  # a small model fits
-    with pytest.raises(InputError, match=r"hubert_base with its defaults \(0\.09B parameters.*needs 0\.4 GiB.* 0\.1 GiB"):
+    with pytest.raises(
+        InputError, match=r"hubert_base with its defaults \(0\.09B parameters.*needs 0\.4 GiB.* 0\.1 GiB"
+    ):
         build_model("hubert_base")
     monkeypatch.setattr(memory, "available_bytes", lambda: 2 << 30)
     big = tmp_path / "huge.yaml"
@@ -127,7 +136,17 @@ def test_an_encoder_too_big_for_memory_is_refused_before_allocation(testdata, tm
     data.mkdir()
     (data / "wav.scp").write_text(f"a {testdata / 'librispeech/audio/1089-134691-0000.flac'}\n")
     (data / "utt2spk").write_text("a a\n")
-    rc = main(["pretrain", "hubert", "--config", str(big), f"data.train={data}", f"data.train_labels=[{labels}]",
-               "data.valid=null", f"trainer.out_dir={tmp_path / 'run'}"])
+    rc = main(
+        [
+            "pretrain",
+            "hubert",
+            "--config",
+            str(big),
+            f"data.train={data}",
+            f"data.train_labels=[{labels}]",
+            "data.valid=null",
+            f"trainer.out_dir={tmp_path / 'run'}",
+        ]
+    )
     assert rc == 2
     _one_line(capsys, "hubert_large", "hidden_size': 16384", "needs", "2.0 GiB available", "--dry-run")

@@ -1,5 +1,6 @@
 """Names never mean random weights; from_pretrained resolves folders, checkpoints and hub ids through an
 offline hub cache that the test builds; the CLI converts to Hugging Face and ONNX."""
+
 import json
 import shutil
 
@@ -15,9 +16,19 @@ from speechssl.errors import InputError, MissingInputError  # noqa: E402
 from speechssl.models import load_model  # noqa: E402
 from speechssl.models.registry import _CONFIGS  # noqa: E402
 
-TINY_WAVLM = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                  conv_dim=(32, 32, 32), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2), num_conv_pos_embeddings=16,
-                  num_conv_pos_embedding_groups=4, num_buckets=16, max_bucket_distance=20)
+TINY_WAVLM = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    conv_dim=(32, 32, 32),
+    conv_kernel=(10, 3, 3),
+    conv_stride=(5, 2, 2),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+    num_buckets=16,
+    max_bucket_distance=20,
+)
 
 
 def _cache_entry(cache, hub_id, model):
@@ -73,13 +84,25 @@ def test_a_missing_hub_id_offline_names_the_id_and_the_variable(offline_cache):
 
 def test_well_known_names_must_produce_their_architecture(offline_cache, monkeypatch):
     torch.manual_seed(0)
-    _cache_entry(offline_cache, "microsoft/wavlm-base-plus", transformers.WavLMModel(transformers.WavLMConfig(**TINY_WAVLM)))
-    with pytest.raises(InputError, match=r"wavlm_base_plus \(microsoft/wavlm-base-plus\): the weights do not have "
-                                         r"the architecture this name promises: .*hidden_size: 32 \(loaded\) vs 768"):
+    _cache_entry(
+        offline_cache, "microsoft/wavlm-base-plus", transformers.WavLMModel(transformers.WavLMConfig(**TINY_WAVLM))
+    )
+    with pytest.raises(
+        InputError,
+        match=r"wavlm_base_plus \(microsoft/wavlm-base-plus\): the weights do not have "
+        r"the architecture this name promises: .*hidden_size: 32 \(loaded\) vs 768",
+    ):
         speechssl.from_pretrained("wavlm_base_plus")
     # a name whose architecture matches loads (a tiny stand-in for the table's entries)
-    monkeypatch.setitem(_CONFIGS, "tiny_wavlm_test", lambda: hub.import_checkpoint(
-        next((offline_cache / "models--microsoft--wavlm-base-plus" / "snapshots").iterdir())).config)
+    monkeypatch.setitem(
+        _CONFIGS,
+        "tiny_wavlm_test",
+        lambda: (
+            hub.import_checkpoint(
+                next((offline_cache / "models--microsoft--wavlm-base-plus" / "snapshots").iterdir())
+            ).config
+        ),
+    )
     monkeypatch.setitem(hub.WELL_KNOWN, "tiny_wavlm_test", ("microsoft/wavlm-base-plus", "tiny_wavlm_test"))
     assert speechssl.from_pretrained("tiny_wavlm_test").config.hidden_size == 32
 
@@ -94,11 +117,18 @@ def test_published_configs_of_wavlm_and_data2vec_are_the_registered_ones():
     """transformers' default configs are the base checkpoints' architectures."""
     from speechssl.interop.huggingface import config_from_hf
     from speechssl.models import model_config
-    for name, cls in [("wavlm_base_plus", "WavLMConfig"), ("data2vec_audio_base", "Data2VecAudioConfig"),
-                      ("hubert_base", "HubertConfig"), ("wav2vec2_base", "Wav2Vec2Config")]:
+
+    for name, cls in [
+        ("wavlm_base_plus", "WavLMConfig"),
+        ("data2vec_audio_base", "Data2VecAudioConfig"),
+        ("hubert_base", "HubertConfig"),
+        ("wav2vec2_base", "Wav2Vec2Config"),
+    ]:
         hub._check_architecture(config_from_hf(getattr(transformers, cls)().to_dict()), model_config(name), name)
-    counts = {n: sum(p.numel() for p in speechssl.build_model(n).parameters()) for n in ("wavlm_base_plus",
-                                                                                         "data2vec_audio_base")}
+    counts = {
+        n: sum(p.numel() for p in speechssl.build_model(n).parameters())
+        for n in ("wavlm_base_plus", "data2vec_audio_base")
+    }
     # WavLM Base+: 94.70M (HF WavLMModel, microsoft/wavlm-base-plus); data2vec Base: 93.16M (Data2VecAudioModel)
     assert abs(counts["wavlm_base_plus"] - 94.70e6) / 94.70e6 < 0.01
     assert abs(counts["data2vec_audio_base"] - 93.16e6) / 93.16e6 < 0.01
@@ -128,6 +158,7 @@ def test_names_mean_what_they_name_even_beside_a_folder_of_that_name(tmp_path, m
     from speechssl.errors import InputError
     from speechssl.hub import from_pretrained, load_upstream, source_record
     from speechssl.models.fbank_upstream import FbankUpstream
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fbank").mkdir()
     (tmp_path / "fbank" / "feats.scp").write_text("")

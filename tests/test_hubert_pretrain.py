@@ -1,5 +1,6 @@
 """HuBERT pretraining: target alignment, loss, sampler, label checks, config errors, a short run
 whose loss falls, exact resume after a kill, and DDP parity with one process."""
+
 import json
 
 import numpy as np
@@ -12,9 +13,19 @@ from speechssl.data.sampler import BucketBatchSampler
 from speechssl.objectives.masked_prediction import IGNORE, align_targets, masked_prediction_sums
 from speechssl.tasks.hubert import HubertPretrainConfig, pretrain_hubert
 
-TINY_MODEL = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
-              "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,
-              "pos_conv_groups": 4, "dropout": 0.0, "attention_dropout": 0.0, "feature_dropout": 0.0, "layer_norm_first": True}
+TINY_MODEL = {
+    "conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 2,
+    "ffn_dim": 64,
+    "pos_conv_kernel": 16,
+    "pos_conv_groups": 4,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+    "feature_dropout": 0.0,
+    "layer_norm_first": True,
+}
 
 
 def test_targets_align_100hz_labels_to_50hz_frames():
@@ -41,7 +52,7 @@ def test_masked_prediction_matches_a_naive_computation():
             for t in range(T):
                 if not valid[b, t] or tgt[b, t] == IGNORE:
                     continue
-                x = proj[b, t, k * D:(k + 1) * D]
+                x = proj[b, t, k * D : (k + 1) * D]
                 logits = torch.stack([F.cosine_similarity(x, e[c], dim=0) for c in range(len(e))]) / 0.1
                 ce = -torch.log_softmax(logits, 0)[tgt[b, t]]
                 if mask[b, t]:
@@ -86,19 +97,35 @@ def test_config_typos_and_missing_values_fail_loudly(tmp_path):
 
 
 def _cfg(tiny_data, labels, out, *extra):
-    overrides = [f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
-                 f"data.train_labels=[{labels / 'train'}]", f"data.valid_labels=[{labels / 'dev'}]",
-                 "data.batch_seconds=8", "data.num_workers=0", "data.crop_seconds=2.0",
-                 "optim.lr=2e-3", "optim.warmup_steps=5", "optim.total_steps=100",
-                 f"trainer.out_dir={out}", "trainer.progress_bar=false", "trainer.log_every_steps=1",
-                 "trainer.val_every_steps=null", "trainer.checkpoint_every_steps=3", "trainer.accelerator=cpu",
-                 "trainer.devices=1", "objective.pred_nomask_weight=0.5", "model=hubert_small",
-                 *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()], *extra]
+    overrides = [
+        f"data.train={tiny_data / 'train'}",
+        f"data.valid={tiny_data / 'dev'}",
+        f"data.train_labels=[{labels / 'train'}]",
+        f"data.valid_labels=[{labels / 'dev'}]",
+        "data.batch_seconds=8",
+        "data.num_workers=0",
+        "data.crop_seconds=2.0",
+        "optim.lr=2e-3",
+        "optim.warmup_steps=5",
+        "optim.total_steps=100",
+        f"trainer.out_dir={out}",
+        "trainer.progress_bar=false",
+        "trainer.log_every_steps=1",
+        "trainer.val_every_steps=null",
+        "trainer.checkpoint_every_steps=3",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "objective.pred_nomask_weight=0.5",
+        "model=hubert_small",
+        *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()],
+        *extra,
+    ]
     return load_config(HubertPretrainConfig, [], overrides)
 
 
 def _losses(out):
     from speechssl.training import read_metrics
+
     return {int(r["step"]): r["train/loss"] for r in read_metrics(out) if "train/loss" in r}
 
 
@@ -117,6 +144,7 @@ def test_labels_that_do_not_fit_the_audio_name_the_utterance(tiny_data, mfcc_lab
 
 def test_short_run_loss_falls_validates_and_exports(tiny_data, mfcc_labels, tmp_path):
     from speechssl import load_model
+
     cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=40", "trainer.val_every_steps=20")
     summary = pretrain_hubert(cfg)
     losses = _losses(tmp_path / "run")
@@ -138,8 +166,13 @@ def test_short_run_loss_falls_validates_and_exports(tiny_data, mfcc_labels, tmp_
 def test_fast_hubert_option_trains_at_25_hz_and_its_loss_falls(tiny_data, mfcc_labels, tmp_path):
     """The Fast-HuBERT frontend (log-mel + conv1d/GLU to 25 Hz) on the same 100-Hz MFCC labels."""
     from speechssl import load_model
-    fast = ["model_overrides.frontend=fbank_conv1d", "model_overrides.subsampler_channels=32",
-            "model_overrides.pos_conv_kernel=8", "objective.mask_length=5"]
+
+    fast = [
+        "model_overrides.frontend=fbank_conv1d",
+        "model_overrides.subsampler_channels=32",
+        "model_overrides.pos_conv_kernel=8",
+        "objective.mask_length=5",
+    ]
     summary = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=40", *fast))
     losses = _losses(tmp_path / "run")
     first, last = np.mean([losses[s] for s in range(0, 5)]), np.mean([losses[s] for s in range(35, 40)])
@@ -153,11 +186,14 @@ def test_wall_clock_guard_says_loudly_where_it_cut_a_step_budget(tiny_data, mfcc
     cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=500", "trainer.max_time_minutes=0.0001")
     summary = pretrain_hubert(cfg)
     assert summary["steps"] < 500
-    assert summary["cut_by_wall_clock_guard"] == {"at_step": summary["steps"], "max_steps": 500,
-                                                  "max_time_minutes": 0.0001}
+    assert summary["cut_by_wall_clock_guard"] == {
+        "at_step": summary["steps"],
+        "max_steps": 500,
+        "max_time_minutes": 0.0001,
+    }
     assert "WALL-CLOCK GUARD" in caplog.text and f"at step {summary['steps']} of max_steps 500" in caplog.text
     full = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "run2", "trainer.max_steps=3"))
-    assert "cut_by_wall_clock_guard" not in full and full["precision"] == "32-true"   # steps: nothing to say
+    assert "cut_by_wall_clock_guard" not in full and full["precision"] == "32-true"  # steps: nothing to say
 
 
 class _Kill(Exception):
@@ -174,6 +210,7 @@ class _KillAfter:
             def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
                 if trainer.global_step == n:
                     raise _Kill()
+
         return Kill()
 
 
@@ -181,8 +218,9 @@ def test_resume_after_kill_continues_exactly(tiny_data, mfcc_labels, tmp_path):
     steps = 9  # crosses an epoch boundary of the tiny corpus (4-5 batches an epoch)
     straight = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "a", f"trainer.max_steps={steps}"))
     with pytest.raises(_Kill):
-        pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "b", f"trainer.max_steps={steps}"),
-                        callbacks=[_KillAfter(6)])
+        pretrain_hubert(
+            _cfg(tiny_data, mfcc_labels, tmp_path / "b", f"trainer.max_steps={steps}"), callbacks=[_KillAfter(6)]
+        )
     assert (tmp_path / "b" / "checkpoints" / "last.ckpt").exists()
     resumed = pretrain_hubert(_cfg(tiny_data, mfcc_labels, tmp_path / "b", f"trainer.max_steps={steps}"))
     assert resumed["steps"] == straight["steps"] == steps
@@ -191,7 +229,11 @@ def test_resume_after_kill_continues_exactly(tiny_data, mfcc_labels, tmp_path):
     for s in range(6, steps):
         assert lb[s] == pytest.approx(la[s], rel=1e-5, abs=1e-6), s
     from safetensors.torch import load_file
-    wa, wb = load_file(tmp_path / "a" / "final" / "model.safetensors"), load_file(tmp_path / "b" / "final" / "model.safetensors")
+
+    wa, wb = (
+        load_file(tmp_path / "a" / "final" / "model.safetensors"),
+        load_file(tmp_path / "b" / "final" / "model.safetensors"),
+    )
     for k in wa:
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
     # a larger budget continues from the final state (not from the last periodic checkpoint)
@@ -201,6 +243,7 @@ def test_resume_after_kill_continues_exactly(tiny_data, mfcc_labels, tmp_path):
 
 def _free_port():
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -216,22 +259,52 @@ def test_two_process_ddp_matches_one_process(tiny_data, mfcc_labels, tmp_path):
     steps = 4
     cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "one", f"trainer.max_steps={steps}", "data.batch_seconds=8")
     pretrain_hubert(cfg)
-    overrides = [f"data.train={tiny_data / 'train'}", f"data.valid={tiny_data / 'dev'}",
-                 f"data.train_labels=[{mfcc_labels / 'train'}]", f"data.valid_labels=[{mfcc_labels / 'dev'}]",
-                 "data.batch_seconds=4", "data.num_workers=0", "data.crop_seconds=2.0",
-                 "optim.lr=2e-3", "optim.warmup_steps=5", "optim.total_steps=100",
-                 f"trainer.out_dir={tmp_path / 'ddp'}", "trainer.progress_bar=false", "trainer.log_every_steps=1",
-                 "trainer.val_every_steps=null", "trainer.checkpoint_every_steps=3", "trainer.accelerator=cpu",
-                 "trainer.devices=2", "trainer.strategy=ddp", "trainer.threads=1", f"trainer.max_steps={steps}",
-                 "objective.pred_nomask_weight=0.5", "model=hubert_small",
-                 *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]]
+    overrides = [
+        f"data.train={tiny_data / 'train'}",
+        f"data.valid={tiny_data / 'dev'}",
+        f"data.train_labels=[{mfcc_labels / 'train'}]",
+        f"data.valid_labels=[{mfcc_labels / 'dev'}]",
+        "data.batch_seconds=4",
+        "data.num_workers=0",
+        "data.crop_seconds=2.0",
+        "optim.lr=2e-3",
+        "optim.warmup_steps=5",
+        "optim.total_steps=100",
+        f"trainer.out_dir={tmp_path / 'ddp'}",
+        "trainer.progress_bar=false",
+        "trainer.log_every_steps=1",
+        "trainer.val_every_steps=null",
+        "trainer.checkpoint_every_steps=3",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.threads=1",
+        f"trainer.max_steps={steps}",
+        "objective.pred_nomask_weight=0.5",
+        "model=hubert_small",
+        *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()],
+    ]
     port = _free_port()
     procs = []
     for rank in range(2):
-        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                   LOCAL_RANK=str(rank), NODE_RANK="0")
-        procs.append(subprocess.Popen([sys.executable, "-m", "speechssl.cli", "pretrain", "hubert", *overrides],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ,
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            WORLD_SIZE="2",
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            NODE_RANK="0",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "speechssl.cli", "pretrain", "hubert", *overrides],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), logs[0][-3000:] + logs[1][-3000:]
     one, ddp = _losses(tmp_path / "one"), _losses(tmp_path / "ddp")
@@ -243,6 +316,7 @@ def test_two_process_ddp_matches_one_process(tiny_data, mfcc_labels, tmp_path):
 
 def test_dataset_crops_and_normalises(tiny_data):
     from speechssl.data.dataset import AudioLabelDataset
+
     ds = AudioLabelDataset(tiny_data / "train", [], crop_seconds=1.0, normalize=True)
     u = max(ds.utts, key=ds.durations.get)
     a, b = ds[(u, 0)], ds[(u, 1)]
@@ -254,36 +328,52 @@ def test_dataset_crops_and_normalises(tiny_data):
 
 def test_warmup_polynomial_schedule():
     from speechssl.training import warmup_polynomial
+
     f = [warmup_polynomial(s, 10, 110, 1.0, 0.0) for s in range(120)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
     assert f[60] == pytest.approx(0.5) and f[110] == 0.0 and f[119] == 0.0
     assert warmup_polynomial(60, 10, 110, 2.0, 0.1) == pytest.approx(0.1 + 0.9 * 0.25)
 
 
-def test_a_normal_run_is_quiet_and_its_bar_counts_steps_of_max_steps(tiny_data, mfcc_labels, tmp_path, capfd,
-                                                                      caplog):
+def test_a_normal_run_is_quiet_and_its_bar_counts_steps_of_max_steps(tiny_data, mfcc_labels, tmp_path, capfd, caplog):
     """No Lightning tips or accelerator lines, no weights_only or pytree notices, no DDP wrapper for one process
     (a ddp strategy on one device runs without it); the precision at INFO; one bar of steps out of max_steps."""
     import logging
+
     caplog.set_level(logging.INFO)
-    cfg = _cfg(tiny_data, mfcc_labels, tmp_path / "run", "trainer.max_steps=4", "trainer.progress_bar=true",
-               "trainer.strategy=ddp_find_unused_parameters_true")
+    cfg = _cfg(
+        tiny_data,
+        mfcc_labels,
+        tmp_path / "run",
+        "trainer.max_steps=4",
+        "trainer.progress_bar=true",
+        "trainer.strategy=ddp_find_unused_parameters_true",
+    )
     summary = pretrain_hubert(cfg)
     assert summary["steps"] == 4
     printed = capfd.readouterr()
     text = printed.out + printed.err + caplog.text
-    for noise in ("Tip:", "GPU available", "TPU available", "weights_only", "LeafSpec", "find_unused_parameters",
-                  "Trainer.fit` stopped"):
+    for noise in (
+        "Tip:",
+        "GPU available",
+        "TPU available",
+        "weights_only",
+        "LeafSpec",
+        "find_unused_parameters",
+        "Trainer.fit` stopped",
+    ):
         assert noise not in text, noise
     assert "precision 32-true" in caplog.text
     assert "4/4" in printed.err and "steps" in printed.err  # tqdm: steps of max_steps, not batches of an epoch
 
 
-def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refused(tiny_data, mfcc_labels, tmp_path,
-                                                                                    caplog):
+def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refused(
+    tiny_data, mfcc_labels, tmp_path, caplog
+):
     """A truncated last.ckpt: the run resumes from the newest intact periodic checkpoint, saying so. A config of
     another shape: refused naming the tensors and both shapes, the run's config.yaml left as it was."""
     from speechssl.errors import ConfigError
+
     out = tmp_path / "run"
     pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=6"))
     last = out / "checkpoints" / "last.ckpt"
@@ -292,7 +382,9 @@ def test_truncated_last_checkpoint_falls_back_and_an_incompatible_resume_is_refu
     assert summary["steps"] == 8
     assert "last.ckpt is truncated or unreadable; resuming from" in caplog.text and "step0000006.ckpt" in caplog.text
     before = (out / "config.yaml").read_text()
-    with pytest.raises(ConfigError, match=r"does not fit the checkpoint.*mask_embedding: checkpoint \(32,\), this config \(48,\)"):
+    with pytest.raises(
+        ConfigError, match=r"does not fit the checkpoint.*mask_embedding: checkpoint \(32,\), this config \(48,\)"
+    ):
         pretrain_hubert(_cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=10", "model_overrides.hidden_size=48"))
     assert (out / "config.yaml").read_text() == before
 
@@ -303,9 +395,18 @@ def test_periodic_checkpoints_land_on_every_configured_step(tiny_data, mfcc_labe
     epoch's last batch was deferred to validation and dropped when none was due. Every multiple must be there.
     (Batches of 20 s over the tiny training set: a few batches an epoch.)"""
     from speechssl.tasks.audio_data import AudioDataModule  # noqa: F401
+
     out = tmp_path / "run"
-    cfg = _cfg(tiny_data, mfcc_labels, out, "trainer.max_steps=9", f"trainer.checkpoint_every_steps={every}",
-               "trainer.keep_checkpoints=20", "data.batch_seconds=20", "data.crop_seconds=null")
+    cfg = _cfg(
+        tiny_data,
+        mfcc_labels,
+        out,
+        "trainer.max_steps=9",
+        f"trainer.checkpoint_every_steps={every}",
+        "trainer.keep_checkpoints=20",
+        "data.batch_seconds=20",
+        "data.crop_seconds=null",
+    )
     summary = pretrain_hubert(cfg)
     assert summary["steps"] == 9
     saved = sorted(int(p.stem[4:]) for p in (out / "checkpoints").glob("step*.ckpt"))

@@ -1,5 +1,6 @@
 """Initialisation as the papers' code does it: per-parameter statistics of a fresh encoder against a fresh
 transformers model of the same config (imported into our names), and fairseq's positional-conv scheme."""
+
 import math
 
 import pytest
@@ -7,8 +8,15 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-SMALL = dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512,
-             conv_dim=(128,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4)
+SMALL = dict(
+    hidden_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=512,
+    conv_dim=(128,) * 7,
+    num_conv_pos_embeddings=32,
+    num_conv_pos_embedding_groups=4,
+)
 POS_CONV = "encoder.pos_conv.conv.parametrizations.weight."
 
 
@@ -55,8 +63,17 @@ def test_positional_conv_follows_fairseq_and_weight_norm_starts_at_identity():
     from speechssl.models.encoder import EncoderConfig, SpeechEncoder
 
     torch.manual_seed(0)
-    enc = SpeechEncoder(EncoderConfig(hidden_size=256, num_layers=1, num_heads=4, ffn_dim=512, pos_conv_kernel=32,
-                                      pos_conv_groups=4, conv_layers=[[128, 10, 5], [128, 3, 2]]))
+    enc = SpeechEncoder(
+        EncoderConfig(
+            hidden_size=256,
+            num_layers=1,
+            num_heads=4,
+            ffn_dim=512,
+            pos_conv_kernel=32,
+            pos_conv_groups=4,
+            conv_layers=[[128, 10, 5], [128, 3, 2]],
+        )
+    )
     conv = enc.encoder.pos_conv.conv
     v = conv.parametrizations.weight.original1
     want = math.sqrt(4 / (32 * 256))  # fairseq: sqrt(4 (1 - dropout) / (kernel * embed_dim)), dropout 0
@@ -70,8 +87,7 @@ def test_feature_projection_is_fairseqs_plain_linear_in_every_family():
     (transformers' HubertModel alone draws it N(0, 0.02))."""
     from speechssl.models.encoder import EncoderConfig, SpeechEncoder
 
-    small = dict(hidden_size=256, num_layers=1, num_heads=4, ffn_dim=512, pos_conv_kernel=0,
-                 conv_layers=[[512, 10, 5]])
+    small = dict(hidden_size=256, num_layers=1, num_heads=4, ffn_dim=512, pos_conv_kernel=0, conv_layers=[[512, 10, 5]])
     for family in ("hubert", "wav2vec2"):
         weight = SpeechEncoder(EncoderConfig(family=family, **small)).feature_projection.projection.weight
         assert abs(weight.std().item() - 1 / math.sqrt(3 * 512)) < 0.002, family

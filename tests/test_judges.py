@@ -1,6 +1,7 @@
 """The independent judges work on real speech before they judge synthesis: resemblyzer separates the
 speakers of ../shared/testdata, PocketSphinx recognises its read speech and not the same audio reversed,
 and published MCD is zero for a copy, small for a time-stretched copy and larger for another speaker."""
+
 import numpy as np
 import pytest
 
@@ -13,23 +14,25 @@ pytest.importorskip("pyworld", reason="the judges extra: pip install 'speechssl[
 
 def test_speaker_judge_separates_real_speakers(testdata):
     from speechssl.downstream.speaker_judge import SpeakerJudge, judge_data_dir, verification_trials
+
     judge = SpeakerJudge()
     ls = judge_data_dir(judge, DataDir.read(testdata / "librispeech"))
-    assert ls["speakers"] == 6 and ls["eer"] <= 10.0                      # measured 0.0
+    assert ls["speakers"] == 6 and ls["eer"] <= 10.0  # measured 0.0
     assert ls["target_mean"] > ls["nontarget_mean"] + 0.15
     digits = judge_data_dir(judge, DataDir.read(testdata / "fsdd"), per_speaker=4)
-    assert digits["trials"] == 120 and digits["eer"] <= 25.0             # 8 kHz digits under a second long
+    assert digits["trials"] == 120 and digits["eer"] <= 25.0  # 8 kHz digits under a second long
     with pytest.raises(Exception, match="at least two speakers"):
         verification_trials({"a": np.ones(2), "b": np.ones(2)}, {"a": "x", "b": "y"})
 
 
 def test_sphinx_judge_recognises_read_speech_and_not_its_reverse(testdata):
     from speechssl.downstream.sphinx_judge import SphinxJudge, judge_wer
+
     judge = SphinxJudge()
     d = DataDir.read(testdata / "pocketsphinx")
     wavs = {u: d.load_audio(u) for u in d.utt_ids if u in d.text}
     floor = judge_wer(judge, wavs, d.text)
-    assert floor["utterances"] == 11 and floor["wer"] <= 35.0              # measured 21.9
+    assert floor["utterances"] == 11 and floor["wer"] <= 35.0  # measured 21.9
     reversed_ = judge_wer(judge, {u: w[::-1].copy() for u, w in wavs.items()}, d.text)
     assert reversed_["wer"] >= 80.0
 
@@ -38,26 +41,28 @@ def test_published_mcd_zero_for_a_copy_small_for_a_stretch_larger_for_another_sp
     import librosa
 
     from speechssl.downstream.mcd import mcd_dtw
+
     d = DataDir.read(testdata / "librispeech")
     a = d.load_audio("1089-134686-0001")
-    other = d.load_audio(next(u for u in d.utt_ids if d.utt2spk[u] != d.utt2spk["1089-134686-0001"]))[:len(a)]
+    other = d.load_audio(next(u for u in d.utt_ids if d.utt2spk[u] != d.utt2spk["1089-134686-0001"]))[: len(a)]
     assert mcd_dtw(a, a)[0] == pytest.approx(0.0, abs=1e-9)
     stretched, frames = mcd_dtw(a, librosa.effects.time_stretch(a, rate=0.9))
-    assert frames >= len(a) / 0.9 / 256 and stretched < 6.0      # measured 4.6 (phase-vocoder artefacts)
-    assert mcd_dtw(a, other)[0] > stretched + 3.0                  # measured 9.9
+    assert frames >= len(a) / 0.9 / 256 and stretched < 6.0  # measured 4.6 (phase-vocoder artefacts)
+    assert mcd_dtw(a, other)[0] > stretched + 3.0  # measured 9.9
 
 
 def test_sphinx_judge_takes_a_domain_lm_in_the_toolkits_upper_case_arpa(testdata, tmp_path):
     from speechssl.downstream.ngram import train_arpa
     from speechssl.downstream.sphinx_judge import SphinxJudge, judge_wer
     from speechssl.errors import MissingInputError
+
     d = DataDir.read(testdata / "pocketsphinx")
     wavs = {u: d.load_audio(u) for u in d.utt_ids if u in d.text}
-    train_arpa([d.text[u] for u in wavs], tmp_path / "lm.arpa", order=3)      # upper case, as the recipe's
+    train_arpa([d.text[u] for u in wavs], tmp_path / "lm.arpa", order=3)  # upper case, as the recipe's
     text = (tmp_path / "lm.arpa").read_text()
     assert "\\1-grams:" in text and any(w.isalpha() and w.isupper() for w in text.split())
     general = judge_wer(SphinxJudge(), wavs, d.text)["wer"]
     domain = judge_wer(SphinxJudge(str(tmp_path / "lm.arpa")), wavs, d.text)["wer"]
-    assert domain < general                                                  # the LM is the one decoding
+    assert domain < general  # the LM is the one decoding
     with pytest.raises(MissingInputError, match="language model does not exist"):
         SphinxJudge(str(tmp_path / "nope.arpa"))

@@ -1,4 +1,5 @@
 """The shape of the code: no import cycle, no import up the layers, no module or function over its size."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ def test_import_graph_sees_a_cycle(tmp_path, monkeypatch):
     finally:
         sys.path.pop(0)
     assert import_graph.cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
-    assert import_graph.upward({"speechssl.data.x": {"speechssl.tasks.y"}}) == [("speechssl.data.x", "speechssl.tasks.y")]
+    assert import_graph.upward({"speechssl.data.x": {"speechssl.tasks.y"}}) == [
+        ("speechssl.data.x", "speechssl.tasks.y")
+    ]
 
 
 def test_no_module_over_500_lines_no_function_over_80():
@@ -49,8 +52,12 @@ def test_tasks_define_no_module_and_no_loss():
     for info in pkgutil.walk_packages(tasks.__path__, "speechssl.tasks."):
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
-            if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, torch.nn.Module) \
-                    and not issubclass(obj, __import__("lightning").LightningModule):
+            if (
+                inspect.isclass(obj)
+                and obj.__module__ == module.__name__
+                and issubclass(obj, torch.nn.Module)
+                and not issubclass(obj, __import__("lightning").LightningModule)
+            ):
                 found.append(f"{info.name}.{name}")
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and name.endswith(("_loss", "_sums")):
                 found.append(f"{info.name}.{name}()")
@@ -69,6 +76,8 @@ def test_every_file_write_goes_through_utils_atomic(tmp_path):
     pkg = tmp_path / "speechssl"
     pkg.mkdir()
     (pkg / "bad.py").write_text("from pathlib import Path\n\ndef f(p):\n    Path(p).write_text('x')\n")
-    (pkg / "good.py").write_text("from .utils.atomic import atomic_path\n\ndef f(p, fig):\n"
-                                 "    with atomic_path(p) as tmp:\n        fig.savefig(tmp)\n")
+    (pkg / "good.py").write_text(
+        "from .utils.atomic import atomic_path\n\ndef f(p, fig):\n"
+        "    with atomic_path(p) as tmp:\n        fig.savefig(tmp)\n"
+    )
     assert find_raw_writes.raw_writes(pkg) == ["speechssl/bad.py:4: write_text"]

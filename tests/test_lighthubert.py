@@ -1,5 +1,6 @@
 """LightHuBERT: search spaces, slicing (block-wise FFN), counting, sampling, losses, export equivalence,
 official checkpoint import, and the distill -> search -> export CLI on the tiny corpus."""
+
 import json
 import math
 import random
@@ -11,9 +12,19 @@ import torch
 from speechssl.models.lighthubert import LightHubert, build_supernet
 from speechssl.models.lighthubert_space import OFFICIAL_KEEP_MAPS_12, OFFICIAL_SPACES, SearchSpace, Subnet, keep_map
 
-TINY = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=64, num_layers=4,
-            num_heads=4, ffn_dim=256, pos_conv_kernel=16, pos_conv_groups=4, dropout=0.0, attention_dropout=0.0,
-            feature_dropout=0.0, layerdrop=0.0)
+TINY = dict(
+    conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+    hidden_size=64,
+    num_layers=4,
+    num_heads=4,
+    ffn_dim=256,
+    pos_conv_kernel=16,
+    pos_conv_groups=4,
+    dropout=0.0,
+    attention_dropout=0.0,
+    feature_dropout=0.0,
+    layerdrop=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +45,19 @@ def test_official_spaces_count_their_subnets_and_match_the_yaml():
     for name, space in (("base", base), ("small", small)):
         assert SearchSpace.from_dict(dict(OFFICIAL_SPACES[name])) == space
     # the tiny space by hand: 3 embeddings x ((3 heads x 3 ratios)^3 + (3 x 3)^4)
-    assert SearchSpace.load("lighthubert/space_tiny").num_subnets() == 3 * (9 ** 3 + 9 ** 4)
+    assert SearchSpace.load("lighthubert/space_tiny").num_subnets() == 3 * (9**3 + 9**4)
 
 
 def test_subnet_parameter_counts_match_the_paper():
     with torch.device("meta"):
         base = build_supernet("hubert_base", "lighthubert/space_base")
         small = LightHubert(base.encoder.config, SearchSpace.load("lighthubert/space_small"))
-    assert abs(base.subnet_parameters("max") - 94.4e6) < 0.1e6      # = HuBERT Base without its heads
+    assert abs(base.subnet_parameters("max") - 94.4e6) < 0.1e6  # = HuBERT Base without its heads
     assert base.subnet_parameters("max") == sum(p.numel() for p in base.encoder.parameters())
     assert abs(small.subnet_parameters("default") - 26.9e6) < 0.1e6
     assert base.subnet_parameters("min") < base.subnet_parameters("default") < base.subnet_parameters("max")
     from speechssl.models.lighthubert import count_parameters  # the closed form equals a build's count
+
     for sn in (base, small):
         for s in [sn.max_subnet(), sn.min_subnet()] + [sn.sample_subnet(random.Random(i)) for i in range(5)]:
             assert sn.subnet_parameters(s) == count_parameters(sn.export_config(s))
@@ -79,8 +91,12 @@ def test_ffn_is_sliced_block_wise_as_the_official_slinear(tiny_supernet):
         expected = official_block_rows(256, 4, int(ratio * embed), ratio)
         assert sn.ffn_rows(s, ratio).tolist() == expected, (embed, ratio)
     # e.g. 32 wide at ratio 3.5: 32 rows from each of three 64-row blocks, then 16 of the fourth
-    assert sn.ffn_rows(Subnet(32, [2], [3.5]), 3.5).tolist() == [*range(32), *range(64, 96), *range(128, 160),
-                                                                   *range(192, 208)]
+    assert sn.ffn_rows(Subnet(32, [2], [3.5]), 3.5).tolist() == [
+        *range(32),
+        *range(64, 96),
+        *range(128, 160),
+        *range(192, 208),
+    ]
     s = Subnet(32, [2, 3, 2], [3.5, 3.0, 4.0])
     state = sn.subnet_state(s)
     w1 = sn.encoder.encoder.layers[0].ffn.fc1.weight
@@ -157,6 +173,7 @@ def test_sampling_is_uniform_per_choice_and_sandwich_takes_max_min_random(tiny_s
 
         def __init__(self, stage, sampling):
             from speechssl.tasks.lighthubert import LightHubertDistillConfig
+
             self.cfg = LightHubertDistillConfig(teacher="t")
             self.cfg.objective.stage, self.cfg.objective.sampling = stage, sampling
 
@@ -177,8 +194,10 @@ def test_distillation_losses_and_teacher_targets():
     frames = torch.tensor([[1, 0, 1, 0, 0], [0, 0, 0, 1, 1]], dtype=torch.bool)
     l1 = sum((pred[b, t] - target[b, t]).abs().mean() for b, t in frames.nonzero().tolist())
     assert torch.allclose(distillation_sums(pred, target, frames, "l1"), l1)
-    cos = sum(1 - torch.dot(pred[b, t], target[b, t]) / pred[b, t].norm() / target[b, t].norm()
-              for b, t in frames.nonzero().tolist())
+    cos = sum(
+        1 - torch.dot(pred[b, t], target[b, t]) / pred[b, t].norm() / target[b, t].norm()
+        for b, t in frames.nonzero().tolist()
+    )
     assert torch.allclose(distillation_sums(pred, target, frames, "cosine"), cos, atol=1e-6)
     assert distillation_sums(target, target, frames, "l1") == 0
     teacher = build_model("hubert_small", **TINY).eval()
@@ -201,14 +220,20 @@ def test_distillation_losses_and_teacher_targets():
 def fairseq_state(sn: LightHubert) -> dict:
     """Our supernet's weights under the official (fairseq HuBERT) names."""
     import re
-    rules = [(r"^frontend\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
-             (r"^frontend\.conv_layers\.(\d+)\.layer_norm\.", r"feature_extractor.conv_layers.\1.2.1."),
-             (r"^feature_projection\.projection\.", "post_extract_proj."),
-             (r"^feature_projection\.layer_norm\.", "layer_norm."), (r"^mask_embedding$", "mask_emb"),
-             (r"pos_conv\.conv\.parametrizations\.weight\.original0", "pos_conv.0.weight_g"),
-             (r"pos_conv\.conv\.parametrizations\.weight\.original1", "pos_conv.0.weight_v"),
-             (r"pos_conv\.conv\.bias", "pos_conv.0.bias"), (r"\.self_attn_norm\.", ".self_attn_layer_norm."),
-             (r"\.ffn\.fc", ".fc"), (r"\.ffn_norm\.", ".final_layer_norm.")]
+
+    rules = [
+        (r"^frontend\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
+        (r"^frontend\.conv_layers\.(\d+)\.layer_norm\.", r"feature_extractor.conv_layers.\1.2.1."),
+        (r"^feature_projection\.projection\.", "post_extract_proj."),
+        (r"^feature_projection\.layer_norm\.", "layer_norm."),
+        (r"^mask_embedding$", "mask_emb"),
+        (r"pos_conv\.conv\.parametrizations\.weight\.original0", "pos_conv.0.weight_g"),
+        (r"pos_conv\.conv\.parametrizations\.weight\.original1", "pos_conv.0.weight_v"),
+        (r"pos_conv\.conv\.bias", "pos_conv.0.bias"),
+        (r"\.self_attn_norm\.", ".self_attn_layer_norm."),
+        (r"\.ffn\.fc", ".fc"),
+        (r"\.ffn_norm\.", ".final_layer_norm."),
+    ]
     out = {}
     for k, v in sn.encoder.state_dict().items():
         for pattern, repl in rules:
@@ -227,12 +252,27 @@ def test_official_checkpoint_imports_and_serves_its_subnet(name, tmp_path):
 
     torch.manual_seed(0)
     conv = "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2"  # a small CNN; the encoder is the real Base shape
-    ref = build_supernet("hubert_base", "lighthubert/space_base", conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4
-                         + [[32, 2, 2]] * 2, extractor_mode="layer_norm", layerdrop=0.0).eval()
-    cfg = {"_name": name, "conv_feature_layers": conv, "extractor_mode": "layer_norm", "encoder_embed_dim": 768,
-           "encoder_layers": 12, "encoder_attention_heads": 12, "encoder_ffn_embed_dim": 3072,
-           "teacher_embed_dim": 768, "layer_pred_num": "0,0,0,0,0,0,0,0,0,0,0,1", "conv_pos": 128,
-           "conv_pos_groups": 16, "layer_norm_first": False}
+    ref = build_supernet(
+        "hubert_base",
+        "lighthubert/space_base",
+        conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+        extractor_mode="layer_norm",
+        layerdrop=0.0,
+    ).eval()
+    cfg = {
+        "_name": name,
+        "conv_feature_layers": conv,
+        "extractor_mode": "layer_norm",
+        "encoder_embed_dim": 768,
+        "encoder_layers": 12,
+        "encoder_attention_heads": 12,
+        "encoder_ffn_embed_dim": 3072,
+        "teacher_embed_dim": 768,
+        "layer_pred_num": "0,0,0,0,0,0,0,0,0,0,0,1",
+        "conv_pos": 128,
+        "conv_pos_groups": 16,
+        "layer_norm_first": False,
+    }
     if name == "hubert_pruner":
         cfg["pruner_supernet"] = "config/supernet/Supernet-Base.yaml"
     state = fairseq_state(ref)
@@ -272,35 +312,86 @@ def test_distill_search_export_cli_on_the_tiny_corpus(tiny_data, tmp_path):
     over = {k: v for k, v in TINY.items()}
     save_model(build_model("hubert_small", **over), teacher)
     space = tmp_path / "space.yaml"
-    space.write_text("embed_dims: [32, 48, 64]\nheads: [2, 3, 4]\nffn_ratios: [3.0, 4.0]\ndepths: [3, 4]\n"
-                     "default: {embed_dim: 48, heads: 3, ffn_ratio: 4.0}\n")
+    space.write_text(
+        "embed_dims: [32, 48, 64]\nheads: [2, 3, 4]\nffn_ratios: [3.0, 4.0]\ndepths: [3, 4]\n"
+        "default: {embed_dim: 48, heads: 3, ffn_ratio: 4.0}\n"
+    )
     overrides = [f"model_overrides.{k}={json.dumps(v)}" for k, v in over.items()]
-    common = ["--config", "distill/lighthubert_tiny_stage1", f"space={space}", f"teacher={teacher}",
-              f"data.train={tiny_data / 'dev'}", f"data.valid={tiny_data / 'dev'}", "data.batch_seconds=40",
-              "objective.target_layers=2", "trainer.log_every_steps=1", *overrides]
+    common = [
+        "--config",
+        "distill/lighthubert_tiny_stage1",
+        f"space={space}",
+        f"teacher={teacher}",
+        f"data.train={tiny_data / 'dev'}",
+        f"data.valid={tiny_data / 'dev'}",
+        "data.batch_seconds=40",
+        "objective.target_layers=2",
+        "trainer.log_every_steps=1",
+        *overrides,
+    ]
     s1 = tmp_path / "stage1"
     # stage 1 from scratch (no warm start): the loss must fall
-    assert main(["distill", "lighthubert", *common, "init_from=null", f"trainer.out_dir={s1}", "optim.lr=3e-3",
-                 "trainer.max_steps=30", "optim.total_steps=30", "trainer.val_every_steps=30"]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "lighthubert",
+                *common,
+                "init_from=null",
+                f"trainer.out_dir={s1}",
+                "optim.lr=3e-3",
+                "trainer.max_steps=30",
+                "optim.total_steps=30",
+                "trainer.val_every_steps=30",
+            ]
+        )
+        == 0
+    )
     rows = [r["train/loss_max"] for r in read_metrics(s1) if "train/loss_max" in r]
     # a fall of more than 10 % in 30 updates (with the papers' init: 0.83 -> 0.71 on an AMD EPYC, float32)
     assert sum(rows[-5:]) / 5 < 0.9 * sum(rows[:5]) / 5, rows
     assert load_model(s1 / "final").hidden_size == 64  # the supernet folder is the max network to every upstream user
 
     # teacher targets dumped once, then stage 2 (sandwich) reads them
-    assert main(["lighthubert", "dump-targets", "--teacher", str(teacher), "--target-layers", "2",
-                 "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "targets")]) == 0
+    assert (
+        main(
+            [
+                "lighthubert",
+                "dump-targets",
+                "--teacher",
+                str(teacher),
+                "--target-layers",
+                "2",
+                "--data",
+                str(tiny_data / "dev"),
+                "--out",
+                str(tmp_path / "targets"),
+            ]
+        )
+        == 0
+    )
     s2 = tmp_path / "stage2"
-    stage2 = ["distill", "lighthubert", *common, "--config", "distill/lighthubert_tiny_stage2", f"init_from={s1 / 'final'}",
-              f"trainer.out_dir={s2}", f"data.train_targets={tmp_path / 'targets'}",
-              f"data.valid_targets={tmp_path / 'targets'}", "trainer.max_steps=6", "optim.total_steps=6",
-              "trainer.val_every_steps=6"]
+    stage2 = [
+        "distill",
+        "lighthubert",
+        *common,
+        "--config",
+        "distill/lighthubert_tiny_stage2",
+        f"init_from={s1 / 'final'}",
+        f"trainer.out_dir={s2}",
+        f"data.train_targets={tmp_path / 'targets'}",
+        f"data.valid_targets={tmp_path / 'targets'}",
+        "trainer.max_steps=6",
+        "optim.total_steps=6",
+        "trainer.val_every_steps=6",
+    ]
     assert main(stage2) == 0
     summary = json.loads((s2 / "summary.json").read_text())
     for name in ("max", "default", "min"):
         assert f"val/loss_{name}" in summary["metrics"]
-    assert summary["metrics"]["train/loss"] == pytest.approx(sum(summary["metrics"][f"train/loss_{n}"]
-                                                                 for n in ("max", "min", "random")), rel=1e-4)
+    assert summary["metrics"]["train/loss"] == pytest.approx(
+        sum(summary["metrics"][f"train/loss_{n}"] for n in ("max", "min", "random")), rel=1e-4
+    )
     assert main([*stage2, "trainer.max_steps=8"]) == 0  # resumes
     assert json.loads((s2 / "summary.json").read_text())["steps"] == 8
 
@@ -308,9 +399,32 @@ def test_distill_search_export_cli_on_the_tiny_corpus(tiny_data, tmp_path):
     sn = load_supernet(s2 / "final")
     budget = (sn.subnet_parameters("min") + sn.subnet_parameters("max")) // 2
     out = tmp_path / "search"
-    assert main(["lighthubert", "search", "--supernet", str(s2 / "final"), "--data", str(tiny_data / "dev"),
-                 "--out", str(out), "--max-params", str(budget), "--random", "6", "--population", "4",
-                 "--generations", "2", "--parents", "2", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "lighthubert",
+                "search",
+                "--supernet",
+                str(s2 / "final"),
+                "--data",
+                str(tiny_data / "dev"),
+                "--out",
+                str(out),
+                "--max-params",
+                str(budget),
+                "--random",
+                "6",
+                "--population",
+                "4",
+                "--generations",
+                "2",
+                "--parents",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = json.loads((out / "search.json").read_text())
     sources = {r["source"] for r in rows}
     assert {"max", "min", "default", "random"} <= sources and any(s.startswith("evolution") for s in sources)
@@ -322,27 +436,76 @@ def test_distill_search_export_cli_on_the_tiny_corpus(tiny_data, tmp_path):
     assert (out / "pareto.png").stat().st_size > 10_000
     best = json.loads((out / "best.json").read_text())
     assert best["params"] <= budget
-    assert main(["lighthubert", "export", "--supernet", str(s2 / "final"), "--subnet", str(out / "best.json"),
-                 "--out", str(tmp_path / "best")]) == 0
+    assert (
+        main(
+            [
+                "lighthubert",
+                "export",
+                "--supernet",
+                str(s2 / "final"),
+                "--subnet",
+                str(out / "best.json"),
+                "--out",
+                str(tmp_path / "best"),
+            ]
+        )
+        == 0
+    )
     plain = load_model(tmp_path / "best")
     assert sum(p.numel() for p in plain.parameters()) == best["params"]
-    assert main(["extract", "--model", str(tmp_path / "best"), "--data", str(tiny_data / "dev"), "--layers", "1",
-                 "--out", str(tmp_path / "feats")]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--model",
+                str(tmp_path / "best"),
+                "--data",
+                str(tiny_data / "dev"),
+                "--layers",
+                "1",
+                "--out",
+                str(tmp_path / "feats"),
+            ]
+        )
+        == 0
+    )
     # the exported subnet scores what the search measured (same dev loss through the plain model's weights)
     from speechssl.tasks.lighthubert import DistillObjectiveConfig
     from speechssl.tasks.subnet_search import DevScorer
-    scorer = DevScorer(sn, str(tiny_data / "dev"), str(teacher), 2,
-                       DistillObjectiveConfig(**sn.metadata["objective_config"]), progress=False)
+
+    scorer = DevScorer(
+        sn,
+        str(tiny_data / "dev"),
+        str(teacher),
+        2,
+        DistillObjectiveConfig(**sn.metadata["objective_config"]),
+        progress=False,
+    )
     assert scorer(Subnet.from_dict(best["subnet"])) == pytest.approx(best["dev_loss"], rel=1e-5)
 
 
 def test_distill_config_typos_fail_loudly(tmp_path):
     from speechssl.cli import main
 
-    assert main(["distill", "lighthubert", "--config", "distill/lighthubert_mini_stage1", "objective.samplng=x",
-                 "--dry-run"]) == 2
-    assert main(["distill", "lighthubert", "--config", "distill/lighthubert_mini_stage1", "objective.loss=l2",
-                 "--dry-run"]) == 2
+    assert (
+        main(
+            [
+                "distill",
+                "lighthubert",
+                "--config",
+                "distill/lighthubert_mini_stage1",
+                "objective.samplng=x",
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            ["distill", "lighthubert", "--config", "distill/lighthubert_mini_stage1", "objective.loss=l2", "--dry-run"]
+        )
+        == 2
+    )
 
 
 def test_kill_and_resume_equals_a_straight_run(tiny_data, tmp_path):
@@ -356,16 +519,36 @@ def test_kill_and_resume_equals_a_straight_run(tiny_data, tmp_path):
     torch.manual_seed(0)
     teacher = save_model(build_model("hubert_small", **TINY), tmp_path / "teacher")
     space = tmp_path / "space.yaml"
-    space.write_text("embed_dims: [32, 48, 64]\nheads: [2, 3, 4]\nffn_ratios: [3.0, 4.0]\ndepths: [3, 4]\n"
-                     "default: {embed_dim: 48, heads: 3, ffn_ratio: 4.0}\n")
+    space.write_text(
+        "embed_dims: [32, 48, 64]\nheads: [2, 3, 4]\nffn_ratios: [3.0, 4.0]\ndepths: [3, 4]\n"
+        "default: {embed_dim: 48, heads: 3, ffn_ratio: 4.0}\n"
+    )
 
     def cfg(out):
-        return load_config(LightHubertDistillConfig, ["distill/lighthubert_tiny_stage1", "distill/lighthubert_tiny_stage2"], [
-            f"space={space}", f"teacher={teacher}", "init_from=null", f"data.train={tiny_data / 'dev'}",
-            "data.valid=null", "data.batch_seconds=10", "data.num_workers=0", "objective.target_layers=2",
-            f"trainer.out_dir={out}", "trainer.max_steps=6", "optim.total_steps=6", "trainer.checkpoint_every_steps=2",
-            "trainer.val_every_steps=null", "trainer.progress_bar=false", "trainer.precision=32-true",
-            "trainer.threads=2", *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY.items()]])
+        return load_config(
+            LightHubertDistillConfig,
+            ["distill/lighthubert_tiny_stage1", "distill/lighthubert_tiny_stage2"],
+            [
+                f"space={space}",
+                f"teacher={teacher}",
+                "init_from=null",
+                f"data.train={tiny_data / 'dev'}",
+                "data.valid=null",
+                "data.batch_seconds=10",
+                "data.num_workers=0",
+                "objective.target_layers=2",
+                f"trainer.out_dir={out}",
+                "trainer.max_steps=6",
+                "optim.total_steps=6",
+                "trainer.checkpoint_every_steps=2",
+                "trainer.val_every_steps=null",
+                "trainer.progress_bar=false",
+                "trainer.precision=32-true",
+                "trainer.threads=2",
+                *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY.items()],
+            ],
+        )
+
     distill_lighthubert(cfg(tmp_path / "straight"))
     with pytest.raises(Killed):
         distill_lighthubert(cfg(tmp_path / "killed"), callbacks=[kill_after(4)])

@@ -1,5 +1,6 @@
 """Long recordings in bounded memory: features framed block by block and written an utterance at a time,
 extraction window by window on the whole-utterance frame grid (issue 40)."""
+
 import logging
 import subprocess
 import sys
@@ -17,8 +18,14 @@ from speechssl.pipelines.features import compute_features
 from speechssl.pipelines.outputs import read_scp
 from speechssl.pipelines.windowed import Windowing, receptive_field, windowed_states
 
-TINY = dict(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=16,
-            conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 2, 2]])
+TINY = dict(
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    ffn_dim=64,
+    pos_conv_kernel=16,
+    conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 2, 2]],
+)
 
 
 def _recording_dir(tmp_path, seconds: float, name="long", seed=0):
@@ -45,7 +52,7 @@ def test_long_rows_are_framed_in_blocks_with_the_same_features(monkeypatch):
     monkeypatch.setattr(F, "_by_frame_blocks", lambda *a: calls.append(a[1].shape) or real(*a))
     F.fbank(wavs, lengths)
     assert len(calls) == 2  # one per row: both are longer than _LONG_ROW_SAMPLES
-    monkeypatch.setattr(F, "_LONG_ROW_SAMPLES", 10 ** 12)  # framed whole, as before
+    monkeypatch.setattr(F, "_LONG_ROW_SAMPLES", 10**12)  # framed whole, as before
     for fn in (F.fbank, F.mfcc):
         whole, counts = fn(wavs, lengths)
         assert torch.equal(blocks[fn.__name__][1], counts) and counts.tolist() == [6248, 4374]
@@ -56,7 +63,7 @@ def test_features_of_a_long_recording_are_streamed(tmp_path, monkeypatch):
     data = _recording_dir(tmp_path, 75.0)
     scp = compute_features(data, tmp_path / "feats", kind="fbank", progress=False)
     streamed = dict(read_scp(scp))
-    monkeypatch.setattr(F, "_LONG_ROW_SAMPLES", 10 ** 12)
+    monkeypatch.setattr(F, "_LONG_ROW_SAMPLES", 10**12)
     whole = dict(read_scp(compute_features(data, tmp_path / "whole", kind="fbank", progress=False)))
     assert streamed["long"].shape == (7498, 80)
     np.testing.assert_array_equal(streamed["long"], whole["long"])
@@ -95,8 +102,12 @@ def test_features_peak_memory_of_a_long_recording_is_a_fraction_of_framing_it_wh
     data = _recording_dir(tmp_path, 360.0)
     peaks = {}
     for how in ("blocks", "whole"):
-        run = subprocess.run([sys.executable, "-c", _PEAK, str(data), str(tmp_path / how), how],
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", _PEAK, str(data), str(tmp_path / how), how],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peaks[how] = float(run.stdout.split()[-1])
     assert peaks["blocks"] < 0.45 * peaks["whole"], peaks
 
@@ -149,12 +160,13 @@ def test_extract_windows_long_utterances_and_says_so(tiny_model, tmp_path, caplo
     data = _recording_dir(tmp_path, 8.0)
     spy = _Spy(tiny_model)
     with caplog.at_level(logging.WARNING):
-        summary = extract_features(spy, data, tmp_path / "win", [2], progress=False,
-                                   windowing=Windowing(max_seconds=3.0, context_seconds=1.0))
+        summary = extract_features(
+            spy, data, tmp_path / "win", [2], progress=False, windowing=Windowing(max_seconds=3.0, context_seconds=1.0)
+        )
     assert summary["windowed"] == 1 and summary["extracted"] == 1
     assert spy.longest <= 16000 * 5 + 60
     assert "utterance long is 8 s, longer than --max-seconds 3" in caplog.text
-    (utt, states), = read_features(tmp_path / "win", 2)
+    ((utt, states),) = read_features(tmp_path / "win", 2)
     assert utt == "long" and states.shape == (3199, 32)  # the whole utterance's: 1 + (128000 - 60) // 40
     whole = extract_features(tiny_model, data, tmp_path / "whole", [2], progress=False, windowing=Windowing(0))
     assert whole["windowed"] == 0

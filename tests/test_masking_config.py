@@ -1,4 +1,5 @@
 """Issue 41, point 2: one masking config, checked in one place, shared by the three masked objectives."""
+
 import pytest
 import torch
 
@@ -12,10 +13,12 @@ from speechssl.tasks.w2v_bert import W2vBertObjectiveConfig
 @pytest.mark.parametrize("section", [HubertObjectiveConfig, W2vBertObjectiveConfig, DistillObjectiveConfig])
 def test_every_masked_objective_takes_its_masking_from_one_config(section):
     assert issubclass(section, MaskingConfig)
-    for bad, message in ((dict(mask_mode="bogus"), "objective.mask_mode='bogus'; expected one of"),
-                         (dict(mask_prob=1.5), r"objective.mask_prob=1.5: must be in \[0, 1\]"),
-                         (dict(mask_length=0), "objective.mask_length=0: must be >= 1"),
-                         (dict(min_masks=-1), "objective.min_masks=-1: must be >= 0")):
+    for bad, message in (
+        (dict(mask_mode="bogus"), "objective.mask_mode='bogus'; expected one of"),
+        (dict(mask_prob=1.5), r"objective.mask_prob=1.5: must be in \[0, 1\]"),
+        (dict(mask_length=0), "objective.mask_length=0: must be >= 1"),
+        (dict(min_masks=-1), "objective.min_masks=-1: must be >= 0"),
+    ):
         with pytest.raises(ConfigError, match=message):
             section(**bad).check_masking()
     section().check_masking()  # the defaults are legal

@@ -1,4 +1,5 @@
 """Building blocks and models: the upstream contract, padding invariance, masking semantics, positions."""
+
 import math
 
 import pytest
@@ -16,10 +17,17 @@ TINY_CONFIGS = {
     "w2v_bert_small": dict(TINY, subsampler_channels=8, depthwise_kernel=5),
     "w2v_bert_2": dict(TINY, depthwise_kernel=5, left_max_position=6, right_max_position=2),
     "wav2vec2_conformer_large_rel_pos": dict(TINY, conv_layers=[[32, 10, 5], [32, 3, 2]], depthwise_kernel=5),
-    "rotary_conformer": dict(TINY, encoder="conformer", position="rotary", pos_conv_kernel=0, depthwise_kernel=5,
-                             conv_layers=[[32, 10, 5], [32, 3, 2]]),
-    "fast_hubert": dict(TINY, frontend="fbank_conv1d", subsampler_channels=8, subsampler_kernels=[5, 3],
-                        pos_conv_kernel=8),
+    "rotary_conformer": dict(
+        TINY,
+        encoder="conformer",
+        position="rotary",
+        pos_conv_kernel=0,
+        depthwise_kernel=5,
+        conv_layers=[[32, 10, 5], [32, 3, 2]],
+    ),
+    "fast_hubert": dict(
+        TINY, frontend="fbank_conv1d", subsampler_channels=8, subsampler_kernels=[5, 3], pos_conv_kernel=8
+    ),
 }
 BASE_OF = {"rotary_conformer": "w2v_bert_xl", "fast_hubert": "hubert_small"}
 
@@ -53,7 +61,7 @@ def test_padded_batch_equals_each_utterance_alone(name):
         assert len(out.hidden_states) == model.num_layers + 1
         assert out.lengths.tolist() == model.output_lengths(lengths).tolist()
         for b, n in enumerate(lengths.tolist()):
-            alone = model(wavs[b:b + 1, :n])
+            alone = model(wavs[b : b + 1, :n])
             frames = int(out.lengths[b])
             assert alone.hidden_states[0].shape[1] == frames
             for h_batch, h_alone in zip(out.hidden_states, alone.hidden_states):
@@ -62,6 +70,7 @@ def test_padded_batch_equals_each_utterance_alone(name):
 
 def test_fast_hubert_frontend_is_25_hz_with_lengths_that_match_its_frames():
     from speechssl.nn.frontends import Conv1dGluSubsampler
+
     sub = Conv1dGluSubsampler(num_mel_bins=80, channels=8, kernels=[5, 5])
     assert sub.downsample_rate == 640  # 10-ms log-mel frames, 4x: 25 Hz
     lengths = torch.tensor([16000, 15999, 1040, 400])  # 98, 98, 5 and 1 log-mel frames
@@ -115,6 +124,7 @@ def test_published_sizes():
 
 # -- attention ---------------------------------------------------------------------------------
 
+
 def _naive_attention(att, x, valid):
     """Direct, loop-over-positions reference for the relative position schemes."""
     B, T, D = x.shape
@@ -131,11 +141,13 @@ def _naive_attention(att, x, valid):
             s = (q[:, :, i] * k[:, :, j]).sum(-1)
             if att.position == "rel_pos":
                 r = T - 1 - (i - j)
-                s = ((q[:, :, i] + att.pos_bias_u) * k[:, :, j]).sum(-1) + \
-                    ((q[:, :, i] + att.pos_bias_v) * p[r]).sum(-1)
+                s = ((q[:, :, i] + att.pos_bias_u) * k[:, :, j]).sum(-1) + ((q[:, :, i] + att.pos_bias_v) * p[r]).sum(
+                    -1
+                )
             elif att.position == "relative_key":
-                e = att.distance_embedding.weight[max(-att.left_max_position,
-                                                      min(att.right_max_position, j - i)) + att.left_max_position]
+                e = att.distance_embedding.weight[
+                    max(-att.left_max_position, min(att.right_max_position, j - i)) + att.left_max_position
+                ]
                 s = s + (q[:, :, i] * e).sum(-1)
             scores[:, :, i, j] = s / math.sqrt(d)
     scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
@@ -156,6 +168,7 @@ def test_attention_matches_direct_formula(position):
 
 
 # -- conformer convolution -------------------------------------------------------------------
+
 
 def test_causal_convolution_does_not_look_ahead():
     torch.manual_seed(0)
@@ -181,6 +194,7 @@ def test_padded_frames_are_zeroed_before_depthwise_convolution():
 
 
 # -- masking ----------------------------------------------------------------------------------
+
 
 def test_fraction_mode_is_fairseq_mask_prob():
     g = torch.Generator().manual_seed(0)

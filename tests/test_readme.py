@@ -1,5 +1,6 @@
 """The README's Python quick start runs as written: a hub id from an offline cache the test fills with a
 small WavLM, a real recording, and both exports."""
+
 import re
 from pathlib import Path
 
@@ -15,9 +16,19 @@ def test_quick_start_python_block_runs(testdata, tmp_path, monkeypatch):
     cache = tmp_path / "hf"
     repo = cache / "models--microsoft--wavlm-base-plus"
     commit = "0" * 40
-    small = transformers.WavLMModel(transformers.WavLMConfig(
-        hidden_size=32, num_hidden_layers=6, num_attention_heads=2, intermediate_size=32, num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4, conv_dim=(32,) * 7, num_buckets=16, max_bucket_distance=40))
+    small = transformers.WavLMModel(
+        transformers.WavLMConfig(
+            hidden_size=32,
+            num_hidden_layers=6,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=4,
+            conv_dim=(32,) * 7,
+            num_buckets=16,
+            max_bucket_distance=40,
+        )
+    )
     small.save_pretrained(repo / "snapshots" / commit)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)

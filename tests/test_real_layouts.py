@@ -1,6 +1,7 @@
 """Preparation of the real layouts: Mini LibriSpeech (train-clean-5), Libri-light's limited-supervision sets,
 speaker-disjoint held-out splits. Small layouts are built in a temp dir from ../shared/testdata's LibriSpeech
 recordings; the fetched corpora (docs/real-speech.md) are checked when present, else those tests skip."""
+
 import json
 import os
 from pathlib import Path
@@ -24,8 +25,21 @@ def test_corpus_dir_may_be_the_librispeech_folder_or_its_parent(librispeech_layo
     with pytest.raises(DataDirError, match="dev-clean-2 found neither in it nor in"):
         find_librispeech_root(tmp_path, ["dev-clean-2"])
     for corpus_dir in (tmp_path, tmp_path / "LibriSpeech"):
-        assert main(["data", "prep-librispeech", "--corpus-dir", str(corpus_dir), "--subsets", "train-clean-5",
-                     "--out", str(tmp_path / "data")]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "prep-librispeech",
+                    "--corpus-dir",
+                    str(corpus_dir),
+                    "--subsets",
+                    "train-clean-5",
+                    "--out",
+                    str(tmp_path / "data"),
+                ]
+            )
+            == 0
+        )
     d = DataDir.read(tmp_path / "data" / "train_clean_5")
     assert len(d) == 9 and d.extra["utt2reader"]["1089-134686-0000"] == "1089"
     assert d.text["1089-134686-0001"] == "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM"
@@ -44,8 +58,23 @@ def test_reader_split_is_speaker_disjoint_and_loses_no_utterance(librispeech_lay
         split_by_reader(d, {"dev": ["9999"]})
     with pytest.raises(InputError, match="reader 1089 is in held-out splits dev and test"):
         split_by_reader(d, {"dev": ["1089"], "test": ["1089"]})
-    assert main(["data", "split-readers", "--data", str(tmp_path / "data" / "all"), "--out",
-                 str(tmp_path / "data"), "--split", "dev=1089", "--split", "test=2412,1272"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "split-readers",
+                "--data",
+                str(tmp_path / "data" / "all"),
+                "--out",
+                str(tmp_path / "data"),
+                "--split",
+                "dev=1089",
+                "--split",
+                "test=2412,1272",
+            ]
+        )
+        == 0
+    )
     assert len(DataDir.read(tmp_path / "data" / "test")) == 3
     assert main(["data", "validate", str(tmp_path / "data" / "train")]) == 0
 
@@ -89,8 +118,10 @@ def test_librilight_sets_with_phone_transcriptions(librispeech_layout, tmp_path,
         prepare_librilight(tmp_path / "data" / "10min", "1h", tmp_path / "x")
 
 
-@pytest.mark.skipif(not (CORPORA / "LibriSpeech" / "train-clean-5").is_dir(),
-                    reason=f"Mini LibriSpeech train-clean-5 not fetched at {CORPORA} (docs/real-speech.md)")
+@pytest.mark.skipif(
+    not (CORPORA / "LibriSpeech" / "train-clean-5").is_dir(),
+    reason=f"Mini LibriSpeech train-clean-5 not fetched at {CORPORA} (docs/real-speech.md)",
+)
 def test_fetched_mini_librispeech_has_its_published_size(tmp_path):
     d = prepare_librispeech(CORPORA / "LibriSpeech", "train-clean-5", tmp_path / "tc5")
     readers = {s.split("-")[0] for s in d.utt2spk.values()}
@@ -98,8 +129,10 @@ def test_fetched_mini_librispeech_has_its_published_size(tmp_path):
     assert abs(sum(d.utt2dur.values()) / 3600 - 5.31) < 0.01
 
 
-@pytest.mark.skipif(not (CORPORA / "librispeech_finetuning" / "1h").is_dir(),
-                    reason=f"Libri-light limited supervision not fetched at {CORPORA} (docs/real-speech.md)")
+@pytest.mark.skipif(
+    not (CORPORA / "librispeech_finetuning" / "1h").is_dir(),
+    reason=f"Libri-light limited supervision not fetched at {CORPORA} (docs/real-speech.md)",
+)
 def test_fetched_librilight_one_hour_has_its_published_size(tmp_path):
     d = prepare_librilight(CORPORA, "1h", tmp_path / "1h")
     assert len(d) == 286 and len({s.split("-")[0] for s in d.utt2spk.values()}) == 24
@@ -127,8 +160,23 @@ def test_superb_task_dirs_from_the_real_speech_data_dirs(librispeech_layout, tmp
     """PR on Libri-light's phones (folds 0-3 / 4 / 5), ASR 1 h -> held-out readers, SID per-reader utterance
     split, ASV trials only among readers the head never trains on."""
     data = _recipe_data_dirs(librispeech_layout, tmp_path)
-    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "all", "--src", str(data),
-                 "--out", str(tmp_path / "superb")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "prep-superb",
+                "--layout",
+                "mini_librispeech",
+                "--task",
+                "all",
+                "--src",
+                str(data),
+                "--out",
+                str(tmp_path / "superb"),
+            ]
+        )
+        == 0
+    )
     sup = tmp_path / "superb"
     pr = {s: DataDir.read(sup / "pr" / s) for s in ("train", "dev", "test")}
     assert pr["dev"].utt_ids == ["1089-134686-0001"] and pr["test"].utt_ids == ["2412-153948-0000"]
@@ -149,14 +197,32 @@ def test_superb_task_dirs_from_the_real_speech_data_dirs(librispeech_layout, tmp
     # a missing fold is named with the option that writes it
     (data / "librilight_1h_4" / "wav.scp").unlink()
     import shutil
+
     shutil.rmtree(data / "librilight_1h_4")
-    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "pr", "--src", str(data),
-                 "--out", str(tmp_path / "again")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "prep-superb",
+                "--layout",
+                "mini_librispeech",
+                "--task",
+                "pr",
+                "--src",
+                str(data),
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 2
+    )
 
 
-@pytest.mark.skipif(not (CORPORA / "librispeech_finetuning" / "1h").is_dir()
-                    or not (CORPORA / "LibriSpeech" / "train-clean-5").is_dir(),
-                    reason=f"Mini LibriSpeech or Libri-light not fetched at {CORPORA} (docs/real-speech.md)")
+@pytest.mark.skipif(
+    not (CORPORA / "librispeech_finetuning" / "1h").is_dir()
+    or not (CORPORA / "LibriSpeech" / "train-clean-5").is_dir(),
+    reason=f"Mini LibriSpeech or Libri-light not fetched at {CORPORA} (docs/real-speech.md)",
+)
 def test_superb_task_dirs_on_the_fetched_real_corpora(tmp_path):
     """The recipe's held-out readers (conf/mini_librispeech.conf) and Libri-light folds -> the four task dirs, with
     the sizes docs/real-speech.md states."""
@@ -166,13 +232,31 @@ def test_superb_task_dirs_on_the_fetched_real_corpora(tmp_path):
         d.write(data / name)
     for name in ("1h", "1h/4", "1h/5"):
         prepare_librilight(CORPORA, name, data / ("librilight_" + name.replace("/", "_")))
-    assert main(["data", "prep-superb", "--layout", "mini_librispeech", "--task", "all", "--src", str(data),
-                 "--out", str(tmp_path / "superb")]) == 0
-    counts = {t: json.loads((tmp_path / "superb" / t / "task.json").read_text())["counts"]
-              for t in ("pr", "asr", "sid", "asv")}
+    assert (
+        main(
+            [
+                "data",
+                "prep-superb",
+                "--layout",
+                "mini_librispeech",
+                "--task",
+                "all",
+                "--src",
+                str(data),
+                "--out",
+                str(tmp_path / "superb"),
+            ]
+        )
+        == 0
+    )
+    counts = {
+        t: json.loads((tmp_path / "superb" / t / "task.json").read_text())["counts"]
+        for t in ("pr", "asr", "sid", "asv")
+    }
     assert counts["pr"]["train"] + counts["pr"]["dev"] + counts["pr"]["test"] == 286
     assert counts["sid"]["speakers"] == 24 and counts["sid"]["train"] > 6 * counts["sid"]["test"]
     assert counts["asr"]["train"] == 286 and counts["asr"]["dev"] + counts["asr"]["test"] == len(tc5) - len(
-        DataDir.read(data / "train"))
+        DataDir.read(data / "train")
+    )
     assert counts["asv"]["test_readers"] >= 20 and counts["asv"]["target_trials"] > 0
     print(json.dumps(counts))

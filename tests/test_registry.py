@@ -1,5 +1,6 @@
 """The task registry is the one list of trainable tasks: the CLI's training commands and `config check`
 are built from it, and every entry resolves to a schema, a run function and a dry-run description."""
+
 import dataclasses
 
 import pytest

@@ -1,5 +1,6 @@
 """The recipe's summary reads what the stages wrote: the decoder is chosen on dev and reported on test, and
 the stage names come from the recipe's own timing file."""
+
 import json
 
 from speechssl.report import collect_asr, collect_stage_times, to_markdown
@@ -18,20 +19,35 @@ def test_decoder_chosen_on_dev_never_on_test(tmp_path):
         _decode(exp, "m", name, wer)
     r = collect_asr(exp)["m"]
     assert r["decoder"] == "beam_lm" and r["wer"] == 25.0 and r["chosen_on"] == "dev"
-    md = to_markdown({"corpus": "mini", "superb": {}, "asr": {"m": r}, "pnmi_by_split": {}, "lighthubert": [],
-                      "models": {}, "stages": {}}, exp, {}, [])
+    md = to_markdown(
+        {
+            "corpus": "mini",
+            "superb": {},
+            "asr": {"m": r},
+            "pnmi_by_split": {},
+            "lighthubert": [],
+            "models": {},
+            "stages": {},
+        },
+        exp,
+        {},
+        [],
+    )
     assert "decoder chosen on dev" in md and "| m | – | beam_lm | 25.00 |" in md
 
 
 def test_stage_names_come_from_the_recipe(tmp_path):
-    (tmp_path / "stage_times.tsv").write_text("stage\tseconds\tfinished\twhat\n3\t10\tx\tHuBERT iteration 1\n"
-                                              "3\t5\tx\tHuBERT iteration 1\n12\t7\tx\tWavThruVec\n")
+    (tmp_path / "stage_times.tsv").write_text(
+        "stage\tseconds\tfinished\twhat\n3\t10\tx\tHuBERT iteration 1\n"
+        "3\t5\tx\tHuBERT iteration 1\n12\t7\tx\tWavThruVec\n"
+    )
     t = collect_stage_times(tmp_path)
     assert t["3"] == {"seconds": 15.0, "runs": 2, "what": "HuBERT iteration 1"} and list(t) == ["3", "12"]
 
 
 def test_training_runs_leave_out_the_superb_heads(tmp_path):
     from speechssl.report import training_runs
+
     for run in ("hubert_it1", "superb/fbank/ks/train"):
         d = tmp_path / run
         (d / "logs" / "version_0").mkdir(parents=True)
@@ -42,11 +58,19 @@ def test_training_runs_leave_out_the_superb_heads(tmp_path):
 
 def test_runs_cut_by_the_wall_clock_guard_are_named_beside_the_stage_times(tmp_path):
     from speechssl.report import collect
+
     exp = tmp_path / "exp"
     (exp / "hubert_it1" / "logs" / "version_0").mkdir(parents=True)
     (exp / "hubert_it1" / "logs" / "version_0" / "metrics.csv").write_text("step\n0\n")
-    (exp / "hubert_it1" / "summary.json").write_text(json.dumps({"steps": 179, "precision": "bf16-mixed",
-        "cut_by_wall_clock_guard": {"at_step": 179, "max_steps": 450, "max_time_minutes": 7}}))
+    (exp / "hubert_it1" / "summary.json").write_text(
+        json.dumps(
+            {
+                "steps": 179,
+                "precision": "bf16-mixed",
+                "cut_by_wall_clock_guard": {"at_step": 179, "max_steps": 450, "max_time_minutes": 7},
+            }
+        )
+    )
     (exp / "stage_times.tsv").write_text("stage\tseconds\tfinished\twhat\n3\t420\tx\tHuBERT iteration 1\n")
     res = collect(exp, "mini")
     assert res["models"]["hubert_it1"]["precision"] == "bf16-mixed"
@@ -58,15 +82,26 @@ def test_the_judges_rows_of_the_wavthruvec_table():
     from pathlib import Path
 
     from speechssl.report import _tts_md
-    judges = {"judge_on_real_audio": {"test_speakers": {"eer": 12.5}, "reference_speakers": {"eer": 8.0}},
-              "vocoder_embedding_on_real_audio": {"test_speakers": {"eer": 50.5}, "reference_speakers": {"eer": 46.5}},
-              "asr_judge_lm": "exp/lm/3gram.arpa",
-              "speaker_similarity": {"vc_to_target": 0.61, "vc_to_source": 0.72, "tts_to_reference": 0.7,
-                                     "tts_to_other_references": 0.6},
-              "vc_closer_to_target": 0.25, "wer": {"original": 60.0, "resynthesis": 80.0, "vc": 85.0, "tts": 90.0},
-              "mcd_dtw": {"resynthesis": 7.5, "tts_own_voice": 9.1}}
-    t = {"resynthesis": {"mcd": 8.0}, "voice_conversion": {"similarity_to_target": 0.8, "similarity_to_source": 0.9},
-         "judges": judges}
+
+    judges = {
+        "judge_on_real_audio": {"test_speakers": {"eer": 12.5}, "reference_speakers": {"eer": 8.0}},
+        "vocoder_embedding_on_real_audio": {"test_speakers": {"eer": 50.5}, "reference_speakers": {"eer": 46.5}},
+        "asr_judge_lm": "exp/lm/3gram.arpa",
+        "speaker_similarity": {
+            "vc_to_target": 0.61,
+            "vc_to_source": 0.72,
+            "tts_to_reference": 0.7,
+            "tts_to_other_references": 0.6,
+        },
+        "vc_closer_to_target": 0.25,
+        "wer": {"original": 60.0, "resynthesis": 80.0, "vc": 85.0, "tts": 90.0},
+        "mcd_dtw": {"resynthesis": 7.5, "tts_own_voice": 9.1},
+    }
+    t = {
+        "resynthesis": {"mcd": 8.0},
+        "voice_conversion": {"similarity_to_target": 0.8, "similarity_to_source": 0.9},
+        "judges": judges,
+    }
     md = "\n".join(_tts_md({"tts": t}, Path("."), {}))
     assert "| 12.5 / 8.0 |" in md and "| 0.610 / 0.720 (0.25) |" in md and "| 60.0 / 80.0 / 85.0 / 90.0 |" in md
     assert "| 7.50 / 9.10 |" in md and "| 50.5 / 46.5 |" in md and "PocketSphinx WER (domain LM)" in md
@@ -79,20 +114,39 @@ def test_the_judges_rows_of_the_wavthruvec_table():
 
 def test_the_unseen_speaker_split_is_reported_with_the_decoder_chosen_on_dev(tmp_path):
     exp = tmp_path / "exp"
-    for name, wer in (("dev_greedy", 40.0), ("dev_beam_lm", 30.0), ("test_greedy", 35.0), ("test_beam_lm", 25.0),
-                      ("test_unseen_speakers_greedy", 50.0), ("test_unseen_speakers_beam_lm", 45.0)):
+    for name, wer in (
+        ("dev_greedy", 40.0),
+        ("dev_beam_lm", 30.0),
+        ("test_greedy", 35.0),
+        ("test_beam_lm", 25.0),
+        ("test_unseen_speakers_greedy", 50.0),
+        ("test_unseen_speakers_beam_lm", 45.0),
+    ):
         _decode(exp, "m", name, wer)
     r = collect_asr(exp)["m"]
     # the unseen split is neither a decoder of test nor a candidate for the choice
     assert r["decoder"] == "beam_lm" and r["wer"] == 25.0
     assert r["other_splits"] == {"test_unseen_speakers": {"wer": 45.0, "cer": 22.5}}
-    md = to_markdown({"corpus": "mini", "superb": {}, "asr": {"m": r}, "pnmi_by_split": {}, "lighthubert": [],
-                      "models": {}, "stages": {}}, exp, {}, [])
+    md = to_markdown(
+        {
+            "corpus": "mini",
+            "superb": {},
+            "asr": {"m": r},
+            "pnmi_by_split": {},
+            "lighthubert": [],
+            "models": {},
+            "stages": {},
+        },
+        exp,
+        {},
+        [],
+    )
     assert "| m | – | beam_lm | 25.00 | 12.50 | 45.00 / 22.50 |" in md
 
 
 def test_a_head_still_improving_at_its_last_step_is_named():
     from speechssl.report_plots import still_improving
+
     rising = [{"step": 100, "dev": 5.0}, {"step": 200, "dev": 8.0}, {"step": 300, "dev": 11.0}]
     flat = [{"step": 100, "dev": 5.0}, {"step": 200, "dev": 11.0}, {"step": 300, "dev": 11.0}]
     assert still_improving(rising, higher_is_better=True) and not still_improving(flat, higher_is_better=True)
@@ -106,18 +160,21 @@ def test_a_head_without_dev_split_whose_loss_still_falls_is_named(tmp_path):
     from speechssl.report_plots import loss_still_falling
     from speechssl.tasks.superb.runner import loss_curve
 
-    falling = loss_curve([5.0 - 0.01 * i for i in range(400)], points=20)      # 5.0 -> 1.0, still going
+    falling = loss_curve([5.0 - 0.01 * i for i in range(400)], points=20)  # 5.0 -> 1.0, still going
     flat = loss_curve([5.0 - 0.01 * i for i in range(200)] + [3.0] * 200, points=20)
     noisy_flat = loss_curve([3.0 + 0.05 * (-1) ** i for i in range(400)], points=20)
     assert loss_still_falling(falling)
     assert not loss_still_falling(flat) and not loss_still_falling(noisy_flat) and not loss_still_falling(falling[:3])
-    superb = {"fbank": {"asv": {"metric": "EER", "value": 10.0, "curve": [], "loss_curve": falling}},
-              "hubert": {"asv": {"metric": "EER", "value": 20.0, "curve": [], "loss_curve": flat}}}
+    superb = {
+        "fbank": {"asv": {"metric": "EER", "value": 10.0, "curve": [], "loss_curve": falling}},
+        "hubert": {"asv": {"metric": "EER", "value": 20.0, "curve": [], "loss_curve": flat}},
+    }
     md = "\n".join(_superb_md({"superb": superb}, tmp_path, {}))
     assert "training loss was still falling over their last quarter" in md
     assert "fbank/asv" in md and "hubert/asv" not in md
     # the recipe's report reads the heads' result.json files: the loss curve must survive the collection
     from speechssl.report import collect_superb
+
     for u, rows in superb.items():
         out = tmp_path / "exp" / "superb" / u / "asv"
         out.mkdir(parents=True)
@@ -132,12 +189,21 @@ def test_superb_curves_show_dev_metrics_and_asvs_training_loss(tmp_path):
     from speechssl.tasks.superb.runner import loss_curve
 
     lc = loss_curve([4.0] * 10 + [2.0] * 10 + [1.0] * 20, accumulate=2, points=4)
-    assert lc == [{"step": 5, "loss": 4.0}, {"step": 10, "loss": 2.0}, {"step": 15, "loss": 1.0},
-                  {"step": 20, "loss": 1.0}]
+    assert lc == [
+        {"step": 5, "loss": 4.0},
+        {"step": 10, "loss": 2.0},
+        {"step": 15, "loss": 1.0},
+        {"step": 20, "loss": 1.0},
+    ]
     dev = [{"step": 20, "dev": 50.0}, {"step": 40, "dev": 60.0}]
-    superb = {"fbank": {"ks": {"metric": "accuracy", "curve": dev, "loss_curve": lc},
-                        "asv": {"metric": "EER", "curve": [], "loss_curve": lc}, "_note": "x"},
-              "hubert": {"asv": {"metric": "EER", "curve": [], "loss_curve": lc[:1]}}}   # one point: no line
+    superb = {
+        "fbank": {
+            "ks": {"metric": "accuracy", "curve": dev, "loss_curve": lc},
+            "asv": {"metric": "EER", "curve": [], "loss_curve": lc},
+            "_note": "x",
+        },
+        "hubert": {"asv": {"metric": "EER", "curve": [], "loss_curve": lc[:1]}},
+    }  # one point: no line
     series = superb_curve_series(superb)
     assert list(series) == ["asv", "ks"] and series["ks"] == ("dev", {"fbank": dev})
     assert series["asv"] == ("loss", {"fbank": lc})

@@ -1,4 +1,5 @@
 """The s3prl upstream contract (its upstream/README.md), and torch.hub on the repository's hubconf.py."""
+
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,15 @@ from speechssl.models import build_model, save_model
 from speechssl.s3prl import UpstreamExpert
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=32, num_layers=2,
-            num_heads=4, ffn_dim=64, pos_conv_kernel=16, pos_conv_groups=4)
+TINY = dict(
+    conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    ffn_dim=64,
+    pos_conv_kernel=16,
+    pos_conv_groups=4,
+)
 
 TOLERABLE_SEQLEN_DIFF = 3  # s3prl's own check in S3PRLUpstream: len(wav) / downsample_rate vs frames
 
@@ -58,9 +66,16 @@ def test_s3prl_04_upstream_and_featurizer_faces(tmp_path):
     from speechssl.s3prl import Featurizer, S3PRLUpstream
 
     torch.manual_seed(0)
-    enc = SpeechEncoder(EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, ffn_dim=64, pos_conv_kernel=0,
-                                      conv_layers=[[32, 10, 5], [32, 3, 2], [32, 2, 2], [32, 2, 2], [32, 2, 2],
-                                                   [32, 2, 2], [32, 2, 2]]))
+    enc = SpeechEncoder(
+        EncoderConfig(
+            hidden_size=32,
+            num_layers=2,
+            num_heads=4,
+            ffn_dim=64,
+            pos_conv_kernel=0,
+            conv_layers=[[32, 10, 5], [32, 3, 2], [32, 2, 2], [32, 2, 2], [32, 2, 2], [32, 2, 2], [32, 2, 2]],
+        )
+    )
     enc.save_pretrained(tmp_path / "enc")
     loaded = speechssl.load_model(tmp_path / "enc")
     assert loaded.metadata == {"weights": "random init"}

@@ -1,5 +1,6 @@
 """Shards: writing (settings recorded, kill-safe, deterministic), streaming (ranks and workers disjoint,
 every utterance once an epoch, duration bucketing), exact resume, and pretraining from shards."""
+
 import json
 
 import numpy as np
@@ -23,8 +24,10 @@ def labelled(tiny_data):
     """Tiny train set with one deterministic 50 Hz label set (k=20) that encodes the utterance and frame."""
     d = DataDir.read(tiny_data / "train")
     durs = d.utt2dur or d.compute_utt2dur()
-    labels = {u: (np.arange(expected_label_frames(int(round(durs[u] * 16000)), 50.0)) + i) % 20
-              for i, u in enumerate(d.utt_ids)}
+    labels = {
+        u: (np.arange(expected_label_frames(int(round(durs[u] * 16000)), 50.0)) + i) % 20
+        for i, u in enumerate(d.utt_ids)
+    }
     return tiny_data / "train", LabelSet(labels, 50.0, 20, "test-labels"), durs
 
 
@@ -65,7 +68,7 @@ def test_rerun_is_a_no_op_a_killed_shard_is_rewritten_identically_other_settings
     first = (out / "shard-000001.tar").read_bytes()
     assert first == (shards / "shard-000001.tar").read_bytes()  # deterministic bytes
     (out / "shard-000001.tar").unlink()
-    (out / "index.json").unlink()   # as a kill before the end leaves it
+    (out / "index.json").unlink()  # as a kill before the end leaves it
     mtime0 = (out / "shard-000000.tar").stat().st_mtime_ns
     write_shards(data, out, [ls], shard_seconds=20.0, seed=3, progress=False)
     assert (out / "shard-000001.tar").read_bytes() == first
@@ -86,7 +89,7 @@ def test_ranks_and_workers_get_disjoint_shards_and_all_utterances_once(labelled,
         mine = [s.shards_for(1, w, 2) for w in range(2)]
         assert not set(mine[0]) & set(mine[1])
         utts += [e[2] for b in _epoch(s, 1, 2) for e in b.entries]
-    assert sorted(utts) == sorted(durs)   # one epoch over all (rank, worker) pairs: each utterance once
+    assert sorted(utts) == sorted(durs)  # one epoch over all (rank, worker) pairs: each utterance once
     s = ShardStream(shards, batch_seconds=6.0)
     assert [b.entries for b in s.plan(0)] != [b.entries for b in s.plan(1)]  # epochs reshuffle
     for b in s.plan(0):
@@ -94,8 +97,8 @@ def test_ranks_and_workers_get_disjoint_shards_and_all_utterances_once(labelled,
     bucketed = padding_ratio([[e[2] for e in b.entries] for b in s.plan(0)], durs)
     order = [e[2] for b in s.plan(0) for e in b.entries]
     sizes = [len(b.entries) for b in s.plan(0)]
-    np.random.default_rng(0).shuffle(order)   # the same batch sizes without bucketing
-    unsorted = [order[sum(sizes[:i]):sum(sizes[:i + 1])] for i in range(len(sizes))]
+    np.random.default_rng(0).shuffle(order)  # the same batch sizes without bucketing
+    unsorted = [order[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(len(sizes))]
     assert bucketed < padding_ratio(unsorted, durs)
 
 
@@ -117,7 +120,7 @@ def _take(shards, start, n, workers, **kw):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_serves_exactly_the_batches_that_would_have_come_next(shards, workers):
-    full = _take(shards, 0, 14, workers)          # crosses an epoch boundary
+    full = _take(shards, 0, 14, workers)  # crosses an epoch boundary
     resumed = _take(shards, 9, 5, workers)
     assert len(full) == 14 and len(resumed) == 5
     for a, b in zip(full[9:], resumed):
@@ -143,13 +146,31 @@ def test_hubert_pretrains_from_shards_and_resumes(labelled, shards, tmp_path):
     from speechssl.tasks.hubert import HubertPretrainConfig, pretrain_hubert
 
     def cfg(out, steps):
-        return load_config(HubertPretrainConfig, [], [
-            f"data.shards={shards}", "data.valid=null", "data.batch_seconds=6", "data.num_workers=2",
-            "data.crop_seconds=2.0", "optim.lr=2e-3", "optim.warmup_steps=2", "optim.total_steps=50",
-            f"trainer.out_dir={out}", "trainer.progress_bar=false", "trainer.log_every_steps=1",
-            "trainer.val_every_steps=null", "trainer.checkpoint_every_steps=2", "trainer.accelerator=cpu",
-            "trainer.devices=1", f"trainer.max_steps={steps}", "model=hubert_small",
-            *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()]])
+        return load_config(
+            HubertPretrainConfig,
+            [],
+            [
+                f"data.shards={shards}",
+                "data.valid=null",
+                "data.batch_seconds=6",
+                "data.num_workers=2",
+                "data.crop_seconds=2.0",
+                "optim.lr=2e-3",
+                "optim.warmup_steps=2",
+                "optim.total_steps=50",
+                f"trainer.out_dir={out}",
+                "trainer.progress_bar=false",
+                "trainer.log_every_steps=1",
+                "trainer.val_every_steps=null",
+                "trainer.checkpoint_every_steps=2",
+                "trainer.accelerator=cpu",
+                "trainer.devices=1",
+                f"trainer.max_steps={steps}",
+                "model=hubert_small",
+                *[f"model_overrides.{k}={json.dumps(v)}" for k, v in TINY_MODEL.items()],
+            ],
+        )
+
     straight = pretrain_hubert(cfg(tmp_path / "a", 6))
     assert straight["steps"] == 6
     with pytest.raises(_Kill):
@@ -161,9 +182,15 @@ def test_hubert_pretrains_from_shards_and_resumes(labelled, shards, tmp_path):
 
 
 def test_cli_shard_and_its_errors(tiny_data, tmp_path, capsys):
-    assert main(["data", "shard", "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "s"),
-                 "--shard-hours", "0.005"]) == 0
+    assert (
+        main(
+            ["data", "shard", "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "s"), "--shard-hours", "0.005"]
+        )
+        == 0
+    )
     assert "shards" in capsys.readouterr().out and read_index(tmp_path / "s")["label_sets"] == []
-    assert main(["data", "shard", "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "s"),
-                 "--shard-hours", "0.01"]) == 2
+    assert (
+        main(["data", "shard", "--data", str(tiny_data / "dev"), "--out", str(tmp_path / "s"), "--shard-hours", "0.01"])
+        == 2
+    )
     assert "other settings" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Speaker perturbation for voice conversion: a voice shift moves the spectrum by the asked interval and keeps
 the time base; the perturbed copy of a data dir is deterministic, resumable and refuses other settings; the
 new-voices copy gives each speaker of each copy one shift and a new name, and a vocoder trains on it."""
+
 import json
 
 import numpy as np
@@ -61,34 +62,51 @@ def test_new_voices_keep_one_shift_per_speaker_and_copy_and_train_a_vocoder(tiny
         assert {shifts[u] for u in d.spk2utt[spk]} == {0.0}
         up, down = {shifts[u] for u in d.spk2utt[spk + "v0"]}, {shifts[u] for u in d.spk2utt[spk + "v1"]}
         assert len(up) == len(down) == 1 and 1.5 <= up.pop() <= 4 and -4 <= down.pop() <= -1.5
-        assert speaker_shift(spk, 0, 1.5, 4.0, 3) != speaker_shift(spk, 0, 1.5, 4.0, 4)   # the seed matters
+        assert speaker_shift(spk, 0, 1.5, 4.0, 3) != speaker_shift(spk, 0, 1.5, 4.0, 4)  # the seed matters
     utt = src.utt_ids[0]
     spk = src.utt2spk[utt]
-    copy = f"{spk}v1{utt[len(spk):]}"
+    copy = f"{spk}v1{utt[len(spk) :]}"
     assert d.text[copy] == src.text[utt] and np.array_equal(d.load_audio(utt), src.load_audio(utt))
-    assert np.allclose(d.load_audio(copy), shift_voice(src.load_audio(utt), speaker_shift(spk, 1, 1.5, 4.0, 3)),
-                       atol=1e-4)
-    assert new_voices_data_dir(tiny_data / "dev", tmp_path / "v", 2, seed=3) == out      # complete: reused
+    assert np.allclose(
+        d.load_audio(copy), shift_voice(src.load_audio(utt), speaker_shift(spk, 1, 1.5, 4.0, 3)), atol=1e-4
+    )
+    assert new_voices_data_dir(tiny_data / "dev", tmp_path / "v", 2, seed=3) == out  # complete: reused
     with pytest.raises(InputError, match=r"v: made with other settings"):
         new_voices_data_dir(tiny_data / "dev", tmp_path / "v", 1, seed=3)
 
     from speechssl.config import load_config
     from speechssl.tasks.vec2mel import Vec2MelTrainConfig, train_mel_vocoder
     from speechssl.tasks.vec2wav import load_vocoder
-    over = [f"upstream={upstream_25hz}", f"data.train={tiny_data / 'train'}", "data.valid=null",
-            f"trainer.out_dir={tmp_path / 'mel'}", "trainer.max_steps=2", "data.new_voices=1"]
+
+    over = [
+        f"upstream={upstream_25hz}",
+        f"data.train={tiny_data / 'train'}",
+        "data.valid=null",
+        f"trainer.out_dir={tmp_path / 'mel'}",
+        "trainer.max_steps=2",
+        "data.new_voices=1",
+    ]
     train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over))
     _, spec = load_vocoder(tmp_path / "mel" / "final")
     train_spk = sorted(set(DataDir.read(tiny_data / "train").utt2spk.values()))
     assert spec["speakers"] == sorted(train_spk + [s + "v0" for s in train_spk])
     with pytest.raises(InputError, match="data.new_voices needs features of the new voices"):
-        train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
-            f"data.features={tmp_path / 'mel' / 'features'}"]))
+        train_mel_vocoder(
+            load_config(
+                Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [f"data.features={tmp_path / 'mel' / 'features'}"]
+            )
+        )
     # with a twin as the target, the twin's copies get the same shift per speaker and copy: still twins
-    train_mel_vocoder(load_config(Vec2MelTrainConfig, ["tts/vec2mel_tiny"], over + [
-        f"trainer.out_dir={tmp_path / 'mel_twin'}", f"data.target_train={tiny_data / 'train'}"]))
+    train_mel_vocoder(
+        load_config(
+            Vec2MelTrainConfig,
+            ["tts/vec2mel_tiny"],
+            over + [f"trainer.out_dir={tmp_path / 'mel_twin'}", f"data.target_train={tiny_data / 'train'}"],
+        )
+    )
     voices = tmp_path / "mel_twin" / "voices"
     src, twin = DataDir.read(voices / "train_x1_seed0"), DataDir.read(voices / "target_train_x1_seed0")
     assert twin.utt_ids == src.utt_ids and any("v0" in u for u in twin.utt_ids)
-    assert (voices / "target_train_x1_seed0" / "utt2shift").read_text() == \
-        (voices / "train_x1_seed0" / "utt2shift").read_text()
+    assert (voices / "target_train_x1_seed0" / "utt2shift").read_text() == (
+        voices / "train_x1_seed0" / "utt2shift"
+    ).read_text()

@@ -1,4 +1,5 @@
 """SpecAugment on the SUPERB ASR / SF heads' input (s3prl's specaug block)."""
+
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ def _batch(pad_value=7.0):
     x = torch.full((3, 120, 64), pad_value)
     lengths = torch.tensor([120, 90, 60])
     for i, n in enumerate(lengths.tolist()):
-        x[i, :n] = torch.randn(n, 64) + 3.0     # no zeros inside: every zero is a mask
+        x[i, :n] = torch.randn(n, 64) + 3.0  # no zeros inside: every zero is a mask
     return x, lengths
 
 
@@ -22,14 +23,14 @@ def test_eval_mode_is_the_identity_and_training_masks_only_valid_frames():
     assert torch.equal(aug.eval()(x, lengths), x)
     y = aug.train()(x, lengths, generator=torch.Generator().manual_seed(0))
     for i, n in enumerate(lengths.tolist()):
-        assert torch.equal(y[i, n:], x[i, n:])                      # padding untouched
+        assert torch.equal(y[i, n:], x[i, n:])  # padding untouched
         zero = y[i, :n] == 0
         dims, frames = zero.all(0), zero.all(1)
         # every zero lies in a fully masked feature band or a fully masked time band
         assert torch.equal(zero, dims[None, :] | frames[:, None])
         assert 0 < dims.sum() <= 4 * 49 and frames.sum() <= 2 * 39
         kept = ~zero
-        assert torch.equal(y[i, :n][kept], x[i, :n][kept])        # without a warp, the rest is unchanged
+        assert torch.equal(y[i, :n][kept], x[i, :n][kept])  # without a warp, the rest is unchanged
     assert not torch.equal(y, x)
 
 
@@ -44,17 +45,17 @@ def test_masks_are_drawn_per_utterance_and_reproducible_from_a_generator():
 
 
 def test_time_warp_moves_frames_along_time_only():
-    ramp = torch.arange(100.0)[:, None].repeat(1, 8)                 # frame t holds t in every dim
+    ramp = torch.arange(100.0)[:, None].repeat(1, 8)  # frame t holds t in every dim
     g = torch.Generator().manual_seed(1)
     warped = time_warp(ramp, 5, g)
     assert warped.shape == ramp.shape and not torch.allclose(warped, ramp)
     assert torch.allclose(warped, warped[:, :1].expand_as(warped))  # the feature axis is not resized
-    assert (warped[1:, 0] - warped[:-1, 0] > 0).all()               # still in time order
+    assert (warped[1:, 0] - warped[:-1, 0] > 0).all()  # still in time order
     assert abs(float(warped[0, 0])) < 1.0 and abs(float(warped[-1, 0]) - 99) < 1.0
     const = torch.full((50, 4), 2.5)
     assert torch.allclose(time_warp(const, 5, g), const)
     short = torch.randn(10, 4)
-    assert torch.equal(time_warp(short, 5, g), short)                # 10 - 5 <= 5: too short to warp
+    assert torch.equal(time_warp(short, 5, g), short)  # 10 - 5 <= 5: too short to warp
 
 
 def test_adaptive_time_masks_follow_the_utterance_length():
@@ -94,6 +95,6 @@ def test_the_superb_model_augments_while_training_only():
     trained = model.train()(states, lengths)
     plain = model.eval()(states, lengths)
     assert (trained == 0).any() and not (plain == 0).any()
-    model.train()(states, lengths).pow(2).mean().backward()     # gradients reach the featurizer through the masks
+    model.train()(states, lengths).pow(2).mean().backward()  # gradients reach the featurizer through the masks
     assert model.featurizer.weights.grad is not None and torch.isfinite(model.featurizer.weights.grad).all()
     assert SuperbModel(2, False, head).specaug is None

@@ -2,6 +2,7 @@
 ../shared/testdata) and from the mini corpus; every task trains and scores from the CLI; results
 agree with their own prediction files; the cache extracts each utterance once; the table scores
 FBANK as zero."""
+
 import csv
 import json
 import os
@@ -19,12 +20,28 @@ from speechssl.downstream.metrics import accuracy, equal_error_rate
 
 DIGIT_WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 KS_FOLDERS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "nine"]  # nine -> _unknown_
-INTENTS = ["activate|lights|none", "deactivate|lights|none", "increase|heat|kitchen", "decrease|heat|kitchen",
-           "activate|music|none", "deactivate|music|none", "bring|shoes|none", "bring|socks|none",
-           "increase|volume|none", "decrease|volume|none"]
-TINY = {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
-        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_dim": 64, "pos_conv_kernel": 16,
-        "pos_conv_groups": 4, "layer_norm_first": True}
+INTENTS = [
+    "activate|lights|none",
+    "deactivate|lights|none",
+    "increase|heat|kitchen",
+    "decrease|heat|kitchen",
+    "activate|music|none",
+    "deactivate|music|none",
+    "bring|shoes|none",
+    "bring|socks|none",
+    "increase|volume|none",
+    "decrease|volume|none",
+]
+TINY = {
+    "conv_layers": [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 2,
+    "ffn_dim": 64,
+    "pos_conv_kernel": 16,
+    "pos_conv_groups": 4,
+    "layer_norm_first": True,
+}
 HEAD_FAST = {"project": 16, "hidden": 16, "xvector_channels": 16, "xvector_pool": 16, "xvector_embed": 8}
 
 
@@ -33,9 +50,11 @@ def fast(*tasks):
     from dataclasses import fields
 
     from speechssl.tasks.superb import TASKS
+
     names = {f.name for t in tasks for f in fields(TASKS[t].head_config)}
-    return (["max_steps=40", "val_every_steps=20", "batch_size=16", "progress=false", "lr=3e-3"]
-            + [f"head.{k}={v}" for k, v in HEAD_FAST.items() if k in names])
+    return ["max_steps=40", "val_every_steps=20", "batch_size=16", "progress=false", "lr=3e-3"] + [
+        f"head.{k}={v}" for k, v in HEAD_FAST.items() if k in names
+    ]
 
 
 FAST = fast("ks", "asr", "asv")  # every field of HEAD_FAST: for --task all
@@ -70,8 +89,11 @@ def layouts(testdata, tmp_path_factory):
     (sc / "validation_list.txt").write_text("\n".join(val) + "\n")
     (sc / "testing_list.txt").write_text("\n".join(tst) + "\n")
     (sc / "_background_noise_").mkdir()
-    sf.write(sc / "_background_noise_" / "white_noise.wav",
-             np.random.default_rng(0).normal(0, 0.05, 16000 * 12).astype(np.float32), 16000)
+    sf.write(
+        sc / "_background_noise_" / "white_noise.wav",
+        np.random.default_rng(0).normal(0, 0.05, 16000 * 12).astype(np.float32),
+        16000,
+    )
     # Fluent Speech Commands: data/{train,valid,test}_data.csv + wavs/speakers/<spk>/<id>.wav
     fsc = root / "fluent_speech_commands_dataset"
     rows = {"train": [], "valid": [], "test": []}
@@ -98,21 +120,32 @@ def layouts(testdata, tmp_path_factory):
         by_spk.setdefault(spk, []).append(rel)
     (vox / "iden_split.txt").write_text("\n".join(iden) + "\n")
     a, b = by_spk[speakers[2]][:6], by_spk[speakers[3]][:6]
-    trials = [f"1 {a[i]} {a[i + 1]}" for i in range(5)] + [f"1 {b[i]} {b[i + 1]}" for i in range(5)] + \
-        [f"0 {a[i]} {b[i]}" for i in range(6)]
+    trials = (
+        [f"1 {a[i]} {a[i + 1]}" for i in range(5)]
+        + [f"1 {b[i]} {b[i + 1]}" for i in range(5)]
+        + [f"0 {a[i]} {b[i]}" for i in range(6)]
+    )
     (vox / "veri_test.txt").write_text("\n".join(trials) + "\n")
     # LibriSpeech PR: the real LibriSpeech utterances with a lexicon in CMUdict form (stress digits)
     words = sorted({w for t in DataDir.read(testdata / "librispeech").text.values() for w in t.split()})
     lex = root / "lexicon.txt"
-    lex.write_text("".join(f"{w} " + " ".join(c + ("1" if c in "AEIOU" else "") for c in w if c.isalpha()) + "\n"
-                           for w in words))
-    return {"root": root, "speech_commands": sc, "fluent": fsc, "voxceleb1": vox, "lexicon": lex,
-            "librispeech": testdata / "librispeech"}
+    lex.write_text(
+        "".join(f"{w} " + " ".join(c + ("1" if c in "AEIOU" else "") for c in w if c.isalpha()) + "\n" for w in words)
+    )
+    return {
+        "root": root,
+        "speech_commands": sc,
+        "fluent": fsc,
+        "voxceleb1": vox,
+        "lexicon": lex,
+        "librispeech": testdata / "librispeech",
+    }
 
 
 @pytest.fixture(scope="module")
 def random_upstream(tmp_path_factory):
     from speechssl.models import build_model, save_model
+
     path = tmp_path_factory.mktemp("upstream") / "random"
     torch.manual_seed(0)
     save_model(build_model("hubert_small", **TINY), path)
@@ -132,8 +165,11 @@ def test_speech_commands_layout(layouts, tmp_path):
 
 
 def test_fluent_and_voxceleb_layouts(layouts, tmp_path):
-    assert prep.prepare_fluent_speech_commands(layouts["fluent"], tmp_path / "ic") == \
-        {"train": 120, "dev": 40, "test": 40}
+    assert prep.prepare_fluent_speech_commands(layouts["fluent"], tmp_path / "ic") == {
+        "train": 120,
+        "dev": 40,
+        "test": 40,
+    }
     lab = DataDir.read(tmp_path / "ic" / "test").extra["utt2label"]
     assert set(lab.values()) == set(INTENTS)
     assert prep.prepare_voxceleb1_sid(layouts["voxceleb1"], tmp_path / "sid") == {"train": 120, "dev": 40, "test": 40}
@@ -185,31 +221,96 @@ def test_every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_pat
 def _every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path):
     tasks = tmp_path / "tasks"
     lay = layouts
-    _run(["data", "prep-superb", "--task", "ks", "--layout", "speech_commands", "--src", str(lay["speech_commands"]),
-          "--out", str(tasks / "ks")])
-    _run(["data", "prep-superb", "--task", "ic", "--layout", "fluent", "--src", str(lay["fluent"]), "--out",
-          str(tasks / "ic")])
+    _run(
+        [
+            "data",
+            "prep-superb",
+            "--task",
+            "ks",
+            "--layout",
+            "speech_commands",
+            "--src",
+            str(lay["speech_commands"]),
+            "--out",
+            str(tasks / "ks"),
+        ]
+    )
+    _run(
+        [
+            "data",
+            "prep-superb",
+            "--task",
+            "ic",
+            "--layout",
+            "fluent",
+            "--src",
+            str(lay["fluent"]),
+            "--out",
+            str(tasks / "ic"),
+        ]
+    )
     for t in ("sid", "asv"):
-        _run(["data", "prep-superb", "--task", t, "--layout", "voxceleb1", "--src", str(lay["voxceleb1"]), "--out",
-              str(tasks / t)])
+        _run(
+            [
+                "data",
+                "prep-superb",
+                "--task",
+                t,
+                "--layout",
+                "voxceleb1",
+                "--src",
+                str(lay["voxceleb1"]),
+                "--out",
+                str(tasks / t),
+            ]
+        )
     src = ",".join(f"{s}={lay['librispeech']}" for s in ("train", "dev", "test"))
-    _run(["data", "prep-superb", "--task", "pr", "--layout", "librispeech", "--src", src, "--lexicon",
-          str(lay["lexicon"]), "--out", str(tasks / "pr")])
+    _run(
+        [
+            "data",
+            "prep-superb",
+            "--task",
+            "pr",
+            "--layout",
+            "librispeech",
+            "--src",
+            src,
+            "--lexicon",
+            str(lay["lexicon"]),
+            "--out",
+            str(tasks / "pr"),
+        ]
+    )
     _run(["data", "prep-superb", "--task", "asr", "--layout", "librispeech", "--src", src, "--out", str(tasks / "asr")])
     out = tmp_path / "exp"
     specs = ["fbank"] + ([f"random={random_upstream}"] if random_upstream else [])
     names = [s.split("=")[0] for s in specs]
     for up in specs:  # ASR: a BiLSTM over 35-s utterances, a few steps only
-        _run(["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)] + fast("asr")
-             + ["max_steps=4", "val_every_steps=2"])
-    _run(["superb", "--task", "all", *[a for spec in specs for a in ("--upstream", spec)],
-          "--tasks-dir", str(tasks), "--out", str(out)] + FAST)
+        _run(
+            ["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)]
+            + fast("asr")
+            + ["max_steps=4", "val_every_steps=2"]
+        )
+    _run(
+        [
+            "superb",
+            "--task",
+            "all",
+            *[a for spec in specs for a in ("--upstream", spec)],
+            "--tasks-dir",
+            str(tasks),
+            "--out",
+            str(out),
+        ]
+        + FAST
+    )
     for up in names:
         ks = _result(out, up, "ks")
         pred = dict(l.split() for l in (out / up / "ks" / "predictions.txt").read_text().splitlines())
         gold = DataDir.read(tasks / "ks" / "test").extra["utt2label"]
-        assert ks["value"] == pytest.approx(accuracy([pred[u] for u in sorted(gold)], [gold[u] for u in sorted(gold)]),
-                                            abs=1e-3)
+        assert ks["value"] == pytest.approx(
+            accuracy([pred[u] for u in sorted(gold)], [gold[u] for u in sorted(gold)]), abs=1e-3
+        )
         asv = _result(out, up, "asv")
         rows = [l.split() for l in (out / up / "asv" / "scores.txt").read_text().splitlines()]
         assert len(rows) == 16
@@ -247,9 +348,22 @@ def test_all_tasks_on_the_mini_corpus_layout(tiny_data, random_upstream, tmp_pat
     info = json.loads((tmp_path / "tasks" / "asv" / "task.json").read_text())
     assert info["counts"]["trials"] > 0 and info["counts"]["target_trials"] > 0
     out = tmp_path / "exp"
-    _run(["superb", "--task", "all", "--upstream", f"random={random_upstream}", "--tasks-dir",
-          str(tmp_path / "tasks"), "--out", str(out)] + FAST)
+    _run(
+        [
+            "superb",
+            "--task",
+            "all",
+            "--upstream",
+            f"random={random_upstream}",
+            "--tasks-dir",
+            str(tmp_path / "tasks"),
+            "--out",
+            str(out),
+        ]
+        + FAST
+    )
     import hashlib
+
     weights = hashlib.sha256((Path(random_upstream) / "model.safetensors").read_bytes()).hexdigest()
     for t in ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd"):
         r = _result(out, "random", t)
@@ -272,26 +386,29 @@ def test_every_downstream_config_loads():
     from speechssl.config import CONF_DIR, load_config
     from speechssl.tasks.asr import AsrFinetuneConfig
     from speechssl.tasks.superb import TASKS, SuperbConfig
+
     for t in TASKS:
         cfg = load_config(SuperbConfig, [f"superb/{t}"], [])
         assert cfg.task == t
         cfg.validate()
     from speechssl.config_check import bases_of
-    for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):   # a layered file on its `# base:` files
+
+    for f in sorted((CONF_DIR / "finetune").glob("*.yaml")):  # a layered file on its `# base:` files
         load_config(AsrFinetuneConfig, [*bases_of(f), str(f)], []).validate()
 
 
 def test_mini_and_benchmark_scores_and_a_degenerate_baseline():
     from speechssl.tasks.superb import benchmark_score, load_anchors, mini_score
+
     assert mini_score(50.0, 50.0, True) == 0 and mini_score(100.0, 50.0, True) == 1000
     assert mini_score(10.0, 20.0, False) == pytest.approx(500.0)
-    assert mini_score(3.0, 0.0, False) is None      # FBANK's EER already 0: the scale is undefined
+    assert mini_score(3.0, 0.0, False) is None  # FBANK's EER already 0: the scale is undefined
     assert mini_score(100.0, 100.0, True) is None
     anchors = load_anchors()
     ks = anchors["tasks"]["ks"]
     assert benchmark_score("ks", [ks["fbank"]], anchors) == 0
     assert benchmark_score("ks", [ks["sota"]], anchors) == pytest.approx(1000)
-    sf = anchors["tasks"]["sf"]   # two metrics: the task's score is their mean
+    sf = anchors["tasks"]["sf"]  # two metrics: the task's score is their mean
     assert benchmark_score("sf", [sf["sota"][0], sf["fbank"][1]], anchors) == pytest.approx(500)
     assert benchmark_score("nonesuch", [1.0], anchors) is None
 
@@ -300,11 +417,36 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     """The head's run is a Lightning run: its trainer section (precision here) comes from the config, it leaves
     the usual checkpoints and summary, and the kept step is the best on dev."""
     tasks = tmp_path / "tasks"
-    _run(["data", "prep-superb", "--task", "ks", "--layout", "speech_commands", "--src",
-          str(layouts["speech_commands"]), "--out", str(tasks / "ks")])
+    _run(
+        [
+            "data",
+            "prep-superb",
+            "--task",
+            "ks",
+            "--layout",
+            "speech_commands",
+            "--src",
+            str(layouts["speech_commands"]),
+            "--out",
+            str(tasks / "ks"),
+        ]
+    )
     out = tmp_path / "exp"
-    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + fast("ks") + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"])
+    _run(
+        [
+            "superb",
+            "--task",
+            "ks",
+            "--upstream",
+            f"random={random_upstream}",
+            "--tasks-dir",
+            str(tasks),
+            "--out",
+            str(out),
+        ]
+        + fast("ks")
+        + ["trainer.accelerator=cpu", "trainer.precision=bf16-mixed"]
+    )
     r = _result(out, "random", "ks")
     run = out / "random" / "ks" / "train"
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
@@ -317,8 +459,11 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     best = max(r["curve"], key=lambda c: c["dev"])
     assert r["dev"] == best["dev"] and r["best_step"] == best["step"]
     # a last step that no validation falls on is scored too (the old loop did; PR's demo budget needs it)
-    _run(["superb", "--task", "ks", "--upstream", f"odd={random_upstream}", "--tasks-dir", str(tasks),
-          "--out", str(out)] + fast("ks") + ["max_steps=30"])
+    _run(
+        ["superb", "--task", "ks", "--upstream", f"odd={random_upstream}", "--tasks-dir", str(tasks), "--out", str(out)]
+        + fast("ks")
+        + ["max_steps=30"]
+    )
     r = _result(out, "odd", "ks")
     assert [c["step"] for c in r["curve"]] == [20, 30]
     best = max(r["curve"], key=lambda c: c["dev"])
@@ -333,17 +478,22 @@ def test_hidden_states_stay_on_disk_or_come_online_and_agree(tiny_data, random_u
     from speechssl.downstream.cache import load_cached_states, source_key
     from speechssl.downstream.states import DiskStates, OnlineStates
     from speechssl.hub import load_upstream
+
     d = DataDir.read(tiny_data / "dev")
-    disk, rate = load_cached_states(tmp_path / "cache", str(random_upstream), [d], lambda: load_upstream(str(random_upstream)),
-                                    progress=False)
+    disk, rate = load_cached_states(
+        tmp_path / "cache", str(random_upstream), [d], lambda: load_upstream(str(random_upstream)), progress=False
+    )
     assert isinstance(disk, DiskStates) and rate == 50.0
-    online = OnlineStates(lambda: load_upstream(str(random_upstream)),
-                          {source_key(d, u): (lambda u=u: d.load_audio(u)) for u in d.utt_ids}, "cpu")
+    online = OnlineStates(
+        lambda: load_upstream(str(random_upstream)),
+        {source_key(d, u): (lambda u=u: d.load_audio(u)) for u in d.utt_ids},
+        "cpu",
+    )
     keys = [source_key(d, u) for u in d.utt_ids[:5]]
     (a, la), (b, lb) = disk.batch(keys), online.batch(keys)
     assert torch.equal(la, lb) and a.shape == b.shape == (disk.num_states, 5, int(la.max()), disk.dim)
     valid = torch.arange(a.shape[2])[None, :, None] < la[:, None, None]
-    assert float(((a - b).abs() * valid).max()) < 2e-2 * float(b.abs().max())   # float16 storage
+    assert float(((a - b).abs() * valid).max()) < 2e-2 * float(b.abs().max())  # float16 storage
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(disk.batch(keys, crop=10, generator=g1)[0], disk.batch(keys, crop=10, generator=g2)[0])
     assert disk.batch(keys, crop=10)[1].max() == 10
@@ -352,16 +502,30 @@ def test_hidden_states_stay_on_disk_or_come_online_and_agree(tiny_data, random_u
 def test_superb_online_states_run_a_task_end_to_end(tiny_data, random_upstream, tmp_path):
     _run(["data", "prep-superb", "--layout", "mini", "--src", str(tiny_data), "--out", str(tmp_path / "tasks")])
     out = tmp_path / "exp"
-    _run(["superb", "--task", "ks", "--upstream", f"random={random_upstream}", "--tasks-dir", str(tmp_path / "tasks"),
-          "--out", str(out), "states=online"] + fast("ks"))
+    _run(
+        [
+            "superb",
+            "--task",
+            "ks",
+            "--upstream",
+            f"random={random_upstream}",
+            "--tasks-dir",
+            str(tmp_path / "tasks"),
+            "--out",
+            str(out),
+            "states=online",
+        ]
+        + fast("ks")
+    )
     r = _result(out, "random", "ks")
     assert r["test_utterances"] > 0 and r["config"]["states"] == "online"
-    assert not (out / "cache").exists()   # nothing written to disk
+    assert not (out / "cache").exists()  # nothing written to disk
 
 
 def test_slot_filling_metrics_as_superb_computes_them():
     from speechssl.data.tokenizers import TokenVocab
     from speechssl.downstream.slot_metrics import slot_type_f1, slot_value_cer, slots_of
+
     ref = "TURN ON THE B-object LIGHTS E-object IN THE B-location KITCHEN E-location"
     assert slots_of(ref) == {"object": ["LIGHTS"], "location": ["KITCHEN"]}
     assert slot_type_f1([ref], [ref]) == 1.0 and slot_value_cer([ref], [ref]) == 0.0
@@ -378,6 +542,7 @@ def test_qbe_dtw_finds_a_query_inside_a_document_and_the_metrics_are_right():
     import numpy as np
 
     from speechssl.downstream.qbe import QUESST_BETA, mean_average_precision, mtwv, subsequence_dtw_cost
+
     g = np.random.default_rng(0)
     query = g.normal(size=(20, 8))
     inside = np.concatenate([g.normal(size=(30, 8)), query + 0.05 * g.normal(size=(20, 8)), g.normal(size=(25, 8))])
@@ -411,19 +576,38 @@ def _iemocap_fixture(root, wav_path):
             (evals / f"{dialog}.txt").write_text("\n".join(lines) + "\n")
 
 
-def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head_trains(testdata, tmp_path, random_upstream):
+def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head_trains(
+    testdata, tmp_path, random_upstream
+):
     from speechssl.corpus.superb_prep import prepare_iemocap
     from speechssl.errors import MissingInputError
+
     wav = next((testdata / "fsdd" / "recordings").glob("*.wav"))
     _iemocap_fixture(tmp_path / "IEMOCAP", wav)
     counts = prepare_iemocap(tmp_path / "IEMOCAP", tmp_path / "er", test_session=3)
-    assert counts == {"train": 38, "dev": 10, "test": 12}   # 6 of 8 lines per dialog; dev: 20% of 48
+    assert counts == {"train": 38, "dev": 10, "test": 12}  # 6 of 8 lines per dialog; dev: 20% of 48
     test = (tmp_path / "er" / "test" / "utt2label").read_text().split("\n")
     assert all(line.startswith("Ses03") for line in test if line)  # the held-out session only
-    labels = {l.split()[1] for s in ("train", "dev", "test") for l in (tmp_path / "er" / s / "utt2label").read_text().splitlines()}
-    assert labels == {"neu", "hap", "ang", "sad"}                   # excited merged into happy; fru, xxx left out
-    _run(["superb", "--task", "er", "--upstream", f"random={random_upstream}", "--data", str(tmp_path / "er"),
-          "--out", str(tmp_path / "exp")] + fast("er"))
+    labels = {
+        l.split()[1]
+        for s in ("train", "dev", "test")
+        for l in (tmp_path / "er" / s / "utt2label").read_text().splitlines()
+    }
+    assert labels == {"neu", "hap", "ang", "sad"}  # excited merged into happy; fru, xxx left out
+    _run(
+        [
+            "superb",
+            "--task",
+            "er",
+            "--upstream",
+            f"random={random_upstream}",
+            "--data",
+            str(tmp_path / "er"),
+            "--out",
+            str(tmp_path / "exp"),
+        ]
+        + fast("er")
+    )
     r = _result(tmp_path / "exp", "random", "er")
     assert r["test_utterances"] == 12 and r["layout"] == "iemocap"
     (tmp_path / "IEMOCAP" / "Session2" / "sentences" / "wav" / "Ses02M_impro01" / "Ses02M_impro01_M003.wav").unlink()
@@ -434,9 +618,10 @@ def test_iemocap_layout_gives_four_classes_leave_one_session_out_and_the_er_head
 def test_der_as_md_eval_counts_it_and_pit_is_order_free():
 
     from speechssl.downstream.diarization import der, diarization_errors, pit_bce, segments_to_frames
+
     ref = {"A": [(0.0, 2.0)], "B": [(1.5, 4.0)]}
-    assert der([(ref, {"x": [(0.0, 2.0)], "y": [(1.5, 4.0)]})]) == pytest.approx(0.0, abs=0.5)   # names are mapped
-    e = diarization_errors(ref, {"x": [(0.0, 2.0)]})                                        # B missed
+    assert der([(ref, {"x": [(0.0, 2.0)], "y": [(1.5, 4.0)]})]) == pytest.approx(0.0, abs=0.5)  # names are mapped
+    e = diarization_errors(ref, {"x": [(0.0, 2.0)]})  # B missed
     assert e["speech"] == pytest.approx(4.5, abs=0.02) and e["miss"] == pytest.approx(2.5, abs=0.02)
     # x maps to B (2.5 s agree): 1.5 s confusion while only A speaks, 0.5 s miss in the overlap
     assert der([(ref, {"x": [(0.0, 4.0)]})]) == pytest.approx(100 * (1.5 + 0.5) / 4.5, abs=0.5)
@@ -458,6 +643,7 @@ def test_cache_keys_do_not_depend_on_where_the_recipe_lives(tiny_data, tmp_path,
 
     from speechssl.data.kaldi_dir import DataDir
     from speechssl.downstream.cache import source_key
+
     src = DataDir.read(tiny_data / "dev")
     utts = src.utt_ids[:4]
     keys = {}
@@ -467,17 +653,16 @@ def test_cache_keys_do_not_depend_on_where_the_recipe_lives(tiny_data, tmp_path,
         for u in utts:
             (root / "corpus").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src.audio_source(u)[0], root / "corpus" / f"{u}.flac")
-            d.wav_scp[u] = str(root / "corpus" / f"{u}.flac")          # absolute, as data prep writes them
+            d.wav_scp[u] = str(root / "corpus" / f"{u}.flac")  # absolute, as data prep writes them
         monkeypatch.chdir(root)
         keys[clone] = [source_key(d, u) for u in utts]
     assert keys["a"] == keys["b"] and len(set(keys["a"])) == len(utts)
-    monkeypatch.chdir(tmp_path / "a")                                    # outside the recipe: absolute paths
+    monkeypatch.chdir(tmp_path / "a")  # outside the recipe: absolute paths
     outside = DataDir.read(tiny_data / "dev").subset(utts)
     assert [source_key(outside, u) for u in utts] != keys["a"]
 
 
-def test_cached_states_do_not_depend_on_which_utterances_were_extracted_together(tiny_data, random_upstream,
-                                                                                  tmp_path):
+def test_cached_states_do_not_depend_on_which_utterances_were_extracted_together(tiny_data, random_upstream, tmp_path):
     """The cache runs one utterance per forward pass by default: an utterance's states are the same whether a task
     extracted it alone or among all of them (batched, padding moves them by float rounding, which made a
     standalone ASV run differ from the recipe's: 13.9 against 12.5 % EER for FBANK)."""
@@ -491,8 +676,9 @@ def test_cached_states_do_not_depend_on_which_utterances_were_extracted_together
     few = dev.subset(dev.utt_ids[:2])
 
     def states(name, dirs, **kw):
-        source, _ = load_cached_states(tmp_path / name, str(random_upstream), dirs,
-                                       lambda: load_model(random_upstream), progress=False, **kw)
+        source, _ = load_cached_states(
+            tmp_path / name, str(random_upstream), dirs, lambda: load_model(random_upstream), progress=False, **kw
+        )
         return [source.get(source_key(few, u)) for u in few.utt_ids]
 
     alone, among_all = states("a", [few]), states("b", [dev])
@@ -516,19 +702,26 @@ def test_worked_custom_task_dir_from_the_docs(testdata, tmp_path):
     doc = (Path(__file__).resolve().parents[1] / "docs" / "finetuning-and-superb.md").read_text()
     block = doc.split("A worked example: three spoken digits", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     speakers = {"george": "s1", "jackson": "s1", "lucas": "s2", "nicolas": "s3"}
-    lines = [f"{speakers[spk]}-{spk}{digit}{take} {speakers[spk]} {DIGIT_WORDS[digit]} {path}"
-             for spk, digit, take, path in _fsdd(testdata) if digit < 3]
+    lines = [
+        f"{speakers[spk]}-{spk}{digit}{take} {speakers[spk]} {DIGIT_WORDS[digit]} {path}"
+        for spk, digit, take, path in _fsdd(testdata)
+        if digit < 3
+    ]
     (tmp_path / "my_recordings.txt").write_text("\n".join(lines) + "\n")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "exp/mydigits/fbank/ks/result.json").read_text())
     assert result["test_utterances"] == sum(line.split()[1] == "s3" for line in lines) == 15
     assert result["train_utterances"] == 30 and result["steps"] == 20
     assert (tmp_path / "exp/mydigits/results.md").is_file() and (tmp_path / "exp/mydigits/results.json").is_file()
-    assert sorted(set(re.findall(r"^\S+ (\S+)$", (tmp_path / "mydigits/train/utt2label").read_text(), re.M))) == \
-        ["ONE", "TWO", "ZERO"]
+    assert sorted(set(re.findall(r"^\S+ (\S+)$", (tmp_path / "mydigits/train/utt2label").read_text(), re.M))) == [
+        "ONE",
+        "TWO",
+        "ZERO",
+    ]
 
 
 def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstream, tmp_path, monkeypatch):
@@ -536,14 +729,38 @@ def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstrea
     from _resume import Killed, kill_after
 
     import speechssl.tasks.superb.runner as runner
+
     fit = runner.fit_and_export
-    _run(["data", "prep-superb", "--task", "sid", "--layout", "voxceleb1", "--src", str(layouts["voxceleb1"]),
-          "--out", str(tmp_path / "tasks" / "sid")])
-    args = ["superb", "--task", "sid", "--upstream", f"random={random_upstream}", "--tasks-dir",
-            str(tmp_path / "tasks"), *fast("sid"), "max_steps=12", "val_every_steps=4"]
+    _run(
+        [
+            "data",
+            "prep-superb",
+            "--task",
+            "sid",
+            "--layout",
+            "voxceleb1",
+            "--src",
+            str(layouts["voxceleb1"]),
+            "--out",
+            str(tmp_path / "tasks" / "sid"),
+        ]
+    )
+    args = [
+        "superb",
+        "--task",
+        "sid",
+        "--upstream",
+        f"random={random_upstream}",
+        "--tasks-dir",
+        str(tmp_path / "tasks"),
+        *fast("sid"),
+        "max_steps=12",
+        "val_every_steps=4",
+    ]
     _run(args + ["--out", str(tmp_path / "straight")])
-    monkeypatch.setattr(runner, "fit_and_export",
-                        lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, kill_after(9)], **k))
+    monkeypatch.setattr(
+        runner, "fit_and_export", lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, kill_after(9)], **k)
+    )
     with pytest.raises(Killed):
         main(args + ["--out", str(tmp_path / "killed")])
     monkeypatch.setattr(runner, "fit_and_export", fit)
@@ -562,14 +779,32 @@ def test_each_head_takes_only_its_own_fields(tmp_path, capsys):
 
     ks, asr = TASKS["ks"], TASKS["asr"]
     assert head_config(ks, {"project": 8}).project == 8
-    with pytest.raises(ConfigError, match=r"head.hidden: the ks head \(PoolingHeadConfig\) has no such field; its "
-                                          r"fields: project"):
+    with pytest.raises(
+        ConfigError,
+        match=r"head.hidden: the ks head \(PoolingHeadConfig\) has no such field; its "
+        r"fields: project",
+    ):
         head_config(ks, {"hidden": 16})
     assert head_config(asr, {"hidden": 16}).hidden == 16
     split = head_overrides_per_task(["ks", "asr"], ["head.hidden=16", "head.project=8", "lr=1e-3"])
     assert split == {"ks": ["head.project=8", "lr=1e-3"], "asr": ["head.hidden=16", "head.project=8", "lr=1e-3"]}
     with pytest.raises(ConfigError, match="head.margin: none of the heads of ks, asr has this field"):
         head_overrides_per_task(["ks", "asr"], ["head.margin=0.2"])
-    assert main(["superb", "--task", "ks", "--upstream", "fbank", "--data", str(tmp_path / "nowhere"),
-                 "--out", str(tmp_path / "exp"), "head.hidden=16"]) == 2
+    assert (
+        main(
+            [
+                "superb",
+                "--task",
+                "ks",
+                "--upstream",
+                "fbank",
+                "--data",
+                str(tmp_path / "nowhere"),
+                "--out",
+                str(tmp_path / "exp"),
+                "head.hidden=16",
+            ]
+        )
+        == 2
+    )
     assert "head.hidden: the ks head" in capsys.readouterr().err  # refused before any data is read

@@ -1,6 +1,7 @@
 """SF, SD and QbE task dirs from the layouts SUPERB uses (Audio SNIPS, Libri2Mix, QUESST 2014), each built
 as a fixture tree from the real recordings in ../shared/testdata; every task then trains or searches and
 scores through ``speechssl superb``; bad trees give errors that name the file and line."""
+
 import csv
 import json
 import os
@@ -22,14 +23,24 @@ from speechssl.data.kaldi_dir import DataDir
 from speechssl.errors import InputError, MissingInputError
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-FAST = ["max_steps=30", "val_every_steps=15", "batch_size=8", "head.project=16", "head.hidden=16",
-        "head.layers=1", "progress=false", "lr=3e-3"]
+FAST = [
+    "max_steps=30",
+    "val_every_steps=15",
+    "batch_size=8",
+    "head.project=16",
+    "head.hidden=16",
+    "head.layers=1",
+    "progress=false",
+    "lr=3e-3",
+]
 
 
 def _fsdd(testdata):
     d = DataDir.read(testdata / "fsdd")
-    return [(d.utt2spk[u], DIGITS.index(d.text[u].lower()), int(u.rsplit("_", 1)[1]), d.audio_source(u)[0])
-            for u in d.utt_ids]
+    return [
+        (d.utt2spk[u], DIGITS.index(d.text[u].lower()), int(u.rsplit("_", 1)[1]), d.audio_source(u)[0])
+        for u in d.utt_ids
+    ]
 
 
 def _link(src, dst: Path):
@@ -46,7 +57,7 @@ def _snips_fixture(testdata, root: Path) -> Path:
     """SNIPS/all.iob.snips.txt and {train,valid,test}/<voice>-snips-<split>-<n>.wav from the spoken digits."""
     snips = root / "SNIPS"
     lines = []
-    rec = _fsdd(testdata)                                   # 4 speakers x 10 digits x 5 takes
+    rec = _fsdd(testdata)  # 4 speakers x 10 digits x 5 takes
     for i, (spk, digit, take, path) in enumerate(rec):
         split = "valid" if take == 3 else "test" if take == 4 else "train"
         voices = SNIPS_SPEAKERS["dev" if split == "valid" else split]
@@ -54,8 +65,8 @@ def _snips_fixture(testdata, root: Path) -> Path:
         _link(path, snips / split / f"{uid}.wav")
         # "play <digit> please": the digit is a one-word slot
         lines.append(f"{uid} BOS play {DIGITS[digit]} please EOS\tO O B-number O PlayNumber")
-    _link(rec[0][3], snips / "train" / "Ivy-snips-train-99999.wav")      # a recording with no label line
-    _link(rec[1][3], snips / "train" / "Brian-snips-train-88888.wav")    # a test voice in train: not used
+    _link(rec[0][3], snips / "train" / "Ivy-snips-train-99999.wav")  # a recording with no label line
+    _link(rec[1][3], snips / "train" / "Brian-snips-train-88888.wav")  # a test voice in train: not used
     (snips / "all.iob.snips.txt").write_text("\n".join(lines) + "\n")
     return snips
 
@@ -63,8 +74,7 @@ def _snips_fixture(testdata, root: Path) -> Path:
 def test_iob_tags_become_superb_slot_text():
     words = "play the song hey jude by the beatles".split()
     tags = ["O", "O", "O", "B-track", "I-track", "O", "B-artist", "I-artist"]
-    assert iob_to_slot_text(words, tags) == \
-        "PLAY THE SONG B-track HEY JUDE E-track BY B-artist THE BEATLES E-artist"
+    assert iob_to_slot_text(words, tags) == "PLAY THE SONG B-track HEY JUDE E-track BY B-artist THE BEATLES E-artist"
     # two adjacent spans of one kind stay two spans; a stray I- opens one
     assert iob_to_slot_text(["a", "b", "c"], ["B-x", "B-x", "I-y"]) == "B-x A E-x B-x B E-x B-y C E-y"
 
@@ -84,7 +94,7 @@ def test_snips_layout_prepares_sf_with_the_benchmark_voices_and_trains(testdata,
     _run(["superb", "--task", "sf", "--upstream", "fbank", "--data", str(tmp_path / "sf"), "--out", str(out)] + FAST)
     r = json.loads((out / "fbank" / "sf" / "result.json").read_text())
     assert r["layout"] == "snips" and r["test_utterances"] == 40 and 0 <= r["value"] <= 100
-    assert r["slot_value_cer"] == r["extra_values"][0] >= 0                # the benchmark's second SF metric
+    assert r["slot_value_cer"] == r["extra_values"][0] >= 0  # the benchmark's second SF metric
     assert r["train_loss"]["end"] < r["train_loss"]["start"]
     # a malformed label line is named with its line number
     text = (snips / "all.iob.snips.txt").read_text().splitlines()
@@ -100,7 +110,7 @@ def _librimix_fixture(testdata, root: Path, seconds: float = 4.0) -> Path:
     ``seconds`` of each), the metadata CSVs (mixture paths from another machine) and the sources' RTTMs."""
     ls = DataDir.read(testdata / "librispeech")
     utts = [u for u in ls.utt_ids if ls.utt2spk[u]]
-    pairs = [(a, b) for i, a in enumerate(utts) for b in utts[i + 1:] if ls.utt2spk[a] != ls.utt2spk[b]]
+    pairs = [(a, b) for i, a in enumerate(utts) for b in utts[i + 1 :] if ls.utt2spk[a] != ls.utt2spk[b]]
     base = root / "Libri2Mix" / "wav16k" / "max"
     splits = {"train-100": pairs[:6], "dev": pairs[6:8], "test": pairs[8:10]}
     rttm_names = {"train-100": "train_clean_100", "dev": "dev_clean", "test": "test_clean"}
@@ -112,16 +122,29 @@ def _librimix_fixture(testdata, root: Path, seconds: float = 4.0) -> Path:
         for a, b in ps:
             wa, wb = ls.load_audio(a)[:n], ls.load_audio(b)[:n]
             mix = np.zeros(max(len(wa), len(wb)), np.float32)
-            mix[:len(wa)] += wa
-            mix[:len(wb)] += wb
+            mix[: len(wa)] += wa
+            mix[: len(wb)] += wb
             mix_id = f"{a}_{b}"
-            sf.write(base / split / "mix_both" / f"{mix_id}.wav" if (base / split / "mix_both").is_dir()
-                     else _mkdir(base / split / "mix_both") / f"{mix_id}.wav", mix, 16000)
-            rows.append([mix_id, f"/corpora/LibriMix/Libri2Mix/wav16k/max/{split}/mix_both/{mix_id}.wav",
-                         "s1.wav", "s2.wav", "noise.wav", len(mix)])
+            sf.write(
+                base / split / "mix_both" / f"{mix_id}.wav"
+                if (base / split / "mix_both").is_dir()
+                else _mkdir(base / split / "mix_both") / f"{mix_id}.wav",
+                mix,
+                16000,
+            )
+            rows.append(
+                [
+                    mix_id,
+                    f"/corpora/LibriMix/Libri2Mix/wav16k/max/{split}/mix_both/{mix_id}.wav",
+                    "s1.wav",
+                    "s2.wav",
+                    "noise.wav",
+                    len(mix),
+                ]
+            )
             for u, w in ((a, wa), (b, wb)):
                 spk = ls.utt2spk[u]
-                rec = u[len(spk) + 1:]                      # s3prl's RTTMs name the utterance without its speaker
+                rec = u[len(spk) + 1 :]  # s3prl's RTTMs name the utterance without its speaker
                 dur = len(w) / 16000
                 rttm.add(f"SPEAKER {rec} 1 0.100 {dur / 2 - 0.2:.3f} <NA> <NA> {spk} <NA> <NA>")
                 rttm.add(f"SPEAKER {rec} 1 {dur / 2:.3f} {dur / 2 - 0.1:.3f} <NA> <NA> {spk} <NA> <NA>")
@@ -140,15 +163,16 @@ def _mkdir(p: Path) -> Path:
 
 def test_librimix_layout_prepares_sd_with_rttm_and_the_head_trains(testdata, tmp_path):
     from speechssl.downstream.diarization import read_rttm
+
     root = _librimix_fixture(testdata, tmp_path / "LibriMix")
     counts = prepare_librimix(root, tmp_path / "sd")
     assert counts == {"train": 6, "dev": 2, "test": 2}
     test = DataDir.read(tmp_path / "sd" / "test")
     ref = read_rttm(tmp_path / "sd" / "test" / "rttm")
-    for u in test.utt_ids:                              # two speakers, two segments each, from the sources
+    for u in test.utt_ids:  # two speakers, two segments each, from the sources
         assert sorted(ref[u]) == sorted({s.split("-")[0] for s in u.split("_")})
         assert all(len(segs) == 2 for segs in ref[u].values())
-        assert Path(test.wav_scp[u]).is_file()           # the CSV's foreign path fell back to the standard place
+        assert Path(test.wav_scp[u]).is_file()  # the CSV's foreign path fell back to the standard place
     out = tmp_path / "exp"
     sd_fast = [o for o in FAST if not o.startswith("head.project")]  # the diarization head has no projection
     _run(["superb", "--task", "sd", "--upstream", "fbank", "--data", str(tmp_path / "sd"), "--out", str(out)] + sd_fast)
@@ -182,7 +206,7 @@ def _quesst_fixture(testdata, root: Path) -> Path:
         sf.write(root / "Audio" / f"{name}.wav", wav, 8000)
         docs.append(f"quesst14Database/Audio/{name}.wav nnenglish")
         truth_words[name] = digits
-    docs.append("quesst14Database/Audio/quesst14_09999.wav nnczech")        # another language: left out
+    docs.append("quesst14Database/Audio/quesst14_09999.wav nnczech")  # another language: left out
     scoring = root / "scoring"
     scoring.mkdir()
     (scoring / "language_key_utterances.lst").write_text("\n".join(docs) + "\n")
@@ -209,8 +233,20 @@ def test_quesst_layout_prepares_qbe_and_searches_every_layer(testdata, tmp_path)
     gt = (root / "scoring" / "groundtruth_quesst14_dev" / "quesst14_dev.rttm").read_text().split("\n")
     assert sum(len(t.split()) for t in terms.values()) == len([l for l in gt if l])
     out = tmp_path / "exp"
-    _run(["superb", "--task", "qbe", "--upstream", "fbank", "--data", str(tmp_path / "qbe"), "--out", str(out),
-          "progress=false"])
+    _run(
+        [
+            "superb",
+            "--task",
+            "qbe",
+            "--upstream",
+            "fbank",
+            "--data",
+            str(tmp_path / "qbe"),
+            "--out",
+            str(out),
+            "progress=false",
+        ]
+    )
     r = json.loads((out / "fbank" / "qbe" / "result.json").read_text())
     assert r["layout"] == "quesst14" and r["test_utterances"] == 5 * 12
     assert -1.0 <= r["value"] <= 1.0 and 0 < r["map"] <= 100

@@ -38,7 +38,7 @@ def test_every_accent_and_the_whole_vocabulary_map_to_phones():
     for accent in ACCENTS:
         engine.set_voice(accent)
         for i in range(0, len(words), 40):
-            syn = engine.synthesize(" ".join(words[i:i + 40]))
+            syn = engine.synthesize(" ".join(words[i : i + 40]))
             segs = segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)
             used |= {p for p, _, _ in segs}
     assert used <= set(PHONE_SET)
@@ -48,8 +48,7 @@ def test_every_accent_and_the_whole_vocabulary_map_to_phones():
 def test_segments_from_events():
     events = [("D", 100), ("@2", 300), (";", 350), ("_:", 500), ("_", 520)]
     segs = segments_from_events(events, 600, 0.5)
-    assert segs == [("SIL", 0.0, 50.0), ("DH", 50.0, 150.0), ("AH", 150.0, 250.0),
-                    ("SIL", 250.0, 300.0)]
+    assert segs == [("SIL", 0.0, 50.0), ("DH", 50.0, 150.0), ("AH", 150.0, 250.0), ("SIL", 250.0, 300.0)]
 
 
 def test_espeak_unknown_voice():
@@ -96,10 +95,9 @@ def test_utterance_synthesis_is_deterministic_and_aligned():
 def test_degradations_change_the_signal():
     plan = next(p for p in plan_corpus(PRESETS["tiny"], 0) if p.kind == "sentence")
     import dataclasses
-    clean = dataclasses.replace(PRESETS["tiny"], noise_prob=0.0, reverb_prob=0.0,
-                                session_eq=False)
-    noisy = dataclasses.replace(PRESETS["tiny"], noise_prob=1.0, snr_db=(5.0, 5.0),
-                                reverb_prob=1.0)
+
+    clean = dataclasses.replace(PRESETS["tiny"], noise_prob=0.0, reverb_prob=0.0, session_eq=False)
+    noisy = dataclasses.replace(PRESETS["tiny"], noise_prob=1.0, snr_db=(5.0, 5.0), reverb_prob=1.0)
     a, _ = synthesize_utterance(plan, clean)
     b, meta = synthesize_utterance(plan, noisy)
     assert meta["augment"]["snr_db"] == 5.0 and "rt60" in meta["augment"]
@@ -111,8 +109,9 @@ def test_degradations_change_the_signal():
 def test_clean_twin_is_the_same_corpus_without_reverberation_and_noise():
     tiny, twin = PRESETS["tiny"], PRESETS["tiny-clean"]
     plans = plan_corpus(tiny, 0)
-    assert [(p.utt_id, p.text, p.speaker.voice) for p in plans] == \
-        [(p.utt_id, p.text, p.speaker.voice) for p in plan_corpus(twin, 0)]
+    assert [(p.utt_id, p.text, p.speaker.voice) for p in plans] == [
+        (p.utt_id, p.text, p.speaker.voice) for p in plan_corpus(twin, 0)
+    ]
     seen = set()
     for plan in plans[:16]:
         a, meta = synthesize_utterance(plan, tiny)
@@ -160,9 +159,15 @@ def test_tiny_corpus_data_dirs(tiny_data):
 
 def test_resume_after_kill_and_refuse_other_corpus(tmp_path, tiny_corpus):
     import dataclasses
-    small = dataclasses.replace(PRESETS["tiny"], name="tiny", seen_speakers=2, unseen_speakers=1,
-                                utts_per_speaker={"train": 2, "dev": 1, "test": 1},
-                                unseen_utts_per_speaker=1)
+
+    small = dataclasses.replace(
+        PRESETS["tiny"],
+        name="tiny",
+        seen_speakers=2,
+        unseen_speakers=1,
+        utts_per_speaker={"train": 2, "dev": 1, "test": 1},
+        unseen_utts_per_speaker=1,
+    )
     root = tmp_path / "c"
     # Simulate a build killed after some utterances: run it, then put back a partial state.
     synthesize_corpus(root, small, seed=3, num_workers=1, progress=False)
@@ -194,9 +199,9 @@ def test_corpus_identical_whatever_the_worker_count(tiny_corpus, tmp_path):
     corpus depends on preset and seed only (the fixture was built with 2 workers)."""
     synthesize_corpus(tmp_path / "one", "tiny", seed=0, num_workers=1, progress=False)
     a = {p.relative_to(tiny_corpus): p.read_bytes() for p in tiny_corpus.glob("*/*/*/*.flac")}
-    b = {p.relative_to(tmp_path / "one"): p.read_bytes()
-         for p in (tmp_path / "one").glob("*/*/*/*.flac")}
+    b = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").glob("*/*/*/*.flac")}
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
     for split in ("train", "test"):
-        assert ((tiny_corpus / split / "alignments.ctm").read_text()
-                == (tmp_path / "one" / split / "alignments.ctm").read_text())
+        assert (tiny_corpus / split / "alignments.ctm").read_text() == (
+            tmp_path / "one" / split / "alignments.ctm"
+        ).read_text()

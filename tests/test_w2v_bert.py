@@ -1,6 +1,7 @@
 """w2v-BERT pretraining: quantizer, contrastive and MLM losses against naive computations, the
 diversity term's scaling, masking with random vectors, the collapse warning, configs (paper sizes,
 typos), and a short CLI run whose losses fall and whose export is an upstream like any other."""
+
 import json
 import logging
 from types import SimpleNamespace
@@ -15,10 +16,19 @@ from speechssl.nn.quantizer import GumbelVectorQuantizer, perplexity
 from speechssl.objectives.contrastive import contrastive_sums, sample_negatives, token_prediction_sums
 from speechssl.tasks.w2v_bert import CodebookMonitor, W2vBertPretrainConfig, W2vBertPretrainTask, describe, fill_random
 
-TINY = ["model_overrides.subsampler_channels=8", "model_overrides.hidden_size=32", "model_overrides.num_layers=2",
-        "model_overrides.num_heads=2", "model_overrides.ffn_dim=64", "model_overrides.depthwise_kernel=5",
-        "objective.contrastive_layers=1", "objective.num_codes=16", "objective.code_dim=8", "objective.final_dim=8",
-        "objective.num_negatives=5"]
+TINY = [
+    "model_overrides.subsampler_channels=8",
+    "model_overrides.hidden_size=32",
+    "model_overrides.num_layers=2",
+    "model_overrides.num_heads=2",
+    "model_overrides.ffn_dim=64",
+    "model_overrides.depthwise_kernel=5",
+    "objective.contrastive_layers=1",
+    "objective.num_codes=16",
+    "objective.code_dim=8",
+    "objective.final_dim=8",
+    "objective.num_negatives=5",
+]
 
 
 def test_quantizer_is_straight_through_and_anneals():
@@ -31,7 +41,7 @@ def test_quantizer_is_straight_through_and_anneals():
     # forward values are exactly code vectors (hard choice), one per group
     codes = q.codevectors.view(2, 8, 3)
     for g in range(2):
-        chosen = (out.quantized[:, 3 * g:3 * g + 3, None] - codes[g].t()[None]).abs().sum(1).min(-1)
+        chosen = (out.quantized[:, 3 * g : 3 * g + 3, None] - codes[g].t()[None]).abs().sum(1).min(-1)
         assert chosen.values.max() < 1e-5
     out.quantized.sum().backward()  # ...and the gradient reaches the code logits (straight-through)
     assert q.weight_proj.weight.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
@@ -42,7 +52,7 @@ def test_quantizer_is_straight_through_and_anneals():
     q.set_num_updates(0)
     assert q.temperature == 2.0
     q.set_num_updates(5)
-    assert q.temperature == pytest.approx(2.0 * 0.9 ** 5)
+    assert q.temperature == pytest.approx(2.0 * 0.9**5)
     q.set_num_updates(1000)
     assert q.temperature == 0.5
 
@@ -88,7 +98,9 @@ def test_contrastive_loss_matches_a_naive_computation():
         logits = [F.cosine_similarity(context[i], targets[i], dim=0) / 0.1]
         for j in neg[i].tolist():
             same = bool((ids[j] == ids[i]).all())
-            logits.append(torch.tensor(float("-inf")) if same else F.cosine_similarity(context[i], targets[j], dim=0) / 0.1)
+            logits.append(
+                torch.tensor(float("-inf")) if same else F.cosine_similarity(context[i], targets[j], dim=0) / 0.1
+            )
         logits = torch.stack(logits)
         loss += float(-torch.log_softmax(logits, 0)[0])
         correct += float(logits[0] > logits[1:].max())
@@ -100,8 +112,9 @@ def test_token_prediction_is_cross_entropy_per_group():
     torch.manual_seed(0)
     logits, ids = torch.randn(7, 2 * 5), torch.randint(0, 5, (7, 2))
     out = token_prediction_sums(logits, ids)
-    ref = F.cross_entropy(logits[:, :5], ids[:, 0], reduction="sum") + F.cross_entropy(logits[:, 5:], ids[:, 1],
-                                                                                         reduction="sum")
+    ref = F.cross_entropy(logits[:, :5], ids[:, 0], reduction="sum") + F.cross_entropy(
+        logits[:, 5:], ids[:, 1], reduction="sum"
+    )
     assert out["loss"].item() == pytest.approx(ref.item(), rel=1e-5) and out["count"].item() == 14
     # through the straight-through one-hot: the same value, and a gradient into the code choice
     onehot = F.one_hot(ids, 5).float().requires_grad_()
@@ -116,6 +129,7 @@ def test_token_prediction_is_cross_entropy_per_group():
 def _task(*extra):
     cfg = load_config(W2vBertPretrainConfig, [], [*TINY, *extra])
     from dataclasses import asdict
+
     task = W2vBertPretrainTask(asdict(cfg))
     task._trainer = SimpleNamespace(world_size=1)  # what _loss needs of a trainer
     return task
@@ -125,10 +139,18 @@ def test_diversity_is_weighted_per_masked_frame_like_the_contrastive_mean():
     """loss = mean InfoNCE + alpha * diversity + mean MLM, whatever the number of frames scored."""
     task = _task("objective.diversity_weight=0.1")
     for n in (10.0, 1000.0):
-        sums = {"c_loss": torch.tensor(2.0 * n), "c_correct": torch.tensor(0.0), "c_count": torch.tensor(n),
-                "m_loss": torch.tensor(3.0 * n), "m_correct": torch.tensor(0.0), "m_count": torch.tensor(n),
-                "diversity": torch.tensor(0.5), "code_perplexity": torch.tensor(4.0),
-                "prob_perplexity": torch.tensor(5.0), "codes_used": torch.tensor(4.0)}
+        sums = {
+            "c_loss": torch.tensor(2.0 * n),
+            "c_correct": torch.tensor(0.0),
+            "c_count": torch.tensor(n),
+            "m_loss": torch.tensor(3.0 * n),
+            "m_correct": torch.tensor(0.0),
+            "m_count": torch.tensor(n),
+            "diversity": torch.tensor(0.5),
+            "code_perplexity": torch.tensor(4.0),
+            "prob_perplexity": torch.tensor(5.0),
+            "codes_used": torch.tensor(4.0),
+        }
         loss, logged = task._loss(sums, "train")
         assert loss.item() == pytest.approx(2.0 + 0.1 * 0.5 + 3.0)
         assert logged["train/contrastive"].item() == pytest.approx(2.0)
@@ -203,10 +225,23 @@ def test_cli_run_losses_fall_codebook_in_use_export_is_an_upstream(tiny_data, tm
     # the dev set (about 20 s) as one batch, over and over: the losses must fall within 50 updates. float32 and
     # two threads on every machine (issue 40: at PyTorch's default init the contrastive loss sat at chance,
     # 2.3058 -> 2.3086 on an AMD EPYC); with fairseq's init it falls by about 0.25 (2.61 -> 2.36 there)
-    args = ["pretrain", "w2v-bert", "--config", "pretrain/w2v_bert_tiny", f"data.train={tiny_data / 'dev'}",
-            f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}", "data.batch_seconds=40",
-            "optim.lr=3e-3", "trainer.max_steps=50", "optim.total_steps=50", "trainer.log_every_steps=1",
-            "trainer.val_every_steps=25", "trainer.precision=32-true", "trainer.threads=2"]
+    args = [
+        "pretrain",
+        "w2v-bert",
+        "--config",
+        "pretrain/w2v_bert_tiny",
+        f"data.train={tiny_data / 'dev'}",
+        f"data.valid={tiny_data / 'dev'}",
+        f"trainer.out_dir={out}",
+        "data.batch_seconds=40",
+        "optim.lr=3e-3",
+        "trainer.max_steps=50",
+        "optim.total_steps=50",
+        "trainer.log_every_steps=1",
+        "trainer.val_every_steps=25",
+        "trainer.precision=32-true",
+        "trainer.threads=2",
+    ]
     assert main(args) == 0
     rows = [r for r in read_metrics(out) if "train/contrastive" in r]
     first, last = rows[:5], rows[-5:]
@@ -219,15 +254,31 @@ def test_cli_run_losses_fall_codebook_in_use_export_is_an_upstream(tiny_data, tm
     assert summary["metrics"]["train/code_perplexity"] > 2
     model = load_model(out / "final")
     assert model.metadata["objective"] == "w2v_bert" and model.metadata["contrastive_layers"] == 1
-    assert (out / "final" / "pretraining_heads.safetensors").is_file() and (out / "init" / "model.safetensors").is_file()
+    assert (out / "final" / "pretraining_heads.safetensors").is_file() and (
+        out / "init" / "model.safetensors"
+    ).is_file()
     wav = torch.randn(1, 16000) * 0.1
     with torch.no_grad():
         o = model(wav)
     assert len(o.hidden_states) == 3 and o.hidden_states[-1].shape == (1, 23, 32)  # 98 fbank frames / 4
     assert model.downsample_rate == 640  # 25 Hz
     # extraction takes it like any other upstream
-    assert main(["extract", "--model", str(out / "final"), "--data", str(tiny_data / "dev"), "--layers", "2",
-                 "--out", str(tmp_path / "feats")]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "--model",
+                str(out / "final"),
+                "--data",
+                str(tiny_data / "dev"),
+                "--layers",
+                "2",
+                "--out",
+                str(tmp_path / "feats"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "feats" / "layer2" / "feats.scp").is_file()
     # a rerun with a larger budget resumes from the last checkpoint
     assert main([*args, "trainer.max_steps=54"]) == 0
@@ -243,11 +294,28 @@ def test_mlm_only_ablation_collapses_the_codebook_and_warns(tiny_data, tmp_path,
     # 120 updates: from the papers' init the collapse takes longer than from PyTorch's (AMD EPYC, float32: code
     # perplexity 2.98 after 40 updates, 1.39 with MLM accuracy 0.90 after 80)
     with caplog.at_level(logging.WARNING):
-        assert main(["pretrain", "w2v-bert", "--config", "pretrain/w2v_bert_tiny", f"data.train={tiny_data / 'dev'}",
-                     f"data.valid={tiny_data / 'dev'}", f"trainer.out_dir={out}", "data.batch_seconds=40",
-                     "optim.lr=3e-3", "trainer.max_steps=120", "optim.total_steps=120", "trainer.val_every_steps=120",
-                     "objective.mlm_only=true", "objective.mlm_target_gradient=true",
-                     "objective.collapse_check_after=20"]) == 0
+        assert (
+            main(
+                [
+                    "pretrain",
+                    "w2v-bert",
+                    "--config",
+                    "pretrain/w2v_bert_tiny",
+                    f"data.train={tiny_data / 'dev'}",
+                    f"data.valid={tiny_data / 'dev'}",
+                    f"trainer.out_dir={out}",
+                    "data.batch_seconds=40",
+                    "optim.lr=3e-3",
+                    "trainer.max_steps=120",
+                    "optim.total_steps=120",
+                    "trainer.val_every_steps=120",
+                    "objective.mlm_only=true",
+                    "objective.mlm_target_gradient=true",
+                    "objective.collapse_check_after=20",
+                ]
+            )
+            == 0
+        )
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert metrics["val/dev_code_perplexity"] < 1.5 and metrics["val/acc_mlm"] > 0.95
     assert "codebook collapse" in caplog.text
@@ -263,13 +331,28 @@ def test_wav2vec2_objective_equals_transformers_pretraining_loss_on_the_same_mas
     from speechssl.errors import MissingInputError
     from speechssl.interop.hf_pretraining import import_wav2vec2_pretraining, negatives_from_flat
     from speechssl.objectives.contrastive import wav2vec2_loss_sums
-    cfg = transformers.Wav2Vec2Config(conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), hidden_size=32,
-                                      num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-                                      num_codevectors_per_group=8, codevector_dim=16, proj_codevector_dim=8,
-                                      num_negatives=5, hidden_dropout=0.0, attention_dropout=0.0,
-                                      activation_dropout=0.0, feat_proj_dropout=0.0, feat_quantizer_dropout=0.0,
-                                      layerdrop=0.0)
+
+    cfg = transformers.Wav2Vec2Config(
+        conv_dim=(16, 16),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        num_codevectors_per_group=8,
+        codevector_dim=16,
+        proj_codevector_dim=8,
+        num_negatives=5,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        feat_quantizer_dropout=0.0,
+        layerdrop=0.0,
+    )
     torch.manual_seed(0)
     peer = transformers.Wav2Vec2ForPreTraining(cfg).eval()
     peer.save_pretrained(tmp_path / "peer")
@@ -287,7 +370,9 @@ def test_wav2vec2_objective_equals_transformers_pretraining_loss_on_the_same_mas
             getattr(ours, mode)()
             theirs = peer(wavs, mask_time_indices=mask, sampled_negative_indices=flat)
             mine = wav2vec2_loss_sums(ours, wavs, torch.full((3,), 8000), mask, negatives)
-            key, value = ("contrastive", theirs.contrastive_loss) if mode == "eval" else ("diversity", theirs.diversity_loss)
+            key, value = (
+                ("contrastive", theirs.contrastive_loss) if mode == "eval" else ("diversity", theirs.diversity_loss)
+            )
             assert float(value) > 0
             assert torch.allclose(mine[key], value, rtol=1e-5), (mode, float(mine[key]), float(value))
     peer.wav2vec2.save_pretrained(tmp_path / "encoder_only")
@@ -303,11 +388,26 @@ def test_kill_and_resume_equals_a_straight_run(tiny_data, tmp_path):
     from speechssl.tasks.w2v_bert import pretrain_w2v_bert
 
     def cfg(out):
-        return load_config(W2vBertPretrainConfig, ["pretrain/w2v_bert_tiny"], [
-            *TINY, f"data.train={tiny_data / 'dev'}", "data.valid=null", f"trainer.out_dir={out}",
-            "data.batch_seconds=40", "data.num_workers=0", "trainer.max_steps=6", "optim.total_steps=6",
-            "trainer.checkpoint_every_steps=2", "trainer.val_every_steps=null", "trainer.progress_bar=false",
-            "trainer.precision=32-true", "trainer.threads=2"])
+        return load_config(
+            W2vBertPretrainConfig,
+            ["pretrain/w2v_bert_tiny"],
+            [
+                *TINY,
+                f"data.train={tiny_data / 'dev'}",
+                "data.valid=null",
+                f"trainer.out_dir={out}",
+                "data.batch_seconds=40",
+                "data.num_workers=0",
+                "trainer.max_steps=6",
+                "optim.total_steps=6",
+                "trainer.checkpoint_every_steps=2",
+                "trainer.val_every_steps=null",
+                "trainer.progress_bar=false",
+                "trainer.precision=32-true",
+                "trainer.threads=2",
+            ],
+        )
+
     pretrain_w2v_bert(cfg(tmp_path / "straight"))
     with pytest.raises(Killed):
         pretrain_w2v_bert(cfg(tmp_path / "killed"), callbacks=[kill_after(4)])

@@ -4,6 +4,7 @@ known: frame agreement and boundary error per data dir (docs/real-speech.md quot
     python tools/aligner_agreement.py --data exp/data/dev exp/data/test     # synthetic data dirs with alignments.ctm
     python tools/aligner_agreement.py --synth tiny                         # synthesizes the tiny corpus first
 """
+
 import argparse
 import json
 import tempfile
@@ -22,6 +23,7 @@ def main() -> None:
     if args.synth:
         from speechssl.corpus.synth import synthesize_corpus
         from speechssl.data.librispeech import prepare_librispeech
+
         synthesize_corpus(work / args.synth, args.synth, seed=0, num_workers=2, progress=False)
         for split in ("dev", "test"):
             prepare_librispeech(work / args.synth, split, work / "data" / split)
@@ -30,8 +32,11 @@ def main() -> None:
         out = work / "aligned" / d.name
         counts = align_data_dir(d, out)
         result = alignment_agreement((d / "alignments.ctm").read_text(), (out / "alignments.ctm").read_text())
-        print(json.dumps({"data": str(d), **counts, **{k: round(v, 4) if isinstance(v, float) else v
-                                                        for k, v in result.items()}}))
+        print(
+            json.dumps(
+                {"data": str(d), **counts, **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
+            )
+        )
 
 
 if __name__ == "__main__":

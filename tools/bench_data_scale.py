@@ -9,6 +9,7 @@ and each (path, size, workers) runs in a fresh process: ``--batches`` training b
 
     python tools/bench_data_scale.py --data <recipe>/data/train --labels <recipe>/exp/kmeans/mfcc_k100/train
 """
+
 import argparse
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 def replicate_dir(data: Path, labels: Path, factor: int, out: Path):
     """``out/data``, ``out/labels``: every utterance ``factor`` times as ``r<i>-<utt>`` (same audio files)."""
     from speechssl.data.kaldi_dir import DataDir
+
     d = DataDir.read(data)
     durs = d.utt2dur or d.compute_utt2dur()
     rep = DataDir(utt2dur={})
@@ -56,20 +58,35 @@ def replicate_shards(base: Path, factor: int, out: Path):
             listing = json.loads((base / f"{s['name']}.json").read_text())
             (out / f"{name}.json").write_text(json.dumps([[k, f"r{i}-{u}", sec] for k, u, sec in listing]))
             shards.append({**s, "name": name})
-    (out / "index.json").write_text(json.dumps({**index, "shards": shards,
-                                                "utterances": index["utterances"] * factor,
-                                                "seconds": index["seconds"] * factor}))
+    (out / "index.json").write_text(
+        json.dumps(
+            {
+                **index,
+                "shards": shards,
+                "utterances": index["utterances"] * factor,
+                "seconds": index["seconds"] * factor,
+            }
+        )
+    )
 
 
 def measure(path: str, root: str, workers: int, batches: int, batch_seconds: float) -> dict:
     """In this (fresh) process: load ``batches`` batches; throughput and peak RSS."""
     import torch
+
     torch.set_num_threads(1)
     from speechssl.tasks.common import AudioDataConfig
     from speechssl.tasks.data_source import audio_data_module
+
     root = Path(root)
-    common = dict(batch_seconds=batch_seconds, crop_seconds=2.0, num_workers=workers, valid=None,
-                  persistent_workers=False, pin_memory=False)
+    common = dict(
+        batch_seconds=batch_seconds,
+        crop_seconds=2.0,
+        num_workers=workers,
+        valid=None,
+        persistent_workers=False,
+        pin_memory=False,
+    )
     t0 = time.perf_counter()
     if path == "kaldi":
         dm = audio_data_module(AudioDataConfig(train=str(root / "data"), **common), [str(root / "labels")])
@@ -88,8 +105,13 @@ def measure(path: str, root: str, workers: int, batches: int, batch_seconds: flo
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"setup_s": round(setup_s, 2), "utts_per_s": round(utts / seconds, 1),
-            "audio_s_per_s": round(audio / seconds, 1), "rss_MiB": round(rss, 1), "worker_rss_MiB": round(children, 1)}
+    return {
+        "setup_s": round(setup_s, 2),
+        "utts_per_s": round(utts / seconds, 1),
+        "audio_s_per_s": round(audio / seconds, 1),
+        "rss_MiB": round(rss, 1),
+        "worker_rss_MiB": round(children, 1),
+    }
 
 
 def main():
@@ -104,21 +126,24 @@ def main():
     p.add_argument("--child", nargs=3, metavar=("PATH", "ROOT", "WORKERS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child[0], args.child[1], int(args.child[2]), args.batches,
-                                 args.batch_seconds)))
+        print(json.dumps(measure(args.child[0], args.child[1], int(args.child[2]), args.batches, args.batch_seconds)))
         return
     out = Path(args.out)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()
+    )
     print(f"CPU: {cpu}, {os.cpu_count()} cores; {args.batches} batches of {args.batch_seconds:g} s, crops of 2 s")
     base = out / "shards_1x"
     if not (base / "index.json").is_file():
         from speechssl.data.shards import write_shards
         from speechssl.tasks.audio_data import load_label_set
+
         t0 = time.perf_counter()
         index = write_shards(args.data, base, [load_label_set(args.labels)], shard_seconds=300, progress=False)
-        print(f"wrote {len(index['shards'])} shards of the 1x corpus ({index['seconds'] / 3600:.2f} h) in "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"wrote {len(index['shards'])} shards of the 1x corpus ({index['seconds'] / 3600:.2f} h) in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
     rows = []
     for f in args.factors:
         replicate_dir(Path(args.data), Path(args.labels), f, out / f"kaldi_{f}x")
@@ -126,9 +151,26 @@ def main():
         for path in ("kaldi", "shards"):
             for w in args.workers:
                 root = out / f"{path}_{f}x"
-                r = subprocess.run([sys.executable, __file__, "--data", args.data, "--labels", args.labels,
-                                    "--batches", str(args.batches), "--batch-seconds", str(args.batch_seconds),
-                                    "--child", path, str(root), str(w)], capture_output=True, text=True)
+                r = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--data",
+                        args.data,
+                        "--labels",
+                        args.labels,
+                        "--batches",
+                        str(args.batches),
+                        "--batch-seconds",
+                        str(args.batch_seconds),
+                        "--child",
+                        path,
+                        str(root),
+                        str(w),
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 if r.returncode:
                     raise SystemExit(r.stderr[-3000:])
                 row = {"path": path, "corpus": f"{f}x", "workers": w, **json.loads(r.stdout.strip().splitlines()[-1])}
@@ -137,8 +179,10 @@ def main():
     print("\n| path | corpus | workers | setup s | utt/s | audio s/s | peak RSS MiB | worker RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['path']} | {r['corpus']} | {r['workers']} | {r['setup_s']} | {r['utts_per_s']} | "
-              f"{r['audio_s_per_s']} | {r['rss_MiB']} | {r['worker_rss_MiB']} |")
+        print(
+            f"| {r['path']} | {r['corpus']} | {r['workers']} | {r['setup_s']} | {r['utts_per_s']} | "
+            f"{r['audio_s_per_s']} | {r['rss_MiB']} | {r['worker_rss_MiB']} |"
+        )
     (out / "bench_data_scale.json").write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1))
 
 

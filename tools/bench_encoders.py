@@ -9,6 +9,7 @@ holds), counted with saved-tensor hooks.
 
     python tools/bench_encoders.py [--batch 4] [--seconds 4] [--repeats 5] [--device cpu] [--precision bf16]
 """
+
 import argparse
 import statistics
 import tempfile
@@ -19,12 +20,28 @@ import torch
 
 def hf_models():
     import transformers as T
-    base = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                layerdrop=0.0, mask_time_prob=0.0, hidden_dropout=0.0, attention_dropout=0.0,
-                activation_dropout=0.0, feat_proj_dropout=0.0)
+
+    base = dict(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+    )
     yield "HuBERT-base", T.HubertModel(T.HubertConfig(**base))
-    yield "Conformer (rel_pos, 12 x 768)", T.Wav2Vec2ConformerModel(T.Wav2Vec2ConformerConfig(
-        **base, position_embeddings_type="relative", hidden_act="swish", conv_depthwise_kernel_size=31))
+    yield (
+        "Conformer (rel_pos, 12 x 768)",
+        T.Wav2Vec2ConformerModel(
+            T.Wav2Vec2ConformerConfig(
+                **base, position_embeddings_type="relative", hidden_act="swish", conv_depthwise_kernel_size=31
+            )
+        ),
+    )
 
 
 def saved_bytes(fn):
@@ -61,7 +78,7 @@ def run(name, hf, args):
 
     bf16 = args.precision == "bf16"
 
-    def fwd_hf():   # equal precision: both under the same autocast (bf16) or none (fp32)
+    def fwd_hf():  # equal precision: both under the same autocast (bf16) or none (fp32)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             return hf(wavs, attention_mask=mask).last_hidden_state
 
@@ -106,13 +123,17 @@ def run(name, hf, args):
         t_hf, t_ours = statistics.median(times["transformers"]), statistics.median(times["speechssl"])
         audio = float(lengths.sum()) / 16000
         results[mode] = (audio / t_hf, audio / t_ours, t_hf / t_ours, mem.get("transformers"), mem.get("speechssl"))
-    print(f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device} ({cpu_name()}), {args.precision}, "
-          f"{torch.get_num_threads()} threads")
-    print("| mode | transformers (s audio/s) | speechssl (s audio/s) | speed ratio | memory transformers | "
-          "memory speechssl |")
+    print(
+        f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device} ({cpu_name()}), {args.precision}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        "| mode | transformers (s audio/s) | speechssl (s audio/s) | speed ratio | memory transformers | "
+        "memory speechssl |"
+    )
     print("|---|---|---|---|---|---|")
     for mode, (a, b, ratio, m_hf, m_ours) in results.items():
-        fmt = (lambda x: f"{x / 2**20:.0f} MiB" if x else "-")
+        fmt = lambda x: f"{x / 2**20:.0f} MiB" if x else "-"
         print(f"| {mode} | {a:.1f} | {b:.1f} | {ratio:.2f}x | {fmt(m_hf)} | {fmt(m_ours)} |")
 
 

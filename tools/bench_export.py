@@ -11,6 +11,7 @@ their values); "int8 cos" is the mean cosine similarity of the last hidden state
     python tools/bench_export.py [--seconds 4] [--repeats 5] [--threads 2]
     python tools/bench_export.py --superb-model exp/lighthubert/searched --superb-tasks superb --task ks
 """
+
 import argparse
 import json
 import statistics
@@ -66,10 +67,19 @@ def latency_table(seconds: float, repeats: int, threads: int):
             t_int8 = median_seconds(lambda: run_onnx(int8, wav, lengths), repeats)
             q = run_onnx(int8, wav, lengths)[-1][0]
             cos = float(np.mean((q * ref).sum(-1) / (np.linalg.norm(q, axis=-1) * np.linalg.norm(ref, axis=-1))))
-            rows.append(dict(model=name, params_M=round(params / 1e6, 2), torch_MB=round(params * 4 / 2**20, 1),
-                             onnx_MB=round(summary["bytes"] / 2**20, 1), int8_MB=round(summary["int8_bytes"] / 2**20, 1),
-                             torch_ms=round(t_torch * 1e3, 1), onnx_ms=round(t_fp32 * 1e3, 1),
-                             int8_ms=round(t_int8 * 1e3, 1), int8_cos=round(cos, 4)))
+            rows.append(
+                dict(
+                    model=name,
+                    params_M=round(params / 1e6, 2),
+                    torch_MB=round(params * 4 / 2**20, 1),
+                    onnx_MB=round(summary["bytes"] / 2**20, 1),
+                    int8_MB=round(summary["int8_bytes"] / 2**20, 1),
+                    torch_ms=round(t_torch * 1e3, 1),
+                    onnx_ms=round(t_fp32 * 1e3, 1),
+                    int8_ms=round(t_int8 * 1e3, 1),
+                    int8_cos=round(cos, 4),
+                )
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -77,8 +87,10 @@ def latency_table(seconds: float, repeats: int, threads: int):
 def superb_int8_cost(model_dir: str, tasks_dir: str, task: str, out: str, overrides):
     """The task's test metric with the float32 model and with its int8 ONNX graph, heads trained alike."""
     from speechssl.tasks.superb import run_benchmark
+
     onnx = Path(out) / "model.onnx"
     from speechssl.hub import load_upstream
+
     summary = export_onnx(load_upstream(model_dir), onnx, quantize=True)
     results = {}
     for label, spec in (("float32", model_dir), ("int8", summary["int8"])):

@@ -8,6 +8,7 @@ real-time factors (audio seconds per wall second) and ratios to kaldi-native-fba
 librosa computes a different (Slaney/HTK) mel filterbank: it stands in for "a popular
 feature library", not for a Kaldi-exact peer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,13 @@ def main():
     order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])  # length bucketing
     batches = []
     for i in range(0, len(order), args.batch):
-        idx = order[i:i + args.batch]
-        batches.append((torch.nn.utils.rnn.pad_sequence([tensors[j] for j in idx], batch_first=True),
-                        torch.tensor([wavs[j].shape[0] for j in idx])))
+        idx = order[i : i + args.batch]
+        batches.append(
+            (
+                torch.nn.utils.rnn.pad_sequence([tensors[j] for j in idx], batch_first=True),
+                torch.tensor([wavs[j].shape[0] for j in idx]),
+            )
+        )
 
     def knf_run(kind):
         def run():
@@ -63,6 +68,7 @@ def main():
                 c.accept_waveform(16000, w)
                 c.input_finished()
                 np.stack([c.get_frame(i) for i in range(c.num_frames_ready)])
+
         return run
 
     def ours_single(fn):
@@ -70,6 +76,7 @@ def main():
             with torch.no_grad():
                 for t in tensors:
                     fn(t)
+
         return run
 
     def ours_batched(fn):
@@ -77,29 +84,34 @@ def main():
             with torch.no_grad():
                 for b, l in batches:
                     fn(b, l)
+
         return run
 
     def librosa_run(kind):
         def run():
             for w in wavs:
                 if kind == "fbank":
-                    librosa.power_to_db(librosa.feature.melspectrogram(
-                        y=w, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80))
+                    librosa.power_to_db(
+                        librosa.feature.melspectrogram(
+                            y=w, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80
+                        )
+                    )
                 else:
-                    librosa.feature.mfcc(y=w, sr=16000, n_mfcc=13, n_fft=512, win_length=400,
-                                         hop_length=160, n_mels=23)
+                    librosa.feature.mfcc(y=w, sr=16000, n_mfcc=13, n_fft=512, win_length=400, hop_length=160, n_mels=23)
+
         return run
 
-    print(f"{len(wavs)} utterances, {seconds:.0f} s of audio, {args.threads} threads, "
-          f"batch {args.batch}\n")
+    print(f"{len(wavs)} utterances, {seconds:.0f} s of audio, {args.threads} threads, batch {args.batch}\n")
     print("| features | implementation | x real time | vs kaldi-native-fbank |")
     print("|---|---|---|---|")
     for kind, fn in (("fbank 80", F.fbank), ("MFCC 13", F.mfcc)):
         k = kind.split()[0].lower()
-        rows = [("kaldi-native-fbank", best_time(knf_run(k))),
-                ("speechssl, one utterance at a time", best_time(ours_single(fn))),
-                (f"speechssl, batched ({args.batch})", best_time(ours_batched(fn))),
-                ("librosa", best_time(librosa_run(k)))]
+        rows = [
+            ("kaldi-native-fbank", best_time(knf_run(k))),
+            ("speechssl, one utterance at a time", best_time(ours_single(fn))),
+            (f"speechssl, batched ({args.batch})", best_time(ours_batched(fn))),
+            ("librosa", best_time(librosa_run(k))),
+        ]
         ref = rows[0][1]
         for name, t in rows:
             print(f"| {kind} | {name} | {seconds / t:,.0f} | {ref / t:.2f}x |")

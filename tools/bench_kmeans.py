@@ -8,6 +8,7 @@ labels when the data dir has phone alignments.
 fairseq's settings for the peer: init k-means++, max_iter 100, batch_size 10000, n_init 20,
 reassignment_ratio 0, max_no_improvement 100, tol 0 (``learn_kmeans.py``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ def main() -> None:
         from speechssl.corpus.synth import synthesize_corpus
         from speechssl.data.librispeech import prepare_librispeech
         from speechssl.pipelines.features import compute_features
+
         tmp = Path(tempfile.mkdtemp())
         synthesize_corpus(tmp / "corpus", "tiny", progress=False)
         prepare_librispeech(tmp / "corpus", "train", tmp / "data")
@@ -52,18 +54,29 @@ def main() -> None:
         args.feats, args.data = str(tmp / "mfcc"), str(tmp / "data")
     src = FeatureSource.open(args.feats)
     feats = dict(src)
-    x, total = sample_frames(iter(feats.items()), 1.0, 10 ** 9)
-    print(f"features: {src.path} ({len(feats)} utterances, {total} frames, dim {x.shape[1]}), k={args.k}, "
-          f"{args.threads} threads")
+    x, total = sample_frames(iter(feats.items()), 1.0, 10**9)
+    print(
+        f"features: {src.path} ({len(feats)} utterances, {total} frames, dim {x.shape[1]}), k={args.k}, "
+        f"{args.threads} threads"
+    )
 
     t0 = time.perf_counter()
     ours = learn_kmeans(src, args.k, restarts=args.restarts, threads=args.threads)
     t_ours = time.perf_counter() - t0
     with threadpool_limits(args.threads):
         t0 = time.perf_counter()
-        peer = MiniBatchKMeans(n_clusters=args.k, init="k-means++", max_iter=100, batch_size=10000, n_init=20,
-                               reassignment_ratio=0.0, max_no_improvement=100, tol=0.0, random_state=0,
-                               compute_labels=False).fit(x)
+        peer = MiniBatchKMeans(
+            n_clusters=args.k,
+            init="k-means++",
+            max_iter=100,
+            batch_size=10000,
+            n_init=20,
+            reassignment_ratio=0.0,
+            max_no_improvement=100,
+            tol=0.0,
+            random_state=0,
+            compute_labels=False,
+        ).fit(x)
         t_peer = time.perf_counter() - t0
 
     def inertia(c):
@@ -73,8 +86,10 @@ def main() -> None:
         return float(d.mean()), lab[:, 0]
 
     rows = []
-    for name, cent, secs in (("faiss (speechssl)", ours.centroids, t_ours),
-                             ("sklearn MiniBatchKMeans", peer.cluster_centers_, t_peer)):
+    for name, cent, secs in (
+        ("faiss (speechssl)", ours.centroids, t_ours),
+        ("sklearn MiniBatchKMeans", peer.cluster_centers_, t_peer),
+    ):
         inert, _ = inertia(cent)
         pnmi = None
         if args.data and (Path(args.data) / "alignments.ctm").exists():
@@ -91,8 +106,10 @@ def main() -> None:
     print("\n| k-means | seconds | inertia / frame | PNMI |\n|---|---:|---:|---:|")
     for name, secs, inert, pnmi in rows:
         print(f"| {name} | {secs:.1f} | {inert:.2f} | {'' if pnmi is None else f'{pnmi:.4f}'} |")
-    print(f"\ntime ratio sklearn / faiss: {t_peer / t_ours:.2f}x; inertia ratio sklearn / faiss: "
-          f"{rows[1][2] / rows[0][2]:.4f}; peak RSS {_peak_mib():.0f} MiB")
+    print(
+        f"\ntime ratio sklearn / faiss: {t_peer / t_ours:.2f}x; inertia ratio sklearn / faiss: "
+        f"{rows[1][2] / rows[0][2]:.4f}; peak RSS {_peak_mib():.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

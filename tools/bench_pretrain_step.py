@@ -15,6 +15,7 @@ busy machine inflates every row alike.
 
     python tools/bench_pretrain_step.py [--threads 2] [--repeats 5] [--only hubert|w2v_bert] [--no-compile]
 """
+
 import argparse
 import os
 from dataclasses import asdict
@@ -35,10 +36,15 @@ def make_batch(seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(LENGTHS)
     wavs = torch.randn(len(LENGTHS), int(lengths.max()), generator=g) * 0.1
-    wavs *= (torch.arange(wavs.shape[1])[None] < lengths[:, None])
+    wavs *= torch.arange(wavs.shape[1])[None] < lengths[:, None]
     labels = torch.randint(0, NUM_CLASSES, (len(LENGTHS), int(lengths.max()) * int(LABEL_RATE) // 16000), generator=g)
-    return {"wavs": wavs, "lengths": lengths, "seeds": torch.arange(len(LENGTHS)), "labels": [labels],
-            "utts": [f"u{i}" for i in range(len(LENGTHS))]}
+    return {
+        "wavs": wavs,
+        "lengths": lengths,
+        "seeds": torch.arange(len(LENGTHS)),
+        "labels": [labels],
+        "utts": [f"u{i}" for i in range(len(LENGTHS))],
+    }
 
 
 def hubert_task(configs, **overrides):
@@ -56,8 +62,11 @@ def step_loss(task, sums) -> torch.Tensor:
     """The objective's loss from its sums, normalised as the task does on one process."""
     if "loss_m" in sums:
         return (sums["loss_m"] + sums["loss_u"]) / sums["n_m"].clamp(min=1)
-    return sums["c_loss"] / sums["c_count"].clamp(min=1) + sums["m_loss"] / sums["m_count"].clamp(min=1) \
+    return (
+        sums["c_loss"] / sums["c_count"].clamp(min=1)
+        + sums["m_loss"] / sums["m_count"].clamp(min=1)
         + 0.1 * sums["diversity"]
+    )
 
 
 def time_steps(task, cfg, batch, bf16: bool, compile_model: bool, warmup: int, repeats: int):
@@ -77,6 +86,7 @@ def time_steps(task, cfg, batch, bf16: bool, compile_model: bool, warmup: int, r
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
+
     return best_time(one, repeat=repeats, warmup=warmup), losses[0]
 
 
@@ -94,24 +104,45 @@ def main() -> None:
     hubert = ["pretrain/hubert_mini"]
     rows = []
     if args.only != "w2v_bert":
-        rows += [("hubert_mini", "float32 (as configured)", lambda: hubert_task(hubert), False, False),
-                 ("hubert_mini", "bf16 autocast", lambda: hubert_task(hubert), True, False),
-                 ("hubert_mini", "float32, torch.compile", lambda: hubert_task(hubert), False, True),
-                 ("hubert_mini", "float32, reference GroupNorm (padded statistics)",
-                  lambda: hubert_task(hubert, masked_group_norm=False), False, False),
-                 ("hubert_mini", "Fast-HuBERT frontend (25 Hz), float32",
-                  lambda: hubert_task(hubert + ["pretrain/hubert_fast_mini"]), False, False),
-                 ("hubert_mini", "Fast-HuBERT frontend (25 Hz), bf16 autocast",
-                  lambda: hubert_task(hubert + ["pretrain/hubert_fast_mini"]), True, False)]
+        rows += [
+            ("hubert_mini", "float32 (as configured)", lambda: hubert_task(hubert), False, False),
+            ("hubert_mini", "bf16 autocast", lambda: hubert_task(hubert), True, False),
+            ("hubert_mini", "float32, torch.compile", lambda: hubert_task(hubert), False, True),
+            (
+                "hubert_mini",
+                "float32, reference GroupNorm (padded statistics)",
+                lambda: hubert_task(hubert, masked_group_norm=False),
+                False,
+                False,
+            ),
+            (
+                "hubert_mini",
+                "Fast-HuBERT frontend (25 Hz), float32",
+                lambda: hubert_task(hubert + ["pretrain/hubert_fast_mini"]),
+                False,
+                False,
+            ),
+            (
+                "hubert_mini",
+                "Fast-HuBERT frontend (25 Hz), bf16 autocast",
+                lambda: hubert_task(hubert + ["pretrain/hubert_fast_mini"]),
+                True,
+                False,
+            ),
+        ]
     if args.only != "hubert":
         w2v = ["pretrain/w2v_bert_mini"]
-        rows += [("w2v_bert_mini", "float32", lambda: w2v_bert_task(w2v), False, False),
-                 ("w2v_bert_mini", "bf16 autocast", lambda: w2v_bert_task(w2v), True, False),
-                 ("w2v_bert_mini", "float32, torch.compile", lambda: w2v_bert_task(w2v), False, True)]
+        rows += [
+            ("w2v_bert_mini", "float32", lambda: w2v_bert_task(w2v), False, False),
+            ("w2v_bert_mini", "bf16 autocast", lambda: w2v_bert_task(w2v), True, False),
+            ("w2v_bert_mini", "float32, torch.compile", lambda: w2v_bert_task(w2v), False, True),
+        ]
     if args.no_compile:
         rows = [r for r in rows if not r[4]]
-    print(f"CPU: {cpu_name()}, {args.threads} threads, torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs visible; {audio:.0f} s of audio a step")
+    print(
+        f"CPU: {cpu_name()}, {args.threads} threads, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs visible; {audio:.0f} s of audio a step"
+    )
     print("\n| model | step | seconds | audio s/s | steps/s vs first row | first loss |\n|---|---|---:|---:|---:|---:|")
     base = {}
     for model, name, make, bf16, comp in rows:
@@ -119,8 +150,10 @@ def main() -> None:
         task, cfg = make()
         seconds, loss = time_steps(task, cfg, batch, bf16, comp, args.warmup + (2 if comp else 0), args.repeats)
         base.setdefault(model, seconds)
-        print(f"| {model} | {name} | {seconds:.3f} | {audio / seconds:.1f} | {base[model] / seconds:.2f}x | {loss:.3f} |",
-              flush=True)
+        print(
+            f"| {model} | {name} | {seconds:.3f} | {audio / seconds:.1f} | {base[model] / seconds:.2f}x | {loss:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Prints the extraction time of both, their ratio, and how far the batched float16 states stand from the
 single ones (the padding-dependent rounding that made SUPERB heads differ between runs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, max_utts in (("batched (40 s)", None), ("one per pass", 1)):
             t = time.perf_counter()
-            extract_features(model, args.data, f"{tmp}/{max_utts}", "all", "npy", dtype="float16",
-                             batch_seconds=40.0, progress=False, max_utts=max_utts)
+            extract_features(
+                model,
+                args.data,
+                f"{tmp}/{max_utts}",
+                "all",
+                "npy",
+                dtype="float16",
+                batch_seconds=40.0,
+                progress=False,
+                max_utts=max_utts,
+            )
             seconds[name] = time.perf_counter() - t
             states[name] = {u: a.astype(np.float32) for u, a in read_features(f"{tmp}/{max_utts}", args.layer)}
     a, b = states.values()
@@ -47,8 +57,10 @@ def main() -> None:
     for name, s in seconds.items():
         print(f"  {name:16s} {s:6.2f} s")
     print(f"  one-per-pass / batched time: {seconds['one per pass'] / seconds['batched (40 s)']:.2f}x")
-    print(f"  utterances whose layer-{args.layer} states differ: {sum(d > 0 for d in diff)} of {len(diff)}; "
-          f"largest |difference| {max(diff):.4g} (median scale {np.median([np.abs(x).max() for x in b.values()]):.3g})")
+    print(
+        f"  utterances whose layer-{args.layer} states differ: {sum(d > 0 for d in diff)} of {len(diff)}; "
+        f"largest |difference| {max(diff):.4g} (median scale {np.median([np.abs(x).max() for x in b.values()]):.3g})"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the process is reported.
 
     python tools/bench_superb_memory.py --tasks <recipe>/superb --task sid --upstream <recipe>/exp/hubert_it2/final
 """
+
 import argparse
 import json
 import platform
@@ -22,6 +23,7 @@ from pathlib import Path
 
 def replicate(task_dir: Path, factor: int, out: Path):
     from speechssl.data.kaldi_dir import DataDir
+
     for split in ("train", "dev", "test"):
         if not (task_dir / split).is_dir():
             continue
@@ -49,25 +51,40 @@ def replicate(task_dir: Path, factor: int, out: Path):
 
 def child(mode: str, task: str, tasks: str, upstream: str, out: str, steps: int):
     import torch
+
     torch.set_num_threads(2)
     from speechssl.tasks.superb import run_benchmark
+
     overrides = [f"max_steps={steps}", f"val_every_steps={steps}", "progress=false"]
     if mode == "online":
         overrides.append("states=online")
     t0 = time.time()
-    if mode == "in-memory":   # the old path: every cached state in memory
+    if mode == "in-memory":  # the old path: every cached state in memory
         from speechssl.data.kaldi_dir import DataDir
         from speechssl.downstream.cache import load_cached_states
         from speechssl.hub import load_upstream
-        dirs = [DataDir.read(Path(tasks) / task / s) for s in ("train", "dev", "test") if (Path(tasks) / task / s).is_dir()]
-        disk, _ = load_cached_states(Path(out) / "cache", upstream, dirs, lambda: load_upstream(upstream), progress=False)
+
+        dirs = [
+            DataDir.read(Path(tasks) / task / s) for s in ("train", "dev", "test") if (Path(tasks) / task / s).is_dir()
+        ]
+        disk, _ = load_cached_states(
+            Path(out) / "cache", upstream, dirs, lambda: load_upstream(upstream), progress=False
+        )
         held = {k: disk.get(k) for k in disk.index}
-        result = {"value": None, "states_held_MiB": round(sum(v.numel() * 2 for v in held.values()) / 2 ** 20, 1)}
+        result = {"value": None, "states_held_MiB": round(sum(v.numel() * 2 for v in held.values()) / 2**20, 1)}
     else:
         result = run_benchmark([f"x={upstream}"], [task], tasks, out, overrides=overrides)[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"value": result.get("value"), "seconds": round(time.time() - t0, 1), "rss_MiB": round(rss, 1),
-                      **({"states_held_MiB": result["states_held_MiB"]} if "states_held_MiB" in result else {})}))
+    print(
+        json.dumps(
+            {
+                "value": result.get("value"),
+                "seconds": round(time.time() - t0, 1),
+                "rss_MiB": round(rss, 1),
+                **({"states_held_MiB": result["states_held_MiB"]} if "states_held_MiB" in result else {}),
+            }
+        )
+    )
 
 
 def main():
@@ -84,8 +101,9 @@ def main():
     if args.child:
         child(args.child[0], args.task, args.child[1], args.upstream, args.child[2], args.steps)
         return
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()
+    )
     print(f"CPU: {cpu}; task {args.task}, upstream {args.upstream}, {args.steps} head steps")
     out = Path(args.out)
     rows = []
@@ -94,9 +112,26 @@ def main():
         replicate(Path(args.tasks) / args.task, f, tasks / args.task)
         for mode in args.modes:
             run_out = out / f"run_{f}x_{mode if mode != 'in-memory' else 'cache'}"
-            r = subprocess.run([sys.executable, __file__, "--tasks", args.tasks, "--task", args.task, "--upstream",
-                                args.upstream, "--steps", str(args.steps), "--child", mode, str(tasks), str(run_out)],
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--tasks",
+                    args.tasks,
+                    "--task",
+                    args.task,
+                    "--upstream",
+                    args.upstream,
+                    "--steps",
+                    str(args.steps),
+                    "--child",
+                    mode,
+                    str(tasks),
+                    str(run_out),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode:
                 raise SystemExit(r.stderr[-3000:])
             row = {"mode": mode, "corpus": f"{f}x", **json.loads(r.stdout.strip().splitlines()[-1])}
@@ -105,7 +140,9 @@ def main():
     print("\n| states | corpus | peak RSS MiB | states held MiB | test value | seconds |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['mode']} | {r['corpus']} | {r['rss_MiB']} | {r.get('states_held_MiB', '')} | {r['value']} | {r['seconds']} |")
+        print(
+            f"| {r['mode']} | {r['corpus']} | {r['rss_MiB']} | {r.get('states_held_MiB', '')} | {r['value']} | {r['seconds']} |"
+        )
     (out / "bench_superb_memory.json").write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1))
 
 

@@ -6,6 +6,7 @@ square brackets are read as the docs mean them (``<dir>`` is a value; ``[--nshar
 
     python tools/check_docs.py [FILES...]     # default: README.md docs/*.md; exit 1 naming file:line on a failure
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def shell_blocks(path: Path) -> Iterator[Tuple[int, str]]:
         pending = ""
 
 
-OPTIONAL = re.compile(r"(?<=\s)\[(?:--?|key=)[^\]]*\]")   # [--nshard 4 --rank 0], [key=value ...]: optional
+OPTIONAL = re.compile(r"(?<=\s)\[(?:--?|key=)[^\]]*\]")  # [--nshard 4 --rank 0], [key=value ...]: optional
 
 
 def words(command: str) -> List[str]:
@@ -53,11 +54,13 @@ def words(command: str) -> List[str]:
 def check_speechssl(argv: List[str], parser) -> str:
     """'' when ``speechssl argv`` parses and its config loads, else why not."""
     from speechssl.cli.main import _parse
+
     err = []
 
     def fail(message):
         err.append(message)
         raise SystemExit(2)
+
     for p in [parser, *_subparsers(parser)]:
         p.error = fail
         p.exit = lambda status=0, message=None: (_ for _ in ()).throw(SystemExit(status))
@@ -68,6 +71,7 @@ def check_speechssl(argv: List[str], parser) -> str:
     spec = getattr(args, "task_spec", None)
     if spec is not None and args.config:
         from speechssl.config import load_config
+
         try:
             load_config(spec.schema_class(), args.config, [o for o in args.overrides if "<" not in o])
         except Exception as e:  # a missing file is fine (docs name the user's files); a wrong key is not
@@ -105,6 +109,7 @@ def check_recipe(argv: List[str], options: set) -> str:
 
 def main(files: List[str]) -> int:
     from speechssl.cli.main import build_parser
+
     paths = [Path(f) for f in files] or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     options, checked, failures = recipe_options(), 0, []
     for path in paths:

@@ -1,6 +1,7 @@
 """Module and function sizes of speechssl: the modules over ``--module-lines`` and the functions over
 ``--function-lines`` (data tables, i.e. functions that are one literal, are not counted). Exit 1 when any is
 over. ``python tools/code_size.py [--module-lines 500] [--function-lines 80]``; the test suite runs it."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,11 @@ def oversized(module_lines: int, function_lines: int):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 body = [b for b in node.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
-                is_table = len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(
-                    body[0].value, (ast.Dict, ast.List, ast.Tuple, ast.Call))
+                is_table = (
+                    len(body) == 1
+                    and isinstance(body[0], ast.Return)
+                    and isinstance(body[0].value, (ast.Dict, ast.List, ast.Tuple, ast.Call))
+                )
                 if length > function_lines and not is_table:
                     functions.append((f"{rel}:{node.lineno} {node.name}", length))
     return modules, functions

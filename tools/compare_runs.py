@@ -6,6 +6,7 @@ Each argument is a run's ``trainer.out_dir`` (``summary.json`` + ``final/*.safet
 that differ (throughput always does) and whether each weight file is bit-identical (``torch.equal``);
 exits 1 when a weight differs.
 """
+
 import argparse
 import json
 import sys

@@ -8,6 +8,7 @@ normalisation), which shows whether disagreements sit in near-empty bins.
 
     python tools/compare_w2v_bert_frontend.py [--limit 40]
 """
+
 import argparse
 import math
 from pathlib import Path
@@ -44,8 +45,10 @@ def main():
                 logmel, _ = fbank(wav * 32768.0, None, ours.logmel.opts)
                 frame = logmel[2 * t + col // 80]
                 below_db = float(frame.max() - frame[col % 80]) * 10 / math.log(10)
-                worst = (float(diff.max()), f"{name}/{utt} frame {t}, bin {col % 80}, {below_db:.0f} dB below "
-                                            f"the frame's loudest bin")
+                worst = (
+                    float(diff.max()),
+                    f"{name}/{utt} frame {t}, bin {col % 80}, {below_db:.0f} dB below the frame's loudest bin",
+                )
     print(f"{len(medians)} recordings: median |diff| {np.median(medians):.1e}, max {worst[0]:.3g} at {worst[1]}")
 
 

@@ -5,6 +5,7 @@ A write is ``Path.write_text`` / ``write_bytes``, ``open(..., "w"|"wb"|"a"...)``
 ``# not atomic: <why>`` (a folder staged and renamed whole, an in-memory buffer). ``python tools/find_raw_writes.py``
 prints them as ``file:line: call`` and exits 1 when there is any.
 """
+
 from __future__ import annotations
 
 import ast
@@ -53,7 +54,11 @@ def raw_writes(root: Path = ROOT) -> List[str]:
         tree, lines = ast.parse(text), text.splitlines()
         parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and (what := _is_write(node)) and "# not atomic:" not in lines[node.lineno - 1]:
+            if (
+                isinstance(node, ast.Call)
+                and (what := _is_write(node))
+                and "# not atomic:" not in lines[node.lineno - 1]
+            ):
                 p, inside = parents.get(node), False
                 while p is not None and not inside:
                     inside, p = _is_atomic_with(p), parents.get(p)

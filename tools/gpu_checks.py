@@ -10,6 +10,7 @@ batch (``data.batch_seconds`` of ``--utt-seconds`` utterances), unless ``--batch
     python tools/gpu_checks.py --device cuda                 # on the GPU machine
     python tools/gpu_checks.py --device cpu --tiny           # the smoke run the test suite makes
 """
+
 import argparse
 import json
 import statistics
@@ -52,6 +53,7 @@ def _saved_bytes(step) -> int:
             seen.add(key)
             total[0] += t.untyped_storage().nbytes()
         return t
+
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         step()
     return total[0]
@@ -68,6 +70,7 @@ def encoder_step(model, wavs, lengths, bf16: bool, hf: bool = False, feats=None)
                 loss = out.last_hidden_state.float().pow(2).mean()
         loss.backward()
         model.zero_grad(set_to_none=True)
+
     return step
 
 
@@ -80,11 +83,11 @@ def hubert_pretrain_step(cfg, device, wavs, lengths, bf16: bool):
     from speechssl.objectives.masked_prediction import align_targets, masked_prediction_sums
     from speechssl.tasks.common import frontend_and_masks
     from speechssl.training.fit import parameter_count
+
     enc = build_model(cfg.model, **cfg.model_overrides)
     model = HubertPretrainModel.from_encoder(enc, [100], cfg.objective.final_dim).to(device).train()
     labels = [torch.randint(0, 100, (wavs.shape[0], wavs.shape[1] // 160), device=device)]
-    batch = {"wavs": wavs, "lengths": lengths, "labels": labels,
-             "seeds": torch.arange(wavs.shape[0], device=device)}
+    batch = {"wavs": wavs, "lengths": lengths, "labels": labels, "seeds": torch.arange(wavs.shape[0], device=device)}
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -94,6 +97,7 @@ def hubert_pretrain_step(cfg, device, wavs, lengths, bf16: bool):
             sums = masked_prediction_sums(projected, model.heads.label_embeddings, [100], targets, mask, valid, 0.1)
         (sums["loss_m"] / sums["n_m"].clamp(min=1)).backward()
         model.zero_grad(set_to_none=True)
+
     return step, parameter_count(model), asdict(cfg.objective)
 
 
@@ -111,11 +115,17 @@ def main():
 
     from speechssl.interop.huggingface import import_huggingface
     from speechssl.tasks.hubert import HubertPretrainConfig
+
     cfg = load_config(HubertPretrainConfig, ["pretrain/hubert_base_it1"])
     tiny = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
     if args.tiny:
-        cfg.model_overrides = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "ffn_dim": 128,
-                               "conv_layers": [[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2}
+        cfg.model_overrides = {
+            "hidden_size": 64,
+            "num_layers": 2,
+            "num_heads": 4,
+            "ffn_dim": 128,
+            "conv_layers": [[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+        }
     batch_seconds = args.batch_seconds or (4.0 if args.tiny else cfg.data.batch_seconds)
     n = max(1, int(batch_seconds // args.utt_seconds)) if not args.tiny else 2
     utt = args.utt_seconds if not args.tiny else 2.0
@@ -125,27 +135,49 @@ def main():
 
     def row(name, step, params=None):
         sec, peak = timed(step, device, args.steps)
-        rows.append({"what": name, "seconds": round(sec, 4), "audio_s_per_s": round(n * utt / sec, 1),
-                     "peak_MiB": round(peak / 2 ** 20, 1), **({"params_M": round(params / 1e6, 2)} if params else {})})
+        rows.append(
+            {
+                "what": name,
+                "seconds": round(sec, 4),
+                "audio_s_per_s": round(n * utt / sec, 1),
+                "peak_MiB": round(peak / 2**20, 1),
+                **({"params_M": round(params / 1e6, 2)} if params else {}),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
 
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}); "
-          f"batch {n} x {utt:g} s; bf16 autocast")
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}); "
+        f"batch {n} x {utt:g} s; bf16 autocast"
+    )
     step, params, _ = hubert_pretrain_step(cfg, device, wavs, lengths, bf16=True)
     row("HuBERT Base it1 pretraining step (ours)", step, params)
-    base = dict(layerdrop=0.0, mask_time_prob=0.0, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                feat_proj_dropout=0.0)
+    base = dict(
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+    )
     if args.tiny:
         base.update(tiny, conv_dim=(32,) * 7)
     hf = T.HubertModel(T.HubertConfig(**base)).to(device).train()
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
         ours = import_huggingface(tmp).to(device).train()
     row("HuBERT Base encoder fwd+bwd (ours)", encoder_step(ours, wavs, lengths, True))
     row("HuBERT Base encoder fwd+bwd (transformers)", encoder_step(hf, wavs, lengths, True, hf=True))
-    bert = dict(base, **({} if args.tiny else dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                                    intermediate_size=4096)))
+    bert = dict(
+        base,
+        **(
+            {}
+            if args.tiny
+            else dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+        ),
+    )
     bert.pop("conv_dim", None)
     hfb = T.Wav2Vec2BertModel(T.Wav2Vec2BertConfig(**bert)).to(device).train()
     with tempfile.TemporaryDirectory() as tmp:

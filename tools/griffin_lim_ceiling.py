@@ -5,6 +5,7 @@ a vocoder that predicts the mel well enough is intelligible without a neural wav
     python tools/griffin_lim_ceiling.py --data data/test --max-utts 32 --asr exp/asr/w2v_bert/final \
         --beam 20 --lm exp/lm/3gram.arpa --settings-from exp/asr/w2v_bert/decode_dev_beam_lm --out exp/tts/gl_ceiling
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -33,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     d = DataDir.read(args.data)
-    utts = [u for u in d.utt_ids if u in d.text][:args.max_utts]
+    utts = [u for u in d.utt_ids if u in d.text][: args.max_utts]
     cfg = Vec2MelConfig(griffin_lim_iters=args.iters)
     log_mel = LogMel(hop_length=cfg.mel_hop_length)
     decode = {"beam": args.beam, "lm": args.lm, **(settings_from(args.settings_from) if args.settings_from else {})}
@@ -46,8 +47,13 @@ def main() -> None:
     for name, audio in (("original", d.load_audio), ("griffin_lim", griffin_lim_of)):
         wavs = {u: audio(u) for u in utts}
         data = write_audio_dir(out / name, wavs, {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts})
-        r = decode_asr(args.asr, data, out / f"decode_{name}", text_file="text",
-                       **{k: v for k, v in decode.items() if v is not None})
+        r = decode_asr(
+            args.asr,
+            data,
+            out / f"decode_{name}",
+            text_file="text",
+            **{k: v for k, v in decode.items() if v is not None},
+        )
         res[name] = {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
     (out / "ceiling.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))

@@ -1,6 +1,7 @@
 """Imports between speechssl's modules: cycles (module-level and in function bodies), function-local imports,
 and imports that go up the layers of docs/DESIGN.md. ``python tools/import_graph.py [--local]``; exit 1 on a
 cycle or an upward import. The test suite runs it (tests/test_layout.py)."""
+
 from __future__ import annotations
 
 import ast
@@ -11,9 +12,21 @@ from typing import Dict, List, Set, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent / "speechssl"
 # lower layers never import higher ones (a package may import itself and anything below)
-LAYERS = [("constants", "errors", "utils", "config"), ("audio",), ("data",), ("corpus",), ("nn",), ("models",),
-          ("interop",), ("hub", "objectives", "clustering", "pipelines"), ("s3prl",), ("downstream",),
-          ("tasks", "config_check"), ("report",), ("cli",)]
+LAYERS = [
+    ("constants", "errors", "utils", "config"),
+    ("audio",),
+    ("data",),
+    ("corpus",),
+    ("nn",),
+    ("models",),
+    ("interop",),
+    ("hub", "objectives", "clustering", "pipelines"),
+    ("s3prl",),
+    ("downstream",),
+    ("tasks", "config_check"),
+    ("report",),
+    ("cli",),
+]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 
@@ -63,7 +76,11 @@ def edges() -> Tuple[Dict[str, Set[str]], List[Tuple[str, int, str]]]:
                     t = t.rpartition(".")[0]
                 if t and t != name:
                     resolved.add(t)
-            if isinstance(node, ast.ImportFrom) and targets and any(f"{targets[-1]}.{a.name}" in modules for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and targets
+                and any(f"{targets[-1]}.{a.name}" in modules for a in node.names)
+            ):
                 resolved.discard(targets[-1])  # `from . import x` imports the module x, not its package's names
             graph[name] |= resolved
     return graph, local
@@ -94,6 +111,7 @@ def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
                     break
             if len(comp) > 1:
                 out.append(sorted(comp))
+
     sys.setrecursionlimit(10000)
     for v in list(graph):
         if v not in index:

@@ -7,6 +7,7 @@ HuBERT iteration, and whether training beat the untrained copy (``OUT/init``).
 Extracts the layers into a temporary folder, learns k-means on them (one restart) and prints a
 Markdown table of PNMI / phone purity, with MFCC at the same k as a row when ``--mfcc`` is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def main() -> None:
             layers = parse_layers(args.layers, model.num_layers)
             out = Path(tmp) / f"m{i}"
             extract_features(model, args.data, out, layers, fmt="npy", progress=False)
-            rows[m] = {str(layer): quality(FeatureSource.open(f"{out}:{layer}"), out / f"km{layer}") for layer in layers}
+            rows[m] = {
+                str(layer): quality(FeatureSource.open(f"{out}:{layer}"), out / f"km{layer}") for layer in layers
+            }
     print(f"\nPNMI (phone purity) with k={args.k} on {args.data}\n")
     print("| features | layer | PNMI | phone purity | cluster purity |\n|---|---:|---:|---:|---:|")
     for name, per_layer in rows.items():

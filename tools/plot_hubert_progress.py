@@ -8,6 +8,7 @@ encoder's layer is extracted on the data dir, clustered (faiss, k clusters) and 
 the untrained copy (RUN/init) is the point at 0 s. Validation masked accuracy comes from the
 run's logs. MFCC at the same k is drawn as a horizontal line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -52,13 +54,19 @@ def main() -> None:
             seconds, step = 0.0, 0
             if ckpt is not None:
                 state = torch.load(ckpt, map_location="cpu", weights_only=False)
-                model.load_state_dict({k[len("encoder."):]: v for k, v in state["state_dict"].items()
-                                       if k.startswith("encoder.")})
+                model.load_state_dict(
+                    {k[len("encoder.") :]: v for k, v in state["state_dict"].items() if k.startswith("encoder.")}
+                )
                 seconds, step = state.get("trained_seconds", 0.0), state["global_step"]
             out = Path(tmp) / f"c{i}"
             extract_features(model.eval(), args.data, out, [args.layer], fmt="npy", progress=False)
-            points.append({"step": step, "trained_seconds": round(seconds, 1),
-                           "pnmi": pnmi(FeatureSource.open(f"{out}:{args.layer}"), out / "km")})
+            points.append(
+                {
+                    "step": step,
+                    "trained_seconds": round(seconds, 1),
+                    "pnmi": pnmi(FeatureSource.open(f"{out}:{args.layer}"), out / "km"),
+                }
+            )
             print(points[-1], flush=True)
         mfcc = pnmi(FeatureSource.open(args.mfcc), Path(tmp) / "mfcc") if args.mfcc else None
     val = {int(r["step"]): r["val/acc_m"] for r in read_metrics(run) if "val/acc_m" in r}

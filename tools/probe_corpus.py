@@ -10,6 +10,7 @@ what the degradations do.
 
     python tools/probe_corpus.py --preset mini --workdir exp/probe
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def linear_probe(x_tr, y_tr, x_te, y_te, classes, steps=400, lr=0.05, wd=1e-4, s
 def speaker_id(train: DataDir, test: DataDir, feats_tr, feats_te) -> float:
     def pool(feats):
         return torch.stack([torch.cat([f.mean(0), f.std(0)]) for f in feats.values()])
+
     readers = sorted({train.extra["utt2reader"][u] for u in train.utt_ids})
     idx = {r: i for i, r in enumerate(readers)}
     y_tr = torch.tensor([idx[train.extra["utt2reader"][u]] for u in feats_tr])
@@ -58,8 +60,7 @@ def speaker_id(train: DataDir, test: DataDir, feats_tr, feats_te) -> float:
     return linear_probe(pool(feats_tr), y_tr, pool(feats_te), y_te, len(readers))
 
 
-def phone_probe(train: DataDir, test: DataDir, feats_tr, feats_te, context=4,
-                max_frames=150_000) -> float:
+def phone_probe(train: DataDir, test: DataDir, feats_tr, feats_te, context=4, max_frames=150_000) -> float:
     pid = {p: i for i, p in enumerate(PHONE_SET)}
 
     def frames(d, feats):
@@ -86,17 +87,25 @@ def phone_probe(train: DataDir, test: DataDir, feats_tr, feats_te, context=4,
 def run(preset_name: str, workdir: Path, clean: bool) -> dict:
     preset = PRESETS[preset_name]
     if clean:
-        preset = dataclasses.replace(preset, name=f"{preset_name}-clean", noise_prob=0.0,
-                                     reverb_prob=0.0, session_eq=False, channel_colouring=False)
+        preset = dataclasses.replace(
+            preset,
+            name=f"{preset_name}-clean",
+            noise_prob=0.0,
+            reverb_prob=0.0,
+            session_eq=False,
+            channel_colouring=False,
+        )
     tag = preset.name
     corpus = workdir / tag / "corpus"
     synthesize_corpus(corpus, preset, seed=0, progress=False)
     dd = {s: prepare_librispeech(corpus, s, workdir / tag / "data" / s) for s in ("train", "test")}
     feats = {s: utterance_fbank(d) for s, d in dd.items()}
-    return {"corpus": tag,
-            "speaker_id_acc": speaker_id(dd["train"], dd["test"], feats["train"], feats["test"]),
-            "phone_probe_acc": phone_probe(dd["train"], dd["test"], feats["train"], feats["test"]),
-            "speakers": len(dd["train"].spk2utt)}
+    return {
+        "corpus": tag,
+        "speaker_id_acc": speaker_id(dd["train"], dd["test"], feats["train"], feats["test"]),
+        "phone_probe_acc": phone_probe(dd["train"], dd["test"], feats["train"], feats["test"]),
+        "speakers": len(dd["train"].spk2utt),
+    }
 
 
 def main():
@@ -108,8 +117,10 @@ def main():
     print("| corpus | speakers | FBANK speaker ID acc | FBANK phone probe acc |")
     print("|---|---|---|---|")
     for r in rows:
-        print(f"| {r['corpus']} | {r['speakers']} | {100 * r['speaker_id_acc']:.1f}% | "
-              f"{100 * r['phone_probe_acc']:.1f}% |")
+        print(
+            f"| {r['corpus']} | {r['speakers']} | {100 * r['speaker_id_acc']:.1f}% | "
+            f"{100 * r['phone_probe_acc']:.1f}% |"
+        )
     Path(args.workdir, "probe.json").write_text(json.dumps(rows, indent=2))
 
 

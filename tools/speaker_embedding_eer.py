@@ -6,6 +6,7 @@ if installed). A vocoder cannot take a voice from an embedding whose EER is near
     python tools/speaker_embedding_eer.py --data data/test_unseen_speakers --upstream exp/hubert_it2/final \
         --layers 0 1 3
 """
+
 import argparse
 
 import torch
@@ -26,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     d = DataDir.read(args.data)
-    utts = [u for s in sorted(d.spk2utt) for u in sorted(d.spk2utt[s])[:args.per_speaker]]
+    utts = [u for s in sorted(d.spk2utt) for u in sorted(d.spk2utt[s])[: args.per_speaker]]
     speakers = {u: d.utt2spk[u] for u in utts}
     up = load_upstream(args.upstream).eval()
     embs = {f"{args.upstream} layer {L}: mean + std": {} for L in args.layers}
@@ -40,9 +41,10 @@ def main() -> None:
         embs["log-mel (80 bins): mean + std"][u] = logmel_speaker_embedding(w)
     try:
         from speechssl.downstream.speaker_judge import SpeakerJudge
+
         judge = SpeakerJudge()
         embs["resemblyzer (the independent judge)"] = {u: judge.embed(w) for u, w in wavs.items()}
-    except Exception as e:   # the judges extra is optional
+    except Exception as e:  # the judges extra is optional
         print(f"resemblyzer skipped: {e}")
     print(f"{args.data}: {len(utts)} utterances of {len(set(speakers.values()))} speakers\n")
     print("| embedding | EER % | target / non-target mean cosine |\n|---|---:|---:|")

@@ -2,6 +2,7 @@
 at a chosen SNR, and synthetic room reverberation. Each keeps the signal's time base (no delay
 is added), so phone alignments stay valid. All take a ``numpy.random.Generator``.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,14 @@ class Channel:
 
     @classmethod
     def random(cls, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> Channel:
-        bands = [(float(np.exp(rng.uniform(np.log(150), np.log(0.4 * sr)))),
-                  float(rng.uniform(-10, 10)), float(rng.uniform(0.6, 2.5)))
-                 for _ in range(int(rng.integers(2, 5)))]
+        bands = [
+            (
+                float(np.exp(rng.uniform(np.log(150), np.log(0.4 * sr)))),
+                float(rng.uniform(-10, 10)),
+                float(rng.uniform(0.6, 2.5)),
+            )
+            for _ in range(int(rng.integers(2, 5)))
+        ]
         return cls(tilt=float(rng.uniform(-0.6, 0.6)), bands=bands)
 
     def apply(self, wav: np.ndarray, sr: int) -> np.ndarray:
@@ -62,8 +68,7 @@ def add_noise(wav: np.ndarray, snr_db: float, rng: np.random.Generator, sr: int)
     if rng.random() < 0.3:
         t = np.arange(wav.shape[0]) / sr
         mains = rng.choice([50.0, 60.0])
-        hum = sum(np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi)) / k
-                  for k in range(1, 5))
+        hum = sum(np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 5))
         noise = noise + 0.5 * hum.astype(np.float32) / (hum.std() + 1e-12)
     speech_power = float(np.mean(wav.astype(np.float64) ** 2)) + 1e-12
     noise_power = float(np.mean(noise.astype(np.float64) ** 2)) + 1e-12
@@ -83,7 +88,7 @@ def room_impulse_response(rt60: float, sr: int, rng: np.random.Generator) -> np.
         if k < n:
             rir[k] += rng.uniform(-0.6, 0.6)
     rir[0] = 1.0
-    return (rir / np.sqrt(np.sum(rir ** 2))).astype(np.float32)
+    return (rir / np.sqrt(np.sum(rir**2))).astype(np.float32)
 
 
 def reverberate(wav: np.ndarray, rt60: float, rng: np.random.Generator, sr: int) -> np.ndarray:

@@ -10,6 +10,7 @@ behind, and some variants (``+f3``) add breath noise from libc's ``rand()``. So 
 runs in a forked child of a process whose own library has never synthesized, selects its voice
 there and seeds ``rand()`` first: the same text, voice and seed always give the same samples.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -50,8 +51,7 @@ class _Event(ctypes.Structure):
     ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 class EspeakError(SpeechSSLError, RuntimeError):
@@ -89,12 +89,20 @@ class Espeak:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_uint),
-                                     ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
+        ]
         path = espeakng_loader.get_data_path().encode()
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path,
-                                     _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
+        rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, path, _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT
+        )
         if rate <= 0:
             raise EspeakError(f"espeak_Initialize failed (returned {rate}); data path {path!r}")
         self.lib, self.sample_rate = lib, rate
@@ -135,11 +143,13 @@ class Espeak:
     def synthesize(self, text: str, seed: int = 0) -> Synthesis:
         """Synthesize ``text`` with the chosen voice in a forked child (see module doc).
         ``seed`` seeds libc's ``rand()``, which some variants use for breath noise."""
+
         def work():
             ctypes.CDLL(None).srand(ctypes.c_uint(seed & 0xFFFFFFFF))
             self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed & 0x7FFFFFFF))
             self._apply_voice()
             return self._synthesize_here(text)
+
         return self._in_child(work, f"on {text!r}")
 
     def _in_child(self, fn, context: str = ""):

@@ -6,6 +6,7 @@ mel banks on Kaldi's mel scale, log with a float-epsilon floor, DCT-II and lifte
 output matches Kaldi (and kaldi-native-fbank) to float32 rounding. All ops run on whatever
 device the waveform tensor lives on; no Python loop touches frames or samples.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,8 +85,7 @@ def num_frames(num_samples: torch.Tensor, opts: FrameOptions) -> torch.Tensor:
     """Frames Kaldi produces for each length (``[B]`` int tensor in, ``[B]`` out)."""
     size, shift = opts.window_size, opts.window_shift
     if opts.snip_edges:
-        return torch.where(num_samples < size, torch.zeros_like(num_samples),
-                           1 + (num_samples - size) // shift)
+        return torch.where(num_samples < size, torch.zeros_like(num_samples), 1 + (num_samples - size) // shift)
     return (num_samples + shift // 2) // shift
 
 
@@ -108,8 +108,7 @@ def _window(opts: FrameOptions, device, dtype) -> torch.Tensor:
         b = opts.blackman_coeff
         w = b - 0.5 * torch.cos(a * t) + (0.5 - b) * torch.cos(2 * a * t)
     else:
-        raise InputError(f"unknown window_type {kind!r}: povey, hanning, hamming, sine, "
-                         "rectangular or blackman")
+        raise InputError(f"unknown window_type {kind!r}: povey, hanning, hamming, sine, rectangular or blackman")
     return w.to(dtype)
 
 
@@ -145,8 +144,7 @@ def _extract_frames(wavs: torch.Tensor, lengths: torch.Tensor, opts: FrameOption
 def _process_frames(frames: torch.Tensor, opts: FrameOptions, generator=None):
     """Dither, DC removal, raw log-energy, pre-emphasis, window. Returns (frames, raw_energy)."""
     if opts.dither != 0.0:
-        noise = torch.randn(frames.shape, generator=generator, device=frames.device,
-                            dtype=frames.dtype)
+        noise = torch.randn(frames.shape, generator=generator, device=frames.device, dtype=frames.dtype)
         frames = frames + opts.dither * noise
     if opts.remove_dc_offset:
         frames = frames - frames.mean(dim=-1, keepdim=True)
@@ -170,8 +168,9 @@ def mel_scale(freq):
     return 1127.0 * torch.log1p(torch.as_tensor(freq, dtype=torch.float64) / 700.0)
 
 
-def mel_banks(num_bins: int, padded_window_size: int, sample_rate: int,
-              low_freq: float, high_freq: float) -> torch.Tensor:
+def mel_banks(
+    num_bins: int, padded_window_size: int, sample_rate: int, low_freq: float, high_freq: float
+) -> torch.Tensor:
     """Triangular mel filters ``[num_bins, padded/2 + 1]`` exactly as Kaldi's ``MelBanks``.
 
     Kaldi leaves the Nyquist bin out of every filter; its column is zero here.
@@ -180,8 +179,7 @@ def mel_banks(num_bins: int, padded_window_size: int, sample_rate: int,
     if high_freq <= 0.0:
         high_freq = nyquist + high_freq
     if not (0.0 <= low_freq < high_freq <= nyquist):
-        raise InputError(f"bad mel range: low_freq={low_freq}, high_freq={high_freq}, "
-                         f"nyquist={nyquist}")
+        raise InputError(f"bad mel range: low_freq={low_freq}, high_freq={high_freq}, nyquist={nyquist}")
     num_fft_bins = padded_window_size // 2
     fft_bin_width = sample_rate / padded_window_size
     mel_low, mel_high = mel_scale(low_freq), mel_scale(high_freq)
@@ -282,8 +280,9 @@ def _fbank_rows(wavs, lengths, opts: FbankOptions, generator):
     power, raw_energy, counts = _power_spectrum(wavs, lengths, opts.frame, generator)
     if not opts.use_power:
         power = power.sqrt()
-    banks = mel_banks(opts.num_mel_bins, opts.frame.padded_window_size, opts.frame.sample_rate,
-                      opts.low_freq, opts.high_freq).to(power.device, power.dtype)
+    banks = mel_banks(
+        opts.num_mel_bins, opts.frame.padded_window_size, opts.frame.sample_rate, opts.low_freq, opts.high_freq
+    ).to(power.device, power.dtype)
     feats = power @ banks.T
     if opts.use_log_fbank:
         feats = feats.clamp_min(_EPS).log()
@@ -310,8 +309,9 @@ def mfcc(
 
 def _mfcc_rows(wavs, lengths, opts: MfccOptions, generator):
     power, raw_energy, counts = _power_spectrum(wavs, lengths, opts.frame, generator)
-    banks = mel_banks(opts.num_mel_bins, opts.frame.padded_window_size, opts.frame.sample_rate,
-                      opts.low_freq, opts.high_freq).to(power.device, power.dtype)
+    banks = mel_banks(
+        opts.num_mel_bins, opts.frame.padded_window_size, opts.frame.sample_rate, opts.low_freq, opts.high_freq
+    ).to(power.device, power.dtype)
     log_mel = (power @ banks.T).clamp_min(_EPS).log()
     feats = log_mel @ dct_matrix(opts.num_ceps, opts.num_mel_bins).to(power.device, power.dtype).T
     if opts.cepstral_lifter != 0.0:
@@ -338,13 +338,16 @@ def _by_row_chunks(rows_fn, wavs, lengths, opts, generator):
     rows = max(1, _CHUNK_SAMPLES // max(wavs.shape[1], 1))
     long_rows = wavs.shape[1] > _LONG_ROW_SAMPLES and opts.frame.snip_edges and not torch.jit.is_tracing()
     if long_rows:
-        outs = [_by_frame_blocks(rows_fn, wavs[i:i + 1], lengths[i:i + 1], opts, generator)
-                for i in range(wavs.shape[0])]
+        outs = [
+            _by_frame_blocks(rows_fn, wavs[i : i + 1], lengths[i : i + 1], opts, generator)
+            for i in range(wavs.shape[0])
+        ]
     elif wavs.is_cuda or rows >= wavs.shape[0]:
         return rows_fn(wavs, lengths, opts, generator)
     else:
-        outs = [rows_fn(wavs[i:i + rows], lengths[i:i + rows], opts, generator)
-                for i in range(0, wavs.shape[0], rows)]
+        outs = [
+            rows_fn(wavs[i : i + rows], lengths[i : i + rows], opts, generator) for i in range(0, wavs.shape[0], rows)
+        ]
     width = max(f.shape[1] for f, _ in outs)
     feats = torch.cat([F.pad(f, (0, 0, 0, width - f.shape[1])) for f, _ in outs])
     return feats, torch.cat([c for _, c in outs])
@@ -360,9 +363,9 @@ def _by_frame_blocks(rows_fn, wav, length, opts, generator):
     parts = []
     for f0 in range(0, total, block):
         f1 = min(total, f0 + block)
-        seg = wav[:, f0 * shift:(f1 - 1) * shift + size]
+        seg = wav[:, f0 * shift : (f1 - 1) * shift + size]
         feats, _ = rows_fn(seg, torch.tensor([seg.shape[1]]), opts, generator)
-        parts.append(feats[:, :f1 - f0])
+        parts.append(feats[:, : f1 - f0])
     if not parts:
         return rows_fn(wav[:, :0], torch.zeros(1, dtype=torch.long), opts, generator)
     return torch.cat(parts, dim=1), torch.tensor([total])
@@ -382,8 +385,9 @@ def _with_overrides(opts, overrides: Dict):
     return replace(opts, **own)
 
 
-def add_deltas(feats: torch.Tensor, order: int = 2, window: int = 2,
-               lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+def add_deltas(
+    feats: torch.Tensor, order: int = 2, window: int = 2, lengths: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Kaldi ``add-deltas``: ``[B, F, D]`` (or ``[F, D]``) -> ``[..., D * (order + 1)]``.
 
     Each delta is ``sum_{n=1..N} n (c[t+n] - c[t-n]) / (2 sum n^2)`` with the edge frames of
@@ -470,8 +474,9 @@ class CmvnStats:
         var = (self.stats[1, :-1] / self.count - mean.pow(2)).clamp_min(var_floor)
         return mean, var.sqrt()
 
-    def apply(self, feats: torch.Tensor, norm_vars: bool = False,
-              lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def apply(
+        self, feats: torch.Tensor, norm_vars: bool = False, lengths: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Normalise ``[..., D]`` features (padded frames stay zero when ``lengths`` given)."""
         mean, std = self.mean_std()
         out = feats - mean.to(feats.device, feats.dtype)
@@ -482,8 +487,9 @@ class CmvnStats:
         return out
 
 
-def utterance_cmvn(feats: torch.Tensor, lengths: Optional[torch.Tensor] = None,
-                   norm_vars: bool = False, eps: float = 1e-10) -> torch.Tensor:
+def utterance_cmvn(
+    feats: torch.Tensor, lengths: Optional[torch.Tensor] = None, norm_vars: bool = False, eps: float = 1e-10
+) -> torch.Tensor:
     """Per-utterance CMVN, batched: ``[B, F, D]`` with ``lengths`` ``[B]`` (or ``[F, D]``)."""
     single = feats.dim() == 2
     x = feats[None] if single else feats
@@ -501,8 +507,7 @@ def utterance_cmvn(feats: torch.Tensor, lengths: Optional[torch.Tensor] = None,
     return out[0] if single else out
 
 
-def speaker_cmvn_stats(utt_feats: Iterable[Tuple[str, torch.Tensor]],
-                       utt2spk: Dict[str, str]) -> Dict[str, CmvnStats]:
+def speaker_cmvn_stats(utt_feats: Iterable[Tuple[str, torch.Tensor]], utt2spk: Dict[str, str]) -> Dict[str, CmvnStats]:
     """Accumulate one :class:`CmvnStats` per speaker from ``(utt_id, [F, D])`` pairs."""
     out: Dict[str, CmvnStats] = {}
     for utt, feats in utt_feats:

@@ -3,6 +3,7 @@
 Everything returns mono float32 numpy at the requested rate, or raises :class:`AudioError`
 naming the source and the reason. Nothing here decodes audio it does not need to.
 """
+
 from __future__ import annotations
 
 import io
@@ -67,8 +68,10 @@ PIPE_MAX_BYTES = 4 << 30  # 4 GiB: 37 hours of 16 kHz 16-bit mono, far beyond an
 
 def _pipe_limits() -> tuple:
     try:
-        return (float(os.environ.get("SPEECHSSL_PIPE_TIMEOUT", PIPE_TIMEOUT_S)),
-                int(os.environ.get("SPEECHSSL_PIPE_MAX_BYTES", PIPE_MAX_BYTES)))
+        return (
+            float(os.environ.get("SPEECHSSL_PIPE_TIMEOUT", PIPE_TIMEOUT_S)),
+            int(os.environ.get("SPEECHSSL_PIPE_MAX_BYTES", PIPE_MAX_BYTES)),
+        )
     except ValueError as e:
         raise AudioError("SPEECHSSL_PIPE_TIMEOUT / SPEECHSSL_PIPE_MAX_BYTES", f"not a number: {e}") from None
 
@@ -80,12 +83,19 @@ def _run_pipe(command: str) -> bytes:
     import signal
     import tempfile
     import time
+
     cmd = command.rstrip()[:-1].strip()
     timeout, cap = _pipe_limits()
     with tempfile.TemporaryFile() as err_file:
         try:
-            proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=err_file, start_new_session=True)  # its own group: kill takes sox too
+            proc = subprocess.Popen(
+                cmd,
+                shell=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                start_new_session=True,
+            )  # its own group: kill takes sox too
         except OSError as e:  # pragma: no cover - shell itself missing
             raise AudioError(command, f"pipe command could not start: {e}") from e
         chunks, size, problem = [], 0, None
@@ -141,7 +151,7 @@ def _check_wav_bytes(head: bytes, total: int, name: str) -> None:
         return
     pos = 12
     while pos + 8 <= len(head):
-        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
         if chunk == b"data":
             available = total - (pos + 8)
             if size not in STREAMING_WAV_SIZES and available < size:
@@ -205,8 +215,11 @@ def _decode(source: Source, start: float, end: Optional[float]):
         rate, data = _read_ark(source.strip())
         data = data if data.ndim == 2 else data[:, None]
         if end is not None and end * rate > data.shape[0] + MAX_OVERSHOOT * rate:
-            raise AudioError(source, f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
-                                     f"audio ({data.shape[0] / rate:.3f}s)")
+            raise AudioError(
+                source,
+                f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
+                f"audio ({data.shape[0] / rate:.3f}s)",
+            )
         s = int(round(start * rate))
         e = None if end is None else int(round(end * rate))
         return data[s:e], rate, source
@@ -218,17 +231,20 @@ def _decode(source: Source, start: float, end: Optional[float]):
             rate = f.samplerate
             s = int(round(start * rate))
             if end is not None and end * rate > f.frames + MAX_OVERSHOOT * rate:
-                raise AudioError(name, f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
-                                       f"audio ({f.frames / rate:.3f}s), as Kaldi's extract-segments refuses")
+                raise AudioError(
+                    name,
+                    f"segment end {end:.3f}s is more than {MAX_OVERSHOOT}s past the end of the "
+                    f"audio ({f.frames / rate:.3f}s), as Kaldi's extract-segments refuses",
+                )
             e = f.frames if end is None else min(int(round(end * rate)), f.frames)
             if s > f.frames:
-                raise AudioError(name, f"segment start {start:.3f}s is past the end "
-                                       f"({f.frames / rate:.3f}s)")
+                raise AudioError(name, f"segment start {start:.3f}s is past the end ({f.frames / rate:.3f}s)")
             f.seek(s)
             data = f.read(max(e - s, 0), dtype="float32", always_2d=True)
             if data.shape[0] < e - s:
-                raise AudioError(name, f"truncated: header declares {f.frames} frames, only "
-                                       f"{s + data.shape[0]} could be decoded")
+                raise AudioError(
+                    name, f"truncated: header declares {f.frames} frames, only {s + data.shape[0]} could be decoded"
+                )
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -257,8 +273,12 @@ def load(
         AudioError: missing, empty, truncated or corrupt file; unknown format; a failing pipe;
             a channel that does not exist; no samples; NaN or Inf samples.
     """
-    if start < 0 or (end is not None and end <= start) or not math.isfinite(start) or \
-            (end is not None and not math.isfinite(end)):
+    if (
+        start < 0
+        or (end is not None and end <= start)
+        or not math.isfinite(start)
+        or (end is not None and not math.isfinite(end))
+    ):
         raise AudioError(source, f"bad segment [{start}, {end}]: need finite 0 <= start < end")
     data, rate, name = _decode(source, start, end)
     if data.shape[0] == 0:

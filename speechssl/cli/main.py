@@ -1,5 +1,6 @@
 """Top-level parser and the error boundary: a :class:`~speechssl.errors.SpeechSSLError` or a failed file
 operation becomes one line on stderr and exit status 2; anything else is a bug and keeps its traceback."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,11 @@ COMMAND_GROUPS = (data, models, kmeans, train, lighthubert, asr, superb, tts, as
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speechssl", description="Self-supervised speech representation learning "
-                                "toolkit.", formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="speechssl",
+        description="Self-supervised speech representation learning toolkit.",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"speechssl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,8 +67,10 @@ def _one_line(e: BaseException, args: argparse.Namespace) -> Optional[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     try:
         return args.func(args)

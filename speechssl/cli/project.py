@@ -1,4 +1,5 @@
 """``config check`` and ``results``: the configs' dry run and the recipe's summary."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from ._args import add_group, add_parser
 
 def cmd_config_check(args) -> int:
     from ..config_check import check_conf_tree, format_report
+
     conf = Path(args.conf_dir) if args.conf_dir else CONF_DIR
     results = check_conf_tree(conf)
     print(format_report(results, conf))
@@ -18,6 +20,7 @@ def cmd_config_check(args) -> int:
 
 def cmd_results(args) -> int:
     from ..report import write_report
+
     exp = Path(args.exp)
     if not exp.is_dir():
         raise MissingInputError(f"{exp}: no such experiment directory (run the recipe's stages first)")
@@ -29,13 +32,21 @@ def cmd_results(args) -> int:
 
 def register(sub) -> None:
     cf = add_group(sub, "config", "configs")
-    s = add_parser(cf, "check", "dry run: every YAML under conf/ loads into its task's schema and validates "
-                   "(layered files on their '# base:' files)")
+    s = add_parser(
+        cf,
+        "check",
+        "dry run: every YAML under conf/ loads into its task's schema and validates "
+        "(layered files on their '# base:' files)",
+    )
     s.add_argument("--conf-dir", default=None, help="default: the package's conf/")
     s.set_defaults(func=cmd_config_check)
 
-    s = add_parser(sub, "results", "the recipe's summary: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, "
-                   "LightHuBERT subnets, parameters, time per stage, plots)")
+    s = add_parser(
+        sub,
+        "results",
+        "the recipe's summary: exp/RESULTS.md + exp/results.json (WER, SUPERB, PNMI, "
+        "LightHuBERT subnets, parameters, time per stage, plots)",
+    )
     s.add_argument("--exp", default="exp", help="the recipe's experiment directory")
     s.add_argument("--corpus", default="mini", help="corpus name written into the results")
     s.set_defaults(func=cmd_results)

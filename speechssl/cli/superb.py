@@ -1,4 +1,5 @@
 """``superb``: SUPERB tasks on frozen upstreams, and the cross-upstream table."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +10,7 @@ from ._args import add_parser
 
 def cmd_superb(args) -> int:
     from ..tasks.superb import run_benchmark, summarize, task_names
+
     if args.summarize_only:
         print(summarize(args.out)["markdown"])
         return 0
@@ -20,21 +22,29 @@ def cmd_superb(args) -> int:
         skipped = [t for t in task_names() if t not in tasks]
         if skipped:
             print(f"not prepared under {args.tasks_dir}, skipped: {', '.join(skipped)}")
-    for r in run_benchmark(args.upstream, tasks, args.tasks_dir, args.out, args.cache, args.data, args.config,
-                           args.overrides):
-        print(f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"
-              + (f"  dev {r['dev']:7.2f}" if r.get("dev") is not None else "")
-              + f"  ({r['seconds']['total']:.0f} s)")
+    for r in run_benchmark(
+        args.upstream, tasks, args.tasks_dir, args.out, args.cache, args.data, args.config, args.overrides
+    ):
+        print(
+            f"{r['upstream']:<20} {r['task']:<4} {r['metric']:<9} test {r['value']:7.2f}"
+            + (f"  dev {r['dev']:7.2f}" if r.get("dev") is not None else "")
+            + f"  ({r['seconds']['total']:.0f} s)"
+        )
     print(summarize(args.out)["markdown"])  # OUT/results.{md,json}, for one upstream and one task too
     return 0
 
 
 def register(sub) -> None:
     from ..constants import SUPERB_TASKS
+
     s = add_parser(sub, "superb", "SUPERB tasks on a frozen upstream (weighted sum of layers + task head)")
     s.add_argument("--task", default="all", choices=[*SUPERB_TASKS, "all"], help="the task to run")
-    s.add_argument("--upstream", action="append", default=[], help="[NAME=]SPEC: fbank, an exported folder, HF "
-                   "folder or fairseq .pt (repeatable)")
+    s.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        help="[NAME=]SPEC: fbank, an exported folder, HF folder or fairseq .pt (repeatable)",
+    )
     s.add_argument("--tasks-dir", default="superb", help="parent of the prepared task dirs (<dir>/<task>)")
     s.add_argument("--data", help="the prepared task dir of a single --task (default: TASKS_DIR/TASK)")
     s.add_argument("--out", default="exp/superb", help="results: OUT/<upstream>/<task>/, OUT/results.{md,json}")

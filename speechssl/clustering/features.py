@@ -9,6 +9,7 @@ A *feature source* is one of:
 Each source knows its frame rate (100 Hz for Kaldi MFCC/fbank, ``16000 / downsample_rate`` for a
 model layer), the data dir it was computed from when recorded, and its dimension.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,16 +49,22 @@ class FeatureSource:
                 meta = json.loads(spec_file.read_text())
             if "layers" in meta:  # speechssl extract output
                 if layer is None:
-                    raise InputError(f"{path} holds layers {meta['layers']} of {meta.get('model')}: "
-                                     f"name one as {path}:LAYER")
+                    raise InputError(
+                        f"{path} holds layers {meta['layers']} of {meta.get('model')}: name one as {path}:LAYER"
+                    )
                 if layer not in meta["layers"]:
                     raise InputError(f"{path}: layer {layer} was not extracted (have {meta['layers']})")
-                if not (path / f"layer{layer}" / "feats.scp").exists() and meta["format"] == "ark" \
-                        and not any((path / f"layer{layer}").glob("chunk.*")):
+                if (
+                    not (path / f"layer{layer}" / "feats.scp").exists()
+                    and meta["format"] == "ark"
+                    and not any((path / f"layer{layer}").glob("chunk.*"))
+                ):
                     raise MissingInputError(f"{path}/layer{layer}: no features yet (extraction not run?)")
             elif not (path / "feats.scp").exists():
-                raise MissingInputError(f"{path}: no feats.scp (all shards of `speechssl features` done?) "
-                                        "and no spec.json of `speechssl extract`")
+                raise MissingInputError(
+                    f"{path}: no feats.scp (all shards of `speechssl features` done?) "
+                    "and no spec.json of `speechssl extract`"
+                )
         elif layer is not None:
             raise InputError(f"{path} is a single scp file: it has no layers")
         return cls(path, layer, meta)
@@ -143,6 +150,8 @@ def _one_dim(items: Iterator[Tuple[str, np.ndarray]], where: str) -> Iterator[Tu
         if dim is None:
             dim, first = a.shape[1], utt
         elif a.shape[1] != dim:
-            raise InputError(f"{where}: utterance {utt} has {a.shape[1]}-dimensional features, {first} has {dim}: "
-                             "one feature type per set (were two feature folders combined?)")
+            raise InputError(
+                f"{where}: utterance {utt} has {a.shape[1]}-dimensional features, {first} has {dim}: "
+                "one feature type per set (were two feature folders combined?)"
+            )
         yield utt, a

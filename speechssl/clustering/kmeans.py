@@ -7,6 +7,7 @@ everything read and memory stays at ``max_frames x dim x 4`` bytes (plus faiss's
 buffers, about 12 bytes a frame). Initial centroids come from k-means++ seeding on up to
 ``init_frames`` of the sample, one seeding per restart; the restart with the lowest inertia wins.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ from .spec import KMeansSpec
 log = logging.getLogger(__name__)
 
 
-def sample_frames(feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_frames: int,
-                  seed: int = 0) -> Tuple[np.ndarray, int]:
+def sample_frames(
+    feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_frames: int, seed: int = 0
+) -> Tuple[np.ndarray, int]:
     """Uniform sample of the frames of ``feats`` (see module doc). Returns ``(sample [N, D], total frames)``."""
     if not 0 < fraction <= 1:
         raise InputError(f"fraction must be in (0, 1], got {fraction}")
@@ -39,8 +41,10 @@ def sample_frames(feats: Iterable[Tuple[str, np.ndarray]], fraction: float, max_
     p, parts, kept, total = fraction, [], 0, 0
     for utt, a in feats:
         if a.ndim != 2 or not np.isfinite(a).all():
-            raise InputError(f"utterance {utt}: features must be a finite [frames, dim] matrix, "
-                             f"got shape {a.shape}{'' if a.ndim != 2 else ' with NaN/inf'}")
+            raise InputError(
+                f"utterance {utt}: features must be a finite [frames, dim] matrix, "
+                f"got shape {a.shape}{'' if a.ndim != 2 else ' with NaN/inf'}"
+            )
         total += len(a)
         take = a[rng.random(len(a)) < p]
         if len(take):
@@ -59,7 +63,7 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding (Arthur & Vassilvitskii, 2007) with float64 distance bookkeeping. ``[k, D]``."""
     n = len(x)
     x64 = x.astype(np.float64)
-    sq = (x64 ** 2).sum(1)
+    sq = (x64**2).sum(1)
     centres = np.empty((k, x.shape[1]), dtype=np.float32)
     first = int(rng.integers(n))
     centres[0] = x[first]
@@ -103,6 +107,7 @@ class KMeansModel:
 
     def index(self, threads: Optional[int] = None, device: str = "cpu"):
         import faiss
+
         if threads:
             faiss.omp_set_num_threads(threads)
         idx = faiss.IndexFlatL2(self.centroids.shape[1])
@@ -121,17 +126,32 @@ def faiss_on_gpu(device: str) -> bool:
     """Whether faiss should run on GPUs for ``device`` (``auto``: when faiss was built with GPU support and
     sees one). Asking for ``cuda`` with a CPU-only faiss is said and runs on the CPU."""
     import faiss
+
     gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
     if str(device).startswith("cuda") and not gpus:
-        log.warning("k-means: --device %s, but this faiss has no GPU support (faiss-cpu): running on the CPU; "
-                    "install faiss-gpu to use GPUs", device)
+        log.warning(
+            "k-means: --device %s, but this faiss has no GPU support (faiss-cpu): running on the CPU; "
+            "install faiss-gpu to use GPUs",
+            device,
+        )
     return str(device) != "cpu" and gpus > 0
 
 
-def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 1.0,
-                 max_frames: int = 1_000_000, niter: int = 100, restarts: int = 3, seed: int = 0,
-                 init: str = "kmeans++", init_frames: Optional[int] = None, threads: Optional[int] = None,
-                 device: str = "auto", utt_fraction: float = 1.0) -> KMeansModel:
+def learn_kmeans(
+    source: FeatureSource,
+    k: int,
+    out_dir=None,
+    fraction: float = 1.0,
+    max_frames: int = 1_000_000,
+    niter: int = 100,
+    restarts: int = 3,
+    seed: int = 0,
+    init: str = "kmeans++",
+    init_frames: Optional[int] = None,
+    threads: Optional[int] = None,
+    device: str = "auto",
+    utt_fraction: float = 1.0,
+) -> KMeansModel:
     """faiss k-means with ``k`` clusters on a sample of ``source``; saved to ``out_dir`` when given.
 
     Memory: the sample holds at most ``2 x max_frames`` frames of ``D`` float32 while it is drawn (it is
@@ -155,8 +175,11 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
     feats, utts_read = source, None
     if utt_fraction < 1:
         utts = source.utt_ids()
-        chosen = sorted(np.random.default_rng(seed + 1).choice(len(utts), max(1, round(utt_fraction * len(utts))),
-                                                               replace=False).tolist())
+        chosen = sorted(
+            np.random.default_rng(seed + 1)
+            .choice(len(utts), max(1, round(utt_fraction * len(utts))), replace=False)
+            .tolist()
+        )
         feats, utts_read = source.subset([utts[i] for i in chosen]), len(chosen)
     x, total = sample_frames(feats, fraction, max_frames, seed)
     if len(x) < k:
@@ -164,8 +187,10 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
     if x.shape[1] == 0:
         raise InputError(f"{source.path}: the features have no dimensions (shape {x.shape})")
     if not np.isfinite(x).all():
-        raise InputError(f"{source.path}: the sampled frames hold NaN or Inf (bad audio or features?); "
-                         "k-means would place centroids there")
+        raise InputError(
+            f"{source.path}: the sampled frames hold NaN or Inf (bad audio or features?); "
+            "k-means would place centroids there"
+        )
     t_read = time.time() - t0
     init_frames = init_frames or max(50_000, 40 * k)
     rng = np.random.default_rng(seed)
@@ -173,8 +198,9 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
     best = None
     runs = []
     for r in range(restarts):
-        km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed + r, max_points_per_centroid=1 << 30,
-                          verbose=False, gpu=gpu)
+        km = faiss.Kmeans(
+            x.shape[1], k, niter=niter, seed=seed + r, max_points_per_centroid=1 << 30, verbose=False, gpu=gpu
+        )
         start = None
         if init == "kmeans++":
             sub = x[rng.choice(len(x), min(len(x), init_frames), replace=False)]
@@ -185,13 +211,27 @@ def learn_kmeans(source: FeatureSource, k: int, out_dir=None, fraction: float = 
         log.info("k-means restart %d/%d: inertia %.4f per frame", r + 1, restarts, inertia)
         if best is None or inertia < best[0]:
             best = (inertia, km.centroids.copy())
-    spec = {"schema": SPEC_SCHEMA, "k": k, "dim": int(x.shape[1]), "source": source.describe(), "frames_total": total,
-            "frames_used": len(x), "fraction_requested": fraction, "max_frames": max_frames,
-            "utt_fraction": utt_fraction, **({"utterances_read": utts_read} if utts_read is not None else {}),
-            "init": init, "niter": niter, "restarts": restarts, "seed": seed, "gpu": gpu,
-            "inertia_per_frame": best[0], "inertia_per_restart": runs,
-            "sample_mib": round(x.nbytes / 2 ** 20, 1), "seconds": {"read": round(t_read, 1),
-                                                                     "train": round(time.time() - t0 - t_read, 1)}}
+    spec = {
+        "schema": SPEC_SCHEMA,
+        "k": k,
+        "dim": int(x.shape[1]),
+        "source": source.describe(),
+        "frames_total": total,
+        "frames_used": len(x),
+        "fraction_requested": fraction,
+        "max_frames": max_frames,
+        "utt_fraction": utt_fraction,
+        **({"utterances_read": utts_read} if utts_read is not None else {}),
+        "init": init,
+        "niter": niter,
+        "restarts": restarts,
+        "seed": seed,
+        "gpu": gpu,
+        "inertia_per_frame": best[0],
+        "inertia_per_restart": runs,
+        "sample_mib": round(x.nbytes / 2**20, 1),
+        "seconds": {"read": round(t_read, 1), "train": round(time.time() - t0 - t_read, 1)},
+    }
     model = KMeansModel(best[1], spec)
     if out_dir is not None:
         model.save(out_dir)
@@ -202,9 +242,17 @@ def _shard(utts: List[str], nshard: int, rank: int) -> List[str]:
     return shard_utts(utts, nshard, rank)
 
 
-def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: int = 1, rank: int = 0,
-                  batch_frames: int = 100_000, threads: Optional[int] = None,
-                  progress: bool = True, device: str = "auto") -> Dict:
+def assign_labels(
+    model: KMeansModel,
+    source: FeatureSource,
+    out_dir,
+    nshard: int = 1,
+    rank: int = 0,
+    batch_frames: int = 100_000,
+    threads: Optional[int] = None,
+    progress: bool = True,
+    device: str = "auto",
+) -> Dict:
     """Label shard ``rank`` of ``source`` into ``out_dir/labels.RANK.txt`` (``utt l1 l2 ...``).
 
     Features stream from disk; frames are searched in batches of about ``batch_frames``. The
@@ -221,8 +269,10 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
         keys = ("k", "dim", "inertia_per_frame", "seed", "source")
         clash = [k for k in keys if prev.get(k) != model.spec.get(k)]
         if clash:
-            raise InputError(f"{out} holds labels of another k-means model (differs in {', '.join(clash)}); "
-                             "remove it or use another --out")
+            raise InputError(
+                f"{out} holds labels of another k-means model (differs in {', '.join(clash)}); "
+                "remove it or use another --out"
+            )
     else:  # written before any label: a shard is never left without the model that made it
         write_json(earlier, model.spec)
     final = out / f"labels.{rank}.txt"
@@ -236,6 +286,7 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
         pending: List[Tuple[str, np.ndarray]] = []
         frames = 0
         with atomic_path(final) as tmp, open(tmp, "w") as f:
+
             def flush():
                 nonlocal pending
                 if not pending:
@@ -248,8 +299,9 @@ def assign_labels(model: KMeansModel, source: FeatureSource, out_dir, nshard: in
                     f.write(u + " " + " ".join(map(str, labels[s:e].tolist())) + "\n")
                 pending = []
 
-            for u, a in tqdm(source.subset(utts), total=len(utts), desc=f"assign shard {rank}",
-                             unit="utt", disable=not progress):
+            for u, a in tqdm(
+                source.subset(utts), total=len(utts), desc=f"assign shard {rank}", unit="utt", disable=not progress
+            ):
                 if a.ndim != 2 or len(a) == 0:
                     raise InputError(f"utterance {u}: no feature frames (shape {a.shape})")
                 if not np.isfinite(a).all():
@@ -315,7 +367,7 @@ def check_label_range(labels: Dict[str, np.ndarray], k: int, where) -> None:
     """Every label of ``labels`` in ``[0, k)``; the first utterance that is not fails, naming ``where``."""
     for u, lab in labels.items():
         if len(lab) and (lab.min() < 0 or lab.max() >= k):
-            raise InputError(f"{where}: utterance {u} has label {int(lab.max() if lab.max() >= k else lab.min())} "
-                             f"outside 0..{k - 1} (the k of its kmeans.json)")
-
-
+            raise InputError(
+                f"{where}: utterance {u} has label {int(lab.max() if lab.max() >= k else lab.min())} "
+                f"outside 0..{k - 1} (the k of its kmeans.json)"
+            )

@@ -6,6 +6,7 @@ With ``p(y, z)`` the joint distribution of phone ``y`` and cluster ``z`` over al
 - cluster purity = E_y[max_z p(z|y)]   (how much of a phone lands in its main cluster)
 - PNMI           = I(y; z) / H(y)      (the share of phone uncertainty a cluster label removes)
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,8 +22,9 @@ from .kmeans import read_labels
 from .spec import SPEC_FILE, KMeansSpec
 
 
-def frame_phones(ctm_text: str, frame_rate: float, window_s: float = 0.025,
-                 lengths: Dict[str, int] = None) -> Dict[str, np.ndarray]:
+def frame_phones(
+    ctm_text: str, frame_rate: float, window_s: float = 0.025, lengths: Dict[str, int] = None
+) -> Dict[str, np.ndarray]:
     """Phone of every frame from a CTM (``utt 1 start dur phone``): the phone covering the
     frame's window centre ``i / frame_rate + window_s / 2``. Returns ``{utt: [frames] str}``;
     frames past the last CTM entry take the last phone. ``lengths`` fixes each utterance's count."""
@@ -48,8 +50,7 @@ def frame_phones(ctm_text: str, frame_rate: float, window_s: float = 0.025,
     return out
 
 
-def joint_counts(pairs: Iterable[Tuple[np.ndarray, np.ndarray]], num_clusters: int
-                 ) -> Tuple[np.ndarray, List[str]]:
+def joint_counts(pairs: Iterable[Tuple[np.ndarray, np.ndarray]], num_clusters: int) -> Tuple[np.ndarray, List[str]]:
     """Count matrix ``[phones, clusters]`` from ``(phone labels, cluster labels)`` per utterance."""
     phone_ids: Dict[str, int] = {}
     rows, cols = [], []
@@ -72,14 +73,24 @@ def cluster_quality(counts: np.ndarray) -> Dict[str, float]:
     mi = (p[nz] * np.log(p[nz] / (py[:, None] * pz[None, :])[nz])).sum()
     hy = -(py[py > 0] * np.log(py[py > 0])).sum()
     used = pz > 0
-    return {"pnmi": float(mi / hy) if hy > 0 else 0.0,
-            "phone_purity": float(p.max(0)[used].sum()),  # sum_z p(z) max_y p(y|z)
-            "cluster_purity": float(p.max(1).sum()),  # sum_y p(y) max_z p(z|y)
-            "clusters_used": int(used.sum()), "frames": int(counts.sum()), "phones": int(len(py))}
+    return {
+        "pnmi": float(mi / hy) if hy > 0 else 0.0,
+        "phone_purity": float(p.max(0)[used].sum()),  # sum_z p(z) max_y p(y|z)
+        "cluster_purity": float(p.max(1).sum()),  # sum_y p(y) max_z p(z|y)
+        "clusters_used": int(used.sum()),
+        "frames": int(counts.sum()),
+        "phones": int(len(py)),
+    }
 
 
-def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, num_clusters: int,
-                    window_s: float = 0.025, tolerance: int = 2) -> Dict[str, float]:
+def evaluate_labels(
+    labels: Dict[str, np.ndarray],
+    data_dir,
+    frame_rate: float,
+    num_clusters: int,
+    window_s: float = 0.025,
+    tolerance: int = 2,
+) -> Dict[str, float]:
     """Cluster quality of ``labels`` against the ``alignments.ctm`` of ``data_dir``.
 
     Label and alignment frame counts may differ by ``tolerance`` frames (edge frames); a larger
@@ -99,8 +110,10 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
         for u, lab in labels.items():
             ph = phones[u]
             if abs(len(ph) - len(lab)) > tolerance:
-                raise InputError(f"utterance {u}: {len(lab)} labels but {len(ph)} aligned frames at "
-                                 f"{frame_rate:g} Hz (label rate mismatch?)")
+                raise InputError(
+                    f"utterance {u}: {len(lab)} labels but {len(ph)} aligned frames at "
+                    f"{frame_rate:g} Hz (label rate mismatch?)"
+                )
             n = min(len(ph), len(lab))
             yield ph[:n], lab[:n]
 
@@ -108,8 +121,14 @@ def evaluate_labels(labels: Dict[str, np.ndarray], data_dir, frame_rate: float, 
     return {**cluster_quality(counts), "utterances": len(labels), "utterances_unaligned": len(unaligned)}
 
 
-def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Optional[float] = None,
-                      out=None, at_rate: Optional[float] = None) -> Dict:
+def label_set_quality(
+    labels_path,
+    data_dir,
+    kmeans_dir=None,
+    frame_rate: Optional[float] = None,
+    out=None,
+    at_rate: Optional[float] = None,
+) -> Dict:
     """``kmeans eval``: PNMI and purities of a label file (or the folder holding ``labels.txt``) against
     ``data_dir``'s alignments. k and the frame rate come from ``kmeans_dir``'s ``kmeans.json``, else from
     the ``kmeans.json`` next to the labels. Writes ``out`` (default ``quality.json`` beside the labels).
@@ -120,8 +139,9 @@ def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Option
     labels_path = Path(labels_path)
     spec_dir = labels_path if labels_path.is_dir() else labels_path.parent
     if not kmeans_dir and not (spec_dir / SPEC_FILE).is_file():
-        raise MissingInputError(f"{spec_dir / SPEC_FILE}: missing; pass the k-means folder (--model) that made "
-                                f"{labels_path}")
+        raise MissingInputError(
+            f"{spec_dir / SPEC_FILE}: missing; pass the k-means folder (--model) that made {labels_path}"
+        )
     spec = KMeansSpec.read(kmeans_dir or spec_dir)
     rate = frame_rate or spec.frame_rate
     labels = read_labels(labels_path)
@@ -129,9 +149,11 @@ def label_set_quality(labels_path, data_dir, kmeans_dir=None, frame_rate: Option
     if at_rate:
         step = rate / at_rate
         if step < 1 or abs(step - round(step)) > 1e-6:
-            raise InputError(f"{labels_path}: labels at {rate:g} Hz cannot be read at {at_rate:g} Hz (the ratio "
-                             f"{step:g} is not a whole number >= 1)")
-        labels = {utt: lab[::round(step)] for utt, lab in labels.items()}
+            raise InputError(
+                f"{labels_path}: labels at {rate:g} Hz cannot be read at {at_rate:g} Hz (the ratio "
+                f"{step:g} is not a whole number >= 1)"
+            )
+        labels = {utt: lab[:: round(step)] for utt, lab in labels.items()}
         rate, default_out = at_rate, spec_dir / f"quality_at_{at_rate:g}hz.json"
     result = evaluate_labels(labels, data_dir, rate, spec.k)
     result = {"labels": str(labels_path), "k": spec.k, "frame_rate": rate, **result}

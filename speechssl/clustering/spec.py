@@ -3,6 +3,7 @@ reads labels (pretraining, ``kmeans eval``, the recipe) reads through :class:`KM
 
 A file of another schema or missing a field is one error naming the file and the field, never a ``KeyError``.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,15 +33,23 @@ class KMeansSpec:
     def from_dict(cls, data: Dict[str, Any], where: str = SPEC_FILE) -> KMeansSpec:
         schema = data.get("schema", SCHEMA)
         if schema != SCHEMA:
-            raise InputError(f"{where}: k-means spec of schema {schema!r}; this speechssl reads schema {SCHEMA} "
-                             "(relearn with `speechssl kmeans learn`)")
+            raise InputError(
+                f"{where}: k-means spec of schema {schema!r}; this speechssl reads schema {SCHEMA} "
+                "(relearn with `speechssl kmeans learn`)"
+            )
         source = data.get("source")
         if not isinstance(source, dict) or "frame_rate" not in source:
-            raise InputError(f"{where}: no source.frame_rate (the label rate); not a file `speechssl kmeans learn` "
-                             "wrote")
+            raise InputError(
+                f"{where}: no source.frame_rate (the label rate); not a file `speechssl kmeans learn` wrote"
+            )
         try:
-            return cls(k=int(data["k"]), dim=int(data.get("dim", 0)), frame_rate=float(source["frame_rate"]),
-                       source=dict(source), raw=dict(data))
+            return cls(
+                k=int(data["k"]),
+                dim=int(data.get("dim", 0)),
+                frame_rate=float(source["frame_rate"]),
+                source=dict(source),
+                raw=dict(data),
+            )
         except KeyError as e:
             raise InputError(f"{where}: no {e.args[0]!r} field") from None
         except (TypeError, ValueError) as e:
@@ -52,8 +61,9 @@ class KMeansSpec:
         p = Path(path)
         f = p / SPEC_FILE if p.is_dir() else p
         if not f.is_file():
-            raise MissingInputError(f"{f}: missing (made by `speechssl kmeans learn` and copied beside the labels "
-                                    "by `kmeans assign`)")
+            raise MissingInputError(
+                f"{f}: missing (made by `speechssl kmeans learn` and copied beside the labels by `kmeans assign`)"
+            )
         with reading(f, "k-means spec (JSON)"):
             data = json.loads(f.read_text())
         if not isinstance(data, dict):

@@ -15,6 +15,7 @@ Written like AVA::
     <out>/clips_videos/<split>/<video>/<entity>/<t>.jpg
     <out>/clips_audios/<split>/<video>/<entity>.wav
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,10 +37,20 @@ from ..utils.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS      # 640
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 FACE = 112
-HEADER = ["video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2",
-          "label", "entity_id", "label_id", "instance_id"]
+HEADER = [
+    "video_id",
+    "frame_timestamp",
+    "entity_box_x1",
+    "entity_box_y1",
+    "entity_box_x2",
+    "entity_box_y2",
+    "label",
+    "entity_id",
+    "label_id",
+    "instance_id",
+]
 
 
 @dataclass
@@ -49,7 +60,7 @@ class AsdSynthConfig:
     max_faces: int = 3
     silent_talker_prob: float = 0.25
     offscreen_prob: float = 0.3
-    noisy_prob: float = 0.3          # clips at 5 dB SNR (the rest at 20 dB)
+    noisy_prob: float = 0.3  # clips at 5 dB SNR (the rest at 20 dB)
     seed: int = 0
 
 
@@ -71,8 +82,9 @@ def speech_frames(phones: List[Tuple[float, float, str]], n: int) -> np.ndarray:
     return active
 
 
-def render_face(opening: np.ndarray, blink: np.ndarray, shift: np.ndarray, look: Dict[str, float],
-                rng: np.random.Generator) -> np.ndarray:
+def render_face(
+    opening: np.ndarray, blink: np.ndarray, shift: np.ndarray, look: Dict[str, float], rng: np.random.Generator
+) -> np.ndarray:
     """``[F]`` mouth opening 0..1, ``[F]`` bool blinks, ``[F, 2]`` head shift (px) -> ``[F, 112, 112]`` uint8."""
     F = len(opening)
     yy, xx = np.mgrid[0:FACE, 0:FACE].astype(np.float32)
@@ -93,9 +105,16 @@ def render_face(opening: np.ndarray, blink: np.ndarray, shift: np.ndarray, look:
 
 
 def _look(rng: random.Random) -> Dict[str, float]:
-    return {"face_w": rng.uniform(34, 44), "face_h": rng.uniform(42, 50), "skin": rng.uniform(140, 220),
-            "background": rng.uniform(20, 90), "eye_dx": rng.uniform(12, 17), "eye_h": rng.uniform(3, 5),
-            "mouth_w": rng.uniform(10, 16), "noise": rng.uniform(4, 14)}
+    return {
+        "face_w": rng.uniform(34, 44),
+        "face_h": rng.uniform(42, 50),
+        "skin": rng.uniform(140, 220),
+        "background": rng.uniform(20, 90),
+        "eye_dx": rng.uniform(12, 17),
+        "eye_h": rng.uniform(3, 5),
+        "mouth_w": rng.uniform(10, 16),
+        "noise": rng.uniform(4, 14),
+    }
 
 
 def _place(wav: np.ndarray, phones, total: int, rng: random.Random) -> Tuple[np.ndarray, list]:
@@ -103,11 +122,11 @@ def _place(wav: np.ndarray, phones, total: int, rng: random.Random) -> Tuple[np.
     track = np.zeros(total, np.float32)
     if len(wav) >= total:
         start = rng.randrange(0, len(wav) - total + 1)
-        track[:] = wav[start:start + total]
+        track[:] = wav[start : start + total]
         off = -start / SAMPLE_RATE
     else:
         start = rng.randrange(0, total - len(wav) + 1)
-        track[start:start + len(wav)] = wav
+        track[start : start + len(wav)] = wav
         off = start / SAMPLE_RATE
     return track, [(s + off, e + off, p) for s, e, p in phones]
 
@@ -121,7 +140,7 @@ def make_clip(utts: List[Tuple[str, np.ndarray, list]], cfg: AsdSynthConfig, rng
     """One clip from distinct-speaker utterances ``(utt, wav, phones)``: audio, faces, labels, conditions."""
     total = int(cfg.seconds * SAMPLE_RATE)
     F = total // SAMPLES_PER_FRAME
-    nprng = np.random.default_rng(rng.randrange(2 ** 31))
+    nprng = np.random.default_rng(rng.randrange(2**31))
     n_faces = rng.randint(1, cfg.max_faces)
     pool = list(utts)
     rng.shuffle(pool)
@@ -143,10 +162,12 @@ def make_clip(utts: List[Tuple[str, np.ndarray, list]], cfg: AsdSynthConfig, rng
         blink = np.zeros(F, bool)
         for _ in range(rng.randint(0, 3)):
             b = rng.randrange(F)
-            blink[b:b + 3] = True
+            blink[b : b + 3] = True
         phase, amp = rng.uniform(0, 6.28), rng.uniform(1, 6)
         t = np.arange(F) / FPS
-        shift = np.stack([amp * np.sin(2 * np.pi * 0.3 * t + phase), 0.5 * amp * np.cos(2 * np.pi * 0.2 * t + phase)], 1)
+        shift = np.stack(
+            [amp * np.sin(2 * np.pi * 0.3 * t + phase), 0.5 * amp * np.cos(2 * np.pi * 0.2 * t + phase)], 1
+        )
         shift += np.cumsum(nprng.normal(0, 0.3, (F, 2)), 0)
         frames = render_face(opening, blink, shift, _look(rng), nprng)
         faces.append({"source": utt, "silent": silent, "labels": labels, "frames": frames})
@@ -160,7 +181,7 @@ def make_clip(utts: List[Tuple[str, np.ndarray, list]], cfg: AsdSynthConfig, rng
     snr = 5.0 if rng.random() < cfg.noisy_prob else 20.0
     if snr < 10:
         conditions.add("noise")
-    power = float(np.mean(audio ** 2)) or 1e-4
+    power = float(np.mean(audio**2)) or 1e-4
     audio += nprng.normal(0, np.sqrt(power / 10 ** (snr / 10)), total).astype(np.float32)
     audio *= 0.5 / max(float(np.abs(audio).max()), 1e-6)
     return {"audio": audio, "faces": faces, "conditions": sorted(conditions), "snr": snr}
@@ -175,7 +196,6 @@ def _instances(labels: np.ndarray) -> List[int]:
 def write_clip(out: Path, split: str, video_id: str, clip: dict, start_time: float = 900.0) -> List[list]:
     """JPG frames + WAV per entity; returns the CSV rows."""
     from PIL import Image
-
 
     rows = []
     n = len(clip["faces"])
@@ -235,10 +255,14 @@ def synthesize_asd_set(data_dirs: Dict[str, str], out, cfg_by_split: Dict[str, A
         for name, rs in subsets.items():
             _write_csv(out / "csv" / f"{split}_{name}.csv", rs)
         pos = sum(r[8] for r in rows)
-        summary[split] = {"clips": cfg.clips, "face_frames": frames, "speaking_share": round(pos / max(frames, 1), 3),
-                          "subsets": {k: len(v) for k, v in subsets.items()}}
+        summary[split] = {
+            "clips": cfg.clips,
+            "face_frames": frames,
+            "speaking_share": round(pos / max(frames, 1), 3),
+            "subsets": {k: len(v) for k, v in subsets.items()},
+        }
         write_text(out / "csv" / f"{split}_summary.json", json.dumps(summary[split], indent=1))
-        _write_csv(final, rows)        # last: the split is complete
+        _write_csv(final, rows)  # last: the split is complete
     return summary
 
 

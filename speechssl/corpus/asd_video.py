@@ -9,6 +9,7 @@ track's audio span (first to last timestamp plus a frame) is resampled to 16 kHz
 subset CSVs can be put beside it as ``csv/<split>_<subset>.csv``). Tracks already written are skipped; a video
 that is missing or has no audio stream fails naming it.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -71,15 +72,14 @@ def crop_face(frame: np.ndarray, box, margin: float = 0.4) -> np.ndarray:
     cx, cy = (x1 + x2) / 2 * W, (y1 + y2) / 2 * H
     half = max(bw, bh) * (0.5 + margin)
     l, t, r, b = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
-    pad = int(np.ceil(half)) + 1          # a box near the edge repeats the border rather than shrinking
-    crop = np.pad(frame, pad, mode="edge")[t + pad: b + pad, l + pad: r + pad]
+    pad = int(np.ceil(half)) + 1  # a box near the edge repeats the border rather than shrinking
+    crop = np.pad(frame, pad, mode="edge")[t + pad : b + pad, l + pad : r + pad]
     return np.asarray(Image.fromarray(crop).resize((FACE, FACE), Image.BILINEAR))
 
 
 def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4, video_ext: str = ".mp4") -> dict:
     """Every track of ``csv_path`` from ``videos_dir/<video_id><ext>`` into ``out``'s layout; returns counts."""
     from PIL import Image
-
 
     out = Path(out)
     rows = read_ava_csv(csv_path)
@@ -88,8 +88,7 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
         by_video[r["video_id"]][r["entity_id"]].append(r)
     done = written = 0
     for video, tracks in sorted(by_video.items()):
-        todo = {e: rs for e, rs in tracks.items()
-                if not (out / "clips_audios" / split / video / f"{e}.wav").is_file()}
+        todo = {e: rs for e, rs in tracks.items() if not (out / "clips_audios" / split / video / f"{e}.wav").is_file()}
         done += len(tracks) - len(todo)
         if not todo:
             continue
@@ -104,13 +103,15 @@ def crops_from_videos(csv_path, videos_dir, out, split: str, margin: float = 0.4
                 if i > 0 and abs(times[i - 1] - t) <= abs(times[i] - t):
                     i -= 1
                 box = (r["entity_box_x1"], r["entity_box_y1"], r["entity_box_x2"], r["entity_box_y2"])
-                Image.fromarray(crop_face(frames[i], box, margin)).save(vdir / f"{r['frame_timestamp']}.jpg", quality=90)
+                Image.fromarray(crop_face(frames[i], box, margin)).save(
+                    vdir / f"{r['frame_timestamp']}.jpg", quality=90
+                )
             start = float(rs[0]["frame_timestamp"])
             end = float(rs[-1]["frame_timestamp"]) + 0.04
             adir = out / "clips_audios" / split / video
             adir.mkdir(parents=True, exist_ok=True)
             # the wav is written last: its presence marks the track complete
-            save(adir / f"{entity}.wav", audio[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], SAMPLE_RATE)
+            save(adir / f"{entity}.wav", audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], SAMPLE_RATE)
             written += 1
     # the split's CSV goes in last, where training and scoring read it (csv/<split>_orig.csv)
     dst = out / "csv" / f"{split}_orig.csv"

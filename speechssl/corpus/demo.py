@@ -1,4 +1,5 @@
 """``speechssl demo``: the synthetic corpus and its validated Kaldi data dirs, summarised per split."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,14 @@ def prepare_demo_data(workdir, preset: str = "mini", seed: int = 0) -> Dict:
         if problems:
             raise InputError(f"data dir {split} failed validation: {problems[0]}")
         kinds = d.extra.get("utt2kind", {})
-        rows.append({"split": split, "utts": len(d), "speakers": len({d.extra["utt2reader"][u] for u in d.utt_ids}),
-                     "minutes": sum(d.utt2dur.values()) / 60,
-                     "commands": sum(k == "command" for k in kinds.values()),
-                     "keywords": sum(k == "keyword" for k in kinds.values())})
+        rows.append(
+            {
+                "split": split,
+                "utts": len(d),
+                "speakers": len({d.extra["utt2reader"][u] for u in d.utt_ids}),
+                "minutes": sum(d.utt2dur.values()) / 60,
+                "commands": sum(k == "command" for k in kinds.values()),
+                "keywords": sum(k == "keyword" for k in kinds.values()),
+            }
+        )
     return {"corpus": summary, "splits": rows, "data": str(work / "data")}

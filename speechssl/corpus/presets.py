@@ -1,5 +1,6 @@
 """The synthetic corpus's sizes (``corpus synth --preset``): a module of its own, free of numpy and torch, so
 the command line lists them without loading the synthesizer."""
+
 from dataclasses import dataclass, replace
 from typing import Dict, Tuple
 
@@ -26,10 +27,20 @@ class Preset:
 
 
 PRESETS: Dict[str, Preset] = {
-    "tiny": Preset("tiny", seen_speakers=6, unseen_speakers=2,
-                   utts_per_speaker={"train": 8, "dev": 2, "test": 2}, unseen_utts_per_speaker=3),
-    "mini": Preset("mini", seen_speakers=32, unseen_speakers=8,
-                   utts_per_speaker={"train": 56, "dev": 4, "test": 4}, unseen_utts_per_speaker=6),
+    "tiny": Preset(
+        "tiny",
+        seen_speakers=6,
+        unseen_speakers=2,
+        utts_per_speaker={"train": 8, "dev": 2, "test": 2},
+        unseen_utts_per_speaker=3,
+    ),
+    "mini": Preset(
+        "mini",
+        seen_speakers=32,
+        unseen_speakers=8,
+        utts_per_speaker={"train": 56, "dev": 4, "test": 4},
+        unseen_utts_per_speaker=6,
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 """SUPERB tasks that only the mini corpus prepares here: SF (the intent's spoken slots tagged), QbE (keyword
 utterances as queries, the rest as documents) and SD (two-speaker mixtures with an RTTM from the phone
 alignments). :func:`speechssl.corpus.superb_prep.prepare_mini` calls them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..utils.atomic import write_text
 SPLITS = ("train", "dev", "test")
 
 
-SLOT_TYPES = ("object", "location")   # the mini corpus's commands: FSC's intent slots that are spoken
+SLOT_TYPES = ("object", "location")  # the mini corpus's commands: FSC's intent slots that are spoken
 
 
 def tag_slots(text: str, intent: str) -> str:
@@ -27,7 +28,7 @@ def tag_slots(text: str, intent: str) -> str:
             continue
         target = value.replace("_", " ").upper().split()
         for i in range(len(words) - len(target) + 1):
-            if words[i:i + len(target)] == target and not any(a <= i < b for a, b, _ in spans):
+            if words[i : i + len(target)] == target and not any(a <= i < b for a, b, _ in spans):
                 spans.append((i, i + len(target), kind))
                 break
     for start, end, kind in sorted(spans, reverse=True):
@@ -42,8 +43,11 @@ def prepare_mini_qbe(d: Dict[str, DataDir], out: Path) -> dict:
     for s in ("dev", "test"):
         src = d[s]
         kinds, keyword = src.extra.get("utt2kind", {}), src.extra.get("utt2keyword", {})
-        queries = [u for u in src.utt_ids if kinds.get(u) == "keyword" and keyword.get(u, "_") not in
-                   ("_unknown_", "_silence_")]
+        queries = [
+            u
+            for u in src.utt_ids
+            if kinds.get(u) == "keyword" and keyword.get(u, "_") not in ("_unknown_", "_silence_")
+        ]
         docs = [u for u in src.utt_ids if kinds.get(u) != "keyword" and src.text and u in src.text]
         q = src.subset(queries)
         q.extra, q.text, q.verbatim = {"utt2label": {u: keyword[u] for u in queries}}, None, {}
@@ -52,8 +56,11 @@ def prepare_mini_qbe(d: Dict[str, DataDir], out: Path) -> dict:
         docs_dir.extra, docs_dir.verbatim = {}, {}
         docs_dir.write(out / s)
         words = {w for u in docs for w in src.text[u].lower().split()}
-        counts[s] = {"queries": len(queries), "documents": len(docs),
-                     "queries_with_a_match": sum(keyword[u] in words for u in queries)}
+        counts[s] = {
+            "queries": len(queries),
+            "documents": len(docs),
+            "queries_with_a_match": sum(keyword[u] in words for u in queries),
+        }
     return counts
 
 
@@ -72,8 +79,9 @@ def _speech_segments(ctm_lines: List[str], gap: float = 0.15) -> List[tuple]:
     return spans
 
 
-def prepare_mini_sd(d: Dict[str, DataDir], out: Path, data_root: Path, seed: int = 0,
-                     most: Dict[str, int] = None) -> dict:
+def prepare_mini_sd(
+    d: Dict[str, DataDir], out: Path, data_root: Path, seed: int = 0, most: Dict[str, int] = None
+) -> dict:
     """SD from the mini corpus: two-speaker mixtures with overlap, written as 16 kHz files with an RTTM of
     who speaks when (from the corpus's phone alignments): the second talker starts 30-80 % into the first."""
     import random
@@ -81,6 +89,7 @@ def prepare_mini_sd(d: Dict[str, DataDir], out: Path, data_root: Path, seed: int
     import numpy as np
 
     from ..audio.io import save
+
     most = most or {"train": 300, "dev": 40, "test": 40}
     counts = {}
     for s in SPLITS:
@@ -100,11 +109,11 @@ def prepare_mini_sd(d: Dict[str, DataDir], out: Path, data_root: Path, seed: int
             a = rng.choice(utts)
             b = rng.choice([u for u in utts if src.utt2spk[u] != src.utt2spk[a]] or utts)
             wa, wb = src.load_audio(a), src.load_audio(b)
-            wa, wb = wa / (np.sqrt(np.mean(wa ** 2)) + 1e-8), wb / (np.sqrt(np.mean(wb ** 2)) + 1e-8)
+            wa, wb = wa / (np.sqrt(np.mean(wa**2)) + 1e-8), wb / (np.sqrt(np.mean(wb**2)) + 1e-8)
             offset = int(rng.uniform(0.3, 0.8) * len(wa))
             mix = np.zeros(max(len(wa), offset + len(wb)), np.float32)
-            mix[:len(wa)] += wa
-            mix[offset:offset + len(wb)] += wb
+            mix[: len(wa)] += wa
+            mix[offset : offset + len(wb)] += wb
             mix *= 0.5 / max(float(np.abs(mix).max()), 1e-8)
             name = f"mix{m:04d}-{a}-{b}"
             wav = out / s / "wav" / f"{name}.wav"

@@ -14,6 +14,7 @@ Layouts read:
   * Audio SNIPS -> SF, Libri2Mix -> SD, QUESST 2014 -> QbE (:mod:`.superb_prep_sf_sd_qbe`)
   * the mini corpus's data dirs (``speechssl demo`` / recipe stage 1) -> all six tasks
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,9 @@ SPLITS = ("train", "dev", "test")
 
 
 # ------------------------------------------------------------------------------------ mini corpus
-def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
-                 ) -> Dict[str, dict]:
+def prepare_mini(
+    data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks", "ic", "sid", "asv", "sf", "qbe", "sd")
+) -> Dict[str, dict]:
     """All tasks from the mini corpus's data dirs (``train``, ``dev``, ``test``, ``test_unseen_speakers``).
 
     PR, ASR and SID use every utterance of the three splits (same audio: one feature cache), KS the
@@ -59,8 +61,10 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
         elif task == "sd":
             counts = prepare_mini_sd(d, out, root)
         elif task == "asv":
-            name = next((n for n in ("test_unseen_speakers", "test-unseen-speakers") if (root / n).is_dir()),
-                        "test_unseen_speakers")
+            name = next(
+                (n for n in ("test_unseen_speakers", "test-unseen-speakers") if (root / n).is_dir()),
+                "test_unseen_speakers",
+            )
             unseen = DataDir.read(_need(root / name, "the mini corpus's unseen-speaker split"))
             tr = d["train"].subset(d["train"].utt_ids)
             tr.extra, tr.verbatim = {"utt2label": dict(tr.extra["utt2reader"])}, {}
@@ -69,11 +73,17 @@ def prepare_mini(data_root, out_root, tasks: Iterable[str] = ("pr", "asr", "ks",
             te.extra, te.verbatim = {"utt2label": dict(te.extra["utt2reader"])}, {}
             te.write(out / "test")
             spk = te.extra["utt2label"]
-            trials = [f"{a} {b} {'target' if spk[a] == spk[b] else 'nontarget'}"
-                      for a, b in itertools.combinations(te.utt_ids, 2)]
+            trials = [
+                f"{a} {b} {'target' if spk[a] == spk[b] else 'nontarget'}"
+                for a, b in itertools.combinations(te.utt_ids, 2)
+            ]
             write_text(out / "test" / "trials", "\n".join(trials) + "\n")
-            counts = {"train": len(tr), "test": len(te), "trials": len(trials),
-                      "target_trials": sum(t.endswith(" target") for t in trials)}
+            counts = {
+                "train": len(tr),
+                "test": len(te),
+                "trials": len(trials),
+                "target_trials": sum(t.endswith(" target") for t in trials),
+            }
         else:
             for s in SPLITS:
                 src = d[s]
@@ -118,8 +128,9 @@ def read_lexicon(path) -> Dict[str, List[str]]:
     return lex
 
 
-def prepare_librispeech_task(task: str, splits: Dict[str, str], out_root, lexicon: Optional[str] = None,
-                             skip_oov: bool = False) -> Dict[str, int]:
+def prepare_librispeech_task(
+    task: str, splits: Dict[str, str], out_root, lexicon: Optional[str] = None, skip_oov: bool = False
+) -> Dict[str, int]:
     """PR (phones through ``lexicon``) or ASR (letters) from LibriSpeech data dirs ``{train, dev, test}``."""
     out = Path(out_root)
     lex = read_lexicon(lexicon) if task == "pr" else None
@@ -144,8 +155,10 @@ def prepare_librispeech_task(task: str, splits: Dict[str, str], out_root, lexico
                 phones[u] = " ".join(p for w in words for p in lex[w])
             if oov and not skip_oov:
                 words = sorted({w for m in oov.values() for w in m})
-                raise InputError(f"{splits[s]}: {len(oov)} utterances have words missing from {lexicon} "
-                                 f"({', '.join(words[:10])}...); add them or pass --skip-oov")
+                raise InputError(
+                    f"{splits[s]}: {len(oov)} utterances have words missing from {lexicon} "
+                    f"({', '.join(words[:10])}...); add them or pass --skip-oov"
+                )
             if oov:
                 log.warning("%s: leaving out %d utterances with out-of-lexicon words", splits[s], len(oov))
             utts = [u for u in utts if u in phones]
@@ -154,8 +167,14 @@ def prepare_librispeech_task(task: str, splits: Dict[str, str], out_root, lexico
         sub.verbatim = {}
         sub.write(out / s)
         counts[s] = len(sub)
-    _task_json(out, task=task, layout="librispeech", source={k: str(v) for k, v in splits.items()},
-               lexicon=str(lexicon) if lexicon else None, counts=counts)
+    _task_json(
+        out,
+        task=task,
+        layout="librispeech",
+        source={k: str(v) for k, v in splits.items()},
+        lexicon=str(lexicon) if lexicon else None,
+        counts=counts,
+    )
     return counts
 
 
@@ -187,22 +206,42 @@ def prepare_speech_commands(root, out_root, test_root=None, silence_seconds: flo
             s = split[i % 10]
             if s == "test" and test_root:
                 s = "train"
-            rows[s].append({"utt": f"silence-{f.stem}-{i:04d}", "rec": f"silence-{f.stem}", "wav": str(f.resolve()),
-                            "spk": "silence", "start": i * silence_seconds, "end": (i + 1) * silence_seconds,
-                            "label": "_silence_"})
+            rows[s].append(
+                {
+                    "utt": f"silence-{f.stem}-{i:04d}",
+                    "rec": f"silence-{f.stem}",
+                    "wav": str(f.resolve()),
+                    "spk": "silence",
+                    "start": i * silence_seconds,
+                    "end": (i + 1) * silence_seconds,
+                    "label": "_silence_",
+                }
+            )
     if test_root:
         for wav in sorted(Path(test_root).glob("*/*.wav")):
             label = wav.parent.name
             spk = wav.stem.split("_nohash_")[0]
-            rows["test"].append({"utt": f"{spk}-{label}-{wav.stem}", "wav": str(wav.resolve()), "spk": spk,
-                                 "label": label if label in SPEECH_COMMANDS_WORDS or label.startswith("_") else "_unknown_"})
+            rows["test"].append(
+                {
+                    "utt": f"{spk}-{label}-{wav.stem}",
+                    "wav": str(wav.resolve()),
+                    "spk": spk,
+                    "label": label if label in SPEECH_COMMANDS_WORDS or label.startswith("_") else "_unknown_",
+                }
+            )
     out = Path(out_root)
     counts = {}
     for s in SPLITS:
         _write(out / s, _speaker_prefixed(rows[s]), ["utt2label"])
         counts[s] = len(rows[s])
-    _task_json(out, task="ks", layout="speech_commands", source=str(root.resolve()),
-               test_source=str(test_root) if test_root else None, counts=counts)
+    _task_json(
+        out,
+        task="ks",
+        layout="speech_commands",
+        source=str(root.resolve()),
+        test_source=str(test_root) if test_root else None,
+        counts=counts,
+    )
     return counts
 
 
@@ -232,9 +271,15 @@ def prepare_fluent_speech_commands(root, out_root) -> Dict[str, int]:
                 wav = root / r["path"]
                 if not wav.exists():
                     raise MissingInputError(f"{f}:{n}: {wav} does not exist")
-                rows.append({"utt": f"{r['speakerId']}-{Path(r['path']).stem}", "wav": str(wav.resolve()),
-                             "spk": r["speakerId"], "label": f"{r['action']}|{r['object']}|{r['location']}",
-                             "text": r["transcription"].upper()})
+                rows.append(
+                    {
+                        "utt": f"{r['speakerId']}-{Path(r['path']).stem}",
+                        "wav": str(wav.resolve()),
+                        "spk": r["speakerId"],
+                        "label": f"{r['action']}|{r['object']}|{r['location']}",
+                        "text": r["transcription"].upper(),
+                    }
+                )
         _write(out / s, rows, ["utt2label", "text"])
         counts[s] = len(rows)
     _task_json(out, task="ic", layout="fluent_speech_commands", source=str(root.resolve()), counts=counts)
@@ -253,6 +298,7 @@ def prepare_iemocap(root, out_root, test_session: int = 1, dev_ratio: float = 0.
     ``Session<k>/dialog/EmoEvaluation/<dialog>.txt`` and ``Session<k>/sentences/wav/<dialog>/<utt>.wav``.
     The benchmark's score is the mean over the five folds (``--fold 1..5``)."""
     import random
+
     root, out = Path(root), Path(out_root)
     if not 1 <= test_session <= 5:
         raise InputError(f"IEMOCAP has sessions 1-5; --fold {test_session}")
@@ -271,12 +317,19 @@ def prepare_iemocap(root, out_root, test_session: int = 1, dev_ratio: float = 0.
                 wav = root / f"Session{k}" / "sentences" / "wav" / f.stem / f"{utt}.wav"
                 if not wav.exists():
                     raise MissingInputError(f"{f}:{n}: {wav} does not exist")
-                row = {"utt": utt, "wav": str(wav.resolve()), "spk": utt[:5] + utt.split("_")[-1][0],
-                       "label": IEMOCAP_CLASSES[m.group(4)]}
+                row = {
+                    "utt": utt,
+                    "wav": str(wav.resolve()),
+                    "spk": utt[:5] + utt.split("_")[-1][0],
+                    "label": IEMOCAP_CLASSES[m.group(4)],
+                }
                 (rows["test"] if k == test_session else pool).append(row)
     random.Random(seed).shuffle(pool)
     n_dev = int(round(dev_ratio * len(pool)))
-    rows["dev"], rows["train"] = sorted(pool[:n_dev], key=lambda r: r["utt"]), sorted(pool[n_dev:], key=lambda r: r["utt"])
+    rows["dev"], rows["train"] = (
+        sorted(pool[:n_dev], key=lambda r: r["utt"]),
+        sorted(pool[n_dev:], key=lambda r: r["utt"]),
+    )
     counts = {}
     for s in SPLITS:
         _write(out / s, sorted(rows[s], key=lambda r: r["utt"]), ["utt2label"])
@@ -329,8 +382,11 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
         test[a["utt"]], test[b["utt"]] = a, b
         trials.append(f"{a['utt']} {b['utt']} {'target' if parts[0] == '1' else 'nontarget'}")
     test_spk = {r["spk"] for r in test.values()}
-    train = [_vox_row(root, str(w.relative_to(root / "wav")), str(w)) for w in sorted((root / "wav").glob("*/*/*.wav"))
-             if w.relative_to(root / "wav").parts[0] not in test_spk]
+    train = [
+        _vox_row(root, str(w.relative_to(root / "wav")), str(w))
+        for w in sorted((root / "wav").glob("*/*/*.wav"))
+        if w.relative_to(root / "wav").parts[0] not in test_spk
+    ]
     _write(out / "train", train, ["utt2label"])
     _write(out / "test", sorted(test.values(), key=lambda r: r["utt"]), ["utt2label"])
     write_text(out / "test" / "trials", "\n".join(trials) + "\n")
@@ -343,8 +399,16 @@ def prepare_voxceleb1_asv(root, out_root, trials_file: str = "veri_test.txt") ->
 LAYOUT_TASKS, MINI_TASKS = SUPERB_LAYOUT_TASKS, SUPERB_MINI_TASKS
 
 
-def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[str] = None,
-                      lexicon: Optional[str] = None, skip_oov: bool = False, fold: int = 1) -> dict:
+def prepare_task_dirs(
+    layout: str,
+    task: str,
+    src: str,
+    out,
+    test_src: Optional[str] = None,
+    lexicon: Optional[str] = None,
+    skip_oov: bool = False,
+    fold: int = 1,
+) -> dict:
     """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layouts) from
     ``src`` in ``layout``; the mini layouts write ``out/<task>``, the others ``out`` itself. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
     out = Path(out)
@@ -352,16 +416,22 @@ def prepare_task_dirs(layout: str, task: str, src: str, out, test_src: Optional[
         return prepare_mini(src, out, MINI_TASKS if task == "all" else [task])
     if layout == "mini_librispeech":  # real speech: the recipe's Mini LibriSpeech + Libri-light data dirs
         from .superb_prep_real_speech import TASKS, prepare_mini_librispeech
+
         return {t: prepare_mini_librispeech(t, src, out / t) for t in (TASKS if task == "all" else [task])}
     if layout not in LAYOUT_TASKS:
         raise InputError(f"unknown layout {layout!r}; choose mini or one of {', '.join(LAYOUT_TASKS)}")
     expected = LAYOUT_TASKS[layout]
     if task not in expected:
-        raise InputError(f"layout {layout} prepares {' or '.join(expected)}, not {task}"
-                         + (" (--task all works with --layout mini)" if task == "all" else ""))
+        raise InputError(
+            f"layout {layout} prepares {' or '.join(expected)}, not {task}"
+            + (" (--task all works with --layout mini)" if task == "all" else "")
+        )
     if layout == "librispeech":
-        splits = dict(kv.split("=", 1) for kv in src.split(",")) if "=" in src else \
-            {s: str(Path(src) / s) for s in ("train", "dev", "test")}
+        splits = (
+            dict(kv.split("=", 1) for kv in src.split(","))
+            if "=" in src
+            else {s: str(Path(src) / s) for s in ("train", "dev", "test")}
+        )
         return prepare_librispeech_task(task, splits, out, lexicon, skip_oov)
     if layout == "speech_commands":
         return prepare_speech_commands(src, out, test_src)

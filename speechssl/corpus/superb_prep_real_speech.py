@@ -14,6 +14,7 @@ Neither corpus ships a dev or test set, so each task is cut from what exists, it
   readers it never heard (the held-out dev and test readers, and Libri-light's 1 h readers who do not read in
   train-clean-5): per utterance, up to ``trials_per_utt`` same-reader and as many other-reader partners.
 """
+
 from __future__ import annotations
 
 import random
@@ -61,14 +62,17 @@ def prepare_mini_librispeech(task: str, src, out, trials_per_utt: int = 5, seed:
         for name, utts in splits.items():
             missing = [u for u in utts if u not in phones]
             if missing:
-                raise InputError(f"{src / 'librilight_1h'}/text.phone: no phones for {len(missing)} utterances "
-                                 f"(first: {missing[0]})")
+                raise InputError(
+                    f"{src / 'librilight_1h'}/text.phone: no phones for {len(missing)} utterances (first: {missing[0]})"
+                )
             counts[name] = _write(whole, utts, out / name, keep=("text.phone",))
         source = "Libri-light 1 h: folds 0-3 train, 4 dev, 5 test; its phone transcriptions"
     elif task == "asr":
-        for name, d in (("train", _read(src, "librilight_1h", "Libri-light's 1 h set")),
-                        ("dev", _read(src, "dev", "the held-out dev readers")),
-                        ("test", _read(src, "test", "the held-out test readers"))):
+        for name, d in (
+            ("train", _read(src, "librilight_1h", "Libri-light's 1 h set")),
+            ("dev", _read(src, "dev", "the held-out dev readers")),
+            ("test", _read(src, "test", "the held-out test readers")),
+        ):
             counts[name] = _write(d, d.utt_ids, out / name, keep=("text",))
         source = "Libri-light 1 h train; train-clean-5's held-out readers as dev and test"
     elif task == "sid":
@@ -114,13 +118,22 @@ def prepare_mini_librispeech(task: str, src, out, trials_per_utt: int = 5, seed:
         for a in utts:
             same = [b for b in utts if b != a and pool[b] == pool[a]]
             other = [b for b in utts if pool[b] != pool[a]]
-            for b in rng.sample(same, min(trials_per_utt, len(same))) + rng.sample(other, min(trials_per_utt, len(other))):
+            for b in rng.sample(same, min(trials_per_utt, len(same))) + rng.sample(
+                other, min(trials_per_utt, len(other))
+            ):
                 trials.add(tuple(sorted((a, b))))
         lines = [f"{a} {b} {'target' if pool[a] == pool[b] else 'nontarget'}" for a, b in sorted(trials)]
         write_text(out / "test" / "trials", "\n".join(lines) + "\n")
-        counts.update(test=len(pool), trials=len(lines), target_trials=sum(x.endswith(" target") for x in lines),
-                      test_readers=len(set(pool.values())))
-        source = "x-vector trained on train-clean-5's training readers; trials among unseen readers (" + \
-            ", ".join(sources) + ")"
+        counts.update(
+            test=len(pool),
+            trials=len(lines),
+            target_trials=sum(x.endswith(" target") for x in lines),
+            test_readers=len(set(pool.values())),
+        )
+        source = (
+            "x-vector trained on train-clean-5's training readers; trials among unseen readers ("
+            + ", ".join(sources)
+            + ")"
+        )
     task_json(out, task=task, layout="mini_librispeech", source=str(src.resolve()), splits=source, counts=counts)
     return {"task": task, "out": str(out), **counts}

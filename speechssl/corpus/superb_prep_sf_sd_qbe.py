@@ -13,6 +13,7 @@
 
 Every missing file or malformed line raises an error naming the file (and line) and the reason.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,11 @@ SPLITS = ("train", "dev", "test")
 
 
 # ------------------------------------------------------------------------------------ Audio SNIPS (SF)
-SNIPS_SPEAKERS = {"train": ("Ivy", "Joanna", "Joey", "Justin", "Kendra", "Kimberly", "Matthew", "Salli"),
-                  "dev": ("Aditi", "Amy", "Geraint", "Nicole"),
-                  "test": ("Brian", "Emma", "Raveena", "Russell")}
+SNIPS_SPEAKERS = {
+    "train": ("Ivy", "Joanna", "Joey", "Justin", "Kendra", "Kimberly", "Matthew", "Salli"),
+    "dev": ("Aditi", "Amy", "Geraint", "Nicole"),
+    "test": ("Brian", "Emma", "Raveena", "Russell"),
+}
 SNIPS_DIRS = {"train": "train", "dev": "valid", "test": "test"}
 
 
@@ -72,8 +75,11 @@ def read_snips_labels(path: Path) -> Dict[str, dict]:
         words = words[2:-1]
         if len(tags) != len(words) + 2:
             raise InputError(f"{path}:{n}: {len(words)} words but {len(tags) - 2} slot tags")
-        labels[head.split()[0]] = {"text": " ".join(w.upper() for w in words),
-                                   "slots": iob_to_slot_text(words, tags[1:-1]), "intent": tags[-1]}
+        labels[head.split()[0]] = {
+            "text": " ".join(w.upper() for w in words),
+            "slots": iob_to_slot_text(words, tags[1:-1]),
+            "intent": tags[-1],
+        }
     return labels
 
 
@@ -95,11 +101,23 @@ def prepare_snips(root, out_root) -> Dict[str, int]:
                 unlabelled.append(wav.name)
                 continue
             lab = labels[wav.stem]
-            rows.append({"utt": wav.stem, "wav": str(wav.resolve()), "spk": spk, "text": lab["text"],
-                         "slots": lab["slots"], "label": lab["intent"]})
+            rows.append(
+                {
+                    "utt": wav.stem,
+                    "wav": str(wav.resolve()),
+                    "spk": spk,
+                    "text": lab["text"],
+                    "slots": lab["slots"],
+                    "label": lab["intent"],
+                }
+            )
         if unlabelled:
-            log.warning("%s: %d recordings have no line in all.iob.snips.txt and are left out (first: %s)",
-                        wav_dir, len(unlabelled), unlabelled[0])
+            log.warning(
+                "%s: %d recordings have no line in all.iob.snips.txt and are left out (first: %s)",
+                wav_dir,
+                len(unlabelled),
+                unlabelled[0],
+            )
         write_split(out / split, rows, ["text.slot", "utt2label", "text"])
         counts[split] = len(rows)
     _task_json(out, task="sf", layout="snips", source=str(root.resolve()), counts=counts)
@@ -107,8 +125,11 @@ def prepare_snips(root, out_root) -> Dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------ LibriMix (SD)
-LIBRIMIX_SPLITS = {"train": ("train-100", "train_clean_100"), "dev": ("dev", "dev_clean"),
-                   "test": ("test", "test_clean")}
+LIBRIMIX_SPLITS = {
+    "train": ("train-100", "train_clean_100"),
+    "dev": ("dev", "dev_clean"),
+    "test": ("test", "test_clean"),
+}
 
 
 def _read_activity_rttm(path: Path) -> Dict[str, List[tuple]]:
@@ -136,8 +157,9 @@ def prepare_librimix(root, out_root, mode: str = "max", rate: str = "16k") -> Di
     counts = {}
     for split, (mix_split, rttm_name) in LIBRIMIX_SPLITS.items():
         meta = _need(base / "metadata" / f"mixture_{mix_split}_mix_both.csv", "Libri2Mix mixture metadata")
-        activity = _read_activity_rttm(_need(root / "metadata" / "LibriSpeech" / f"{rttm_name}.rttm",
-                                             "LibriSpeech speech activity of the sources"))
+        activity = _read_activity_rttm(
+            _need(root / "metadata" / "LibriSpeech" / f"{rttm_name}.rttm", "LibriSpeech speech activity of the sources")
+        )
         rows, rttm = [], []
         with open(meta, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -147,19 +169,22 @@ def prepare_librimix(root, out_root, mode: str = "max", rate: str = "16k") -> Di
             for n, rec in enumerate(reader, 2):
                 mix_id = rec["mixture_ID"]
                 wav = Path(rec["mixture_path"])
-                if not wav.is_file():           # metadata written on another machine: the standard place
+                if not wav.is_file():  # metadata written on another machine: the standard place
                     wav = base / mix_split / "mix_both" / f"{mix_id}.wav"
                 if not wav.is_file():
-                    raise MissingInputError(f"{meta}:{n}: mixture {mix_id}: neither {rec['mixture_path']} nor {wav} exists")
+                    raise MissingInputError(
+                        f"{meta}:{n}: mixture {mix_id}: neither {rec['mixture_path']} nor {wav} exists"
+                    )
                 sources = mix_id.split("_")
                 if len(sources) != 2:
                     raise InputError(f"{meta}:{n}: mixture_ID {mix_id!r} is not two utterance ids joined by '_'")
                 for src in sources:
                     spk = src.split("-")[0]
-                    segs = activity.get(src) or activity.get(src[len(spk) + 1:])
+                    segs = activity.get(src) or activity.get(src[len(spk) + 1 :])
                     if segs is None:
-                        raise MissingInputError(f"{meta}:{n}: source {src} of {mix_id} has no speech activity in "
-                                                f"{rttm_name}.rttm")
+                        raise MissingInputError(
+                            f"{meta}:{n}: source {src} of {mix_id} has no speech activity in {rttm_name}.rttm"
+                        )
                     for seg_spk, start, end in segs:
                         rttm.append(f"SPEAKER {mix_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {spk} <NA> <NA>")
                 rows.append({"utt": mix_id, "wav": str(wav.resolve()), "spk": mix_id})
@@ -219,16 +244,22 @@ def prepare_quesst14(root, out_root, language: str = "nnenglish") -> Dict[str, d
     counts = {}
     for split, key in (("dev", "dev"), ("test", "eval")):
         queries = _quesst_list(root, f"language_key_{key}.lst", language)
-        truth = _quesst_truth(_need(root / "scoring" / f"groundtruth_quesst14_{key}" / f"quesst14_{key}.rttm",
-                                    "QUESST 2014 ground truth"))
+        truth = _quesst_truth(
+            _need(root / "scoring" / f"groundtruth_quesst14_{key}" / f"quesst14_{key}.rttm", "QUESST 2014 ground truth")
+        )
         q_rows = [{"utt": q.stem, "wav": str(q.resolve()), "spk": q.stem, "label": q.stem} for q in queries]
-        d_rows = [{"utt": d.stem, "wav": str(d.resolve()), "spk": d.stem,
-                   "terms": " ".join(sorted(truth.get(d.stem, ())))} for d in docs]
+        d_rows = [
+            {"utt": d.stem, "wav": str(d.resolve()), "spk": d.stem, "terms": " ".join(sorted(truth.get(d.stem, ())))}
+            for d in docs
+        ]
         write_split(out / f"{split}_queries", q_rows, ["utt2label"])
         write_split(out / split, d_rows, ["utt2terms"])
         ids = {r["utt"] for r in q_rows}
-        counts[split] = {"queries": len(q_rows), "documents": len(d_rows),
-                         "queries_with_a_match": len(ids & {q for t in truth.values() for q in t})}
+        counts[split] = {
+            "queries": len(q_rows),
+            "documents": len(d_rows),
+            "queries_with_a_match": len(ids & {q for t in truth.values() for q in t}),
+        }
     _task_json(out, task="qbe", layout="quesst14", source=str(root.resolve()), language=language, counts=counts)
     return counts
 

@@ -13,6 +13,7 @@ Splits: ``train``, ``dev``, ``test`` (general sentences unseen in train) from th
 speakers, and ``test-unseen-speakers`` from held-out speakers. Every utterance draws from its
 own seeded generator, so the corpus depends only on preset and seed, not on worker timing.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,14 +41,11 @@ from .presets import PRESETS, Preset, clean_twin  # noqa: F401  (re-exported: th
 
 log = logging.getLogger(__name__)
 
-ACCENTS = ["en-us", "en", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan",
-           "en-gb-x-gbcwmd"]
+ACCENTS = ["en-us", "en", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
 MALE_VARIANTS = [f"m{i}" for i in range(1, 8)]
 FEMALE_VARIANTS = [f"f{i}" for i in range(1, 6)]
 SPLITS = ["train", "dev", "test", "test-unseen-speakers"]
 _CHAPTER = {"train": 101, "dev": 201, "test": 301, "test-unseen-speakers": 401}
-
-
 
 
 @dataclass
@@ -86,8 +84,10 @@ class UttPlan:
 def make_speakers(preset: Preset, seed: int) -> List[Speaker]:
     """Distinct (accent, variant) voices, alternating male/female, with random pitch/speed."""
     rng = np.random.default_rng([seed, 1])
-    combos = {"m": [(a, v) for a in ACCENTS for v in MALE_VARIANTS],
-              "f": [(a, v) for a in ACCENTS for v in FEMALE_VARIANTS]}
+    combos = {
+        "m": [(a, v) for a in ACCENTS for v in MALE_VARIANTS],
+        "f": [(a, v) for a in ACCENTS for v in FEMALE_VARIANTS],
+    }
     for g in combos:
         order = rng.permutation(len(combos[g]))
         combos[g] = [combos[g][i] for i in order]
@@ -97,12 +97,23 @@ def make_speakers(preset: Preset, seed: int) -> List[Speaker]:
         gender = "m" if i % 2 == 0 else "f"
         accent, variant = combos[gender][(i // 2) % len(combos[gender])]
         base = (25, 55) if gender == "m" else (45, 80)
-        speakers.append(Speaker(
-            id=100 + i, gender=gender, accent=accent, variant=variant,
-            pitch=int(rng.integers(*base)), pitch_range=int(rng.integers(30, 80)),
-            rate=int(rng.integers(140, 200)), seen=i < preset.seen_speakers,
-            channel=(augment.Channel.random(rng, preset.sample_rate)
-                     if preset.channel_colouring else augment.Channel(0.0, []))))
+        speakers.append(
+            Speaker(
+                id=100 + i,
+                gender=gender,
+                accent=accent,
+                variant=variant,
+                pitch=int(rng.integers(*base)),
+                pitch_range=int(rng.integers(30, 80)),
+                rate=int(rng.integers(140, 200)),
+                seen=i < preset.seen_speakers,
+                channel=(
+                    augment.Channel.random(rng, preset.sample_rate)
+                    if preset.channel_colouring
+                    else augment.Channel(0.0, [])
+                ),
+            )
+        )
     return speakers
 
 
@@ -131,19 +142,18 @@ def plan_corpus(preset: Preset, seed: int) -> List[UttPlan]:
 
     for split in SPLITS:
         group = [s for s in speakers if s.seen == (split != "test-unseen-speakers")]
-        count = (preset.unseen_utts_per_speaker if split == "test-unseen-speakers"
-                 else preset.utts_per_speaker[split])
+        count = preset.unseen_utts_per_speaker if split == "test-unseen-speakers" else preset.utts_per_speaker[split]
         for spk in group:
             for n in range(count):
                 p = next_prompt()
                 utt = f"{spk.id}-{_CHAPTER[split]}-{n:04d}"
-                plans.append(UttPlan(utt, split, spk, p.text, p.kind, p.keyword, p.intent,
-                                     seed=rng.randrange(2 ** 31)))
+                plans.append(UttPlan(utt, split, spk, p.text, p.kind, p.keyword, p.intent, seed=rng.randrange(2**31)))
     return plans
 
 
-def segments_from_events(events: Sequence[Tuple[str, int]], num_samples: int,
-                         ratio: float) -> List[Tuple[str, float, float]]:
+def segments_from_events(
+    events: Sequence[Tuple[str, int]], num_samples: int, ratio: float
+) -> List[Tuple[str, float, float]]:
     """espeak phoneme events ``(mnemonic, start_sample)`` -> ``(phone, start, end)`` samples
     in the output rate (``ratio`` = out_rate / espeak_rate). Leading audio before the first
     event is silence; modifiers extend the previous phone; adjacent silences merge."""
@@ -182,10 +192,17 @@ def synthesize_utterance(plan: UttPlan, preset: Preset):
     segs = segments_from_events(syn.phonemes, syn.audio.shape[0], ratio)
     wav = spk.channel.apply(wav, sr)
     if preset.session_eq:
-        wav = augment.Channel(tilt=float(rng.uniform(-0.3, 0.3)),
-                              bands=[(float(np.exp(rng.uniform(np.log(200), np.log(6000)))),
-                                      float(rng.uniform(-6, 6)), float(rng.uniform(0.7, 2.0)))
-                                     for _ in range(2)]).apply(wav, sr)
+        wav = augment.Channel(
+            tilt=float(rng.uniform(-0.3, 0.3)),
+            bands=[
+                (
+                    float(np.exp(rng.uniform(np.log(200), np.log(6000)))),
+                    float(rng.uniform(-6, 6)),
+                    float(rng.uniform(0.7, 2.0)),
+                )
+                for _ in range(2)
+            ],
+        ).apply(wav, sr)
     meta_aug: Dict[str, float] = {}
     if rng.random() < preset.reverb_prob:
         rt60 = float(rng.uniform(*preset.rt60_s))
@@ -199,10 +216,18 @@ def synthesize_utterance(plan: UttPlan, preset: Preset):
     gain = float(rng.uniform(0.25, 0.9)) / peak
     wav = (wav * gain).astype(np.float32)
     meta = {
-        "utt": plan.utt_id, "split": plan.split, "speaker": spk.id, "gender": spk.gender,
-        "text": plan.text, "kind": plan.kind, "keyword": plan.keyword,
+        "utt": plan.utt_id,
+        "split": plan.split,
+        "speaker": spk.id,
+        "gender": spk.gender,
+        "text": plan.text,
+        "kind": plan.kind,
+        "keyword": plan.keyword,
         "intent": list(plan.intent) if plan.intent else None,
-        "voice": spk.voice, "pitch": pitch, "rate": rate, "duration": round(wav.shape[0] / sr, 4),
+        "voice": spk.voice,
+        "pitch": pitch,
+        "rate": rate,
+        "duration": round(wav.shape[0] / sr, 4),
         "augment": meta_aug,
         "phones": [[p, round(s / sr, 4), round(e / sr, 4)] for p, s, e in segs],
     }
@@ -235,8 +260,9 @@ def preset_rate() -> int:
     return _WORKER["preset"].sample_rate  # type: ignore[union-attr]
 
 
-def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
-                      num_workers: Optional[int] = None, progress: bool = True) -> dict:
+def synthesize_corpus(
+    root: os.PathLike, preset="mini", seed: int = 0, num_workers: Optional[int] = None, progress: bool = True
+) -> dict:
     """Build the corpus at ``root`` (skipped when a complete one with the same preset and seed
     is there). An interrupted build resumes from ``root + '.partial'``. Returns the summary."""
 
@@ -253,9 +279,11 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
         if summary.get("preset") == preset and summary.get("seed") == seed:
             log.info("corpus at %s is complete; nothing to do", root)
             return summary
-        raise OutputExistsError(f"{root} holds a different corpus (preset "
-                              f"{summary.get('preset')}, seed {summary.get('seed')}); "
-                              "remove it or choose another directory")
+        raise OutputExistsError(
+            f"{root} holds a different corpus (preset "
+            f"{summary.get('preset')}, seed {summary.get('seed')}); "
+            "remove it or choose another directory"
+        )
     if root.exists() and any(root.iterdir()):
         raise OutputExistsError(f"{root} exists and is not a finished corpus; remove it first")
     build = Path(str(root) + ".partial")
@@ -269,8 +297,7 @@ def synthesize_corpus(root: os.PathLike, preset="mini", seed: int = 0,
     ctx = mp.get_context("spawn")  # espeak-ng keeps global state: one fresh library per worker
     with ctx.Pool(workers, initializer=_worker_init, initargs=(str(build), cfg)) as pool:
         it = pool.imap(_worker_run, plans, chunksize=8)
-        for meta in tqdm(it, total=len(plans), desc=f"synthesizing {preset}", unit="utt",
-                         disable=not progress):
+        for meta in tqdm(it, total=len(plans), desc=f"synthesizing {preset}", unit="utt", disable=not progress):
             metas.append(meta)
     _write_manifests(build, plans, metas, cfg)
     elapsed = time.time() - start
@@ -308,8 +335,7 @@ def _write_manifests(build: Path, plans: List[UttPlan], metas: List[dict], cfg: 
         f.write("speaker\tgender\tvoice\tpitch\trange\trate\tseen\tchannel\n")
         for s in sorted(speakers.values(), key=lambda s: s.id):
             ch = json.dumps(asdict(s.channel))
-            f.write(f"{s.id}\t{s.gender}\t{s.voice}\t{s.pitch}\t{s.pitch_range}\t{s.rate}\t"
-                    f"{int(s.seen)}\t{ch}\n")
+            f.write(f"{s.id}\t{s.gender}\t{s.voice}\t{s.pitch}\t{s.pitch_range}\t{s.rate}\t{int(s.seen)}\t{ch}\n")
     phones = "".join(f"{p} {i}\n" for i, p in enumerate(PHONE_SET))
     (build / "phones.txt").write_text(phones)  # not atomic: staged in build/
 
@@ -318,14 +344,23 @@ def _summarize(metas: List[dict], cfg: Preset, seed: int, elapsed: float, worker
     per_split = {}
     for split in SPLITS:
         ms = [m for m in metas if m["split"] == split]
-        per_split[split] = {"utterances": len(ms),
-                            "speakers": len({m["speaker"] for m in ms}),
-                            "hours": round(sum(m["duration"] for m in ms) / 3600, 4)}
+        per_split[split] = {
+            "utterances": len(ms),
+            "speakers": len({m["speaker"] for m in ms}),
+            "hours": round(sum(m["duration"] for m in ms) / 3600, 4),
+        }
     total = sum(m["duration"] for m in metas)
-    return {"preset": cfg.name, "seed": seed, "sample_rate": cfg.sample_rate,
-            "utterances": len(metas), "speakers": len({m["speaker"] for m in metas}),
-            "seconds": round(total, 2), "splits": per_split,
-            "kinds": {k: sum(m["kind"] == k for m in metas) for k in ("sentence", "command", "keyword")},
-            "vocabulary": len({w for m in metas for w in m["text"].split()}),
-            "build_seconds": round(elapsed, 2), "workers": workers,
-            "audio_seconds_per_second": round(total / max(elapsed, 1e-9), 1)}
+    return {
+        "preset": cfg.name,
+        "seed": seed,
+        "sample_rate": cfg.sample_rate,
+        "utterances": len(metas),
+        "speakers": len({m["speaker"] for m in metas}),
+        "seconds": round(total, 2),
+        "splits": per_split,
+        "kinds": {k: sum(m["kind"] == k for m in metas) for k in ("sentence", "command", "keyword")},
+        "vocabulary": len({w for m in metas for w in m["text"].split()}),
+        "build_seconds": round(elapsed, 2),
+        "workers": workers,
+        "audio_seconds_per_second": round(total / max(elapsed, 1e-9), 1),
+    }

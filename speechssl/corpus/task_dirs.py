@@ -1,5 +1,6 @@
 """Writing SUPERB task dirs: one split's data dir from rows, ``task.json``, and the missing-file check that
 names what was expected. Shared by the layout preparers (:mod:`.superb_prep`, :mod:`.superb_prep_sf_sd_qbe`)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,13 @@ from ..errors import MissingInputError
 from ..utils.atomic import write_text
 
 # the row field each label table is written from
-TABLE_FIELDS = {"utt2label": "label", "text": "text", "text.phone": "phones", "text.slot": "slots",
-                "utt2terms": "terms"}
+TABLE_FIELDS = {
+    "utt2label": "label",
+    "text": "text",
+    "text.phone": "phones",
+    "text.slot": "slots",
+    "utt2terms": "terms",
+}
 
 
 def write_split(out: Path, rows: List[dict], tables: Iterable[str] = ()) -> DataDir:
@@ -47,6 +53,7 @@ def write_split(out: Path, rows: List[dict], tables: Iterable[str] = ()) -> Data
 
 def seconds(path: str) -> float:
     import soundfile
+
     return soundfile.info(path).duration
 
 

@@ -1,4 +1,5 @@
 """AVA-ActiveSpeaker / UniTalk CSV files: the face boxes, labels and ids of every face-frame."""
+
 from __future__ import annotations
 
 import csv

@@ -1,9 +1,11 @@
 """Batches of utterances bounded by padded duration, from length-sorted lists."""
+
 from typing import Dict, List, Optional, Sequence
 
 
-def duration_batches(utts: Sequence[str], durations: Dict[str, float], max_seconds: float,
-                     max_utts: Optional[int] = None) -> List[List[str]]:
+def duration_batches(
+    utts: Sequence[str], durations: Dict[str, float], max_seconds: float, max_utts: Optional[int] = None
+) -> List[List[str]]:
     """Sort by duration and cut batches whose *padded* size (``len * longest``) stays under ``max_seconds``.
 
     An utterance longer than ``max_seconds`` gets a batch of its own rather than being dropped.

@@ -6,6 +6,7 @@ inputs; relative audio paths are made absolute so they resolve from the combined
 only some inputs (``text``, ``utt2dur``, extras) are kept only when every input has them, and the result
 says which were dropped.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,10 @@ def _merge(name: str, tables: Sequence[Tuple[Path, Dict]], into: Dict) -> None:
     for src, table in tables:
         for key, value in table.items():
             if key in into and into[key] != value:
-                raise InputError(f"{name}: id {key!r} is in {owner[key]} and {src} with different entries "
-                                 f"({into[key]!r} vs {value!r})")
+                raise InputError(
+                    f"{name}: id {key!r} is in {owner[key]} and {src} with different entries "
+                    f"({into[key]!r} vs {value!r})"
+                )
             into[key], owner[key] = value, owner.get(key, src)
 
 

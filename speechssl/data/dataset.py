@@ -1,4 +1,5 @@
 """Audio + frame-label datasets for pretraining, on Kaldi data dirs."""
+
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,7 @@ class LabelSet:
 
 def utterance_seed(seed: int, epoch: int, utt: str) -> int:
     """A stable per-utterance, per-epoch seed: crops and masks do not depend on batch or rank."""
-    return (zlib.crc32(utt.encode()) * 1_000_003 + seed * 7919 + epoch * 104_729) % (2 ** 31)
+    return (zlib.crc32(utt.encode()) * 1_000_003 + seed * 7919 + epoch * 104_729) % (2**31)
 
 
 class AudioLabelDataset(torch.utils.data.Dataset):
@@ -40,8 +41,15 @@ class AudioLabelDataset(torch.utils.data.Dataset):
     starts on a label boundary of the coarsest label set, so labels and audio stay in step.
     """
 
-    def __init__(self, data_dir, label_sets: Sequence[LabelSet] = (), crop_seconds: Optional[float] = None,
-                 min_seconds: float = 0.0, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
+    def __init__(
+        self,
+        data_dir,
+        label_sets: Sequence[LabelSet] = (),
+        crop_seconds: Optional[float] = None,
+        min_seconds: float = 0.0,
+        sample_rate: int = SAMPLE_RATE,
+        normalize: bool = False,
+    ):
 
         self.data = DataDir.read(data_dir)
         self.label_sets = list(label_sets)
@@ -80,27 +88,38 @@ class AudioLabelDataset(torch.utils.data.Dataset):
         if self.crop and len(wav) > self.crop:
             rng = np.random.default_rng(seed)
             start = int(rng.integers(0, (len(wav) - self.crop) // self._align + 1)) * self._align
-            wav = wav[start:start + self.crop]
+            wav = wav[start : start + self.crop]
         if self.normalize:
             wav = (wav - wav.mean()) / max(float(wav.std()), 1e-5)
         labels = []
         for ls in self.label_sets:
             hop = int(round(self.sample_rate / ls.rate))
-            lab = ls.labels[utt][start // hop:]
+            lab = ls.labels[utt][start // hop :]
             labels.append(torch.from_numpy(np.asarray(lab, dtype=np.int64)))
-        return {"utt": utt, "wav": torch.from_numpy(np.ascontiguousarray(wav)), "labels": labels, "seed": seed,
-                "start": start}
+        return {
+            "utt": utt,
+            "wav": torch.from_numpy(np.ascontiguousarray(wav)),
+            "labels": labels,
+            "seed": seed,
+            "start": start,
+        }
 
 
 def collate_audio_labels(items: List[dict]) -> dict:
     """Pad waveforms (zeros) and labels (-100 = ignore) into a batch."""
     lengths = torch.tensor([it["wav"].shape[0] for it in items])
     wavs = torch.nn.utils.rnn.pad_sequence([it["wav"] for it in items], batch_first=True)
-    labels = [torch.nn.utils.rnn.pad_sequence([it["labels"][i] for it in items], batch_first=True,
-                                              padding_value=-100)
-              for i in range(len(items[0]["labels"]))]
-    return {"utts": [it["utt"] for it in items], "wavs": wavs, "lengths": lengths, "labels": labels,
-            "seeds": torch.tensor([it["seed"] for it in items])}
+    labels = [
+        torch.nn.utils.rnn.pad_sequence([it["labels"][i] for it in items], batch_first=True, padding_value=-100)
+        for i in range(len(items[0]["labels"]))
+    ]
+    return {
+        "utts": [it["utt"] for it in items],
+        "wavs": wavs,
+        "lengths": lengths,
+        "labels": labels,
+        "seeds": torch.tensor([it["seed"] for it in items]),
+    }
 
 
 class AudioTextDataset(AudioLabelDataset):
@@ -109,16 +128,26 @@ class AudioTextDataset(AudioLabelDataset):
     Utterances longer than ``max_seconds`` are left out (and counted in the log); an utterance
     without a transcript is an error that names it."""
 
-    def __init__(self, data_dir, vocab, text_file: str = "text", min_seconds: float = 0.0,
-                 max_seconds: Optional[float] = None, sample_rate: int = SAMPLE_RATE, normalize: bool = False):
+    def __init__(
+        self,
+        data_dir,
+        vocab,
+        text_file: str = "text",
+        min_seconds: float = 0.0,
+        max_seconds: Optional[float] = None,
+        sample_rate: int = SAMPLE_RATE,
+        normalize: bool = False,
+    ):
         super().__init__(data_dir, (), None, min_seconds, sample_rate, normalize)
         table = self.data.text if text_file == "text" else self.data.extra.get(text_file)
         if table is None:
             raise MissingInputError(f"{data_dir}/{text_file}: no transcripts")
         missing = [u for u in self.utts if u not in table]
         if missing:
-            raise InputError(f"{data_dir}/{text_file}: {len(missing)} utterances have no transcript "
-                             f"(first: {', '.join(missing[:5])}); fix with `speechssl data fix`")
+            raise InputError(
+                f"{data_dir}/{text_file}: {len(missing)} utterances have no transcript "
+                f"(first: {', '.join(missing[:5])}); fix with `speechssl data fix`"
+            )
         if max_seconds:
             long = [u for u in self.utts if self.durations[u] > max_seconds]
             if long:

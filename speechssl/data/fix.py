@@ -1,5 +1,6 @@
 """``data fix``: Kaldi's ``fix_data_dir.sh`` with a report of every dropped id and a backup that is
 always made when the output is the input folder, however either is spelled."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,10 @@ class FixReport:
     backup: Optional[Path]
 
     def lines(self, show: int = 10) -> List[str]:
-        out = [f"{self.out}: kept {self.kept} of {self.total} utterances"
-               + (f" (originals in {self.backup})" if self.backup else "")]
+        out = [
+            f"{self.out}: kept {self.kept} of {self.total} utterances"
+            + (f" (originals in {self.backup})" if self.backup else "")
+        ]
         for reason, ids in sorted(self.dropped.items()):
             more = f" ... (+{len(ids) - show})" if len(ids) > show else ""
             out.append(f"  dropped {len(ids)}: {reason}: {' '.join(ids[:show])}{more}")

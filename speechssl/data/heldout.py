@@ -1,5 +1,6 @@
 """Speaker-disjoint held-out splits for corpora without dev or test audio (Mini LibriSpeech's train-clean-5
 alone, Libri-light's limited-supervision sets): whole readers leave the training set."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def split_by_reader(d: DataDir, held_out: Dict[str, Sequence[str]], rest: str = 
     for name, group in held_out.items():
         for r in group:
             if r not in present:
-                raise InputError(f"held-out split {name}: reader {r} has no utterance in {d.path or 'the data'} "
-                                 f"(readers: {' '.join(sorted(present, key=_num))})")
+                raise InputError(
+                    f"held-out split {name}: reader {r} has no utterance in {d.path or 'the data'} "
+                    f"(readers: {' '.join(sorted(present, key=_num))})"
+                )
             if r in owner:
                 raise InputError(f"reader {r} is in held-out splits {owner[r]} and {name}")
             owner[r] = name
@@ -41,8 +44,9 @@ def split_by_reader(d: DataDir, held_out: Dict[str, Sequence[str]], rest: str = 
     return {name: d.subset(utts) for name, utts in groups.items()}
 
 
-def write_reader_splits(data_dir: os.PathLike, out_parent: os.PathLike, held_out: Dict[str, Sequence[str]],
-                        rest: str = "train") -> Dict[str, DataDir]:
+def write_reader_splits(
+    data_dir: os.PathLike, out_parent: os.PathLike, held_out: Dict[str, Sequence[str]], rest: str = "train"
+) -> Dict[str, DataDir]:
     """Read ``data_dir``, split it by reader and write each split to ``out_parent/<name>``."""
     d = DataDir.read(data_dir)
     splits = split_by_reader(d, held_out, rest)

@@ -7,6 +7,7 @@ from ``utt2spk``. Ids sort as Kaldi sorts them (bytewise, ``LC_ALL=C``).
 
 Relative audio paths in ``wav.scp`` are resolved against the data dir itself.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,12 +32,27 @@ _CORE = ("wav.scp", "utt2spk", "spk2utt", "segments", "text", "utt2dur")
 VERBATIM_IN_MEMORY_BYTES = 50_000_000  # larger carried files stay on disk and are copied
 
 # Files that are not per-utterance tables and are carried verbatim.
-_VERBATIM = ("alignments.ctm", "spk2gender", "trials", "frame_shift", "reco2dur", "feats.scp",
-             "cmvn.scp", "conf", "reco2file_and_channel")
+_VERBATIM = (
+    "alignments.ctm",
+    "spk2gender",
+    "trials",
+    "frame_shift",
+    "reco2dur",
+    "feats.scp",
+    "cmvn.scp",
+    "conf",
+    "reco2file_and_channel",
+)
 # Carried files whose lines are keyed (first field) by an utterance, a speaker or a recording: a subset keeps
 # the lines of what it keeps (Kaldi's fix_data_dir.sh filters them the same way).
-_KEYED_BY = {"feats.scp": "utt", "alignments.ctm": "utt", "cmvn.scp": "spk", "spk2gender": "spk",
-             "reco2dur": "reco", "reco2file_and_channel": "reco"}
+_KEYED_BY = {
+    "feats.scp": "utt",
+    "alignments.ctm": "utt",
+    "cmvn.scp": "spk",
+    "spk2gender": "spk",
+    "reco2dur": "reco",
+    "reco2file_and_channel": "reco",
+}
 
 
 class DataDirError(InputError):
@@ -129,8 +145,7 @@ class DataDir:
             raise DataDirError(f"{path}: not a directory")
         for required in ("wav.scp", "utt2spk"):
             if not (path / required).is_file():
-                raise DataDirError(f"{path / required}: missing (a data dir needs wav.scp and "
-                                   "utt2spk)")
+                raise DataDirError(f"{path / required}: missing (a data dir needs wav.scp and utt2spk)")
         d = cls(path=path)
         for f in sorted(p for p in path.iterdir() if p.is_file()):
             name = f.name
@@ -178,8 +193,7 @@ class DataDir:
         write_table(path / "utt2spk", self.utt2spk)
         write_table(path / "spk2utt", {s: " ".join(u) for s, u in self.spk2utt.items()})
         if self.segments is not None:
-            write_table(path / "segments",
-                        {u: f"{r} {s:.3f} {e:.3f}" for u, (r, s, e) in self.segments.items()})
+            write_table(path / "segments", {u: f"{r} {s:.3f} {e:.3f}" for u, (r, s, e) in self.segments.items()})
         if self.text is not None:
             write_table(path / "text", self.text)
         if self.utt2dur is not None:
@@ -284,8 +298,11 @@ class DataDir:
             if isinstance(content, Path):
                 content = content.read_text(encoding="utf-8", errors="replace")
             if content is not None:
-                sub.verbatim[name] = "".join(line for line in content.splitlines(keepends=True)
-                                             if not line.split() or line.split()[0] in kept[by])
+                sub.verbatim[name] = "".join(
+                    line
+                    for line in content.splitlines(keepends=True)
+                    if not line.split() or line.split()[0] in kept[by]
+                )
         return sub
 
     # ---------------------------------------------------------------- checking
@@ -312,10 +329,14 @@ class DataDir:
         problems: List[Problem] = []
         utts = set(self.utt2spk)
         if self.segments is None:
-            problems += [Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in wav.scp")
-                         for u in sorted(utts - set(self.wav_scp))]
-            problems += [Problem("wav.scp", line_of["wav.scp"].get(u), f"{u} not in utt2spk")
-                         for u in sorted(set(self.wav_scp) - utts)]
+            problems += [
+                Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in wav.scp")
+                for u in sorted(utts - set(self.wav_scp))
+            ]
+            problems += [
+                Problem("wav.scp", line_of["wav.scp"].get(u), f"{u} not in utt2spk")
+                for u in sorted(set(self.wav_scp) - utts)
+            ]
             return problems
         for n, utt, v in raw.get("segments", []):
             parts = v.split()
@@ -333,10 +354,14 @@ class DataDir:
                 problems.append(Problem("segments", n, f"{utt}: need 0 <= start < end, got {s} {e}"))
             if parts[0] not in self.wav_scp:
                 problems.append(Problem("segments", n, f"{utt}: recording {parts[0]!r} not in wav.scp"))
-        problems += [Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in segments")
-                     for u in sorted(utts - set(self.segments))]
-        problems += [Problem("segments", line_of.get("segments", {}).get(u), f"{u} not in utt2spk")
-                     for u in sorted(set(self.segments) - utts)]
+        problems += [
+            Problem("utt2spk", line_of["utt2spk"].get(u), f"{u} has no entry in segments")
+            for u in sorted(utts - set(self.segments))
+        ]
+        problems += [
+            Problem("segments", line_of.get("segments", {}).get(u), f"{u} not in utt2spk")
+            for u in sorted(set(self.segments) - utts)
+        ]
         return problems
 
     def _table_problems(self, raw, line_of) -> List[Problem]:
@@ -346,8 +371,10 @@ class DataDir:
         for name, table in {"text": self.text, "utt2dur": self.utt2dur, **self.extra}.items():
             if table is None:
                 continue
-            problems += [Problem(name, line_of.get(name, {}).get(u), f"{u} is in {name} but not in utt2spk/wav.scp")
-                         for u in sorted(set(table) - utts)]
+            problems += [
+                Problem(name, line_of.get(name, {}).get(u), f"{u} is in {name} but not in utt2spk/wav.scp")
+                for u in sorted(set(table) - utts)
+            ]
             if name in ("text", "utt2dur"):
                 problems += [Problem(name, None, f"{u} has no entry in {name}") for u in sorted(utts - set(table))]
         for n, k, v in raw.get("utt2dur", []):
@@ -365,20 +392,29 @@ class DataDir:
             derived = self.spk2utt
             for n, spk, v in raw["spk2utt"]:
                 if spk and sorted(v.split(), key=_sort_key) != derived.get(spk, []):
-                    problems.append(Problem("spk2utt", n, f"speaker {spk!r} disagrees with utt2spk (regenerate spk2utt)"))
+                    problems.append(
+                        Problem("spk2utt", n, f"speaker {spk!r} disagrees with utt2spk (regenerate spk2utt)")
+                    )
             missing = set(derived) - {k for _, k, _ in raw["spk2utt"]}
             problems += [Problem("spk2utt", None, f"speaker {spk!r} missing") for spk in sorted(missing)]
         for utt, spk in sorted(self.utt2spk.items()):
             if not utt.startswith(spk):
-                problems.append(Problem("utt2spk", line_of["utt2spk"].get(utt),
-                                        f"speaker {spk!r} is not a prefix of {utt!r}: Kaldi sorting by utterance may "
-                                        "then break speaker order", "warning"))
+                problems.append(
+                    Problem(
+                        "utt2spk",
+                        line_of["utt2spk"].get(utt),
+                        f"speaker {spk!r} is not a prefix of {utt!r}: Kaldi sorting by utterance may "
+                        "then break speaker order",
+                        "warning",
+                    )
+                )
                 break  # one warning is enough
         return problems
 
     def _raw_from_tables(self) -> Dict[str, List[Tuple[int, str, str]]]:
         def rows(table):
             return [(i + 1, k, str(table[k])) for i, k in enumerate(sorted(table, key=_sort_key))]
+
         raw = {"wav.scp": rows(self.wav_scp), "utt2spk": rows(self.utt2spk)}
         if self.text is not None:
             raw["text"] = rows(self.text)
@@ -403,9 +439,13 @@ class DataDir:
             if orphan and name not in ("spk2utt", "spk2gender"):
                 dropped[f"lines in {name} for no utterance in utt2spk"] += orphan
         if self.segments is not None:
-            no_audio = {u for u in keep if u not in self.segments
-                        or self.segments[u][0] not in self.wav_scp
-                        or not (0 <= self.segments[u][1] < self.segments[u][2])}
+            no_audio = {
+                u
+                for u in keep
+                if u not in self.segments
+                or self.segments[u][0] not in self.wav_scp
+                or not (0 <= self.segments[u][1] < self.segments[u][2])
+            }
         else:
             no_audio = keep - set(self.wav_scp)
         dropped["no audio (wav.scp/segments)"] += no_audio

@@ -6,6 +6,7 @@ phones by ``phones/phones_mapping.json``). The standard sets: ``10min`` = fold `
 folds, ``10h`` = ``1h`` + ``9h``. Each set's data dir gets ``text`` (words), ``text.phone`` (the phone
 transcription, when the phones file covers it), ``utt2reader`` and ``utt2cond`` (clean / other).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,16 +30,22 @@ def find_librilight_root(corpus_dir: os.PathLike) -> Path:
     for root in (corpus_dir, corpus_dir / "librispeech_finetuning"):
         if (root / "1h").is_dir():
             return root
-    raise DataDirError(f"{corpus_dir}: no Libri-light limited-supervision set (1h/) in it or in "
-                       f"{corpus_dir / 'librispeech_finetuning'}")
+    raise DataDirError(
+        f"{corpus_dir}: no Libri-light limited-supervision set (1h/) in it or in "
+        f"{corpus_dir / 'librispeech_finetuning'}"
+    )
 
 
 def _folders(root: Path, name: str) -> List[Tuple[str, Path]]:
     """``(condition, folder)`` of each LibriSpeech-layout folder a set is made of."""
     if name not in SETS:
         raise DataDirError(f"Libri-light set {name!r}: expected one of {', '.join(SETS)}")
-    parts = {"10min": ["1h/0"], "1h": [f"1h/{k}" for k in range(6)], "9h": ["9h"],
-             "10h": [f"1h/{k}" for k in range(6)] + ["9h"]}.get(name, [name])
+    parts = {
+        "10min": ["1h/0"],
+        "1h": [f"1h/{k}" for k in range(6)],
+        "9h": ["9h"],
+        "10h": [f"1h/{k}" for k in range(6)] + ["9h"],
+    }.get(name, [name])
     folders = []
     for part in parts:
         if not (root / part).is_dir():
@@ -90,8 +97,9 @@ def prepare_librilight(corpus_dir: os.PathLike, name: str, out_dir: os.PathLike)
         covered = {u: p for u, p in phones.items() if u in d.utt2spk}
         missing = len(d.utt2spk) - len(covered)
         if missing:
-            log.warning("Libri-light %s: %d of %d utterances have no phone transcription", name, missing,
-                        len(d.utt2spk))
+            log.warning(
+                "Libri-light %s: %d of %d utterances have no phone transcription", name, missing, len(d.utt2spk)
+            )
         d.extra["text.phone"] = covered
     d.compute_utt2dur()
     d.write(out_dir)

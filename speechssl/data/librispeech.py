@@ -1,4 +1,5 @@
 """The LibriSpeech layout as Kaldi data dirs (as Kaldi's ``local/data_prep.sh``), and frame labels from CTM."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,7 @@ def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLi
     read_chapters(src, d, extra["utt2reader"])
     if not d.utt2spk:
         raise DataDirError(f"{src}: no */*/*.trans.txt transcripts found")
-    speakers_txt = next((p for p in (corpus_dir / "SPEAKERS.TXT", src.parent / "SPEAKERS.TXT")
-                         if p.exists()), None)
+    speakers_txt = next((p for p in (corpus_dir / "SPEAKERS.TXT", src.parent / "SPEAKERS.TXT") if p.exists()), None)
     if speakers_txt is not None:
         gender = {}
         for line in speakers_txt.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -40,8 +40,7 @@ def prepare_librispeech(corpus_dir: os.PathLike, subset: str, out_dir: os.PathLi
                 continue
             cols = [c.strip() for c in line.split("|")]
             gender[cols[0]] = cols[1].lower()
-        spk_gender = {spk: gender[spk.split("-")[0]] for spk in set(d.utt2spk.values())
-                      if spk.split("-")[0] in gender}
+        spk_gender = {spk: gender[spk.split("-")[0]] for spk in set(d.utt2spk.values()) if spk.split("-")[0] in gender}
         if spk_gender:
             d.verbatim["spk2gender"] = "".join(f"{s} {g}\n" for s, g in sorted(spk_gender.items()))
     d.extra.update(extra)
@@ -82,10 +81,11 @@ def read_chapters(src: Path, d: DataDir, utt2reader: Dict[str, str]) -> None:
             parts = line.split(maxsplit=1)
             utt = parts[0]
             if not utt.startswith(f"{reader}-{chapter}-"):
-                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to "
-                                   f"{reader}-{chapter}")
-            audio = next((trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
-                          if (trans.parent / f"{utt}{ext}").exists()), None)
+                raise DataDirError(f"{trans}:{n}: utterance {utt!r} does not belong to {reader}-{chapter}")
+            audio = next(
+                (trans.parent / f"{utt}{ext}" for ext in (".flac", ".wav") if (trans.parent / f"{utt}{ext}").exists()),
+                None,
+            )
             if audio is None:
                 raise DataDirError(f"{trans}:{n}: no audio file {utt}.flac next to it")
             d.wav_scp[utt] = str(audio.resolve())
@@ -101,8 +101,10 @@ def find_librispeech_root(corpus_dir: os.PathLike, subsets: List[str]) -> Path:
     for root in (corpus_dir, corpus_dir / "LibriSpeech"):
         if subsets and (root / subsets[0]).is_dir():
             return root
-    raise DataDirError(f"{corpus_dir}: subset {subsets[0] if subsets else '?'} found neither in it nor in "
-                       f"{corpus_dir / 'LibriSpeech'} (point --corpus-dir at either, or pass --download true)")
+    raise DataDirError(
+        f"{corpus_dir}: subset {subsets[0] if subsets else '?'} found neither in it nor in "
+        f"{corpus_dir / 'LibriSpeech'} (point --corpus-dir at either, or pass --download true)"
+    )
 
 
 def read_ctm_frames(ctm_text: str, frame_shift: float = 0.01) -> Dict[str, List[str]]:

@@ -8,6 +8,7 @@ or many: a 2-process run with ``batch_seconds = S`` sees exactly the batches of 
 run with ``2 S``. ``state_dict`` records the epoch and the batches consumed, so a resumed run
 continues the epoch where it stopped instead of replaying it.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -19,9 +20,17 @@ from .batching import duration_batches, padding_ratio
 
 
 class BucketBatchSampler:
-    def __init__(self, utts: Sequence[str], durations: Dict[str, float], batch_seconds: float,
-                 max_utts: Optional[int] = None, shuffle: bool = True, seed: int = 0,
-                 num_replicas: int = 1, rank: int = 0):
+    def __init__(
+        self,
+        utts: Sequence[str],
+        durations: Dict[str, float],
+        batch_seconds: float,
+        max_utts: Optional[int] = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ):
         if batch_seconds <= 0:
             raise InputError(f"batch_seconds must be positive, got {batch_seconds}")
         self.shuffle, self.seed, self.num_replicas, self.rank = shuffle, seed, num_replicas, rank
@@ -70,7 +79,7 @@ class BucketBatchSampler:
         order = self.order(self.epoch)
         skip, self._skip = self._skip, 0
         for i in order[skip:]:
-            yield [(u, self.epoch) for u in self.global_batches[i][self.rank::self.num_replicas]]
+            yield [(u, self.epoch) for u in self.global_batches[i][self.rank :: self.num_replicas]]
 
     def state_dict(self, consumed: int) -> dict:
         return {"epoch": self.epoch, "consumed": consumed}

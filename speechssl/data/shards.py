@@ -19,6 +19,7 @@ Utterances are shuffled once with ``seed`` and packed in that order into shards 
 ``shard_seconds`` of audio, so shards mix speakers and chapters. Each shard is written atomically; a
 rerun after a kill writes only the missing ones; other settings in an existing folder are refused.
 """
+
 from __future__ import annotations
 
 import io
@@ -76,8 +77,9 @@ def _flac(wav: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_shards(data_dir, out, label_sets: Sequence = (), shard_seconds: float = 3600.0, seed: int = 0,
-                 progress: bool = True) -> Dict:
+def write_shards(
+    data_dir, out, label_sets: Sequence = (), shard_seconds: float = 3600.0, seed: int = 0, progress: bool = True
+) -> Dict:
     """Write ``data_dir`` (with optional :class:`~speechssl.data.dataset.LabelSet` s) as shards under ``out``.
 
     Returns the index. Labels are checked against each utterance's audio as in training.
@@ -87,15 +89,21 @@ def write_shards(data_dir, out, label_sets: Sequence = (), shard_seconds: float 
     except ImportError as e:
         raise ImportError("writing shards needs webdataset: pip install 'speechssl[shards]'") from e
     from .labels import check_label_counts
+
     data = DataDir.read(data_dir)
     durations = data.utt2dur or data.compute_utt2dur()
     durations = {u: durations[u] for u in data.utt_ids}
     samples = {u: int(round(d * SAMPLE_RATE)) for u, d in durations.items()}
     for ls in label_sets:
         check_label_counts(ls.labels, samples, ls.rate, source=ls.source or str(data_dir))
-    settings = {"data": str(Path(data_dir).resolve()), "utterances": len(durations),
-                "seconds": round(sum(durations.values()), 3), "shard_seconds": shard_seconds, "seed": seed,
-                "label_sets": [{"source": ls.source, "rate": ls.rate, "k": ls.num_classes} for ls in label_sets]}
+    settings = {
+        "data": str(Path(data_dir).resolve()),
+        "utterances": len(durations),
+        "seconds": round(sum(durations.values()), 3),
+        "shard_seconds": shard_seconds,
+        "seed": seed,
+        "label_sets": [{"source": ls.source, "rate": ls.rate, "k": ls.num_classes} for ls in label_sets],
+    }
     out = Path(out)
     _claim(out, settings)
     ctm = _read_ctm(Path(data_dir) / "alignments.ctm") if (Path(data_dir) / "alignments.ctm").is_file() else {}
@@ -106,11 +114,18 @@ def write_shards(data_dir, out, label_sets: Sequence = (), shard_seconds: float 
         listing = out / f"{name}.json"
         if not (listing.is_file() and (out / f"{name}.tar").is_file()):  # a killed run left it unwritten
             with atomic_path(out / f"{name}.tar") as tmp, open(tmp, "wb") as f:
-                writer = wds.TarWriter(f, mtime=0)   # fixed mtime: the same input gives the same bytes
+                writer = wds.TarWriter(f, mtime=0)  # fixed mtime: the same input gives the same bytes
                 for j, utt in enumerate(utts):
-                    sample = {"__key__": f"{j:09d}", "flac": _flac(data.load_audio(utt)),
-                              "json": {"utt": utt, "spk": data.utt2spk[utt], "samples": samples[utt],
-                                       **({"text": data.text[utt]} if data.text and utt in data.text else {})}}
+                    sample = {
+                        "__key__": f"{j:09d}",
+                        "flac": _flac(data.load_audio(utt)),
+                        "json": {
+                            "utt": utt,
+                            "spk": data.utt2spk[utt],
+                            "samples": samples[utt],
+                            **({"text": data.text[utt]} if data.text and utt in data.text else {}),
+                        },
+                    }
                     for k, ls in enumerate(label_sets):
                         lab = np.asarray(ls.labels[utt])
                         sample[f"lab{k}.npy"] = lab.astype(np.int16 if ls.num_classes <= 32767 else np.int32)
@@ -135,8 +150,9 @@ def _claim(out: Path, settings: Dict) -> None:
         old = json.loads(spec.read_text())
         diff = [f"{k}: {old.get(k)!r} there, {v!r} now" for k, v in settings.items() if old.get(k) != v]
         if diff:
-            raise InputError(f"{out}: shards made with other settings ({'; '.join(diff)}); use another --out "
-                             "or remove the folder")
+            raise InputError(
+                f"{out}: shards made with other settings ({'; '.join(diff)}); use another --out or remove the folder"
+            )
     else:
         write_json(spec, settings)
 
@@ -144,8 +160,10 @@ def _claim(out: Path, settings: Dict) -> None:
 def read_index(folder) -> Dict:
     path = Path(folder) / INDEX
     if not path.is_file():
-        raise MissingInputError(f"{folder}: no {INDEX} (not a shard folder written by `speechssl data shard`, "
-                                "or its writing did not finish)")
+        raise MissingInputError(
+            f"{folder}: no {INDEX} (not a shard folder written by `speechssl data shard`, "
+            "or its writing did not finish)"
+        )
     return json.loads(path.read_text())
 
 
@@ -158,6 +176,7 @@ def iter_shard(folder, name: str, keys: Optional[set] = None):
     """``(key, members)`` of a shard, in file order; ``members`` maps extension -> bytes. With ``keys``,
     members of other samples are skipped without being kept."""
     import tarfile
+
     path = Path(folder) / f"{name}.tar"
     current, members = None, {}
     with tarfile.open(path, mode="r|") as tar:
@@ -186,5 +205,4 @@ def decode_sample(members: Dict[str, bytes], num_label_sets: int):
     return wav, meta, labels, ali
 
 
-__all__ = ["decode_sample", "iter_shard", "plan_shards", "read_index", "read_listing", "shard_name",
-           "write_shards"]
+__all__ = ["decode_sample", "iter_shard", "plan_shards", "read_index", "read_listing", "shard_name", "write_shards"]

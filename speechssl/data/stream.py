@@ -16,6 +16,7 @@ of its batches went by and skips them in its plan (without reading their audio),
 exactly the batch that would have come next. Crops use the same per-utterance, per-epoch seed as the
 Kaldi-dir path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,9 +60,20 @@ class ShardStream(torch.utils.data.IterableDataset):
         rank, world: this process among ``world``. start_batch: batches this rank already consumed (resume).
     """
 
-    def __init__(self, folder, batch_seconds: float, crop_seconds: Optional[float] = None, min_seconds: float = 0.0,
-                 max_utts: Optional[int] = None, normalize: bool = False, seed: int = 0, window: int = 1000,
-                 rank: int = 0, world: int = 1, start_batch: int = 0):
+    def __init__(
+        self,
+        folder,
+        batch_seconds: float,
+        crop_seconds: Optional[float] = None,
+        min_seconds: float = 0.0,
+        max_utts: Optional[int] = None,
+        normalize: bool = False,
+        seed: int = 0,
+        window: int = 1000,
+        rank: int = 0,
+        world: int = 1,
+        start_batch: int = 0,
+    ):
         super().__init__()
         if batch_seconds <= 0:
             raise InputError(f"batch_seconds must be positive, got {batch_seconds}")
@@ -73,8 +85,10 @@ class ShardStream(torch.utils.data.IterableDataset):
         self.max_utts, self.normalize, self.seed, self.window = max_utts, normalize, seed, window
         self.rank, self.world, self.start_batch = rank, world, start_batch
         if len(self.shards) < world:
-            raise InputError(f"{folder}: {len(self.shards)} shards for {world} processes; write smaller shards "
-                             f"(speechssl data shard --shard-hours)")
+            raise InputError(
+                f"{folder}: {len(self.shards)} shards for {world} processes; write smaller shards "
+                f"(speechssl data shard --shard-hours)"
+            )
         rates = [ls["rate"] for ls in self.label_sets]
         self._align = int(np.lcm.reduce([int(round(SAMPLE_RATE / r)) for r in rates] or [1]))
 
@@ -82,7 +96,7 @@ class ShardStream(torch.utils.data.IterableDataset):
     def shards_for(self, epoch: int, worker: int, workers: int) -> List[str]:
         order = list(self.shards)
         random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
-        return order[self.rank::self.world][worker::workers]
+        return order[self.rank :: self.world][worker::workers]
 
     def windows(self, epoch: int, worker: int = 0, workers: int = 1) -> Iterator[List[PlannedBatch]]:
         """This (rank, worker)'s batches of ``epoch``, a window at a time, in the order they are served.
@@ -115,8 +129,10 @@ class ShardStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         if len(self.shards) < self.world * workers:
-            raise InputError(f"{self.folder}: {len(self.shards)} shards for {self.world} processes x {workers} "
-                             f"loader workers: some would get none; write smaller shards or use fewer workers")
+            raise InputError(
+                f"{self.folder}: {len(self.shards)} shards for {self.world} processes x {workers} "
+                f"loader workers: some would get none; write smaller shards or use fewer workers"
+            )
         # the loader starts its round robin at worker 0 again after a resume: loader worker w serves the role
         # of the worker whose batch comes next
         role = (worker + self.start_batch) % workers
@@ -126,14 +142,16 @@ class ShardStream(torch.utils.data.IterableDataset):
             served = False
             for window in self.windows(epoch, role, workers):
                 served = True
-                if skip >= len(window):      # consumed before the resume: not even read
+                if skip >= len(window):  # consumed before the resume: not even read
                     skip -= len(window)
                     continue
                 yield from self._serve(window[skip:], epoch)
                 skip = 0
             if not served:
-                raise InputError(f"{self.folder}: no utterances for rank {self.rank} worker {role} "
-                                 f"(all shorter than min_seconds {self.min_seconds}?)")
+                raise InputError(
+                    f"{self.folder}: no utterances for rank {self.rank} worker {role} "
+                    f"(all shorter than min_seconds {self.min_seconds}?)"
+                )
             epoch += 1
 
     def _serve(self, batches: Sequence[PlannedBatch], epoch: int) -> Iterator[dict]:
@@ -148,8 +166,11 @@ class ShardStream(torch.utils.data.IterableDataset):
             for b in group:
                 for shard, key, _, _ in b.entries:
                     wanted.setdefault(shard, set()).add(key)
-            held = {(shard, key): members for shard, keys in wanted.items()
-                    for key, members in iter_shard(self.folder, shard, keys)}
+            held = {
+                (shard, key): members
+                for shard, keys in wanted.items()
+                for key, members in iter_shard(self.folder, shard, keys)
+            }
             for b in group:
                 yield collate_audio_labels([self._item(held[(s, k)], epoch) for s, k, _, _ in b.entries])
 
@@ -162,15 +183,20 @@ class ShardStream(torch.utils.data.IterableDataset):
         if crop and len(wav) > crop:
             rng = np.random.default_rng(seed)
             start = int(rng.integers(0, (len(wav) - crop) // self._align + 1)) * self._align
-            wav = wav[start:start + crop]
+            wav = wav[start : start + crop]
         if self.normalize:
             wav = (wav - wav.mean()) / max(float(wav.std()), 1e-5)
         out_labels = []
         for ls, lab in zip(self.label_sets, labels):
             hop = int(round(SAMPLE_RATE / ls["rate"]))
-            out_labels.append(torch.from_numpy(lab[start // hop:]))
-        return {"utt": utt, "wav": torch.from_numpy(np.ascontiguousarray(wav)), "labels": out_labels, "seed": seed,
-                "start": start}
+            out_labels.append(torch.from_numpy(lab[start // hop :]))
+        return {
+            "utt": utt,
+            "wav": torch.from_numpy(np.ascontiguousarray(wav)),
+            "labels": out_labels,
+            "seed": seed,
+            "start": start,
+        }
 
 
 __all__ = ["ShardStream", "consumed_by_worker"]

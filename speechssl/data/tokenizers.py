@@ -4,6 +4,7 @@ dictionary), or whitespace-separated units such as phones.
 ``tokens.txt`` holds one ``token index`` per line (the icefall / k2 format); index 0 is the CTC
 blank. A fairseq ``dict.ltr.txt`` (``token count`` lines) loads too, with fairseq's ``<s>`` blank.
 """
+
 from __future__ import annotations
 
 import collections
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 BLANK, UNK, WORD_BOUNDARY = "<blank>", "<unk>", "|"
 UNITS = ("char", "phone", "word", "char-slot")
-SLOT_TAG = re.compile(r"^[BE]-\S+$")   # slot filling: B-<type> and E-<type> are tokens of their own
+SLOT_TAG = re.compile(r"^[BE]-\S+$")  # slot filling: B-<type> and E-<type> are tokens of their own
 
 
 class TokenVocab:
@@ -99,7 +100,8 @@ class TokenVocab:
         toks = [self.tokens[i] for i in ids if i != self.blank]
         if self.unit == "char":
             return " ".join("".join(toks).replace(WORD_BOUNDARY, " ").split())
-        if self.unit == "char-slot":   # a tag is a word of its own even without boundaries around it
-            return " ".join("".join(f" {t} " if SLOT_TAG.match(t) else t for t in toks)
-                            .replace(WORD_BOUNDARY, " ").split())
+        if self.unit == "char-slot":  # a tag is a word of its own even without boundaries around it
+            return " ".join(
+                "".join(f" {t} " if SLOT_TAG.match(t) else t for t in toks).replace(WORD_BOUNDARY, " ").split()
+            )
         return " ".join(toks)

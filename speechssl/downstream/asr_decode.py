@@ -1,5 +1,6 @@
 """Decoding a fine-tuned CTC model over a data dir: posteriors once, greedy or beam search (+ word n-gram), and
 Kaldi-style scoring. Inference only: ``speechssl decode``, the LM-weight sweep and the TTS judges use it."""
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,9 @@ from .ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE, BeamSearchDecoder
 from .scoring import write_scoring
 
 
-def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str = "auto",
-                   text_file: Optional[str] = None):
+def ctc_posteriors(
+    model_dir, data_dir, batch_seconds: float = 60.0, device: str = "auto", text_file: Optional[str] = None
+):
     """Run a fine-tuned model over ``data_dir`` once.
 
     Returns ``(vocab, utts, refs, batches)``; ``batches`` yields ``(utt ids, log_probs [B, T, V], frames [B])``
@@ -46,13 +48,22 @@ def ctc_posteriors(model_dir, data_dir, batch_seconds: float = 60.0, device: str
             with torch.inference_mode():
                 log_probs, frames = model(padded, lengths.to(device))
             yield batch, log_probs.float().cpu(), frames.cpu()
+
     return vocab, utts, [table[u] for u in utts], batches()
 
 
-def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = None,
-               lm_weight: float = DEFAULT_LM_WEIGHT, word_score: float = DEFAULT_WORD_SCORE,
-               batch_seconds: float = 60.0, device: str = "auto",
-               text_file: Optional[str] = None) -> Dict[str, Any]:
+def decode_asr(
+    model_dir,
+    data_dir,
+    out_dir,
+    beam: int = 0,
+    lm: Optional[str] = None,
+    lm_weight: float = DEFAULT_LM_WEIGHT,
+    word_score: float = DEFAULT_WORD_SCORE,
+    batch_seconds: float = 60.0,
+    device: str = "auto",
+    text_file: Optional[str] = None,
+) -> Dict[str, Any]:
     """Decode ``data_dir`` with a fine-tuned model (greedy when ``beam`` is 0) and score it into ``out_dir``."""
     t0 = time.time()
     vocab, utts, refs, batches = ctc_posteriors(model_dir, data_dir, batch_seconds, device, text_file)
@@ -61,7 +72,13 @@ def decode_asr(model_dir, data_dir, out_dir, beam: int = 0, lm: Optional[str] = 
     for batch, log_probs, frames in batches:
         texts = beam_decoder(log_probs, frames) if beam_decoder else greedy_decode(log_probs, frames, vocab)
         hyps.update(zip(batch, texts))
-    how = {"decoder": f"beam{beam}" if beam else "greedy", "lm": str(lm) if lm else None,
-           "lm_weight": lm_weight if lm else None, "word_score": word_score if lm else None,
-           "model": str(model_dir), "data": str(data_dir), "seconds": round(time.time() - t0, 1)}
+    how = {
+        "decoder": f"beam{beam}" if beam else "greedy",
+        "lm": str(lm) if lm else None,
+        "lm_weight": lm_weight if lm else None,
+        "word_score": word_score if lm else None,
+        "model": str(model_dir),
+        "data": str(data_dir),
+        "seconds": round(time.time() - t0, 1),
+    }
     return write_scoring(out_dir, utts, refs, [hyps[u] for u in utts], vocab.unit, how)

@@ -8,6 +8,7 @@ non-increasing from the right, summed over the steps of recall. Every face-frame
 tracks weigh more than short ones. Ties in score keep the input order here (a stable sort); the official
 script's pandas sort does not promise an order for ties.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, Mapping, Sequence, Tuple
@@ -51,8 +52,9 @@ def precision_recall(labels: Sequence[bool], scores: Sequence[float]) -> Tuple[n
     return tp / np.arange(1, len(tp) + 1), tp / positives
 
 
-def ava_average_precision(ground_truth: Iterable[Mapping], predictions: Iterable[Mapping],
-                          box_tolerance: float = 1e-9) -> float:
+def ava_average_precision(
+    ground_truth: Iterable[Mapping], predictions: Iterable[Mapping], box_tolerance: float = 1e-9
+) -> float:
     """AP (0-1) over all face-frames; rows are dicts with the AVA CSV columns (predictions also ``score``).
 
     Raises, naming the row, where the official script refuses: unequal row counts, a duplicate or unmatched
@@ -70,8 +72,9 @@ def ava_average_precision(ground_truth: Iterable[Mapping], predictions: Iterable
         if k in pred:
             raise InputError(f"predictions: duplicate row for {k}")
         if row.get("label", SPEAKING) != SPEAKING:
-            raise InputError(f"predictions: row {k} is labelled {row['label']!r}; predictions carry "
-                             f"{SPEAKING} and a score")
+            raise InputError(
+                f"predictions: row {k} is labelled {row['label']!r}; predictions carry {SPEAKING} and a score"
+            )
         if row.get("score") in (None, ""):
             raise InputError(f"predictions: row {k} has no score")
         pred[k] = row

@@ -10,6 +10,7 @@ token arrives, or the utterance ends); the hypothesis score is
 Numpy only (the decoder behind the toolkit's WER figures must not pin the environment's numpy); the
 LM goes through KenLM's Python module (ARPA or binary), the ``lm`` extra.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,11 +37,12 @@ def _logaddexp(a: float, b: float) -> float:
 @dataclass
 class _Beam:
     """One prefix: acoustic scores (ending in blank / non-blank) and the LM's view of its words."""
+
     blank: float = NEG_INF
     nonblank: float = NEG_INF
-    lm: float = 0.0                # alpha * ln P(completed words) + beta * their count
-    lm_state: object = None        # KenLM state after the completed words
-    partial: str = ""              # letters of the word being spelt
+    lm: float = 0.0  # alpha * ln P(completed words) + beta * their count
+    lm_state: object = None  # KenLM state after the completed words
+    partial: str = ""  # letters of the word being spelt
     words: Tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -53,6 +55,7 @@ class WordLM:
 
     def __init__(self, path: str):
         import kenlm
+
         with reading(path, "KenLM model (ARPA or binary)"):
             self.model = kenlm.Model(str(path))
         self._kenlm = kenlm
@@ -83,9 +86,18 @@ class CtcPrefixBeamSearch:
         lm: a :class:`WordLM`, alpha and beta its weight and per-word bonus.
     """
 
-    def __init__(self, token_text: Sequence[str], boundary: Optional[int], blank: int = 0, beam: int = 20,
-                 token_beam: int = 16, prune: float = 12.0, lm: Optional[WordLM] = None,
-                 alpha: float = 0.5, beta: float = 1.0):
+    def __init__(
+        self,
+        token_text: Sequence[str],
+        boundary: Optional[int],
+        blank: int = 0,
+        beam: int = 20,
+        token_beam: int = 16,
+        prune: float = 12.0,
+        lm: Optional[WordLM] = None,
+        alpha: float = 0.5,
+        beta: float = 1.0,
+    ):
         self.token_text, self.boundary, self.blank = list(token_text), boundary, blank
         self.beam, self.token_beam, self.prune = beam, token_beam, prune
         self.lm, self.alpha, self.beta = (lm if boundary is not None else None), alpha, beta
@@ -114,7 +126,8 @@ class CtcPrefixBeamSearch:
                     p = float(frame[c])
                     if c == self.blank:
                         self._slot(next_beams, prefix, beam).blank = _logaddexp(
-                            self._slot(next_beams, prefix, beam).blank, beam.acoustic + p)
+                            self._slot(next_beams, prefix, beam).blank, beam.acoustic + p
+                        )
                         continue
                     last = prefix[-1] if prefix else None
                     if c == last:  # a repeat without blank between stays one token

@@ -14,6 +14,7 @@ with its size) and segment times, so the same recording reached through differen
 ids is extracted once, and two clones of a recipe extract in the same order. A killed extraction
 resumes inside its part; utterances new to the cache go into a new part.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,9 +52,11 @@ def upstream_fingerprint(spec: str, utts_per_batch: int = 1) -> Dict:
     """Identity of an upstream's cache: the spec, size and mtime of its weights when it is a path, and how many
     utterances shared a forward pass (batched states differ from single ones by float rounding)."""
     p = Path(spec)
-    info = {"upstream": spec, "utts_per_batch": utts_per_batch}   # caches filled in batches before: a new key
+    info = {"upstream": spec, "utts_per_batch": utts_per_batch}  # caches filled in batches before: a new key
     if p.exists():
-        files = sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) if p.is_dir() else [p]
+        files = (
+            sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) if p.is_dir() else [p]
+        )
         info["path"] = str(p.resolve())
         info["weights"] = [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in files]
     return info
@@ -75,6 +78,7 @@ def _abs_source(d, utt: str):
 
 def _audio_seconds(src: str) -> float:
     import soundfile
+
     return soundfile.info(src).duration
 
 
@@ -86,9 +90,16 @@ def _part_keys(part: Path) -> List[str]:
     return (part / "data" / "utt2spk").read_text().split()[0::2] if (part / "data" / "utt2spk").exists() else []
 
 
-def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream: Callable,
-                       batch_seconds: float = 40.0, progress: bool = True, device: str = "auto",
-                       utts_per_batch: int = 1):
+def load_cached_states(
+    cache_root,
+    spec: str,
+    data_dirs: Sequence,
+    load_upstream: Callable,
+    batch_seconds: float = 40.0,
+    progress: bool = True,
+    device: str = "auto",
+    utts_per_batch: int = 1,
+):
     """``(DiskStates, frame_rate)`` over every utterance of ``data_dirs`` (DataDir objects), keyed by
     :func:`source_key`, extracting with ``load_upstream()`` what the cache of ``spec`` lacks. The states stay
     on disk (float16) and are read batch by batch.
@@ -138,10 +149,21 @@ def load_cached_states(cache_root, spec: str, data_dirs: Sequence, load_upstream
         if model is None:
             model = load_upstream()
         log.info("%s: extracting %d utterances into %s", spec, len(_part_keys(part)), part)
-        extract_features(model, part / "data", part / "feats", "all", "npy", dtype="float16",
-                         batch_seconds=batch_seconds, chunk_seconds=600, progress=progress, model_name=spec,
-                         device=device, max_utts=utts_per_batch or None,
-                         windowing=Windowing(0))  # whole utterances, as s3prl encodes them (VoxCeleb's run to 2 min)
+        extract_features(
+            model,
+            part / "data",
+            part / "feats",
+            "all",
+            "npy",
+            dtype="float16",
+            batch_seconds=batch_seconds,
+            chunk_seconds=600,
+            progress=progress,
+            model_name=spec,
+            device=device,
+            max_utts=utts_per_batch or None,
+            windowing=Windowing(0),
+        )  # whole utterances, as s3prl encodes them (VoxCeleb's run to 2 min)
         write_text(part / "done", "ok\n")
     index: Dict[str, tuple] = {}
     frame_rate = None

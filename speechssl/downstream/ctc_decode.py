@@ -5,6 +5,7 @@ numpy below 2 and has had no release since January 2023; torchaudio's flashlight
 CUDA-linked wheel here). KenLM, for an n-gram LM, comes with the ``lm`` extra
 (``pip install 'speechssl[lm]'``, a C++ build of about a minute).
 """
+
 from __future__ import annotations
 
 from typing import List, Optional
@@ -40,11 +41,16 @@ class BeamSearchDecoder:
         (added per word).
     """
 
-    def __init__(self, vocab: TokenVocab, beam: int = 20, lm: Optional[str] = None,
-                 lm_weight: float = DEFAULT_LM_WEIGHT, word_score: float = DEFAULT_WORD_SCORE):
+    def __init__(
+        self,
+        vocab: TokenVocab,
+        beam: int = 20,
+        lm: Optional[str] = None,
+        lm_weight: float = DEFAULT_LM_WEIGHT,
+        word_score: float = DEFAULT_WORD_SCORE,
+    ):
         if vocab.unit != "char":
-            raise InputError("beam search with an LM works on letter vocabularies; decode "
-                             f"{vocab.unit} units greedily")
+            raise InputError(f"beam search with an LM works on letter vocabularies; decode {vocab.unit} units greedily")
         word_lm = None
         if lm:
             try:
@@ -55,8 +61,9 @@ class BeamSearchDecoder:
         text = ["" if i == vocab.blank or t == WORD_BOUNDARY or len(t) != 1 else t for i, t in enumerate(vocab.tokens)]
         boundary = vocab.tokens.index(WORD_BOUNDARY) if WORD_BOUNDARY in vocab.tokens else None
         self.beam, self.vocab = beam, vocab
-        self.search = CtcPrefixBeamSearch(text, boundary, vocab.blank, beam=beam, lm=word_lm, alpha=lm_weight,
-                                          beta=word_score)
+        self.search = CtcPrefixBeamSearch(
+            text, boundary, vocab.blank, beam=beam, lm=word_lm, alpha=lm_weight, beta=word_score
+        )
 
     def set_weights(self, lm_weight: float, word_score: float) -> BeamSearchDecoder:
         """New LM weight and word score on the same loaded LM (a sweep loads a large n-gram once)."""

@@ -7,6 +7,7 @@ the speaker mapping that maximises agreement over the whole recording, the error
 ``max(N_ref, N_hyp) - N_correct``. A collar of ``c`` seconds around every reference boundary is not scored
 (SUPERB reports collar 0; 0.25 is the other usual setting).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..utils.atomic import atomic_path
 
-Segments = Dict[str, List[Tuple[float, float]]]   # speaker -> [(start, end)] in seconds
+Segments = Dict[str, List[Tuple[float, float]]]  # speaker -> [(start, end)] in seconds
 
 
 def segments_to_frames(segments: Sequence[Sequence[Tuple[float, float]]], frames: int, rate: float) -> torch.Tensor:
@@ -80,7 +81,7 @@ def diarization_errors(ref: Segments, hyp: Segments, collar: float = 0.0, step: 
     _, h = _activity(hyp, times)
     r, h = r[scored], h[scored]
     n_ref, n_hyp = r.sum(1), h.sum(1)
-    best = None   # the mapping of hypothesis to reference speakers with the most agreement
+    best = None  # the mapping of hypothesis to reference speakers with the most agreement
     k = max(r.shape[1], h.shape[1])
     rp = np.pad(r, ((0, 0), (0, k - r.shape[1])))
     hp = np.pad(h, ((0, 0), (0, k - h.shape[1])))
@@ -91,8 +92,12 @@ def diarization_errors(ref: Segments, hyp: Segments, collar: float = 0.0, step: 
     miss = np.maximum(n_ref - n_hyp, 0)
     fa = np.maximum(n_hyp - n_ref, 0)
     conf = np.minimum(n_ref, n_hyp) - best
-    return {"speech": float(n_ref.sum() * step), "miss": float(miss.sum() * step),
-            "false_alarm": float(fa.sum() * step), "confusion": float(conf.sum() * step)}
+    return {
+        "speech": float(n_ref.sum() * step),
+        "miss": float(miss.sum() * step),
+        "false_alarm": float(fa.sum() * step),
+        "confusion": float(conf.sum() * step),
+    }
 
 
 def der(pairs: Sequence[Tuple[Segments, Segments]], collar: float = 0.0) -> float:
@@ -123,5 +128,12 @@ def write_rttm(path, recordings: Dict[str, Segments]) -> None:
                     f.write(f"SPEAKER {rec} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n")
 
 
-__all__ = ["der", "diarization_errors", "frames_to_segments", "pit_bce", "read_rttm", "segments_to_frames",
-           "write_rttm"]
+__all__ = [
+    "der",
+    "diarization_errors",
+    "frames_to_segments",
+    "pit_bce",
+    "read_rttm",
+    "segments_to_frames",
+    "write_rttm",
+]

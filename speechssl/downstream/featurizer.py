@@ -1,4 +1,5 @@
 """The SUPERB featurizer (:class:`~speechssl.nn.weighted_sum.WeightedSum`) and a plot of its learnt weights."""
+
 from typing import List, Optional
 
 from ..nn.weighted_sum import WeightedSum  # noqa: F401  (the featurizer, re-exported where downstream code looks)
@@ -8,6 +9,7 @@ from ..utils.atomic import atomic_path
 def weights_plot(weights: List[float], path, title: Optional[str] = None) -> None:
     """A bar chart of learnt layer weights (layer 0 = encoder input) written to ``path`` (PNG)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -10,6 +10,7 @@ SID    projection, mean pool, linear             CE / accuracy
 ASV    x-vector TDNN, statistics pooling         AM-softmax / EER
 =====  ========================================  ===============
 """
+
 from typing import List, Optional, Sequence
 
 import torch
@@ -34,12 +35,25 @@ class LinearCTC(nn.Module):
 class BiLSTMCTC(nn.Module):
     """ASR: input projection, ``num_layers`` bidirectional LSTM layers, linear to token logits."""
 
-    def __init__(self, input_dim: int, num_tokens: int, hidden: int = 1024, num_layers: int = 2,
-                 dropout: float = 0.2, project: int = 0):
+    def __init__(
+        self,
+        input_dim: int,
+        num_tokens: int,
+        hidden: int = 1024,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+        project: int = 0,
+    ):
         super().__init__()
         self.project = nn.Linear(input_dim, project) if project else nn.Identity()
-        self.lstm = nn.LSTM(project or input_dim, hidden, num_layers=num_layers, bidirectional=True,
-                            batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            project or input_dim,
+            hidden,
+            num_layers=num_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden, num_tokens)
 
@@ -91,8 +105,11 @@ class XVector(nn.Module):
         layers, dim = [], input_dim
         for i, (k, d) in enumerate(spec):
             out = pool_dim if i == len(spec) - 1 else channels
-            layers.append(nn.Sequential(nn.Conv1d(dim, out, k, dilation=d, padding=d * (k - 1) // 2),
-                                        nn.ReLU(), nn.BatchNorm1d(out)))
+            layers.append(
+                nn.Sequential(
+                    nn.Conv1d(dim, out, k, dilation=d, padding=d * (k - 1) // 2), nn.ReLU(), nn.BatchNorm1d(out)
+                )
+            )
             dim = out
         self.tdnn = nn.ModuleList(layers)
         self.embed = nn.Linear(2 * pool_dim, embed_dim)
@@ -130,8 +147,7 @@ class SpeakerEmbedding(nn.Module):
     """x-vector network whose training loss is an AM-softmax over the training speakers (SUPERB ASV):
     ``forward(x [B, T, D], lengths) -> embeddings [B, embed]``; ``am_softmax(embeddings, speakers)`` is the loss."""
 
-    def __init__(self, dim: int, num_speakers: int, channels: int, pool: int, embed: int, margin: float,
-                 scale: float):
+    def __init__(self, dim: int, num_speakers: int, channels: int, pool: int, embed: int, margin: float, scale: float):
         super().__init__()
         self.xvector = XVector(dim, channels, pool, embed)
         self.am_softmax = AMSoftmax(embed, num_speakers, margin, scale)
@@ -159,8 +175,7 @@ class SuperbModel(nn.Module):
     """The learnt weighted sum of hidden states, SpecAugment on it while training (when configured:
     superb/official/asr and sf, as s3prl), then the task's head."""
 
-    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module,
-                 specaug: Optional[SpecAugmentConfig] = None):
+    def __init__(self, num_states: int, layer_norm: bool, head: nn.Module, specaug: Optional[SpecAugmentConfig] = None):
         super().__init__()
         self.featurizer = WeightedSum(num_states, layer_norm)
         self.specaug = SpecAugment(specaug) if specaug is not None and specaug.enabled else None

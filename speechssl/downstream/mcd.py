@@ -7,6 +7,7 @@ DTW alignment of ESPnet's ``evaluate_mcd.py``):
 * ``MCD = 10 / ln 10 * sqrt(2 * sum_{d=1..23} (c_d - c'_d)^2)`` in dB, c0 (energy) excluded, averaged
   over the aligned frame pairs.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -19,8 +20,7 @@ from ..errors import MissingInputError
 MCEP_PARAMS = {16000: (23, 0.42), 22050: (34, 0.45), 24000: (34, 0.46), 44100: (39, 0.53), 48000: (39, 0.55)}
 
 
-def world_mel_cepstrum(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, fft: int = 1024,
-                       hop: int = 256) -> np.ndarray:
+def world_mel_cepstrum(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, fft: int = 1024, hop: int = 256) -> np.ndarray:
     """``[T]`` -> ``[frames, order + 1]`` mel-cepstra c0..c_order of the WORLD spectral envelope."""
     try:
         import pysptk
@@ -39,10 +39,11 @@ def world_mel_cepstrum(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, fft: int
 def mcd_dtw(ref: np.ndarray, hyp: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Tuple[float, int]:
     """``(MCD in dB, aligned frame pairs)`` between two signals of any lengths."""
     import librosa
+
     a, b = world_mel_cepstrum(ref, sample_rate)[:, 1:], world_mel_cepstrum(hyp, sample_rate)[:, 1:]
     _, path = librosa.sequence.dtw(X=a.T, Y=b.T, metric="euclidean")
     diff = a[path[:, 0]] - b[path[:, 1]]
-    per_frame = 10.0 / np.log(10.0) * np.sqrt(2.0 * np.sum(diff ** 2, axis=1))
+    per_frame = 10.0 / np.log(10.0) * np.sqrt(2.0 * np.sum(diff**2, axis=1))
     return float(per_frame.mean()), len(path)
 
 

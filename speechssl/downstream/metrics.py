@@ -1,5 +1,6 @@
 """Metrics of the downstream tasks: error rates (WER / CER / PER, by jiwer) with Kaldi-style
 per-utterance listings, accuracy, and the equal error rate of verification trials."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,12 +34,20 @@ class ErrorCounts:
 
     def line(self, name: str = "WER", where: str = "") -> str:
         """``%WER 12.34 [ 56 / 454, 3 ins, 10 del, 43 sub ] where`` as Kaldi's compute-wer prints it."""
-        return (f"%{name} {self.rate:.2f} [ {self.errors} / {self.ref}, {self.ins} ins, {self.dele} del, "
-                f"{self.sub} sub ] {where}").rstrip()
+        return (
+            f"%{name} {self.rate:.2f} [ {self.errors} / {self.ref}, {self.ins} ins, {self.dele} del, "
+            f"{self.sub} sub ] {where}"
+        ).rstrip()
 
     def as_dict(self) -> Dict[str, float]:
-        return {"rate": round(self.rate, 4), "errors": self.errors, "ref_tokens": self.ref,
-                "sub": self.sub, "del": self.dele, "ins": self.ins}
+        return {
+            "rate": round(self.rate, 4),
+            "errors": self.errors,
+            "ref_tokens": self.ref,
+            "sub": self.sub,
+            "del": self.dele,
+            "ins": self.ins,
+        }
 
 
 def _tokens(refs: Sequence[str], hyps: Sequence[str], unit: str) -> Tuple[List[List[str]], List[List[str]]]:
@@ -66,8 +75,11 @@ def error_counts(refs: Sequence[str], hyps: Sequence[str], unit: str = "word") -
             continue
         out = jiwer.process_words(" ".join(r_tok[i]), " ".join(h_tok[i]) if h_tok[i] else "")
         total.ref += len(r_tok[i])
-        total.sub, total.dele, total.ins = total.sub + out.substitutions, total.dele + out.deletions, \
-            total.ins + out.insertions
+        total.sub, total.dele, total.ins = (
+            total.sub + out.substitutions,
+            total.dele + out.deletions,
+            total.ins + out.insertions,
+        )
     return total
 
 
@@ -84,7 +96,7 @@ def per_utt_listing(utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str
             out = jiwer.process_words(" ".join(r), " ".join(h))
             ref_row, hyp_row, ops = [], [], []
             for c in out.alignments[0]:
-                rs, hs = r[c.ref_start_idx:c.ref_end_idx], h[c.hyp_start_idx:c.hyp_end_idx]
+                rs, hs = r[c.ref_start_idx : c.ref_end_idx], h[c.hyp_start_idx : c.hyp_end_idx]
                 if c.type in ("equal", "substitute"):
                     ref_row += rs
                     hyp_row += hs
@@ -99,8 +111,12 @@ def per_utt_listing(utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str
                     ops += ["I"] * len(hs)
         widths = [max(len(a), len(b), 1) for a, b in zip(ref_row, hyp_row)]
         fmt = lambda row: " ".join(t.ljust(w) for t, w in zip(row, widths)).rstrip()
-        lines += [f"{utt} ref  {fmt(ref_row)}", f"{utt} hyp  {fmt(hyp_row)}", f"{utt} op   {fmt(ops)}",
-                  f"{utt} #csid {ops.count('C')} {ops.count('S')} {ops.count('I')} {ops.count('D')}"]
+        lines += [
+            f"{utt} ref  {fmt(ref_row)}",
+            f"{utt} hyp  {fmt(hyp_row)}",
+            f"{utt} op   {fmt(ops)}",
+            f"{utt} #csid {ops.count('C')} {ops.count('S')} {ops.count('I')} {ops.count('D')}",
+        ]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -138,5 +154,9 @@ def equal_error_rate(scores: Sequence[float], labels: Sequence[int]) -> Tuple[fl
         return 100.0 * float(fpr[i]), float(thresholds[i])
     t = gap[i - 1] / (gap[i - 1] - gap[i])
     eer = fpr[i - 1] + t * (fpr[i] - fpr[i - 1])
-    thr = thresholds[i] if not np.isfinite(thresholds[i - 1]) else thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1])
+    thr = (
+        thresholds[i]
+        if not np.isfinite(thresholds[i - 1])
+        else thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1])
+    )
     return 100.0 * float(eer), float(thr)

@@ -6,6 +6,7 @@ with ``h'`` the history shortened by one word. The interpolation weight is exact
 weight, so the model is written losslessly and KenLM reads it. For real corpora prefer KenLM's
 ``lmplz`` (modified Kneser-Ney); this is for small transcripts such as the mini corpus.
 """
+
 from __future__ import annotations
 
 import collections
@@ -34,7 +35,7 @@ def train_arpa(sentences: Iterable[str], path, order: int = 3, discount: float =
         for n in range(1, order + 1):
             for i in range(max(1, n - 1), len(seq)) if n > 1 else range(1, len(seq)):
                 if i - n + 1 >= 0:
-                    counts[n][tuple(seq[i - n + 1:i + 1])] += 1
+                    counts[n][tuple(seq[i - n + 1 : i + 1])] += 1
     if not counts[1]:
         raise InputError("no sentences to count")
     hist_total = [collections.Counter() for _ in range(order + 1)]  # c(h) and t(h) per order

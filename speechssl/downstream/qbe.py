@@ -11,13 +11,14 @@ one layer's features, scored as SUPERB scores QbE (QUESST 2014): MTWV, with MAP 
   ``beta = (C_fa / C_miss) (1 / P_target - 1)`` with QUESST's ``C_miss = 100, C_fa = 1, P_target = 0.0008``
   (beta = 12.49). MTWV is the TWV at the best single threshold.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 
-QUESST_BETA = (1.0 / 100.0) * (1.0 / 0.0008 - 1.0)   # 12.49
+QUESST_BETA = (1.0 / 100.0) * (1.0 / 0.0008 - 1.0)  # 12.49
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -29,11 +30,11 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def subsequence_dtw_cost(query: np.ndarray, doc: np.ndarray) -> float:
     """Length-normalised cost of the best match of ``query [Tq, D]`` anywhere in ``doc [Td, D]``."""
     q, d = _normalise(query), _normalise(doc)
-    dist = 1.0 - q @ d.T                                          # [Tq, Td]
+    dist = 1.0 - q @ d.T  # [Tq, Td]
     acc = dist[0].copy()
     inf = np.full(2, np.inf, dtype=acc.dtype)
     for i in range(1, len(q)):
-        prev = np.concatenate([inf, acc])                         # prev[j + 2] = acc[j]
+        prev = np.concatenate([inf, acc])  # prev[j + 2] = acc[j]
         acc = dist[i] + np.minimum(np.minimum(prev[2:], prev[1:-1]), prev[:-2])
     return float(acc.min() / len(q))
 
@@ -52,7 +53,7 @@ def mtwv(scores: np.ndarray, truth: np.ndarray, beta: float = QUESST_BETA) -> fl
         p_miss = 1.0 - (detected & truth).sum(1) / n_true
         p_fa = (detected & ~truth).sum(1) / np.maximum(n_false, 1)
         best = max(best, 1.0 - float(np.mean(p_miss + beta * p_fa)))
-    return max(best, 0.0)   # detecting nothing has TWV 0: a threshold above every score is always allowed
+    return max(best, 0.0)  # detecting nothing has TWV 0: a threshold above every score is always allowed
 
 
 def mean_average_precision(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -8,6 +8,7 @@ Layout of ``out``::
     wer / per            ``%WER 12.34 [ 56 / 454, 3 ins, 10 del, 43 sub ] out`` (and %CER), as compute-wer prints
     results.json         the same numbers, machine-readable
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ from ..utils.atomic import write_json, write_text
 from .metrics import error_counts, per_utt_listing
 
 
-def write_scoring(out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str], unit: str = "char",
-                  extra: Dict = None) -> Dict:
+def write_scoring(
+    out, utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str], unit: str = "char", extra: Dict = None
+) -> Dict:
     """Score and write ``out``; ``unit`` is the vocabulary's (``phone`` gives PER, otherwise WER + CER)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

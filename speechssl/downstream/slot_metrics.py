@@ -6,6 +6,7 @@ as ``B-<type> value words E-<type>``.
 * slot-value CER: for every reference slot value, the hypothesis value of the same type with the lowest
   CER ("" when the type is missing), then the CER over all those pairs.
 """
+
 from __future__ import annotations
 
 import re

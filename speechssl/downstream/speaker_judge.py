@@ -5,6 +5,7 @@ this toolkit's models, so it can say whether converted or synthesized speech sou
 Install with ``pip install 'speechssl[judges]'`` (resemblyzer needs ``webrtcvad``, which imports
 ``pkg_resources``: setuptools below 81, pinned by the extra).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -36,7 +37,7 @@ class SpeakerJudge:
     def embed(self, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         # resemblyzer's own front end: resample to 16 kHz, loudness-normalise, trim long silences (webrtcvad)
         x = self._preprocess(np.asarray(wav, np.float32), source_sr=sample_rate)
-        if len(x) < 1600:          # the VAD removed (nearly) everything: embed the untrimmed signal
+        if len(x) < 1600:  # the VAD removed (nearly) everything: embed the untrimmed signal
             x = np.asarray(wav, np.float32)
         return self.encoder.embed_utterance(x)
 
@@ -53,13 +54,19 @@ def verification_trials(embeddings: Dict[str, np.ndarray], speakers: Dict[str, s
         targets.append(speakers[a] == speakers[b])
     t = np.array(targets)
     if t.all() or not t.any():
-        raise MissingInputError("speaker verification needs utterances of at least two speakers and a speaker "
-                                "with two utterances")
+        raise MissingInputError(
+            "speaker verification needs utterances of at least two speakers and a speaker with two utterances"
+        )
     s = np.array(scores)
     eer, threshold = equal_error_rate(scores, targets)
-    return {"eer": round(float(eer), 2), "threshold": round(float(threshold), 4), "trials": len(scores),
-            "target_trials": int(t.sum()), "target_mean": round(float(s[t].mean()), 4),
-            "nontarget_mean": round(float(s[~t].mean()), 4)}
+    return {
+        "eer": round(float(eer), 2),
+        "threshold": round(float(threshold), 4),
+        "trials": len(scores),
+        "target_trials": int(t.sum()),
+        "target_mean": round(float(s[t].mean()), 4),
+        "nontarget_mean": round(float(s[~t].mean()), 4),
+    }
 
 
 def judge_data_dir(judge, d, per_speaker: int = 10, speakers: Sequence[str] = ()) -> dict:
@@ -72,8 +79,11 @@ def judge_data_dir(judge, d, per_speaker: int = 10, speakers: Sequence[str] = ()
             continue
         chosen += sorted(d.spk2utt[spk])[:per_speaker]
     emb = {u: judge.embed(d.load_audio(u)) for u in chosen}
-    return {**verification_trials(emb, {u: d.utt2spk[u] for u in chosen}), "speakers": len({d.utt2spk[u] for u in chosen}),
-            "utterances": len(chosen)}
+    return {
+        **verification_trials(emb, {u: d.utt2spk[u] for u in chosen}),
+        "speakers": len({d.utt2spk[u] for u in chosen}),
+        "utterances": len(chosen),
+    }
 
 
 __all__ = ["SpeakerJudge", "judge_data_dir", "verification_trials"]

@@ -2,6 +2,7 @@
 and language model that ship in its wheel (offline). Nothing in this toolkit is tuned on it; its word
 error rate on real audio is the floor that synthesized audio is read against.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ class SphinxJudge:
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
-            raise MissingInputError(f"the PocketSphinx judge needs pocketsphinx ({e}): "
-                                    "pip install 'speechssl[judges]'") from e
+            raise MissingInputError(
+                f"the PocketSphinx judge needs pocketsphinx ({e}): pip install 'speechssl[judges]'"
+            ) from e
         self.lm = lm
         kw = {}
         if lm:
@@ -53,7 +55,7 @@ class SphinxJudge:
 def _lower_case_arpa(src: Path, dst: Path) -> str:
     """A copy of an ARPA file with lower-case words (PocketSphinx's dictionary is lower case; the
     toolkit's LMs are upper case); the ``<s>``, ``</s>``, ``<unk>`` markers stay as ARPA spells them."""
-    write_text(dst, src.read_text(encoding="utf-8").lower())   # ARPA's own tokens are lower case
+    write_text(dst, src.read_text(encoding="utf-8").lower())  # ARPA's own tokens are lower case
     return str(dst)
 
 
@@ -64,8 +66,12 @@ def judge_wer(judge: SphinxJudge, wavs: Dict[str, np.ndarray], refs: Dict[str, s
     utts = sorted(u for u in wavs if refs.get(u, "").strip())
     hyps = {u: judge.transcribe(wavs[u]) for u in utts}
     ref_l, hyp_l = [refs[u].upper() for u in utts], [hyps[u] for u in utts]
-    return {"wer": round(error_counts(ref_l, hyp_l, "word").rate, 2),
-            "cer": round(error_counts(ref_l, hyp_l, "char").rate, 2), "utterances": len(utts), "hypotheses": hyps}
+    return {
+        "wer": round(error_counts(ref_l, hyp_l, "word").rate, 2),
+        "cer": round(error_counts(ref_l, hyp_l, "char").rate, 2),
+        "utterances": len(utts),
+        "hypotheses": hyps,
+    }
 
 
 __all__ = ["SphinxJudge", "judge_wer"]

@@ -7,6 +7,7 @@
 
 Both give ``batch(keys, crop, generator) -> (states [L+1, B, T, D] float32, lengths [B])``.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ def _crop(x: torch.Tensor, crop: Optional[int], generator: Optional[torch.Genera
     T = x.shape[1]
     if crop and T > crop:
         start = int(torch.randint(0, T - crop + 1, (1,), generator=generator))
-        x = x[:, start:start + crop]
+        x = x[:, start : start + crop]
     return x
 
 
@@ -34,7 +35,7 @@ def pad_states(states: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tens
     L_, D = states[0].shape[0], states[0].shape[2]
     x = torch.zeros(L_, len(states), int(lengths.max()), D)
     for i, s in enumerate(states):
-        x[:, i, :s.shape[1]] = s.float()
+        x[:, i, : s.shape[1]] = s.float()
     return x, lengths
 
 
@@ -85,8 +86,9 @@ class DiskStates:
         files, start, count = self.index[key]
         return torch.from_numpy(np.stack([self._file(f).rows(start, count) for f in files]))
 
-    def batch(self, keys: Sequence[str], crop: Optional[int] = None,
-              generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, keys: Sequence[str], crop: Optional[int] = None, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         return pad_states([_crop(self.get(k), crop, generator) for k in keys])
 
 
@@ -95,6 +97,7 @@ class OnlineStates:
 
     def __init__(self, load_upstream: Callable, sources: Dict[str, Callable[[], np.ndarray]], device: str = "auto"):
         from ..utils.device import resolve_device
+
         self._load, self.sources, self.device = load_upstream, sources, resolve_device(device)
         self._model = None
 
@@ -117,13 +120,14 @@ class OnlineStates:
         return SAMPLE_RATE / self.model.downsample_rate
 
     @torch.no_grad()
-    def batch(self, keys: Sequence[str], crop: Optional[int] = None,
-              generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, keys: Sequence[str], crop: Optional[int] = None, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         wavs = [torch.from_numpy(np.asarray(self.sources[k](), np.float32)) for k in keys]
         lengths = torch.tensor([len(w) for w in wavs])
         padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
         out = self.model(padded.to(self.device), lengths.to(self.device))
-        stacked = torch.stack([h.float().cpu() for h in out.hidden_states])        # [L+1, B, T, D]
+        stacked = torch.stack([h.float().cpu() for h in out.hidden_states])  # [L+1, B, T, D]
         return pad_states([_crop(stacked[:, i, :n], crop, generator) for i, n in enumerate(out.lengths.tolist())])
 
 

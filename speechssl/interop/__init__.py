@@ -1,4 +1,5 @@
 """Checkpoint import: Hugging Face folders, fairseq ``.pt`` files (LightHuBERT's among them), our folders."""
+
 from pathlib import Path
 
 from ..errors import MissingInputError
@@ -21,6 +22,7 @@ def import_checkpoint(path, drop_heads: bool = False, trust: bool = False) -> Sp
         return import_huggingface(path, drop_heads=drop_heads)
     if path.is_file() and path.suffix == ".onnx":  # an exported graph, run by onnxruntime
         from .onnx_export import OnnxUpstream
+
         return OnnxUpstream(path)
     if path.is_file():
         ckpt = read_fairseq_checkpoint(path, trust)

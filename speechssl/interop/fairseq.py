@@ -4,6 +4,7 @@ Key names follow fairseq's ``HubertModel`` / ``Wav2Vec2Model`` (``ConvFeatureExt
 ``TransformerEncoder``); the architecture comes from the ``cfg["model"]`` (or legacy ``args``)
 fields fairseq stores in every checkpoint.
 """
+
 import argparse
 import ast
 import logging
@@ -84,22 +85,33 @@ def config_from_fairseq(m: Dict[str, Any], state: Dict[str, torch.Tensor]) -> En
     name = m.get("_name") or m.get("arch", "")
     family = "hubert" if "hubert" in str(name) else "wav2vec2"
     if m.get("layer_type", "transformer") != "transformer":
-        raise InputError(f"fairseq layer_type={m.get('layer_type')!r} is not supported yet (only 'transformer'); "
-                         f"import the transformers Wav2Vec2ConformerModel conversion instead")
+        raise InputError(
+            f"fairseq layer_type={m.get('layer_type')!r} is not supported yet (only 'transformer'); "
+            f"import the transformers Wav2Vec2ConformerModel conversion instead"
+        )
     if m.get("pos_conv_depth", 1) != 1 or m.get("conv_pos_batch_norm", False):
         raise InputError("fairseq pos_conv_depth > 1 / conv_pos_batch_norm (data2vec 2) is not supported")
     conv_layers = [list(x) for x in parse_conv_spec(m.get("conv_feature_layers", DEFAULT_CONV))]
     return EncoderConfig(
-        family=family, conv_layers=conv_layers,
+        family=family,
+        conv_layers=conv_layers,
         extractor_mode="layer_norm" if m.get("extractor_mode", "default") == "layer_norm" else "group_norm",
-        conv_bias=bool(m.get("conv_bias", False)), hidden_size=m.get("encoder_embed_dim", 768),
-        num_layers=m.get("encoder_layers", 12), num_heads=m.get("encoder_attention_heads", 12),
-        ffn_dim=m.get("encoder_ffn_embed_dim", 3072), activation=m.get("activation_fn", "gelu"),
-        layer_norm_first=bool(m.get("layer_norm_first", False)), pos_conv_kernel=m.get("conv_pos", 128),
-        pos_conv_groups=m.get("conv_pos_groups", 16), dropout=m.get("dropout", 0.1),
-        attention_dropout=m.get("attention_dropout", 0.1), activation_dropout=m.get("activation_dropout", 0.0),
-        feature_dropout=m.get("dropout_input", 0.0), layerdrop=m.get("encoder_layerdrop", 0.0),
-        mask_embedding="mask_emb" in state).validate()
+        conv_bias=bool(m.get("conv_bias", False)),
+        hidden_size=m.get("encoder_embed_dim", 768),
+        num_layers=m.get("encoder_layers", 12),
+        num_heads=m.get("encoder_attention_heads", 12),
+        ffn_dim=m.get("encoder_ffn_embed_dim", 3072),
+        activation=m.get("activation_fn", "gelu"),
+        layer_norm_first=bool(m.get("layer_norm_first", False)),
+        pos_conv_kernel=m.get("conv_pos", 128),
+        pos_conv_groups=m.get("conv_pos_groups", 16),
+        dropout=m.get("dropout", 0.1),
+        attention_dropout=m.get("attention_dropout", 0.1),
+        activation_dropout=m.get("activation_dropout", 0.0),
+        feature_dropout=m.get("dropout_input", 0.0),
+        layerdrop=m.get("encoder_layerdrop", 0.0),
+        mask_embedding="mask_emb" in state,
+    ).validate()
 
 
 def hubert_heads(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Optional[Heads]]:
@@ -109,12 +121,14 @@ def hubert_heads(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor
         return state, None
     state = dict(state)
     emb = state.pop("label_embs_concat")
-    proj = {k[len("final_proj."):]: state.pop(k) for k in list(state) if k.startswith("final_proj.")}
+    proj = {k[len("final_proj.") :]: state.pop(k) for k in list(state) if k.startswith("final_proj.")}
     if proj["weight"].shape[0] != emb.shape[1]:
         raise InputError("HuBERT checkpoint with several target sets (untied final_proj) is not supported")
     spec = {"kind": "hubert", "num_classes": [emb.shape[0]], "final_dim": emb.shape[1]}
-    return state, (spec, {"final_proj.weight": proj["weight"], "final_proj.bias": proj["bias"],
-                          "label_embeddings": emb})
+    return state, (
+        spec,
+        {"final_proj.weight": proj["weight"], "final_proj.bias": proj["bias"], "label_embeddings": emb},
+    )
 
 
 def load_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
@@ -128,9 +142,11 @@ def load_checkpoint(path: Path, trust: bool = False) -> Dict[str, Any]:
         if not isinstance(e.__cause__, pickle.UnpicklingError):
             raise  # truncated, not a checkpoint at all
         # pickle with arbitrary objects: refuse unless the user vouches for the file
-        raise InputError(f"{path}: checkpoint holds objects beyond tensors and plain containers "
-                         f"({str(e.__cause__).splitlines()[0]}); if you trust this file, pass trust=True "
-                         f"(CLI: --trust-pickle)") from None
+        raise InputError(
+            f"{path}: checkpoint holds objects beyond tensors and plain containers "
+            f"({str(e.__cause__).splitlines()[0]}); if you trust this file, pass trust=True "
+            f"(CLI: --trust-pickle)"
+        ) from None
 
 
 def read_fairseq_checkpoint(path, trust: bool = False) -> Dict[str, Any]:
@@ -153,7 +169,7 @@ def encoder_from_fairseq(ckpt: Dict[str, Any], path: Path, drop_heads: bool = Fa
     """:func:`import_fairseq` on a checkpoint already read (``path`` names it in errors and metadata)."""
     state = dict(ckpt["model"])
     if any(k.startswith(FINETUNED_PREFIX) for k in state):
-        state = {k[len(FINETUNED_PREFIX):] if k.startswith(FINETUNED_PREFIX) else k: v for k, v in state.items()}
+        state = {k[len(FINETUNED_PREFIX) :] if k.startswith(FINETUNED_PREFIX) else k: v for k, v in state.items()}
     config = config_from_fairseq(model_cfg(ckpt), state)
     state, pretraining_heads = hubert_heads(state)
     state, heads = split_keys(state, HEAD_PATTERNS)
@@ -161,8 +177,10 @@ def encoder_from_fairseq(ckpt: Dict[str, Any], path: Path, drop_heads: bool = Fa
         state, more = split_keys(state, [r"final_proj\..*"])
         heads.update(more)
     if heads and not drop_heads:
-        raise NotFoundError(f"{path}: checkpoint has head weights outside the encoder: {', '.join(sorted(heads))}; "
-                       f"pass drop_heads=True (CLI: --drop-heads) to import the encoder without them")
+        raise NotFoundError(
+            f"{path}: checkpoint has head weights outside the encoder: {', '.join(sorted(heads))}; "
+            f"pass drop_heads=True (CLI: --drop-heads) to import the encoder without them"
+        )
     renamed, unmatched = rename_keys(state, RULES)
     if unmatched:
         raise NotFoundError(f"{path}: unknown checkpoint keys ({len(unmatched)}): {', '.join(unmatched)}")

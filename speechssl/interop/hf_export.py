@@ -7,6 +7,7 @@ Families map to ``HubertModel``, ``Wav2Vec2Model``, ``WavLMModel``, ``Data2VecAu
 LightHuBERT subnets (per-layer head counts and FFN widths) become the HuBERT models they are: the
 missing heads and FFN units are zero weights, which add exactly nothing.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,56 +29,107 @@ from .huggingface import (
 )
 from .keymap import rename_keys, rules_from_pairs
 
-MODEL_CLASSES = {"hubert": ("hubert", "HubertModel"), "wav2vec2": ("wav2vec2", "Wav2Vec2Model"),
-                 "wavlm": ("wavlm", "WavLMModel"), "data2vec_audio": ("data2vec-audio", "Data2VecAudioModel")}
+MODEL_CLASSES = {
+    "hubert": ("hubert", "HubertModel"),
+    "wav2vec2": ("wav2vec2", "Wav2Vec2Model"),
+    "wavlm": ("wavlm", "WavLMModel"),
+    "data2vec_audio": ("data2vec-audio", "Data2VecAudioModel"),
+}
 POSITION_NAMES = {"rel_pos": "relative", "rotary": "rotary", "relative_key": "relative_key", "none": None}
+
 
 def hf_config(model: SpeechEncoder) -> Dict:
     """The transformers ``config.json`` of ``model`` (raises :class:`InputError` for what has no HF class)."""
     c = model.config
-    common = dict(hidden_size=c.hidden_size, num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads,
-                  intermediate_size=c.ffn_dim, hidden_act=c.activation, layer_norm_eps=c.layer_norm_eps,
-                  hidden_dropout=c.dropout, attention_dropout=c.attention_dropout, activation_dropout=c.activation_dropout,
-                  feat_proj_dropout=c.feature_dropout, layerdrop=c.layerdrop, torch_dtype="float32",
-                  mask_time_prob=0.05 if c.mask_embedding else 0.0)
+    common = dict(
+        hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_layers,
+        num_attention_heads=c.num_heads,
+        intermediate_size=c.ffn_dim,
+        hidden_act=c.activation,
+        layer_norm_eps=c.layer_norm_eps,
+        hidden_dropout=c.dropout,
+        attention_dropout=c.attention_dropout,
+        activation_dropout=c.activation_dropout,
+        feat_proj_dropout=c.feature_dropout,
+        layerdrop=c.layerdrop,
+        torch_dtype="float32",
+        mask_time_prob=0.05 if c.mask_embedding else 0.0,
+    )
     if c.frontend == "fbank_stack" and c.encoder == "conformer":
         if c.position not in ("relative_key", "rel_pos", "rotary") or not c.causal_conv or c.conv_norm != "layer_norm":
-            raise InputError("w2v-BERT export needs Wav2Vec2BertModel's Conformer (causal depthwise conv with layer "
-                             f"norm; relative_key, relative or rotary positions); this model has {c.position}, "
-                             f"causal_conv={c.causal_conv}, conv_norm={c.conv_norm}")
-        return dict(model_type="wav2vec2-bert", architectures=["Wav2Vec2BertModel"], **common,
-                    feature_projection_input_dim=c.num_mel_bins * c.stack_stride,
-                    position_embeddings_type=POSITION_NAMES[c.position], left_max_position_embeddings=c.left_max_position,
-                    right_max_position_embeddings=c.right_max_position, rotary_embedding_base=int(c.rotary_base),
-                    conv_depthwise_kernel_size=c.depthwise_kernel, add_adapter=False, use_intermediate_ffn_before_adapter=False)
+            raise InputError(
+                "w2v-BERT export needs Wav2Vec2BertModel's Conformer (causal depthwise conv with layer "
+                f"norm; relative_key, relative or rotary positions); this model has {c.position}, "
+                f"causal_conv={c.causal_conv}, conv_norm={c.conv_norm}"
+            )
+        return dict(
+            model_type="wav2vec2-bert",
+            architectures=["Wav2Vec2BertModel"],
+            **common,
+            feature_projection_input_dim=c.num_mel_bins * c.stack_stride,
+            position_embeddings_type=POSITION_NAMES[c.position],
+            left_max_position_embeddings=c.left_max_position,
+            right_max_position_embeddings=c.right_max_position,
+            rotary_embedding_base=int(c.rotary_base),
+            conv_depthwise_kernel_size=c.depthwise_kernel,
+            add_adapter=False,
+            use_intermediate_ffn_before_adapter=False,
+        )
     if c.frontend != "waveform_cnn":
         raise InputError(f"frontend {c.frontend!r} has no transformers model class; export it as our folder or ONNX")
-    waveform = dict(conv_dim=[l[0] for l in c.conv_layers], conv_kernel=[l[1] for l in c.conv_layers],
-                    conv_stride=[l[2] for l in c.conv_layers], conv_bias=c.conv_bias,
-                    feat_extract_norm={"group_norm": "group", "layer_norm": "layer"}[c.extractor_mode],
-                    feat_extract_activation="gelu", feat_proj_layer_norm=c.feature_layer_norm,
-                    num_conv_pos_embedding_groups=c.pos_conv_groups)
+    waveform = dict(
+        conv_dim=[l[0] for l in c.conv_layers],
+        conv_kernel=[l[1] for l in c.conv_layers],
+        conv_stride=[l[2] for l in c.conv_layers],
+        conv_bias=c.conv_bias,
+        feat_extract_norm={"group_norm": "group", "layer_norm": "layer"}[c.extractor_mode],
+        feat_extract_activation="gelu",
+        feat_proj_layer_norm=c.feature_layer_norm,
+        num_conv_pos_embedding_groups=c.pos_conv_groups,
+    )
     if c.encoder == "conformer":
         if c.conv_norm != "batch_norm" or c.position not in ("rel_pos", "rotary") or not c.final_layer_norm:
-            raise InputError("Wav2Vec2ConformerModel needs batch-norm convolution modules, relative or rotary positions "
-                             "and a final layer norm")
-        return dict(model_type="wav2vec2-conformer", architectures=["Wav2Vec2ConformerModel"], **common, **waveform,
-                    num_conv_pos_embeddings=128, position_embeddings_type=POSITION_NAMES[c.position],
-                    rotary_embedding_base=int(c.rotary_base), conv_depthwise_kernel_size=c.depthwise_kernel)
+            raise InputError(
+                "Wav2Vec2ConformerModel needs batch-norm convolution modules, relative or rotary positions "
+                "and a final layer norm"
+            )
+        return dict(
+            model_type="wav2vec2-conformer",
+            architectures=["Wav2Vec2ConformerModel"],
+            **common,
+            **waveform,
+            num_conv_pos_embeddings=128,
+            position_embeddings_type=POSITION_NAMES[c.position],
+            rotary_embedding_base=int(c.rotary_base),
+            conv_depthwise_kernel_size=c.depthwise_kernel,
+        )
     model_type, cls = MODEL_CLASSES.get(c.family, MODEL_CLASSES["hubert"])
     if c.family == "data2vec_audio":
         if c.extractor_mode != "layer_norm" or c.layer_norm_first or not c.pos_conv_layers:
             raise InputError("Data2VecAudioModel is post-norm with a layer-norm CNN and stacked positional convs")
-        return dict(model_type=model_type, architectures=[cls], **common, **waveform,
-                    conv_pos_kernel_size=c.pos_conv_kernel, num_conv_pos_embeddings=c.pos_conv_layers)
+        return dict(
+            model_type=model_type,
+            architectures=[cls],
+            **common,
+            **waveform,
+            conv_pos_kernel_size=c.pos_conv_kernel,
+            num_conv_pos_embeddings=c.pos_conv_layers,
+        )
     if c.pos_conv_layers or c.pos_conv_kernel == 0:
         raise InputError(f"a {c.family} transformer export needs one weight-normalised positional conv")
     if (c.position == "gated_bucket") != (c.family == "wavlm") or c.position not in ("none", "gated_bucket"):
         raise InputError(f"family {c.family!r} with position {c.position!r} has no transformers model class")
     heads = _uniform_heads(model)
     common.update(num_attention_heads=heads, intermediate_size=max(c.layer_ffn_dims or [c.ffn_dim]))
-    config = dict(model_type=model_type, architectures=[cls], **common, **waveform,
-                  num_conv_pos_embeddings=c.pos_conv_kernel, do_stable_layer_norm=c.layer_norm_first)
+    config = dict(
+        model_type=model_type,
+        architectures=[cls],
+        **common,
+        **waveform,
+        num_conv_pos_embeddings=c.pos_conv_kernel,
+        do_stable_layer_norm=c.layer_norm_first,
+    )
     if c.family == "wavlm":
         config.update(num_buckets=c.num_buckets, max_bucket_distance=c.max_distance)
     return config
@@ -92,8 +144,10 @@ def _uniform_heads(model: SpeechEncoder) -> int:
     heads = c.hidden_size // head_dim
     most = max(c.layer_heads or [c.num_heads])
     if most > heads:
-        raise InputError(f"a layer has {most} heads of width {head_dim}, more than hidden size {c.hidden_size} holds "
-                         f"({heads}); transformers' models need heads x width = hidden size")
+        raise InputError(
+            f"a layer has {most} heads of width {head_dim}, more than hidden size {c.hidden_size} holds "
+            f"({heads}); transformers' models need heads x width = hidden size"
+        )
     return heads
 
 
@@ -102,8 +156,12 @@ def hf_state(model: SpeechEncoder, config: Dict) -> Dict[str, torch.Tensor]:
     c = model.config
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if c.encoder == "transformer":
-        state = _pad_layers(state, c.num_layers, config["num_attention_heads"] * (c.hidden_size // config["num_attention_heads"]),
-                            config["intermediate_size"])
+        state = _pad_layers(
+            state,
+            c.num_layers,
+            config["num_attention_heads"] * (c.hidden_size // config["num_attention_heads"]),
+            config["intermediate_size"],
+        )
         inverse, forward = rules_from_pairs(TRANSFORMER_PAIRS, export=True), TRANSFORMER_RULES
     else:
         norm = DEPTHWISE_LN_PAIR if c.conv_norm == "layer_norm" else BATCH_NORM_PAIR
@@ -120,6 +178,7 @@ def hf_state(model: SpeechEncoder, config: Dict) -> Dict[str, torch.Tensor]:
 
 def _pad_layers(state: Dict[str, torch.Tensor], num_layers: int, attention_dim: int, ffn_dim: int):
     """Zero rows/columns so every layer has ``attention_dim`` q/k/v outputs and ``ffn_dim`` FFN units."""
+
     def grow(t: torch.Tensor, dim: int, size: int) -> torch.Tensor:
         if t.shape[dim] == size:
             return t
@@ -142,12 +201,25 @@ def _pad_layers(state: Dict[str, torch.Tensor], num_layers: int, attention_dim: 
 
 def _preprocessor(model: SpeechEncoder, config: Dict) -> Dict:
     if config["model_type"] == "wav2vec2-bert":
-        return {"feature_extractor_type": "SeamlessM4TFeatureExtractor", "feature_size": model.config.num_mel_bins,
-                "num_mel_bins": model.config.num_mel_bins, "padding_side": "right", "padding_value": 1.0,
-                "return_attention_mask": True, "sampling_rate": 16000, "stride": model.config.stack_stride}
-    return {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1, "padding_side": "right",
-            "padding_value": 0.0, "sampling_rate": 16000, "do_normalize": bool(model.config.normalize_waveform),
-            "return_attention_mask": config.get("feat_extract_norm") == "layer"}
+        return {
+            "feature_extractor_type": "SeamlessM4TFeatureExtractor",
+            "feature_size": model.config.num_mel_bins,
+            "num_mel_bins": model.config.num_mel_bins,
+            "padding_side": "right",
+            "padding_value": 1.0,
+            "return_attention_mask": True,
+            "sampling_rate": 16000,
+            "stride": model.config.stack_stride,
+        }
+    return {
+        "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+        "feature_size": 1,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "sampling_rate": 16000,
+        "do_normalize": bool(model.config.normalize_waveform),
+        "return_attention_mask": config.get("feat_extract_norm") == "layer",
+    }
 
 
 def export_huggingface(model: SpeechEncoder, out) -> Tuple[Path, List[str]]:
@@ -164,8 +236,10 @@ def export_huggingface(model: SpeechEncoder, out) -> Tuple[Path, List[str]]:
     write_json(out / "config.json", config)  # last: the folder is complete
     notes = []
     if model.config.layer_heads or model.config.layer_ffn_dims:
-        notes.append("per-layer heads / FFN widths padded with zero weights to "
-                     f"{config['num_attention_heads']} heads and {config['intermediate_size']} units")
+        notes.append(
+            "per-layer heads / FFN widths padded with zero weights to "
+            f"{config['num_attention_heads']} heads and {config['intermediate_size']} units"
+        )
     return out, notes
 
 

@@ -1,4 +1,5 @@
 """Regex key renaming with a record of what matched nothing."""
+
 import re
 from typing import Dict, Iterable, List, Tuple
 
@@ -14,6 +15,7 @@ def rules_from_pairs(pairs: Iterable[Pair], export: bool = False) -> List[Rule]:
     """Regex rules from key templates written once for both directions: theirs -> ours (import), or with
     ``export`` ours -> theirs. Both sides of a pair hold the same groups (``{i}`` and ``(a|b)``) in the same
     order, so one side's groups become the other side's ``\\1, \\2, ...``."""
+
     def pattern(template: str) -> str:
         return template.replace(".", r"\.").replace("{i}", r"(\d+)")
 
@@ -21,8 +23,10 @@ def rules_from_pairs(pairs: Iterable[Pair], export: bool = False) -> List[Rule]:
         count = iter(range(1, 100))
         return re.sub(r"\{i\}|\([^()]*\)", lambda m: f"\\{next(count)}", template)
 
-    return [(pattern(theirs), replacement(ours)) if not export else (pattern(ours), replacement(theirs))
-            for ours, theirs in pairs]
+    return [
+        (pattern(theirs), replacement(ours)) if not export else (pattern(ours), replacement(theirs))
+        for ours, theirs in pairs
+    ]
 
 
 def rename_keys(state: Dict[str, torch.Tensor], rules: Iterable[Rule]) -> Tuple[Dict[str, torch.Tensor], List[str]]:

@@ -6,6 +6,7 @@ s3prl upstream does) or ``student_hubert`` (the stage-1 student: the max subnet)
 fairseq HuBERT's (``encoder.layers.N.fc1``, ``encoder.pos_conv.0.weight_g`` ...); the prediction
 head is ``layer_pred_heads.L.weight`` ``[teacher_dim, hidden]``.
 """
+
 import logging
 import re
 from pathlib import Path
@@ -63,14 +64,21 @@ def supernet_from_checkpoint(ckpt: Dict[str, Any], source: str = "checkpoint") -
         last = max(heads, key=lambda k: int(re.match(r"layer_pred_heads\.(\d+)\.", k).group(1)))
         w = heads[last]
         if w.shape[0] != teacher_dim:
-            raise InputError(f"{source}: {last} predicts {w.shape[0]} dims; only single-target heads "
-                             f"(teacher_embed_dim={teacher_dim}) are supported")
+            raise InputError(
+                f"{source}: {last} predicts {w.shape[0]} dims; only single-target heads "
+                f"(teacher_embed_dim={teacher_dim}) are supported"
+            )
         model.prediction_head.weight.data.copy_(w)
         if len(heads) > 1:
             log.warning("%s: kept %s, dropped the other layer heads %s", source, last, sorted(set(heads) - {last}))
     model.set_subnet("default" if name == "hubert_pruner" else "max")
-    model.metadata = {"source": source, "format": "lighthubert", "space": kind, "served_subnet": model.subnet.to_dict(),
-                      "ignored": sorted(ignored)}
+    model.metadata = {
+        "source": source,
+        "format": "lighthubert",
+        "space": kind,
+        "served_subnet": model.subnet.to_dict(),
+        "ignored": sorted(ignored),
+    }
     return model.eval()
 
 

@@ -6,6 +6,7 @@ The graph is traced (torch's TorchScript-based exporter): the example batch is p
 padding-aware paths are the ones recorded, and the input checks run in Python before export instead
 of inside the graph. The ``export`` extra brings onnx and onnxruntime.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,6 +41,7 @@ class _Graph(nn.Module):
         up = self.upstream
         if getattr(up, "config", None) is not None and up.config.normalize_waveform:
             from ..models.encoder import normalize_waveform
+
             wavs = normalize_waveform(wavs, lengths)
         if hasattr(up, "forward_features"):
             feats, frames = up.frontend(wavs, lengths)
@@ -62,23 +64,41 @@ def export_onnx(upstream: nn.Module, path, quantize: bool = False, opset: int = 
         raise InputError(f"{path}: the ONNX file name must end in .onnx")
     graph = _Graph(upstream.eval()).eval()
     example = torch.randn(2, SAMPLE_RATE) * 0.1
-    lengths = torch.tensor([SAMPLE_RATE, SAMPLE_RATE * 3 // 4])   # padded: record the padding-aware paths
-    example[1, lengths[1]:] = 0
+    lengths = torch.tensor([SAMPLE_RATE, SAMPLE_RATE * 3 // 4])  # padded: record the padding-aware paths
+    example[1, lengths[1] :] = 0
     with torch.no_grad():
         num_states = len(graph(example, lengths)) - 1
     names = output_names(num_states)
-    dynamic = {"wavs": {0: "batch", 1: "samples"}, "wav_lengths": {0: "batch"}, "lengths": {0: "batch"},
-               **{n: {0: "batch", 1: "frames"} for n in names[1:]}}
+    dynamic = {
+        "wavs": {0: "batch", 1: "samples"},
+        "wav_lengths": {0: "batch"},
+        "lengths": {0: "batch"},
+        **{n: {0: "batch", 1: "frames"} for n in names[1:]},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic; parity is checked instead
-        torch.onnx.export(graph, (example, lengths), str(tmp), input_names=["wavs", "wav_lengths"],
-                          output_names=names, dynamic_axes=dynamic, opset_version=opset, dynamo=False,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            graph,
+            (example, lengths),
+            str(tmp),
+            input_names=["wavs", "wav_lengths"],
+            output_names=names,
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
+        )
     graph.eval()  # the exporter restores the wrapper's training flag on every submodule
-    summary = {"onnx": str(path), "outputs": names, "opset": opset, "bytes": path.stat().st_size,
-               "downsample_rate": int(upstream.downsample_rate), "hidden_size": int(upstream.hidden_size),
-               "first_frame_samples": _first_frame_samples(upstream)}
+    summary = {
+        "onnx": str(path),
+        "outputs": names,
+        "opset": opset,
+        "bytes": path.stat().st_size,
+        "downsample_rate": int(upstream.downsample_rate),
+        "hidden_size": int(upstream.hidden_size),
+        "first_frame_samples": _first_frame_samples(upstream),
+    }
     if quantize:
         summary["int8"] = str(quantize_int8(path))
         summary["int8_bytes"] = Path(summary["int8"]).stat().st_size
@@ -86,7 +106,9 @@ def export_onnx(upstream: nn.Module, path, quantize: bool = False, opset: int = 
     summary["weights"] = meta.get("weights", meta.get("source", ""))
     write_text(path.with_suffix(".json"), json.dumps(summary, indent=1))
     if quantize:
-        write_text(Path(summary["int8"]).with_suffix(".json"), json.dumps({**summary, "onnx": summary["int8"]}, indent=1))
+        write_text(
+            Path(summary["int8"]).with_suffix(".json"), json.dumps({**summary, "onnx": summary["int8"]}, indent=1)
+        )
     return summary
 
 
@@ -98,19 +120,22 @@ def _first_frame_samples(upstream: nn.Module) -> int:
     first = int(lengths[frames > 0][0])
     rate = int(upstream.downsample_rate)
     if not torch.equal(frames.clamp_min(0), _affine_frames(lengths, first, rate)):
-        raise InputError("this upstream's frame count is not affine in the input length; OnnxUpstream cannot "
-                         "reproduce it")
+        raise InputError(
+            "this upstream's frame count is not affine in the input length; OnnxUpstream cannot reproduce it"
+        )
     return first
 
 
 def _affine_frames(lengths: torch.Tensor, first: int, rate: int) -> torch.Tensor:
-    return torch.where(lengths >= first, torch.div(lengths - first, rate, rounding_mode="floor") + 1,
-                       torch.zeros_like(lengths))
+    return torch.where(
+        lengths >= first, torch.div(lengths - first, rate, rounding_mode="floor") + 1, torch.zeros_like(lengths)
+    )
 
 
 def quantize_int8(path) -> Path:
     """Dynamic int8 quantization of the MatMul weights (activations stay float): ``X.onnx -> X.int8.onnx``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
     path = Path(path)
     out = path.with_suffix(".int8.onnx")
     with atomic_path(out) as tmp, _root_logger_kept():
@@ -138,6 +163,7 @@ def _root_logger_kept():
 
 def onnx_session(path, threads: Optional[int] = None):
     import onnxruntime as ort
+
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -179,8 +205,9 @@ class OnnxUpstream(UpstreamBase):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return _affine_frames(lengths, int(self.info["first_frame_samples"]), self.downsample_rate)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None) -> UpstreamOutput:
+    def forward(
+        self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *, num_layers: Optional[int] = None
+    ) -> UpstreamOutput:
         lengths = self.check_input(wavs, lengths)
         got = run_onnx(self.session, wavs.cpu(), lengths.cpu())
         states = [torch.from_numpy(h) for h in got[1:]]

@@ -13,6 +13,7 @@ the video frames.
 ``visual [B, T, S, S] (S = face_size), audio [B, 4T, 13] or hidden states [[B, 2T, D], ...]
 -> logits_av [B, T], logits_v [B, T]``
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,15 +29,15 @@ from ..nn.weighted_sum import WeightedSum
 
 @dataclass
 class AsdConfig:
-    audio: str = "mfcc"          # mfcc | ssl | none (visual only)
+    audio: str = "mfcc"  # mfcc | ssl | none (visual only)
     mfcc_dim: int = 13
-    ssl_layers: int = 0          # upstream hidden states (num_layers + 1); set from the upstream
+    ssl_layers: int = 0  # upstream hidden states (num_layers + 1); set from the upstream
     ssl_dim: int = 0
-    ssl_frames_per_video_frame: int = 2   # 50 Hz upstreams at 25 fps; w2v-BERT's 25 Hz: 1 (set from the upstream)
-    face_size: int = 112         # crops are resized to S x S when tracks load (Light-ASD: 112)
-    channels: List[int] = field(default_factory=lambda: [32, 64, 128])   # visual front end widths
+    ssl_frames_per_video_frame: int = 2  # 50 Hz upstreams at 25 fps; w2v-BERT's 25 Hz: 1 (set from the upstream)
+    face_size: int = 112  # crops are resized to S x S when tracks load (Light-ASD: 112)
+    channels: List[int] = field(default_factory=lambda: [32, 64, 128])  # visual front end widths
     dim: int = 128
-    fusion: str = "add"          # add | cross_attention
+    fusion: str = "add"  # add | cross_attention
     gru_layers: int = 1
     dropout: float = 0.1
     visual_loss_weight: float = 0.5
@@ -73,8 +74,11 @@ class VisualFrontend(nn.Module):
     def __init__(self, channels: Sequence[int], dim: int):
         super().__init__()
         chans = [1, *channels]
-        self.stem = nn.Sequential(nn.Conv3d(1, chans[1], (1, 5, 5), stride=(1, 2, 2), padding=(0, 2, 2), bias=False),
-                                  nn.BatchNorm3d(chans[1]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv3d(1, chans[1], (1, 5, 5), stride=(1, 2, 2), padding=(0, 2, 2), bias=False),
+            nn.BatchNorm3d(chans[1]),
+            nn.ReLU(),
+        )
         self.blocks = nn.Sequential(*[VisualBlock(chans[i], chans[i + 1]) for i in range(1, len(channels))])
         self.proj = nn.Linear(chans[-1], dim)
 
@@ -82,7 +86,7 @@ class VisualFrontend(nn.Module):
         x = frames.float()
         if frames.dtype == torch.uint8:
             x = x / 255.0
-        x = (x - 0.5)[:, None]                        # [B, 1, T, H, W]
+        x = (x - 0.5)[:, None]  # [B, 1, T, H, W]
         x = self.blocks(self.stem(x))
         return self.proj(x.mean((3, 4)).transpose(1, 2))
 
@@ -103,8 +107,12 @@ class ActiveSpeakerModel(nn.Module):
         self.cfg = cfg
         self.visual = VisualFrontend(cfg.channels, cfg.dim)
         if cfg.audio == "mfcc":
-            self.audio = nn.Sequential(nn.Conv1d(cfg.mfcc_dim, cfg.dim, 3, padding=1), nn.ReLU(),
-                                       nn.Conv1d(cfg.dim, cfg.dim, 3, padding=1), nn.ReLU())
+            self.audio = nn.Sequential(
+                nn.Conv1d(cfg.mfcc_dim, cfg.dim, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv1d(cfg.dim, cfg.dim, 3, padding=1),
+                nn.ReLU(),
+            )
         elif cfg.audio == "ssl":
             self.weighted_sum = WeightedSum(cfg.ssl_layers)
             self.audio = nn.Sequential(nn.Linear(cfg.ssl_dim, cfg.dim), nn.ReLU(), nn.Linear(cfg.dim, cfg.dim))
@@ -116,23 +124,27 @@ class ActiveSpeakerModel(nn.Module):
         self.head_av = nn.Linear(2 * cfg.dim, 1)
         self.head_v = nn.Linear(cfg.dim, 1)
 
-    def audio_features(self, frames: int, mfcc: Optional[torch.Tensor] = None,
-                       hidden_states: Optional[List[torch.Tensor]] = None) -> Optional[torch.Tensor]:
+    def audio_features(
+        self, frames: int, mfcc: Optional[torch.Tensor] = None, hidden_states: Optional[List[torch.Tensor]] = None
+    ) -> Optional[torch.Tensor]:
         """-> ``[B, T, dim]`` at the video rate, or None for visual only."""
         if self.cfg.audio == "none":
             return None
         if self.cfg.audio == "mfcc":
             if mfcc is None:
                 raise InputError("asd: the MFCC model needs mfcc [B, 4T, 13]")
-            a = self.audio(mfcc.transpose(1, 2)).transpose(1, 2)           # 100 Hz
+            a = self.audio(mfcc.transpose(1, 2)).transpose(1, 2)  # 100 Hz
             return to_video_rate(a, 4, frames)
         if hidden_states is None:
             raise InputError("asd: the SSL model needs the upstream's hidden states")
-        return to_video_rate(self.audio(self.weighted_sum(hidden_states)), self.cfg.ssl_frames_per_video_frame,
-                             frames)
+        return to_video_rate(self.audio(self.weighted_sum(hidden_states)), self.cfg.ssl_frames_per_video_frame, frames)
 
-    def forward(self, visual: torch.Tensor, mfcc: Optional[torch.Tensor] = None,
-                hidden_states: Optional[List[torch.Tensor]] = None):
+    def forward(
+        self,
+        visual: torch.Tensor,
+        mfcc: Optional[torch.Tensor] = None,
+        hidden_states: Optional[List[torch.Tensor]] = None,
+    ):
         """-> ``(logits_av [B, T], logits_v [B, T])``."""
         T = visual.shape[1]
         v = self.visual(visual)
@@ -146,8 +158,13 @@ class ActiveSpeakerModel(nn.Module):
         h, _ = self.gru(self.dropout(x))
         return self.head_av(h).squeeze(-1), self.head_v(v).squeeze(-1)
 
-    def loss(self, logits_av: torch.Tensor, logits_v: torch.Tensor, labels: torch.Tensor,
-             valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def loss(
+        self,
+        logits_av: torch.Tensor,
+        logits_v: torch.Tensor,
+        labels: torch.Tensor,
+        valid: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """Audio-visual BCE plus ``visual_loss_weight`` x the visual-only auxiliary BCE, over valid frames."""
         valid = torch.ones_like(labels, dtype=torch.bool) if valid is None else valid
         y = labels.float()[valid]

@@ -1,6 +1,7 @@
 """The CTC model of ASR fine-tuning: a :class:`~speechssl.models.encoder.SpeechEncoder` with a linear CTC output
 layer, its architecture config, and its exported folder (the encoder in our format + ``ctc_head.safetensors``,
 ``tokens.txt``, ``asr.json``). Training lives in :mod:`speechssl.tasks.asr`, decoding in ``downstream/``."""
+
 from __future__ import annotations
 
 import json
@@ -25,16 +26,15 @@ from .registry import load_model, save_model
 
 @dataclass
 class AsrModelConfig:
-    upstream: str = MISSING              # exported folder, HF folder, fairseq .pt, or a registered name
+    upstream: str = MISSING  # exported folder, HF folder, fairseq .pt, or a registered name
     encoder_overrides: Dict[str, Any] = field(default_factory=dict)  # e.g. dropout, layerdrop
     final_dropout: float = 0.0
     freeze_feature_extractor: bool = True
-    freeze_encoder_steps: int = 0        # fairseq freeze_finetune_updates: only the CTC layer learns until then
-    mask_prob: float = 0.65              # fraction of frames covered by time-mask spans (fairseq meaning)
+    freeze_encoder_steps: int = 0  # fairseq freeze_finetune_updates: only the CTC layer learns until then
+    mask_prob: float = 0.65  # fraction of frames covered by time-mask spans (fairseq meaning)
     mask_length: int = 10
-    mask_channel_prob: float = 0.0       # fraction of channels zeroed by spans
+    mask_channel_prob: float = 0.0  # fraction of channels zeroed by spans
     mask_channel_length: int = 64
-
 
 
 class CtcModel(nn.Module):
@@ -46,8 +46,14 @@ class CtcModel(nn.Module):
         self.dropout = nn.Dropout(final_dropout)
         self.ctc_proj = nn.Linear(encoder.hidden_size, vocab_size)
 
-    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor, mask: Optional[AsrModelConfig] = None,
-                freeze_frontend: bool = True, freeze_encoder: bool = False):
+    def forward(
+        self,
+        wavs: torch.Tensor,
+        lengths: torch.Tensor,
+        mask: Optional[AsrModelConfig] = None,
+        freeze_frontend: bool = True,
+        freeze_encoder: bool = False,
+    ):
         """Returns ``(log_probs [B, T', V], frames [B])``; ``mask`` (a config) applies time/channel masking."""
         enc = self.encoder
         with torch.set_grad_enabled(torch.is_grad_enabled() and not freeze_encoder):
@@ -59,11 +65,11 @@ class CtcModel(nn.Module):
             if mask is not None:
                 B, T = feats.shape[:2]
                 if mask.mask_prob > 0:
-                    time_mask = span_mask(frames, T, mask.mask_prob, mask.mask_length, 2) & \
-                        lengths_to_mask(frames, T)
+                    time_mask = span_mask(frames, T, mask.mask_prob, mask.mask_length, 2) & lengths_to_mask(frames, T)
                 if mask.mask_channel_prob > 0:
-                    chan = channel_mask(B, enc.hidden_size, mask.mask_channel_prob, mask.mask_channel_length,
-                                        device=feats.device)
+                    chan = channel_mask(
+                        B, enc.hidden_size, mask.mask_channel_prob, mask.mask_channel_length, device=feats.device
+                    )
             x = enc.forward_features(feats, frames, time_mask=time_mask, channel_mask=chan).last_hidden_state
         return self.ctc_proj(self.dropout(x)).float().log_softmax(-1), frames
 

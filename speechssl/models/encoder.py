@@ -4,6 +4,7 @@ HuBERT, wav2vec 2.0, wav2vec2-conformer, WavLM, data2vec-audio and w2v-BERT enco
 :class:`EncoderConfig` values. The config describes the architecture only: pretraining heads live in the
 pretraining models beside the encoder (:class:`~speechssl.models.hubert.HubertPretrainModel`).
 """
+
 import difflib
 from dataclasses import MISSING as MISSING_DEFAULT
 from dataclasses import asdict, dataclass, field, fields
@@ -39,15 +40,15 @@ FAMILIES = ("hubert", "wav2vec2", "w2v_bert", "wavlm", "data2vec_audio")
 class EncoderConfig:
     """Architecture of a :class:`SpeechEncoder`. Field names are ours; interop maps others' onto them."""
 
-    family: str = "hubert"                # one of FAMILIES: the model family (export format, pretraining heads)
-    frontend: str = "waveform_cnn"        # one of FRONTENDS
-    normalize_waveform: bool = False      # zero mean / unit variance per utterance before the frontend
-                                          # (wav2vec2-large-lv60's do_normalize; our pretraining's data.normalize)
+    family: str = "hubert"  # one of FAMILIES: the model family (export format, pretraining heads)
+    frontend: str = "waveform_cnn"  # one of FRONTENDS
+    normalize_waveform: bool = False  # zero mean / unit variance per utterance before the frontend
+    # (wav2vec2-large-lv60's do_normalize; our pretraining's data.normalize)
     # waveform CNN
     conv_layers: List[List[int]] = field(default_factory=lambda: [list(x) for x in WAV2VEC2_CONV_LAYERS])
-    extractor_mode: str = "group_norm"    # group_norm | layer_norm
+    extractor_mode: str = "group_norm"  # group_norm | layer_norm
     conv_bias: bool = False
-    masked_group_norm: bool = True        # padding-invariant GroupNorm statistics
+    masked_group_norm: bool = True  # padding-invariant GroupNorm statistics
     # fbank frontends
     num_mel_bins: int = 80
     stack_stride: int = 2
@@ -57,40 +58,45 @@ class EncoderConfig:
     feature_layer_norm: bool = True
     feature_dropout: float = 0.0
     # encoder
-    encoder: str = "transformer"          # one of ENCODERS
+    encoder: str = "transformer"  # one of ENCODERS
     hidden_size: int = 768
     num_layers: int = 12
     num_heads: int = 12
     ffn_dim: int = 3072
-    head_dim: Optional[int] = None        # width of a head (default hidden_size // num_heads)
-    layer_heads: List[int] = field(default_factory=list)     # per-layer head counts (LightHuBERT subnets)
+    head_dim: Optional[int] = None  # width of a head (default hidden_size // num_heads)
+    layer_heads: List[int] = field(default_factory=list)  # per-layer head counts (LightHuBERT subnets)
     layer_ffn_dims: List[int] = field(default_factory=list)  # per-layer FFN widths (LightHuBERT subnets)
     activation: str = "gelu"
     layer_norm_first: bool = False
     layer_norm_eps: float = 1e-5
-    pos_conv_kernel: int = 128            # 0: no conv positional embedding
+    pos_conv_kernel: int = 128  # 0: no conv positional embedding
     pos_conv_groups: int = 16
-    pos_conv_layers: int = 0              # 0: one weight-normalised conv; N: N plain convs (data2vec-audio)
-    position: str = "none"                # none | rel_pos | relative_key | rotary | gated_bucket (WavLM)
-    num_buckets: int = 320                # gated_bucket: relative-position buckets (both directions)
-    max_distance: int = 800               # gated_bucket: distance of the last bucket
+    pos_conv_layers: int = 0  # 0: one weight-normalised conv; N: N plain convs (data2vec-audio)
+    position: str = "none"  # none | rel_pos | relative_key | rotary | gated_bucket (WavLM)
+    num_buckets: int = 320  # gated_bucket: relative-position buckets (both directions)
+    max_distance: int = 800  # gated_bucket: distance of the last bucket
     left_max_position: int = 64
     right_max_position: int = 8
     rotary_base: float = 10000.0
     depthwise_kernel: int = 31
-    conv_norm: str = "batch_norm"         # batch_norm | layer_norm
+    conv_norm: str = "batch_norm"  # batch_norm | layer_norm
     causal_conv: bool = False
-    final_layer_norm: bool = True         # conformer: layer norm after the last block
+    final_layer_norm: bool = True  # conformer: layer norm after the last block
     dropout: float = 0.1
     attention_dropout: float = 0.1
     activation_dropout: float = 0.0
     layerdrop: float = 0.0
-    mask_embedding: bool = True           # the learnt vector masked frames take (pretraining, SpecAugment)
+    mask_embedding: bool = True  # the learnt vector masked frames take (pretraining, SpecAugment)
 
     def validate(self) -> "EncoderConfig":
-        checks = {"frontend": FRONTENDS, "encoder": ENCODERS, "extractor_mode": ("group_norm", "layer_norm"),
-                  "position": ("none", "rel_pos", "relative_key", "rotary", "gated_bucket"),
-                  "conv_norm": ("batch_norm", "layer_norm"), "family": FAMILIES}
+        checks = {
+            "frontend": FRONTENDS,
+            "encoder": ENCODERS,
+            "extractor_mode": ("group_norm", "layer_norm"),
+            "position": ("none", "rel_pos", "relative_key", "rotary", "gated_bucket"),
+            "conv_norm": ("batch_norm", "layer_norm"),
+            "family": FAMILIES,
+        }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise InputError(f"config field {name}={getattr(self, name)!r}; expected one of {allowed}")
@@ -104,8 +110,9 @@ class EncoderConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"config field {name} must be >= 1, got {getattr(self, name)}")
         if self.encoder != "transformer" and (self.pos_conv_layers or self.position == "gated_bucket"):
-            raise InputError("config fields pos_conv_layers and position=gated_bucket are for the transformer "
-                             "encoder only")
+            raise InputError(
+                "config fields pos_conv_layers and position=gated_bucket are for the transformer encoder only"
+            )
         if self.head_dim is None and self.hidden_size % self.num_heads:
             raise InputError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         return self
@@ -123,8 +130,12 @@ class EncoderConfig:
             default = f.default if f.default is not MISSING_DEFAULT else None
             if f.name in d and isinstance(default, (bool, int, float, str)) and d[f.name] is not None:
                 want = type(default)
-                ok = isinstance(d[f.name], want) if want in (bool, str) else \
-                    isinstance(d[f.name], (int, float) if want is float else int) and not isinstance(d[f.name], bool)
+                ok = (
+                    isinstance(d[f.name], want)
+                    if want in (bool, str)
+                    else isinstance(d[f.name], (int, float) if want is float else int)
+                    and not isinstance(d[f.name], bool)
+                )
                 if not ok:
                     raise InputError(f"encoder config field {f.name}={d[f.name]!r}: expected {want.__name__}")
         return cls(**d).validate()
@@ -145,42 +156,70 @@ class SpeechEncoder(UpstreamBase):
         super().__init__()
         self.config = config = config.validate()
         if config.frontend == "waveform_cnn":
-            self.frontend = ConvFeatureExtractor(config.conv_layers, config.extractor_mode, config.conv_bias,
-                                                 config.masked_group_norm)
+            self.frontend = ConvFeatureExtractor(
+                config.conv_layers, config.extractor_mode, config.conv_bias, config.masked_group_norm
+            )
         elif config.frontend == "fbank_stack":
             self.frontend = FbankStacker(config.num_mel_bins, config.stack_stride)
         elif config.frontend == "fbank_conv1d":
-            self.frontend = Conv1dGluSubsampler(config.num_mel_bins, config.subsampler_channels,
-                                                config.subsampler_kernels)
+            self.frontend = Conv1dGluSubsampler(
+                config.num_mel_bins, config.subsampler_channels, config.subsampler_kernels
+            )
         else:
             self.frontend = Conv2dSubsampler(config.num_mel_bins, config.subsampler_channels)
-        self.feature_projection = FeatureProjection(self.frontend.output_dim, config.hidden_size,
-                                                    config.feature_layer_norm, config.feature_dropout,
-                                                    config.layer_norm_eps)
-        self.mask_embedding = nn.Parameter(torch.empty(config.hidden_size).uniform_()) if config.mask_embedding else None
-        common = dict(dim=config.hidden_size, num_layers=config.num_layers, num_heads=config.num_heads,
-                      ffn_dim=config.ffn_dim, dropout=config.dropout, attention_dropout=config.attention_dropout,
-                      activation_dropout=config.activation_dropout, activation_name=config.activation,
-                      layerdrop=config.layerdrop, eps=config.layer_norm_eps, position=config.position)
+        self.feature_projection = FeatureProjection(
+            self.frontend.output_dim,
+            config.hidden_size,
+            config.feature_layer_norm,
+            config.feature_dropout,
+            config.layer_norm_eps,
+        )
+        self.mask_embedding = (
+            nn.Parameter(torch.empty(config.hidden_size).uniform_()) if config.mask_embedding else None
+        )
+        common = dict(
+            dim=config.hidden_size,
+            num_layers=config.num_layers,
+            num_heads=config.num_heads,
+            ffn_dim=config.ffn_dim,
+            dropout=config.dropout,
+            attention_dropout=config.attention_dropout,
+            activation_dropout=config.activation_dropout,
+            activation_name=config.activation,
+            layerdrop=config.layerdrop,
+            eps=config.layer_norm_eps,
+            position=config.position,
+        )
         position_kwargs = {}
         if config.position == "relative_key":
-            position_kwargs = dict(left_max_position=config.left_max_position,
-                                   right_max_position=config.right_max_position)
+            position_kwargs = dict(
+                left_max_position=config.left_max_position, right_max_position=config.right_max_position
+            )
         elif config.position == "rotary":
             position_kwargs = dict(rotary_base=config.rotary_base)
         if config.encoder == "transformer":
             if config.position == "gated_bucket":
                 position_kwargs = dict(num_buckets=config.num_buckets, max_distance=config.max_distance)
-            self.encoder = TransformerEncoder(pos_conv_kernel=config.pos_conv_kernel,
-                                              pos_conv_groups=config.pos_conv_groups,
-                                              pos_conv_layers=config.pos_conv_layers, head_dim=config.head_dim,
-                                              layer_heads=config.layer_heads or None,
-                                              layer_ffn_dims=config.layer_ffn_dims or None,
-                                              layer_norm_first=config.layer_norm_first, **common, **position_kwargs)
+            self.encoder = TransformerEncoder(
+                pos_conv_kernel=config.pos_conv_kernel,
+                pos_conv_groups=config.pos_conv_groups,
+                pos_conv_layers=config.pos_conv_layers,
+                head_dim=config.head_dim,
+                layer_heads=config.layer_heads or None,
+                layer_ffn_dims=config.layer_ffn_dims or None,
+                layer_norm_first=config.layer_norm_first,
+                **common,
+                **position_kwargs,
+            )
         else:
-            self.encoder = ConformerEncoder(depthwise_kernel=config.depthwise_kernel, conv_norm=config.conv_norm,
-                                            causal_conv=config.causal_conv, final_layer_norm=config.final_layer_norm,
-                                            **common, **position_kwargs)
+            self.encoder = ConformerEncoder(
+                depthwise_kernel=config.depthwise_kernel,
+                conv_norm=config.conv_norm,
+                causal_conv=config.causal_conv,
+                final_layer_norm=config.final_layer_norm,
+                **common,
+                **position_kwargs,
+            )
         init_encoder_(self, config.family)  # the reference code's scheme, not PyTorch's defaults
 
     def save_pretrained(self, path):
@@ -206,13 +245,19 @@ class SpeechEncoder(UpstreamBase):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.frontend.output_lengths(lengths)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None, time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+    def forward(
+        self,
+        wavs: torch.Tensor,
+        lengths: Optional[torch.Tensor] = None,
+        *,
+        num_layers: Optional[int] = None,
+        time_mask: Optional[torch.Tensor] = None,
+    ) -> UpstreamOutput:
         """Args:
-            wavs: ``[B, T]`` float waveform at :data:`~speechssl.constants.SAMPLE_RATE`.
-            lengths: ``[B]`` valid samples (default: all ``T``).
-            num_layers: stop after this many layers (extraction of lower layers is cheaper).
-            time_mask: ``[B, T']`` frames to replace by the mask embedding (pretraining / SpecAugment).
+        wavs: ``[B, T]`` float waveform at :data:`~speechssl.constants.SAMPLE_RATE`.
+        lengths: ``[B]`` valid samples (default: all ``T``).
+        num_layers: stop after this many layers (extraction of lower layers is cheaper).
+        time_mask: ``[B, T']`` frames to replace by the mask embedding (pretraining / SpecAugment).
         """
         lengths = self.check_input(wavs, lengths)
         if self.config.normalize_waveform:
@@ -220,13 +265,21 @@ class SpeechEncoder(UpstreamBase):
         feats, frames = self.frontend(wavs, lengths)
         too_short = (frames <= 0).nonzero().flatten().tolist()
         if too_short:
-            raise InputError(f"utterances {too_short} of the batch ({lengths[too_short].tolist()} samples) are "
-                             f"shorter than one output frame of this model's frontend")
+            raise InputError(
+                f"utterances {too_short} of the batch ({lengths[too_short].tolist()} samples) are "
+                f"shorter than one output frame of this model's frontend"
+            )
         return self.forward_features(feats, frames, time_mask=time_mask, num_layers=num_layers)
 
-    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor, *,
-                         time_mask: Optional[torch.Tensor] = None, num_layers: Optional[int] = None,
-                         channel_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+    def forward_features(
+        self,
+        feats: torch.Tensor,
+        frames: torch.Tensor,
+        *,
+        time_mask: Optional[torch.Tensor] = None,
+        num_layers: Optional[int] = None,
+        channel_mask: Optional[torch.Tensor] = None,
+    ) -> UpstreamOutput:
         """Run from frontend output ``feats [B, T', C]`` with ``frames [B]`` valid frames.
         ``channel_mask [B, D]`` zeroes projected channels (fine-tuning's channel masking)."""
         x = self.feature_projection(feats)

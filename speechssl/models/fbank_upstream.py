@@ -3,6 +3,7 @@
 It implements the upstream contract with a single hidden state (``num_layers = 0``), so every
 downstream task takes it exactly like a pretrained encoder: it is the zero of the SUPERB score.
 """
+
 from typing import Optional
 
 import torch
@@ -34,14 +35,16 @@ class FbankUpstream(UpstreamBase):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return torch.where(lengths >= 400, 1 + (lengths - 400) // 160, torch.zeros_like(lengths))
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None) -> UpstreamOutput:
+    def forward(
+        self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *, num_layers: Optional[int] = None
+    ) -> UpstreamOutput:
         lengths = self.check_input(wavs, lengths)
         # Kaldi's tools see int16 sample values; the energy floor and log offsets assume that scale
         feats, counts = fbank(wavs.float() * 32768, lengths, num_mel_bins=self.num_mel_bins, dither=0.0)
         if (counts <= 0).any():
-            raise InputError(f"utterances {(counts <= 0).nonzero().flatten().tolist()} of the batch are shorter "
-                             "than one 25 ms frame")
+            raise InputError(
+                f"utterances {(counts <= 0).nonzero().flatten().tolist()} of the batch are shorter than one 25 ms frame"
+            )
         if self.delta_order:
             feats = add_deltas(feats, self.delta_order, lengths=counts)
         if self.cmvn:

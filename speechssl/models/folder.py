@@ -1,6 +1,7 @@
 """The exported-folder format, written: ``config.yaml`` + ``model.safetensors`` (+ ``pretraining_heads.safetensors``).
 Kept apart from the registry so an encoder can save itself (``SpeechEncoder.save_pretrained``) without an import
 cycle; :mod:`speechssl.models.registry` reads the folders back."""
+
 import json
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -17,8 +18,9 @@ CONFIG_FILE, WEIGHTS_FILE, HEADS_FILE = "config.yaml", "model.safetensors", "pre
 Heads = Tuple[Dict, Dict[str, torch.Tensor]]  # (spec: what rebuilds them, state dict)
 
 
-def save_model(model: torch.nn.Module, path: Union[str, Path], metadata: Dict = None,
-               heads: Optional[Heads] = None) -> Path:
+def save_model(
+    model: torch.nn.Module, path: Union[str, Path], metadata: Dict = None, heads: Optional[Heads] = None
+) -> Path:
     """Write ``path/config.yaml`` and ``path/model.safetensors`` (each written atomically).
 
     ``heads``, as ``(spec, state)`` (``model.pretraining_heads`` of an imported or loaded encoder, or a
@@ -31,8 +33,10 @@ def save_model(model: torch.nn.Module, path: Union[str, Path], metadata: Dict = 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise InputError(f"{path}: refusing to export non-finite weights ({len(bad)} of {len(state)} tensors hold "
-                         f"NaN or inf, e.g. {bad[0]})")
+        raise InputError(
+            f"{path}: refusing to export non-finite weights ({len(bad)} of {len(state)} tensors hold "
+            f"NaN or inf, e.g. {bad[0]})"
+        )
     path.mkdir(parents=True, exist_ok=True)
     with atomic_path(path / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "speechssl": json.dumps(conf["metadata"])})

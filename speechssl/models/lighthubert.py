@@ -15,6 +15,7 @@ A subnet runs as the *plain* encoder it exports to (:meth:`LightHubert.export_co
 with sliced supernet weights (:meth:`LightHubert.subnet_state`): what trains is exactly what
 exports, and an export has ordinary ``Linear`` / ``LayerNorm`` weights and no supernet machinery.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,6 +39,7 @@ from .registry import load_model, model_config, save_model
 from .upstream import UpstreamBase, UpstreamOutput
 
 SPACE_FILE, HEAD_FILE = "lighthubert.yaml", "prediction_head.safetensors"
+
 
 class _Features(nn.Module):
     """Calls ``forward_features`` so that ``functional_call`` can run it with sliced weights."""
@@ -63,8 +65,10 @@ class LightHubert(UpstreamBase):
     def __init__(self, config: EncoderConfig, space: SearchSpace, teacher_dim: Optional[int] = None):
         super().__init__()
         if config.encoder != "transformer" or config.position != "none" or config.layer_heads or config.layer_ffn_dims:
-            raise InputError("a LightHuBERT supernet is a uniform Transformer with conv positions "
-                             f"(got encoder={config.encoder}, position={config.position})")
+            raise InputError(
+                "a LightHuBERT supernet is a uniform Transformer with conv positions "
+                f"(got encoder={config.encoder}, position={config.position})"
+            )
         self.encoder = SpeechEncoder(config)
         self.space = space.validate()
         self.head_dim = config.head_dim or config.hidden_size // config.num_heads
@@ -95,8 +99,14 @@ class LightHubert(UpstreamBase):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.encoder.output_lengths(lengths)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None, time_mask: Optional[torch.Tensor] = None) -> UpstreamOutput:
+    def forward(
+        self,
+        wavs: torch.Tensor,
+        lengths: Optional[torch.Tensor] = None,
+        *,
+        num_layers: Optional[int] = None,
+        time_mask: Optional[torch.Tensor] = None,
+    ) -> UpstreamOutput:
         """The current subnet on a waveform batch (see :meth:`SpeechEncoder.forward`)."""
         lengths = self.check_input(wavs, lengths)
         if self.encoder.config.normalize_waveform:
@@ -104,15 +114,21 @@ class LightHubert(UpstreamBase):
         feats, frames = self.encoder.frontend(wavs, lengths)
         return self.forward_features(feats, frames, time_mask=time_mask, num_layers=num_layers)
 
-    def forward_features(self, feats: torch.Tensor, frames: torch.Tensor, *,
-                         time_mask: Optional[torch.Tensor] = None,
-                         num_layers: Optional[int] = None) -> UpstreamOutput:
+    def forward_features(
+        self,
+        feats: torch.Tensor,
+        frames: torch.Tensor,
+        *,
+        time_mask: Optional[torch.Tensor] = None,
+        num_layers: Optional[int] = None,
+    ) -> UpstreamOutput:
         """The current subnet from frontend output ``feats [B, T', C]`` (the CNN is not elastic)."""
         plain = self._plain(self.subnet)
         state = {f"encoder.{k}": v for k, v in self.subnet_state(self.subnet, frontend=False).items()}
         plain.train(self.training)
-        return functional_call(plain, state, (feats, frames), {"time_mask": time_mask, "num_layers": num_layers},
-                               strict=False)
+        return functional_call(
+            plain, state, (feats, frames), {"time_mask": time_mask, "num_layers": num_layers}, strict=False
+        )
 
     def predict(self, hidden: torch.Tensor) -> torch.Tensor:
         """The prediction head on the current subnet's last layer: ``[B, T', e] -> [B, T', teacher_dim]``."""
@@ -168,8 +184,11 @@ class LightHubert(UpstreamBase):
     def kept_layers(self, depth: int) -> List[int]:
         """Supernet indices of the layers a ``depth``-layer subnet runs."""
         n = self.encoder.config.num_layers
-        keep = OFFICIAL_KEEP_MAPS_12[depth] if n == 12 and depth in OFFICIAL_KEEP_MAPS_12 else \
-            keep_map(n, depth, self.space.layer_blocks)
+        keep = (
+            OFFICIAL_KEEP_MAPS_12[depth]
+            if n == 12 and depth in OFFICIAL_KEEP_MAPS_12
+            else keep_map(n, depth, self.space.layer_blocks)
+        )
         return [i for i, k in enumerate(keep) if k]
 
     def ffn_rows(self, subnet: Subnet, ratio: float) -> torch.Tensor:
@@ -185,9 +204,15 @@ class LightHubert(UpstreamBase):
     def export_config(self, subnet: Subnet) -> EncoderConfig:
         """The plain encoder config of ``subnet`` (per-layer heads and FFN widths)."""
         d = self.encoder.config.to_dict()
-        d.update(hidden_size=subnet.embed_dim, num_layers=subnet.depth, num_heads=subnet.heads[0],
-                 head_dim=self.head_dim, ffn_dim=max(subnet.ffn_dims), layer_heads=list(subnet.heads),
-                 layer_ffn_dims=list(subnet.ffn_dims))
+        d.update(
+            hidden_size=subnet.embed_dim,
+            num_layers=subnet.depth,
+            num_heads=subnet.heads[0],
+            head_dim=self.head_dim,
+            ffn_dim=max(subnet.ffn_dims),
+            layer_heads=list(subnet.heads),
+            layer_ffn_dims=list(subnet.ffn_dims),
+        )
         return EncoderConfig.from_dict(d)
 
     def subnet_state(self, subnet: Subnet, frontend: bool = True) -> Dict[str, torch.Tensor]:
@@ -208,7 +233,7 @@ class LightHubert(UpstreamBase):
         if enc.encoder.pos_conv is not None:
             conv = enc.encoder.pos_conv.conv
             groups = conv.groups
-            w = conv.weight[:e, : e // groups]          # the supernet's weight-normed kernel, sliced
+            w = conv.weight[:e, : e // groups]  # the supernet's weight-normed kernel, sliced
             prefix = "encoder.pos_conv.conv."
             out[prefix + "parametrizations.weight.original0"] = w.norm(dim=(0, 1), keepdim=True)
             out[prefix + "parametrizations.weight.original1"] = w
@@ -246,15 +271,18 @@ class LightHubert(UpstreamBase):
         """Parameters of the exported plain model of ``subnet`` (prediction head not counted, as officially)."""
         s = self.subnet if subnet is None else self.resolve_subnet(subnet)
         c, e = self.encoder.config, s.embed_dim
-        fixed = sum(p.numel() for name, p in self.encoder.named_parameters()
-                    if name.startswith(("frontend.", "feature_projection.layer_norm.")))
-        n = fixed + self.encoder.frontend.output_dim * e + e + 2 * e             # projection, final norm
+        fixed = sum(
+            p.numel()
+            for name, p in self.encoder.named_parameters()
+            if name.startswith(("frontend.", "feature_projection.layer_norm."))
+        )
+        n = fixed + self.encoder.frontend.output_dim * e + e + 2 * e  # projection, final norm
         n += e if self.encoder.mask_embedding is not None else 0
-        if c.pos_conv_kernel:                                                    # weight_v, weight_g, bias
+        if c.pos_conv_kernel:  # weight_v, weight_g, bias
             n += e * (e // c.pos_conv_groups) * c.pos_conv_kernel + c.pos_conv_kernel + e
         for heads, f in zip(s.heads, s.ffn_dims):
             a = heads * self.head_dim
-            n += 4 * e * a + 3 * a + e + 2 * e * f + f + e + 4 * e               # attention, FFN, two norms
+            n += 4 * e * a + 3 * a + e + 2 * e * f + f + e + 4 * e  # attention, FFN, two norms
         return n
 
     def _plain(self, subnet: Subnet) -> nn.Module:
@@ -265,7 +293,7 @@ class LightHubert(UpstreamBase):
                 self._plain_cache.clear()
             with torch.device("meta"):
                 plain = SpeechEncoder(self.export_config(subnet))
-            plain.frontend = self.encoder.frontend      # shared, real weights (not elastic)
+            plain.frontend = self.encoder.frontend  # shared, real weights (not elastic)
             self._plain_cache[key] = _Features(plain)
         return self._plain_cache[key]
 
@@ -293,8 +321,9 @@ def load_supernet(path: Union[str, Path]) -> LightHubert:
 
     path = Path(path)
     if not (path / SPACE_FILE).is_file():
-        raise MissingInputError(f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; "
-                                f"made by `speechssl distill lighthubert`)")
+        raise MissingInputError(
+            f"{path}: not a LightHuBERT supernet folder (no {SPACE_FILE}; made by `speechssl distill lighthubert`)"
+        )
     spec = load_yaml_dict(path / SPACE_FILE)
     encoder = load_model(path)
     model = LightHubert(encoder.config, SearchSpace.from_dict(spec["space"]), spec["teacher_dim"])
@@ -304,8 +333,9 @@ def load_supernet(path: Union[str, Path]) -> LightHubert:
     return model.eval()
 
 
-def build_supernet(model: str, space: Union[SearchSpace, str], teacher_dim: Optional[int] = None,
-                   **overrides) -> LightHubert:
+def build_supernet(
+    model: str, space: Union[SearchSpace, str], teacher_dim: Optional[int] = None, **overrides
+) -> LightHubert:
     """A fresh supernet from a registered encoder config (the max network) and a search space."""
     if not isinstance(space, SearchSpace):
         space = SearchSpace.load(space)

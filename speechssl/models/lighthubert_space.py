@@ -1,5 +1,6 @@
 """LightHuBERT's search space: which subnets a supernet holds (:class:`Subnet`, :class:`SearchSpace`), the
 official depth keep-map and the official spaces. :mod:`speechssl.models.lighthubert` holds the supernet."""
+
 from __future__ import annotations
 
 import difflib
@@ -81,8 +82,13 @@ class Subnet:
         heads, ratios = d.get("heads"), d.get("ffn_ratios", d.get("ffn_ratio"))
         if heads is None or ratios is None or "embed_dim" not in d:
             raise InputError(f"subnet {d}: needs embed_dim, heads and ffn_ratios")
-        n = depth or (len(heads) if isinstance(heads, (list, tuple)) else
-                      len(ratios) if isinstance(ratios, (list, tuple)) else None)
+        n = depth or (
+            len(heads)
+            if isinstance(heads, (list, tuple))
+            else len(ratios)
+            if isinstance(ratios, (list, tuple))
+            else None
+        )
         if n is None:
             raise InputError(f"subnet {d}: give depth when heads and ffn_ratios are single values")
         heads = list(heads) if isinstance(heads, (list, tuple)) else [heads] * n
@@ -91,6 +97,7 @@ class Subnet:
 
     def name(self) -> str:
         """A short stable name, e.g. ``e640-h10x12-r4.0x12`` (runs of equal values collapsed)."""
+
         def runs(values):
             out, i = [], 0
             while i < len(values):
@@ -100,6 +107,7 @@ class Subnet:
                 out.append(f"{values[i]:g}x{j - i}" if j - i > 1 else f"{values[i]:g}")
                 i = j
             return ".".join(out)
+
         return f"e{self.embed_dim}-h{runs(self.heads)}-r{runs(self.ffn_ratios)}"
 
 
@@ -111,8 +119,8 @@ class SearchSpace:
     heads: List[int] = field(default_factory=list)
     ffn_ratios: List[float] = field(default_factory=list)
     depths: List[int] = field(default_factory=list)
-    default: Dict = field(default_factory=dict)   # embed_dim, heads, ffn_ratio, depth of the default subnet
-    layer_blocks: int = 3                          # blocks of the depth keep-map
+    default: Dict = field(default_factory=dict)  # embed_dim, heads, ffn_ratio, depth of the default subnet
+    layer_blocks: int = 3  # blocks of the depth keep-map
 
     def validate(self) -> SearchSpace:
         for name in ("embed_dims", "heads", "ffn_ratios", "depths"):
@@ -124,7 +132,7 @@ class SearchSpace:
     def num_subnets(self) -> int:
         """``|embed| * sum_d (|heads| * |ratios|)^d``: the official count (Base 6,530,347,008)."""
         per_layer = len(set(self.heads)) * len(set(self.ffn_ratios))
-        return len(set(self.embed_dims)) * sum(per_layer ** d for d in set(self.depths))
+        return len(set(self.embed_dims)) * sum(per_layer**d for d in set(self.depths))
 
     def max_subnet(self) -> Subnet:
         d = max(self.depths)
@@ -142,12 +150,19 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> Subnet:
         """Uniform over each choice: depth, embedding dim, then heads and ratio per layer."""
         depth = rng.choice(self.depths)
-        return Subnet(rng.choice(self.embed_dims), [rng.choice(self.heads) for _ in range(depth)],
-                      [rng.choice(self.ffn_ratios) for _ in range(depth)])
+        return Subnet(
+            rng.choice(self.embed_dims),
+            [rng.choice(self.heads) for _ in range(depth)],
+            [rng.choice(self.ffn_ratios) for _ in range(depth)],
+        )
 
     def contains(self, s: Subnet) -> bool:
-        return (s.embed_dim in self.embed_dims and s.depth in self.depths
-                and all(h in self.heads for h in s.heads) and all(r in self.ffn_ratios for r in s.ffn_ratios))
+        return (
+            s.embed_dim in self.embed_dims
+            and s.depth in self.depths
+            and all(h in self.heads for h in s.heads)
+            and all(r in self.ffn_ratios for r in s.ffn_ratios)
+        )
 
     def to_dict(self) -> Dict:
         return asdict(self)
@@ -158,8 +173,10 @@ class SearchSpace:
         unknown = sorted(set(d) - known)
         if unknown:
             hints = {k: difflib.get_close_matches(k, known, 1) for k in unknown}
-            raise InputError("search space: unknown fields " + ", ".join(
-                k + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items()))
+            raise InputError(
+                "search space: unknown fields "
+                + ", ".join(k + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
+            )
         return cls(**d).validate()
 
     @classmethod
@@ -180,8 +197,18 @@ class SearchSpace:
 
 # The official spaces (conf/lighthubert/space_{base,small}.yaml hold the same; a test keeps them equal).
 OFFICIAL_SPACES = {
-    "base": dict(embed_dims=[512, 640, 768], heads=[8, 10, 12], ffn_ratios=[3.5, 4.0], depths=[12],
-                 default={"embed_dim": 640, "heads": 10, "ffn_ratio": 4.0}),
-    "small": dict(embed_dims=[256, 384, 512], heads=[4, 6, 8], ffn_ratios=[3.0, 3.5, 4.0], depths=[10, 11, 12],
-                  default={"embed_dim": 384, "heads": 6, "ffn_ratio": 4.0}),
+    "base": dict(
+        embed_dims=[512, 640, 768],
+        heads=[8, 10, 12],
+        ffn_ratios=[3.5, 4.0],
+        depths=[12],
+        default={"embed_dim": 640, "heads": 10, "ffn_ratio": 4.0},
+    ),
+    "small": dict(
+        embed_dims=[256, 384, 512],
+        heads=[4, 6, 8],
+        ffn_ratios=[3.0, 3.5, 4.0],
+        depths=[10, 11, 12],
+        default={"embed_dim": 384, "heads": 6, "ffn_ratio": 4.0},
+    ),
 }

@@ -1,4 +1,5 @@
 """Named model configs, builders, and the exported-folder format (config.yaml + model.safetensors)."""
+
 import difflib
 from pathlib import Path
 from typing import Callable, Dict, Optional, Union
@@ -17,14 +18,15 @@ _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 LEGACY_HEAD_KEYS = ("final_proj.weight", "final_proj.bias", "label_embeddings")
 
 
-
 def register(name: str):
     """Decorator: register a function returning an :class:`EncoderConfig` under ``name``."""
+
     def wrap(fn: Callable[[], EncoderConfig]):
         if name in _CONFIGS:
             raise InputError(f"model config {name!r} registered twice")
         _CONFIGS[name] = fn
         return fn
+
     return wrap
 
 
@@ -36,8 +38,11 @@ def model_config(name: str, **overrides) -> EncoderConfig:
     """The named config with ``overrides`` applied (unknown fields fail with a suggestion)."""
     if name not in _CONFIGS:
         close = difflib.get_close_matches(name, _CONFIGS, 3)
-        raise NotFoundError(f"unknown model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
-                       + f" (available: {', '.join(available_models())})")
+        raise NotFoundError(
+            f"unknown model {name!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + f" (available: {', '.join(available_models())})"
+        )
     cfg = _CONFIGS[name]().to_dict()
     cfg.update(overrides)
     return EncoderConfig.from_dict(cfg)
@@ -50,8 +55,11 @@ def build_model(name_or_config: Union[str, EncoderConfig], **overrides) -> Speec
         with torch.device("meta"):  # shapes only: a typo like hidden_size=65536 is refused, not allocated
             n = sum(p.numel() for p in SpeechEncoder(cfg).parameters())
         name = name_or_config if isinstance(name_or_config, str) else "the configured encoder"
-        check_fits(4 * n, f"{name} with {overrides or 'its defaults'} ({n / 1e9:.2f}B parameters, float32 weights)",
-                   "check model / model_overrides (--dry-run shows the plan without allocating)")
+        check_fits(
+            4 * n,
+            f"{name} with {overrides or 'its defaults'} ({n / 1e9:.2f}B parameters, float32 weights)",
+            "check model / model_overrides (--dry-run shows the plan without allocating)",
+        )
     return SpeechEncoder(cfg)
 
 
@@ -59,8 +67,10 @@ def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncod
     """Load an exported folder into a :class:`SpeechEncoder` (any other source: ``speechssl.from_pretrained``)."""
     path = Path(path)
     if not path.exists() and str(path) in _CONFIGS:
-        raise InputError(f"{path!s} is an architecture name, not an exported folder: speechssl.from_pretrained("
-                         f"{str(path)!r}) loads published weights, build_model({str(path)!r}) random ones")
+        raise InputError(
+            f"{path!s} is an architecture name, not an exported folder: speechssl.from_pretrained("
+            f"{str(path)!r}) loads published weights, build_model({str(path)!r}) random ones"
+        )
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise MissingInputError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
     conf = load_yaml_dict(path / CONFIG_FILE)
@@ -92,8 +102,11 @@ def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], so
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state)
+        if own[k].shape != state[k].shape
+    )
     if missing or unexpected or shapes:
         parts = []
         if missing:

@@ -6,6 +6,7 @@ Subclasses call :meth:`SpeakerConditioned.init_conditioning` in ``__init__``; th
 (``speaker_proj``, ``speaker_table``, ``speaker_mean``, ``speaker_std``, ``codebook``) are the state-dict keys
 of exported vocoders, so they stay as they are.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -42,36 +43,43 @@ class SpeakerConditioned(nn.Module):
         if self.codebook is None:
             return features
         c = self.codebook.to(features.dtype)
-        dist = (features ** 2).sum(-1, keepdim=True) - 2 * features @ c.T + (c ** 2).sum(-1)   # [B, T, K]
+        dist = (features**2).sum(-1, keepdim=True) - 2 * features @ c.T + (c**2).sum(-1)  # [B, T, K]
         return c[dist.argmin(-1)]
 
     def inputs(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, T, F]`` checked, quantized (with a codebook) and dropped out (in training)."""
         if features.shape[-1] != self.cfg.feature_dim:
-            raise InputError(f"{self.name}: features of width {features.shape[-1]}, the model takes "
-                             f"{self.cfg.feature_dim} (feature_dim)")
+            raise InputError(
+                f"{self.name}: features of width {features.shape[-1]}, the model takes "
+                f"{self.cfg.feature_dim} (feature_dim)"
+            )
         return self.feature_dropout(self.quantize(features))
 
-    def speaker_vector(self, speaker: Optional[torch.Tensor] = None,
-                       speaker_ids: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+    def speaker_vector(
+        self, speaker: Optional[torch.Tensor] = None, speaker_ids: Optional[torch.Tensor] = None
+    ) -> Optional[torch.Tensor]:
         """``[B, S]`` from a reference embedding, or the training speaker's table row."""
         if self.speaker_proj is None:
             return None
         if speaker is None:
             if speaker_ids is None or self.speaker_table is None:
                 ids = " or speaker ids" if self.speaker_table is not None else ""
-                raise InputError(f"{self.name}: this model is speaker-conditioned: pass a speaker embedding "
-                                 f"(from reference audio){ids}")
+                raise InputError(
+                    f"{self.name}: this model is speaker-conditioned: pass a speaker embedding "
+                    f"(from reference audio){ids}"
+                )
             speaker = self.speaker_table(speaker_ids)
         elif speaker.shape[-1] != self.cfg.speaker_dim:
-            raise InputError(f"{self.name}: speaker embedding of size {speaker.shape[-1]}, the model takes "
-                             f"{self.cfg.speaker_dim}")
+            raise InputError(
+                f"{self.name}: speaker embedding of size {speaker.shape[-1]}, the model takes {self.cfg.speaker_dim}"
+            )
         elif self.standardize:
             speaker = (speaker - self.speaker_mean) / self.speaker_std
         return speaker
 
-    def add_speaker(self, x: torch.Tensor, speaker: Optional[torch.Tensor] = None,
-                    speaker_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def add_speaker(
+        self, x: torch.Tensor, speaker: Optional[torch.Tensor] = None, speaker_ids: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """``x [B, C, T]`` + the projected speaker vector at every frame (global conditioning, as VITS's
         ``gin_channels``); ``x`` unchanged without speaker conditioning."""
         g = self.speaker_vector(speaker, speaker_ids)

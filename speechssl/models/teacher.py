@@ -1,4 +1,5 @@
 """The distillation teacher (LightHuBERT): a frozen upstream seen through the average of its last ``k`` layers."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -23,10 +24,11 @@ class LayerAverage(UpstreamBase):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.upstream.output_lengths(lengths)
 
-    def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                num_layers: Optional[int] = None) -> UpstreamOutput:
+    def forward(
+        self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *, num_layers: Optional[int] = None
+    ) -> UpstreamOutput:
         layers = self.upstream(wavs, lengths)
-        top = layers.hidden_states[-self.k:]
+        top = layers.hidden_states[-self.k :]
         if self.norm == "layer_norm":
             top = [torch.nn.functional.layer_norm(h.float(), h.shape[-1:]) for h in top]
         return UpstreamOutput(hidden_states=[torch.stack(top).mean(0)], lengths=layers.lengths)

@@ -11,6 +11,7 @@ Transformer or Conformer stacks; a speaker embedding (reference audio) or a tabl
 Training loss: ``L1 + (1 - cosine)`` of the predicted features on valid frames, the prior term
 ``||y - mu_aligned||^2`` that drives the alignment, and the duration MSE.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,18 +30,18 @@ from ..nn.transformer import TransformerEncoder
 
 @dataclass
 class Text2VecConfig:
-    num_phones: int = 64                 # the phone inventory's size + padding id 0
-    feature_dim: int = 768               # the SSL layer predicted
+    num_phones: int = 64  # the phone inventory's size + padding id 0
+    feature_dim: int = 768  # the SSL layer predicted
     dim: int = 256
     encoder_layers: int = 4
     decoder_layers: int = 4
     heads: int = 2
     ffn_dim: int = 1024
-    block: str = "transformer"           # transformer | conformer
-    conv_kernel: int = 15                # conformer depthwise kernel
+    block: str = "transformer"  # transformer | conformer
+    conv_kernel: int = 15  # conformer depthwise kernel
     dropout: float = 0.1
-    speaker_dim: int = 0                 # 0: no speaker conditioning
-    num_speakers: int = 0                # > 0: a lookup table for training speakers
+    speaker_dim: int = 0  # 0: no speaker conditioning
+    num_speakers: int = 0  # > 0: a lookup table for training speakers
     duration_predictor_channels: int = 256
     duration_predictor_kernel: int = 3
     prior_weight: float = 1.0
@@ -60,11 +61,28 @@ class Text2VecConfig:
 
 def _stack(cfg: Text2VecConfig, layers: int) -> nn.Module:
     if cfg.block == "conformer":
-        return ConformerEncoder(cfg.dim, layers, cfg.heads, cfg.ffn_dim, depthwise_kernel=cfg.conv_kernel,
-                                conv_norm="layer_norm", dropout=cfg.dropout, attention_dropout=cfg.dropout,
-                                position="rel_pos")
-    return TransformerEncoder(cfg.dim, layers, cfg.heads, cfg.ffn_dim, pos_conv_kernel=16, pos_conv_groups=16,
-                              layer_norm_first=True, dropout=cfg.dropout, attention_dropout=cfg.dropout)
+        return ConformerEncoder(
+            cfg.dim,
+            layers,
+            cfg.heads,
+            cfg.ffn_dim,
+            depthwise_kernel=cfg.conv_kernel,
+            conv_norm="layer_norm",
+            dropout=cfg.dropout,
+            attention_dropout=cfg.dropout,
+            position="rel_pos",
+        )
+    return TransformerEncoder(
+        cfg.dim,
+        layers,
+        cfg.heads,
+        cfg.ffn_dim,
+        pos_conv_kernel=16,
+        pos_conv_groups=16,
+        layer_norm_first=True,
+        dropout=cfg.dropout,
+        attention_dropout=cfg.dropout,
+    )
 
 
 class DurationPredictor(nn.Module):
@@ -102,8 +120,9 @@ class Text2Vec(nn.Module):
         self.speaker_table = nn.Embedding(cfg.num_speakers, cfg.speaker_dim) if cfg.num_speakers else None
         self.speaker_proj = nn.Linear(cfg.speaker_dim, cfg.dim) if cfg.speaker_dim else None
         self.mu = nn.Linear(cfg.dim, cfg.feature_dim)
-        self.durations = DurationPredictor(cfg.dim, cfg.duration_predictor_channels, cfg.duration_predictor_kernel,
-                                           cfg.dropout)
+        self.durations = DurationPredictor(
+            cfg.dim, cfg.duration_predictor_channels, cfg.duration_predictor_kernel, cfg.dropout
+        )
         self.out = nn.Linear(cfg.dim, cfg.feature_dim)
 
     def _speaker(self, speaker, speaker_ids) -> Optional[torch.Tensor]:
@@ -140,12 +159,20 @@ class Text2Vec(nn.Module):
     def align(self, mu, features, phone_lengths, feature_lengths) -> torch.Tensor:
         """Durations ``[B, T_x]`` by monotonic alignment search on ``-||y_j - mu_i||^2 / 2``."""
         with torch.no_grad():
-            dist = torch.cdist(mu.float(), features.float()) ** 2            # [B, T_x, T_y]
+            dist = torch.cdist(mu.float(), features.float()) ** 2  # [B, T_x, T_y]
             path = monotonic_alignment_search(-0.5 * dist, phone_lengths, feature_lengths)
         return durations_from_path(path)
 
-    def forward(self, phones, phone_lengths, features, feature_lengths, speaker=None, speaker_ids=None,
-                durations: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+        self,
+        phones,
+        phone_lengths,
+        features,
+        feature_lengths,
+        speaker=None,
+        speaker_ids=None,
+        durations: Optional[torch.Tensor] = None,
+    ) -> Dict[str, torch.Tensor]:
         """Teacher-forced training step: returns the losses and the predicted features."""
         h, mu, valid = self.encode(phones, phone_lengths, speaker, speaker_ids)
         if durations is None:
@@ -162,8 +189,15 @@ class Text2Vec(nn.Module):
         log_d = torch.log1p(durations.float())
         dur = ((self.durations(h.detach(), valid) - log_d) ** 2)[valid].mean()
         loss = l1 + cos + self.cfg.prior_weight * prior + self.cfg.duration_weight * dur
-        return {"loss": loss, "l1": l1.detach(), "cos": cos.detach(), "prior": prior.detach(),
-                "duration": dur.detach(), "features": pred, "durations": durations}
+        return {
+            "loss": loss,
+            "l1": l1.detach(),
+            "cos": cos.detach(),
+            "prior": prior.detach(),
+            "duration": dur.detach(),
+            "features": pred,
+            "durations": durations,
+        }
 
     @torch.no_grad()
     def synthesize(self, phones, phone_lengths, speaker=None, speaker_ids=None, length_scale: float = 1.0):

@@ -6,6 +6,7 @@ it is shaped through ``sample_rate``, ``downsample_rate``, ``num_layers`` and ``
 :class:`Upstream` is the ``typing.Protocol`` that downstream code types against;
 :class:`UpstreamBase` holds what every implementation shares (the default lengths, the frame rate).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,9 @@ class Upstream(Protocol):
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor: ...
 
-    def __call__(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *,
-                 num_layers: Optional[int] = None) -> UpstreamOutput: ...
+    def __call__(
+        self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None, *, num_layers: Optional[int] = None
+    ) -> UpstreamOutput: ...
 
 
 class UpstreamBase(nn.Module):

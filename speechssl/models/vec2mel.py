@@ -11,6 +11,7 @@ in a few minutes; the price is Griffin-Lim's phasey sound, which an intelligibil
 is HiFi-GAN's loss spectrogram (:class:`speechssl.objectives.gan.LogMel`: Slaney mel, natural log of the
 clamped magnitude), so a neural mel vocoder can replace Griffin-Lim later without retraining this model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,15 +29,15 @@ from .speaker_conditioning import SpeakerConditioned
 @dataclass
 class Vec2MelConfig:
     feature_dim: int = 768
-    hop_length: int = 320            # waveform samples per feature frame (the upstream's downsample rate)
-    mel_hop_length: int = 320        # waveform samples per mel frame; divides hop_length
+    hop_length: int = 320  # waveform samples per feature frame (the upstream's downsample rate)
+    mel_hop_length: int = 320  # waveform samples per mel frame; divides hop_length
     n_mels: int = 80
     n_fft: int = 1024
     fmax: float = 8000.0
     channels: int = 256
     kernel_size: int = 5
     dilations: List[int] = field(default_factory=lambda: [1, 2, 4, 1, 2, 4])
-    griffin_lim_iters: int = 32      # librosa's default
+    griffin_lim_iters: int = 32  # librosa's default
     # speaker conditioning and input bottleneck: as in Vec2WavConfig
     speaker_dim: int = 0
     num_speakers: int = 0
@@ -50,8 +51,10 @@ class Vec2MelConfig:
 
     def validate(self) -> Vec2MelConfig:
         if self.hop_length % self.mel_hop_length:
-            raise InputError(f"vec2mel: mel_hop_length {self.mel_hop_length} must divide the feature hop "
-                             f"{self.hop_length} (one feature frame -> a whole number of mel frames)")
+            raise InputError(
+                f"vec2mel: mel_hop_length {self.mel_hop_length} must divide the feature hop "
+                f"{self.hop_length} (one feature frame -> a whole number of mel frames)"
+            )
         if self.kernel_size % 2 == 0:
             raise InputError(f"vec2mel: kernel_size must be odd (same-length convolutions), got {self.kernel_size}")
         if self.num_speakers and not self.speaker_dim:
@@ -103,7 +106,7 @@ class Vec2MelGenerator(SpeakerConditioned):
         x = self.add_speaker(self.conv_pre(self.inputs(features).transpose(1, 2)), speaker, speaker_ids)
         for block in self.blocks:
             x = block(x)
-        y = self.conv_post(nn.functional.gelu(x)).transpose(1, 2)              # [B, T, R * n_mels]
+        y = self.conv_post(nn.functional.gelu(x)).transpose(1, 2)  # [B, T, R * n_mels]
         B, T, _ = y.shape
         return y.reshape(B, T * self.cfg.mels_per_frame, self.cfg.n_mels) + self.mel_mean
 
@@ -131,6 +134,12 @@ def griffin_lim(log_mel: np.ndarray, cfg: Vec2MelConfig) -> np.ndarray:
     # librosa's centred frames: N * hop samples have N + 1 of them, so the last mel frame is repeated
     mag = np.exp(np.concatenate([log_mel, log_mel[-1:]]).T.astype(np.float64))
     stft = librosa.feature.inverse.mel_to_stft(mag, sr=SAMPLE_RATE, n_fft=cfg.n_fft, power=1.0, fmax=cfg.fmax)
-    wav = librosa.griffinlim(stft, n_iter=cfg.griffin_lim_iters, hop_length=cfg.mel_hop_length, n_fft=cfg.n_fft,
-                             length=len(log_mel) * cfg.mel_hop_length, random_state=0)   # seeded: reproducible
+    wav = librosa.griffinlim(
+        stft,
+        n_iter=cfg.griffin_lim_iters,
+        hop_length=cfg.mel_hop_length,
+        n_fft=cfg.n_fft,
+        length=len(log_mel) * cfg.mel_hop_length,
+        random_state=0,
+    )  # seeded: reproducible
     return (0.9 * wav / max(float(np.abs(wav).max()), 1e-3)).astype(np.float32)

@@ -9,6 +9,7 @@ Kong et al. (2020). One readable file in the manner of HiFi-GAN's ``models.py``:
 The upsampling rates multiply to the feature hop (320 samples at 16 kHz for a 50 Hz upstream);
 :meth:`Vec2WavConfig.validate` says so when a config gets it wrong.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,22 +29,22 @@ LRELU_SLOPE = 0.1
 
 @dataclass
 class Vec2WavConfig:
-    feature_dim: int = 768                   # the upstream layer's width
-    hop_length: int = 320                    # waveform samples per feature frame (16 kHz / 50 Hz)
+    feature_dim: int = 768  # the upstream layer's width
+    hop_length: int = 320  # waveform samples per feature frame (16 kHz / 50 Hz)
     upsample_rates: List[int] = field(default_factory=lambda: [10, 8, 2, 2])
     upsample_kernel_sizes: List[int] = field(default_factory=lambda: [20, 16, 4, 4])
-    upsample_initial_channel: int = 512      # HiFi-GAN V1
+    upsample_initial_channel: int = 512  # HiFi-GAN V1
     resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
     resblock_dilations: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
     pre_kernel: int = 7
-    speaker_dim: int = 0                     # 0: no speaker conditioning
-    num_speakers: int = 0                    # > 0: a lookup table for training speakers (else reference embeddings)
+    speaker_dim: int = 0  # 0: no speaker conditioning
+    num_speakers: int = 0  # > 0: a lookup table for training speakers (else reference embeddings)
     # standardise reference embeddings per dimension with the training set's mean and std (buffers set when
     # training starts, kept in the export): L2-normalised statistics of different speakers differ in the
     # third digit of their cosine (0.988 same speaker against 0.985 others, log-mel on the mini corpus), a
     # difference the generator can easily ignore
     speaker_standardize: bool = False
-    feature_dropout: float = 0.0             # on the input features: robustness to text2vec's predictions
+    feature_dropout: float = 0.0  # on the input features: robustness to text2vec's predictions
     # > 0: every input frame is replaced by the nearest of this many k-means centroids of the training
     # features (learnt when training starts, kept in the export): a bottleneck that keeps what the units
     # keep (mostly phonetic) and drops speaker detail, so the voice has to come from the speaker input
@@ -52,22 +53,30 @@ class Vec2WavConfig:
 
     def validate(self) -> Vec2WavConfig:
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
-            raise InputError(f"vec2wav: {len(self.upsample_rates)} upsample_rates but "
-                             f"{len(self.upsample_kernel_sizes)} upsample_kernel_sizes")
+            raise InputError(
+                f"vec2wav: {len(self.upsample_rates)} upsample_rates but "
+                f"{len(self.upsample_kernel_sizes)} upsample_kernel_sizes"
+            )
         product = math.prod(self.upsample_rates)
         if product != self.hop_length:
-            raise InputError(f"vec2wav: upsample_rates {list(self.upsample_rates)} multiply to {product}, but one "
-                             f"feature frame is hop_length={self.hop_length} samples (16 kHz / 50 Hz = 320); "
-                             "change the rates so that their product equals the hop")
+            raise InputError(
+                f"vec2wav: upsample_rates {list(self.upsample_rates)} multiply to {product}, but one "
+                f"feature frame is hop_length={self.hop_length} samples (16 kHz / 50 Hz = 320); "
+                "change the rates so that their product equals the hop"
+            )
         for r, k in zip(self.upsample_rates, self.upsample_kernel_sizes):
             if k < r or (k - r) % 2:
-                raise InputError(f"vec2wav: upsample kernel {k} for rate {r}: the kernel must be >= the rate "
-                                 "and differ from it by an even number (HiFi-GAN uses 2 x rate)")
+                raise InputError(
+                    f"vec2wav: upsample kernel {k} for rate {r}: the kernel must be >= the rate "
+                    "and differ from it by an even number (HiFi-GAN uses 2 x rate)"
+                )
         if len(self.resblock_kernel_sizes) != len(self.resblock_dilations):
             raise InputError("vec2wav: resblock_kernel_sizes and resblock_dilations differ in length")
         if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
-            raise InputError(f"vec2wav: upsample_initial_channel {self.upsample_initial_channel} must be divisible "
-                             f"by 2^{len(self.upsample_rates)} (channels halve at every upsampling)")
+            raise InputError(
+                f"vec2wav: upsample_initial_channel {self.upsample_initial_channel} must be divisible "
+                f"by 2^{len(self.upsample_rates)} (channels halve at every upsampling)"
+            )
         if self.num_speakers and not self.speaker_dim:
             raise InputError("vec2wav: num_speakers > 0 needs speaker_dim > 0")
         return self
@@ -82,10 +91,13 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int, dilations: List[int]):
         super().__init__()
-        self.convs1 = nn.ModuleList(weight_norm(nn.Conv1d(channels, channels, kernel, dilation=d,
-                                                          padding=_padding(kernel, d))) for d in dilations)
-        self.convs2 = nn.ModuleList(weight_norm(nn.Conv1d(channels, channels, kernel, padding=_padding(kernel)))
-                                    for _ in dilations)
+        self.convs1 = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel, dilation=d, padding=_padding(kernel, d)))
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel, padding=_padding(kernel))) for _ in dilations
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
@@ -112,24 +124,28 @@ class Vec2WavGenerator(SpeakerConditioned):
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
         for i, (r, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
-            c_in, c_out = ch // 2 ** i, ch // 2 ** (i + 1)
+            c_in, c_out = ch // 2**i, ch // 2 ** (i + 1)
             self.ups.append(weight_norm(nn.ConvTranspose1d(c_in, c_out, k, r, padding=(k - r) // 2)))
-            self.resblocks.append(nn.ModuleList(ResBlock(c_out, rk, rd) for rk, rd in
-                                                zip(cfg.resblock_kernel_sizes, cfg.resblock_dilations)))
+            self.resblocks.append(
+                nn.ModuleList(
+                    ResBlock(c_out, rk, rd) for rk, rd in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilations)
+                )
+            )
         self.conv_post = weight_norm(nn.Conv1d(ch // 2 ** len(cfg.upsample_rates), 1, 7, padding=3))
 
     @property
     def hop_length(self) -> int:
         return self.cfg.hop_length
 
-    def forward(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None,
-                speaker_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
-        x = self.conv_pre(self.inputs(features).transpose(1, 2))   # [B, C, T]
+    def forward(
+        self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, speaker_ids: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        x = self.conv_pre(self.inputs(features).transpose(1, 2))  # [B, C, T]
         x = self.add_speaker(x, speaker, speaker_ids)
         for up, blocks in zip(self.ups, self.resblocks):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
             x = sum(b(x) for b in blocks) / len(blocks)
-        x = self.conv_post(F.leaky_relu(x))     # HiFi-GAN: default slope (0.01) before the last conv
+        x = self.conv_post(F.leaky_relu(x))  # HiFi-GAN: default slope (0.01) before the last conv
         return torch.tanh(x).squeeze(1)
 
     @torch.no_grad()
@@ -159,7 +175,8 @@ class PeriodDiscriminator(nn.Module):
         chans = (1,) + tuple(channels)
         self.convs = nn.ModuleList(
             weight_norm(nn.Conv2d(chans[i], chans[i + 1], (kernel, 1), (stride, 1), padding=(_padding(kernel), 0)))
-            for i in range(len(channels)))
+            for i in range(len(channels))
+        )
         self.convs.append(weight_norm(nn.Conv2d(chans[-1], chans[-1], (kernel, 1), 1, padding=(2, 0))))
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
@@ -178,10 +195,18 @@ class ScaleDiscriminator(nn.Module):
         super().__init__()
         norm = spectral_norm if use_spectral_norm else weight_norm
         w = width
-        spec = [(1, w, 15, 1, 1), (w, w, 41, 2, 4), (w, 2 * w, 41, 2, 16), (2 * w, 4 * w, 41, 4, 16),
-                (4 * w, 8 * w, 41, 4, 16), (8 * w, 8 * w, 41, 1, 16), (8 * w, 8 * w, 5, 1, 1)]
-        self.convs = nn.ModuleList(norm(nn.Conv1d(i, o, k, s, groups=min(g, i, o), padding=k // 2))
-                                   for i, o, k, s, g in spec)
+        spec = [
+            (1, w, 15, 1, 1),
+            (w, w, 41, 2, 4),
+            (w, 2 * w, 41, 2, 16),
+            (2 * w, 4 * w, 41, 4, 16),
+            (4 * w, 8 * w, 41, 4, 16),
+            (8 * w, 8 * w, 41, 1, 16),
+            (8 * w, 8 * w, 5, 1, 1),
+        ]
+        self.convs = nn.ModuleList(
+            norm(nn.Conv1d(i, o, k, s, groups=min(g, i, o), padding=k // 2)) for i, o, k, s, g in spec
+        )
         self.conv_post = norm(nn.Conv1d(8 * w, 1, 3, 1, padding=1))
 
     def forward(self, wav: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
@@ -202,8 +227,9 @@ class MultiScaleDiscriminator(nn.Module):
 
     def __init__(self, width: int = 128):
         super().__init__()
-        self.discriminators = nn.ModuleList([ScaleDiscriminator(True, width), ScaleDiscriminator(False, width),
-                                             ScaleDiscriminator(False, width)])
+        self.discriminators = nn.ModuleList(
+            [ScaleDiscriminator(True, width), ScaleDiscriminator(False, width), ScaleDiscriminator(False, width)]
+        )
         self.pool = nn.AvgPool1d(4, 2, padding=2)
 
     def forward(self, wav):

@@ -11,6 +11,7 @@ quantizer, contrastive and MLM heads).
   kernel 31 with layer norm, Shaw relative keys clipped to [-64, 8]) as transformers builds it.
 * ``w2v_bert_small``: ours, the XL layout narrowed to train on a CPU.
 """
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -27,10 +28,21 @@ CONTRASTIVE_LAYERS = {"w2v_bert_xl": 12, "w2v_bert_xxl": 12, "w2v_bert_small": 3
 
 @register("w2v_bert_xl")
 def w2v_bert_xl() -> EncoderConfig:
-    return EncoderConfig(family="w2v_bert", frontend="fbank_conv2d", subsampler_channels=128,
-                         encoder="conformer", hidden_size=1024, num_layers=24, num_heads=8, ffn_dim=4096,
-                         activation="swish", pos_conv_kernel=0, position="rel_pos", depthwise_kernel=5,
-                         final_layer_norm=False)
+    return EncoderConfig(
+        family="w2v_bert",
+        frontend="fbank_conv2d",
+        subsampler_channels=128,
+        encoder="conformer",
+        hidden_size=1024,
+        num_layers=24,
+        num_heads=8,
+        ffn_dim=4096,
+        activation="swish",
+        pos_conv_kernel=0,
+        position="rel_pos",
+        depthwise_kernel=5,
+        final_layer_norm=False,
+    )
 
 
 @register("w2v_bert_xxl")
@@ -42,18 +54,43 @@ def w2v_bert_xxl() -> EncoderConfig:
 
 @register("w2v_bert_2")
 def w2v_bert_2() -> EncoderConfig:
-    return EncoderConfig(family="w2v_bert", frontend="fbank_stack", encoder="conformer", hidden_size=1024,
-                         num_layers=24, num_heads=16, ffn_dim=4096, activation="swish", pos_conv_kernel=0,
-                         position="relative_key", depthwise_kernel=31, conv_norm="layer_norm", causal_conv=True,
-                         final_layer_norm=False, dropout=0.0, attention_dropout=0.0)
+    return EncoderConfig(
+        family="w2v_bert",
+        frontend="fbank_stack",
+        encoder="conformer",
+        hidden_size=1024,
+        num_layers=24,
+        num_heads=16,
+        ffn_dim=4096,
+        activation="swish",
+        pos_conv_kernel=0,
+        position="relative_key",
+        depthwise_kernel=31,
+        conv_norm="layer_norm",
+        causal_conv=True,
+        final_layer_norm=False,
+        dropout=0.0,
+        attention_dropout=0.0,
+    )
 
 
 @register("w2v_bert_small")
 def w2v_bert_small() -> EncoderConfig:
-    return EncoderConfig(family="w2v_bert", frontend="fbank_conv2d", subsampler_channels=32,
-                         encoder="conformer", hidden_size=256, num_layers=6, num_heads=4, ffn_dim=1024,
-                         activation="swish", pos_conv_kernel=0, position="rel_pos", depthwise_kernel=15,
-                         final_layer_norm=False)
+    return EncoderConfig(
+        family="w2v_bert",
+        frontend="fbank_conv2d",
+        subsampler_channels=32,
+        encoder="conformer",
+        hidden_size=256,
+        num_layers=6,
+        num_heads=4,
+        ffn_dim=1024,
+        activation="swish",
+        pos_conv_kernel=0,
+        position="rel_pos",
+        depthwise_kernel=15,
+        final_layer_norm=False,
+    )
 
 
 class W2vBertHeads(nn.Module):
@@ -82,14 +119,21 @@ class W2vBertPretrainModel(nn.Module):
     """Encoder + quantizer + heads, as fairseq2's w2v-BERT model: the first ``contrastive_layers`` blocks
     learn by contrast against quantized targets, the whole stack predicts the targets' codebook ids."""
 
-    def __init__(self, encoder: SpeechEncoder, quantizer: GumbelVectorQuantizer, heads: W2vBertHeads,
-                 contrastive_layers: int):
+    def __init__(
+        self, encoder: SpeechEncoder, quantizer: GumbelVectorQuantizer, heads: W2vBertHeads, contrastive_layers: int
+    ):
         super().__init__()
         self.encoder, self.quantizer, self.heads = encoder, quantizer, heads
         self.contrastive_layers = contrastive_layers
 
-    def forward(self, feats: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor,
-                masked_input: Optional[torch.Tensor] = None, contrastive: bool = True) -> W2vBertOutputs:
+    def forward(
+        self,
+        feats: torch.Tensor,
+        frames: torch.Tensor,
+        mask: torch.Tensor,
+        masked_input: Optional[torch.Tensor] = None,
+        contrastive: bool = True,
+    ) -> W2vBertOutputs:
         """``feats [B, T, C]`` frontend output with ``frames [B]`` valid, ``mask [B, T]`` the masked frames.
         ``masked_input``: the features with masked frames already filled (random vectors); otherwise the
         encoder's mask embedding replaces them."""

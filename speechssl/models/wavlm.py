@@ -2,12 +2,20 @@
 relative position bias (Chen et al. 2022) or data2vec's stacked positional convolutions (Baevski et al.
 2022). Sizes are those of the released checkpoints (``microsoft/wavlm-base-plus``,
 ``microsoft/wavlm-large``, ``facebook/data2vec-audio-base``)."""
+
 from .encoder import EncoderConfig
 from .registry import register
 
 _WAVLM = dict(family="wavlm", position="gated_bucket", num_buckets=320, max_distance=800)
-_LARGE = dict(extractor_mode="layer_norm", conv_bias=True, hidden_size=1024, num_layers=24, num_heads=16,
-              ffn_dim=4096, layer_norm_first=True)
+_LARGE = dict(
+    extractor_mode="layer_norm",
+    conv_bias=True,
+    hidden_size=1024,
+    num_layers=24,
+    num_heads=16,
+    ffn_dim=4096,
+    layer_norm_first=True,
+)
 
 
 @register("wavlm_base")
@@ -28,6 +36,11 @@ def wavlm_large() -> EncoderConfig:
 
 @register("data2vec_audio_base")
 def data2vec_audio_base() -> EncoderConfig:
-    return EncoderConfig(family="data2vec_audio", extractor_mode="layer_norm", pos_conv_kernel=19,
-                         pos_conv_groups=16, pos_conv_layers=5, layerdrop=0.05)
-
+    return EncoderConfig(
+        family="data2vec_audio",
+        extractor_mode="layer_norm",
+        pos_conv_kernel=19,
+        pos_conv_groups=16,
+        pos_conv_layers=5,
+        layerdrop=0.05,
+    )

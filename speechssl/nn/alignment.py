@@ -6,6 +6,7 @@ in order: ``Q[i, j] = max(Q[i, j-1], Q[i-1, j-1]) + value[i, j]``, then a backtr
 is vectorised over the batch and the tokens; the loop runs over frames, the one sequential axis
 (Glow-TTS and VITS run the same recursion in Cython).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,10 @@ def monotonic_alignment_search(value: torch.Tensor, x_lengths: torch.Tensor, y_l
     B, Tx, Ty = value.shape
     if bool((y_lengths < x_lengths).any()):
         bad = int(torch.nonzero(y_lengths < x_lengths)[0, 0])
-        raise InputError(f"monotonic alignment: item {bad} has {int(y_lengths[bad])} frames for "
-                         f"{int(x_lengths[bad])} tokens; every token needs at least one frame")
+        raise InputError(
+            f"monotonic alignment: item {bad} has {int(y_lengths[bad])} frames for "
+            f"{int(x_lengths[bad])} tokens; every token needs at least one frame"
+        )
     neg = torch.finfo(torch.float32).min / 4
     v = value.float()
     tok = torch.arange(Tx, device=value.device)
@@ -34,7 +37,7 @@ def monotonic_alignment_search(value: torch.Tensor, x_lengths: torch.Tensor, y_l
         if j == 0:
             new = torch.where(tok == 0, v[:, :, 0], torch.full_like(q, neg))
         else:
-            prev = torch.cat([torch.full_like(q[:, :1], neg), q[:, :-1]], dim=1)   # Q[i-1, j-1]
+            prev = torch.cat([torch.full_like(q[:, :1], neg), q[:, :-1]], dim=1)  # Q[i-1, j-1]
             diag = prev > q
             choose_diag[:, :, j] = diag
             new = torch.maximum(q, prev) + v[:, :, j]
@@ -65,11 +68,11 @@ def length_regulate(x: torch.Tensor, durations: torch.Tensor, max_frames: int | 
     Gathers through the cumulative durations (``searchsorted``), no Python loop over items or frames.
     """
     durations = durations.clamp(min=0).long()
-    ends = durations.cumsum(-1)                                     # [B, T_x]
+    ends = durations.cumsum(-1)  # [B, T_x]
     frames = ends[:, -1]
     T = int(frames.max()) if max_frames is None else max_frames
     t = torch.arange(T, device=x.device).expand(x.shape[0], T).contiguous()
-    index = torch.searchsorted(ends, t, right=True).clamp(max=x.shape[1] - 1)   # token of each frame
+    index = torch.searchsorted(ends, t, right=True).clamp(max=x.shape[1] - 1)  # token of each frame
     out = torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
     valid = t < frames[:, None]
     return out * valid[..., None].to(out.dtype), frames.clamp(max=T)

@@ -16,6 +16,7 @@ Position schemes (``position``):
 Position scores are added to the key padding mask and handed to SDPA as one float bias, so the
 fused kernel still does the softmax and the value product.
 """
+
 import math
 from typing import Optional
 
@@ -71,9 +72,18 @@ class MultiheadSelfAttention(nn.Module):
             positions only.
     """
 
-    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, position: str = "none",
-                 left_max_position: int = 64, right_max_position: int = 8, rotary_base: float = 10000.0,
-                 bias: bool = True, head_dim: Optional[int] = None):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        position: str = "none",
+        left_max_position: int = 64,
+        right_max_position: int = 8,
+        rotary_base: float = 10000.0,
+        bias: bool = True,
+        head_dim: Optional[int] = None,
+    ):
         super().__init__()
         if head_dim is None and dim % num_heads:
             raise InputError(f"model dim {dim} is not divisible by {num_heads} heads")
@@ -83,8 +93,9 @@ class MultiheadSelfAttention(nn.Module):
         self.head_dim = head_dim or dim // num_heads
         self.attention_dim = num_heads * self.head_dim
         if self.attention_dim != dim and position != "none":
-            raise InputError(f"position {position!r} needs heads x head_dim = dim ({num_heads} x {self.head_dim} "
-                             f"!= {dim})")
+            raise InputError(
+                f"position {position!r} needs heads x head_dim = dim ({num_heads} x {self.head_dim} != {dim})"
+            )
         self.dropout, self.position = dropout, position
         self.q_proj = nn.Linear(dim, self.attention_dim, bias=bias)
         self.k_proj = nn.Linear(dim, self.attention_dim, bias=bias)
@@ -107,8 +118,9 @@ class MultiheadSelfAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
-                position_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, valid: Optional[torch.Tensor] = None, position_bias: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """``x [B, T, D]``, ``valid [B, T]`` (True on real frames) -> ``[B, T, D]``.
         ``position_bias [H, T, T]``: the encoder's shared bias (``"gated_bucket"`` only)."""
         B, T, _ = x.shape
@@ -119,7 +131,7 @@ class MultiheadSelfAttention(nn.Module):
         q = self._heads(self.q_proj(qk_in))
         k = self._heads(self.k_proj(qk_in))
         v = self._heads(self.v_proj(x))
-        scale = self.head_dim ** -0.5
+        scale = self.head_dim**-0.5
 
         bias = None
         if self.position == "rel_pos":
@@ -141,24 +153,23 @@ class MultiheadSelfAttention(nn.Module):
             mask = bias
         if mask is not None and mask.dtype != torch.bool:
             mask = mask.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(B, T, self.attention_dim))
 
     def _gate(self, x: torch.Tensor) -> torch.Tensor:
         """WavLM's per-query gate from the layer input split into heads: ``[B, H, T, 1]``."""
         B, T, _ = x.shape
-        proj = self.gate_proj(x.view(B, T, self.num_heads, -1).transpose(1, 2))       # [B, H, T, 8]
+        proj = self.gate_proj(x.view(B, T, self.num_heads, -1).transpose(1, 2))  # [B, H, T, 8]
         gate_a, gate_b = torch.sigmoid(proj.view(B, self.num_heads, T, 2, 4).sum(-1)).chunk(2, dim=-1)
         return gate_a * (gate_b * self.gate_const - 1.0) + 2.0
 
     def _rel_pos_scores(self, q: torch.Tensor, T: int) -> torch.Tensor:
         """``(q + v) W_p r_{i-j}``: ``[B, H, T, T]``."""
-        table = sinusoid_relative_table(T, self.dim, q.device, q.dtype)          # [2T-1, D]
+        table = sinusoid_relative_table(T, self.dim, q.device, q.dtype)  # [2T-1, D]
         p = self.pos_proj(table).view(2 * T - 1, self.num_heads, self.head_dim)  # [2T-1, H, d]
         scores = torch.einsum("bhtd,rhd->bhtr", q + self.pos_bias_v[None, :, None, :], p)
         # row r of the table is relative position T-1-r; (i, j) needs i-j, i.e. r = T-1-i+j
-        idx = (T - 1 - torch.arange(T, device=q.device)[:, None] + torch.arange(T, device=q.device)[None, :])
+        idx = T - 1 - torch.arange(T, device=q.device)[:, None] + torch.arange(T, device=q.device)[None, :]
         return scores.gather(-1, idx.expand(*scores.shape[:2], T, T))
 
     def _relative_key_scores(self, q: torch.Tensor, T: int) -> torch.Tensor:
@@ -184,13 +195,17 @@ class RelativePositionBuckets(nn.Module):
 
     def buckets(self, T: int, device=None) -> torch.Tensor:
         pos = torch.arange(T, device=device)
-        rel = pos[None, :] - pos[:, None]                                   # key minus query
+        rel = pos[None, :] - pos[:, None]  # key minus query
         half = self.num_buckets // 2
         bucket = (rel > 0).long() * half
         rel = rel.abs()
         exact = half // 2
-        wide = exact + (torch.log(rel.float().clamp_min(1) / exact) / math.log(self.max_distance / exact)
-                        * (half - exact)).long()
+        wide = (
+            exact
+            + (
+                torch.log(rel.float().clamp_min(1) / exact) / math.log(self.max_distance / exact) * (half - exact)
+            ).long()
+        )
         return bucket + torch.where(rel < exact, rel, wide.clamp_max(half - 1))
 
     def forward(self, T: int) -> torch.Tensor:

@@ -4,6 +4,7 @@ Block: half-step FFN, MHSA, convolution module, half-step FFN, final layer norm.
 module zeroes padded frames before its depthwise convolution, so a padded batch gives the same
 valid frames as each utterance alone.
 """
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -24,8 +25,17 @@ class ConvolutionModule(nn.Module):
         causal: left-only padding of the depthwise convolution (w2v-BERT 2.0); otherwise "same".
     """
 
-    def __init__(self, dim: int, kernel_size: int = 31, norm: str = "batch_norm", causal: bool = False,
-                 activation_name: str = "swish", dropout: float = 0.0, bias: bool = False, eps: float = 1e-5):
+    def __init__(
+        self,
+        dim: int,
+        kernel_size: int = 31,
+        norm: str = "batch_norm",
+        causal: bool = False,
+        activation_name: str = "swish",
+        dropout: float = 0.0,
+        bias: bool = False,
+        eps: float = 1e-5,
+    ):
         super().__init__()
         if not causal and kernel_size % 2 == 0:
             raise InputError(f"a non-causal depthwise kernel must be odd for 'same' padding, got {kernel_size}")
@@ -56,19 +66,31 @@ class ConvolutionModule(nn.Module):
 
 
 class ConformerLayer(nn.Module):
-    def __init__(self, dim: int, num_heads: int, ffn_dim: int, depthwise_kernel: int = 31,
-                 conv_norm: str = "batch_norm", causal_conv: bool = False, dropout: float = 0.1,
-                 attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 activation_name: str = "swish", eps: float = 1e-5, position: str = "rel_pos",
-                 **position_kwargs):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        depthwise_kernel: int = 31,
+        conv_norm: str = "batch_norm",
+        causal_conv: bool = False,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        activation_dropout: float = 0.0,
+        activation_name: str = "swish",
+        eps: float = 1e-5,
+        position: str = "rel_pos",
+        **position_kwargs,
+    ):
         super().__init__()
         self.ffn1_norm = nn.LayerNorm(dim, eps=eps)
         self.ffn1 = FeedForward(dim, ffn_dim, activation_name, activation_dropout, dropout)
         self.self_attn_norm = nn.LayerNorm(dim, eps=eps)
         self.self_attn = MultiheadSelfAttention(dim, num_heads, attention_dropout, position, **position_kwargs)
         self.self_attn_dropout = nn.Dropout(dropout)
-        self.conv_module = ConvolutionModule(dim, depthwise_kernel, conv_norm, causal_conv, activation_name,
-                                             dropout, eps=eps)
+        self.conv_module = ConvolutionModule(
+            dim, depthwise_kernel, conv_norm, causal_conv, activation_name, dropout, eps=eps
+        )
         self.ffn2_norm = nn.LayerNorm(dim, eps=eps)
         self.ffn2 = FeedForward(dim, ffn_dim, activation_name, activation_dropout, dropout)
         self.final_norm = nn.LayerNorm(dim, eps=eps)
@@ -87,23 +109,51 @@ class ConformerEncoder(nn.Module):
     ``forward(x [B, T, D], valid [B, T]) -> (hidden_states, last)`` as :class:`TransformerEncoder`.
     """
 
-    def __init__(self, dim: int, num_layers: int, num_heads: int, ffn_dim: int, depthwise_kernel: int = 31,
-                 conv_norm: str = "batch_norm", causal_conv: bool = False, dropout: float = 0.1,
-                 attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 activation_name: str = "swish", layerdrop: float = 0.0, eps: float = 1e-5,
-                 position: str = "rel_pos", final_layer_norm: bool = True, **position_kwargs):
+    def __init__(
+        self,
+        dim: int,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        depthwise_kernel: int = 31,
+        conv_norm: str = "batch_norm",
+        causal_conv: bool = False,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        activation_dropout: float = 0.0,
+        activation_name: str = "swish",
+        layerdrop: float = 0.0,
+        eps: float = 1e-5,
+        position: str = "rel_pos",
+        final_layer_norm: bool = True,
+        **position_kwargs,
+    ):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            ConformerLayer(dim, num_heads, ffn_dim, depthwise_kernel, conv_norm, causal_conv, dropout,
-                           attention_dropout, activation_dropout, activation_name, eps, position,
-                           **position_kwargs)
-            for _ in range(num_layers))
+            ConformerLayer(
+                dim,
+                num_heads,
+                ffn_dim,
+                depthwise_kernel,
+                conv_norm,
+                causal_conv,
+                dropout,
+                attention_dropout,
+                activation_dropout,
+                activation_name,
+                eps,
+                position,
+                **position_kwargs,
+            )
+            for _ in range(num_layers)
+        )
         self.layer_norm = nn.LayerNorm(dim, eps=eps) if final_layer_norm else None
         self.layerdrop = layerdrop
 
-    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
-                num_layers: Optional[int] = None) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, valid: Optional[torch.Tensor] = None, num_layers: Optional[int] = None
+    ) -> Tuple[List[torch.Tensor], torch.Tensor]:
         if valid is not None:
             x = x * valid[..., None].to(x.dtype)
         x = self.dropout(x)

@@ -9,6 +9,7 @@
 Every frontend maps ``(x, lengths) -> (frames [B, T', C], lengths' [B])`` and zeroes padded
 frames, so a padded batch gives the same valid frames as each utterance alone.
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -85,8 +86,13 @@ class ConvFeatureExtractor(nn.Module):
             (padding-invariant). Set False to reproduce fairseq / transformers on padded batches.
     """
 
-    def __init__(self, conv_layers: Sequence[Sequence[int]] = WAV2VEC2_CONV_LAYERS,
-                 mode: str = "group_norm", bias: bool = False, masked_group_norm: bool = True):
+    def __init__(
+        self,
+        conv_layers: Sequence[Sequence[int]] = WAV2VEC2_CONV_LAYERS,
+        mode: str = "group_norm",
+        bias: bool = False,
+        masked_group_norm: bool = True,
+    ):
         super().__init__()
         if mode not in ("group_norm", "layer_norm"):
             raise InputError(f"extractor mode must be 'group_norm' or 'layer_norm', got {mode!r}")
@@ -127,8 +133,7 @@ class ConvFeatureExtractor(nn.Module):
 class FeatureProjection(nn.Module):
     """``[B, T, in_dim]`` -> LayerNorm (optional) -> Linear -> Dropout -> ``[B, T, out_dim]``."""
 
-    def __init__(self, in_dim: int, out_dim: int, layer_norm: bool = True, dropout: float = 0.0,
-                 eps: float = 1e-5):
+    def __init__(self, in_dim: int, out_dim: int, layer_norm: bool = True, dropout: float = 0.0, eps: float = 1e-5):
         super().__init__()
         self.layer_norm = nn.LayerNorm(in_dim, eps=eps) if layer_norm else None
         self.projection = nn.Linear(in_dim, out_dim)
@@ -147,8 +152,9 @@ class LogMelFrontend(nn.Module):
     as SeamlessM4T's extractor), ``"mean"``, or ``"none"``.
     """
 
-    def __init__(self, num_mel_bins: int = 80, sample_rate: int = SAMPLE_RATE, normalize: str = "mean_var",
-                 eps: float = 1e-7):
+    def __init__(
+        self, num_mel_bins: int = 80, sample_rate: int = SAMPLE_RATE, normalize: str = "mean_var", eps: float = 1e-7
+    ):
         super().__init__()
         if normalize not in ("mean_var", "mean", "none"):
             raise InputError(f"normalize must be mean_var, mean or none, got {normalize!r}")
@@ -158,9 +164,11 @@ class LogMelFrontend(nn.Module):
     def output_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Kaldi frame count (``snip_edges``) of ``lengths`` samples."""
         frame = self.opts.frame
-        return torch.where(lengths >= frame.window_size,
-                           1 + torch.div(lengths - frame.window_size, frame.window_shift, rounding_mode="floor"),
-                           torch.zeros_like(lengths))
+        return torch.where(
+            lengths >= frame.window_size,
+            1 + torch.div(lengths - frame.window_size, frame.window_shift, rounding_mode="floor"),
+            torch.zeros_like(lengths),
+        )
 
     def forward(self, wavs: torch.Tensor, lengths: Optional[torch.Tensor] = None):
         """``wavs [B, T]`` in [-1, 1] -> ``(feats [B, F, num_mel_bins], frames [B])``."""
@@ -213,8 +221,9 @@ class Conv2dSubsampler(nn.Module):
     ``wavs [B, T]`` -> ``([B, F', channels * F_mel'], lengths [B])`` with ``F' ~ F / 4``.
     """
 
-    def __init__(self, num_mel_bins: int = 80, channels: int = 128, sample_rate: int = SAMPLE_RATE,
-                 normalize: str = "mean_var"):
+    def __init__(
+        self, num_mel_bins: int = 80, channels: int = 128, sample_rate: int = SAMPLE_RATE, normalize: str = "mean_var"
+    ):
         super().__init__()
         self.logmel = LogMelFrontend(num_mel_bins, sample_rate, normalize)
         self.conv1 = nn.Conv2d(1, channels, 3, stride=2)
@@ -250,14 +259,20 @@ class Conv1dGluSubsampler(nn.Module):
     Per-utterance mean/variance normalisation stands in for Fast-HuBERT's global CMVN statistics.
     """
 
-    def __init__(self, num_mel_bins: int = 80, channels: int = 256, kernels: Sequence[int] = (5, 5),
-                 sample_rate: int = SAMPLE_RATE):
+    def __init__(
+        self,
+        num_mel_bins: int = 80,
+        channels: int = 256,
+        kernels: Sequence[int] = (5, 5),
+        sample_rate: int = SAMPLE_RATE,
+    ):
         super().__init__()
         self.logmel = LogMelFrontend(num_mel_bins, sample_rate, "mean_var")
         self.kernels = [int(k) for k in kernels]
         dims = [num_mel_bins] + [channels] * len(self.kernels)
-        self.convs = nn.ModuleList(nn.Conv1d(dims[i], 2 * dims[i + 1], k, stride=2, padding=k // 2)
-                                   for i, k in enumerate(self.kernels))
+        self.convs = nn.ModuleList(
+            nn.Conv1d(dims[i], 2 * dims[i + 1], k, stride=2, padding=k // 2) for i, k in enumerate(self.kernels)
+        )
         self.output_dim = channels
 
     @property

@@ -16,6 +16,7 @@ controls and every from-scratch run would differ from the papers' models. The sc
   not transformers' ``HubertPreTrainedModel``, which draws the feature projection N(0, 0.02) and zeroes conv
   biases; every other parameter is drawn the same way in all three.
 """
+
 from __future__ import annotations
 
 import math

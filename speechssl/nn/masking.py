@@ -13,6 +13,7 @@ Two ways to say how much to mask, both in use in the literature:
 Spans never run past an utterance's valid frames. Everything is batched tensor work (no loop
 over utterances or frames); pass a ``generator`` for reproducible masks.
 """
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -31,10 +32,10 @@ class MaskingConfig:
     distillation), flat as fairseq names them (``objective.mask_prob``...), checked in one place. A section
     derives from it and may change the defaults (w2v-BERT: ``start_prob`` 0.065, the paper's reading)."""
 
-    mask_prob: float = 0.8          # meaning set by mask_mode
-    mask_length: int = 10           # span length in frames
-    mask_mode: str = "fraction"     # fraction (fairseq mask_prob: share of frames) | start_prob (paper's p)
-    min_masks: int = 2              # spans per utterance at least
+    mask_prob: float = 0.8  # meaning set by mask_mode
+    mask_length: int = 10  # span length in frames
+    mask_mode: str = "fraction"  # fraction (fairseq mask_prob: share of frames) | start_prob (paper's p)
+    min_masks: int = 2  # spans per utterance at least
 
     def check_masking(self, section: str = "objective") -> None:
         """Refuse a setting no mask can be drawn from, naming the key."""
@@ -49,8 +50,7 @@ class MaskingConfig:
 
     def draw(self, frames: torch.Tensor, width: int, seeds: torch.Tensor) -> torch.Tensor:
         """Per-utterance seeded span masks ``[B, width]`` (bool) for ``frames [B]`` valid frames."""
-        return seeded_span_masks(frames, width, seeds, self.mask_prob, self.mask_length, self.min_masks,
-                                 self.mask_mode)
+        return seeded_span_masks(frames, width, seeds, self.mask_prob, self.mask_length, self.min_masks, self.mask_mode)
 
 
 def _dilate(starts: torch.Tensor, span: int) -> torch.Tensor:
@@ -59,9 +59,15 @@ def _dilate(starts: torch.Tensor, span: int) -> torch.Tensor:
     return F.max_pool1d(x, span, stride=1)[:, 0, :] > 0
 
 
-def span_mask(lengths: torch.Tensor, max_len: int, mask_prob: float, mask_length: int = 10,
-              min_masks: int = 0, mode: str = "fraction",
-              generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def span_mask(
+    lengths: torch.Tensor,
+    max_len: int,
+    mask_prob: float,
+    mask_length: int = 10,
+    min_masks: int = 0,
+    mode: str = "fraction",
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Random spans over ``[B, max_len]`` (True = masked) inside each row's ``lengths``."""
     if mask_length < 1:
         raise InputError(f"mask_length must be >= 1, got {mask_length}")
@@ -86,8 +92,15 @@ def span_mask(lengths: torch.Tensor, max_len: int, mask_prob: float, mask_length
     return _dilate(starts, mask_length)
 
 
-def seeded_span_masks(frames: torch.Tensor, width: int, seeds: torch.Tensor, mask_prob: float,
-                      mask_length: int = 10, min_masks: int = 0, mode: str = "fraction") -> torch.Tensor:
+def seeded_span_masks(
+    frames: torch.Tensor,
+    width: int,
+    seeds: torch.Tensor,
+    mask_prob: float,
+    mask_length: int = 10,
+    min_masks: int = 0,
+    mode: str = "fraction",
+) -> torch.Tensor:
     """``[B, width]`` span masks, row ``b`` drawn over its own ``frames[b]`` with generator seed ``seeds[b]``:
     an utterance's mask does not depend on the batch it is in, its padding, or the process rank.
 
@@ -109,19 +122,30 @@ def _first_k(scores: torch.Tensor, allowed: torch.Tensor, k: torch.Tensor) -> to
     return (ranks < k[:, None]) & allowed
 
 
-def channel_mask(batch: int, channels: int, mask_prob: float, mask_length: int = 10, min_masks: int = 0,
-                 mode: str = "fraction", generator: Optional[torch.Generator] = None,
-                 device=None) -> torch.Tensor:
+def channel_mask(
+    batch: int,
+    channels: int,
+    mask_prob: float,
+    mask_length: int = 10,
+    min_masks: int = 0,
+    mode: str = "fraction",
+    generator: Optional[torch.Generator] = None,
+    device=None,
+) -> torch.Tensor:
     """Spans over the feature axis: ``[B, channels]`` bool, True = zeroed channel."""
     lengths = torch.full((batch,), channels, dtype=torch.long, device=device)
     return span_mask(lengths, channels, mask_prob, mask_length, min_masks, mode, generator)
 
 
-def apply_mask(x: torch.Tensor, time_mask: Optional[torch.Tensor], mask_embedding: Optional[torch.Tensor] = None,
-               chan_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+def apply_mask(
+    x: torch.Tensor,
+    time_mask: Optional[torch.Tensor],
+    mask_embedding: Optional[torch.Tensor] = None,
+    chan_mask: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """Replace masked frames of ``x [B, T, D]`` by ``mask_embedding [D]`` (zeros if None) and zero masked channels."""
     if time_mask is not None:
-        fill = (mask_embedding.to(x.dtype) if mask_embedding is not None else x.new_zeros(x.shape[-1]))
+        fill = mask_embedding.to(x.dtype) if mask_embedding is not None else x.new_zeros(x.shape[-1])
         x = torch.where(time_mask[..., None], fill, x)
     if chan_mask is not None:
         x = x.masked_fill(chan_mask[:, None, :], 0.0)

@@ -5,6 +5,7 @@ Gumbel-softmax: the forward pass uses the hard one-hot choice, the backward pass
 probabilities. The code vectors of the groups are concatenated. The temperature is annealed
 per update, ``max(start * decay^step, end)``, from soft early choices to nearly hard ones.
 """
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,9 +18,9 @@ from ..errors import InputError
 
 @dataclass
 class QuantizerOutput:
-    quantized: torch.Tensor      # [N, code_dim] straight-through code vectors
-    ids: torch.Tensor            # [N, G] chosen code per group, the one in ``quantized`` (no gradient)
-    avg_probs: torch.Tensor      # [G, V] softmax (no Gumbel noise) averaged over the N frames
+    quantized: torch.Tensor  # [N, code_dim] straight-through code vectors
+    ids: torch.Tensor  # [N, G] chosen code per group, the one in ``quantized`` (no gradient)
+    avg_probs: torch.Tensor  # [G, V] softmax (no Gumbel noise) averaged over the N frames
     code_perplexity: torch.Tensor  # exp(entropy) of the hard choices, summed over groups
     prob_perplexity: torch.Tensor  # exp(entropy) of avg_probs, summed over groups (what diversity pushes up)
     onehot: torch.Tensor = None  # [N, G, V] the straight-through choice (carries gradient to the code logits)
@@ -39,8 +40,14 @@ class GumbelVectorQuantizer(nn.Module):
         temperature: ``(start, end, decay)`` of the Gumbel temperature; wav2vec 2.0 uses (2, 0.5, 0.999995).
     """
 
-    def __init__(self, input_dim: int, num_codes: int = 1024, groups: int = 1, code_dim: int = 256,
-                 temperature: Sequence[float] = (2.0, 0.5, 0.999995)):
+    def __init__(
+        self,
+        input_dim: int,
+        num_codes: int = 1024,
+        groups: int = 1,
+        code_dim: int = 256,
+        temperature: Sequence[float] = (2.0, 0.5, 0.999995),
+    ):
         super().__init__()
         if code_dim % groups:
             raise InputError(f"code_dim {code_dim} is not divisible by groups {groups}")
@@ -55,14 +62,17 @@ class GumbelVectorQuantizer(nn.Module):
         self.codevectors = nn.Parameter(torch.empty(groups * num_codes, code_dim // groups).uniform_())
 
     def set_num_updates(self, step: int) -> None:
-        self.temperature = max(self.start_temp * self.temp_decay ** step, self.end_temp)
+        self.temperature = max(self.start_temp * self.temp_decay**step, self.end_temp)
 
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
         N = x.shape[0]
         logits = self.weight_proj(x).float().view(N, self.groups, self.num_codes)
         hard = F.one_hot(logits.argmax(-1), self.num_codes).to(logits.dtype)
-        avg_probs = torch.softmax(logits, -1).mean(0) if N else logits.new_full((self.groups, self.num_codes),
-                                                                                 1.0 / self.num_codes)
+        avg_probs = (
+            torch.softmax(logits, -1).mean(0)
+            if N
+            else logits.new_full((self.groups, self.num_codes), 1.0 / self.num_codes)
+        )
         code_ppl = perplexity(hard.mean(0)) if N else logits.new_zeros(())
         codes_used = (hard.sum(0) > 0).sum().float()
         if self.training:
@@ -74,8 +84,9 @@ class GumbelVectorQuantizer(nn.Module):
         ids = onehot.detach().argmax(-1)
         codes = self.codevectors.view(self.groups, self.num_codes, -1)
         quantized = torch.einsum("ngv,gvd->ngd", onehot.to(codes.dtype), codes).reshape(N, self.code_dim)
-        return QuantizerOutput(quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot,
-                               codes_used)
+        return QuantizerOutput(
+            quantized, ids.detach(), avg_probs, code_ppl.detach(), perplexity(avg_probs), onehot, codes_used
+        )
 
     def diversity_loss(self, out: QuantizerOutput) -> torch.Tensor:
         """``(GV - prob_perplexity) / GV``: 0 when every code is equally likely on average, near 1 when one is."""

@@ -4,6 +4,7 @@ heads' input: a time warp, then masks along the feature axis, then masks along t
 Masks are drawn per utterance and stay inside its valid frames, so padding is never touched and an utterance's
 augmentation does not depend on what it was batched with. In eval mode the module is the identity.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,19 +22,26 @@ class SpecAugmentConfig:
     """s3prl's ``downstream/asr/config.yaml`` ``specaug`` block (widths are ``[low, high)`` in frames / dims)."""
 
     enabled: bool = False
-    time_warp_window: int = 5       # 0: no warp
+    time_warp_window: int = 5  # 0: no warp
     num_time_masks: int = 2
-    time_mask_width: int = 40       # widths drawn from [0, time_mask_width)
+    time_mask_width: int = 40  # widths drawn from [0, time_mask_width)
     num_freq_masks: int = 4
     freq_mask_width: int = 50
     # Adaptive SpecAugment (s3prl's SF config: ratio 0.04, at most 20): per utterance of n frames,
     # min(int(ratio * n), max_adaptive_time_masks) time masks of widths below min(time_mask_width, int(ratio * n)).
-    adaptive_ratio: float = 0.0     # 0: off
+    adaptive_ratio: float = 0.0  # 0: off
     max_adaptive_time_masks: int = 20
 
     def validate(self) -> None:
-        for key in ("time_warp_window", "num_time_masks", "time_mask_width", "num_freq_masks", "freq_mask_width",
-                    "adaptive_ratio", "max_adaptive_time_masks"):
+        for key in (
+            "time_warp_window",
+            "num_time_masks",
+            "time_mask_width",
+            "num_freq_masks",
+            "freq_mask_width",
+            "adaptive_ratio",
+            "max_adaptive_time_masks",
+        ):
             if getattr(self, key) < 0:
                 raise InputError(f"specaug.{key} must be >= 0, got {getattr(self, key)}")
 
@@ -53,7 +61,7 @@ def time_warp(x: torch.Tensor, window: int, generator: Optional[torch.Generator]
         return x
     centre = int(torch.randint(window, t - window, (1,), generator=generator))
     warped = int(torch.randint(centre - window, centre + window, (1,), generator=generator)) + 1
-    img = x[None, None]                                                # [1, 1, T, D]: resized along T only
+    img = x[None, None]  # [1, 1, T, D]: resized along T only
     left = F.interpolate(img[:, :, :centre], size=(warped, x.shape[1]), mode="bicubic", align_corners=False)
     right = F.interpolate(img[:, :, centre:], size=(t - warped, x.shape[1]), mode="bicubic", align_corners=False)
     return torch.cat([left, right], dim=2)[0, 0]
@@ -67,7 +75,7 @@ def band_mask(size: int, num: int, max_width: int, generator: Optional[torch.Gen
     widths = torch.randint(0, max_width, (num,), generator=generator).clamp(max=size)
     for w in widths.tolist():
         start = int(torch.randint(0, size - w + 1, (1,), generator=generator))
-        mask[start:start + w] = True
+        mask[start : start + w] = True
     return mask
 
 
@@ -79,8 +87,9 @@ class SpecAugment(nn.Module):
         cfg.validate()
         self.cfg = cfg
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         if not self.training:
             return x
         cfg, out = self.cfg, x.clone()
@@ -93,5 +102,7 @@ class SpecAugment(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return (f"time_warp={c.time_warp_window}, time_masks={c.num_time_masks}x[0,{c.time_mask_width}), "
-                f"freq_masks={c.num_freq_masks}x[0,{c.freq_mask_width})")
+        return (
+            f"time_warp={c.time_warp_window}, time_masks={c.num_time_masks}x[0,{c.time_mask_width}), "
+            f"freq_masks={c.num_freq_masks}x[0,{c.freq_mask_width})"
+        )

@@ -1,4 +1,5 @@
 """The wav2vec 2.0 / HuBERT Transformer encoder: conv positional embedding + post- or pre-norm layers."""
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -67,8 +68,14 @@ class StackedConvPositionalEmbedding(nn.Module):
 class FeedForward(nn.Module):
     """``Linear -> activation -> dropout -> Linear -> dropout``."""
 
-    def __init__(self, dim: int, hidden_dim: int, activation_name: str = "gelu",
-                 activation_dropout: float = 0.0, dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        activation_name: str = "gelu",
+        activation_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.activation = activation(activation_name)
@@ -83,21 +90,34 @@ class FeedForward(nn.Module):
 class TransformerLayer(nn.Module):
     """One encoder layer; ``layer_norm_first`` selects pre-norm (large models) over post-norm (base)."""
 
-    def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1,
-                 attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 activation_name: str = "gelu", layer_norm_first: bool = False, eps: float = 1e-5,
-                 position: str = "none", head_dim: Optional[int] = None, **position_kwargs):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        activation_dropout: float = 0.0,
+        activation_name: str = "gelu",
+        layer_norm_first: bool = False,
+        eps: float = 1e-5,
+        position: str = "none",
+        head_dim: Optional[int] = None,
+        **position_kwargs,
+    ):
         super().__init__()
-        self.self_attn = MultiheadSelfAttention(dim, num_heads, attention_dropout, position, head_dim=head_dim,
-                                                **position_kwargs)
+        self.self_attn = MultiheadSelfAttention(
+            dim, num_heads, attention_dropout, position, head_dim=head_dim, **position_kwargs
+        )
         self.self_attn_norm = nn.LayerNorm(dim, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.ffn = FeedForward(dim, ffn_dim, activation_name, activation_dropout, dropout)
         self.ffn_norm = nn.LayerNorm(dim, eps=eps)
         self.layer_norm_first = layer_norm_first
 
-    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
-                position_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, valid: Optional[torch.Tensor] = None, position_bias: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         if self.layer_norm_first:
             x = x + self.dropout(self.self_attn(self.self_attn_norm(x), valid, position_bias))
             return x + self.ffn(self.ffn_norm(x))
@@ -119,13 +139,30 @@ class TransformerEncoder(nn.Module):
     ``position="gated_bucket"`` adds WavLM's shared relative bias (``num_buckets``, ``max_distance``).
     """
 
-    def __init__(self, dim: int, num_layers: int, num_heads: int, ffn_dim: int,
-                 pos_conv_kernel: int = 128, pos_conv_groups: int = 16, layer_norm_first: bool = False,
-                 dropout: float = 0.1, attention_dropout: float = 0.1, activation_dropout: float = 0.0,
-                 activation_name: str = "gelu", layerdrop: float = 0.0, eps: float = 1e-5,
-                 position: str = "none", head_dim: Optional[int] = None,
-                 layer_heads: Optional[List[int]] = None, layer_ffn_dims: Optional[List[int]] = None,
-                 pos_conv_layers: int = 0, num_buckets: int = 320, max_distance: int = 800, **position_kwargs):
+    def __init__(
+        self,
+        dim: int,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        pos_conv_kernel: int = 128,
+        pos_conv_groups: int = 16,
+        layer_norm_first: bool = False,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        activation_dropout: float = 0.0,
+        activation_name: str = "gelu",
+        layerdrop: float = 0.0,
+        eps: float = 1e-5,
+        position: str = "none",
+        head_dim: Optional[int] = None,
+        layer_heads: Optional[List[int]] = None,
+        layer_ffn_dims: Optional[List[int]] = None,
+        pos_conv_layers: int = 0,
+        num_buckets: int = 320,
+        max_distance: int = 800,
+        **position_kwargs,
+    ):
         super().__init__()
         layer_heads = layer_heads or [num_heads] * num_layers
         layer_ffn_dims = layer_ffn_dims or [ffn_dim] * num_layers
@@ -134,19 +171,34 @@ class TransformerEncoder(nn.Module):
             self.pos_conv = StackedConvPositionalEmbedding(dim, pos_conv_kernel, pos_conv_groups, pos_conv_layers)
         elif pos_conv_kernel:
             self.pos_conv = ConvPositionalEmbedding(dim, pos_conv_kernel, pos_conv_groups)
-        self.relative_bias = RelativePositionBuckets(num_heads, num_buckets, max_distance) \
-            if position == "gated_bucket" else None
+        self.relative_bias = (
+            RelativePositionBuckets(num_heads, num_buckets, max_distance) if position == "gated_bucket" else None
+        )
         self.layer_norm = nn.LayerNorm(dim, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            TransformerLayer(dim, heads, ffn, dropout, attention_dropout, activation_dropout,
-                             activation_name, layer_norm_first, eps, position, head_dim, **position_kwargs)
-            for heads, ffn in zip(layer_heads, layer_ffn_dims))
+            TransformerLayer(
+                dim,
+                heads,
+                ffn,
+                dropout,
+                attention_dropout,
+                activation_dropout,
+                activation_name,
+                layer_norm_first,
+                eps,
+                position,
+                head_dim,
+                **position_kwargs,
+            )
+            for heads, ffn in zip(layer_heads, layer_ffn_dims)
+        )
         self.layer_norm_first = layer_norm_first
         self.layerdrop = layerdrop
 
-    def forward(self, x: torch.Tensor, valid: Optional[torch.Tensor] = None,
-                num_layers: Optional[int] = None) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, valid: Optional[torch.Tensor] = None, num_layers: Optional[int] = None
+    ) -> Tuple[List[torch.Tensor], torch.Tensor]:
         if valid is not None:
             x = x * valid[..., None].to(x.dtype)
         if isinstance(self.pos_conv, StackedConvPositionalEmbedding):
@@ -157,8 +209,9 @@ class TransformerEncoder(nn.Module):
             x = self.layer_norm(x)
         x = self.dropout(x)
         bias = self.relative_bias(x.shape[1]) if self.relative_bias is not None else None
-        hidden_states = run_layers(self.layers[:num_layers], x, valid, self.layerdrop, self.training,
-                                   position_bias=bias)
+        hidden_states = run_layers(
+            self.layers[:num_layers], x, valid, self.layerdrop, self.training, position_bias=bias
+        )
         x = hidden_states[-1]
         last = self.layer_norm(x) if self.layer_norm_first else x
         return hidden_states, last

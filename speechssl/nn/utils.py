@@ -1,4 +1,5 @@
 """Small helpers shared by the building blocks: length masks and activations."""
+
 from typing import Optional
 
 import torch
@@ -18,8 +19,7 @@ def conv_out_length(lengths: torch.Tensor, kernel: int, stride: int, padding: in
     return torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
 
 
-def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop: float, training: bool,
-               **shared):
+def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop: float, training: bool, **shared):
     """Apply ``layers`` in turn (each skipped with probability ``layerdrop`` in training); ``shared``
     keyword arguments that are not None go to every layer (a position bias computed once).
 
@@ -35,8 +35,14 @@ def run_layers(layers, x: torch.Tensor, valid: Optional[torch.Tensor], layerdrop
     return hidden_states
 
 
-_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU,
-                "gelu_new": lambda: nn.GELU(approximate="tanh"), "tanh": nn.Tanh}
+_ACTIVATIONS = {
+    "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "swish": nn.SiLU,
+    "silu": nn.SiLU,
+    "gelu_new": lambda: nn.GELU(approximate="tanh"),
+    "tanh": nn.Tanh,
+}
 
 
 def activation(name: str) -> nn.Module:

@@ -1,4 +1,5 @@
 """The SUPERB featurizer: a learnt softmax-weighted sum of an upstream's hidden states."""
+
 import torch
 from torch import nn
 

@@ -4,6 +4,7 @@ masked-token cross-entropy of w2v-BERT's MLM module (Chung et al. 2021, Sec. 2).
 Both work on the *masked* frames only, flattened to ``[N, ...]`` in utterance order, and return
 sums and counts (not means) so the caller normalises over the global batch.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -14,8 +15,7 @@ import torch.nn.functional as F
 from ..models.w2v_bert import W2vBertPretrainModel
 
 
-def sample_negatives(utt_index: torch.Tensor, num_negatives: int,
-                     generator: Optional[torch.Generator] = None) -> tuple:
+def sample_negatives(utt_index: torch.Tensor, num_negatives: int, generator: Optional[torch.Generator] = None) -> tuple:
     """Distractors for each of ``N`` masked frames from the *other* masked frames of its utterance.
 
     Args:
@@ -26,23 +26,30 @@ def sample_negatives(utt_index: torch.Tensor, num_negatives: int,
     N = utt_index.numel()
     device = utt_index.device
     if N == 0:
-        return torch.zeros(0, num_negatives, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.bool,
-                                                                                            device=device)
+        return torch.zeros(0, num_negatives, dtype=torch.long, device=device), torch.zeros(
+            0, dtype=torch.bool, device=device
+        )
     counts = torch.bincount(utt_index)
     offsets = torch.cumsum(counts, 0) - counts
-    first = offsets[utt_index]                      # [N] index of the utterance's first masked frame
-    m = counts[utt_index]                           # [N] masked frames in the utterance
-    pos = torch.arange(N, device=device) - first    # [N] position within the utterance
+    first = offsets[utt_index]  # [N] index of the utterance's first masked frame
+    m = counts[utt_index]  # [N] masked frames in the utterance
+    pos = torch.arange(N, device=device) - first  # [N] position within the utterance
     u = torch.rand(N, num_negatives, device=device, generator=generator)
     r = (u * (m - 1).clamp_min(1)[:, None]).long()  # uniform over the m - 1 others
-    r = r + (r >= pos[:, None]).long()              # skip the frame itself
+    r = r + (r >= pos[:, None]).long()  # skip the frame itself
     return first[:, None] + r, m > 1
 
 
-def contrastive_sums(context: torch.Tensor, targets: torch.Tensor, utt_index: torch.Tensor,
-                     num_negatives: int = 100, temperature: float = 0.1, target_ids: Optional[torch.Tensor] = None,
-                     generator: Optional[torch.Generator] = None,
-                     negatives: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+def contrastive_sums(
+    context: torch.Tensor,
+    targets: torch.Tensor,
+    utt_index: torch.Tensor,
+    num_negatives: int = 100,
+    temperature: float = 0.1,
+    target_ids: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    negatives: Optional[torch.Tensor] = None,
+) -> Dict[str, torch.Tensor]:
     """InfoNCE of ``context [N, D]`` against its own ``targets [N, D]`` among ``K`` distractors.
 
     Logits are cosine similarities / ``temperature``. A distractor equal to the positive is left
@@ -71,8 +78,9 @@ def contrastive_sums(context: torch.Tensor, targets: torch.Tensor, utt_index: to
     return {"loss": loss, "correct": correct, "count": logits.new_tensor(float(len(logits)))}
 
 
-def token_prediction_sums(logits: torch.Tensor, ids: torch.Tensor,
-                          onehot: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+def token_prediction_sums(
+    logits: torch.Tensor, ids: torch.Tensor, onehot: Optional[torch.Tensor] = None
+) -> Dict[str, torch.Tensor]:
     """Cross-entropy of ``logits [N, G * V]`` against code ids ``[N, G]`` (one softmax per group).
 
     With ``onehot [N, G, V]`` (the quantizer's straight-through choice) the same value is computed as
@@ -90,14 +98,28 @@ def token_prediction_sums(logits: torch.Tensor, ids: torch.Tensor,
     return {"loss": loss, "correct": correct, "count": logits.new_tensor(float(N * G))}
 
 
-def wav2vec2_loss_sums(model: W2vBertPretrainModel, wavs: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor,
-                       negatives: torch.Tensor, temperature: float = 0.1, diversity_weight: float = 0.1) -> dict:
+def wav2vec2_loss_sums(
+    model: W2vBertPretrainModel,
+    wavs: torch.Tensor,
+    lengths: torch.Tensor,
+    mask: torch.Tensor,
+    negatives: torch.Tensor,
+    temperature: float = 0.1,
+    diversity_weight: float = 0.1,
+) -> dict:
     """Our wav2vec 2.0 objective as transformers reports it (sums over the masked frames): ``contrastive``,
     ``diversity`` (``(GV - perplexity) / GV`` times the masked-frame count) and ``loss`` (their weighted sum).
     ``mask [B, T']`` and ``negatives [N, K]`` (rows of the masked frames) are given, so a peer can use the same."""
     feats, frames = model.encoder.frontend(wavs, lengths)
     out = model(feats, frames, mask)
-    c = contrastive_sums(out.context, out.code_vectors, mask.nonzero()[:, 0], negatives.shape[1], temperature,
-                         target_ids=out.targets.ids, negatives=negatives)
+    c = contrastive_sums(
+        out.context,
+        out.code_vectors,
+        mask.nonzero()[:, 0],
+        negatives.shape[1],
+        temperature,
+        target_ids=out.targets.ids,
+        negatives=negatives,
+    )
     diversity = model.quantizer.diversity_loss(out.targets) * mask.sum()
     return {"contrastive": c["loss"], "diversity": diversity, "loss": c["loss"] + diversity_weight * diversity}

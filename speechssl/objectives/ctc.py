@@ -4,6 +4,7 @@ CTC can only emit a target of ``U`` labels with ``r`` adjacent repeats in at lea
 must separate repeats). An utterance below that has an infinite loss; ``zero_infinity`` keeps it from breaking
 training but it then teaches nothing, so :func:`infeasible_targets` names such utterances before training.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
@@ -12,12 +13,14 @@ import torch
 import torch.nn.functional as F
 
 
-def ctc_loss_per_token(log_probs: torch.Tensor, frames: torch.Tensor, targets: torch.Tensor,
-                       target_lengths: torch.Tensor, blank: int = 0) -> torch.Tensor:
+def ctc_loss_per_token(
+    log_probs: torch.Tensor, frames: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor, blank: int = 0
+) -> torch.Tensor:
     """``log_probs [B, T, V]``, ``frames [B]``, padded ``targets [B, S]``: summed CTC over the batch's target
     tokens (an impossible utterance contributes 0, see the module doc)."""
-    loss = F.ctc_loss(log_probs.transpose(0, 1), targets, frames, target_lengths, blank=blank, reduction="sum",
-                      zero_infinity=True)
+    loss = F.ctc_loss(
+        log_probs.transpose(0, 1), targets, frames, target_lengths, blank=blank, reduction="sum", zero_infinity=True
+    )
     return loss / target_lengths.sum().clamp_min(1)
 
 

@@ -6,6 +6,7 @@ against the frame's cluster id, summed separately over masked and unmasked frame
 counts are returned, not means, so the caller can normalise over the *global* batch (what
 makes a multi-process run match one process).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -36,9 +37,15 @@ def cosine_logits(x: torch.Tensor, embeddings: torch.Tensor, temperature: float)
     return F.normalize(x.float(), dim=-1) @ F.normalize(embeddings.float(), dim=-1).t() / temperature
 
 
-def masked_prediction_sums(projected: torch.Tensor, label_embeddings: torch.Tensor, num_classes: Sequence[int],
-                           targets: List[torch.Tensor], mask: torch.Tensor, valid: torch.Tensor,
-                           temperature: float = 0.1) -> Dict[str, torch.Tensor]:
+def masked_prediction_sums(
+    projected: torch.Tensor,
+    label_embeddings: torch.Tensor,
+    num_classes: Sequence[int],
+    targets: List[torch.Tensor],
+    mask: torch.Tensor,
+    valid: torch.Tensor,
+    temperature: float = 0.1,
+) -> Dict[str, torch.Tensor]:
     """Loss and accuracy *sums* over all target sets.
 
     Args:
@@ -67,9 +74,14 @@ def masked_prediction_sums(projected: torch.Tensor, label_embeddings: torch.Tens
     return out
 
 
-def hubert_loss(sums: Dict[str, torch.Tensor], totals: Optional[Dict[str, torch.Tensor]] = None, *,
-                pred_masked_weight: float = 1.0, pred_nomask_weight: float = 0.0,
-                feature_pen_weight: float = 10.0) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+def hubert_loss(
+    sums: Dict[str, torch.Tensor],
+    totals: Optional[Dict[str, torch.Tensor]] = None,
+    *,
+    pred_masked_weight: float = 1.0,
+    pred_nomask_weight: float = 0.0,
+    feature_pen_weight: float = 10.0,
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """HuBERT's loss from :func:`masked_prediction_sums` plus ``pen`` (the CNN output's summed per-frame mean
     square) and ``frames``, as fairseq's ``HubertCriterion`` forms it: both prediction terms over its
     ``sample_size`` (the masked frames, plus the unmasked ones when ``pred_nomask_weight > 0``), plus
@@ -85,18 +97,32 @@ def hubert_loss(sums: Dict[str, torch.Tensor], totals: Optional[Dict[str, torch.
     norm = norm if torch.is_tensor(norm) else n_m
 
     def combine(s):
-        return ((pred_masked_weight * s["loss_m"] + pred_nomask_weight * s["loss_u"]) / norm
-                + feature_pen_weight * s["pen"] / n_f)
+        return (pred_masked_weight * s["loss_m"] + pred_nomask_weight * s["loss_u"]) / norm + feature_pen_weight * s[
+            "pen"
+        ] / n_f
 
-    parts = {"loss": combine(totals), "loss_m": totals["loss_m"] / n_m, "loss_u": totals["loss_u"] / n_u,
-             "acc_m": totals["correct_m"] / n_m, "acc_u": totals["correct_u"] / n_u,
-             "feature_pen": totals["pen"] / n_f}
+    parts = {
+        "loss": combine(totals),
+        "loss_m": totals["loss_m"] / n_m,
+        "loss_u": totals["loss_u"] / n_u,
+        "acc_m": totals["correct_m"] / n_m,
+        "acc_u": totals["correct_u"] / n_u,
+        "feature_pen": totals["pen"] / n_f,
+    }
     return combine(sums), parts
 
 
-def hubert_sums(model, feats: torch.Tensor, frames: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor,
-                labels: Sequence[torch.Tensor], label_rates: Sequence[float], frame_rate: float,
-                temperature: float = 0.1) -> Dict[str, torch.Tensor]:
+def hubert_sums(
+    model,
+    feats: torch.Tensor,
+    frames: torch.Tensor,
+    valid: torch.Tensor,
+    mask: torch.Tensor,
+    labels: Sequence[torch.Tensor],
+    label_rates: Sequence[float],
+    frame_rate: float,
+    temperature: float = 0.1,
+) -> Dict[str, torch.Tensor]:
     """One HuBERT step's sums on a :class:`~speechssl.models.hubert.HubertPretrainModel` from its frontend
     output ``feats [B, T', C]`` (``frames [B]`` valid, ``valid``/``mask [B, T']``) and ``labels`` (one
     ``[B, L]`` per target set at ``label_rates``): :func:`masked_prediction_sums` plus ``pen`` (the summed
@@ -104,7 +130,8 @@ def hubert_sums(model, feats: torch.Tensor, frames: torch.Tensor, valid: torch.T
     pen = (feats.float().pow(2).mean(-1) * valid).sum()
     projected, _ = model(feats, frames, time_mask=mask)
     targets = [align_targets(lab, feats.shape[1], rate, frame_rate) for lab, rate in zip(labels, label_rates)]
-    sums = masked_prediction_sums(projected, model.heads.label_embeddings, model.heads.num_classes, targets,
-                                  mask, valid, temperature)
+    sums = masked_prediction_sums(
+        projected, model.heads.label_embeddings, model.heads.num_classes, targets, mask, valid, temperature
+    )
     sums["pen"], sums["frames"] = pen, valid.sum().float()
     return sums

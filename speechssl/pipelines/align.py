@@ -7,6 +7,7 @@ phone set: 39 ARPAbet phones + ``SIL``), so PNMI (``speechssl kmeans eval``) wor
 ``alignments.unaligned`` (``utt reason``) for every utterance it could not align: a word outside the dictionary
 (after the spelling variants below) or a failed search. Nothing is dropped silently: PNMI counts them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,7 @@ class SphinxAligner:
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
-            raise MissingInputError(f"phone alignment needs pocketsphinx ({e}): pip install 'speechssl[judges]'") \
-                from e
+            raise MissingInputError(f"phone alignment needs pocketsphinx ({e}): pip install 'speechssl[judges]'") from e
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", bestpath=False)
         self._espeak = None
         self.guessed = 0  # words pronounced by espeak-ng's rules (outside CMUdict)
@@ -129,7 +129,7 @@ def align_data_dir(data_dir, out_dir=None, utts: Optional[Iterable[str]] = None)
     out = Path(out_dir or data_dir)
     aligner = SphinxAligner()
     ctm, failed = [], []
-    for utt in (list(utts) if utts is not None else d.utt_ids):
+    for utt in list(utts) if utts is not None else d.utt_ids:
         if not d.text.get(utt, "").strip():
             failed.append(f"{utt} no transcript in text")
             continue
@@ -143,8 +143,13 @@ def align_data_dir(data_dir, out_dir=None, utts: Optional[Iterable[str]] = None)
     write_text(out / "alignments.unaligned", "".join(line + "\n" for line in failed))
     aligned = len({line.split()[0] for line in ctm})
     if failed:
-        log.warning("%s: %d of %d utterances not aligned (listed in %s)", data_dir, len(failed),
-                    aligned + len(failed), out / "alignments.unaligned")
+        log.warning(
+            "%s: %d of %d utterances not aligned (listed in %s)",
+            data_dir,
+            len(failed),
+            aligned + len(failed),
+            out / "alignments.unaligned",
+        )
     return {"aligned": aligned, "unaligned": len(failed), "words_by_letter_to_sound": aligner.guessed}
 
 
@@ -153,8 +158,9 @@ def read_unaligned(data_dir) -> Dict[str, str]:
     path = Path(data_dir) / "alignments.unaligned"
     if not path.is_file():
         return {}
-    return dict((line.split(maxsplit=1) + [""])[:2] for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip())
+    return dict(
+        (line.split(maxsplit=1) + [""])[:2] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )
 
 
 __all__ = ["SphinxAligner", "align_data_dir", "read_unaligned"]
@@ -180,5 +186,10 @@ def alignment_agreement(reference_ctm: str, hypothesis_ctm: str) -> Dict[str, fl
         if len(rb) and len(hb):
             errors.extend(np.abs(rb[:, None] - hb[None, :]).min(1) * FRAME_SHIFT * 1000)
     errs = np.array(errors) if errors else np.zeros(1)
-    return {"utterances": len(set(ref) & set(hyp)), "frames": total, "frame_agreement": same / max(total, 1),
-            "boundary_error_ms": float(errs.mean()), "boundaries_within_20ms": float((errs <= 20).mean())}
+    return {
+        "utterances": len(set(ref) & set(hyp)),
+        "frames": total,
+        "frame_agreement": same / max(total, 1),
+        "boundary_error_ms": float(errs.mean()),
+        "boundaries_within_20ms": float((errs <= 20).mean()),
+    }

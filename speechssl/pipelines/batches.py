@@ -1,4 +1,5 @@
 """Padded audio batches of a data dir for the batch jobs, with bad audio skipped and recorded on request."""
+
 from __future__ import annotations
 
 import logging
@@ -15,10 +16,17 @@ log = logging.getLogger(__name__)
 Batch = Tuple[List[str], torch.Tensor, torch.Tensor]
 
 
-def audio_batches(d: DataDir, batches: Iterable[Sequence[str]], sample_rate: int, skip_bad: bool,
-                  bad: Dict[str, str], desc: str, progress: bool = True,
-                  before_raise: Optional[Callable[[], None]] = None,
-                  on_skip: Optional[Callable[[str, str], None]] = None) -> Iterator[Batch]:
+def audio_batches(
+    d: DataDir,
+    batches: Iterable[Sequence[str]],
+    sample_rate: int,
+    skip_bad: bool,
+    bad: Dict[str, str],
+    desc: str,
+    progress: bool = True,
+    before_raise: Optional[Callable[[], None]] = None,
+    on_skip: Optional[Callable[[str, str], None]] = None,
+) -> Iterator[Batch]:
     """``(utterance ids, padded waveforms [B, T], lengths [B])`` per batch of ids.
 
     Unreadable audio raises its :class:`~speechssl.audio.io.AudioError` (naming the utterance), after
@@ -46,8 +54,11 @@ def audio_batches(d: DataDir, batches: Iterable[Sequence[str]], sample_rate: int
             if wavs:
                 lengths = torch.tensor([w.shape[0] for _, w in wavs])
                 # one utterance (every long one): a view, not a copy of what may be hours of audio
-                padded = wavs[0][1][None] if len(wavs) == 1 else \
-                    torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
+                padded = (
+                    wavs[0][1][None]
+                    if len(wavs) == 1
+                    else torch.nn.utils.rnn.pad_sequence([w for _, w in wavs], batch_first=True)
+                )
                 yield [u for u, _ in wavs], padded, lengths
     finally:
         bar.close()

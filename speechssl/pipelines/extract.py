@@ -14,6 +14,7 @@ Layout of ``out_dir`` (``R`` = rank, ``K`` = chunk)::
 A rerun reads the committed chunks, removes files of an uncommitted (killed) chunk, and carries
 on with the utterances not yet done. :func:`read_features` iterates ``(utt, array)`` for a layer.
 """
+
 import json
 import logging
 import re
@@ -51,8 +52,6 @@ def parse_layers(spec: Union[str, Sequence[int]], num_layers: int) -> List[int]:
     if bad or not spec:
         raise InputError(f"layers {bad or spec} out of range: this model has hidden states 0..{num_layers}")
     return sorted(set(spec))
-
-
 
 
 def _committed_chunks(out: Path, rank: int) -> Dict[int, dict]:
@@ -115,8 +114,12 @@ class _ChunkWriter:
         if not self.utts:
             return
         for layer in self.layers:
-            _write_chunk(self.out / f"layer{layer}", self.rank, self.next_chunk, self.utts, self.arrays[layer], self.fmt)
-        write_json(self.out / f"index.{self.rank}.{self.next_chunk:05d}.json", {"utts": self.utts, "frames": self.frames})
+            _write_chunk(
+                self.out / f"layer{layer}", self.rank, self.next_chunk, self.utts, self.arrays[layer], self.fmt
+            )
+        write_json(
+            self.out / f"index.{self.rank}.{self.next_chunk:05d}.json", {"utts": self.utts, "frames": self.frames}
+        )
         self.next_chunk += 1
         self._reset()
 
@@ -138,8 +141,9 @@ def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_
     names = [f"{ids[i]} ({int(lengths[i])} samples)" for i in short]
     if not skip_bad:
         before_raise()
-        raise InputError(f"utterances shorter than one output frame of the model: {', '.join(names)} "
-                         "(--skip-bad leaves them out)")
+        raise InputError(
+            f"utterances shorter than one output frame of the model: {', '.join(names)} (--skip-bad leaves them out)"
+        )
     for i in short:
         bad[ids[i]] = f"{int(lengths[i])} samples, shorter than one output frame"
         skipped(ids[i], bad[ids[i]])
@@ -147,11 +151,24 @@ def _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, before_
     return [ids[i] for i in keep], padded[keep], lengths[keep]
 
 
-def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", nshard: int = 1, rank: int = 0,
-                     batch_seconds: float = 40.0, chunk_seconds: float = 1800.0, device: str = "auto",
-                     dtype: str = "float32", skip_bad: bool = False, progress: bool = True,
-                     model_name: Optional[str] = None, max_utts: Optional[int] = None,
-                     windowing: Windowing = Windowing()) -> Dict:
+def extract_features(
+    model,
+    data_dir,
+    out_dir,
+    layers="all",
+    fmt: str = "ark",
+    nshard: int = 1,
+    rank: int = 0,
+    batch_seconds: float = 40.0,
+    chunk_seconds: float = 1800.0,
+    device: str = "auto",
+    dtype: str = "float32",
+    skip_bad: bool = False,
+    progress: bool = True,
+    model_name: Optional[str] = None,
+    max_utts: Optional[int] = None,
+    windowing: Windowing = Windowing(),
+) -> Dict:
     """Extract ``layers`` of ``model`` (an upstream) for shard ``rank`` of ``data_dir``; see module doc.
 
     ``max_utts=1`` runs one utterance per forward pass: no padding, so an utterance's states do not depend on what
@@ -167,11 +184,22 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     out = Path(out_dir)
     d = DataDir.read(data_dir)
     utts = shard_utts(d.utt_ids, nshard, rank)
-    claim_output(out, {"model": model_name, "layers": layers, "format": fmt, "dtype": dtype, "nshard": nshard,
-                        "data": str(Path(data_dir).resolve()), "frame_rate": SAMPLE_RATE / model.downsample_rate,
-                        "dim": model.hidden_size, "model_hash": model_hash(model),
-                        "windowing": {"max_seconds": windowing.max_seconds,
-                                      "context_seconds": windowing.context_seconds}}, "an extraction")
+    claim_output(
+        out,
+        {
+            "model": model_name,
+            "layers": layers,
+            "format": fmt,
+            "dtype": dtype,
+            "nshard": nshard,
+            "data": str(Path(data_dir).resolve()),
+            "frame_rate": SAMPLE_RATE / model.downsample_rate,
+            "dim": model.hidden_size,
+            "model_hash": model_hash(model),
+            "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds},
+        },
+        "an extraction",
+    )
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
     committed = _committed_chunks(out, rank)
@@ -186,31 +214,60 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
     if any(u not in durs for u in todo):
         durs.update(d.compute_utt2dur(bad={} if skip_bad else None))  # unreadable ones fail again below
     batches = duration_batches(todo, durs, batch_seconds, max_utts)
-    summary = {"utterances": len(utts), "done_before": len(utts) - len(todo), "extracted": 0, "skipped": 0,
-               "windowed": 0, "frames": 0, "padding_ratio": round(padding_ratio(batches, durs), 4)}
+    summary = {
+        "utterances": len(utts),
+        "done_before": len(utts) - len(todo),
+        "extracted": 0,
+        "skipped": 0,
+        "windowed": 0,
+        "frames": 0,
+        "padding_ratio": round(padding_ratio(batches, durs), 4),
+    }
     device = resolve_device(device)
     model = model.to(device).eval()
     np_dtype = np.float16 if dtype == "float16" else np.float32
     writer = _ChunkWriter(out, rank, layers, fmt, max(committed, default=-1) + 1, chunk_seconds)
+
     def skipped(utt: str, reason: str) -> None:
         write_json(bad_path, bad)
         summary["skipped"] += 1
 
     # on a bad file without --skip-bad, what is done is committed first: the rerun starts after it
-    for ids, padded, lengths in audio_batches(d, batches, SAMPLE_RATE, skip_bad, bad, f"extract shard {rank}",
-                                              progress, before_raise=writer.commit, on_skip=skipped):
+    for ids, padded, lengths in audio_batches(
+        d,
+        batches,
+        SAMPLE_RATE,
+        skip_bad,
+        bad,
+        f"extract shard {rank}",
+        progress,
+        before_raise=writer.commit,
+        on_skip=skipped,
+    ):
         ids, padded, lengths = _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, writer.commit)
         if not ids:
             continue
         long_rows = [i for i, n in enumerate(lengths.tolist()) if windowing.applies(n)]
         if long_rows:
             for i in long_rows:
-                log.warning("%s: utterance %s is %.0f s, longer than --max-seconds %g: encoded in windows of "
-                            "%g s with %g s of context on each side", data_dir, ids[i], int(lengths[i]) / SAMPLE_RATE,
-                            windowing.max_seconds, windowing.max_seconds, windowing.context_seconds)
-                states = windowed_states(model, padded[i, :int(lengths[i])], layers, windowing, device)
-                _add(writer, summary, [ids[i]], {layer: [s.astype(np_dtype)] for layer, s in states.items()},
-                     durs[ids[i]])
+                log.warning(
+                    "%s: utterance %s is %.0f s, longer than --max-seconds %g: encoded in windows of "
+                    "%g s with %g s of context on each side",
+                    data_dir,
+                    ids[i],
+                    int(lengths[i]) / SAMPLE_RATE,
+                    windowing.max_seconds,
+                    windowing.max_seconds,
+                    windowing.context_seconds,
+                )
+                states = windowed_states(model, padded[i, : int(lengths[i])], layers, windowing, device)
+                _add(
+                    writer,
+                    summary,
+                    [ids[i]],
+                    {layer: [s.astype(np_dtype)] for layer, s in states.items()},
+                    durs[ids[i]],
+                )
             summary["windowed"] += len(long_rows)
             keep = [i for i in range(len(ids)) if i not in long_rows]
             if not keep:
@@ -219,16 +276,20 @@ def extract_features(model, data_dir, out_dir, layers="all", fmt: str = "ark", n
         with torch.inference_mode():
             upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
         frames = upstream.lengths.cpu().tolist()
-        arrays = {layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
-                  for layer in layers for h in [upstream.hidden_states[layer].float().cpu().numpy()]}
+        arrays = {
+            layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
+            for layer in layers
+            for h in [upstream.hidden_states[layer].float().cpu().numpy()]
+        }
         _add(writer, summary, ids, arrays, sum(durs[u] for u in ids))
     writer.commit()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary
 
 
-def _add(writer: "_ChunkWriter", summary: Dict, ids: List[str], arrays: Dict[int, List[np.ndarray]],
-         seconds: float) -> None:
+def _add(
+    writer: "_ChunkWriter", summary: Dict, ids: List[str], arrays: Dict[int, List[np.ndarray]], seconds: float
+) -> None:
     frames = [len(a) for a in arrays[next(iter(arrays))]]
     writer.add(ids, frames, arrays, seconds)
     summary["extracted"] += len(ids)
@@ -257,7 +318,9 @@ def committed_chunk_index(out_dir) -> Dict[Tuple[int, int], dict]:
     """``{(rank, chunk): {"utts": [...], "frames": [...]}}`` of every committed chunk of an extraction folder."""
     out = Path(out_dir)
     spec = json.loads((out / "spec.json").read_text())
-    return {(rank, k): index for rank in range(spec["nshard"]) for k, index in sorted(_committed_chunks(out, rank).items())}
+    return {
+        (rank, k): index for rank in range(spec["nshard"]) for k, index in sorted(_committed_chunks(out, rank).items())
+    }
 
 
 def extraction_hop(out_dir) -> int:

@@ -5,6 +5,7 @@ the shard is complete, so a killed job never leaves a half-written shard listed)
 ``feats.scp`` once every shard is there. CMVN is applied per utterance or per speaker, or
 global stats are written to ``cmvn.ark`` for later use.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,21 +57,28 @@ def shard_utts(utts: List[str], nshard: int, rank: int) -> List[str]:
     if not 0 <= rank < nshard:
         raise InputError(f"rank {rank} out of range for nshard {nshard}")
     n = len(utts)
-    return utts[n * rank // nshard: n * (rank + 1) // nshard]
+    return utts[n * rank // nshard : n * (rank + 1) // nshard]
 
 
-
-
-def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False,
-                     cmvn: str = "none", nshard: int = 1, rank: int = 0,
-                     batch_seconds: float = 200.0, skip_bad: bool = False,
-                     progress: bool = True, scale: float = KALDI_SCALE, **opts) -> Path:
+def compute_features(
+    data_dir,
+    out_dir,
+    kind: str = "mfcc",
+    deltas: bool = False,
+    cmvn: str = "none",
+    nshard: int = 1,
+    rank: int = 0,
+    batch_seconds: float = 200.0,
+    skip_bad: bool = False,
+    progress: bool = True,
+    scale: float = KALDI_SCALE,
+    **opts,
+) -> Path:
     """Compute features for a data dir shard; see module docstring. Returns the shard's scp.
 
     ``scale`` multiplies the [-1, 1] samples first: the default gives Kaldi's ``compute-fbank-feats`` /
     ``compute-mfcc-feats`` numbers (int16 scale); 1.0 gives the float-scale features of
     :func:`speechssl.audio.features.fbank` called on loaded audio (log energies lower by ln(32768^2))."""
-
 
     if cmvn not in ("none", "utt", "spk"):
         raise InputError(f"cmvn must be none, utt or spk, got {cmvn!r}")
@@ -78,10 +86,20 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     out = Path(out_dir)
     check_options(kind, opts)
     shift_ms = float(opts.get("frame_shift_ms", 10.0))
-    claim_output(out, {"kind": kind, "deltas": deltas, "cmvn": cmvn, "scale": scale,
-                       "data": str(Path(data_dir).resolve()),
-                       "nshard": nshard, "frame_rate": 1000.0 / shift_ms, **{k: v for k, v in opts.items()}},
-                 "features")
+    claim_output(
+        out,
+        {
+            "kind": kind,
+            "deltas": deltas,
+            "cmvn": cmvn,
+            "scale": scale,
+            "data": str(Path(data_dir).resolve()),
+            "nshard": nshard,
+            "frame_rate": 1000.0 / shift_ms,
+            **{k: v for k, v in opts.items()},
+        },
+        "features",
+    )
     scp = out / f"feats.{rank}.scp"
     if scp.exists():
         log.info("%s exists: shard %d already done", scp, rank)
@@ -94,8 +112,19 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     bad: Dict[str, str] = {}
     durs = d.utt2dur or d.compute_utt2dur(bad=bad if skip_bad else None)
     batches = duration_batches(utts, {u: durs.get(u, 0.0) for u in utts}, batch_seconds)
-    features = _features_of(d, batches, feature_fn(kind, deltas, **opts), int(opts.get("sample_rate", SAMPLE_RATE)),
-                            scale, cmvn == "utt", skip_bad, bad, f"{kind} shard {rank}", progress, data_dir)
+    features = _features_of(
+        d,
+        batches,
+        feature_fn(kind, deltas, **opts),
+        int(opts.get("sample_rate", SAMPLE_RATE)),
+        scale,
+        cmvn == "utt",
+        skip_bad,
+        bad,
+        f"{kind} shard {rank}",
+        progress,
+        data_dir,
+    )
     # written an utterance at a time (a shard's features are never all in memory); the scp comes last and its
     # presence marks the shard done
     done = 0
@@ -122,8 +151,19 @@ def compute_features(data_dir, out_dir, kind: str = "mfcc", deltas: bool = False
     return scp
 
 
-def _features_of(d: DataDir, batches, fn, sr: int, scale: float, utt_cmvn: bool, skip_bad: bool,
-                 bad: Dict[str, str], what: str, progress: bool, data_dir) -> Iterator[Tuple[str, np.ndarray]]:
+def _features_of(
+    d: DataDir,
+    batches,
+    fn,
+    sr: int,
+    scale: float,
+    utt_cmvn: bool,
+    skip_bad: bool,
+    bad: Dict[str, str],
+    what: str,
+    progress: bool,
+    data_dir,
+) -> Iterator[Tuple[str, np.ndarray]]:
     """``(utt, [frames, dim] float32)`` batch by batch; an utterance shorter than one frame fails naming it, or
     (``skip_bad``) goes into ``bad``."""
     for ids, padded, lengths in audio_batches(d, batches, sr, skip_bad, bad, what, progress):

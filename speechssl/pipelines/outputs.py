@@ -1,5 +1,6 @@
 """Output folders of the batch jobs: the settings that made them, and Kaldi ark/scp written without ever
 splicing a user's path into a kaldiio specifier string."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,11 @@ def claim_output(out: Path, spec: Dict, what: str) -> None:
         prev = json.loads(old.read_text())
         clash = {k: (prev.get(k), v) for k, v in spec.items() if prev.get(k) != v}
         if clash:
-            raise InputError(f"{out} holds {what} made with other settings ("
-                             + "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in clash.items())
-                             + "); remove it or use another --out")
+            raise InputError(
+                f"{out} holds {what} made with other settings ("
+                + "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in clash.items())
+                + "); remove it or use another --out"
+            )
     else:
         write_json(old, spec)
 
@@ -95,8 +98,10 @@ def read_scp(scp, utts: Optional[Iterable[str]] = None) -> Iterator[Tuple[str, n
         order = list(utts)
         missing = [u for u in order if u not in where]
         if missing:
-            raise InputError(f"{scp}: no entry for utterance {missing[0]}" + (f" (and {len(missing) - 1} more)"
-                                                                               if len(missing) > 1 else ""))
+            raise InputError(
+                f"{scp}: no entry for utterance {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
     for u in order:
         n, location = where[u]
         try:

@@ -6,6 +6,7 @@ the voice from its speaker embedding: what voice conversion needs. The shift of 
 the seed and its id, so a killed job resumes where it stopped and a rerun writes the same audio; the folder
 records its settings (``perturb.json``) and refuses to be reused with others.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,12 @@ def perturbed_data_dir(data_dir, out, max_semitones: float, seed: int = 0) -> Pa
     """Write ``out/wav/<utt>.wav`` (voice-shifted) and a data dir at ``out`` with the same utterances, speakers
     and texts; returns ``out``. Utterances already written are kept."""
     out = Path(out)
-    settings = {"source": str(Path(data_dir).resolve()), "max_semitones": float(max_semitones), "seed": int(seed),
-                "method": "librosa pitch_shift (pitch and formants), duration kept"}
+    settings = {
+        "source": str(Path(data_dir).resolve()),
+        "max_semitones": float(max_semitones),
+        "seed": int(seed),
+        "method": "librosa pitch_shift (pitch and formants), duration kept",
+    }
     if _claim(out, settings):
         return out
     d = DataDir.read(data_dir)
@@ -73,17 +78,23 @@ def speaker_shift(spk: str, copy: int, min_semitones: float, max_semitones: floa
     return (1.0 if copy % 2 == 0 else -1.0) * float(rng.uniform(min_semitones, max_semitones))
 
 
-def new_voices_data_dir(data_dir, out, copies: int, seed: int = 0, min_semitones: float = 1.5,
-                        max_semitones: float = 4.0) -> Path:
+def new_voices_data_dir(
+    data_dir, out, copies: int, seed: int = 0, min_semitones: float = 1.5, max_semitones: float = 4.0
+) -> Path:
     """``data_dir`` plus ``copies`` voice-shifted copies of it, written as one data dir at ``out``. In copy ``c``
     every speaker keeps one shift (:func:`speaker_shift`) and becomes a new speaker ``<spk>v<c>`` (utterances
     ``<spk>v<c><rest of the id>``), so a reference utterance has the voice of its target: more voices for a
     vocoder to learn the mapping from. Resumable like :func:`perturbed_data_dir`; ``utt2shift`` lists the
     shifts (0 for the originals)."""
     out = Path(out)
-    settings = {"source": str(Path(data_dir).resolve()), "copies": int(copies), "seed": int(seed),
-                "min_semitones": float(min_semitones), "max_semitones": float(max_semitones),
-                "method": "librosa pitch_shift (pitch and formants), one shift per speaker and copy"}
+    settings = {
+        "source": str(Path(data_dir).resolve()),
+        "copies": int(copies),
+        "seed": int(seed),
+        "min_semitones": float(min_semitones),
+        "max_semitones": float(max_semitones),
+        "method": "librosa pitch_shift (pitch and formants), one shift per speaker and copy",
+    }
     if _claim(out, settings):
         return out
     d = DataDir.read(data_dir)
@@ -99,11 +110,13 @@ def new_voices_data_dir(data_dir, out, copies: int, seed: int = 0, min_semitones
         for utt in d.utt_ids:
             spk = d.utt2spk[utt]
             if not utt.startswith(spk):
-                raise InputError(f"{data_dir}: utterance {utt} does not start with its speaker id {spk} (Kaldi's "
-                                 "sort order), so its copy cannot be named")
-            name, shift = f"{spk}v{c}{utt[len(spk):]}", speaker_shift(spk, c, min_semitones, max_semitones, seed)
+                raise InputError(
+                    f"{data_dir}: utterance {utt} does not start with its speaker id {spk} (Kaldi's "
+                    "sort order), so its copy cannot be named"
+                )
+            name, shift = f"{spk}v{c}{utt[len(spk) :]}", speaker_shift(spk, c, min_semitones, max_semitones, seed)
             path = out / "wav" / f"{name}.wav"
-            if not path.is_file():   # written atomically: a killed job leaves whole files only
+            if not path.is_file():  # written atomically: a killed job leaves whole files only
                 save(path, shift_voice(d.load_audio(utt), shift), SAMPLE_RATE)
             new.wav_scp[name], new.utt2spk[name], shifts[name] = str(path.resolve()), f"{spk}v{c}", shift
             if d.text is not None:

@@ -10,6 +10,7 @@ stays frozen, as in CTC fine-tuning, at ``upstream_lr_scale`` x the learning rat
 Training draws random windows of ``segment_frames``; evaluation scores whole tracks and computes the official AP
 over all face-frames, overall and per UniTalk subset CSV.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,28 +54,32 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AsdDataConfig:
-    root: str = "asd"                # the layout's root (csv/, clips_videos/, clips_audios/)
+    root: str = "asd"  # the layout's root (csv/, clips_videos/, clips_audios/)
     train: str = "train"
     valid: Optional[str] = "val"
-    segment_frames: int = 50         # 2 s windows in training
+    segment_frames: int = 50  # 2 s windows in training
     batch_size: int = 16
-    valid_utterances: int = 64       # validation tracks
+    valid_utterances: int = 64  # validation tracks
     num_workers: int = 0
     seed: int = 0
-    features: Optional[str] = None   # unused (the shared data module's field)
+    features: Optional[str] = None  # unused (the shared data module's field)
 
 
 @dataclass
 class AsdTrainConfig:
-    upstream: Optional[str] = None   # for model.audio = ssl
+    upstream: Optional[str] = None  # for model.audio = ssl
     finetune_upstream: bool = False  # train the upstream too (exported to final/upstream) instead of freezing it
-    upstream_lr_scale: float = 0.1   # its learning rate relative to optim.lr
+    upstream_lr_scale: float = 0.1  # its learning rate relative to optim.lr
     model: AsdConfig = field(default_factory=AsdConfig)
     data: AsdDataConfig = field(default_factory=AsdDataConfig)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, total_steps=2000,
-                                                                   weight_decay=1e-4, grad_clip=5.0))
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/asd", val_every_steps=200,
-                                                                         checkpoint_every_steps=200))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(
+            lr=1e-3, warmup_steps=50, total_steps=2000, weight_decay=1e-4, grad_clip=5.0
+        )
+    )
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(out_dir="exp/asd", val_every_steps=200, checkpoint_every_steps=200)
+    )
 
     def validate(self) -> None:
         if self.model.audio == "ssl" and not self.upstream:
@@ -89,9 +94,9 @@ class Track:
     entity: str
     video: str
     rows: List[dict]
-    frames: np.ndarray               # [T, S, S] uint8 (S = model.face_size)
-    labels: np.ndarray               # [T] 0/1
-    audio: torch.Tensor              # [A, D] at 100 Hz (MFCC), [L, A, D] hidden states (upstream rate) or [N] samples
+    frames: np.ndarray  # [T, S, S] uint8 (S = model.face_size)
+    labels: np.ndarray  # [T] 0/1
+    audio: torch.Tensor  # [A, D] at 100 Hz (MFCC), [L, A, D] hidden states (upstream rate) or [N] samples
 
 
 def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, List[dict]]:
@@ -105,15 +110,13 @@ def read_tracks(root, split: str, csv_name: Optional[str] = None) -> Dict[str, L
     return dict(tracks)
 
 
-SAMPLES_PER_FRAME = 640            # 16 kHz audio, 25 fps video
-PER_FRAME = {"mfcc": 4, "wav": SAMPLES_PER_FRAME, "none": 0}   # audio rows per video frame (ssl: the upstream's)
+SAMPLES_PER_FRAME = 640  # 16 kHz audio, 25 fps video
+PER_FRAME = {"mfcc": 4, "wav": SAMPLES_PER_FRAME, "none": 0}  # audio rows per video frame (ssl: the upstream's)
 
 
-def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=None,
-               face_size: int = 112) -> Track:
+def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=None, face_size: int = 112) -> Track:
     """``audio_kind``: mfcc | ssl (hidden states of the frozen ``upstream``) | wav (for fine-tuning) | none."""
     from PIL import Image
-
 
     root = Path(root)
     video, entity = rows[0]["video_id"], rows[0]["entity_id"]
@@ -129,7 +132,7 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
         raise MissingInputError(f"{wav_path}: audio missing for track {entity}")
     wav = torch.from_numpy(load(str(wav_path)))
     need = len(rows) * SAMPLES_PER_FRAME
-    wav = torch.nn.functional.pad(wav, (0, max(0, need - len(wav))))[:max(need, 400)]
+    wav = torch.nn.functional.pad(wav, (0, max(0, need - len(wav))))[: max(need, 400)]
     if audio_kind == "mfcc":
         audio = mfcc(wav, num_ceps=13)[0]
     elif audio_kind == "ssl":
@@ -146,10 +149,11 @@ def load_track(root, split: str, rows: List[dict], audio_kind: str, upstream=Non
 
 
 class TrackDataset(torch.utils.data.Dataset):
-    def __init__(self, tracks: List[Track], audio_kind: str, segment: Optional[int], seed: int = 0,
-                 ssl_per_frame: int = 2):
+    def __init__(
+        self, tracks: List[Track], audio_kind: str, segment: Optional[int], seed: int = 0, ssl_per_frame: int = 2
+    ):
         self.tracks, self.kind, self.segment, self.rng = tracks, audio_kind, segment, random.Random(seed)
-        self.per = ssl_per_frame if audio_kind == "ssl" else PER_FRAME[audio_kind]   # audio rows a video frame
+        self.per = ssl_per_frame if audio_kind == "ssl" else PER_FRAME[audio_kind]  # audio rows a video frame
 
     def __len__(self):
         return len(self.tracks)
@@ -161,11 +165,16 @@ class TrackDataset(torch.utils.data.Dataset):
         s = self.rng.randrange(0, T - S + 1) if self.segment and T > S else 0
         per = self.per
         if self.kind == "ssl":
-            audio = t.audio[:, s * per:(s + S) * per]
+            audio = t.audio[:, s * per : (s + S) * per]
         else:
-            audio = t.audio[s * per:(s + S) * per]
-        return {"frames": torch.from_numpy(t.frames[s:s + S]), "labels": torch.from_numpy(t.labels[s:s + S]),
-                "audio": audio, "index": i, "start": s}
+            audio = t.audio[s * per : (s + S) * per]
+        return {
+            "frames": torch.from_numpy(t.frames[s : s + S]),
+            "labels": torch.from_numpy(t.labels[s : s + S]),
+            "audio": audio,
+            "index": i,
+            "start": s,
+        }
 
 
 def collate(items):
@@ -177,9 +186,9 @@ def collate(items):
         n = len(it["labels"])
         frames[i, :n], labels[i, :n], valid[i, :n] = it["frames"], it["labels"], True
     a0 = items[0]["audio"]
-    if a0.dim() == 1:                                   # [N] samples
+    if a0.dim() == 1:  # [N] samples
         audio = torch.nn.utils.rnn.pad_sequence([it["audio"] for it in items], batch_first=True)
-    elif a0.dim() == 3:                                   # [L, A, D] hidden states
+    elif a0.dim() == 3:  # [L, A, D] hidden states
         A = max(it["audio"].shape[1] for it in items)
         audio = torch.zeros(a0.shape[0], B, A, a0.shape[2])
         for i, it in enumerate(items):
@@ -189,8 +198,14 @@ def collate(items):
         audio = torch.zeros(B, A, a0.shape[-1])
         for i, it in enumerate(items):
             audio[i, : it["audio"].shape[0]] = it["audio"]
-    return {"frames": frames, "labels": labels, "valid": valid, "audio": audio,
-            "index": [it["index"] for it in items], "lengths": valid.sum(1) * SAMPLES_PER_FRAME}
+    return {
+        "frames": frames,
+        "labels": labels,
+        "valid": valid,
+        "audio": audio,
+        "index": [it["index"] for it in items],
+        "lengths": valid.sum(1) * SAMPLES_PER_FRAME,
+    }
 
 
 def _audio_kwargs(kind: str, audio: torch.Tensor) -> dict:
@@ -206,8 +221,8 @@ class AsdTask(SupervisedSteps, TrainingTask):
         self.model = ActiveSpeakerModel(cfg.model)
         self.upstream = upstream if cfg.finetune_upstream else None
         if self.upstream is not None:
-            self.upstream.train()                            # dropout on (it was loaded in eval mode)
-            for p in self.upstream.frontend.parameters():     # the CNN stays as pretrained
+            self.upstream.train()  # dropout on (it was loaded in eval mode)
+            for p in self.upstream.frontend.parameters():  # the CNN stays as pretrained
                 p.requires_grad_(False)
 
     def _audio(self, batch) -> dict:
@@ -220,16 +235,24 @@ class AsdTask(SupervisedSteps, TrainingTask):
         if self.upstream is None:
             return build_optimizer(self.model.parameters(), self.cfg.optim)
         lr = self.cfg.optim.lr
-        return build_optimizer([{"params": list(self.model.parameters()), "lr": lr},
-                                {"params": [p for p in self.upstream.parameters() if p.requires_grad],
-                                 "lr": lr * self.cfg.upstream_lr_scale}], self.cfg.optim)
+        return build_optimizer(
+            [
+                {"params": list(self.model.parameters()), "lr": lr},
+                {
+                    "params": [p for p in self.upstream.parameters() if p.requires_grad],
+                    "lr": lr * self.cfg.upstream_lr_scale,
+                },
+            ],
+            self.cfg.optim,
+        )
 
     def _step(self, batch, prefix):
         av, v = self.model(batch["frames"], **self._audio(batch))
         loss = self.model.loss(av, v, batch["labels"], batch["valid"])
         acc = ((av > 0).long() == batch["labels"])[batch["valid"]].float().mean()
-        self.log_dict({f"{prefix}/loss": loss, f"{prefix}/acc": acc}, prog_bar=prefix == "train",
-                      batch_size=len(batch["index"]))
+        self.log_dict(
+            {f"{prefix}/loss": loss, f"{prefix}/acc": acc}, prog_bar=prefix == "train", batch_size=len(batch["index"])
+        )
         return loss
 
 
@@ -241,8 +264,10 @@ def _upstream(cfg: AsdTrainConfig):
         raise InputError(f"asd: finetune_upstream needs a trainable encoder, {cfg.upstream} is {type(up).__name__}")
     cfg.model.ssl_layers, cfg.model.ssl_dim = up.num_layers + 1, up.hidden_size
     if SAMPLES_PER_FRAME % up.downsample_rate:
-        raise InputError(f"asd: {cfg.upstream} makes a frame every {up.downsample_rate} samples, which does not "
-                         f"divide a 25 fps video frame ({SAMPLES_PER_FRAME} samples)")
+        raise InputError(
+            f"asd: {cfg.upstream} makes a frame every {up.downsample_rate} samples, which does not "
+            f"divide a 25 fps video frame ({SAMPLES_PER_FRAME} samples)"
+        )
     cfg.model.ssl_frames_per_video_frame = SAMPLES_PER_FRAME // up.downsample_rate
     return up
 
@@ -254,8 +279,10 @@ def audio_kind(cfg: AsdTrainConfig) -> str:
 
 def load_split(cfg: AsdTrainConfig, split: str, upstream, csv_name: Optional[str] = None) -> List[Track]:
     tracks = read_tracks(cfg.data.root, split, csv_name)
-    return [load_track(cfg.data.root, split, rows, audio_kind(cfg), upstream, cfg.model.face_size)
-            for rows in tracks.values()]
+    return [
+        load_track(cfg.data.root, split, rows, audio_kind(cfg), upstream, cfg.model.face_size)
+        for rows in tracks.values()
+    ]
 
 
 def train_asd(cfg: AsdTrainConfig) -> dict:
@@ -273,15 +300,24 @@ def train_asd(cfg: AsdTrainConfig) -> dict:
 
     def export(trainer, summary) -> Path:
         final, steps = out / "final", summary["steps"]
-        if task.upstream is not None:       # the fine-tuned upstream first: final/asd.yaml marks a whole export
+        if task.upstream is not None:  # the fine-tuned upstream first: final/asd.yaml marks a whole export
             save_model(task.upstream, final / "upstream", {"finetuned_from": cfg.upstream, "steps": steps})
-        spec = {"asd": _container(cfg.model), "upstream": "upstream" if task.upstream is not None else cfg.upstream,
-                "finetuned_from": cfg.upstream if task.upstream is not None else None, "metadata": {"steps": steps}}
+        spec = {
+            "asd": _container(cfg.model),
+            "upstream": "upstream" if task.upstream is not None else cfg.upstream,
+            "finetuned_from": cfg.upstream if task.upstream is not None else None,
+            "metadata": {"steps": steps},
+        }
         return save_export(task.model, final, "asd", spec)
 
     dm = SplitsDataModule(cfg.data, train, valid, collate, cfg.data.valid_utterances, cfg.data.batch_size)
-    return fit_and_export(cfg, task, dm, export, extra_summary={"tracks": len(train), "audio": cfg.model.audio,
-                                                             "finetune_upstream": cfg.finetune_upstream})
+    return fit_and_export(
+        cfg,
+        task,
+        dm,
+        export,
+        extra_summary={"tracks": len(train), "audio": cfg.model.audio, "finetune_upstream": cfg.finetune_upstream},
+    )
 
 
 def _container(obj):
@@ -300,7 +336,7 @@ def score_split(model_dir, root, split: str, device: str = "auto") -> List[dict]
     model, spec = load_asd(model_dir)
     model = model.to(device)
     upstream = spec.get("upstream")
-    if spec.get("finetuned_from"):          # the fine-tuned upstream lives inside the export
+    if spec.get("finetuned_from"):  # the fine-tuned upstream lives inside the export
         upstream = str(Path(model_dir) / upstream)
     cfg = AsdTrainConfig(upstream=upstream, model=model.cfg, data=AsdDataConfig(root=str(root)))
     up = None
@@ -313,17 +349,41 @@ def score_split(model_dir, root, split: str, device: str = "auto") -> List[dict]
         av, _ = model(batch["frames"].to(device), **_audio_kwargs(model.cfg.audio, batch["audio"].to(device)))
         scores = torch.sigmoid(av[0]).tolist()
         for r, s in zip(t.rows, scores):
-            preds.append({**{k: r[k] for k in ("video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1",
-                                               "entity_box_x2", "entity_box_y2", "entity_id")},
-                          "label": "SPEAKING_AUDIBLE", "score": round(float(s), 6)})
+            preds.append(
+                {
+                    **{
+                        k: r[k]
+                        for k in (
+                            "video_id",
+                            "frame_timestamp",
+                            "entity_box_x1",
+                            "entity_box_y1",
+                            "entity_box_x2",
+                            "entity_box_y2",
+                            "entity_id",
+                        )
+                    },
+                    "label": "SPEAKING_AUDIBLE",
+                    "score": round(float(s), 6),
+                }
+            )
     return preds
 
 
 def write_predictions(preds: List[dict], path) -> Path:
     """The official prediction CSV: the ground truth's columns, label SPEAKING_AUDIBLE, and the score."""
 
-    cols = ["video_id", "frame_timestamp", "entity_box_x1", "entity_box_y1", "entity_box_x2", "entity_box_y2",
-            "label", "entity_id", "score"]
+    cols = [
+        "video_id",
+        "frame_timestamp",
+        "entity_box_x1",
+        "entity_box_y1",
+        "entity_box_x2",
+        "entity_box_y2",
+        "label",
+        "entity_id",
+        "score",
+    ]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
@@ -342,7 +402,7 @@ def evaluate_asd(model_dir, root, split: str, out, device: str = "auto") -> dict
     by_uid = {f"{p['frame_timestamp']}:{p['entity_id']}": p for p in preds}
     res = {"split": split, "model": str(model_dir), "face_frames": len(preds), "mAP": {}}
     for csv_file in sorted((root / "csv").glob(f"{split}_*.csv")):
-        subset = csv_file.stem[len(split) + 1:]
+        subset = csv_file.stem[len(split) + 1 :]
         gt = read_ava_csv(csv_file)
         sub_preds = [by_uid[f"{g['frame_timestamp']}:{g['entity_id']}"] for g in gt]
         res["mAP"]["overall" if subset == "orig" else subset] = round(100 * ava_average_precision(gt, sub_preds), 2)

@@ -7,6 +7,7 @@ learning-rate schedule. The best checkpoint by dev WER is exported to ``out_dir/
 encoder in our folder format (an upstream like any other) plus ``ctc_head.safetensors``,
 ``tokens.txt`` and ``asr.json``; ``speechssl decode`` reads it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,9 +52,9 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------ config
 @dataclass
 class AsrDataConfig(AudioDataConfig):
-    vocab: Optional[str] = None          # tokens.txt (or fairseq dict.ltr.txt); built from train text if None
-    unit: str = "char"                   # char (letters + |) | phone | word
-    text_file: str = "text"              # transcript table in the data dirs (text.phone for phones)
+    vocab: Optional[str] = None  # tokens.txt (or fairseq dict.ltr.txt); built from train text if None
+    unit: str = "char"  # char (letters + |) | phone | word
+    text_file: str = "text"  # transcript table in the data dirs (text.phone for phones)
     crop_seconds: Optional[float] = None  # CTC needs whole utterances
     max_seconds: Optional[float] = 30.0
 
@@ -62,13 +63,14 @@ class AsrDataConfig(AudioDataConfig):
 class TriStageOptimConfig(OptimConfig):
     """AdamW with fairseq's tri-stage schedule over ``total_steps``: linear warmup from
     ``init_lr_scale * lr``, hold at ``lr``, exponential decay to ``final_lr_scale * lr``."""
+
     lr: float = 5e-5
     weight_decay: float = 0.0
     phase_ratio: List[float] = field(default_factory=lambda: [0.1, 0.4, 0.5])
     init_lr_scale: float = 0.01
     final_lr_scale: float = 0.05
     total_steps: int = 20000
-    warmup_steps: int = 0                # unused: phase_ratio sets the phases
+    warmup_steps: int = 0  # unused: phase_ratio sets the phases
 
 
 @dataclass
@@ -108,8 +110,14 @@ class AsrDataModule(AudioDataModule):
     collate_fn = staticmethod(collate_audio_text)
 
     def make_dataset(self, data_dir, label_paths, train):
-        return AudioTextDataset(data_dir, self.vocab, self.cfg.text_file, self.cfg.min_seconds if train else 0.0,
-                                self.cfg.max_seconds if train else None, normalize=self.cfg.normalize)
+        return AudioTextDataset(
+            data_dir,
+            self.vocab,
+            self.cfg.text_file,
+            self.cfg.min_seconds if train else 0.0,
+            self.cfg.max_seconds if train else None,
+            normalize=self.cfg.normalize,
+        )
 
 
 class AsrFinetuneTask(TrainingTask):
@@ -120,8 +128,9 @@ class AsrFinetuneTask(TrainingTask):
         self.vocab = TokenVocab(vocab_tokens, self.cfg.data.unit)
         encoder = load_upstream(self.cfg.model.upstream)
         if not isinstance(encoder, SpeechEncoder):
-            raise InputError(f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not "
-                             f"{type(encoder).__name__}")
+            raise InputError(
+                f"{self.cfg.model.upstream}: CTC fine-tuning needs a trainable encoder, not {type(encoder).__name__}"
+            )
         if self.cfg.model.encoder_overrides:  # dropout and friends: rebuild with the same weights
             conf = EncoderConfig.from_dict({**encoder.config.to_dict(), **self.cfg.model.encoder_overrides})
             state = encoder.state_dict()
@@ -140,8 +149,9 @@ class AsrFinetuneTask(TrainingTask):
         torch.manual_seed(self.cfg.trainer.seed * 100_003 + self.global_step)
         m = self.cfg.model
         frozen = self.global_step < m.freeze_encoder_steps
-        log_probs, frames = self.model(batch["wavs"], batch["lengths"], mask=m, freeze_frontend=m.freeze_feature_extractor,
-                                       freeze_encoder=frozen)
+        log_probs, frames = self.model(
+            batch["wavs"], batch["lengths"], mask=m, freeze_frontend=m.freeze_feature_extractor, freeze_encoder=frozen
+        )
         loss = self._ctc(log_probs, frames, batch)
         self.log("train/ctc_loss", loss, prog_bar=True, rank_zero_only=True)
         self.log("train/encoder_frozen", float(frozen), rank_zero_only=True)
@@ -175,8 +185,9 @@ class AsrFinetuneTask(TrainingTask):
             acc.ref, acc.sub, acc.dele, acc.ins = acc.ref + c.ref, acc.sub + c.sub, acc.dele + c.dele, acc.ins + c.ins
 
     def on_validation_epoch_end(self):
-        counts = torch.tensor([[c.ref, c.sub, c.dele, c.ins] for c in self._val], dtype=torch.float64,
-                              device=self.device)
+        counts = torch.tensor(
+            [[c.ref, c.sub, c.dele, c.ins] for c in self._val], dtype=torch.float64, device=self.device
+        )
         if self.trainer.world_size > 1:
             counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
         wer, cer = (100 * c[1:].sum() / c[0].clamp_min(1) for c in counts)
@@ -188,13 +199,17 @@ class AsrFinetuneTask(TrainingTask):
         selection = float(wer + 1e-4 * cer + 1e-7 * min(ctc, 1000.0))
         self.log("val/selection", selection)
         if not self.trainer.sanity_checking:
-            self.validations.append({"step": self.global_step, "wer": float(wer), "cer": float(cer), "ctc": ctc,
-                                     "selection": selection})
+            self.validations.append(
+                {"step": self.global_step, "wer": float(wer), "cer": float(cer), "ctc": ctc, "selection": selection}
+            )
 
     def configure_optimizers(self):
         o = self.cfg.optim
-        return build_optimizer(no_decay_groups(self, o.weight_decay), o,
-                               lambda s: tri_stage(s, o.total_steps, o.phase_ratio, o.init_lr_scale, o.final_lr_scale))
+        return build_optimizer(
+            no_decay_groups(self, o.weight_decay),
+            o,
+            lambda s: tri_stage(s, o.total_steps, o.phase_ratio, o.init_lr_scale, o.final_lr_scale),
+        )
 
 
 def build_vocab(cfg: AsrDataConfig, out: Path) -> TokenVocab:
@@ -220,6 +235,7 @@ def describe(cfg: AsrFinetuneConfig) -> Dict[str, Any]:
     """Parameters of the CTC model a config builds: the upstream's architecture (its folder's config, or a
     registered name: counted only, nothing loaded) and a letter output layer."""
     from ..models import model_config
+
     folder = Path(cfg.model.upstream) / "config.yaml"
     if folder.is_file():
         enc_cfg = EncoderConfig.from_dict(load_yaml_dict(folder)["model"])
@@ -227,13 +243,14 @@ def describe(cfg: AsrFinetuneConfig) -> Dict[str, Any]:
         try:
             enc_cfg = model_config(cfg.model.upstream)
         except KeyError:
-            return {"upstream": f"{cfg.model.upstream} (not there yet: counted once pretraining has written it; "
-                                f"or pass model.upstream=<registered name> to count that architecture)"}
+            return {
+                "upstream": f"{cfg.model.upstream} (not there yet: counted once pretraining has written it; "
+                f"or pass model.upstream=<registered name> to count that architecture)"
+            }
     with torch.device("meta"):
         model = CtcModel(SpeechEncoder(enc_cfg), LETTER_VOCAB)
     n = sum(p.numel() for p in model.parameters())
-    return {"total": n, "ctc_layer": sum(p.numel() for p in model.ctc_proj.parameters()),
-            "assumed_vocab": LETTER_VOCAB}
+    return {"total": n, "ctc_layer": sum(p.numel() for p in model.ctc_proj.parameters()), "assumed_vocab": LETTER_VOCAB}
 
 
 def report_infeasible(dataset, encoder, out: Path) -> None:
@@ -246,14 +263,19 @@ def report_infeasible(dataset, encoder, out: Path) -> None:
         return
     lines = [f"{u} needs {need} frames, has {have}" for u, need, have in bad]
     write_text(out / "infeasible_targets.txt", "\n".join(lines) + "\n")
-    log.warning("%d of %d training utterances have a transcript longer than CTC can emit in their frames (no "
-                "gradient from them): %s%s; all in %s", len(bad), len(dataset.utts), "; ".join(lines[:3]),
-                " ..." if len(bad) > 3 else "", out / "infeasible_targets.txt")
+    log.warning(
+        "%d of %d training utterances have a transcript longer than CTC can emit in their frames (no "
+        "gradient from them): %s%s; all in %s",
+        len(bad),
+        len(dataset.utts),
+        "; ".join(lines[:3]),
+        " ..." if len(bad) > 3 else "",
+        out / "infeasible_targets.txt",
+    )
 
 
 def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     """Fine-tune (or resume), export the best-by-dev-WER model to ``out_dir/final``; returns a summary."""
-
 
     cfg.validate()
     out = Path(cfg.trainer.out_dir)
@@ -264,8 +286,15 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
     dm.setup()
     task = AsrFinetuneTask(asdict(cfg), vocab.tokens)
     report_infeasible(dm.train_set, task.model.encoder, out)
-    best = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val/selection", mode="min", save_top_k=1,
-                           save_weights_only=True, enable_version_counter=False)
+    best = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best",
+        monitor="val/selection",
+        mode="min",
+        save_top_k=1,
+        save_weights_only=True,
+        enable_version_counter=False,
+    )
 
     def export(trainer, summary) -> Path:
         """The best-by-dev-WER weights (the last ones when nothing was validated)."""
@@ -275,8 +304,12 @@ def finetune_asr(cfg: AsrFinetuneConfig, callbacks=()) -> Dict[str, Any]:
             chosen = min(getattr(task, "validations", []), key=lambda v: v["selection"], default=None)
             summary["best_val_wer"] = None if chosen is None else round(chosen["wer"], 3)
             summary["best_val_step"] = None if chosen is None else chosen["step"]
-        meta = {"steps": summary["steps"], "upstream": cfg.model.upstream, "train": cfg.data.train,
-                "best_val_wer": summary.get("best_val_wer")}
+        meta = {
+            "steps": summary["steps"],
+            "upstream": cfg.model.upstream,
+            "train": cfg.data.train,
+            "best_val_wer": summary.get("best_val_wer"),
+        }
         return save_ctc_model(task.model.cpu(), vocab, out / "final", meta)
-    return fit_and_export(cfg, task, dm, export, callbacks=[best, *callbacks],
-                          extra_summary={"vocab_size": len(vocab)})
+
+    return fit_and_export(cfg, task, dm, export, callbacks=[best, *callbacks], extra_summary={"vocab_size": len(vocab)})

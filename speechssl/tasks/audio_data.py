@@ -1,5 +1,6 @@
 """The data module of every audio pretraining task: data dirs + optional frame-label sets ->
 duration-bucketed, distributed, resumable batches."""
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 def load_label_set(path, keep=None) -> LabelSet:
     """A ``speechssl kmeans assign`` folder (or its labels.txt): labels + rate + k from kmeans.json; ``keep``: the
     utterance ids in use (the others are skipped unread)."""
-
 
     p = Path(path)
     folder = p if p.is_dir() else p.parent
@@ -57,8 +57,13 @@ class AudioDataModule(L.LightningDataModule):
 
     def make_dataset(self, data_dir: str, label_paths: Sequence[str], train: bool):
         """The dataset of one split; tasks with other targets (transcripts) override this."""
-        return AudioLabelDataset(data_dir, self.label_sets(label_paths, data_dir), self.cfg.crop_seconds,
-                                 self.cfg.min_seconds if train else 0.0, normalize=self.cfg.normalize)
+        return AudioLabelDataset(
+            data_dir,
+            self.label_sets(label_paths, data_dir),
+            self.cfg.crop_seconds,
+            self.cfg.min_seconds if train else 0.0,
+            normalize=self.cfg.normalize,
+        )
 
     collate_fn = staticmethod(collate_audio_labels)
 
@@ -84,27 +89,47 @@ class AudioDataModule(L.LightningDataModule):
         """Workers, pinning and persistence from the config (pinning only when training on a GPU)."""
         cfg = self.cfg
         on_gpu = bool(self.trainer is not None and self.trainer.strategy.root_device.type == "cuda")
-        return dict(num_workers=cfg.num_workers, pin_memory=on_gpu if cfg.pin_memory is None else cfg.pin_memory,
-                    persistent_workers=bool(cfg.persistent_workers and cfg.num_workers > 0))
+        return dict(
+            num_workers=cfg.num_workers,
+            pin_memory=on_gpu if cfg.pin_memory is None else cfg.pin_memory,
+            persistent_workers=bool(cfg.persistent_workers and cfg.num_workers > 0),
+        )
 
     def _loader(self, dataset, sampler):
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
-                                           **self.loader_options())
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=self.collate_fn, **self.loader_options()
+        )
 
     def train_dataloader(self):
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        self.sampler = BucketBatchSampler(self.train_set.utts, self.train_set.seconds, self.cfg.batch_seconds,
-                                          self.cfg.max_utts, shuffle=True, seed=self.cfg.seed,
-                                          num_replicas=world, rank=rank)
+        self.sampler = BucketBatchSampler(
+            self.train_set.utts,
+            self.train_set.seconds,
+            self.cfg.batch_seconds,
+            self.cfg.max_utts,
+            shuffle=True,
+            seed=self.cfg.seed,
+            num_replicas=world,
+            rank=rank,
+        )
         if self._pending_state:
             self.sampler.load_state_dict(self._pending_state)
-            log.info("resuming epoch %d after %d of %d batches", self._pending_state["epoch"],
-                     self._pending_state["consumed"], len(self.sampler))
+            log.info(
+                "resuming epoch %d after %d of %d batches",
+                self._pending_state["epoch"],
+                self._pending_state["consumed"],
+                len(self.sampler),
+            )
             self._pending_state = None
-        log.info("train: %d utterances, %.2f h, %d global batches of <= %.0f s, padding %.1f%%",
-                 len(self.train_set), sum(self.train_set.seconds.values()) / 3600, len(self.sampler),
-                 self.cfg.batch_seconds * world, 100 * self.sampler.padding_ratio)
+        log.info(
+            "train: %d utterances, %.2f h, %d global batches of <= %.0f s, padding %.1f%%",
+            len(self.train_set),
+            sum(self.train_set.seconds.values()) / 3600,
+            len(self.sampler),
+            self.cfg.batch_seconds * world,
+            100 * self.sampler.padding_ratio,
+        )
         return self._loader(self.train_set, self.sampler)
 
     def val_dataloader(self):
@@ -112,8 +137,15 @@ class AudioDataModule(L.LightningDataModule):
             return []
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        sampler = BucketBatchSampler(self.valid_set.utts, self.valid_set.seconds, self.cfg.batch_seconds,
-                                     self.cfg.max_utts, shuffle=False, num_replicas=world, rank=rank)
+        sampler = BucketBatchSampler(
+            self.valid_set.utts,
+            self.valid_set.seconds,
+            self.cfg.batch_seconds,
+            self.cfg.max_utts,
+            shuffle=False,
+            num_replicas=world,
+            rank=rank,
+        )
         return self._loader(self.valid_set, sampler)
 
     def state_dict(self) -> dict:
@@ -123,4 +155,3 @@ class AudioDataModule(L.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self._pending_state = dict(state)
         self._resumed_consumed = int(state["consumed"])
-

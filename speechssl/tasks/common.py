@@ -1,6 +1,7 @@
 """What the tasks that train on audio share: the audio data section, the pretraining model section (a
 registered architecture, overrides, a warm start), the masked-prediction step's start, and pretraining's
 fit-and-export (the untrained control ``OUT/init`` before the first step)."""
+
 from __future__ import annotations
 
 import difflib
@@ -25,16 +26,16 @@ log = logging.getLogger(__name__)
 class AudioDataConfig:
     train: str = "data/train"
     valid: Optional[str] = "data/dev"
-    batch_seconds: float = 87.5    # padded audio per device and micro-batch (fairseq: 1.4M samples)
+    batch_seconds: float = 87.5  # padded audio per device and micro-batch (fairseq: 1.4M samples)
     max_utts: Optional[int] = None
     crop_seconds: Optional[float] = 15.625  # fairseq max_sample_size 250k samples
     min_seconds: float = 0.0
-    normalize: bool = False        # per-utterance zero mean / unit variance waveform
-    num_workers: int = 2           # loader processes (results do not depend on it: batches are planned)
+    normalize: bool = False  # per-utterance zero mean / unit variance waveform
+    num_workers: int = 2  # loader processes (results do not depend on it: batches are planned)
     pin_memory: Optional[bool] = None  # page-locked batches for GPU copies (None: when training on a GPU)
-    persistent_workers: bool = True    # keep loader processes across epochs and validation
-    shards: Optional[str] = None   # train from a `speechssl data shard` folder (streamed) instead of `train`
-    shard_window: int = 1000       # utterances bucketed together when streaming shards (memory: one window)
+    persistent_workers: bool = True  # keep loader processes across epochs and validation
+    shards: Optional[str] = None  # train from a `speechssl data shard` folder (streamed) instead of `train`
+    shard_window: int = 1000  # utterances bucketed together when streaming shards (memory: one window)
     seed: int = 0
 
 
@@ -42,15 +43,17 @@ class AudioDataConfig:
 class PretrainModelConfig:
     """The model part of a pretraining config: a registered name, field overrides, optional warm start."""
 
-    model: str = MISSING                                           # a registered config name
+    model: str = MISSING  # a registered config name
     model_overrides: Dict[str, Any] = field(default_factory=dict)  # EncoderConfig fields
-    init_from: Optional[str] = None                                # an exported folder to start from (weights only)
+    init_from: Optional[str] = None  # an exported folder to start from (weights only)
 
     def encoder_config(self):
         if self.model not in available_models():
             close = difflib.get_close_matches(self.model, available_models(), 1)
-            raise InputError(f"model {self.model!r} is not registered" + (f" (did you mean {close[0]}?)" if close else
-                             f"; available: {available_models()}"))
+            raise InputError(
+                f"model {self.model!r} is not registered"
+                + (f" (did you mean {close[0]}?)" if close else f"; available: {available_models()}")
+            )
         return EncoderConfig.from_dict({**model_config(self.model).to_dict(), **self.model_overrides})
 
 
@@ -85,4 +88,5 @@ def run_pretraining(cfg, task: TrainingTask, dm, export, callbacks=()) -> Dict[s
     def export_final(trainer, summary):
         task.encoder.config.normalize_waveform = cfg.data.normalize
         return export(trainer, summary)
+
     return fit_and_export(cfg, task, dm, export_final, callbacks=callbacks, init_export=save_init)

@@ -1,4 +1,5 @@
 """Which data module a pretraining config asks for: streamed shards (``data.shards``) or Kaldi data dirs."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -4,6 +4,7 @@
 :class:`HubertPretrainConfig`, trains with Lightning (resuming from ``out_dir/checkpoints/last.ckpt``
 when present) and exports the encoder to ``out_dir/final`` (config.yaml + model.safetensors).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,7 +50,7 @@ class HubertObjectiveConfig(MaskingConfig):  # mask_prob 0.8 of frames (fraction
 @dataclass
 class HubertDataConfig(AudioDataConfig):
     train_labels: List[str] = field(default_factory=list)  # one `speechssl kmeans assign` folder per target set
-                                                           # (none with data.shards: the shards hold them)
+    # (none with data.shards: the shards hold them)
     valid_labels: List[str] = field(default_factory=list)
 
 
@@ -65,8 +66,9 @@ class HubertPretrainConfig(PretrainModelConfig):
         self.encoder_config()
         self.objective.check_masking()
         if not self.data.train_labels and not self.data.shards:
-            raise ConfigError("data.train_labels: at least one label set is needed (or data.shards written with "
-                             "labels)")
+            raise ConfigError(
+                "data.train_labels: at least one label set is needed (or data.shards written with labels)"
+            )
 
 
 class HubertPretrainTask(TrainingTask):
@@ -90,8 +92,9 @@ class HubertPretrainTask(TrainingTask):
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
         obj = self.cfg.objective
         feats, frames, valid, mask = frontend_and_masks(self.encoder, batch, obj, self.training)
-        return hubert_sums(self.model, feats, frames, valid, mask, batch["labels"], self.label_rates,
-                           self.frame_rate, obj.logit_temp)
+        return hubert_sums(
+            self.model, feats, frames, valid, mask, batch["labels"], self.label_rates, self.frame_rate, obj.logit_temp
+        )
 
     @property
     def encoder(self):
@@ -102,8 +105,13 @@ class HubertPretrainTask(TrainingTask):
         (DDP averages gradients over W, hence the factor W)."""
         obj = self.cfg.objective
         totals = {k: self.reduce_sum(v) for k, v in sums.items()}
-        loss, parts = hubert_loss(sums, totals, pred_masked_weight=obj.pred_masked_weight,
-                                  pred_nomask_weight=obj.pred_nomask_weight, feature_pen_weight=obj.feature_pen_weight)
+        loss, parts = hubert_loss(
+            sums,
+            totals,
+            pred_masked_weight=obj.pred_masked_weight,
+            pred_nomask_weight=obj.pred_nomask_weight,
+            feature_pen_weight=obj.feature_pen_weight,
+        )
         logged = {f"{stage}/{k}": v for k, v in parts.items()}
         world = self.trainer.world_size
         return loss * world, logged
@@ -156,15 +164,22 @@ def describe(cfg: HubertPretrainConfig) -> Dict[str, Any]:
 
     def human(x):
         return f"{x / 1e9:.3f}B" if x >= 1e9 else f"{x / 1e6:.2f}M"
-    return {"encoder": n, "encoder_human": human(n), "pretraining_heads": h, "total": n + h,
-            "total_human": human(n + h),
-            "heads_for": f"k={num_classes}" + ("" if known else " (assumed: the label folders are not there yet)")}
+
+    return {
+        "encoder": n,
+        "encoder_human": human(n),
+        "pretraining_heads": h,
+        "total": n + h,
+        "total_human": human(n + h),
+        "heads_for": f"k={num_classes}" + ("" if known else " (assumed: the label folders are not there yet)"),
+    }
 
 
 def timing_step(cfg: HubertPretrainConfig):
     """``(step, device)``: one update of the configured model on a synthetic micro-batch of the configured size
     (random audio in utterances of ``crop_seconds``, random labels), for ``--dry-run --time-steps``."""
     from ..utils.device import resolve_device
+
     num_classes, rates, _ = label_sets_of(cfg)
     device = resolve_device(cfg.trainer.accelerator)
     task = HubertPretrainTask({**asdict(cfg), "init_from": None}, num_classes, rates).to(device).train()
@@ -172,19 +187,28 @@ def timing_step(cfg: HubertPretrainConfig):
     count = max(1, int(cfg.data.batch_seconds // utt))
     n = int(utt * SAMPLE_RATE)
     g = torch.Generator().manual_seed(0)
-    batch = {"wavs": torch.randn(count, n, generator=g).to(device) * 0.1,
-             "lengths": torch.full((count,), n, device=device), "seeds": torch.arange(count),
-             "labels": [torch.randint(0, k, (count, int(utt * r) + 1), generator=g).to(device)
-                        for k, r in zip(num_classes, rates)]}
+    batch = {
+        "wavs": torch.randn(count, n, generator=g).to(device) * 0.1,
+        "lengths": torch.full((count,), n, device=device),
+        "seeds": torch.arange(count),
+        "labels": [
+            torch.randint(0, k, (count, int(utt * r) + 1), generator=g).to(device) for k, r in zip(num_classes, rates)
+        ],
+    }
     opt = torch.optim.AdamW(task.parameters(), lr=1e-6)
     obj = cfg.objective
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss, _ = hubert_loss(task.compute_sums(batch), pred_masked_weight=obj.pred_masked_weight,
-                              pred_nomask_weight=obj.pred_nomask_weight, feature_pen_weight=obj.feature_pen_weight)
+        loss, _ = hubert_loss(
+            task.compute_sums(batch),
+            pred_masked_weight=obj.pred_masked_weight,
+            pred_nomask_weight=obj.pred_nomask_weight,
+            feature_pen_weight=obj.feature_pen_weight,
+        )
         loss.backward()
         opt.step()
+
     return step, str(device)
 
 
@@ -198,10 +222,18 @@ def pretrain_hubert(cfg: HubertPretrainConfig, callbacks=()) -> Dict[str, Any]:
     task = HubertPretrainTask(asdict(cfg), dm.num_classes, dm.label_rates)
 
     def export(trainer, summary):
-        meta = {"objective": "hubert", "steps": trainer.global_step, "label_rates": dm.label_rates,
-                "labels": list(cfg.data.train_labels)}
+        meta = {
+            "objective": "hubert",
+            "steps": trainer.global_step,
+            "label_rates": dm.label_rates,
+            "labels": list(cfg.data.train_labels),
+        }
         heads = task.model.heads.cpu()
-        return save_model(task.encoder.cpu(), Path(cfg.trainer.out_dir) / "final", metadata=meta,
-                          heads=(heads.spec(), heads.state_dict()))
+        return save_model(
+            task.encoder.cpu(),
+            Path(cfg.trainer.out_dir) / "final",
+            metadata=meta,
+            heads=(heads.spec(), heads.state_dict()),
+        )
 
     return run_pretraining(cfg, task, dm, export, callbacks)

@@ -13,6 +13,7 @@ Targets come from the frozen teacher on the fly, or from features dumped once wi
 The export, ``OUT/final``, is a supernet folder: the max network as an ordinary model plus
 ``lighthubert.yaml`` and the prediction head; ``speechssl lighthubert search / export`` take it.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,15 +54,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DistillDataConfig(AudioDataConfig):
-    train_targets: Optional[str] = None   # `speechssl lighthubert dump-targets` folder; None: teacher on the fly
+    train_targets: Optional[str] = None  # `speechssl lighthubert dump-targets` folder; None: teacher on the fly
     valid_targets: Optional[str] = None
 
 
 @dataclass
 class LightHubertDistillConfig(PretrainModelConfig):
-    model: str = "hubert_base"                      # the max network (the stage-1 student)
-    space: str = "lighthubert/space_base.yaml"      # search space YAML (path or name under conf/)
-    teacher: str = MISSING                          # any upstream: our folder, fairseq .pt, HF folder
+    model: str = "hubert_base"  # the max network (the stage-1 student)
+    space: str = "lighthubert/space_base.yaml"  # search space YAML (path or name under conf/)
+    teacher: str = MISSING  # any upstream: our folder, fairseq .pt, HF folder
     data: DistillDataConfig = field(default_factory=DistillDataConfig)
     objective: DistillObjectiveConfig = field(default_factory=DistillObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -72,8 +73,13 @@ class LightHubertDistillConfig(PretrainModelConfig):
         SearchSpace.load(self.space)
         obj = self.objective
         obj.check_masking()
-        checks = {"stage": (obj.stage, (1, 2)), "sampling": (obj.sampling, ("random", "sandwich")),
-                  "loss": (obj.loss, ("l1", "cosine")), "target_norm": (obj.target_norm, ("none", "layer_norm")), "loss_frames": (obj.loss_frames, ("masked", "all"))}
+        checks = {
+            "stage": (obj.stage, (1, 2)),
+            "sampling": (obj.sampling, ("random", "sandwich")),
+            "loss": (obj.loss, ("l1", "cosine")),
+            "target_norm": (obj.target_norm, ("none", "layer_norm")),
+            "loss_frames": (obj.loss_frames, ("masked", "all")),
+        }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise InputError(f"objective.{name}={value!r}; expected one of {allowed}")
@@ -84,8 +90,14 @@ class LightHubertDistillConfig(PretrainModelConfig):
 # ------------------------------------------------------------------------------------ targets
 def dump_targets(teacher: str, k: int, data_dir: str, out_dir: str, norm: str = "none", **kwargs) -> Dict:
     """Teacher targets of every utterance of ``data_dir`` to ``out_dir/layer0/feats.scp`` (resumable)."""
-    return extract_features(load_teacher(teacher, k, norm), data_dir, out_dir, layers=[0],
-                            model_name=f"{teacher} (mean of last {k} layers, norm {norm})", **kwargs)
+    return extract_features(
+        load_teacher(teacher, k, norm),
+        data_dir,
+        out_dir,
+        layers=[0],
+        model_name=f"{teacher} (mean of last {k} layers, norm {norm})",
+        **kwargs,
+    )
 
 
 class AudioTargetDataset(AudioLabelDataset):
@@ -95,15 +107,17 @@ class AudioTargetDataset(AudioLabelDataset):
         super().__init__(data_dir, (), crop_seconds, min_seconds, normalize=normalize)
         spec_file, scp = Path(targets_dir) / "spec.json", Path(targets_dir) / "layer0" / "feats.scp"
         if not scp.is_file():
-            raise MissingInputError(f"{targets_dir}: no layer0/feats.scp (run `speechssl lighthubert dump-targets` "
-                                    f"to the end)")
+            raise MissingInputError(
+                f"{targets_dir}: no layer0/feats.scp (run `speechssl lighthubert dump-targets` to the end)"
+            )
         self.hop = int(round(SAMPLE_RATE / json.loads(spec_file.read_text())["frame_rate"]))
         self._align = self.hop
         self.targets = kaldiio.load_scp(str(scp))
         missing = [u for u in self.utts if u not in self.targets]
         if missing:
-            raise InputError(f"{scp}: no targets for {len(missing)} utterances of {data_dir} "
-                             f"(first: {', '.join(missing[:5])})")
+            raise InputError(
+                f"{scp}: no targets for {len(missing)} utterances of {data_dir} (first: {', '.join(missing[:5])})"
+            )
         self.source = str(scp)
 
     def __getitem__(self, key) -> dict:
@@ -112,9 +126,10 @@ class AudioTargetDataset(AudioLabelDataset):
         expected = len(item["wav"]) // self.hop
         start = item["start"] // self.hop
         if len(mat) < start + expected - 1:
-            raise InputError(f"{self.source}: {item['utt']} has {len(mat)} target frames, the audio needs "
-                             f"{start + expected}")
-        item["targets"] = torch.from_numpy(np.array(mat[start:start + expected + 1], dtype=np.float32))
+            raise InputError(
+                f"{self.source}: {item['utt']} has {len(mat)} target frames, the audio needs {start + expected}"
+            )
+        item["targets"] = torch.from_numpy(np.array(mat[start : start + expected + 1], dtype=np.float32))
         return item
 
 
@@ -129,8 +144,13 @@ class DistillDataModule(AudioDataModule):
         targets = self.cfg.train_targets if train else self.cfg.valid_targets
         if not targets:
             return super().make_dataset(data_dir, (), train)
-        return AudioTargetDataset(data_dir, targets, self.cfg.crop_seconds, self.cfg.min_seconds if train else 0.0,
-                                  normalize=self.cfg.normalize)
+        return AudioTargetDataset(
+            data_dir,
+            targets,
+            self.cfg.crop_seconds,
+            self.cfg.min_seconds if train else 0.0,
+            normalize=self.cfg.normalize,
+        )
 
     @staticmethod
     def collate_fn(items):
@@ -258,9 +278,14 @@ def distill_lighthubert(cfg: LightHubertDistillConfig, callbacks=()) -> Dict[str
 
     def export(trainer, summary):
         sn = task.supernet.cpu()
-        meta = {"objective": "lighthubert", "stage": cfg.objective.stage, "steps": trainer.global_step,
-                "teacher": cfg.teacher, "target_layers": cfg.objective.target_layers,
-                "objective_config": asdict(cfg.objective)}
+        meta = {
+            "objective": "lighthubert",
+            "stage": cfg.objective.stage,
+            "steps": trainer.global_step,
+            "teacher": cfg.teacher,
+            "target_layers": cfg.objective.target_layers,
+            "objective_config": asdict(cfg.objective),
+        }
         summary["subnet_parameters"] = {name: sn.subnet_parameters(name) for name in ("max", "default", "min")}
         summary["num_subnets"] = sn.space.num_subnets()
         return sn.save(out / "final", metadata=meta)
@@ -273,10 +298,20 @@ def describe(cfg: LightHubertDistillConfig) -> Dict[str, Any]:
     space = SearchSpace.load(cfg.space)
     with torch.device("meta"):
         sn = LightHubert(cfg.encoder_config(), space)
-    return {"num_subnets": space.num_subnets(),
-            **{name: sn.subnet_parameters(name) for name in ("max", "default", "min")},
-            "encoder": count_parameters(sn.encoder.config)}
+    return {
+        "num_subnets": space.num_subnets(),
+        **{name: sn.subnet_parameters(name) for name in ("max", "default", "min")},
+        "encoder": count_parameters(sn.encoder.config),
+    }
 
 
-__all__ = ["LightHubertDistillConfig", "LightHubertDistillTask", "distill_lighthubert", "dump_targets",
-           "distillation_sums", "LayerAverage", "describe", "LightHubert"]
+__all__ = [
+    "LightHubertDistillConfig",
+    "LightHubertDistillTask",
+    "distill_lighthubert",
+    "dump_targets",
+    "distillation_sums",
+    "LayerAverage",
+    "describe",
+    "LightHubert",
+]

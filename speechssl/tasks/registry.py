@@ -6,6 +6,7 @@ so a new task or objective is its own module plus one entry here.
 Entries name their objects as ``"module:attribute"`` strings, resolved on first use: listing the
 tasks (``--help``) does not import Lightning or any model code.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -96,49 +97,118 @@ def global_batch(cfg) -> Optional[Dict[str, Any]]:
     derived = {}
     if target:  # what the run will do: accumulate from the paper's batch (or the refusal it will give)
         from ..training.fit import accumulation_for
+
         accumulate = accumulation_for(target, seconds, counted * trainer.num_nodes)
         derived = {"accumulate_from": f"optim.global_batch_seconds={target:g}"}
     total = seconds * counted * trainer.num_nodes * accumulate
-    return {"per_device_seconds": seconds, "devices": devices, "num_nodes": trainer.num_nodes,
-            "accumulate": accumulate, **derived, "global_seconds": total, "global_hours": round(total / 3600, 3),
-            "meaning": "seconds of audio per update (not wall time)",
-            **({"note": "devices=auto counted as 1"} if not isinstance(devices, int) else {})}
+    return {
+        "per_device_seconds": seconds,
+        "devices": devices,
+        "num_nodes": trainer.num_nodes,
+        "accumulate": accumulate,
+        **derived,
+        "global_seconds": total,
+        "global_hours": round(total / 3600, 3),
+        "meaning": "seconds of audio per update (not wall time)",
+        **({"note": "devices=auto counted as 1"} if not isinstance(devices, int) else {}),
+    }
 
 
-TASKS: Dict[str, TaskSpec] = {t.name: t for t in (
-    TaskSpec("hubert", "pretrain", "speechssl.tasks.hubert:HubertPretrainConfig",
-             "speechssl.tasks.hubert:pretrain_hubert", "speechssl.tasks.hubert:describe",
-             conf=("pretrain/hubert_*",), placeholders=("data.train_labels=[labels/train]",),
-             timing="speechssl.tasks.hubert:timing_step",
-             help="HuBERT masked prediction of k-means targets"),
-    TaskSpec("w2v-bert", "pretrain", "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
-             "speechssl.tasks.w2v_bert:pretrain_w2v_bert", "speechssl.tasks.w2v_bert:describe",
-             conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"), timing="speechssl.tasks.w2v_bert:timing_step",
-             help="w2v-BERT: contrastive + masked language modelling"),
-    TaskSpec("lighthubert", "distill", "speechssl.tasks.lighthubert:LightHubertDistillConfig",
-             "speechssl.tasks.lighthubert:distill_lighthubert", "speechssl.tasks.lighthubert:describe",
-             conf=("distill/lighthubert_*",), placeholders=("teacher=exp/teacher",),
-             help="LightHuBERT once-for-all supernet distillation (stage 1 or 2)"),
-    TaskSpec("asr", "finetune", "speechssl.tasks.asr:AsrFinetuneConfig", "speechssl.tasks.asr:finetune_asr",
-             "speechssl.tasks.asr:describe", conf=("finetune/asr_*",), placeholders=("model.upstream=exp/upstream",),
-             help="CTC fine-tuning of a pretrained encoder"),
-    TaskSpec("vec2wav", "tts", "speechssl.tasks.vec2wav:Vec2WavTrainConfig", "speechssl.tasks.vec2wav:train_vocoder",
-             conf=("tts/vec2wav_*",), placeholders=("upstream=exp/upstream",), command="train-vocoder",
-             help="vec2wav: HiFi-GAN from an upstream layer to 16 kHz audio, speaker-conditioned"),
-    TaskSpec("vec2mel", "tts", "speechssl.tasks.vec2mel:Vec2MelTrainConfig", "speechssl.tasks.vec2mel:train_mel_vocoder",
-             conf=("tts/vec2mel_*",), placeholders=("upstream=exp/upstream",), command="train-mel-vocoder",
-             help="vec2mel: an upstream layer to log-mel (L1), Griffin-Lim to audio; no GAN"),
-    TaskSpec("text2vec", "tts", "speechssl.tasks.text2vec:Text2VecTrainConfig",
-             "speechssl.tasks.text2vec:train_acoustic", conf=("tts/text2vec_*",),
-             placeholders=("upstream=exp/upstream",), command="train-acoustic",
-             help="text2vec: phones -> the vocoder's features"),
-    TaskSpec("asd", "asd", "speechssl.tasks.asd:AsdTrainConfig", "speechssl.tasks.asd:train_asd",
-             conf=("asd/*",), placeholders=("upstream=exp/upstream",), command="train",
-             help="active speaker detection: visual front end + MFCC or SSL audio"),
-    TaskSpec("superb", "superb", "speechssl.tasks.superb:SuperbConfig", "speechssl.tasks.superb:run_task",
-             conf=("superb/*",), placeholders=("data=superb/task", "upstream=fbank"),
-             help="one SUPERB task on a frozen upstream"),
-)}
+TASKS: Dict[str, TaskSpec] = {
+    t.name: t
+    for t in (
+        TaskSpec(
+            "hubert",
+            "pretrain",
+            "speechssl.tasks.hubert:HubertPretrainConfig",
+            "speechssl.tasks.hubert:pretrain_hubert",
+            "speechssl.tasks.hubert:describe",
+            conf=("pretrain/hubert_*",),
+            placeholders=("data.train_labels=[labels/train]",),
+            timing="speechssl.tasks.hubert:timing_step",
+            help="HuBERT masked prediction of k-means targets",
+        ),
+        TaskSpec(
+            "w2v-bert",
+            "pretrain",
+            "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
+            "speechssl.tasks.w2v_bert:pretrain_w2v_bert",
+            "speechssl.tasks.w2v_bert:describe",
+            conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"),
+            timing="speechssl.tasks.w2v_bert:timing_step",
+            help="w2v-BERT: contrastive + masked language modelling",
+        ),
+        TaskSpec(
+            "lighthubert",
+            "distill",
+            "speechssl.tasks.lighthubert:LightHubertDistillConfig",
+            "speechssl.tasks.lighthubert:distill_lighthubert",
+            "speechssl.tasks.lighthubert:describe",
+            conf=("distill/lighthubert_*",),
+            placeholders=("teacher=exp/teacher",),
+            help="LightHuBERT once-for-all supernet distillation (stage 1 or 2)",
+        ),
+        TaskSpec(
+            "asr",
+            "finetune",
+            "speechssl.tasks.asr:AsrFinetuneConfig",
+            "speechssl.tasks.asr:finetune_asr",
+            "speechssl.tasks.asr:describe",
+            conf=("finetune/asr_*",),
+            placeholders=("model.upstream=exp/upstream",),
+            help="CTC fine-tuning of a pretrained encoder",
+        ),
+        TaskSpec(
+            "vec2wav",
+            "tts",
+            "speechssl.tasks.vec2wav:Vec2WavTrainConfig",
+            "speechssl.tasks.vec2wav:train_vocoder",
+            conf=("tts/vec2wav_*",),
+            placeholders=("upstream=exp/upstream",),
+            command="train-vocoder",
+            help="vec2wav: HiFi-GAN from an upstream layer to 16 kHz audio, speaker-conditioned",
+        ),
+        TaskSpec(
+            "vec2mel",
+            "tts",
+            "speechssl.tasks.vec2mel:Vec2MelTrainConfig",
+            "speechssl.tasks.vec2mel:train_mel_vocoder",
+            conf=("tts/vec2mel_*",),
+            placeholders=("upstream=exp/upstream",),
+            command="train-mel-vocoder",
+            help="vec2mel: an upstream layer to log-mel (L1), Griffin-Lim to audio; no GAN",
+        ),
+        TaskSpec(
+            "text2vec",
+            "tts",
+            "speechssl.tasks.text2vec:Text2VecTrainConfig",
+            "speechssl.tasks.text2vec:train_acoustic",
+            conf=("tts/text2vec_*",),
+            placeholders=("upstream=exp/upstream",),
+            command="train-acoustic",
+            help="text2vec: phones -> the vocoder's features",
+        ),
+        TaskSpec(
+            "asd",
+            "asd",
+            "speechssl.tasks.asd:AsdTrainConfig",
+            "speechssl.tasks.asd:train_asd",
+            conf=("asd/*",),
+            placeholders=("upstream=exp/upstream",),
+            command="train",
+            help="active speaker detection: visual front end + MFCC or SSL audio",
+        ),
+        TaskSpec(
+            "superb",
+            "superb",
+            "speechssl.tasks.superb:SuperbConfig",
+            "speechssl.tasks.superb:run_task",
+            conf=("superb/*",),
+            placeholders=("data=superb/task", "upstream=fbank"),
+            help="one SUPERB task on a frozen upstream",
+        ),
+    )
+}
 
 
 def get_task(name: str) -> TaskSpec:

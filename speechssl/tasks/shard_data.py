@@ -1,6 +1,7 @@
 """The pretraining data module over shards (:mod:`speechssl.data.stream`): the training set streams from
 ``data.shards``; validation stays a (small) Kaldi data dir with its label files. The position saved in
 checkpoints is the number of batches this rank consumed: enough to resume exactly."""
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,10 @@ class ShardDataModule(AudioDataModule):
         super().__init__(cfg, (), ())
         self.index = read_index(cfg.shards)
         if valid_labels and len(valid_labels) != len(self.index["label_sets"]):
-            raise InputError(f"{cfg.shards}: the shards hold {len(self.index['label_sets'])} label sets but "
-                             f"{len(valid_labels)} valid label sets are given")
+            raise InputError(
+                f"{cfg.shards}: the shards hold {len(self.index['label_sets'])} label sets but "
+                f"{len(valid_labels)} valid label sets are given"
+            )
         self.valid_label_paths = list(valid_labels)
         self.stream: Optional[ShardStream] = None
 
@@ -49,10 +52,26 @@ class ShardDataModule(AudioDataModule):
         start = int(self._pending_state.get("batches", 0)) if self._pending_state else 0
         self._pending_state = None
         cfg = self.cfg
-        self.stream = ShardStream(cfg.shards, cfg.batch_seconds, cfg.crop_seconds, cfg.min_seconds, cfg.max_utts,
-                                  cfg.normalize, cfg.seed, cfg.shard_window, rank, world, start_batch=start)
-        log.info("train: %d shards, %.2f h (streamed; %d processes), resuming after %d batches",
-                 len(self.index["shards"]), self.index["seconds"] / 3600, world, start)
+        self.stream = ShardStream(
+            cfg.shards,
+            cfg.batch_seconds,
+            cfg.crop_seconds,
+            cfg.min_seconds,
+            cfg.max_utts,
+            cfg.normalize,
+            cfg.seed,
+            cfg.shard_window,
+            rank,
+            world,
+            start_batch=start,
+        )
+        log.info(
+            "train: %d shards, %.2f h (streamed; %d processes), resuming after %d batches",
+            len(self.index["shards"]),
+            self.index["seconds"] / 3600,
+            world,
+            start,
+        )
         return torch.utils.data.DataLoader(self.stream, batch_size=None, **self.loader_options())
 
     def state_dict(self) -> dict:

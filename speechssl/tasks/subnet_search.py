@@ -8,6 +8,7 @@ scores the default, min and max subnets, ``random`` random ones and an evolution
 Scoring is cheap because nothing that a subnet does not change is recomputed: the waveform CNN
 (not elastic), the teacher targets and the seeded masks are computed once for the dev set.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,23 +37,33 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SearchConfig:
-    random: int = 50                   # random subnets within budget
-    population: int = 16               # evolutionary search: population size (0 disables)
+    random: int = 50  # random subnets within budget
+    population: int = 16  # evolutionary search: population size (0 disables)
     generations: int = 4
-    parents: int = 4                   # the best this many breed the next generation
-    mutate_prob: float = 0.3           # per choice
-    max_params: Optional[float] = None # budget in parameters (None: no budget)
+    parents: int = 4  # the best this many breed the next generation
+    mutate_prob: float = 0.3  # per choice
+    max_params: Optional[float] = None  # budget in parameters (None: no budget)
     seed: int = 0
     batch_seconds: float = 60.0
-    device: str = "auto"               # where subnets are scored (the dev features are cached there)
+    device: str = "auto"  # where subnets are scored (the dev features are cached there)
 
 
 class DevScorer:
     """Dev-set distillation loss of any subnet; CNN features, targets and masks computed once."""
 
-    def __init__(self, supernet: LightHubert, data_dir: str, teacher: Optional[str], target_layers: int,
-                 objective: DistillObjectiveConfig, targets_dir: Optional[str] = None, batch_seconds: float = 60.0,
-                 seed: int = 0, progress: bool = True, device: str = "auto"):
+    def __init__(
+        self,
+        supernet: LightHubert,
+        data_dir: str,
+        teacher: Optional[str],
+        target_layers: int,
+        objective: DistillObjectiveConfig,
+        targets_dir: Optional[str] = None,
+        batch_seconds: float = 60.0,
+        seed: int = 0,
+        progress: bool = True,
+        device: str = "auto",
+    ):
         self.device = resolve_device(device)
         self.supernet, self.obj = supernet.to(self.device).eval(), objective
         d = DataDir.read(data_dir)
@@ -60,7 +71,9 @@ class DevScorer:
         dumped = None
         if targets_dir:
             dumped = kaldiio.load_scp(str(Path(targets_dir) / "layer0" / "feats.scp"))
-        teach = None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm).to(self.device)
+        teach = (
+            None if dumped is not None else load_teacher(teacher, target_layers, objective.target_norm).to(self.device)
+        )
         self.batches = []
         for utts in tqdm(duration_batches(d.utt_ids, durs, batch_seconds), desc="dev features", disable=not progress):
             wavs = [torch.from_numpy(d.load_audio(u, SAMPLE_RATE)) for u in utts]
@@ -69,8 +82,9 @@ class DevScorer:
             with torch.no_grad():
                 feats, frames = supernet.encoder.frontend(padded, lengths)
                 if dumped is not None:
-                    target = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(dumped[u]) for u in utts],
-                                                             batch_first=True).to(self.device)
+                    target = torch.nn.utils.rnn.pad_sequence(
+                        [torch.from_numpy(dumped[u]) for u in utts], batch_first=True
+                    ).to(self.device)
                 else:
                     target = teach(padded, lengths).hidden_states[0]
             target = align_frames(feats.shape[1], target.float())
@@ -107,10 +121,16 @@ def mutate(s: Subnet, space: SearchSpace, rng: random.Random, p: float) -> Subne
 def crossover(a: Subnet, b: Subnet, rng: random.Random) -> Subnet:
     """Depth and embedding from either parent; each layer's heads and ratio from either parent."""
     depth = rng.choice([a.depth, b.depth])
-    pa, pb = (_stretch(a.heads, depth), _stretch(a.ffn_ratios, depth)), (_stretch(b.heads, depth), _stretch(b.ffn_ratios, depth))
+    pa, pb = (
+        (_stretch(a.heads, depth), _stretch(a.ffn_ratios, depth)),
+        (_stretch(b.heads, depth), _stretch(b.ffn_ratios, depth)),
+    )
     pick = [rng.random() < 0.5 for _ in range(depth)]
-    return Subnet(rng.choice([a.embed_dim, b.embed_dim]), [pa[0][i] if k else pb[0][i] for i, k in enumerate(pick)],
-                  [pa[1][i] if k else pb[1][i] for i, k in enumerate(pick)])
+    return Subnet(
+        rng.choice([a.embed_dim, b.embed_dim]),
+        [pa[0][i] if k else pb[0][i] for i, k in enumerate(pick)],
+        [pa[1][i] if k else pb[1][i] for i, k in enumerate(pick)],
+    )
 
 
 def pareto_front(rows: List[Dict]) -> List[Dict]:
@@ -137,8 +157,14 @@ def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bo
         if key in rows:
             return rows[key]
         params = supernet.subnet_parameters(s)
-        row = {"name": key, "source": source, "params": params, "within_budget": params <= budget,
-               "dev_loss": score(s), "subnet": s.to_dict()}
+        row = {
+            "name": key,
+            "source": source,
+            "params": params,
+            "within_budget": params <= budget,
+            "dev_loss": score(s),
+            "subnet": s.to_dict(),
+        }
         rows[key] = row
         bar.update(1)
         return row
@@ -156,9 +182,9 @@ def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bo
         s = within_budget(lambda: space.sample(rng))
         if s is not None:
             add(s, "random")
-    population = sorted((r for r in rows.values() if r["within_budget"]), key=lambda r: r["dev_loss"])[:cfg.population]
+    population = sorted((r for r in rows.values() if r["within_budget"]), key=lambda r: r["dev_loss"])[: cfg.population]
     for gen in range(cfg.generations if cfg.population else 0):
-        parents = [Subnet.from_dict(r["subnet"]) for r in population[:cfg.parents]]
+        parents = [Subnet.from_dict(r["subnet"]) for r in population[: cfg.parents]]
         if not parents:
             break
         children = []
@@ -170,8 +196,9 @@ def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bo
             s = within_budget(draw, 50)
             if s is not None:
                 children.append(add(s, f"evolution{gen + 1}"))
-        population = sorted({r["name"]: r for r in population + children}.values(),
-                            key=lambda r: r["dev_loss"])[:cfg.population]
+        population = sorted({r["name"]: r for r in population + children}.values(), key=lambda r: r["dev_loss"])[
+            : cfg.population
+        ]
     bar.close()
     out = sorted(rows.values(), key=lambda r: r["params"])
     front = {r["name"] for r in pareto_front(out)}
@@ -185,8 +212,10 @@ def write_results(rows: List[Dict], out_dir, budget: Optional[float], title: str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["name\tsource\tparams\tdev_loss\twithin_budget\tpareto"]
-    lines += [f"{r['name']}\t{r['source']}\t{r['params']}\t{r['dev_loss']:.5f}\t{int(r['within_budget'])}\t"
-              f"{int(r['pareto'])}" for r in rows]
+    lines += [
+        f"{r['name']}\t{r['source']}\t{r['params']}\t{r['dev_loss']:.5f}\t{int(r['within_budget'])}\t{int(r['pareto'])}"
+        for r in rows
+    ]
     write_text(out / "search.tsv", "\n".join(lines) + "\n")
     write_json(out / "search.json", rows)
     eligible = [r for r in rows if r["within_budget"]]
@@ -198,6 +227,7 @@ def write_results(rows: List[Dict], out_dir, budget: Optional[float], title: str
 
 def plot_pareto(rows: List[Dict], path, budget: Optional[float] = None, title: str = "") -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -206,15 +236,29 @@ def plot_pareto(rows: List[Dict], path, budget: Optional[float] = None, title: s
     for r in rows:
         g = "evolution" if r["source"].startswith("evolution") else r["source"]
         groups.setdefault(g, []).append(r)
-    style = {"random": ("tab:gray", "o", 14), "evolution": ("tab:blue", "o", 14), "max": ("tab:red", "*", 140),
-             "default": ("tab:green", "*", 140), "min": ("tab:purple", "*", 140)}
+    style = {
+        "random": ("tab:gray", "o", 14),
+        "evolution": ("tab:blue", "o", 14),
+        "max": ("tab:red", "*", 140),
+        "default": ("tab:green", "*", 140),
+        "min": ("tab:purple", "*", 140),
+    }
     for g, rs in groups.items():
         color, marker, size = style.get(g, ("black", "x", 20))
-        ax.scatter([r["params"] / 1e6 for r in rs], [r["dev_loss"] for r in rs], c=color, marker=marker, s=size,
-                   label=g, alpha=0.8, zorder=3)
+        ax.scatter(
+            [r["params"] / 1e6 for r in rs],
+            [r["dev_loss"] for r in rs],
+            c=color,
+            marker=marker,
+            s=size,
+            label=g,
+            alpha=0.8,
+            zorder=3,
+        )
     front = [r for r in rows if r["pareto"]]
-    ax.plot([r["params"] / 1e6 for r in front], [r["dev_loss"] for r in front], "k--", lw=1, label="Pareto front",
-            zorder=2)
+    ax.plot(
+        [r["params"] / 1e6 for r in front], [r["dev_loss"] for r in front], "k--", lw=1, label="Pareto front", zorder=2
+    )
     if budget:
         ax.axvline(budget / 1e6, color="tab:orange", lw=1, label="budget")
     ax.set_xlabel("parameters (M)")
@@ -228,9 +272,17 @@ def plot_pareto(rows: List[Dict], path, budget: Optional[float] = None, title: s
     plt.close(fig)
 
 
-def run_search(supernet_dir: str, data_dir: str, out_dir: str, cfg: SearchConfig, teacher: Optional[str] = None,
-               target_layers: Optional[int] = None, targets_dir: Optional[str] = None, progress: bool = True,
-               budget: Optional[str] = None) -> Dict:
+def run_search(
+    supernet_dir: str,
+    data_dir: str,
+    out_dir: str,
+    cfg: SearchConfig,
+    teacher: Optional[str] = None,
+    target_layers: Optional[int] = None,
+    targets_dir: Optional[str] = None,
+    progress: bool = True,
+    budget: Optional[str] = None,
+) -> Dict:
     """Load the supernet, build the dev scorer (teacher and objective from the supernet's metadata
     unless given) and search; returns the summary that ``write_results`` returns. ``budget``
     (a number or ``default``, the default subnet's size) overrides ``cfg.max_params``."""
@@ -248,8 +300,18 @@ def run_search(supernet_dir: str, data_dir: str, out_dir: str, cfg: SearchConfig
     if not teacher and not targets_dir:
         raise InputError(f"{supernet_dir}: no teacher in its metadata; pass --teacher or --targets")
     objective = DistillObjectiveConfig(**meta.get("objective_config", {}))
-    score = DevScorer(supernet, data_dir, teacher, target_layers or meta.get("target_layers", 8), objective,
-                      targets_dir, cfg.batch_seconds, cfg.seed, progress, cfg.device)
+    score = DevScorer(
+        supernet,
+        data_dir,
+        teacher,
+        target_layers or meta.get("target_layers", 8),
+        objective,
+        targets_dir,
+        cfg.batch_seconds,
+        cfg.seed,
+        progress,
+        cfg.device,
+    )
     rows = search_subnets(supernet, score, cfg, progress)
     summary = write_results(rows, out_dir, cfg.max_params, f"{Path(supernet_dir)} on {Path(data_dir).name}")
     summary["num_subnets"] = supernet.space.num_subnets()

@@ -6,6 +6,7 @@ extracted once as for the vocoder (:func:`speechssl.tasks.vec2wav.ensure_feature
 the data dir's phone alignments (``alignments.ctm``) when ``durations: alignments`` and the file is
 there, else from monotonic alignment search inside the model (``durations: mas``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,12 +40,12 @@ from .tts_common import SpeakerConfig, export_spec, feature_hop, prepare_splits,
 from .vec2wav import VocoderDataConfig
 
 log = logging.getLogger(__name__)
-PHONE_IDS = {p: i + 1 for i, p in enumerate(PHONE_SET)}     # 0 pads
+PHONE_IDS = {p: i + 1 for i, p in enumerate(PHONE_SET)}  # 0 pads
 
 
 @dataclass
 class AcousticDataConfig(VocoderDataConfig):
-    durations: str = "alignments"    # alignments (alignments.ctm, else MAS) | mas
+    durations: str = "alignments"  # alignments (alignments.ctm, else MAS) | mas
     batch_size: int = 16
 
 
@@ -55,10 +56,12 @@ class Text2VecTrainConfig:
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
     model: Text2VecConfig = field(default_factory=Text2VecConfig)
     data: AcousticDataConfig = field(default_factory=AcousticDataConfig)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=200, total_steps=4000,
-                                                                   grad_clip=1.0))
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/text2vec", val_every_steps=200,
-                                                                         checkpoint_every_steps=200))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=200, total_steps=4000, grad_clip=1.0)
+    )
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(out_dir="exp/text2vec", val_every_steps=200, checkpoint_every_steps=200)
+    )
 
     def validate(self) -> None:
         if self.data.durations not in ("alignments", "mas"):
@@ -68,8 +71,10 @@ class Text2VecTrainConfig:
         if self.data.new_voices:
             raise InputError("data.new_voices is the vocoder's option: text2vec learns the corpus's own voices")
         if self.data.target_train or self.data.target_valid:
-            raise InputError("data.target_train / target_valid are the vocoder's options: text2vec predicts features "
-                             "of data.train's own audio")
+            raise InputError(
+                "data.target_train / target_valid are the vocoder's options: text2vec predicts features "
+                "of data.train's own audio"
+            )
         self.speaker.validate()
         self.model.validate()
 
@@ -103,13 +108,21 @@ def alignments_from_ctm(path: Path, frame_rate: float = 50.0) -> Dict[str, tuple
 
 
 class AcousticDataset(torch.utils.data.Dataset):
-    def __init__(self, data_dir: str, feats: Dict[str, np.ndarray], spk_emb: Dict[str, np.ndarray],
-                 use_alignments: bool, speakers: List[str], seed: int = 0, hop: int = 320):
+    def __init__(
+        self,
+        data_dir: str,
+        feats: Dict[str, np.ndarray],
+        spk_emb: Dict[str, np.ndarray],
+        use_alignments: bool,
+        speakers: List[str],
+        seed: int = 0,
+        hop: int = 320,
+    ):
 
         self.data = DataDir.read(data_dir)
         self.feats, self.spk_emb = feats, spk_emb
         ctm = Path(data_dir) / "alignments.ctm"
-        self.hop = hop                       # audio samples per feature frame (the upstream's)
+        self.hop = hop  # audio samples per feature frame (the upstream's)
         self.align = alignments_from_ctm(ctm, SAMPLE_RATE / hop) if use_alignments and ctm.is_file() else {}
         phones = self.data.extra.get("text.phone", {})
         self.items = []
@@ -133,16 +146,21 @@ class AcousticDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         utt, ids, dur = self.items[i]
         f = self.feats[utt]
-        if dur is not None:                  # the alignment's length and the upstream's may differ by a frame
+        if dur is not None:  # the alignment's length and the upstream's may differ by a frame
             dur = list(dur)
             dur[-1] = max(0, dur[-1] + len(f) - sum(dur))
             f = f[: sum(dur)]
         spk = self.data.utt2spk[utt]
         others = [u for u in self.by_spk[spk] if u != utt] or [utt]
-        return {"utt": utt, "phones": torch.tensor(ids), "features": torch.tensor(f),
-                "durations": None if dur is None else torch.tensor(dur),
-                "speaker": torch.from_numpy(self.spk_emb[self.rng.choice(others)]),
-                "speaker_id": self.spk_index.get(spk, 0), "samples": len(f) * self.hop}
+        return {
+            "utt": utt,
+            "phones": torch.tensor(ids),
+            "features": torch.tensor(f),
+            "durations": None if dur is None else torch.tensor(dur),
+            "speaker": torch.from_numpy(self.spk_emb[self.rng.choice(others)]),
+            "speaker_id": self.spk_index.get(spk, 0),
+            "samples": len(f) * self.hop,
+        }
 
 
 def collate(items):
@@ -159,11 +177,17 @@ def collate(items):
         feats[i, : len(it["features"])] = it["features"]
         if with_d:
             durs[i, : len(it["durations"])] = it["durations"]
-    return {"phones": phones, "phone_lengths": torch.tensor([len(it["phones"]) for it in items]),
-            "features": feats, "feature_lengths": torch.tensor([len(it["features"]) for it in items]),
-            "lengths": torch.tensor([it["samples"] for it in items]),   # audio samples, for throughput
-            "durations": durs, "speaker": torch.stack([it["speaker"] for it in items]),
-            "speaker_id": torch.tensor([it["speaker_id"] for it in items]), "utts": [it["utt"] for it in items]}
+    return {
+        "phones": phones,
+        "phone_lengths": torch.tensor([len(it["phones"]) for it in items]),
+        "features": feats,
+        "feature_lengths": torch.tensor([len(it["features"]) for it in items]),
+        "lengths": torch.tensor([it["samples"] for it in items]),  # audio samples, for throughput
+        "durations": durs,
+        "speaker": torch.stack([it["speaker"] for it in items]),
+        "speaker_id": torch.tensor([it["speaker_id"] for it in items]),
+        "utts": [it["utt"] for it in items],
+    }
 
 
 class Text2VecTask(SupervisedSteps, TrainingTask):
@@ -176,10 +200,19 @@ class Text2VecTask(SupervisedSteps, TrainingTask):
         return speaker_inputs(self.cfg.speaker.kind, batch)
 
     def _step(self, batch, prefix):
-        out = self.model(batch["phones"], batch["phone_lengths"], batch["features"], batch["feature_lengths"],
-                         durations=batch["durations"], **self._speaker(batch))
-        self.log_dict({f"{prefix}/{k}": out[k] for k in ("loss", "l1", "cos", "prior", "duration")},
-                      prog_bar=prefix == "train", batch_size=batch["phones"].shape[0])
+        out = self.model(
+            batch["phones"],
+            batch["phone_lengths"],
+            batch["features"],
+            batch["feature_lengths"],
+            durations=batch["durations"],
+            **self._speaker(batch),
+        )
+        self.log_dict(
+            {f"{prefix}/{k}": out[k] for k in ("loss", "l1", "cos", "prior", "duration")},
+            prog_bar=prefix == "train",
+            batch_size=batch["phones"].shape[0],
+        )
         return out["loss"]
 
 
@@ -190,7 +223,7 @@ def load_acoustic(path) -> tuple:
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
     out, speakers, splits = prepare_splits(cfg)
-    hop = feature_hop(cfg)   # durations are counted in the upstream's frames
+    hop = feature_hop(cfg)  # durations are counted in the upstream's frames
     sets = {}
     for name, d, feats, emb in splits:
         cfg.model.feature_dim = next(iter(feats.values())).shape[1]
@@ -198,12 +231,25 @@ def train_acoustic(cfg: Text2VecTrainConfig) -> dict:
     cfg.model.num_phones = len(PHONE_SET) + 1
     set_speaker_sizes(cfg.model, cfg.speaker.kind, len(next(iter(sets["train"].spk_emb.values()))), len(speakers))
     task = Text2VecTask(cfg)
-    dm = SplitsDataModule(cfg.data, sets["train"], sets.get("valid"), collate, 4 * cfg.data.valid_utterances,
-                          cfg.data.batch_size)
+    dm = SplitsDataModule(
+        cfg.data, sets["train"], sets.get("valid"), collate, 4 * cfg.data.valid_utterances, cfg.data.batch_size
+    )
 
     def export(trainer, summary) -> Path:
-        return save_export(task.model, out / "final", "acoustic",
-                           export_spec(cfg, "text2vec", speakers, phones=PHONE_SET, metadata={"steps": summary["steps"]}))
-    return fit_and_export(cfg, task, dm, export,
-                          extra_summary={"durations": "alignments" if sets["train"].align else "mas",
-                                         "parameters": sum(p.numel() for p in task.model.parameters())})
+        return save_export(
+            task.model,
+            out / "final",
+            "acoustic",
+            export_spec(cfg, "text2vec", speakers, phones=PHONE_SET, metadata={"steps": summary["steps"]}),
+        )
+
+    return fit_and_export(
+        cfg,
+        task,
+        dm,
+        export,
+        extra_summary={
+            "durations": "alignments" if sets["train"].align else "mas",
+            "parameters": sum(p.numel() for p in task.model.parameters()),
+        },
+    )

@@ -1,6 +1,7 @@
 """What both WavThruVec stages share: the upstream features and speaker embeddings of a data dir, the speaker
 conditioning's sizes, exported folders (``<kind>.yaml`` + ``model.safetensors``), and the fit-then-export driver.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,9 +25,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SpeakerConfig:
-    kind: str = "reference"        # reference (embedding of reference audio: zero-shot) | table | none
-    source: str = "upstream"       # of a reference embedding: upstream (layer `layer`) | logmel (80-bin log-mel)
-    layer: int = 1                 # upstream layer whose mean + std over time is the embedding
+    kind: str = "reference"  # reference (embedding of reference audio: zero-shot) | table | none
+    source: str = "upstream"  # of a reference embedding: upstream (layer `layer`) | logmel (80-bin log-mel)
+    layer: int = 1  # upstream layer whose mean + std over time is the embedding
 
     def validate(self) -> None:
         if self.kind not in ("reference", "table", "none"):
@@ -107,8 +108,9 @@ def prepare_splits(cfg, train=None) -> Tuple[Path, List[str], List[tuple]]:
     torch.manual_seed(cfg.trainer.seed)
     train = str(train or cfg.data.train)
     speakers = sorted(set(DataDir.read(train).utt2spk.values()))
-    splits = [(name, d, *split_features(cfg, d, name))
-              for name, d in (("train", train), ("valid", cfg.data.valid)) if d]
+    splits = [
+        (name, d, *split_features(cfg, d, name)) for name, d in (("train", train), ("valid", cfg.data.valid)) if d
+    ]
     return out, speakers, splits
 
 
@@ -124,12 +126,21 @@ def set_speaker_sizes(model_cfg, kind: str, embedding_dim: int, num_speakers: in
 
 def speaker_inputs(kind: str, batch) -> dict:
     """The model's speaker keyword arguments for a batch."""
-    return {} if kind == "none" else {"speaker_ids": batch["speaker_id"]} if kind == "table" else \
-        {"speaker": batch["speaker"]}
+    return (
+        {}
+        if kind == "none"
+        else {"speaker_ids": batch["speaker_id"]}
+        if kind == "table"
+        else {"speaker": batch["speaker"]}
+    )
 
 
 def export_spec(cfg, config_key: str, speakers: List[str], **extra) -> dict:
-    return {config_key: OmegaConf.to_container(OmegaConf.structured(cfg.model)), "upstream": cfg.upstream,
-            "layer": cfg.layer,
-            "speaker": {"kind": cfg.speaker.kind, "source": cfg.speaker.source, "layer": cfg.speaker.layer},
-            "speakers": speakers, **extra}
+    return {
+        config_key: OmegaConf.to_container(OmegaConf.structured(cfg.model)),
+        "upstream": cfg.upstream,
+        "layer": cfg.layer,
+        "speaker": {"kind": cfg.speaker.kind, "source": cfg.speaker.source, "layer": cfg.speaker.layer},
+        "speakers": speakers,
+        **extra,
+    }

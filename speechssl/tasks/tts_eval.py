@@ -22,6 +22,7 @@ Every audio file goes into a Kaldi data dir under ``out`` (``resynth/``, ``tts/`
 ``speechssl decode`` scores it and the results can be listened to. Plots: log-mel spectrograms of original,
 resynthesized and synthesized speech for a few test sentences.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def mel_cepstra(wav: np.ndarray, n: int = 24) -> np.ndarray:
     """``[T]`` 16 kHz -> ``[frames, n]`` mel cepstra c1..cn on MCD's scale (natural log amplitude, see above)."""
     import librosa
 
-    m = librosa.feature.mfcc(y=wav.astype(np.float32), sr=SAMPLE_RATE, n_mfcc=n + 1, n_fft=400, hop_length=160,
-                             n_mels=MEL_BANDS, lifter=0)
+    m = librosa.feature.mfcc(
+        y=wav.astype(np.float32), sr=SAMPLE_RATE, n_mfcc=n + 1, n_fft=400, hop_length=160, n_mels=MEL_BANDS, lifter=0
+    )
     return m[1:].T * (np.log(10) / 10) * np.sqrt(2 / MEL_BANDS) * 0.5
 
 
@@ -62,7 +64,7 @@ def mel_cepstral_distortion(ref: np.ndarray, hyp: np.ndarray) -> float:
     a, b = mel_cepstra(ref), mel_cepstra(hyp)
     T = min(len(a), len(b))
     diff = a[:T] - b[:T]
-    return float(np.mean(10 / np.log(10) * np.sqrt(2 * np.sum(diff ** 2, axis=1))))
+    return float(np.mean(10 / np.log(10) * np.sqrt(2 * np.sum(diff**2, axis=1))))
 
 
 def stoi(ref: np.ndarray, hyp: np.ndarray) -> float:
@@ -117,7 +119,7 @@ def _asr(asr: Optional[str], data: Path, out: Path, decode: Optional[dict] = Non
 def _read_dir(d: Path, utts: List[str]) -> Optional[Dict[str, np.ndarray]]:
     """The audio ``write_audio_dir`` wrote for exactly ``utts``, or None where it is missing or incomplete."""
 
-    if not (d / "utt2spk").is_file():            # written last
+    if not (d / "utt2spk").is_file():  # written last
         return None
     listed = dict(line.split(maxsplit=1) for line in (d / "wav.scp").read_text().splitlines() if line)
     if sorted(listed) != sorted(utts):
@@ -131,9 +133,16 @@ def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -
         r = json.loads((out / "results.json").read_text())
         want = decode or {}
         decoder = f"beam{want['beam']}" if want.get("beam") else "greedy"
-        same = r.get("model") == str(asr) and r.get("decoder") == decoder and r.get("lm") == want.get("lm") and \
-            (not want.get("beam") or (r.get("lm_weight"), r.get("word_score")) ==
-             (want.get("lm_weight", DEFAULT_LM_WEIGHT), want.get("word_score", DEFAULT_WORD_SCORE)))
+        same = (
+            r.get("model") == str(asr)
+            and r.get("decoder") == decoder
+            and r.get("lm") == want.get("lm")
+            and (
+                not want.get("beam")
+                or (r.get("lm_weight"), r.get("word_score"))
+                == (want.get("lm_weight", DEFAULT_LM_WEIGHT), want.get("word_score", DEFAULT_WORD_SCORE))
+            )
+        )
         if same:
             return {"wer": r["wer"]["rate"], "cer": r["cer"]["rate"]}
     return _asr(asr, data, out, decode)
@@ -143,14 +152,18 @@ def _discriminator_start(run_dir: Path) -> int:
     """``optim.discriminator_start_steps`` of the vocoder run whose snapshots these are (0 if unknown)."""
 
     cfg = run_dir / "config.yaml"
-    return int(OmegaConf.select(OmegaConf.load(cfg), "optim.discriminator_start_steps", default=0) or 0) \
-        if cfg.is_file() else 0
+    return (
+        int(OmegaConf.select(OmegaConf.load(cfg), "optim.discriminator_start_steps", default=0) or 0)
+        if cfg.is_file()
+        else 0
+    )
 
 
 def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
     """``rows``: ``(title, [(label, wav), ...])`` -> one row of log-mel panels per sentence."""
     import librosa
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -158,8 +171,9 @@ def plot_spectrograms(rows: List[tuple], out_png: Path) -> Path:
     fig, axes = plt.subplots(len(rows), cols, figsize=(4 * cols, 2.4 * len(rows)), squeeze=False)
     for i, (title, panels) in enumerate(rows):
         for j, (label, wav) in enumerate(panels):
-            mel = librosa.power_to_db(librosa.feature.melspectrogram(y=wav, sr=SAMPLE_RATE, n_fft=1024, hop_length=256,
-                                                                     n_mels=80), ref=np.max)
+            mel = librosa.power_to_db(
+                librosa.feature.melspectrogram(y=wav, sr=SAMPLE_RATE, n_fft=1024, hop_length=256, n_mels=80), ref=np.max
+            )
             axes[i, j].imshow(mel, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma")
             axes[i, j].set_title(f"{title}: {label}", fontsize=8)
             axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
@@ -183,6 +197,7 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 def _judges_wanted(judges: Optional[bool]) -> tuple:
     """``(run the independent judges?, what of their extra is missing)``; refused when asked for and missing."""
     from .tts_judges import judges_available
+
     missing = judges_available()
     if judges and missing:
         raise MissingInputError(f"--judges needs the judges extra, missing {missing}: pip install 'speechssl[judges]'")
@@ -203,15 +218,29 @@ def _clean_twin(clean_data: Optional[str], data: str, utts: List[str]) -> Option
 def _clean_twin_figures(clean: DataDir, resyn: Dict[str, np.ndarray], score) -> dict:
     """The ASR's floor on the clean twin's audio, and resynthesis MCD / STOI against it."""
     wavs = {u: clean.load_audio(u) for u in resyn}
-    return {"data": str(clean.path), "asr_original": score(wavs, "original_clean"),
-            "resynthesis_mcd": float(np.mean([mel_cepstral_distortion(wavs[u], resyn[u]) for u in resyn])),
-            "resynthesis_stoi": mean_stoi([stoi(wavs[u], resyn[u]) for u in resyn])}
+    return {
+        "data": str(clean.path),
+        "asr_original": score(wavs, "original_clean"),
+        "resynthesis_mcd": float(np.mean([mel_cepstral_distortion(wavs[u], resyn[u]) for u in resyn])),
+        "resynthesis_stoi": mean_stoi([stoi(wavs[u], resyn[u]) for u in resyn]),
+    }
 
 
-def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, asr: Optional[str] = None,
-             ref_data: Optional[str] = None, max_utts: int = 128, plots: int = 3,
-             asr_decode: Optional[dict] = None, device: str = "auto", judges: Optional[bool] = None,
-             judge_lm: Optional[str] = None, clean_data: Optional[str] = None) -> dict:
+def evaluate(
+    vocoder: str,
+    data: str,
+    out: str,
+    acoustic: Optional[str] = None,
+    asr: Optional[str] = None,
+    ref_data: Optional[str] = None,
+    max_utts: int = 128,
+    plots: int = 3,
+    asr_decode: Optional[dict] = None,
+    device: str = "auto",
+    judges: Optional[bool] = None,
+    judge_lm: Optional[str] = None,
+    clean_data: Optional[str] = None,
+) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s beam, lm, lm_weight, word_score; greedy by default);
     ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
@@ -219,6 +248,7 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
     ``clean_data``: the clean twin of ``data`` (its utterances before reverberation and noise, what a vocoder
     trained on clean targets aims at): its ASR floor and resynthesis MCD / STOI against it, in ``clean_twin``."""
     from .tts_judges import judge
+
     judges, missing = _judges_wanted(judges)
 
     out = Path(out)
@@ -230,11 +260,16 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         raise InputError(f"{data}: no utterances with a transcript to evaluate on")
     ref_utts = refs.utt_ids
     clean = _clean_twin(clean_data, data, utts)
-    res: Dict[str, dict] = {"utterances": len(utts), "vocoder": vocoder, "acoustic": acoustic, "asr": asr,
-                            "asr_decode": asr_decode or {"beam": 0}}
+    res: Dict[str, dict] = {
+        "utterances": len(utts),
+        "vocoder": vocoder,
+        "acoustic": acoustic,
+        "asr": asr,
+        "asr_decode": asr_decode or {"beam": 0},
+    }
     orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
     mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
-    sim_within, sim_between = [], []      # the scale: real audio of one speaker, and of source vs target
+    sim_within, sim_between = [], []  # the scale: real audio of one speaker, and of source vs target
     for k, u in enumerate(utts):
         wav = orig[u] = d.load_audio(u)
         resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
@@ -256,48 +291,73 @@ def evaluate(vocoder: str, data: str, out: str, acoustic: Optional[str] = None, 
         if acoustic:
             synth[u], _, _ = tts.synthesize(d.text[u], twav)
             sim_tts.append(cosine(tts.layers(synth[u])[1], spk_t))
-            if judges:      # in the speaker's own voice: published MCD against the recording of the sentence
+            if judges:  # in the speaker's own voice: published MCD against the recording of the sentence
                 synth_own[u], _, _ = tts.synthesize(d.text[u], d.load_audio(same[0]) if same else wav)
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
 
     def score(wavs: Dict[str, np.ndarray], name: str) -> Optional[dict]:
         return _asr(asr, write_audio_dir(out / name, wavs, texts, spk), out / f"decode_{name}", asr_decode)
 
-    res["resynthesis"] = {"mcd": float(np.mean(mcd)), "stoi": mean_stoi(st),
-                          "stoi_utterances": int(np.sum(~np.isnan(st))),
-                          "speaker_similarity": float(np.mean(sim_resyn)),
-                          "asr_original": score(orig, "original"), "asr": score(resyn, "resynth")}
+    res["resynthesis"] = {
+        "mcd": float(np.mean(mcd)),
+        "stoi": mean_stoi(st),
+        "stoi_utterances": int(np.sum(~np.isnan(st))),
+        "speaker_similarity": float(np.mean(sim_resyn)),
+        "asr_original": score(orig, "original"),
+        "asr": score(resyn, "resynth"),
+    }
     if clean is not None:
         res["clean_twin"] = _clean_twin_figures(clean, resyn, score)
-    res["speaker_similarity_scale"] = {"same_speaker_originals": float(np.mean(sim_within)) if sim_within else None,
-                                       "source_vs_target_originals": float(np.mean(sim_between))}
-    res["voice_conversion"] = {"similarity_to_target": float(np.mean(sim_vc_t)),
-                               "similarity_to_source": float(np.mean(sim_vc_s)),
-                               "asr": score(conv, "vc")}
+    res["speaker_similarity_scale"] = {
+        "same_speaker_originals": float(np.mean(sim_within)) if sim_within else None,
+        "source_vs_target_originals": float(np.mean(sim_between)),
+    }
+    res["voice_conversion"] = {
+        "similarity_to_target": float(np.mean(sim_vc_t)),
+        "similarity_to_source": float(np.mean(sim_vc_s)),
+        "asr": score(conv, "vc"),
+    }
     if acoustic:
-        res["tts"] = {"speaker_similarity": float(np.mean(sim_tts)),
-                      "asr": score(synth, "tts")}
+        res["tts"] = {"speaker_similarity": float(np.mean(sim_tts)), "asr": score(synth, "tts")}
     if judges:
-        res["judges"] = judge(d, refs, orig, resyn, conv, targets, synth, synth_own, texts,
-                              own_embedding=lambda w: tts.layers(w)[1].cpu().numpy(),
-                              lm=judge_lm or (asr_decode or {}).get("lm"))
+        res["judges"] = judge(
+            d,
+            refs,
+            orig,
+            resyn,
+            conv,
+            targets,
+            synth,
+            synth_own,
+            texts,
+            own_embedding=lambda w: tts.layers(w)[1].cpu().numpy(),
+            lm=judge_lm or (asr_decode or {}).get("lm"),
+        )
     else:
         res["judges"] = {"skipped": f"the judges extra is not installed: {missing}"}
-    rows = [(u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))
-            for u in utts[:plots]]
+    rows = [
+        (u, [("original", orig[u]), ("resynthesized", resyn[u])] + ([("synthesized", synth[u])] if acoustic else []))
+        for u in utts[:plots]
+    ]
     res["plot"] = str(plot_spectrograms(rows, out / "spectrograms.png"))
     write_json(out / "tts_eval.json", res)
     return res
 
 
-def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = None, max_utts: int = 16,
-                      asr_decode: Optional[dict] = None) -> dict:
+def resynthesis_curve(
+    snapshots: str,
+    data: str,
+    out: str,
+    asr: Optional[str] = None,
+    max_utts: int = 16,
+    asr_decode: Optional[dict] = None,
+) -> dict:
     """Resynthesis MCD / STOI / WER of every vocoder snapshot (``out_dir/snapshots/stepN``) against training steps,
     with the ASR's WER on the original audio as the floor; ``out/curve.{json,png}``."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     snaps = sorted(p for p in Path(snapshots).glob("step*") if (p / "vocoder.yaml").is_file())
     if not snaps:
@@ -310,7 +370,7 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
     floor = _scored(asr, write_audio_dir(out / "original", orig, texts, spk), out / "decode_original", asr_decode)
     points = []
     for snap in snaps:
-        done = _read_dir(out / snap.name, utts)      # a rerun (or a resumed one) reuses what it wrote
+        done = _read_dir(out / snap.name, utts)  # a rerun (or a resumed one) reuses what it wrote
         if done is not None:
             wavs = done
             mcd = [mel_cepstral_distortion(orig[u], wavs[u]) for u in utts]
@@ -326,15 +386,21 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
         step = int(snap.name[4:])
         r = _scored(asr, out / snap.name, out / f"decode_{snap.name}", asr_decode)
         points.append({"step": step, "mcd": float(np.mean(mcd)), "stoi": mean_stoi(st), "asr": r})
-        log.info("step %d: MCD %.2f STOI %s%s", step, points[-1]["mcd"], points[-1]["stoi"],
-                 f" WER {r['wer']:.1f}" if r else "")
+        log.info(
+            "step %d: MCD %.2f STOI %s%s",
+            step,
+            points[-1]["mcd"],
+            points[-1]["stoi"],
+            f" WER {r['wer']:.1f}" if r else "",
+        )
     d_start = _discriminator_start(Path(snapshots).parent)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
     steps = [p["step"] for p in points]
     if asr:
         for key, color in (("wer", "C0"), ("cer", "C1")):
-            axes[0].plot(steps, [p["asr"][key] for p in points], marker="o", color=color,
-                         label=f"{key.upper()}, resynthesized")
+            axes[0].plot(
+                steps, [p["asr"][key] for p in points], marker="o", color=color, label=f"{key.upper()}, resynthesized"
+            )
             axes[0].axhline(floor[key], color=color, linestyle="--", label=f"{key.upper()}, original audio (floor)")
         axes[0].set_ylabel("ASR error rate (%)")
     axes[1].plot(steps, [p["mcd"] for p in points], marker="o", color="C3")
@@ -353,7 +419,12 @@ def resynthesis_curve(snapshots: str, data: str, out: str, asr: Optional[str] = 
     with atomic_path(out / "curve.png") as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
-    res = {"points": points, "asr_original": floor, "asr_decode": asr_decode or {"beam": 0},
-           "discriminator_start_steps": d_start, "plot": str(out / "curve.png")}
+    res = {
+        "points": points,
+        "asr_original": floor,
+        "asr_decode": asr_decode or {"beam": 0},
+        "discriminator_start_steps": d_start,
+        "plot": str(out / "curve.png"),
+    }
     write_text(out / "curve.json", json.dumps(res, indent=1))
     return res

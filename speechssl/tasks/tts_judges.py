@@ -9,6 +9,7 @@
 * Published MCD (:mod:`speechssl.downstream.mcd`, WORLD + SPTK, DTW, c0 excluded): resynthesis against the
   original, and synthesis in the speaker's own voice against the original recording of the sentence.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,27 +50,44 @@ class _Embedding:
         return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-SOURCE_SPEAKER_UTTS = 3   # other utterances of the source speaker a conversion is also compared with
+SOURCE_SPEAKER_UTTS = 3  # other utterances of the source speaker a conversion is also compared with
 
 
-def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], conv: Dict[str, np.ndarray],
-          targets: Dict[str, str], synth: Dict[str, np.ndarray], synth_own: Dict[str, np.ndarray],
-          texts: Dict[str, str], own_embedding=None, lm: Optional[str] = None) -> dict:
+def judge(
+    d,
+    refs,
+    orig: Dict[str, np.ndarray],
+    resyn: Dict[str, np.ndarray],
+    conv: Dict[str, np.ndarray],
+    targets: Dict[str, str],
+    synth: Dict[str, np.ndarray],
+    synth_own: Dict[str, np.ndarray],
+    texts: Dict[str, str],
+    own_embedding=None,
+    lm: Optional[str] = None,
+) -> dict:
     """``d`` / ``refs``: the test and reference data dirs; ``targets``: the reference utterance (of ``refs``)
     each conversion and synthesis used; ``synth_own``: synthesis with the speaker's own reference;
     ``own_embedding``: ``wav -> vector``, the speaker embedding the vocoder is conditioned on, whose EER on the
     same trials says how much voice identity it can carry; ``lm``: PocketSphinx's language model (an ARPA
     file of the task's domain; its general US English one when None)."""
     speaker, sphinx = SpeakerJudge(), SphinxJudge(lm)
-    out: dict = {"speaker_judge": "resemblyzer GE2E", "asr_judge": "pocketsphinx en-us",
-                 "asr_judge_lm": lm or "pocketsphinx's US English LM",
-                 "mcd": "WORLD + SPTK order 23, alpha 0.42, DTW, c0 excluded"}
-    out["judge_on_real_audio"] = {"test_speakers": judge_data_dir(speaker, d, per_speaker=6),
-                                  "reference_speakers": judge_data_dir(speaker, refs, per_speaker=6)}
+    out: dict = {
+        "speaker_judge": "resemblyzer GE2E",
+        "asr_judge": "pocketsphinx en-us",
+        "asr_judge_lm": lm or "pocketsphinx's US English LM",
+        "mcd": "WORLD + SPTK order 23, alpha 0.42, DTW, c0 excluded",
+    }
+    out["judge_on_real_audio"] = {
+        "test_speakers": judge_data_dir(speaker, d, per_speaker=6),
+        "reference_speakers": judge_data_dir(speaker, refs, per_speaker=6),
+    }
     if own_embedding is not None:
         own = _Embedding(own_embedding)
-        out["vocoder_embedding_on_real_audio"] = {"test_speakers": judge_data_dir(own, d, per_speaker=6),
-                                                  "reference_speakers": judge_data_dir(own, refs, per_speaker=6)}
+        out["vocoder_embedding_on_real_audio"] = {
+            "test_speakers": judge_data_dir(own, d, per_speaker=6),
+            "reference_speakers": judge_data_dir(own, refs, per_speaker=6),
+        }
     emb = {u: speaker.embed(w) for u, w in orig.items()}
     ref_emb = {t: speaker.embed(refs.load_audio(t)) for t in sorted(set(targets.values()))}
     sims = {"resynthesis_to_original": [float(speaker.embed(resyn[u]) @ emb[u]) for u in resyn]}
@@ -97,8 +115,9 @@ def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], co
     out["speaker_similarity"] = {k: _mean(v) for k, v in sims.items()}
     out["vc_closer_to_target"] = round(float(np.mean([t > s for t, s in zip(vc_t, vc_s)])), 3) if vc_t else None
     pairs = [(t, s) for t, s in zip(vc_t, vc_ss) if s is not None]
-    out["vc_closer_to_target_than_source_speaker"] = \
+    out["vc_closer_to_target_than_source_speaker"] = (
         round(float(np.mean([t > s for t, s in pairs])), 3) if pairs else None
+    )
     floor = judge_wer(sphinx, orig, texts)
     out["wer"] = {"original": floor["wer"]}
     for name, wavs in (("resynthesis", resyn), ("vc", conv), ("tts", synth)):
@@ -109,9 +128,13 @@ def judge(d, refs, orig: Dict[str, np.ndarray], resyn: Dict[str, np.ndarray], co
     out["mcd_dtw"] = {"resynthesis": _mean([mcd_dtw(orig[u], resyn[u])[0] for u in resyn])}
     if synth_own:
         out["mcd_dtw"]["tts_own_voice"] = _mean([mcd_dtw(orig[u], synth_own[u])[0] for u in synth_own])
-    log.info("judges: VC to target %.3f / source %.3f; PocketSphinx WER original %.1f, TTS %s",
-             out["speaker_similarity"]["vc_to_target"] or 0, out["speaker_similarity"]["vc_to_source"] or 0,
-             floor["wer"], out["wer"].get("tts"))
+    log.info(
+        "judges: VC to target %.3f / source %.3f; PocketSphinx WER original %.1f, TTS %s",
+        out["speaker_similarity"]["vc_to_target"] or 0,
+        out["speaker_similarity"]["vc_to_source"] or 0,
+        floor["wer"],
+        out["wer"].get("tts"),
+    )
     return out
 
 

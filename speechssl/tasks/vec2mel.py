@@ -7,6 +7,7 @@ target is HiFi-GAN's log-mel of the crop's audio (:class:`speechssl.objectives.g
 (:meth:`speechssl.models.vec2mel.Vec2MelGenerator.waveform`), so the export drops into ``speechssl tts eval``,
 ``synthesize`` and ``voice-convert`` wherever a vec2wav export goes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,15 +27,17 @@ from .vec2wav import VocoderDataConfig, VocoderDataset, check_vocoder_config, co
 
 @dataclass
 class Vec2MelTrainConfig:
-    upstream: str = MISSING          # the SSL model whose features are vocoded
+    upstream: str = MISSING  # the SSL model whose features are vocoded
     layer: int = 2
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
     model: Vec2MelConfig = field(default_factory=Vec2MelConfig)
     data: VocoderDataConfig = field(default_factory=lambda: VocoderDataConfig(segment_frames=32))
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100, total_steps=2000,
-                                                                   grad_clip=1.0))
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out_dir="exp/vec2mel", val_every_steps=200,
-                                                                         checkpoint_every_steps=200))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100, total_steps=2000, grad_clip=1.0)
+    )
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(out_dir="exp/vec2mel", val_every_steps=200, checkpoint_every_steps=200)
+    )
 
     def validate(self) -> None:
         check_vocoder_config(self)
@@ -46,16 +49,17 @@ class Vec2MelTask(SupervisedSteps, TrainingTask):
         self.cfg, self.speakers = cfg, speakers or []
         self.model = Vec2MelGenerator(cfg.model)
         m = cfg.model
-        self.log_mel = LogMel(n_fft=m.n_fft, hop_length=m.mel_hop_length, win_length=m.n_fft, n_mels=m.n_mels,
-                              fmax=m.fmax)
+        self.log_mel = LogMel(
+            n_fft=m.n_fft, hop_length=m.mel_hop_length, win_length=m.n_fft, n_mels=m.n_mels, fmax=m.fmax
+        )
 
     def _step(self, batch, prefix):
-        target = self.log_mel(batch["wavs"]).transpose(1, 2)                          # [B, T * R, n_mels]
+        target = self.log_mel(batch["wavs"]).transpose(1, 2)  # [B, T * R, n_mels]
         pred = self.model(batch["features"], **speaker_inputs(self.cfg.speaker.kind, batch))
         R = self.cfg.model.mels_per_frame
         valid = torch.arange(pred.shape[1], device=pred.device)[None] < (batch["frames"] * R)[:, None]
-        err = (pred[:, : target.shape[1]] - target).abs().mean(-1)                     # [B, T * R]
-        loss = (err * valid).sum() / valid.sum().clamp_min(1)                          # crops' padding excluded
+        err = (pred[:, : target.shape[1]] - target).abs().mean(-1)  # [B, T * R]
+        loss = (err * valid).sum() / valid.sum().clamp_min(1)  # crops' padding excluded
         self.log(f"{prefix}/mel", loss, prog_bar=prefix == "train", batch_size=target.shape[0])
         return loss
 
@@ -71,13 +75,27 @@ def train_mel_vocoder(cfg: Vec2MelTrainConfig) -> dict:
         task.model.codebook.copy_(learn_codebook(train.feats, cfg.model.codebook_size, cfg.data.seed))
 
     def export(trainer, summary) -> Path:
-        whole = VocoderDataset(train.data.path, train.feats, train.spk_emb, None, cfg.model.hop_length, speakers,
-                               cfg.data.seed, train.target_dir)   # whole training utterances, not crops
+        whole = VocoderDataset(
+            train.data.path,
+            train.feats,
+            train.spk_emb,
+            None,
+            cfg.model.hop_length,
+            speakers,
+            cfg.data.seed,
+            train.target_dir,
+        )  # whole training utterances, not crops
         task.model.mel_spread.copy_(fit_mel_spread(task, whole))
-        return save_export(task.model, out / "final", "vocoder",
-                           export_spec(cfg, "vec2mel", speakers, metadata={"steps": summary["steps"]}))
-    return fit_and_export(cfg, task, dm, export,
-                          extra_summary={"parameters": sum(p.numel() for p in task.model.parameters())})
+        return save_export(
+            task.model,
+            out / "final",
+            "vocoder",
+            export_spec(cfg, "vec2mel", speakers, metadata={"steps": summary["steps"]}),
+        )
+
+    return fit_and_export(
+        cfg, task, dm, export, extra_summary={"parameters": sum(p.numel() for p in task.model.parameters())}
+    )
 
 
 @torch.no_grad()
@@ -91,7 +109,7 @@ def fit_mel_spread(task: Vec2MelTask, dataset, max_utterances: int = 100) -> tor
     for i in range(min(len(dataset), max_utterances)):
         batch = collate([dataset[i]])
         n = int(batch["frames"][0]) * task.cfg.model.mels_per_frame
-        true = task.log_mel(batch["wavs"])[0].T[:n]                                   # [n, n_mels]
+        true = task.log_mel(batch["wavs"])[0].T[:n]  # [n, n_mels]
         pred = task.model(batch["features"], **speaker_inputs(task.cfg.speaker.kind, batch))[0, :n]
         true_ss = true_ss + ((true - true.mean(0)) ** 2).sum(0)
         pred_ss = pred_ss + ((pred - pred.mean(0)) ** 2).sum(0)
@@ -102,6 +120,8 @@ def fit_mel_spread(task: Vec2MelTask, dataset, max_utterances: int = 100) -> tor
 @torch.no_grad()
 def mean_log_mel(log_mel: LogMel, dataset, max_utterances: int = 200) -> torch.Tensor:
     """``[n_mels]``: the mean log-mel over (the first ``max_utterances``) training utterances."""
-    frames = [log_mel(torch.from_numpy(dataset.target_audio(u).astype(np.float32))[None])[0].T
-              for u in dataset.utts[:max_utterances]]
+    frames = [
+        log_mel(torch.from_numpy(dataset.target_audio(u).astype(np.float32))[None])[0].T
+        for u in dataset.utts[:max_utterances]
+    ]
     return torch.cat(frames).mean(0)

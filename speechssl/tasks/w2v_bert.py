@@ -12,6 +12,7 @@
 Lightning (resuming from ``out_dir/checkpoints/last.ckpt``) and exports the encoder (all N + M
 blocks) to ``out_dir/final``; the quantizer and heads go beside it in ``pretraining_heads.safetensors``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,32 +54,32 @@ class W2vBertObjectiveConfig(MaskingConfig):
     mask_prob: float = 0.065
     mask_mode: str = "start_prob"
     contrastive_layers: Optional[int] = None  # Conformer blocks of the contrastive module; the rest form
-                                              # the MLM module (default: the model's split, else half)
-    mask_fill: str = "random"       # random: masked frames become random vectors (the paper) | embedding (learnt)
+    # the MLM module (default: the model's split, else half)
+    mask_fill: str = "random"  # random: masked frames become random vectors (the paper) | embedding (learnt)
     feature_grad_mult: float = 1.0  # scales the feature encoder's gradient (wav2vec 2.0: 0.1; the paper: not stated)
     # quantizer
-    num_codes: int = 1024           # codes per group (paper: one group of 1024)
+    num_codes: int = 1024  # codes per group (paper: one group of 1024)
     codebook_groups: int = 1
-    code_dim: int = 256             # width of the concatenated code vector
+    code_dim: int = 256  # width of the concatenated code vector
     temperature: List[float] = field(default_factory=lambda: [2.0, 0.5, 0.999995])  # start, end, decay per update
     # losses
-    final_dim: int = 256            # contrastive space (context and code vectors are projected to it)
-    num_negatives: int = 100        # distractors per masked frame, from the utterance's other masked frames
+    final_dim: int = 256  # contrastive space (context and code vectors are projected to it)
+    num_negatives: int = 100  # distractors per masked frame, from the utterance's other masked frames
     logit_temp: float = 0.1
-    diversity_weight: float = 0.1   # alpha: per masked frame, like the InfoNCE term it is added to
+    diversity_weight: float = 0.1  # alpha: per masked frame, like the InfoNCE term it is added to
     contrastive_weight: float = 1.0  # beta
-    mlm_weight: float = 1.0         # gamma
-    mlm_only: bool = False          # the paper's ablation: no contrastive (and no diversity) loss
+    mlm_weight: float = 1.0  # gamma
+    mlm_only: bool = False  # the paper's ablation: no contrastive (and no diversity) loss
     mlm_target_gradient: bool = False  # let the MLM loss reach the quantizer through its straight-through choice
-                                       # (ids are otherwise detached: the codes can drift but not be *learnt* to collapse)
+    # (ids are otherwise detached: the codes can drift but not be *learnt* to collapse)
     # codebook health
     collapse_perplexity: float = 8.0  # warn when the smoothed code perplexity falls below this many codes
-    collapse_check_after: int = 100   # ... after this many updates (early codes are still being spread out)
+    collapse_check_after: int = 100  # ... after this many updates (early codes are still being spread out)
 
 
 @dataclass
 class W2vBertPretrainConfig(PretrainModelConfig):
-    model: str = "w2v_bert_small"                    # fbank frontend + Conformer
+    model: str = "w2v_bert_small"  # fbank frontend + Conformer
     data: AudioDataConfig = field(default_factory=AudioDataConfig)
     objective: W2vBertObjectiveConfig = field(default_factory=W2vBertObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -95,12 +96,18 @@ class W2vBertPretrainConfig(PretrainModelConfig):
         n = self.num_contrastive_layers()
         wav2vec2 = n == enc.num_layers and obj.mlm_weight == 0  # the whole stack contrastive: wav2vec 2.0
         if not wav2vec2 and (enc.frontend == "waveform_cnn" or enc.encoder != "conformer"):
-            log.warning("w2v-BERT is defined on log-mel + Conformer; %s has a %s frontend and a %s encoder",
-                        self.model, enc.frontend, enc.encoder)
+            log.warning(
+                "w2v-BERT is defined on log-mel + Conformer; %s has a %s frontend and a %s encoder",
+                self.model,
+                enc.frontend,
+                enc.encoder,
+            )
         if not (1 <= n < enc.num_layers or wav2vec2):
-            raise InputError(f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
-                             f"so that both modules have blocks (or N = num_layers with objective.mlm_weight=0: "
-                             f"wav2vec 2.0's objective alone)")
+            raise InputError(
+                f"objective.contrastive_layers={n}: need 1 <= N < num_layers ({enc.num_layers}) "
+                f"so that both modules have blocks (or N = num_layers with objective.mlm_weight=0: "
+                f"wav2vec 2.0's objective alone)"
+            )
         obj.check_masking()
         choices = {"mask_fill": ("random", "embedding")}
         for key, allowed in choices.items():
@@ -132,14 +139,18 @@ class CodebookMonitor:
         self._last_warning = -after
 
     def update(self, step: int, code_perplexity: float) -> Optional[str]:
-        self.ema = code_perplexity if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * code_perplexity
+        self.ema = (
+            code_perplexity if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * code_perplexity
+        )
         if step < self.after or self.ema >= self.threshold or step - self._last_warning < self.after:
             return None
         self._last_warning = step
-        msg = (f"codebook collapse at step {step}: code perplexity {self.ema:.1f} of {self.total_codes} codes "
-               f"(< {self.threshold:g}). The MLM targets are nearly constant and the task is becoming trivial; "
-               f"the contrastive loss and its diversity term keep codes in use (is objective.mlm_only set, or "
-               f"objective.diversity_weight too small?)")
+        msg = (
+            f"codebook collapse at step {step}: code perplexity {self.ema:.1f} of {self.total_codes} codes "
+            f"(< {self.threshold:g}). The MLM targets are nearly constant and the task is becoming trivial; "
+            f"the contrastive loss and its diversity term keep codes in use (is objective.mlm_only set, or "
+            f"objective.diversity_weight too small?)"
+        )
         log.warning(msg)
         return msg
 
@@ -157,11 +168,15 @@ class W2vBertPretrainTask(TrainingTask):
         encoder = build_model(self.cfg.encoder_config())
         init_weights_from(encoder, self.cfg.init_from)
         total = obj.codebook_groups * obj.num_codes
-        quantizer = GumbelVectorQuantizer(encoder.frontend.output_dim, obj.num_codes, obj.codebook_groups,
-                                          obj.code_dim, obj.temperature)
-        self.model = W2vBertPretrainModel(encoder, quantizer, W2vBertHeads(encoder.hidden_size, obj.code_dim,
-                                                                           obj.final_dim, total),
-                                          self.cfg.num_contrastive_layers())
+        quantizer = GumbelVectorQuantizer(
+            encoder.frontend.output_dim, obj.num_codes, obj.codebook_groups, obj.code_dim, obj.temperature
+        )
+        self.model = W2vBertPretrainModel(
+            encoder,
+            quantizer,
+            W2vBertHeads(encoder.hidden_size, obj.code_dim, obj.final_dim, total),
+            self.cfg.num_contrastive_layers(),
+        )
         self.monitor = CodebookMonitor(total, obj.collapse_perplexity, obj.collapse_check_after)
         self._val_counts: Optional[torch.Tensor] = None
 
@@ -180,8 +195,12 @@ class W2vBertPretrainTask(TrainingTask):
     def heads(self) -> Dict[str, nn.Module]:
         """The parts beside the encoder, by the names ``pretraining_heads.safetensors`` keeps."""
         h = self.model.heads
-        return {"quantizer": self.quantizer, "project_q": h.project_q, "project_context": h.project_context,
-                "mlm_head": h.mlm_head}
+        return {
+            "quantizer": self.quantizer,
+            "project_q": h.project_q,
+            "project_context": h.project_context,
+            "mlm_head": h.mlm_head,
+        }
 
     # -- the objective ----------------------------------------------------------------------
     def compute_sums(self, batch) -> Dict[str, torch.Tensor]:
@@ -192,14 +211,23 @@ class W2vBertPretrainTask(TrainingTask):
         q = out.targets
         sums = {}
         if not obj.mlm_only:
-            c = contrastive_sums(out.context, out.code_vectors, mask.nonzero()[:, 0], obj.num_negatives,
-                                 obj.logit_temp, target_ids=q.ids)
+            c = contrastive_sums(
+                out.context, out.code_vectors, mask.nonzero()[:, 0], obj.num_negatives, obj.logit_temp, target_ids=q.ids
+            )
             sums.update(c_loss=c["loss"], c_correct=c["correct"], c_count=c["count"])
-        m = token_prediction_sums(out.mlm_logits, q.ids, q.onehot if obj.mlm_target_gradient and self.training else None)
-        sums.update(m_loss=m["loss"], m_correct=m["correct"], m_count=m["count"],
-                    diversity=self.quantizer.diversity_loss(q), code_perplexity=q.code_perplexity,
-                    prob_perplexity=q.prob_perplexity.detach(),
-                    codes_used=q.codes_used, ids=q.ids)
+        m = token_prediction_sums(
+            out.mlm_logits, q.ids, q.onehot if obj.mlm_target_gradient and self.training else None
+        )
+        sums.update(
+            m_loss=m["loss"],
+            m_correct=m["correct"],
+            m_count=m["count"],
+            diversity=self.quantizer.diversity_loss(q),
+            code_perplexity=q.code_perplexity,
+            prob_perplexity=q.prob_perplexity.detach(),
+            codes_used=q.codes_used,
+            ids=q.ids,
+        )
         return sums
 
     def _loss(self, sums: Dict[str, torch.Tensor], stage: str):
@@ -211,18 +239,25 @@ class W2vBertPretrainTask(TrainingTask):
         world = self.trainer.world_size
         n_m = self.reduce_sum(sums["m_count"]).clamp(min=1)
         mlm = sums["m_loss"] / n_m
-        logged = {f"{stage}/mlm": self.reduce_sum(sums["m_loss"]) / n_m,
-                  f"{stage}/acc_mlm": self.reduce_sum(sums["m_correct"]) / n_m,
-                  f"{stage}/diversity": sums["diversity"].detach(),
-                  f"{stage}/code_perplexity": sums["code_perplexity"], f"{stage}/prob_perplexity": sums["prob_perplexity"],
-                  f"{stage}/code_usage": sums["codes_used"] / (obj.num_codes * obj.codebook_groups)}
+        logged = {
+            f"{stage}/mlm": self.reduce_sum(sums["m_loss"]) / n_m,
+            f"{stage}/acc_mlm": self.reduce_sum(sums["m_correct"]) / n_m,
+            f"{stage}/diversity": sums["diversity"].detach(),
+            f"{stage}/code_perplexity": sums["code_perplexity"],
+            f"{stage}/prob_perplexity": sums["prob_perplexity"],
+            f"{stage}/code_usage": sums["codes_used"] / (obj.num_codes * obj.codebook_groups),
+        }
         loss = obj.mlm_weight * mlm
         if not obj.mlm_only:
             n_c = self.reduce_sum(sums["c_count"]).clamp(min=1)
             contrastive = (sums["c_loss"] + obj.diversity_weight * sums["diversity"] * sums["c_count"]) / n_c
             loss = loss + obj.contrastive_weight * contrastive
-            logged.update({f"{stage}/contrastive": self.reduce_sum(sums["c_loss"]) / n_c,
-                           f"{stage}/acc_contrastive": self.reduce_sum(sums["c_correct"]) / n_c})
+            logged.update(
+                {
+                    f"{stage}/contrastive": self.reduce_sum(sums["c_loss"]) / n_c,
+                    f"{stage}/acc_contrastive": self.reduce_sum(sums["c_correct"]) / n_c,
+                }
+            )
         logged[f"{stage}/loss"] = loss.detach() if world == 1 else self.reduce_sum(loss) / world
         return loss * world, logged
 
@@ -241,8 +276,13 @@ class W2vBertPretrainTask(TrainingTask):
         self.log_dict(logged, rank_zero_only=True)
         for key in ("loss", "acc_contrastive", "acc_mlm", "code_perplexity"):
             if f"train/{key}" in logged:
-                self.log(key.replace("acc_contrastive", "acc_c"), logged[f"train/{key}"], prog_bar=True,
-                         logger=False, rank_zero_only=True)
+                self.log(
+                    key.replace("acc_contrastive", "acc_c"),
+                    logged[f"train/{key}"],
+                    prog_bar=True,
+                    logger=False,
+                    rank_zero_only=True,
+                )
         self.monitor.update(self.global_step, float(sums["code_perplexity"]))
         self.count_batch()
         return loss
@@ -283,21 +323,31 @@ def parameter_summary(task: W2vBertPretrainTask) -> Dict[str, int]:
     enc = parameter_count(task.encoder)
     per_layer = parameter_count(task.encoder.encoder.layers[0])
     n_c = task.contrastive_layers
-    return {"encoder": enc, "contrastive_module_blocks": n_c, "mlm_module_blocks": task.encoder.num_layers - n_c,
-            "params_per_block": per_layer, "pretraining_heads": heads, "total": enc + heads}
+    return {
+        "encoder": enc,
+        "contrastive_module_blocks": n_c,
+        "mlm_module_blocks": task.encoder.num_layers - n_c,
+        "params_per_block": per_layer,
+        "pretraining_heads": heads,
+        "total": enc + heads,
+    }
 
 
 def timing_step(cfg: W2vBertPretrainConfig):
     """``(step, device)``: one update on a synthetic micro-batch of the configured size, for
     ``--dry-run --time-steps`` (the loss is the task's terms summed: the same graph, unweighted)."""
     from ..utils.device import resolve_device
+
     device = resolve_device(cfg.trainer.accelerator)
     task = W2vBertPretrainTask({**asdict(cfg), "init_from": None}).to(device).train()
     utt = cfg.data.crop_seconds or 15.0
     count = max(1, int(cfg.data.batch_seconds // utt))
     n = int(utt * SAMPLE_RATE)
-    batch = {"wavs": torch.randn(count, n, generator=torch.Generator().manual_seed(0)).to(device) * 0.1,
-             "lengths": torch.full((count,), n, device=device), "seeds": torch.arange(count)}
+    batch = {
+        "wavs": torch.randn(count, n, generator=torch.Generator().manual_seed(0)).to(device) * 0.1,
+        "lengths": torch.full((count,), n, device=device),
+        "seeds": torch.arange(count),
+    }
     opt = torch.optim.AdamW(task.parameters(), lr=1e-6)
 
     def step():
@@ -308,6 +358,7 @@ def timing_step(cfg: W2vBertPretrainConfig):
             loss = loss + sums["c_loss"] / sums["c_count"].clamp(min=1)
         loss.backward()
         opt.step()
+
     return step, str(device)
 
 
@@ -321,17 +372,29 @@ def pretrain_w2v_bert(cfg: W2vBertPretrainConfig, callbacks=()) -> Dict[str, Any
     dm.setup()
     task = W2vBertPretrainTask(asdict(cfg))
     sizes = parameter_summary(task)
-    log.info("w2v-BERT %s: %.2fM encoder parameters (%d contrastive + %d MLM blocks), %.2fM in pretraining heads",
-             cfg.model, sizes["encoder"] / 1e6, sizes["contrastive_module_blocks"], sizes["mlm_module_blocks"],
-             sizes["pretraining_heads"] / 1e6)
+    log.info(
+        "w2v-BERT %s: %.2fM encoder parameters (%d contrastive + %d MLM blocks), %.2fM in pretraining heads",
+        cfg.model,
+        sizes["encoder"] / 1e6,
+        sizes["contrastive_module_blocks"],
+        sizes["mlm_module_blocks"],
+        sizes["pretraining_heads"] / 1e6,
+    )
 
     def export(trainer, summary):
-        meta = {"objective": "w2v_bert", "steps": trainer.global_step,
-                "contrastive_layers": task.contrastive_layers, "num_codes": cfg.objective.num_codes,
-                "codebook_groups": cfg.objective.codebook_groups}
+        meta = {
+            "objective": "w2v_bert",
+            "steps": trainer.global_step,
+            "contrastive_layers": task.contrastive_layers,
+            "num_codes": cfg.objective.num_codes,
+            "codebook_groups": cfg.objective.codebook_groups,
+        }
         heads = {f"{name}.{k}": v for name, m in task.heads().items() for k, v in m.cpu().state_dict().items()}
-        spec = {"kind": "w2v_bert", "contrastive_layers": task.contrastive_layers,
-                **{k: getattr(cfg.objective, k) for k in ("num_codes", "codebook_groups", "code_dim", "final_dim")}}
+        spec = {
+            "kind": "w2v_bert",
+            "contrastive_layers": task.contrastive_layers,
+            **{k: getattr(cfg.objective, k) for k in ("num_codes", "codebook_groups", "code_dim", "final_dim")},
+        }
         folder = save_model(task.encoder.cpu(), out / "final", metadata=meta, heads=(spec, heads))
         summary["parameters"] = sizes
         summary["final_temperature"] = round(task.quantizer.temperature, 4)

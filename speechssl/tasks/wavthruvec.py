@@ -5,6 +5,7 @@ vec2mel + Griffin-Lim), with the speaker embedding of a reference recording. ``v
 upstream features -> the vocoder with the target reference's embedding. Both take the upstream the vocoder
 was trained on from its export.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,10 @@ class WavThruVec:
         if self.acoustic is not None:
             self.acoustic.to(self.device)
         if self.aspec and (self.aspec["layer"] != self.vspec["layer"]):
-            raise InputError(f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
-                             f"{self.vspec['layer']}: train them on the same upstream layer")
+            raise InputError(
+                f"text2vec predicts layer {self.aspec['layer']} but the vocoder takes layer "
+                f"{self.vspec['layer']}: train them on the same upstream layer"
+            )
         self.upstream = load_upstream(self.vspec["upstream"]).eval().to(self.device)
 
     @torch.no_grad()
@@ -72,10 +75,14 @@ class WavThruVec:
             raise InputError(f"nothing to say: espeak-ng gave no phones for {text!r}")
         ids = torch.tensor([phone_ids(phones, "text")], device=self.device)
         _, spk, spk_acoustic = self.layers(speaker_ref, self.vspec, self.aspec)
-        kw = {"speaker": spk_acoustic[None]} if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers \
+        kw = (
+            {"speaker": spk_acoustic[None]}
+            if self.acoustic.cfg.speaker_dim and not self.acoustic.cfg.num_speakers
             else {}
-        feats, _ = self.acoustic.synthesize(ids, torch.tensor([ids.shape[1]], device=self.device),
-                                            length_scale=length_scale, **kw)
+        )
+        feats, _ = self.acoustic.synthesize(
+            ids, torch.tensor([ids.shape[1]], device=self.device), length_scale=length_scale, **kw
+        )
         return self.vocode(feats[0], spk), phones, feats[0]
 
     @torch.no_grad()

@@ -1,4 +1,5 @@
 """Lightning plumbing: atomic checkpoint writes, audio throughput, a training-time budget."""
+
 import logging
 import math
 import signal
@@ -62,10 +63,14 @@ class StepTimeLimit(L.Callback):
             trainer.should_stop = True
             self.cut_at_step = trainer.global_step
             if trainer.max_steps and trainer.global_step < trainer.max_steps:
-                log.warning("WALL-CLOCK GUARD: training stopped after %.1f min at step %d of max_steps %d; "
-                            "this run is cut short by the machine's speed, not by its step budget "
-                            "(raise trainer.max_time_minutes to reproduce the budget)",
-                            self.limit / 60, trainer.global_step, trainer.max_steps)
+                log.warning(
+                    "WALL-CLOCK GUARD: training stopped after %.1f min at step %d of max_steps %d; "
+                    "this run is cut short by the machine's speed, not by its step budget "
+                    "(raise trainer.max_time_minutes to reproduce the budget)",
+                    self.limit / 60,
+                    trainer.global_step,
+                    trainer.max_steps,
+                )
 
 
 class StopOnSignal(L.Callback):
@@ -110,11 +115,14 @@ class StopOnNonFinite(L.Callback):
         value = float(loss.detach())
         if not math.isfinite(value):
             from ..errors import InputError
+
             lr = ", ".join(f"{g['lr']:.3g}" for g in trainer.optimizers[0].param_groups) if trainer.optimizers else "?"
-            raise InputError(f"{trainer.default_root_dir}: training loss is {value} at step {trainer.global_step} "
-                             f"(learning rate now {lr}): likely a learning rate too high for this batch, fp16 "
-                             f"overflow (try precision=bf16-mixed or 32-true), or a target the input cannot fit; "
-                             f"nothing was exported")
+            raise InputError(
+                f"{trainer.default_root_dir}: training loss is {value} at step {trainer.global_step} "
+                f"(learning rate now {lr}): likely a learning rate too high for this batch, fp16 "
+                f"overflow (try precision=bf16-mixed or 32-true), or a target the input cannot fit; "
+                f"nothing was exported"
+            )
 
 
 class StepProgressBar(L.pytorch.callbacks.ProgressBar):
@@ -135,8 +143,15 @@ class StepProgressBar(L.pytorch.callbacks.ProgressBar):
         if not (self._enabled and trainer.is_global_zero):
             return
         from tqdm import tqdm
-        self._bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc="steps", unit="step",
-                         dynamic_ncols=True, smoothing=0.05)
+
+        self._bar = tqdm(
+            total=trainer.max_steps,
+            initial=trainer.global_step,
+            desc="steps",
+            unit="step",
+            dynamic_ncols=True,
+            smoothing=0.05,
+        )
         self._last = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

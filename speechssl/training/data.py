@@ -1,4 +1,5 @@
 """A data module over in-memory train / valid datasets (TTS, ASD): shuffled, seeded training batches."""
+
 import lightning as L
 import torch
 
@@ -13,9 +14,15 @@ class SplitsDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         d = self.data_cfg
-        return torch.utils.data.DataLoader(self.train, d.batch_size, shuffle=True, drop_last=True,
-                                           generator=torch.Generator().manual_seed(d.seed), collate_fn=self.collate,
-                                           num_workers=d.num_workers)
+        return torch.utils.data.DataLoader(
+            self.train,
+            d.batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(d.seed),
+            collate_fn=self.collate,
+            num_workers=d.num_workers,
+        )
 
     def val_dataloader(self):
         if self.valid is None:

@@ -6,6 +6,7 @@ activations a waveform CNN + Transformer keeps for the backward pass at the conf
 output, normalisation and GELU; per Transformer layer about 12 copies of the hidden state, 2 of the FFN's and the
 attention probabilities with their dropout mask). It is the size to plan a device by; ``--time-steps`` measures.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,7 @@ from typing import Any, Callable, Dict, Optional
 from ..constants import SAMPLE_RATE
 
 BYTES_PER_STATE = 16  # float32 weight + gradient + AdamW's two moments
-GiB = 1024 ** 3
+GiB = 1024**3
 
 
 def activation_bytes(encoder_cfg, seconds: float, utterance_seconds: float, precision: str) -> float:
@@ -29,13 +30,13 @@ def activation_bytes(encoder_cfg, seconds: float, utterance_seconds: float, prec
     if getattr(encoder_cfg, "frontend", "cnn") in ("cnn", "waveform") or conv:
         for channels, _kernel, step in conv:
             stride *= step
-            floats += 3 * samples / stride * channels           # conv output, its norm, its GELU
+            floats += 3 * samples / stride * channels  # conv output, its norm, its GELU
     frame_rate = SAMPLE_RATE / stride if stride > 1 else 25.0  # fbank frontends: 40 ms frames after subsampling
     frames = seconds * frame_rate
     per_utt = max(1.0, utterance_seconds * frame_rate)
     utterances = max(1.0, seconds / max(utterance_seconds, 1e-6))
     hidden, ffn = encoder_cfg.hidden_size, encoder_cfg.ffn_dim
-    per_layer = frames * (12 * hidden + 2 * ffn) + 2 * utterances * encoder_cfg.num_heads * per_utt ** 2
+    per_layer = frames * (12 * hidden + 2 * ffn) + 2 * utterances * encoder_cfg.num_heads * per_utt**2
     floats += encoder_cfg.num_layers * per_layer
     return floats * width
 
@@ -67,21 +68,25 @@ def run_plan(cfg, parameters: int, batch: Optional[Dict[str, Any]]) -> Dict[str,
         states = parameters * BYTES_PER_STATE
         acts = activation_bytes(encoder_cfg, seconds, utt, precision)
         plan["memory_estimate_per_device"] = {
-            "weights_grads_adam_gib": round(states / GiB, 2), "activations_gib": round(acts / GiB, 2),
-            "total_gib": round((states + acts) / GiB, 2), "precision": precision,
+            "weights_grads_adam_gib": round(states / GiB, 2),
+            "activations_gib": round(acts / GiB, 2),
+            "total_gib": round((states + acts) / GiB, 2),
+            "precision": precision,
             "micro_batch": f"{seconds:g} s of audio in utterances of <= {utt:g} s",
-            "note": "an estimate (docs/pretraining.md); --time-steps N measures"}
+            "note": "an estimate (docs/pretraining.md); --time-steps N measures",
+        }
     return plan
 
 
 def peak_rss_gib() -> float:
     """This process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (GiB if sys.platform == "darwin" else 1024 ** 2)
+    return peak / (GiB if sys.platform == "darwin" else 1024**2)
 
 
-def measure_updates(step: Callable[[], None], steps: int, device: str = "cpu",
-                    rss_before_gib: float = 0.0) -> Dict[str, Any]:
+def measure_updates(
+    step: Callable[[], None], steps: int, device: str = "cpu", rss_before_gib: float = 0.0
+) -> Dict[str, Any]:
     """Run ``step`` (one forward + backward + optimizer update on a synthetic batch) ``steps + 1`` times; the
     first is a warm-up. Returns the mean seconds of the rest and the peak memory (CUDA: allocated; CPU: the
     process's peak RSS, and its rise over ``rss_before_gib``, the peak before the model was built)."""
@@ -100,9 +105,13 @@ def measure_updates(step: Callable[[], None], steps: int, device: str = "cpu",
     else:
         peak = peak_rss_gib()
     per_update = (time.perf_counter() - t0) / max(steps, 1)
-    out = {"seconds_per_micro_batch": round(per_update, 3), "measured_steps": steps, "device": device,
-           "peak_memory_gib": round(peak, 2),
-           "peak_memory_is": "CUDA allocated" if device.startswith("cuda") else "process RSS (libraries included)"}
+    out = {
+        "seconds_per_micro_batch": round(per_update, 3),
+        "measured_steps": steps,
+        "device": device,
+        "peak_memory_gib": round(peak, 2),
+        "peak_memory_is": "CUDA allocated" if device.startswith("cuda") else "process RSS (libraries included)",
+    }
     if not device.startswith("cuda"):
         out["model_and_step_gib"] = round(peak - rss_before_gib, 2)
     return out

@@ -1,5 +1,6 @@
 """Exported folders of models that are not upstreams (vocoders, acoustic models, ASD):
 ``<kind>.yaml`` (what to rebuild it from) + ``model.safetensors``."""
+
 from pathlib import Path
 from typing import Callable
 

@@ -4,6 +4,7 @@ Every task that trains (pretraining, distillation, CTC fine-tuning, the TTS mode
 :func:`fit_and_export`, so devices, nodes, strategy, precision, budgets, checkpoints and logs behave
 the same everywhere and come from the config's ``trainer`` section.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,6 +40,7 @@ def as_config(schema, cfg):
         return cfg
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
 
+
 log = logging.getLogger(__name__)
 
 
@@ -48,11 +50,23 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     out = Path(cfg.out_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-                                 every_n_train_steps=cfg.checkpoint_every_steps, save_last=True,
-                                 save_top_k=cfg.keep_checkpoints, monitor="step", mode="max"),
-                 LearningRateMonitor(logging_interval="step"), Throughput(), StopOnSignal(_under_slurm()), StopOnNonFinite(),
-                 *extra_callbacks]
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=out / "checkpoints",
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=cfg.checkpoint_every_steps,
+            save_last=True,
+            save_top_k=cfg.keep_checkpoints,
+            monitor="step",
+            mode="max",
+        ),
+        LearningRateMonitor(logging_interval="step"),
+        Throughput(),
+        StopOnSignal(_under_slurm()),
+        StopOnNonFinite(),
+        *extra_callbacks,
+    ]
     if cfg.max_time_minutes:
         callbacks.append(StepTimeLimit(cfg.max_time_minutes))
     if cfg.progress_bar:
@@ -71,14 +85,28 @@ def build_trainer(cfg: TrainerConfig, optim: OptimConfig, extra_callbacks: Seque
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     # manual-optimization tasks (the GAN) are checkpointed after their steps, which is what we want
     warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
-    return L.Trainer(default_root_dir=out, max_steps=cfg.max_steps, max_epochs=-1, accelerator=cfg.accelerator,
-                     devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision,
-                     log_every_n_steps=cfg.log_every_steps, val_check_interval=cfg.val_every_steps,
-                     check_val_every_n_epoch=None if cfg.val_every_steps else 1,
-                     accumulate_grad_batches=optim.accumulate, gradient_clip_val=optim.grad_clip or None,
-                     callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO(), *_cluster_plugins(cfg)],
-                     enable_progress_bar=cfg.progress_bar, use_distributed_sampler=False,
-                     num_sanity_val_steps=0, enable_model_summary=False)
+    return L.Trainer(
+        default_root_dir=out,
+        max_steps=cfg.max_steps,
+        max_epochs=-1,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=strategy,
+        precision=precision,
+        log_every_n_steps=cfg.log_every_steps,
+        val_check_interval=cfg.val_every_steps,
+        check_val_every_n_epoch=None if cfg.val_every_steps else 1,
+        accumulate_grad_batches=optim.accumulate,
+        gradient_clip_val=optim.grad_clip or None,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO(), *_cluster_plugins(cfg)],
+        enable_progress_bar=cfg.progress_bar,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
 
 
 def quiet_lightning() -> None:
@@ -110,10 +138,12 @@ def accumulation_for(global_seconds: float, batch_seconds: float, world_size: in
     k = max(1, round(ratio))
     if abs(k - ratio) > 1e-6 * ratio:
         exact = global_seconds / (world_size * k)
-        raise ConfigError(f"optim.global_batch_seconds={global_seconds:g} is not reachable with {world_size} "
-                          f"device(s) x data.batch_seconds={batch_seconds:g}: {ratio:.3f} micro-batches per update. "
-                          f"Keep the paper's batch with data.batch_seconds={exact:g} (accumulate {k}), or set "
-                          f"optim.global_batch_seconds=null to train with another batch (and schedule).")
+        raise ConfigError(
+            f"optim.global_batch_seconds={global_seconds:g} is not reachable with {world_size} "
+            f"device(s) x data.batch_seconds={batch_seconds:g}: {ratio:.3f} micro-batches per update. "
+            f"Keep the paper's batch with data.batch_seconds={exact:g} (accumulate {k}), or set "
+            f"optim.global_batch_seconds=null to train with another batch (and schedule)."
+        )
     return k
 
 
@@ -123,36 +153,54 @@ def keep_global_batch(trainer: L.Trainer, optim: OptimConfig, batch_seconds: Opt
     if not target or not batch_seconds:
         return
     if optim.accumulate != 1:
-        raise ConfigError(f"optim.accumulate={optim.accumulate} and optim.global_batch_seconds={target:g} both set: "
-                          f"the second derives the first; drop one")
+        raise ConfigError(
+            f"optim.accumulate={optim.accumulate} and optim.global_batch_seconds={target:g} both set: "
+            f"the second derives the first; drop one"
+        )
     k = accumulation_for(target, batch_seconds, trainer.world_size)
     trainer.accumulate_grad_batches = k
-    log.info("global batch %.6g s per update = %d device(s) x %.6g s x accumulate %d (optim.global_batch_seconds)",
-             target, trainer.world_size, batch_seconds, k)
+    log.info(
+        "global batch %.6g s per update = %d device(s) x %.6g s x accumulate %d (optim.global_batch_seconds)",
+        target,
+        trainer.world_size,
+        batch_seconds,
+        k,
+    )
 
 
 def _under_slurm() -> bool:
     from lightning.pytorch.plugins.environments import SLURMEnvironment
+
     return SLURMEnvironment.detect()
 
 
 def _cluster_plugins(cfg: TrainerConfig) -> List[Any]:
     """SLURM's environment with our requeue settings when running under SLURM (not in an interactive shell)."""
     from lightning.pytorch.plugins.environments import SLURMEnvironment
+
     if not SLURMEnvironment.detect():
         return []
     try:
         sig = getattr(signal, cfg.requeue_signal)
     except AttributeError:
-        raise ConfigError(f"trainer.requeue_signal={cfg.requeue_signal!r}: not a signal name (SIGUSR1, SIGUSR2, "
-                          f"SIGTERM ...)") from None
+        raise ConfigError(
+            f"trainer.requeue_signal={cfg.requeue_signal!r}: not a signal name (SIGUSR1, SIGUSR2, SIGTERM ...)"
+        ) from None
     return [SLURMEnvironment(auto_requeue=cfg.auto_requeue, requeue_signal=sig)]
 
 
-def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, export: Export, *,
-                   optim: Optional[OptimConfig] = None, steps_per_batch: int = 1, callbacks: Sequence[L.Callback] = (),
-                   init_export: Optional[Callable[[], Any]] = None,
-                   extra_summary: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def fit_and_export(
+    cfg,
+    task: L.LightningModule,
+    dm: L.LightningDataModule,
+    export: Export,
+    *,
+    optim: Optional[OptimConfig] = None,
+    steps_per_batch: int = 1,
+    callbacks: Sequence[L.Callback] = (),
+    init_export: Optional[Callable[[], Any]] = None,
+    extra_summary: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     """Fit ``task`` (resuming from ``out_dir/checkpoints/last.ckpt``), checkpoint the final state, export on rank 0.
 
     Args:
@@ -174,8 +222,9 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     if ckpt:
         check_resume_compatible(task, ckpt)  # refused before config.yaml, which describes the run, is touched
     write_text(out / "config.yaml", to_yaml(cfg))
-    counted = dataclasses.replace(t, max_steps=steps_per_batch * t.max_steps,
-                                  checkpoint_every_steps=steps_per_batch * t.checkpoint_every_steps)
+    counted = dataclasses.replace(
+        t, max_steps=steps_per_batch * t.max_steps, checkpoint_every_steps=steps_per_batch * t.checkpoint_every_steps
+    )
     trainer = build_trainer(counted, optim or cfg.optim, callbacks)
     keep_global_batch(trainer, optim or cfg.optim, getattr(getattr(cfg, "data", None), "batch_seconds", None))
     if init_export is not None and not ckpt and trainer.is_global_zero:
@@ -190,18 +239,28 @@ def fit_and_export(cfg, task: L.LightningModule, dm: L.LightningDataModule, expo
     stopper = next((c for c in trainer.callbacks if isinstance(c, StopOnSignal)), None)
     if stopper is not None and stopper.received is not None:
         name = signal.Signals(stopper.received).name
-        raise Interrupted(f"{out}: stopped by {name} at step {trainer.global_step // steps_per_batch} of "
-                          f"{t.max_steps}; checkpoint {out / 'checkpoints' / 'last.ckpt'} written, no export. "
-                          f"Run the same command again to resume.", stopper.received)
-    summary = {"steps": trainer.global_step // steps_per_batch, "epochs": trainer.current_epoch,
-               "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
-               "wall_seconds_this_run": round(time.time() - t0, 1), "precision": str(trainer.precision),
-               **(extra_summary or {}),
-               "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()}}
+        raise Interrupted(
+            f"{out}: stopped by {name} at step {trainer.global_step // steps_per_batch} of "
+            f"{t.max_steps}; checkpoint {out / 'checkpoints' / 'last.ckpt'} written, no export. "
+            f"Run the same command again to resume.",
+            stopper.received,
+        )
+    summary = {
+        "steps": trainer.global_step // steps_per_batch,
+        "epochs": trainer.current_epoch,
+        "trained_seconds": round(getattr(task, "trained_seconds", 0.0), 1),
+        "wall_seconds_this_run": round(time.time() - t0, 1),
+        "precision": str(trainer.precision),
+        **(extra_summary or {}),
+        "metrics": {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()},
+    }
     guard = next((c for c in trainer.callbacks if isinstance(c, StepTimeLimit)), None)
     if guard is not None and guard.cut_at_step is not None and summary["steps"] < t.max_steps:
-        summary["cut_by_wall_clock_guard"] = {"at_step": summary["steps"], "max_steps": t.max_steps,
-                                              "max_time_minutes": t.max_time_minutes}
+        summary["cut_by_wall_clock_guard"] = {
+            "at_step": summary["steps"],
+            "max_steps": t.max_steps,
+            "max_time_minutes": t.max_time_minutes,
+        }
     gather_full_weights(trainer, task)  # every rank: a sharding strategy gathers the weights onto rank 0
     if trainer.is_global_zero:
         summary["export"] = str(export(trainer, summary))
@@ -226,8 +285,10 @@ def gather_full_weights(trainer: L.Trainer, task: L.LightningModule) -> None:
     if not trainer.is_global_zero:
         return
     if not task.hparams:
-        raise RuntimeError(f"{type(task).__name__} keeps no hyperparameters (save_hyperparameters), so it cannot be "
-                           f"rebuilt unsharded for export under {type(strategy).__name__}")
+        raise RuntimeError(
+            f"{type(task).__name__} keeps no hyperparameters (save_hyperparameters), so it cannot be "
+            f"rebuilt unsharded for export under {type(strategy).__name__}"
+        )
     fresh = type(task)(**task.hparams)
     fresh.load_state_dict(state)
     for name, child in fresh.named_children():
@@ -248,8 +309,11 @@ def last_checkpoint(out_dir) -> Optional[str]:
     for newest in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True) + periodic:
         if _intact(newest):
             if found and newest not in found:
-                log.warning("%s is truncated or unreadable; resuming from %s, the newest intact checkpoint",
-                            ", ".join(str(p) for p in found), newest)
+                log.warning(
+                    "%s is truncated or unreadable; resuming from %s, the newest intact checkpoint",
+                    ", ".join(str(p) for p in found),
+                    newest,
+                )
             return str(newest)
         log.warning("%s: truncated or unreadable checkpoint, skipped", newest)
     return None
@@ -258,6 +322,7 @@ def last_checkpoint(out_dir) -> Optional[str]:
 def _intact(path: Path) -> bool:
     """Whether a checkpoint file is a whole zip archive (torch.save's format) whose entries all read back."""
     import zipfile
+
     try:
         with zipfile.ZipFile(path) as z:
             return z.testzip() is None
@@ -272,15 +337,24 @@ def check_resume_compatible(task: L.LightningModule, ckpt: str) -> None:
     ours = task.state_dict()
     missing = [k for k in ours if k not in state]
     unexpected = [k for k in state if k not in ours]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)}, this config {tuple(v.shape)}" for k, v in ours.items()
-              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)}, this config {tuple(v.shape)}"
+        for k, v in ours.items()
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if not (missing or unexpected or shapes):
         return
-    parts = (shapes[:3] + [f"not in the checkpoint: {', '.join(missing[:3])}"] * bool(missing)
-             + [f"only in the checkpoint: {', '.join(unexpected[:3])}"] * bool(unexpected))
-    raise ConfigError(f"{ckpt}: this run's config does not fit the checkpoint it would resume ("
-                      + "; ".join(parts) + "). Use the config the run started with (its config.yaml), or another "
-                      "trainer.out_dir for a new run.")
+    parts = (
+        shapes[:3]
+        + [f"not in the checkpoint: {', '.join(missing[:3])}"] * bool(missing)
+        + [f"only in the checkpoint: {', '.join(unexpected[:3])}"] * bool(unexpected)
+    )
+    raise ConfigError(
+        f"{ckpt}: this run's config does not fit the checkpoint it would resume ("
+        + "; ".join(parts)
+        + "). Use the config the run started with (its config.yaml), or another "
+        "trainer.out_dir for a new run."
+    )
 
 
 def read_metrics(out_dir) -> List[Dict[str, float]]:

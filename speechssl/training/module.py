@@ -1,4 +1,5 @@
 """The base of every LightningModule here, and the one-optimizer step mixin."""
+
 import lightning as L
 import torch
 

@@ -1,4 +1,5 @@
 """AdamW with a per-step schedule, and parameter groups without weight decay."""
+
 from typing import Dict, List
 
 import torch
@@ -20,8 +21,11 @@ def warmup_polynomial(step: int, warmup: int, total: int, power: float, end_rati
 def build_optimizer(params, cfg: OptimConfig, scheduler_fn=None):
     """AdamW (decoupled weight decay, as fairseq's adam) with a per-step schedule."""
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
-    fn = scheduler_fn or (lambda s: warmup_polynomial(s, cfg.warmup_steps, cfg.total_steps, cfg.power,
-                                                      cfg.end_lr / cfg.lr if cfg.lr else 0.0))
+    fn = scheduler_fn or (
+        lambda s: warmup_polynomial(
+            s, cfg.warmup_steps, cfg.total_steps, cfg.power, cfg.end_lr / cfg.lr if cfg.lr else 0.0
+        )
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 

@@ -4,6 +4,7 @@ The temporary name carries the process id, so parallel ranks writing the same fi
 a merged scp) never rename one another's temporary from under them. ``os.replace`` is atomic on
 one file system, which the temporary shares with its target (same folder).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Devices from what a user writes: ``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ extraction peaked at 2.6 GB on a 4x corpus against 0.7 GB with the threshold fix
 docs/benchmarks.md). Fixing the threshold makes every allocation above it a mapping of its own, returned on
 ``free``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -52,8 +53,10 @@ def check_fits(num_bytes: float, what: str, hint: str = "") -> None:
     """Refuse, before allocating, something larger than the memory this machine has available."""
     free = available_bytes()
     if free is not None and num_bytes > free:
-        raise InputError(f"{what} needs {num_bytes / 2**30:.1f} GiB, and this machine has {free / 2**30:.1f} GiB "
-                         "available" + (f": {hint}" if hint else ""))
+        raise InputError(
+            f"{what} needs {num_bytes / 2**30:.1f} GiB, and this machine has {free / 2**30:.1f} GiB "
+            "available" + (f": {hint}" if hint else "")
+        )
 
 
 __all__ = ["available_bytes", "check_fits", "release_large_allocations"]

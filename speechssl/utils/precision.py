@@ -8,6 +8,7 @@
 The choice is cached in the environment (``SPEECHSSL_AUTO_PRECISION``) so processes started from this one
 (DDP workers) use the same answer instead of probing again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,7 @@ def probe_cpu_bf16_speedup(width: int = 768, tokens: int = 512, repeats: int = 7
     return best_time(step, repeats, warmup=2) / max(best_time(step_bf16, repeats, warmup=2), 1e-9)
 
 
-def resolve_precision(setting: str, accelerator: str = "auto",
-                      probe: Optional[Callable[[], float]] = None) -> str:
+def resolve_precision(setting: str, accelerator: str = "auto", probe: Optional[Callable[[], float]] = None) -> str:
     """``setting`` unless it is ``auto``; then the machine's choice (see the module doc), logged once."""
     if setting != "auto":
         return setting

@@ -7,6 +7,7 @@ call that parses the file, so whatever it raises is about the file: it becomes a
 :class:`UnreadableFileError` (exit 2, one line). Programming errors (``TypeError``, ``AttributeError``,
 ``NameError``, ``AssertionError``, ``ImportError``) and ``MemoryError`` pass through with their tracebacks.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,6 +50,7 @@ def reading(path: PathLike, what: str) -> Iterator[None]:
 def load_yaml(path: PathLike):
     """A YAML file as an OmegaConf node."""
     from omegaconf import OmegaConf
+
     with reading(path, "YAML file"):
         return OmegaConf.load(path)
 
@@ -56,6 +58,7 @@ def load_yaml(path: PathLike):
 def load_yaml_dict(path: PathLike) -> Dict:
     """A YAML mapping as plain Python containers."""
     from omegaconf import OmegaConf
+
     node = load_yaml(path)
     with reading(path, "YAML file"):
         data = OmegaConf.to_container(node)
@@ -67,6 +70,7 @@ def load_yaml_dict(path: PathLike) -> Dict:
 def load_safetensors(path: PathLike, device: str = "cpu") -> Dict:
     """Every tensor of a ``.safetensors`` file."""
     from safetensors.torch import load_file
+
     with reading(path, "safetensors file"):
         return load_file(str(path), device=device)
 
@@ -74,6 +78,7 @@ def load_safetensors(path: PathLike, device: str = "cpu") -> Dict:
 def load_checkpoint(path: PathLike, *, weights_only: bool = True, mmap: bool = False):
     """A ``torch.save`` file (a Lightning checkpoint, a fairseq ``.pt``) on the CPU."""
     import torch
+
     with reading(path, "PyTorch checkpoint"):
         return torch.load(Path(path), map_location="cpu", weights_only=weights_only, mmap=mmap)
 

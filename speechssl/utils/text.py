@@ -1,4 +1,5 @@
 """Reading text files so that a bad byte is reported as ``file:line``, never as a bare UnicodeDecodeError."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ def read_text_lines(path: Union[str, os.PathLike], encoding: str = "utf-8") -> L
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise InputError(f"{path}:{line}: byte {data[e.start:e.start + 1]!r} at column {column} is not "
-                         f"{encoding} text ({e.reason})") from None
+        raise InputError(
+            f"{path}:{line}: byte {data[e.start : e.start + 1]!r} at column {column} is not "
+            f"{encoding} text ({e.reason})"
+        ) from None
     lines = text.split("\n")  # not splitlines(): form feeds or U+2028 inside a transcript are no line ends
     if lines and lines[-1] == "":
         lines.pop()

@@ -1,4 +1,5 @@
 """Wall time of a call, as the benchmarks and the precision probe measure it, and the CPU it ran on."""
+
 import platform
 import time
 from typing import Callable

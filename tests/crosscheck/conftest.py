@@ -1,14 +1,18 @@
 """The cross-check against the reference code (fairseq, torchaudio, s3prl): run with `make crosscheck`,
 from the reference venv that `make refs` builds (tools/refs/). Each test skips, naming what is absent,
 anywhere else (the default suite included)."""
+
 import pytest
 import torch
 
 
 def reference(module: str):
     """Import a reference package or skip, saying how to get it."""
-    return pytest.importorskip(module, reason=f"{module} is a reference of the cross-check: build the reference "
-                                              f"venv with `make refs` and run `make crosscheck`")
+    return pytest.importorskip(
+        module,
+        reason=f"{module} is a reference of the cross-check: build the reference "
+        f"venv with `make refs` and run `make crosscheck`",
+    )
 
 
 @pytest.fixture(autouse=True)

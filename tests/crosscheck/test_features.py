@@ -5,6 +5,7 @@ torchaudio computes in float32 like Kaldi; the bounds are those of the kaldi-nat
 (tests/test_features.py): 1e-3 where the reference has precision left (fbank bins within 80 dB of the frame's
 peak, MFCC frames whose 23 mel bins lie within 60 dB), 2e-2 everywhere (measured: fbank 7.3e-4 near the peak,
 1.0e-2 in bins over 80 dB down, where both float32 FFTs are rounding noise; MFCC 4.3e-4 and 2.6e-3)."""
+
 import numpy as np
 import soundfile as sf
 import torch

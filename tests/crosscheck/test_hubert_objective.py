@@ -1,5 +1,6 @@
 """HuBERT's masked prediction against fairseq's HubertModel + HubertCriterion and torchaudio's
 HuBERTPretrainModel: the same weights, audio, labels and masks give the same loss, parts and gradients."""
+
 from pathlib import Path
 
 import pytest
@@ -7,11 +8,27 @@ import torch
 
 from .conftest import assert_grad_close, reference
 
-TINY = dict(conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=2,
-            encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16,
-            conv_pos_groups=4, final_dim=16, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-            dropout_input=0.0, dropout_features=0.0, encoder_layerdrop=0.0, feature_grad_mult=0.1,
-            label_rate=50.0, logit_temp=0.1, mask_prob=0.8, mask_length=10)
+TINY = dict(
+    conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+    encoder_layers=2,
+    encoder_embed_dim=64,
+    encoder_ffn_embed_dim=128,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    final_dim=16,
+    dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    dropout_input=0.0,
+    dropout_features=0.0,
+    encoder_layerdrop=0.0,
+    feature_grad_mult=0.1,
+    label_rate=50.0,
+    logit_temp=0.1,
+    mask_prob=0.8,
+    mask_length=10,
+)
 NUM_CLASSES = 12
 
 
@@ -34,8 +51,9 @@ def ours_from(fs_model, cfg):
     from speechssl.models.hubert import HubertPretrainModel
 
     state = fs_model.state_dict()
-    encoder = encoder_from_fairseq({"model": state, "cfg": {"model": {"_name": "hubert", **asdict(cfg)}}},
-                                   Path("fairseq-tiny"))
+    encoder = encoder_from_fairseq(
+        {"model": state, "cfg": {"model": {"_name": "hubert", **asdict(cfg)}}}, Path("fairseq-tiny")
+    )
     model = HubertPretrainModel.from_encoder(encoder).train()
     return model, fairseq_names(state)
 
@@ -45,8 +63,11 @@ def fairseq_names(state):
     from speechssl.interop.fairseq import RULES
     from speechssl.interop.keymap import rename_keys
 
-    heads = {"final_proj.weight": "heads.final_proj.weight", "final_proj.bias": "heads.final_proj.bias",
-             "label_embs_concat": "heads.label_embeddings"}
+    heads = {
+        "final_proj.weight": "heads.final_proj.weight",
+        "final_proj.bias": "heads.final_proj.bias",
+        "label_embs_concat": "heads.label_embeddings",
+    }
     outside = ("quantizer.", "project_q.", "target_glu.")  # wav2vec 2.0's heads: mapped where they are used
     renamed, unmatched = rename_keys({k: k for k in state if k not in heads and not k.startswith(outside)}, RULES)
     assert not unmatched, unmatched
@@ -64,6 +85,7 @@ def batch(B=2, seconds=1.0, seed=0):
 
 def mask_for(B, T, seed=1):
     from speechssl.nn.masking import span_mask
+
     return span_mask(torch.full((B,), T), T, 0.8, 10, min_masks=2, generator=torch.Generator().manual_seed(seed))
 
 
@@ -76,8 +98,12 @@ def our_loss(model, wavs, labels, mask, pred_masked_weight, pred_nomask_weight, 
     feats = GradMultiply.apply(feats, 0.1)
     valid = lengths_to_mask(frames, feats.shape[1])
     sums = hubert_sums(model, feats, frames, valid, mask, [labels], [50.0], 50.0, 0.1)
-    return hubert_loss(sums, pred_masked_weight=pred_masked_weight, pred_nomask_weight=pred_nomask_weight,
-                       feature_pen_weight=feature_pen_weight)
+    return hubert_loss(
+        sums,
+        pred_masked_weight=pred_masked_weight,
+        pred_nomask_weight=pred_nomask_weight,
+        feature_pen_weight=feature_pen_weight,
+    )
 
 
 def fairseq_loss(fs_model, wavs, labels, mask, pred_masked_weight, pred_nomask_weight, feature_pen_weight=10.0):
@@ -87,17 +113,28 @@ def fairseq_loss(fs_model, wavs, labels, mask, pred_masked_weight, pred_nomask_w
         x = x.clone()
         x[mask] = fs_model.mask_emb
         return x, mask
+
     fs_model.apply_mask = given_mask
-    crit = HubertCriterion(task=None, pred_masked_weight=pred_masked_weight, pred_nomask_weight=pred_nomask_weight,
-                           loss_weights=[feature_pen_weight])
-    sample = {"net_input": {"source": wavs, "padding_mask": torch.zeros_like(wavs, dtype=torch.bool)},
-              "target_list": [labels], "id": torch.arange(len(wavs))}
+    crit = HubertCriterion(
+        task=None,
+        pred_masked_weight=pred_masked_weight,
+        pred_nomask_weight=pred_nomask_weight,
+        loss_weights=[feature_pen_weight],
+    )
+    sample = {
+        "net_input": {"source": wavs, "padding_mask": torch.zeros_like(wavs, dtype=torch.bool)},
+        "target_list": [labels],
+        "id": torch.arange(len(wavs)),
+    }
     loss, sample_size, log = crit(fs_model, sample)
     return loss / sample_size, sample_size, log
 
 
-@pytest.mark.parametrize("weights,pre_norm", [((1.0, 0.0), False), ((1.0, 0.5), False), ((1.0, 0.0), True)],
-                         ids=["paper_masked_only", "with_unmasked", "pre_norm"])
+@pytest.mark.parametrize(
+    "weights,pre_norm",
+    [((1.0, 0.0), False), ((1.0, 0.5), False), ((1.0, 0.0), True)],
+    ids=["paper_masked_only", "with_unmasked", "pre_norm"],
+)
 def test_loss_parts_and_every_gradient_equal_fairseq(weights, pre_norm):
     fs_model, cfg = fairseq_hubert(layer_norm_first=pre_norm)
     fs_model.train()
@@ -115,8 +152,9 @@ def test_loss_parts_and_every_gradient_equal_fairseq(weights, pre_norm):
     torch.testing.assert_close(loss, fs_loss, rtol=1e-5, atol=0)
     torch.testing.assert_close(parts["loss_m"].item() * n_m, log["loss_m_0"], rtol=1e-5, atol=0)
     torch.testing.assert_close(parts["loss_u"].item() * (mask.numel() - n_m), log["loss_u_0"], rtol=1e-5, atol=0)
-    torch.testing.assert_close(parts["feature_pen"].item() * 10.0 * sample_size, log["loss_features_pen"],
-                               rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        parts["feature_pen"].item() * 10.0 * sample_size, log["loss_features_pen"], rtol=1e-5, atol=0
+    )
     assert parts["acc_m"].item() * n_m == log["correct_m_0"]
     ours = dict(model.named_parameters())
     floor = 1e-6 * max(p.grad.abs().max() for p in fs_model.parameters() if p.grad is not None)
@@ -147,6 +185,7 @@ def test_torchaudio_hubert_pretrain_model_gives_the_same_loss():
     class GivenMask(torch.nn.Module):
         def forward(self, x, padding_mask):
             return torch.where(mask[..., None], fs_model.mask_emb, x), mask
+
     logits = LogitGenerator(cfg.encoder_embed_dim, NUM_CLASSES, cfg.final_dim, False, False)
     with torch.no_grad():
         logits.final_proj.load_state_dict(fs_model.final_proj.state_dict())

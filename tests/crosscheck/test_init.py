@@ -13,9 +13,11 @@ def fairseq_base(kind):
     if kind == "hubert":
         from fairseq.models.hubert.hubert import HubertConfig, HubertModel
         from fairseq.tasks.hubert_pretraining import HubertPretrainingConfig
+
         cfg = HubertConfig(label_rate=50.0)
         return HubertModel(cfg, HubertPretrainingConfig(data="unused", labels=["km"]), [list(range(500))])
     from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+
     return Wav2Vec2Model(Wav2Vec2Config())
 
 
@@ -30,7 +32,7 @@ def test_every_parameter_starts_with_fairseqs_statistics(kind):
     torch.manual_seed(1)
     ours = dict(build_model(f"{kind}_base").named_parameters())
     state = {k: v for k, v in theirs.state_dict().items()}
-    names = {k: v[len("encoder."):] for k, v in fairseq_names(state).items() if v.startswith("encoder.")}
+    names = {k: v[len("encoder.") :] for k, v in fairseq_names(state).items() if v.startswith("encoder.")}
     compared, report = 0, []
     for fs_name, p in theirs.named_parameters():
         if fs_name not in names:

@@ -5,6 +5,7 @@ fairseq picks span starts in ``[0, L - M)`` and we in ``[0, L - M]`` (a span may
 fairseq cuts every row of a batch down to the fewest masked frames in it (``require_same_masks``) while ours are
 drawn per utterance; one utterance at a time the two are the same procedure, so the tolerances are sampling
 noise plus that one start position (see docs/crosscheck.md)."""
+
 import numpy as np
 import pytest
 import torch
@@ -23,8 +24,12 @@ def runs(row: np.ndarray):
 
 def statistics(masks: np.ndarray):
     lengths = [runs(m) for m in masks]
-    return {"share": masks.mean(), "share_std": masks.mean(1).std(),
-            "runs": np.mean([len(r) for r in lengths]), "run_len": np.mean(np.concatenate(lengths))}
+    return {
+        "share": masks.mean(),
+        "share_std": masks.mean(1).std(),
+        "runs": np.mean([len(r) for r in lengths]),
+        "run_len": np.mean(np.concatenate(lengths)),
+    }
 
 
 @pytest.mark.parametrize("mask_prob,frames", [(0.8, 50), (0.8, 250), (0.65, 250), (0.8, 750)])
@@ -35,8 +40,7 @@ def test_span_mask_statistics_match_fairseq(mask_prob, frames):
     from speechssl.nn.masking import span_mask
 
     np.random.seed(0)
-    theirs = np.concatenate([compute_mask_indices((1, frames), None, mask_prob, 10, min_masks=2)
-                             for _ in range(DRAWS)])
+    theirs = np.concatenate([compute_mask_indices((1, frames), None, mask_prob, 10, min_masks=2) for _ in range(DRAWS)])
     g = torch.Generator().manual_seed(0)
     ours = span_mask(torch.full((DRAWS,), frames), frames, mask_prob, 10, min_masks=2, generator=g).numpy()
     a, b = statistics(ours), statistics(theirs)

@@ -3,6 +3,7 @@ k-means labels, the same tiny model, schedule and batch, 300 updates each (tools
 minute per run on 2 cores). Measured over 3 seeds each (docs/crosscheck.md): the mean masked loss of the last 50
 updates 2.770 (fairseq) and 2.735 (ours) nats, seed spreads 0.051 and 0.029; masked accuracy 0.142 and 0.159,
 spreads 0.013 and 0.015. The band below is the seed spread plus that measured gap, rounded up."""
+
 import json
 import subprocess
 import sys
@@ -15,8 +16,22 @@ TOOL = Path(__file__).resolve().parents[2] / "tools" / "refs" / "train_dynamics.
 
 def test_hubert_loss_curves_agree_with_fairseq_within_the_band(testdata, tmp_path):
     reference("fairseq")
-    done = subprocess.run([sys.executable, str(TOOL), "--data", str(testdata / "librispeech"), "--work",
-                           str(tmp_path), "--seeds", "1", "--updates", "300"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(TOOL),
+            "--data",
+            str(testdata / "librispeech"),
+            "--work",
+            str(tmp_path),
+            "--seeds",
+            "1",
+            "--updates",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     fs, ours = summary["fairseq"], summary["speechssl"]

@@ -1,6 +1,7 @@
 """wav2vec 2.0's objective (the contrastive half of w2v-BERT) against fairseq's Wav2Vec2Model +
 Wav2vecCriterion: the same weights, quantizer state, masks and distractors give the same InfoNCE, diversity
 and feature penalty, and every gradient; the Gumbel quantizer alone gives fairseq's codes and targets."""
+
 from dataclasses import asdict
 from pathlib import Path
 
@@ -9,17 +10,37 @@ import torch
 
 from .conftest import assert_grad_close, reference
 
-TINY = dict(conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=2,
-            encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16,
-            conv_pos_groups=4, final_dim=16, latent_vars=8, latent_groups=2, latent_dim=0, num_negatives=5,
-            cross_sample_negatives=0, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0,
-            dropout_features=0.0, encoder_layerdrop=0.0, feature_grad_mult=1.0, logit_temp=0.1,
-            latent_temp=(2.0, 0.5, 0.999995), quantize_targets=True)
+TINY = dict(
+    conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+    encoder_layers=2,
+    encoder_embed_dim=64,
+    encoder_ffn_embed_dim=128,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    final_dim=16,
+    latent_vars=8,
+    latent_groups=2,
+    latent_dim=0,
+    num_negatives=5,
+    cross_sample_negatives=0,
+    dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    dropout_input=0.0,
+    dropout_features=0.0,
+    encoder_layerdrop=0.0,
+    feature_grad_mult=1.0,
+    logit_temp=0.1,
+    latent_temp=(2.0, 0.5, 0.999995),
+    quantize_targets=True,
+)
 
 
 def fairseq_wav2vec2():
     reference("fairseq")
     from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+
     cfg = Wav2Vec2Config(**TINY)
     return Wav2Vec2Model(cfg), cfg
 
@@ -33,8 +54,9 @@ def ours_from(fs):
 
     model, cfg = fs
     state = model.state_dict()
-    encoder = encoder_from_fairseq({"model": state, "cfg": {"model": {"_name": "wav2vec2", **asdict(cfg)}}},
-                                   Path("fairseq-tiny"), drop_heads=True)
+    encoder = encoder_from_fairseq(
+        {"model": state, "cfg": {"model": {"_name": "wav2vec2", **asdict(cfg)}}}, Path("fairseq-tiny"), drop_heads=True
+    )
     G, V = cfg.latent_groups, cfg.latent_vars
     quantizer = GumbelVectorQuantizer(32, V, G, cfg.final_dim, temperature=cfg.latent_temp)
     heads = W2vBertHeads(cfg.encoder_embed_dim, cfg.final_dim, cfg.final_dim, G * V)
@@ -44,19 +66,31 @@ def ours_from(fs):
         heads.project_q.load_state_dict(model.project_q.state_dict())
         heads.project_context.load_state_dict(model.final_proj.state_dict())
     ours = W2vBertPretrainModel(encoder, quantizer, heads, contrastive_layers=encoder.num_layers)
-    names = {"quantizer.vars": "quantizer.codevectors", "quantizer.weight_proj.weight": "quantizer.weight_proj.weight",
-             "quantizer.weight_proj.bias": "quantizer.weight_proj.bias", "project_q.weight": "heads.project_q.weight",
-             "project_q.bias": "heads.project_q.bias", "final_proj.weight": "heads.project_context.weight",
-             "final_proj.bias": "heads.project_context.bias"}
+    names = {
+        "quantizer.vars": "quantizer.codevectors",
+        "quantizer.weight_proj.weight": "quantizer.weight_proj.weight",
+        "quantizer.weight_proj.bias": "quantizer.weight_proj.bias",
+        "project_q.weight": "heads.project_q.weight",
+        "project_q.bias": "heads.project_q.bias",
+        "final_proj.weight": "heads.project_context.weight",
+        "final_proj.bias": "heads.project_context.bias",
+    }
     from .test_hubert_objective import fairseq_names
-    names.update({k: v for k, v in fairseq_names({k: None for k in state if k not in names}).items()
-                  if not k.startswith(("final_proj", "label_embs"))})
+
+    names.update(
+        {
+            k: v
+            for k, v in fairseq_names({k: None for k in state if k not in names}).items()
+            if not k.startswith(("final_proj", "label_embs"))
+        }
+    )
     return ours, names
 
 
 def equal_count_mask(B, T, spans, seed=1):
     """A span mask with the same number of masked frames in every row (fairseq views them as [B, -1, C])."""
     from speechssl.nn.masking import span_mask
+
     row = span_mask(torch.tensor([T]), T, 0.65, 10, min_masks=2, generator=torch.Generator().manual_seed(seed))
     return row.expand(B, T).clone()
 
@@ -83,14 +117,14 @@ def test_infonce_diversity_penalty_and_gradients_equal_fairseq():
     def given_negatives(y, num, padding_count=None):  # y [B, T_m, C] -> [K, B, T_m, C] from our draw
         flat = y.reshape(-1, y.shape[-1])
         return flat[negatives.t()].view(cfg.num_negatives, *y.shape), None
+
     fs_model.sample_negatives = given_negatives
     crit = Wav2vecCriterion(task=None, infonce=True, loss_weights=[0.1, 10.0], log_keys=["prob_perplexity"])
     sample = {"net_input": {"source": wavs, "mask_indices": mask}, "id": torch.arange(B)}
     fs_loss, sample_size, log = crit(fs_model, sample)
     fs_loss.backward()
 
-    mine = wav2vec2_loss_sums(ours, wavs, torch.full((B,), n), mask, negatives, temperature=0.1,
-                              diversity_weight=0.1)
+    mine = wav2vec2_loss_sums(ours, wavs, torch.full((B,), n), mask, negatives, temperature=0.1, diversity_weight=0.1)
     feats, _ = ours.encoder.frontend(wavs, torch.full((B,), n))
     pen = feats.float().pow(2).mean()
     total = mine["loss"] + 10.0 * pen * int(sample_size)
@@ -121,8 +155,9 @@ def test_gumbel_quantizer_in_training_takes_fairseqs_codes_and_targets(step):
     from speechssl.nn.quantizer import GumbelVectorQuantizer
 
     G, V, D = 2, 8, 16
-    theirs = FairseqQuantizer(dim=32, num_vars=V, temp=(2.0, 0.5, 0.999995), groups=G, combine_groups=False,
-                              vq_dim=D, time_first=True).train()
+    theirs = FairseqQuantizer(
+        dim=32, num_vars=V, temp=(2.0, 0.5, 0.999995), groups=G, combine_groups=False, vq_dim=D, time_first=True
+    ).train()
     ours = GumbelVectorQuantizer(32, V, G, D).train()
     with torch.no_grad():
         ours.codevectors.copy_(theirs.vars[0])

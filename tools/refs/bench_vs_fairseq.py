@@ -6,6 +6,7 @@ fastest of ``--repeats`` after a warm-up, float32. Run from the reference venv (
 
 Prints both losses (they must agree: same weights, same masks) and fairseq's step time over ours.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -23,8 +24,15 @@ from speechssl.utils.timing import best_time, cpu_name  # noqa: E402
 def build(size: str):
     from fairseq.models.hubert.hubert import HubertConfig, HubertModel
     from fairseq.tasks.hubert_pretraining import HubertPretrainingConfig
-    zero = dict(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0, dropout_features=0.0,
-                encoder_layerdrop=0.0)
+
+    zero = dict(
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        dropout_input=0.0,
+        dropout_features=0.0,
+        encoder_layerdrop=0.0,
+    )
     cfg = HubertConfig(**(TINY if size == "tiny" else dict(label_rate=50.0, feature_grad_mult=0.1, **zero)))
     task = HubertPretrainingConfig(data="unused", labels=["km"], label_rate=50.0)
     return HubertModel(cfg, task, [list(range(504))]), cfg
@@ -74,11 +82,17 @@ def main():
     t_ours = best_time(lambda: (ours_step(), ours_opt.step()), a.repeats)
     params = sum(p.numel() for p in model.parameters())
     print(f"CPU: {cpu_name()}, threads {a.threads}, torch {torch.__version__}")
-    print(f"HuBERT {a.size} ({params / 1e6:.2f}M parameters with heads), batch {a.batch} x {a.seconds:g} s, "
-          f"{int(mask.sum())} masked frames")
-    print(f"loss before the first update: fairseq {losses['fairseq_first']:.6f}, speechssl {losses['speechssl_first']:.6f}")
-    print(f"train step (fwd + bwd + AdamW), fastest of {a.repeats}: fairseq {t_theirs:.3f} s, speechssl {t_ours:.3f} s, "
-          f"ratio fairseq / speechssl {t_theirs / t_ours:.2f}")
+    print(
+        f"HuBERT {a.size} ({params / 1e6:.2f}M parameters with heads), batch {a.batch} x {a.seconds:g} s, "
+        f"{int(mask.sum())} masked frames"
+    )
+    print(
+        f"loss before the first update: fairseq {losses['fairseq_first']:.6f}, speechssl {losses['speechssl_first']:.6f}"
+    )
+    print(
+        f"train step (fwd + bwd + AdamW), fastest of {a.repeats}: fairseq {t_theirs:.3f} s, speechssl {t_ours:.3f} s, "
+        f"ratio fairseq / speechssl {t_theirs / t_ours:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Loaded at start-up of the reference venv only (a .pth file). ``torchaudio.load``
 16 kHz mono input (``channels 1``, ``rate 16000``, ``gain``) are applied, any other is an error,
 so a cross-check never runs on silently different audio.
 """
+
 import sys
 import types
 

@@ -11,6 +11,7 @@ of --log-every updates, losses in nats; fairseq logs bits, converted here) and W
 last updates of each run), and prints them. Labels: MFCC + deltas (fairseq's float-scale recipe),
 faiss k-means by ``speechssl kmeans``; exported to fairseq's layout (train.tsv, train.km, dict.km.txt) here.
 """
+
 import argparse
 import csv
 import json
@@ -22,12 +23,31 @@ from pathlib import Path
 
 import soundfile as sf
 
-MODEL = dict(conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=2,
-             encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16,
-             conv_pos_groups=4, final_dim=32, layer_norm_first=True)
-OURS_MODEL = dict(conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2, hidden_size=64, num_layers=2,
-                  num_heads=4, ffn_dim=128, pos_conv_kernel=16, pos_conv_groups=4, layer_norm_first=True,
-                  dropout=0.0, attention_dropout=0.0, feature_dropout=0.0, layerdrop=0.0)
+MODEL = dict(
+    conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+    encoder_layers=2,
+    encoder_embed_dim=64,
+    encoder_ffn_embed_dim=128,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    final_dim=32,
+    layer_norm_first=True,
+)
+OURS_MODEL = dict(
+    conv_layers=[[32, 10, 5]] + [[32, 3, 2]] * 4 + [[32, 2, 2]] * 2,
+    hidden_size=64,
+    num_layers=2,
+    num_heads=4,
+    ffn_dim=128,
+    pos_conv_kernel=16,
+    pos_conv_groups=4,
+    layer_norm_first=True,
+    dropout=0.0,
+    attention_dropout=0.0,
+    feature_dropout=0.0,
+    layerdrop=0.0,
+)
 
 
 def run(cmd, log: Path, env=None):
@@ -48,6 +68,7 @@ def as_16k_data_dir(data: Path, work: Path) -> Path:
     import numpy as np
 
     from speechssl.audio.io import load
+
     out = work / "data"
     (out / "audio").mkdir(parents=True, exist_ok=True)
     lines = []
@@ -68,12 +89,44 @@ def as_16k_data_dir(data: Path, work: Path) -> Path:
 def labels_and_manifest(data: Path, work: Path, k: int):
     """MFCC k-means labels by speechssl, then fairseq's manifest + .km + dict of the same utterances."""
     if not (work / "km/train/labels.txt").is_file():
-        run(speechssl("features", "--data", data, "--out", work / "mfcc", "--type", "mfcc", "--deltas", "--cmvn",
-                      "utt", "--scale", "float"), work / "features.log")
-        run(speechssl("kmeans", "learn", "--feats", work / "mfcc", "-k", k, "--out", work / "km", "--restarts", 1,
-                      "--niter", 50), work / "learn.log")
-        run(speechssl("kmeans", "assign", "--model", work / "km", "--feats", work / "mfcc", "--out", work / "km/train"),
-            work / "assign.log")
+        run(
+            speechssl(
+                "features",
+                "--data",
+                data,
+                "--out",
+                work / "mfcc",
+                "--type",
+                "mfcc",
+                "--deltas",
+                "--cmvn",
+                "utt",
+                "--scale",
+                "float",
+            ),
+            work / "features.log",
+        )
+        run(
+            speechssl(
+                "kmeans",
+                "learn",
+                "--feats",
+                work / "mfcc",
+                "-k",
+                k,
+                "--out",
+                work / "km",
+                "--restarts",
+                1,
+                "--niter",
+                50,
+            ),
+            work / "learn.log",
+        )
+        run(
+            speechssl("kmeans", "assign", "--model", work / "km", "--feats", work / "mfcc", "--out", work / "km/train"),
+            work / "assign.log",
+        )
     labels = dict(line.split(maxsplit=1) for line in (work / "km/train/labels.txt").read_text().splitlines())
     fs = work / "fairseq_data"
     fs.mkdir(exist_ok=True)
@@ -96,33 +149,65 @@ def fairseq_run(fs_data: Path, work: Path, a, seed: int) -> list:
         "common": {"cpu": True, "log_format": "json", "log_interval": a.log_every, "seed": seed},
         "checkpoint": {"no_save": True},
         "distributed_training": {"distributed_world_size": 1},
-        "task": {"_name": "hubert_pretraining", "data": str(fs_data), "label_dir": str(fs_data), "labels": ["km"],
-                 "label_rate": 100.0, "sample_rate": 16000, "max_sample_size": int(a.crop_seconds * 16000),
-                 "min_sample_size": 16000, "pad_audio": False, "random_crop": True, "normalize": False},
-        "dataset": {"num_workers": 0, "max_tokens": int(a.batch_seconds * 16000), "validate_interval": 10_000,
-                    "disable_validation": True, "skip_invalid_size_inputs_valid_test": True},
+        "task": {
+            "_name": "hubert_pretraining",
+            "data": str(fs_data),
+            "label_dir": str(fs_data),
+            "labels": ["km"],
+            "label_rate": 100.0,
+            "sample_rate": 16000,
+            "max_sample_size": int(a.crop_seconds * 16000),
+            "min_sample_size": 16000,
+            "pad_audio": False,
+            "random_crop": True,
+            "normalize": False,
+        },
+        "dataset": {
+            "num_workers": 0,
+            "max_tokens": int(a.batch_seconds * 16000),
+            "validate_interval": 10_000,
+            "disable_validation": True,
+            "skip_invalid_size_inputs_valid_test": True,
+        },
         "criterion": {"_name": "hubert", "pred_masked_weight": 1.0, "pred_nomask_weight": 0.0, "loss_weights": [10.0]},
         "optimization": {"max_update": a.updates, "lr": [a.lr], "clip_norm": 10.0},
         "optimizer": {"_name": "adam", "adam_betas": "(0.9,0.98)", "adam_eps": 1e-06, "weight_decay": 0.01},
         "lr_scheduler": {"_name": "polynomial_decay", "warmup_updates": a.warmup, "total_num_update": a.updates},
-        "model": {"_name": "hubert", "label_rate": 100.0, "mask_prob": 0.8, "mask_length": 10, "extractor_mode":
-                  "default", "encoder_layerdrop": 0.0, "dropout_input": 0.0, "dropout_features": 0.0, "dropout": 0.0,
-                  "attention_dropout": 0.0, "activation_dropout": 0.0, "feature_grad_mult": 0.1,
-                  "untie_final_proj": True, **MODEL},
+        "model": {
+            "_name": "hubert",
+            "label_rate": 100.0,
+            "mask_prob": 0.8,
+            "mask_length": 10,
+            "extractor_mode": "default",
+            "encoder_layerdrop": 0.0,
+            "dropout_input": 0.0,
+            "dropout_features": 0.0,
+            "dropout": 0.0,
+            "attention_dropout": 0.0,
+            "activation_dropout": 0.0,
+            "feature_grad_mult": 0.1,
+            "untie_final_proj": True,
+            **MODEL,
+        },
         "hydra": {"run": {"dir": str(out)}},
     }
     conf = work / "fairseq_conf"
     conf.mkdir(exist_ok=True)
     import yaml
+
     (conf / f"tiny{seed}.yaml").write_text(yaml.safe_dump(cfg))
     log = work / f"fairseq_train{seed}.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads)}
-    run([Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", conf, "--config-name", f"tiny{seed}"], log, env)
+    run(
+        [Path(sys.executable).parent / "fairseq-hydra-train", "--config-dir", conf, "--config-name", f"tiny{seed}"],
+        log,
+        env,
+    )
     curve = []
     for line in log.read_text().splitlines():
         if "train_inner" not in line or "{" not in line:
             continue
-        rec = json.loads(line[line.index("{"):])
+        rec = json.loads(line[line.index("{") :])
         curve.append([int(rec["num_updates"]), float(rec["loss_m_0"]) * math.log(2), float(rec["correct_m_0"])])
     return curve
 
@@ -148,19 +233,51 @@ def ours_run(data: Path, work: Path, a, seed: int) -> list:
     """Our run, logged every update and averaged over windows of ``a.log_every`` updates as fairseq's
     ``train_inner`` lines are."""
     import yaml
+
     out = work / f"ours_run{seed}"
     labels = str(with_fairseq_specials(work) if a.fairseq_specials else work / "km/train")
-    cfg = {"model": "hubert_small", "model_overrides": OURS_MODEL,
-           "data": {"train": str(data), "valid": str(data), "train_labels": [labels],
-                    "valid_labels": [labels], "batch_seconds": a.batch_seconds,
-                    "crop_seconds": a.crop_seconds, "num_workers": 0},
-           "objective": {"mask_prob": 0.8, "mask_length": 10, "pred_nomask_weight": 0.0, "feature_pen_weight": 10.0,
-                         "feature_grad_mult": 0.1, "final_dim": MODEL["final_dim"]},
-           "optim": {"lr": a.lr, "warmup_steps": a.warmup, "total_steps": a.updates, "betas": [0.9, 0.98], "eps": 1e-6,
-                     "weight_decay": 0.01, "grad_clip": 10.0},
-           "trainer": {"out_dir": str(out), "max_steps": a.updates, "val_every_steps": None,
-                       "log_every_steps": 1, "checkpoint_every_steps": a.updates, "progress_bar": False,
-                       "precision": "32-true", "seed": seed, "accelerator": "cpu", "devices": 1}}
+    cfg = {
+        "model": "hubert_small",
+        "model_overrides": OURS_MODEL,
+        "data": {
+            "train": str(data),
+            "valid": str(data),
+            "train_labels": [labels],
+            "valid_labels": [labels],
+            "batch_seconds": a.batch_seconds,
+            "crop_seconds": a.crop_seconds,
+            "num_workers": 0,
+        },
+        "objective": {
+            "mask_prob": 0.8,
+            "mask_length": 10,
+            "pred_nomask_weight": 0.0,
+            "feature_pen_weight": 10.0,
+            "feature_grad_mult": 0.1,
+            "final_dim": MODEL["final_dim"],
+        },
+        "optim": {
+            "lr": a.lr,
+            "warmup_steps": a.warmup,
+            "total_steps": a.updates,
+            "betas": [0.9, 0.98],
+            "eps": 1e-6,
+            "weight_decay": 0.01,
+            "grad_clip": 10.0,
+        },
+        "trainer": {
+            "out_dir": str(out),
+            "max_steps": a.updates,
+            "val_every_steps": None,
+            "log_every_steps": 1,
+            "checkpoint_every_steps": a.updates,
+            "progress_bar": False,
+            "precision": "32-true",
+            "seed": seed,
+            "accelerator": "cpu",
+            "devices": 1,
+        },
+    }
     (work / f"ours{seed}.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads)}
     run(speechssl("pretrain", "hubert", "--config", work / f"ours{seed}.yaml"), work / f"ours_train{seed}.log", env)
@@ -195,8 +312,13 @@ def main():
     ap.add_argument("--crop-seconds", type=float, default=4.0)
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fairseq-specials", type=int, default=1, help="1: our run also scores against fairseq's 4 "
-                    "special-symbol classes (the same softmax); 0: our default, the k clusters only")
+    ap.add_argument(
+        "--fairseq-specials",
+        type=int,
+        default=1,
+        help="1: our run also scores against fairseq's 4 "
+        "special-symbol classes (the same softmax); 0: our default, the k clusters only",
+    )
     ap.add_argument("--seeds", type=int, default=3, help="runs of each toolkit, seeds 1..N")
     ap.add_argument("--plot", type=Path)
     a = ap.parse_args()
@@ -215,16 +337,20 @@ def main():
         finals = {seed: (tail_mean(c, 1, last), tail_mean(c, 2, last)) for seed, c in by_seed.items()}
         losses, accs = [f[0] for f in finals.values()], [f[1] for f in finals.values()]
         summary[name] = {"first_loss_m": [c[0][1] for c in by_seed.values()], "loss_m": losses, "acc_m": accs}
-        print(f"{name}: mean of the last {last} updates over seeds {sorted(finals)}: loss_m "
-              + ", ".join(f"{x:.3f}" for x in losses) + " (mean %.3f, spread %.3f); acc_m " % (
-                  sum(losses) / len(losses), max(losses) - min(losses))
-              + ", ".join(f"{x:.3f}" for x in accs) + " (mean %.3f, spread %.3f)" % (
-                  sum(accs) / len(accs), max(accs) - min(accs)))
+        print(
+            f"{name}: mean of the last {last} updates over seeds {sorted(finals)}: loss_m "
+            + ", ".join(f"{x:.3f}" for x in losses)
+            + " (mean %.3f, spread %.3f); acc_m " % (sum(losses) / len(losses), max(losses) - min(losses))
+            + ", ".join(f"{x:.3f}" for x in accs)
+            + " (mean %.3f, spread %.3f)" % (sum(accs) / len(accs), max(accs) - min(accs))
+        )
     (work / "summary.json").write_text(json.dumps(summary, indent=1))
     if a.plot:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
         for (name, by_seed), colour in zip(runs.items(), ("C0", "C1")):
             for i, c in enumerate(by_seed.values()):

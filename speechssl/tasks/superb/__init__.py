@@ -5,6 +5,7 @@ registered by name; :mod:`.runner` trains and scores any of them, :mod:`.scores`
 Every module of this package that is not part of that machinery is a task and is imported here, so a
 new task is a new file (and ``conf/superb/<name>.yaml``).
 """
+
 import importlib
 import pkgutil
 
@@ -17,6 +18,21 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _MACHINERY:
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["TASKS", "Scored", "Split", "SuperbConfig", "SuperbModel", "SuperbRunner", "SuperbTask",
-           "register", "run_benchmark", "run_task", "summarize", "mini_score", "benchmark_score", "load_anchors", "task_names",
-           "upstream_name"]
+__all__ = [
+    "TASKS",
+    "Scored",
+    "Split",
+    "SuperbConfig",
+    "SuperbModel",
+    "SuperbRunner",
+    "SuperbTask",
+    "register",
+    "run_benchmark",
+    "run_task",
+    "summarize",
+    "mini_score",
+    "benchmark_score",
+    "load_anchors",
+    "task_names",
+    "upstream_name",
+]

@@ -1,4 +1,5 @@
 """ASR: speech recognition, a BiLSTM CTC head over characters (SUPERB: 2 x 1024), WER."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,5 +1,6 @@
 """ASV: speaker verification, an x-vector trained with AM-softmax on the train speakers, cosine scoring
 of ``test/trials``, EER."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
@@ -37,8 +38,9 @@ class SpeakerVerification(UtteranceClassification):
         return targets["train"] if split == "train" else {u: 0 for u in self.dirs[split].utt_ids}
 
     def head(self, dim: int, cfg: XVectorHeadConfig, num_out) -> nn.Module:
-        return SpeakerEmbedding(dim, num_out, cfg.xvector_channels, cfg.xvector_pool, cfg.xvector_embed, cfg.margin,
-                                cfg.scale)
+        return SpeakerEmbedding(
+            dim, num_out, cfg.xvector_channels, cfg.xvector_pool, cfg.xvector_embed, cfg.margin, cfg.scale
+        )
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
         return head.am_softmax(head_out, torch.tensor(targets, device=head_out.device))

@@ -6,6 +6,7 @@ The runner (:mod:`.runner`) does everything else (cached states, batching, the t
 the step on dev, writing results), so a new task is one module in this package, decorated with
 :func:`register`, plus ``conf/superb/<name>.yaml``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -41,14 +42,14 @@ class NoHeadConfig:
 
 @dataclass
 class PoolingHeadConfig:
-    project: int = 256             # KS / IC / SID / ER: projection before mean pooling
+    project: int = 256  # KS / IC / SID / ER: projection before mean pooling
 
 
 @dataclass
 class BiLSTMHeadConfig:
-    project: int = 256             # input projection (0: none)
-    hidden: int = 1024             # BiLSTM units per direction (SUPERB: 1024)
-    layers: int = 2                # BiLSTM layers
+    project: int = 256  # input projection (0: none)
+    hidden: int = 1024  # BiLSTM units per direction (SUPERB: 1024)
+    layers: int = 2  # BiLSTM layers
     dropout: float = 0.2
 
 
@@ -57,13 +58,13 @@ class XVectorHeadConfig:
     xvector_channels: int = 512
     xvector_pool: int = 1500
     xvector_embed: int = 512
-    margin: float = 0.4            # AM-softmax
+    margin: float = 0.4  # AM-softmax
     scale: float = 30.0
 
 
 @dataclass
 class DiarizationHeadConfig:
-    hidden: int = 1024             # LSTM units
+    hidden: int = 1024  # LSTM units
     layers: int = 2
 
 
@@ -73,8 +74,10 @@ def head_config(task_cls, values: Dict[str, Any]):
     known = {f.name for f in fields(schema)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"head.{unknown[0]}: the {task_cls.name} head ({schema.__name__}) has no such field; "
-                          f"its fields: {', '.join(sorted(known)) or 'none'}")
+        raise ConfigError(
+            f"head.{unknown[0]}: the {task_cls.name} head ({schema.__name__}) has no such field; "
+            f"its fields: {', '.join(sorted(known)) or 'none'}"
+        )
     return schema(**values)
 
 
@@ -130,12 +133,12 @@ class SuperbTask:
     name: str = ""
     metric: str = ""
     higher_is_better: bool = True
-    ideal: float = 100.0           # the metric's perfect value (percent metrics; QbE's MTWV: 1)
+    ideal: float = 100.0  # the metric's perfect value (percent metrics; QbE's MTWV: 1)
     order: int = 100
     splits: Tuple[str, ...] = ("train", "dev", "test")
     select_on_dev: bool = True
-    trains: bool = True            # False: nothing to train; ``evaluate_layers(splits)`` gives the result
-    head_config: type = NoHeadConfig   # the ``head`` section's schema for this task
+    trains: bool = True  # False: nothing to train; ``evaluate_layers(splits)`` gives the result
+    head_config: type = NoHeadConfig  # the ``head`` section's schema for this task
 
     def __init__(self, data_root: Path, dirs: Dict[str, DataDir], out: Path):
         self.data_root, self.dirs, self.out = Path(data_root), dirs, Path(out)

@@ -1,4 +1,5 @@
 """Utterance classification shared by KS, SID (one label) and IC (one label per slot)."""
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,13 @@ class UtteranceClassification(SuperbTask):
         for s, tab in tables.items():
             unseen = sorted({v for v in tab.values() if v not in index})
             if unseen and s != "train":
-                log.warning("%s/%s: %d labels never seen in train (%s): those utterances count as errors",
-                            self.data_root, s, len(unseen), ", ".join(unseen[:5]))
+                log.warning(
+                    "%s/%s: %d labels never seen in train (%s): those utterances count as errors",
+                    self.data_root,
+                    s,
+                    len(unseen),
+                    ", ".join(unseen[:5]),
+                )
         return {s: {u: index.get(v, IGNORE) for u, v in tab.items()} for s, tab in tables.items()}, len(self.classes)
 
     def head(self, dim: int, cfg: PoolingHeadConfig, num_out) -> nn.Module:
@@ -55,7 +61,9 @@ class UtteranceClassification(SuperbTask):
         gold = [y.tolist() if torch.is_tensor(y) else y for y in split.targets]
         if write:
             self.out.mkdir(parents=True, exist_ok=True)
-            write_text(self.out / "predictions.txt", "".join(f"{u} {self.class_name(p)}\n" for u, p in zip(utts, preds)))
+            write_text(
+                self.out / "predictions.txt", "".join(f"{u} {self.class_name(p)}\n" for u, p in zip(utts, preds))
+            )
         return Scored(accuracy(preds, gold), len(gold))
 
 
@@ -71,19 +79,23 @@ class SlotClassification(UtteranceClassification):
         def encode(v: str, u: str, s: str) -> torch.Tensor:
             parts = v.split("|")
             if len(parts) != len(index):
-                raise InputError(f"{self.dirs[s].path}/{self.label_file}: {u}: label {v!r} does not have "
-                                 f"{len(index)} slots")
+                raise InputError(
+                    f"{self.dirs[s].path}/{self.label_file}: {u}: label {v!r} does not have {len(index)} slots"
+                )
             return torch.tensor([index[i].get(p, IGNORE) for i, p in enumerate(parts)])
-        return {s: {u: encode(v, u, s) for u, v in tab.items()} for s, tab in tables.items()}, \
-            [len(c) for c in self.classes]
+
+        return {s: {u: encode(v, u, s) for u, v in tab.items()} for s, tab in tables.items()}, [
+            len(c) for c in self.classes
+        ]
 
     def head(self, dim: int, cfg: PoolingHeadConfig, num_out) -> nn.Module:
         return IntentHead(dim, num_out, cfg.project)
 
     def loss(self, head_out: Sequence[torch.Tensor], targets, head) -> torch.Tensor:
         y = torch.stack(list(targets))
-        return sum(nn.functional.cross_entropy(logits, y[:, i], ignore_index=IGNORE)
-                   for i, logits in enumerate(head_out))
+        return sum(
+            nn.functional.cross_entropy(logits, y[:, i], ignore_index=IGNORE) for i, logits in enumerate(head_out)
+        )
 
     def predictions(self, head_out) -> List[Any]:
         return torch.stack([logits.argmax(-1) for logits in head_out], 1).tolist()

@@ -1,4 +1,5 @@
 """Sequence recognition with CTC shared by PR (phones) and ASR (characters): greedy decoding, Kaldi scoring."""
+
 from __future__ import annotations
 
 import logging
@@ -30,18 +31,32 @@ class CtcRecognition(SuperbTask):
         for s, tab in tables.items():
             empty = [u for u, v in tab.items() if not v.split()]
             if empty:  # CTC has nothing to learn from or score on them: say so, do not hide it
-                log.warning("%s/%s/%s: leaving out %d utterances with empty transcripts (%s)", self.data_root, s,
-                            self.label_file, len(empty), ", ".join(empty[:5]))
-        return {s: {u: torch.tensor(self.vocab.encode(v, u)) for u, v in tab.items() if v.split()}
-                for s, tab in tables.items()}, len(self.vocab)
+                log.warning(
+                    "%s/%s/%s: leaving out %d utterances with empty transcripts (%s)",
+                    self.data_root,
+                    s,
+                    self.label_file,
+                    len(empty),
+                    ", ".join(empty[:5]),
+                )
+        return {
+            s: {u: torch.tensor(self.vocab.encode(v, u)) for u, v in tab.items() if v.split()}
+            for s, tab in tables.items()
+        }, len(self.vocab)
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
         logits, out_len = head_out
         lp = logits.float().log_softmax(-1)
         target_len = torch.tensor([len(y) for y in targets])
-        return nn.functional.ctc_loss(lp.transpose(0, 1), torch.cat(list(targets)), out_len, target_len,
-                                      blank=self.vocab.blank, reduction="sum",
-                                      zero_infinity=True) / target_len.sum().clamp_min(1)
+        return nn.functional.ctc_loss(
+            lp.transpose(0, 1),
+            torch.cat(list(targets)),
+            out_len,
+            target_len,
+            blank=self.vocab.blank,
+            reduction="sum",
+            zero_infinity=True,
+        ) / target_len.sum().clamp_min(1)
 
     def decode(self, outputs, split: Split, write: bool):
         """Greedy hypotheses and references of ``split``; ``write`` leaves a Kaldi-style scoring dir."""
@@ -50,8 +65,13 @@ class CtcRecognition(SuperbTask):
             hyps += greedy_decode(logits.float().log_softmax(-1), out_len, self.vocab)
         refs = [self.refs[split.name][u] for u in split.utts]
         if write:
-            write_scoring(self.out / f"decode_{split.name}", split.utts, refs, hyps,
-                          "word" if self.vocab.unit == "char-slot" else self.vocab.unit)
+            write_scoring(
+                self.out / f"decode_{split.name}",
+                split.utts,
+                refs,
+                hyps,
+                "word" if self.vocab.unit == "char-slot" else self.vocab.unit,
+            )
         return hyps, refs
 
     def score(self, outputs, split: Split, write: bool) -> Scored:

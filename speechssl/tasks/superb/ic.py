@@ -1,4 +1,5 @@
 """IC: intent classification (Fluent Speech Commands: action | object | location), accuracy of all three."""
+
 from .base import register
 from .classification import SlotClassification
 

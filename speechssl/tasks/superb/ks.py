@@ -1,4 +1,5 @@
 """KS: keyword spotting (Speech Commands' 12 classes), accuracy."""
+
 from .base import register
 from .classification import UtteranceClassification
 

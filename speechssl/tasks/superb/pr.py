@@ -1,4 +1,5 @@
 """PR: phoneme recognition, a linear CTC head over phones, PER."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,6 +1,7 @@
 """QbE: query-by-example spoken term detection (SUPERB: QUESST 2014, MTWV). Nothing trains: every hidden
 state is tried with subsequence DTW (:mod:`speechssl.downstream.qbe`), the layer with the best dev MTWV is
 scored on test, MAP reported beside it."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
@@ -25,7 +26,7 @@ class QueryByExample(SuperbTask):
         for s, d in self.dirs.items():
             if s.endswith("_queries"):
                 out[s] = {u: t.lower() for u, t in read_labels(d, "utt2label").items()}
-            else:   # the terms a document contains: its words (mini corpus) or the ids of its queries (QUESST)
+            else:  # the terms a document contains: its words (mini corpus) or the ids of its queries (QUESST)
                 terms = d.extra.get("utt2terms") or read_labels(d, "text")
                 out[s] = {u: {w.lower() for w in t.split()} for u, t in terms.items()}
         return out, None
@@ -35,7 +36,7 @@ class QueryByExample(SuperbTask):
         feats = []
         for i in range(len(split)):
             states, lengths = split.batch([i])
-            feats.append(states[layer, 0, :int(lengths[0])].numpy())
+            feats.append(states[layer, 0, : int(lengths[0])].numpy())
         return feats
 
     def _measure(self, queries: Split, docs: Split, layer: int) -> Tuple[float, float, np.ndarray]:
@@ -50,14 +51,26 @@ class QueryByExample(SuperbTask):
         best = int(np.argmax([m for m, _ in dev]))
         value, test_map, scores = self._measure(splits["test_queries"], splits["test"], best)
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "scores_test.json", {"queries": splits["test_queries"].utts, "documents": splits["test"].utts,
-                                                  "layer": best, "scores": np.round(scores, 5).tolist()})
-        return {"value": round(value, 4), "dev": round(dev[best][0], 4), "best_layer": best,
-                "map": round(100 * test_map, 2), "dev_per_layer": [{"layer": i, "mtwv": round(m, 4),
-                                                                   "map": round(100 * a, 2)}
-                                                                  for i, (m, a) in enumerate(dev)],
-                "layer_weights": [1.0 if i == best else 0.0 for i in range(num_states)],
-                "test_utterances": len(splits["test_queries"]) * len(splits["test"])}
+        write_json(
+            self.out / "scores_test.json",
+            {
+                "queries": splits["test_queries"].utts,
+                "documents": splits["test"].utts,
+                "layer": best,
+                "scores": np.round(scores, 5).tolist(),
+            },
+        )
+        return {
+            "value": round(value, 4),
+            "dev": round(dev[best][0], 4),
+            "best_layer": best,
+            "map": round(100 * test_map, 2),
+            "dev_per_layer": [
+                {"layer": i, "mtwv": round(m, 4), "map": round(100 * a, 2)} for i, (m, a) in enumerate(dev)
+            ],
+            "layer_weights": [1.0 if i == best else 0.0 for i in range(num_states)],
+            "test_utterances": len(splits["test_queries"]) * len(splits["test"]),
+        }
 
     # a QbE run has no head: the training interface is not used
     def head(self, dim, cfg, num_out):

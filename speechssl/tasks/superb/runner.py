@@ -6,6 +6,7 @@ scored on dev every ``val_every_steps``, and the best dev step is scored on test
 ``out_dir/<upstream>/<task>/``: ``result.json`` (written last: the done marker), ``layer_weights.png``
 and the task's predictions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,27 +43,27 @@ log = logging.getLogger(__name__)
 @dataclass
 class SuperbConfig:
     task: str = "ks"
-    data: str = "superb/ks"        # prepared task dir (train/ dev/ test/)
-    upstream: str = "fbank"        # fbank, an exported folder, HF folder, fairseq .pt
-    name: Optional[str] = None     # upstream name in tables (default: derived from the path)
+    data: str = "superb/ks"  # prepared task dir (train/ dev/ test/)
+    upstream: str = "fbank"  # fbank, an exported folder, HF folder, fairseq .pt
+    name: Optional[str] = None  # upstream name in tables (default: derived from the path)
     out_dir: str = "exp/superb"
     cache_dir: str = "exp/superb/cache"
-    layer_norm: bool = False       # featurizer: normalise each hidden state before weighting
+    layer_norm: bool = False  # featurizer: normalise each hidden state before weighting
     head: Dict[str, Any] = field(default_factory=dict)  # the task head's fields (base.py: one schema per head)
     specaug: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # on the weighted sum, training only
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 32           # utterances per micro-batch
-    accumulate: int = 1            # micro-batches per update (s3prl's gradient_accumulate_steps)
-    grad_clip: float = 1.0         # gradient norm clipping (s3prl's gradient_clipping; 0: off)
+    batch_size: int = 32  # utterances per micro-batch
+    accumulate: int = 1  # micro-batches per update (s3prl's gradient_accumulate_steps)
+    grad_clip: float = 1.0  # gradient norm clipping (s3prl's gradient_clipping; 0: off)
     max_steps: int = 2000
     val_every_steps: int = 200
     crop_seconds: Optional[float] = None  # random training crops (SID / ASV)
     seed: int = 0
     threads: Optional[int] = None
     progress: bool = True
-    device: str = "auto"           # where the frozen upstream computes hidden states (auto: a GPU when there is one)
-    states: str = "cache"          # cache: float16 on disk, read batch by batch | online: the upstream on each batch
+    device: str = "auto"  # where the frozen upstream computes hidden states (auto: a GPU when there is one)
+    states: str = "cache"  # cache: float16 on disk, read batch by batch | online: the upstream on each batch
     # utterances per forward pass when the cache is filled: 1 keeps each utterance's states free of batch padding
     # (a task run alone equals the recipe's run); 0 batches 40 s of audio (faster on GPUs, rounding-level changes)
     extract_utts_per_batch: int = 1
@@ -96,35 +97,46 @@ class SuperbRunner:
         dirs = {s: DataDir.read(root / s) for s in task_cls.splits if (root / s).is_dir()}
         missing = [s for s in task_cls.splits if s not in dirs]
         if missing:
-            raise MissingInputError(f"{root}: no {', '.join(missing)} data dir (prepare it with `speechssl data "
-                                    f"prep-superb --task {cfg.task}`)")
+            raise MissingInputError(
+                f"{root}: no {', '.join(missing)} data dir (prepare it with `speechssl data "
+                f"prep-superb --task {cfg.task}`)"
+            )
         self.task: SuperbTask = task_cls(root, {s: dirs[s] for s in task_cls.splits}, self.out)
 
     def _splits(self, targets: Dict[str, Dict[str, Any]]) -> Dict[str, Split]:
         cfg = self.cfg
         dirs = self.task.dirs
         if cfg.states == "online":
-            source = OnlineStates(lambda: load_upstream(cfg.upstream),
-                                  {source_key(d, u): partial(d.load_audio, u) for d in dirs.values() for u in d.utt_ids},
-                                  cfg.device)
+            source = OnlineStates(
+                lambda: load_upstream(cfg.upstream),
+                {source_key(d, u): partial(d.load_audio, u) for d in dirs.values() for u in d.utt_ids},
+                cfg.device,
+            )
             self.frame_rate = source.frame_rate
         else:
-            source, self.frame_rate = load_cached_states(cfg.cache_dir, cfg.upstream, list(dirs.values()),
-                                                         lambda: load_upstream(cfg.upstream), progress=cfg.progress,
-                                                         device=cfg.device, utts_per_batch=cfg.extract_utts_per_batch)
+            source, self.frame_rate = load_cached_states(
+                cfg.cache_dir,
+                cfg.upstream,
+                list(dirs.values()),
+                lambda: load_upstream(cfg.upstream),
+                progress=cfg.progress,
+                device=cfg.device,
+                utts_per_batch=cfg.extract_utts_per_batch,
+            )
         out = {}
         for s, d in dirs.items():
             tgt = self.task.split_targets(s, targets)
             utts = [u for u in d.utt_ids if u in tgt]
-            out[s] = Split(s, d, utts, [source_key(d, u) for u in utts], source,
-                           [tgt[u] for u in utts])
+            out[s] = Split(s, d, utts, [source_key(d, u) for u in utts], source, [tgt[u] for u in utts])
         return out
 
     @torch.no_grad()
     def _outputs(self, model: SuperbModel, split: Split, size: int = 64) -> List[Tuple[List[str], Any]]:
         model.eval()
-        return [(split.utts[i:i + size], model(*split.batch(range(i, min(i + size, len(split))))))
-                for i in range(0, len(split), size)]
+        return [
+            (split.utts[i : i + size], model(*split.batch(range(i, min(i + size, len(split))))))
+            for i in range(0, len(split), size)
+        ]
 
     def evaluate(self, model: SuperbModel, split: Split, write: bool = False):
         return self.task.score(self._outputs(model, split), split, write)
@@ -141,12 +153,16 @@ class SuperbRunner:
         t0 = time.time()
         targets, num_out = task.targets()
         splits = self._splits(targets)
-        task.frame_rate = self.frame_rate   # tasks whose targets are times (SD) convert them with it
+        task.frame_rate = self.frame_rate  # tasks whose targets are times (SD) convert them with it
         t_cache = time.time() - t0
         if not task.trains:
-            return self._write(self._result_base(), {**task.evaluate_layers(splits),
-                                                     "seconds": {"features": round(t_cache, 1),
-                                                                 "total": round(time.time() - t0, 1)}})
+            return self._write(
+                self._result_base(),
+                {
+                    **task.evaluate_layers(splits),
+                    "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)},
+                },
+            )
         train = splits["train"]
         L, D = train.source.num_states, train.source.dim
         torch.manual_seed(cfg.seed)
@@ -156,22 +172,36 @@ class SuperbRunner:
         weights = model.featurizer.normalized_weights.tolist()
         self.out.mkdir(parents=True, exist_ok=True)
         weights_plot(weights, self.out / "layer_weights.png", f"{self.name} / {cfg.task}")
-        return self._write(self._result_base(), {
-            **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
-            "value": round(test.value, 3),
-            **{k: v for k, v in test.extra.items() if k != "values"},   # the task's other test metrics
-            **trained, "steps": cfg.max_steps,
-            "layer_weights": [round(w, 4) for w in weights], "head_parameters": sum(p.numel() for p in model.parameters()),
-            "train_utterances": len(train), "test_utterances": test.count,
-            "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)}})
+        return self._write(
+            self._result_base(),
+            {
+                **({"extra_values": test.extra["values"]} if "values" in test.extra else {}),
+                "value": round(test.value, 3),
+                **{k: v for k, v in test.extra.items() if k != "values"},  # the task's other test metrics
+                **trained,
+                "steps": cfg.max_steps,
+                "layer_weights": [round(w, 4) for w in weights],
+                "head_parameters": sum(p.numel() for p in model.parameters()),
+                "train_utterances": len(train),
+                "test_utterances": test.count,
+                "seconds": {"features": round(t_cache, 1), "total": round(time.time() - t0, 1)},
+            },
+        )
 
     def _result_base(self) -> Dict[str, Any]:
         cfg = self.cfg
         task_json = Path(cfg.data) / "task.json"
         layout = json.loads(task_json.read_text()).get("layout") if task_json.is_file() else None
-        return {"task": cfg.task, "upstream": self.name, "upstream_path": cfg.upstream, "layout": layout,
-                "upstream_weights": source_record(cfg.upstream), "metric": self.task.metric,
-                "higher_is_better": self.task.higher_is_better, "config": {**asdict(cfg), "head": asdict(self.head_cfg)}}
+        return {
+            "task": cfg.task,
+            "upstream": self.name,
+            "upstream_path": cfg.upstream,
+            "layout": layout,
+            "upstream_weights": source_record(cfg.upstream),
+            "metric": self.task.metric,
+            "higher_is_better": self.task.higher_is_better,
+            "config": {**asdict(cfg), "head": asdict(self.head_cfg)},
+        }
 
     def _write(self, base: Dict[str, Any], fields: Dict[str, Any]) -> Dict[str, Any]:
         result = {**base, **fields}
@@ -183,15 +213,34 @@ class SuperbRunner:
         """The head on the shared Lightning path for ``max_steps``, keeping the best dev step's weights.
         Returns the dev score, the chosen step, the dev curve and the training loss at the start and the end."""
         cfg, task = self.cfg, self.task
-        run_cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
-            cfg.trainer, out_dir=str(self.out / "train"), max_steps=cfg.max_steps,
-            val_every_steps=cfg.val_every_steps if dev is not None else None,
-            checkpoint_every_steps=cfg.val_every_steps, keep_checkpoints=1, progress_bar=cfg.progress,
-            seed=cfg.seed, threads=cfg.threads, max_time_minutes=None))
+        run_cfg = dataclasses.replace(
+            cfg,
+            trainer=dataclasses.replace(
+                cfg.trainer,
+                out_dir=str(self.out / "train"),
+                max_steps=cfg.max_steps,
+                val_every_steps=cfg.val_every_steps if dev is not None else None,
+                checkpoint_every_steps=cfg.val_every_steps,
+                keep_checkpoints=1,
+                progress_bar=cfg.progress,
+                seed=cfg.seed,
+                threads=cfg.threads,
+                max_time_minutes=None,
+            ),
+        )
         # Adam(W) at a constant rate with clipping and accumulation, as s3prl's downstream runner
-        optim = OptimConfig(lr=cfg.lr, betas=[0.9, 0.999], eps=1e-8, weight_decay=cfg.weight_decay, warmup_steps=0,
-                            total_steps=cfg.max_steps, power=0.0, end_lr=cfg.lr, grad_clip=cfg.grad_clip,
-                            accumulate=cfg.accumulate)
+        optim = OptimConfig(
+            lr=cfg.lr,
+            betas=[0.9, 0.999],
+            eps=1e-8,
+            weight_decay=cfg.weight_decay,
+            warmup_steps=0,
+            total_steps=cfg.max_steps,
+            power=0.0,
+            end_lr=cfg.lr,
+            grad_clip=cfg.grad_clip,
+            accumulate=cfg.accumulate,
+        )
         crop = int(cfg.crop_seconds * self.frame_rate) if cfg.crop_seconds else None
         module = SuperbHeadTask(model, task, dev, optim, cfg.val_every_steps if dev is not None else None)
 
@@ -199,34 +248,50 @@ class SuperbRunner:
             """The best dev step's weights; the last step is scored too when no validation fell on it."""
             model.cpu()
             if dev is not None and (not module.curve or module.curve[-1]["step"] != trainer.global_step):
-                module.curve.append({"step": trainer.global_step, "loss": round(module.losses[-1], 4),
-                                     "dev": self.evaluate(model, dev).value})
+                module.curve.append(
+                    {
+                        "step": trainer.global_step,
+                        "loss": round(module.losses[-1], 4),
+                        "dev": self.evaluate(model, dev).value,
+                    }
+                )
             chosen = _best_entry(module.curve, task.higher_is_better)
             if chosen is not None and chosen["step"] != trainer.global_step and module.best_state is not None:
                 model.load_state_dict(module.best_state)
             return self.out
-        fit_and_export(run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best,
-                       optim=optim)
+
+        fit_and_export(
+            run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best, optim=optim
+        )
         model.cpu()
         losses = module.losses
         window = max(1, min(10, len(losses) // 2))
         chosen = _best_entry(module.curve, task.higher_is_better)
         dev_value = None if chosen is None else round(chosen["dev"], 3)
         best_step = cfg.max_steps if chosen is None else chosen["step"]
-        return {"dev": dev_value, "best_step": best_step,
-                # mean training loss over the first and the last `window` steps
-                "train_loss": {"start": round(float(np.mean(losses[:window])), 4),
-                               "end": round(float(np.mean(losses[-window:])), 4), "window": window},
-                "curve": [{**c, "dev": round(c["dev"], 3)} for c in module.curve],
-                "loss_curve": loss_curve(losses, cfg.accumulate)}
+        return {
+            "dev": dev_value,
+            "best_step": best_step,
+            # mean training loss over the first and the last `window` steps
+            "train_loss": {
+                "start": round(float(np.mean(losses[:window])), 4),
+                "end": round(float(np.mean(losses[-window:])), 4),
+                "window": window,
+            },
+            "curve": [{**c, "dev": round(c["dev"], 3)} for c in module.curve],
+            "loss_curve": loss_curve(losses, cfg.accumulate),
+        }
 
 
 def loss_curve(losses: List[float], accumulate: int = 1, points: int = 20) -> List[dict]:
     """``[{"step", "loss"}]``: the training loss averaged over about ``points`` equal windows of the run, at each
     window's last optimizer step. The plateau check of a task without a dev split (ASV)."""
     every = max(1, -(-len(losses) // points))
-    return [{"step": (i + len(chunk)) // max(1, accumulate), "loss": round(float(np.mean(chunk)), 4)}
-            for i in range(0, len(losses), every) for chunk in [losses[i:i + every]]]
+    return [
+        {"step": (i + len(chunk)) // max(1, accumulate), "loss": round(float(np.mean(chunk)), 4)}
+        for i in range(0, len(losses), every)
+        for chunk in [losses[i : i + every]]
+    ]
 
 
 def _best_entry(curve: List[dict], higher_is_better: bool) -> Optional[dict]:
@@ -267,7 +332,7 @@ def head_overrides_per_task(tasks: Sequence[str], overrides: Sequence[str]) -> D
             for t in tasks:
                 out[t].append(o)
             continue
-        takers = [t for t in tasks if key[len("head."):] in fields_of[t]]
+        takers = [t for t in tasks if key[len("head.") :] in fields_of[t]]
         if not takers:
             raise ConfigError(f"{key}: none of the heads of {', '.join(tasks)} has this field")
         for t in takers:
@@ -275,9 +340,16 @@ def head_overrides_per_task(tasks: Sequence[str], overrides: Sequence[str]) -> D
     return out
 
 
-def run_benchmark(upstreams: Sequence[str], tasks: Sequence[str], tasks_dir: str, out_dir: str,
-                  cache_dir: Optional[str] = None, data: Optional[str] = None, configs: Sequence[str] = (),
-                  overrides: Sequence[str] = ()) -> List[Dict[str, Any]]:
+def run_benchmark(
+    upstreams: Sequence[str],
+    tasks: Sequence[str],
+    tasks_dir: str,
+    out_dir: str,
+    cache_dir: Optional[str] = None,
+    data: Optional[str] = None,
+    configs: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+) -> List[Dict[str, Any]]:
     """Every task of ``tasks`` for every ``[NAME=]SPEC`` upstream: ``conf/superb/<task>`` <- ``configs`` <-
     ``overrides``, data from ``tasks_dir/<task>`` (or ``data`` for a single task)."""
     if not upstreams:
@@ -287,8 +359,13 @@ def run_benchmark(upstreams: Sequence[str], tasks: Sequence[str], tasks_dir: str
     for name, spec in named_upstreams(upstreams):
         for t in tasks:
             task_data = data if data and len(tasks) == 1 else str(Path(tasks_dir) / t)
-            fixed = [f"task={t}", f"data={task_data}", f"upstream={spec}", f"out_dir={out_dir}",
-                     f"cache_dir={cache_dir or str(Path(out_dir) / 'cache')}"] + ([f"name={name}"] if name else [])
+            fixed = [
+                f"task={t}",
+                f"data={task_data}",
+                f"upstream={spec}",
+                f"out_dir={out_dir}",
+                f"cache_dir={cache_dir or str(Path(out_dir) / 'cache')}",
+            ] + ([f"name={name}"] if name else [])
             cfg = load_config(SuperbConfig, [f"superb/{t}", *configs], fixed + per_task[t])
             results.append(SuperbRunner(cfg).run())
     return results

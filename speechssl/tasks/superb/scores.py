@@ -8,6 +8,7 @@
   ideal (0 error, 100 %): what compares upstreams on the mini corpus. A task whose FBANK is already ideal has
   none (the scale is undefined), shown as '-'.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ def load_anchors(path=None) -> Dict[str, Any]:
 
     from ...config import resolve_conf
     from ...errors import ConfigError
+
     path = resolve_conf(path or "superb/anchors")
     data = load_yaml_dict(path)
     for task, a in data.get("tasks", {}).items():
@@ -63,11 +65,10 @@ def benchmark_score(task: str, values: Sequence[float], anchors: Dict[str, Any])
     a = anchors["tasks"].get(task)
     if a is None:
         return None
-    as_list = (lambda v: v if isinstance(v, list) else [v])
+    as_list = lambda v: v if isinstance(v, list) else [v]
     parts = [anchored(v, f, s) for v, f, s in zip(values, as_list(a["fbank"]), as_list(a["sota"]))]
     parts = [p for p in parts if p is not None]
     return sum(parts) / len(parts) if parts else None
-
 
 
 def _fmt(x: Optional[float]) -> str:
@@ -75,15 +76,19 @@ def _fmt(x: Optional[float]) -> str:
 
 
 def _upstream_table(up: str, rows: Dict[str, Any]) -> str:
-    lines = ["| task | metric | test | dev | mini score | SUPERB score | top layer (weight) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | metric | test | dev | mini score | SUPERB score | top layer (weight) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in task_names():
         if t in rows:
             r, w = rows[t], rows[t]["layer_weights"]
             top = int(np.argmax(w))
             dev = "–" if r.get("dev") is None else f"{r['dev']:.2f}"
-            lines.append(f"| {t.upper()} | {r['metric']} | {r['value']:.2f} | {dev} | {_fmt(r.get('mini_score'))} | "
-                         f"{_fmt(r.get('superb_score'))} | {top} ({w[top]:.2f}) |")
+            lines.append(
+                f"| {t.upper()} | {r['metric']} | {r['value']:.2f} | {dev} | {_fmt(r.get('mini_score'))} | "
+                f"{_fmt(r.get('superb_score'))} | {top} ({w[top]:.2f}) |"
+            )
     return f"# SUPERB: {up}\n\n" + "\n".join(lines) + "\n"
 
 
@@ -100,16 +105,23 @@ def summarize(out_dir) -> Dict[str, Any]:
     for f in sorted(out.glob("*/*/result.json")):
         r = json.loads(f.read_text())
         table.setdefault(r["upstream"], {})[r["task"]] = {
-            "metric": r["metric"], "value": r["value"], "dev": r.get("dev"), "higher_is_better": r["higher_is_better"],
-            "layer_weights": r["layer_weights"], "layout": r.get("layout"), "extra_values": r.get("extra_values", [])}
+            "metric": r["metric"],
+            "value": r["value"],
+            "dev": r.get("dev"),
+            "higher_is_better": r["higher_is_better"],
+            "layer_weights": r["layer_weights"],
+            "layout": r.get("layout"),
+            "extra_values": r.get("extra_values", []),
+        }
     fb = table.get("fbank", {})
     benchmark_layouts = set(anchors.get("benchmark_layouts", []))
     for tasks in table.values():
         mini, bench = [], []
         for t, r in tasks.items():
             if t in fb:
-                s = mini_score(r["value"], fb[t]["value"], r["higher_is_better"],
-                               TASKS[t].ideal if t in TASKS else 100.0)
+                s = mini_score(
+                    r["value"], fb[t]["value"], r["higher_is_better"], TASKS[t].ideal if t in TASKS else 100.0
+                )
                 r["mini_score"] = None if s is None else round(s, 1) + 0.0  # no "-0.0"
                 if s is not None:
                     mini.append(s)
@@ -120,26 +132,34 @@ def summarize(out_dir) -> Dict[str, Any]:
                     bench.append(b)
         tasks["_mini_score"] = round(sum(mini) / len(mini), 1) if mini and fb else None
         tasks["_superb_score"] = round(sum(bench) / len(bench), 1) if bench else None
-    results = {"superb": table, "anchors": {"verified": bool(anchors.get("verified")),
-                                            "source": "conf/superb/anchors.yaml"}}
+    results = {
+        "superb": table,
+        "anchors": {"verified": bool(anchors.get("verified")), "source": "conf/superb/anchors.yaml"},
+    }
     write_json(out / "results.json", results)
     for up, rows in table.items():  # one table per upstream too, beside its task folders
         write_text(out / up / "results.md", _upstream_table(up, rows))
         write_json(out / up / "results.json", {"upstream": up, "superb": rows})
     tasks = [t for t in task_names() if any(t in v for v in table.values())]
-    lines = ["| upstream | " + " | ".join(f"{t.upper()} {TASKS[t].metric} {'↑' if TASKS[t].higher_is_better else '↓'}"
-                                         for t in tasks) + " | mini score | SUPERB score |",
-             "|---" * (len(tasks) + 3) + "|"]
+    lines = [
+        "| upstream | "
+        + " | ".join(f"{t.upper()} {TASKS[t].metric} {'↑' if TASKS[t].higher_is_better else '↓'}" for t in tasks)
+        + " | mini score | SUPERB score |",
+        "|---" * (len(tasks) + 3) + "|",
+    ]
     for up in sorted(table, key=lambda u: (u != "fbank", u)):
         cells = [f"{table[up][t]['value']:.2f}" if t in table[up] else "–" for t in tasks]
-        lines.append(f"| {up} | " + " | ".join(cells) + f" | {_fmt(table[up].get('_mini_score'))} | "
-                                                      f"{_fmt(table[up].get('_superb_score'))} |")
+        lines.append(
+            f"| {up} | " + " | ".join(cells) + f" | {_fmt(table[up].get('_mini_score'))} | "
+            f"{_fmt(table[up].get('_superb_score'))} |"
+        )
     verified = "" if anchors.get("verified") else " (anchors not yet checked against the papers: see the file)"
     md = "\n".join(lines) + (
         "\n\nmini score: mean over tasks of 1000 x (value - FBANK) / (ideal - FBANK) with the FBANK measured here; "
         "FBANK = 0, a perfect result = 1000; a task FBANK already solves has none ('–').\n"
         "SUPERB score: the benchmark's, anchored at the published FBANK and state of the art "
-        f"(conf/superb/anchors.yaml{verified}); only for task dirs made from the benchmark's data ('–' otherwise).\n")
+        f"(conf/superb/anchors.yaml{verified}); only for task dirs made from the benchmark's data ('–' otherwise).\n"
+    )
     write_text(out / "results.md", md)
     results["markdown"] = md
     return results

@@ -1,5 +1,6 @@
 """SF: slot filling, a BiLSTM CTC head over characters and slot tags (SUPERB: SNIPS, 2 x 1024); the
 benchmark's two metrics, slot-type F1 (the headline) and slot-value CER."""
+
 from __future__ import annotations
 
 from torch import nn

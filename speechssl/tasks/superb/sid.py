@@ -1,4 +1,5 @@
 """SID: speaker identification (VoxCeleb1's closed set), accuracy."""
+
 from .base import register
 from .classification import UtteranceClassification
 

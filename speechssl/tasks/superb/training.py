@@ -1,6 +1,7 @@
 """SUPERB heads on the shared Lightning path: the cached hidden states as a data module, the head and its
 featurizer as a :class:`~speechssl.training.TrainingTask`; devices, precision and strategy come from the
 config's ``trainer`` section like every other training run."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
@@ -42,7 +43,7 @@ class ShuffledBatches(torch.utils.data.Sampler):
         order = torch.randperm(self.n, generator=generator).tolist()
         skip, self._skip = self._skip, 0
         for i in range(skip, len(self)):
-            yield [(self.epoch, i, j) for j in order[i * self.batch_size:(i + 1) * self.batch_size]]
+            yield [(self.epoch, i, j) for j in order[i * self.batch_size : (i + 1) * self.batch_size]]
 
 
 class _Keys(torch.utils.data.Dataset):
@@ -60,8 +61,9 @@ class StatesDataModule(L.LightningDataModule):
     states, lengths)`` in order, scored as a whole by the task. Its state (epoch, batches consumed) is in every
     checkpoint."""
 
-    def __init__(self, train: Split, dev: Optional[Split], batch_size: int, crop: Optional[int], seed: int,
-                 eval_batch: int = 64):
+    def __init__(
+        self, train: Split, dev: Optional[Split], batch_size: int, crop: Optional[int], seed: int, eval_batch: int = 64
+    ):
         super().__init__()
         self.train, self.dev, self.batch_size, self.crop, self.eval_batch = train, dev, batch_size, crop, eval_batch
         self.seed = seed
@@ -90,7 +92,7 @@ class StatesDataModule(L.LightningDataModule):
         return torch.utils.data.DataLoader(starts, batch_size=None, collate_fn=self._collate_dev)
 
     def _collate_dev(self, start: int):
-        ids = self.dev.utts[start:start + self.eval_batch]
+        ids = self.dev.utts[start : start + self.eval_batch]
         return (ids, *self.dev.batch(range(start, min(start + self.eval_batch, len(self.dev)))))
 
     def state_dict(self):
@@ -114,8 +116,14 @@ class SuperbHeadTask(TrainingTask):
     every validation (logged as ``val/score``) and keeps the weights of the best dev step so far (``best_state``,
     strictly better replaces). The loss history, the dev curve and the kept weights are in every checkpoint."""
 
-    def __init__(self, model: torch.nn.Module, task: SuperbTask, dev: Optional[Split], optim: OptimConfig,
-                 val_every: Optional[int] = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        task: SuperbTask,
+        dev: Optional[Split],
+        optim: OptimConfig,
+        val_every: Optional[int] = None,
+    ):
         super().__init__()
         self.model, self.task, self.dev, self.optim, self.val_every = model, task, dev, optim, val_every
         self.losses: List[float] = []
@@ -137,13 +145,20 @@ class SuperbHeadTask(TrainingTask):
         # A periodic checkpoint is written before the validation of its step: a run resumed from it scores
         # that step now, so the curve (and the kept weights) are what an uninterrupted run has.
         step = self.global_step
-        if (self.dev is not None and self.val_every and step and step % self.val_every == 0
-                and (not self.curve or self.curve[-1]["step"] < step)):
+        if (
+            self.dev is not None
+            and self.val_every
+            and step
+            and step % self.val_every == 0
+            and (not self.curve or self.curve[-1]["step"] < step)
+        ):
             was_training = self.model.training
             self.model.eval()
             with torch.no_grad():
-                self._outputs = [(ids, _to_cpu(self.model(x.to(self.device), lengths.to(self.device))))
-                                 for ids, x, lengths in self.trainer.datamodule.val_dataloader()]
+                self._outputs = [
+                    (ids, _to_cpu(self.model(x.to(self.device), lengths.to(self.device))))
+                    for ids, x, lengths in self.trainer.datamodule.val_dataloader()
+                ]
             self._record(self.task.score(self._outputs, self.dev, write=False).value)
             self.model.train(was_training)
 
@@ -161,8 +176,9 @@ class SuperbHeadTask(TrainingTask):
 
     def _record(self, value: float) -> None:
         improved = not self.curve or (value > self.best_dev if self.task.higher_is_better else value < self.best_dev)
-        self.curve.append({"step": self.global_step, "loss": round(self.losses[-1], 4) if self.losses else None,
-                           "dev": value})  # exact: the step is chosen on it (rounded in result.json)
+        self.curve.append(
+            {"step": self.global_step, "loss": round(self.losses[-1], 4) if self.losses else None, "dev": value}
+        )  # exact: the step is chosen on it (rounded in result.json)
         if improved:
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
@@ -174,8 +190,11 @@ class SuperbHeadTask(TrainingTask):
     def on_save_checkpoint(self, checkpoint):
         super().on_save_checkpoint(checkpoint)
         # the dev curve picks the kept step, its weights are kept here, and the loss history goes into result.json
-        checkpoint["superb_history"] = {"losses": list(self.losses), "curve": list(self.curve),
-                                        "best_state": self.best_state}
+        checkpoint["superb_history"] = {
+            "losses": list(self.losses),
+            "curve": list(self.curve),
+            "best_state": self.best_state,
+        }
 
     def on_load_checkpoint(self, checkpoint):
         super().on_load_checkpoint(checkpoint)
