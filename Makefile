@@ -7,7 +7,7 @@ PYTEST_ARGS ?= --durations=30
 DEMO_ARGS  ?=
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-slow wheel-check bench refs crosscheck lint lint-all clean
+.PHONY: install install-test demo test test-slow wheel-check bench refs crosscheck lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,15 +36,16 @@ test: install-test
 wheel-check: install-test
 	PYTHON=$(PYTHON) TORCH_SPEC="$(TORCH_SPEC)" tools/wheel_check.sh
 
-# ruff: `make lint` enforces what the tree already passes (pyflakes, isort, syntax; CI runs it); `make lint-all` the
-# whole rule set of pyproject.toml (pyflakes, pycodestyle, isort, bugbear, pyupgrade), 130 findings left
-# (docs/contributing.md)
+# ruff (pyproject.toml: pyflakes, pycodestyle, isort, bugbear, pyupgrade; line length 120): `make lint` checks the rule
+# set and the formatting (CI runs it before the tests), `make format` formats the tree (docs/contributing.md)
 LINT_PATHS = speechssl tests tools hubconf.py
 lint: install-test
-	$(BIN)/ruff check --select F,I,E9,W6 $(LINT_PATHS)
-
-lint-all: install-test
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: install-test
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 test-slow: install-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)

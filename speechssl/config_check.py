@@ -2,7 +2,8 @@
 
 The schema comes from the file's place, as the task registry (:mod:`speechssl.tasks.registry`) maps it
 (``pretrain/hubert_*`` -> HuBERT pretraining, ``superb/<task>`` -> SUPERB, ...). A file layered on others
-says so in a ``# base: a/b c/d`` line and is checked merged on top of them, as every command loads it. Values only a run supplies (labels, a teacher, the task
+says so in a ``# base: a/b c/d`` line and is checked merged on top of them, as every command loads it.
+Values only a run supplies (labels, a teacher, the task
 data) are filled with placeholders, so what is checked is the file itself: key names, types, and the
 schema's own ``validate()`` (sizes, ranges, a LightHuBERT space that contains its default subnet...).
 """

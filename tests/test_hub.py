@@ -108,7 +108,7 @@ def test_well_known_names_must_produce_their_architecture(offline_cache, monkeyp
 
 
 def test_every_well_known_architecture_is_registered_and_the_table_is_complete():
-    for name, (hub_id, arch) in hub.WELL_KNOWN.items():
+    for _name, (hub_id, arch) in hub.WELL_KNOWN.items():
         assert arch in _CONFIGS and "/" in hub_id
     assert {"hubert_base", "hubert_large", "wav2vec2_base", "wavlm_base_plus", "w2v_bert_2"} <= set(hub.WELL_KNOWN)
 

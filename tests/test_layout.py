@@ -30,7 +30,7 @@ def test_import_graph_sees_a_cycle(tmp_path, monkeypatch):
     ]
 
 
-def test_no_module_over_500_lines_no_function_over_80():
+def test_no_module_over_600_lines_no_function_over_100():
     r = _run("code_size.py")
     assert r.returncode == 0, r.stdout
     tight = _run("code_size.py", "--function-lines", "20")

@@ -32,7 +32,7 @@ def tiny_supernet() -> LightHubert:
     torch.manual_seed(0)
     model = build_supernet("hubert_small", "lighthubert/space_tiny", teacher_dim=40, **TINY).eval()
     with torch.no_grad():  # non-trivial norms and biases, so slicing mistakes show
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.ndim == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     return model

@@ -77,7 +77,7 @@ def test_speaker_cmvn_goes_through_a_temporary_ark_and_leaves_none(testdata, tmp
     raw = dict(read_scp(compute_features(src, tmp_path / "raw", kind="mfcc", progress=False)))
     d = DataDir.read(src)
     assert sorted(feats) == d.utt_ids
-    for spk, utts in d.spk2utt.items():  # Kaldi's apply-cmvn default: the speaker's mean subtracted
+    for _spk, utts in d.spk2utt.items():  # Kaldi's apply-cmvn default: the speaker's mean subtracted
         mean = np.concatenate([raw[u] for u in utts]).astype(np.float64).mean(0)
         for u in utts:
             np.testing.assert_allclose(feats[u], raw[u] - mean, atol=2e-3)

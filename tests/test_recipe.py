@@ -381,9 +381,10 @@ def test_mini_librispeech_stages_0_1_hold_out_readers_and_align(recipe, librispe
     ]
     r = _run(recipe, *args)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    readers = lambda d: {
-        line.split()[1].split("-")[0] for line in (recipe / "data" / d / "utt2spk").read_text().splitlines()
-    }  # noqa: E731
+
+    def readers(d):
+        return {line.split()[1].split("-")[0] for line in (recipe / "data" / d / "utt2spk").read_text().splitlines()}  # noqa: E731
+
     assert readers("dev") == {"1272"} and readers("test") == {"2412", "61"}
     assert not readers("train") & {"1272", "2412", "61"}
     assert len((recipe / "data" / "librilight_1h" / "text").read_text().splitlines()) == 2

@@ -58,7 +58,7 @@ def _snips_fixture(testdata, root: Path) -> Path:
     snips = root / "SNIPS"
     lines = []
     rec = _fsdd(testdata)  # 4 speakers x 10 digits x 5 takes
-    for i, (spk, digit, take, path) in enumerate(rec):
+    for i, (_spk, digit, take, path) in enumerate(rec):
         split = "valid" if take == 3 else "test" if take == 4 else "train"
         voices = SNIPS_SPEAKERS["dev" if split == "valid" else split]
         uid = f"{voices[i % len(voices)]}-snips-{split}-{i}"

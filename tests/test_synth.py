@@ -149,7 +149,7 @@ def test_tiny_corpus_data_dirs(tiny_data):
     kinds = train.extra["utt2kind"]
     for utt, kw in train.extra["utt2keyword"].items():
         assert kinds[utt] == "keyword" and kw in grammar.KEYWORDS + ["_unknown_"]
-    for utt, intent in train.extra["utt2intent"].items():
+    for intent in train.extra["utt2intent"].values():
         action, obj, loc = intent.split("|")
         assert (action.replace("_", " "), obj, loc) in grammar.INTENTS
     assert set(train.extra["text.phone"]) == set(train.utt_ids)

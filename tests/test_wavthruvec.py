@@ -192,7 +192,7 @@ def test_text2vec_learns_features_and_durations(block):
     # teacher-forced training on given durations (a corpus's phone alignments): features and durations fit
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
-    for step in range(150):
+    for _step in range(150):
         out = model(phones, plen, feats, flen, speaker=spk, durations=durs)
         opt.zero_grad()
         out["loss"].backward()

@@ -94,7 +94,7 @@ def run(name, hf, args):
     for mode in ("forward", "forward+backward"):
         times = {"transformers": [], "speechssl": []}
         mem = {}
-        for model, label, fn in ((hf, "transformers", fwd_hf), (ours, "speechssl", fwd_ours)):
+        for model in (hf, ours):
             model.train(mode != "forward")
             for m in model.modules():  # train mode for autograd, but no dropout / layerdrop randomness
                 if isinstance(m, torch.nn.Dropout):
@@ -124,7 +124,8 @@ def run(name, hf, args):
         audio = float(lengths.sum()) / 16000
         results[mode] = (audio / t_hf, audio / t_ours, t_hf / t_ours, mem.get("transformers"), mem.get("speechssl"))
     print(
-        f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device} ({cpu_name()}), {args.precision}, "
+        f"\n{name}: batch {args.batch} x {args.seconds:.0f} s (padded), {args.device} ({cpu_name()}), "
+        f"{args.precision}, "
         f"{torch.get_num_threads()} threads"
     )
     print(
@@ -133,7 +134,10 @@ def run(name, hf, args):
     )
     print("|---|---|---|---|---|---|")
     for mode, (a, b, ratio, m_hf, m_ours) in results.items():
-        fmt = lambda x: f"{x / 2**20:.0f} MiB" if x else "-"
+
+        def fmt(x):
+            return f"{x / 2**20:.0f} MiB" if x else "-"
+
         print(f"| {mode} | {a:.1f} | {b:.1f} | {ratio:.2f}x | {fmt(m_hf)} | {fmt(m_ours)} |")
 
 

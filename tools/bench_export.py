@@ -61,10 +61,10 @@ def latency_table(seconds: float, repeats: int, threads: int):
             summary = export_onnx(model, path, quantize=True)
             fp32, int8 = onnx_session(path, threads), onnx_session(summary["int8"], threads)
             with torch.inference_mode():
-                t_torch = median_seconds(lambda: model(wav, lengths), repeats)
+                t_torch = median_seconds(lambda model=model: model(wav, lengths), repeats)
                 ref = model(wav, lengths).hidden_states[-1][0].numpy()
-            t_fp32 = median_seconds(lambda: run_onnx(fp32, wav, lengths), repeats)
-            t_int8 = median_seconds(lambda: run_onnx(int8, wav, lengths), repeats)
+            t_fp32 = median_seconds(lambda s=fp32: run_onnx(s, wav, lengths), repeats)
+            t_int8 = median_seconds(lambda s=int8: run_onnx(s, wav, lengths), repeats)
             q = run_onnx(int8, wav, lengths)[-1][0]
             cos = float(np.mean((q * ref).sum(-1) / (np.linalg.norm(q, axis=-1) * np.linalg.norm(ref, axis=-1))))
             rows.append(

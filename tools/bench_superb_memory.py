@@ -141,7 +141,8 @@ def main():
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['mode']} | {r['corpus']} | {r['rss_MiB']} | {r.get('states_held_MiB', '')} | {r['value']} | {r['seconds']} |"
+            f"| {r['mode']} | {r['corpus']} | {r['rss_MiB']} | {r.get('states_held_MiB', '')} | {r['value']} "
+            f"| {r['seconds']} |"
         )
     (out / "bench_superb_memory.json").write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1))
 

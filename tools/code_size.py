@@ -1,6 +1,6 @@
 """Module and function sizes of speechssl: the modules over ``--module-lines`` and the functions over
 ``--function-lines`` (data tables, i.e. functions that are one literal, are not counted). Exit 1 when any is
-over. ``python tools/code_size.py [--module-lines 500] [--function-lines 80]``; the test suite runs it."""
+over. ``python tools/code_size.py [--module-lines 600] [--function-lines 100]``; the test suite runs it."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def oversized(module_lines: int, function_lines: int):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--module-lines", type=int, default=500)
-    p.add_argument("--function-lines", type=int, default=80)
+    p.add_argument("--module-lines", type=int, default=600)
+    p.add_argument("--function-lines", type=int, default=100)
     a = p.parse_args()
     modules, functions = oversized(a.module_lines, a.function_lines)
     for name, n in modules:

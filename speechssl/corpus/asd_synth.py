@@ -147,7 +147,7 @@ def make_clip(utts: List[Tuple[str, np.ndarray, list]], cfg: AsdSynthConfig, rng
     audio = np.zeros(total, np.float32)
     faces, conditions = [], set()
     speaking_tracks = []
-    for i in range(n_faces):
+    for _ in range(n_faces):
         utt, wav, phones = pool.pop()
         track, placed = _place(wav, phones, total, rng)
         silent = rng.random() < cfg.silent_talker_prob

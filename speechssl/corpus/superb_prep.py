@@ -410,7 +410,8 @@ def prepare_task_dirs(
     fold: int = 1,
 ) -> dict:
     """``speechssl data prep-superb``: the task dir(s) of ``task`` (``all`` for the mini layouts) from
-    ``src`` in ``layout``; the mini layouts write ``out/<task>``, the others ``out`` itself. For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
+    ``src`` in ``layout``; the mini layouts write ``out/<task>``, the others ``out`` itself.
+    For ``librispeech``, ``src`` is ``train=DIR,dev=DIR,test=DIR`` or their parent."""
     out = Path(out)
     if layout == "mini":
         return prepare_mini(src, out, MINI_TASKS if task == "all" else [task])

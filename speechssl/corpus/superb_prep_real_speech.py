@@ -104,7 +104,7 @@ def prepare_mini_librispeech(task: str, src, out, trials_per_utt: int = 5, seed:
         if len({*pool.values()}) < 2:
             raise InputError(f"{src}: fewer than two readers outside training for ASV trials")
         test = DataDir()
-        for name, d in sources.items():
+        for d in sources.values():
             part = d.subset([u for u in d.utt_ids if u in pool])
             test.wav_scp.update(part.wav_scp)
             test.utt2spk.update(part.utt2spk)

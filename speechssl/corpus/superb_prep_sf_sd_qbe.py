@@ -185,7 +185,7 @@ def prepare_librimix(root, out_root, mode: str = "max", rate: str = "16k") -> Di
                         raise MissingInputError(
                             f"{meta}:{n}: source {src} of {mix_id} has no speech activity in {rttm_name}.rttm"
                         )
-                    for seg_spk, start, end in segs:
+                    for _seg_spk, start, end in segs:
                         rttm.append(f"SPEAKER {mix_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {spk} <NA> <NA>")
                 rows.append({"utt": mix_id, "wav": str(wav.resolve()), "spk": mix_id})
         write_split(out / split, rows)

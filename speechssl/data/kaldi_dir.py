@@ -155,12 +155,15 @@ class DataDir:
                 d.verbatim[name] = _verbatim_content(f)
                 continue
             d._raw[name] = read_table(f)
-        first = lambda rows: {k: v for _, k, v in reversed(rows) if k}  # first occurrence wins
+
+        def first(rows):  # the first occurrence of a key wins
+            return {k: v for _, k, v in reversed(rows) if k}
+
         d.wav_scp = first(d._raw["wav.scp"])
         d.utt2spk = first(d._raw["utt2spk"])
         if "segments" in d._raw:
             d.segments = {}
-            for n, k, v in reversed(d._raw["segments"]):
+            for _n, k, v in reversed(d._raw["segments"]):
                 parts = v.split()
                 if k and len(parts) == 3:
                     try:

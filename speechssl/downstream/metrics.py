@@ -110,7 +110,10 @@ def per_utt_listing(utts: Sequence[str], refs: Sequence[str], hyps: Sequence[str
                     hyp_row += hs
                     ops += ["I"] * len(hs)
         widths = [max(len(a), len(b), 1) for a, b in zip(ref_row, hyp_row)]
-        fmt = lambda row: " ".join(t.ljust(w) for t, w in zip(row, widths)).rstrip()
+
+        def fmt(row, widths=widths):
+            return " ".join(t.ljust(w) for t, w in zip(row, widths)).rstrip()
+
         lines += [
             f"{utt} ref  {fmt(ref_row)}",
             f"{utt} hyp  {fmt(hyp_row)}",

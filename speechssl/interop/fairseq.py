@@ -161,7 +161,7 @@ def read_fairseq_checkpoint(path, trust: bool = False) -> Dict[str, Any]:
 
 
 def import_fairseq(path, drop_heads: bool = False, trust: bool = False) -> SpeechEncoder:
-    """Build a :class:`SpeechEncoder` from a fairseq checkpoint; every key is mapped, dropped on request, or an error."""
+    """A :class:`SpeechEncoder` from a fairseq checkpoint; every key is mapped, dropped on request, or an error."""
     return encoder_from_fairseq(read_fairseq_checkpoint(path, trust), Path(path), drop_heads)
 
 

@@ -184,22 +184,19 @@ def extract_features(
     out = Path(out_dir)
     d = DataDir.read(data_dir)
     utts = shard_utts(d.utt_ids, nshard, rank)
-    claim_output(
-        out,
-        {
-            "model": model_name,
-            "layers": layers,
-            "format": fmt,
-            "dtype": dtype,
-            "nshard": nshard,
-            "data": str(Path(data_dir).resolve()),
-            "frame_rate": SAMPLE_RATE / model.downsample_rate,
-            "dim": model.hidden_size,
-            "model_hash": model_hash(model),
-            "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds},
-        },
-        "an extraction",
-    )
+    spec = {
+        "model": model_name,
+        "layers": layers,
+        "format": fmt,
+        "dtype": dtype,
+        "nshard": nshard,
+        "data": str(Path(data_dir).resolve()),
+        "frame_rate": SAMPLE_RATE / model.downsample_rate,
+        "dim": model.hidden_size,
+        "model_hash": model_hash(model),
+        "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds},
+    }
+    claim_output(out, spec, "an extraction")
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
     committed = _committed_chunks(out, rank)
@@ -247,44 +244,44 @@ def extract_features(
         ids, padded, lengths = _drop_too_short(model, ids, padded, lengths, skip_bad, bad, skipped, writer.commit)
         if not ids:
             continue
-        long_rows = [i for i, n in enumerate(lengths.tolist()) if windowing.applies(n)]
-        if long_rows:
-            for i in long_rows:
-                log.warning(
-                    "%s: utterance %s is %.0f s, longer than --max-seconds %g: encoded in windows of "
-                    "%g s with %g s of context on each side",
-                    data_dir,
-                    ids[i],
-                    int(lengths[i]) / SAMPLE_RATE,
-                    windowing.max_seconds,
-                    windowing.max_seconds,
-                    windowing.context_seconds,
-                )
-                states = windowed_states(model, padded[i, : int(lengths[i])], layers, windowing, device)
-                _add(
-                    writer,
-                    summary,
-                    [ids[i]],
-                    {layer: [s.astype(np_dtype)] for layer, s in states.items()},
-                    durs[ids[i]],
-                )
-            summary["windowed"] += len(long_rows)
-            keep = [i for i in range(len(ids)) if i not in long_rows]
-            if not keep:
-                continue
-            ids, padded, lengths = [ids[i] for i in keep], padded[keep], lengths[keep]
-        with torch.inference_mode():
-            upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
-        frames = upstream.lengths.cpu().tolist()
-        arrays = {
-            layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
-            for layer in layers
-            for h in [upstream.hidden_states[layer].float().cpu().numpy()]
-        }
-        _add(writer, summary, ids, arrays, sum(durs[u] for u in ids))
+        for group, arrays, windowed in _encode(model, ids, padded, lengths, layers, windowing, device, np_dtype):
+            _add(writer, summary, group, arrays, sum(durs[u] for u in group))
+            summary["windowed"] += windowed
     writer.commit()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary
+
+
+def _encode(model, ids, padded, lengths, layers, windowing, device, np_dtype):
+    """``(ids, {layer: [array per utterance]}, windowed)`` of one batch: each utterance longer than
+    ``windowing.max_seconds`` alone and window by window, then the others in one forward pass."""
+    long_rows = [i for i, n in enumerate(lengths.tolist()) if windowing.applies(n)]
+    for i in long_rows:
+        log.warning(
+            "utterance %s is %.0f s, longer than --max-seconds %g: encoded in windows of %g s with %g s of context "
+            "on each side",
+            ids[i],
+            int(lengths[i]) / SAMPLE_RATE,
+            windowing.max_seconds,
+            windowing.max_seconds,
+            windowing.context_seconds,
+        )
+        states = windowed_states(model, padded[i, : int(lengths[i])], layers, windowing, device)
+        yield [ids[i]], {layer: [s.astype(np_dtype)] for layer, s in states.items()}, 1
+    keep = [i for i in range(len(ids)) if i not in long_rows]
+    if not keep:
+        return
+    if long_rows:
+        ids, padded, lengths = [ids[i] for i in keep], padded[keep], lengths[keep]
+    with torch.inference_mode():
+        upstream = model(padded.to(device), lengths.to(device), num_layers=max(layers))
+    frames = upstream.lengths.cpu().tolist()
+    arrays = {
+        layer: [h[i, :n].astype(np_dtype) for i, n in enumerate(frames)]
+        for layer in layers
+        for h in [upstream.hidden_states[layer].float().cpu().numpy()]
+    }
+    yield ids, arrays, 0
 
 
 def _add(

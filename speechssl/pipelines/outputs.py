@@ -58,7 +58,7 @@ class ArkWriter:
         self.entries: list = []
         self._stack = contextlib.ExitStack()
 
-    def __enter__(self) -> "ArkWriter":
+    def __enter__(self) -> ArkWriter:
         tmp = self._stack.enter_context(atomic_path(self.ark))
         self._file = self._stack.enter_context(open(tmp, "wb"))  # not atomic: atomic_path's temporary, on the stack
         return self

@@ -190,9 +190,14 @@ def search_subnets(supernet: LightHubert, score, cfg: SearchConfig, progress: bo
         children = []
         for i in range(cfg.population):
             if i % 2 and len(parents) > 1:
-                draw = lambda: mutate(crossover(*rng.sample(parents, 2), rng), space, rng, cfg.mutate_prob / 2)
+
+                def draw(parents=parents):
+                    return mutate(crossover(*rng.sample(parents, 2), rng), space, rng, cfg.mutate_prob / 2)
             else:
-                draw = lambda: mutate(rng.choice(parents), space, rng, cfg.mutate_prob)
+
+                def draw(parents=parents):
+                    return mutate(rng.choice(parents), space, rng, cfg.mutate_prob)
+
             s = within_budget(draw, 50)
             if s is not None:
                 children.append(add(s, f"evolution{gen + 1}"))

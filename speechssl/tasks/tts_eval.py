@@ -29,6 +29,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -226,6 +227,43 @@ def _clean_twin_figures(clean: DataDir, resyn: Dict[str, np.ndarray], score) -> 
     }
 
 
+def _generate(tts, d: DataDir, refs: DataDir, utts: List[str], acoustic: Optional[str], judges: bool):
+    """Every utterance resynthesized, converted to another speaker's voice and (``acoustic``) synthesized from
+    its text, with the speaker similarities and resynthesis MCD / STOI on the way; the names of :func:`evaluate`."""
+    ref_utts = refs.utt_ids
+    orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
+    mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
+    sim_within, sim_between = [], []  # the scale: real audio of one speaker, and of source vs target
+    for k, u in enumerate(utts):
+        wav = orig[u] = d.load_audio(u)
+        resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
+        mcd.append(m)
+        st.append(s_)
+        sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
+        # another speaker's reference: unseen speakers for TTS and the conversion target
+        target = targets[u] = ref_utts[(k * 7) % len(ref_utts)]
+        twav = refs.load_audio(target)
+        _, spk_t = tts.layers(twav)
+        sim_between.append(cosine(spk_own, spk_t))
+        same = [x for x in d.spk2utt[d.utt2spk[u]] if x != u]
+        if same:
+            sim_within.append(cosine(spk_own, tts.layers(d.load_audio(same[0]))[1]))
+        conv[u] = tts.vocode(feats, spk_t)
+        vc_emb = tts.layers(conv[u])[1]
+        sim_vc_t.append(cosine(vc_emb, spk_t))
+        sim_vc_s.append(cosine(vc_emb, spk_own))
+        if acoustic:
+            synth[u], _, _ = tts.synthesize(d.text[u], twav)
+            sim_tts.append(cosine(tts.layers(synth[u])[1], spk_t))
+            if judges:  # in the speaker's own voice: published MCD against the recording of the sentence
+                synth_own[u], _, _ = tts.synthesize(d.text[u], d.load_audio(same[0]) if same else wav)
+    return SimpleNamespace(
+        orig=orig, resyn=resyn, synth=synth, conv=conv, synth_own=synth_own, targets=targets, mcd=mcd, st=st,
+        sim_tts=sim_tts, sim_vc_t=sim_vc_t, sim_vc_s=sim_vc_s, sim_resyn=sim_resyn, sim_within=sim_within,
+        sim_between=sim_between,
+    )  # fmt: skip
+
+
 def evaluate(
     vocoder: str,
     data: str,
@@ -258,7 +296,6 @@ def evaluate(
     utts = [u for u in d.utt_ids if d.text and u in d.text][:max_utts]
     if not utts:
         raise InputError(f"{data}: no utterances with a transcript to evaluate on")
-    ref_utts = refs.utt_ids
     clean = _clean_twin(clean_data, data, utts)
     res: Dict[str, dict] = {
         "utterances": len(utts),
@@ -267,32 +304,10 @@ def evaluate(
         "asr": asr,
         "asr_decode": asr_decode or {"beam": 0},
     }
-    orig, resyn, synth, conv, synth_own, targets = {}, {}, {}, {}, {}, {}
-    mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = [], [], [], [], [], []
-    sim_within, sim_between = [], []  # the scale: real audio of one speaker, and of source vs target
-    for k, u in enumerate(utts):
-        wav = orig[u] = d.load_audio(u)
-        resyn[u], feats, spk_own, (m, s_) = resynthesize(tts, d, u, wav)
-        mcd.append(m)
-        st.append(s_)
-        sim_resyn.append(cosine(tts.layers(resyn[u])[1], spk_own))
-        # another speaker's reference: unseen speakers for TTS and the conversion target
-        target = targets[u] = ref_utts[(k * 7) % len(ref_utts)]
-        twav = refs.load_audio(target)
-        _, spk_t = tts.layers(twav)
-        sim_between.append(cosine(spk_own, spk_t))
-        same = [x for x in d.spk2utt[d.utt2spk[u]] if x != u]
-        if same:
-            sim_within.append(cosine(spk_own, tts.layers(d.load_audio(same[0]))[1]))
-        conv[u] = tts.vocode(feats, spk_t)
-        vc_emb = tts.layers(conv[u])[1]
-        sim_vc_t.append(cosine(vc_emb, spk_t))
-        sim_vc_s.append(cosine(vc_emb, spk_own))
-        if acoustic:
-            synth[u], _, _ = tts.synthesize(d.text[u], twav)
-            sim_tts.append(cosine(tts.layers(synth[u])[1], spk_t))
-            if judges:  # in the speaker's own voice: published MCD against the recording of the sentence
-                synth_own[u], _, _ = tts.synthesize(d.text[u], d.load_audio(same[0]) if same else wav)
+    g = _generate(tts, d, refs, utts, acoustic, judges)
+    orig, resyn, synth, conv, synth_own, targets = g.orig, g.resyn, g.synth, g.conv, g.synth_own, g.targets
+    mcd, st, sim_tts, sim_vc_t, sim_vc_s, sim_resyn = g.mcd, g.st, g.sim_tts, g.sim_vc_t, g.sim_vc_s, g.sim_resyn
+    sim_within, sim_between = g.sim_within, g.sim_between
     texts, spk = {u: d.text[u] for u in utts}, {u: d.utt2spk[u] for u in utts}
 
     def score(wavs: Dict[str, np.ndarray], name: str) -> Optional[dict]:

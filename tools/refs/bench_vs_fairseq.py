@@ -87,7 +87,8 @@ def main():
         f"{int(mask.sum())} masked frames"
     )
     print(
-        f"loss before the first update: fairseq {losses['fairseq_first']:.6f}, speechssl {losses['speechssl_first']:.6f}"
+        f"loss before the first update: fairseq {losses['fairseq_first']:.6f}, "
+        f"speechssl {losses['speechssl_first']:.6f}"
     )
     print(
         f"train step (fwd + bwd + AdamW), fastest of {a.repeats}: fairseq {t_theirs:.3f} s, speechssl {t_ours:.3f} s, "

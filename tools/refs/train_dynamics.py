@@ -340,9 +340,9 @@ def main():
         print(
             f"{name}: mean of the last {last} updates over seeds {sorted(finals)}: loss_m "
             + ", ".join(f"{x:.3f}" for x in losses)
-            + " (mean %.3f, spread %.3f); acc_m " % (sum(losses) / len(losses), max(losses) - min(losses))
+            + f" (mean {sum(losses) / len(losses):.3f}, spread {max(losses) - min(losses):.3f}); acc_m "
             + ", ".join(f"{x:.3f}" for x in accs)
-            + " (mean %.3f, spread %.3f)" % (sum(accs) / len(accs), max(accs) - min(accs))
+            + f" (mean {sum(accs) / len(accs):.3f}, spread {max(accs) - min(accs):.3f})"
         )
     (work / "summary.json").write_text(json.dumps(summary, indent=1))
     if a.plot:

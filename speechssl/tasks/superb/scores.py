@@ -65,7 +65,10 @@ def benchmark_score(task: str, values: Sequence[float], anchors: Dict[str, Any])
     a = anchors["tasks"].get(task)
     if a is None:
         return None
-    as_list = lambda v: v if isinstance(v, list) else [v]
+
+    def as_list(v):
+        return v if isinstance(v, list) else [v]
+
     parts = [anchored(v, f, s) for v, f, s in zip(values, as_list(a["fbank"]), as_list(a["sota"]))]
     parts = [p for p in parts if p is not None]
     return sum(parts) / len(parts) if parts else None
