@@ -106,8 +106,8 @@ def test_features_peak_memory_of_a_long_recording_is_a_fraction_of_framing_it_wh
             [sys.executable, "-c", _PEAK, str(data), str(tmp_path / how), how],
             capture_output=True,
             text=True,
-            check=True,
         )
+        assert run.returncode == 0, (how, run.returncode, run.stderr[-2000:])
         peaks[how] = float(run.stdout.split()[-1])
     assert peaks["blocks"] < 0.45 * peaks["whole"], peaks
 
