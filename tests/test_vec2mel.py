@@ -164,7 +164,7 @@ def test_vocoder_crops_take_their_audio_from_the_target_twin_and_refuse_a_strang
     from speechssl.audio.io import save
     from speechssl.data.kaldi_dir import DataDir
     from speechssl.errors import InputError
-    from speechssl.tasks.vec2wav import VocoderDataset
+    from speechssl.tasks.vocoder_data import VocoderDataset
 
     data = DataDir.read(tiny_data / "train")
     utts = data.utt_ids[:4]

@@ -67,7 +67,8 @@ def test_generator_turns_each_frame_into_a_hop_of_samples_and_listens_to_the_spe
 
 
 def test_a_codebook_snaps_frames_to_learnt_units_and_travels_with_the_export(tmp_path):
-    from speechssl.tasks.vec2wav import learn_codebook, load_vocoder
+    from speechssl.tasks.vec2wav import load_vocoder
+    from speechssl.tasks.vocoder_data import learn_codebook
     from speechssl.training import save_export
 
     rng = np.random.default_rng(0)

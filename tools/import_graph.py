@@ -1,6 +1,7 @@
 """Imports between speechssl's modules: cycles (module-level and in function bodies), function-local imports,
-and imports that go up the layers of docs/DESIGN.md. ``python tools/import_graph.py [--local]``; exit 1 on a
-cycle or an upward import. The test suite runs it (tests/test_layout.py)."""
+imports that go up the layers of docs/DESIGN.md, and imports from one task module to another.
+``python tools/import_graph.py [--local]``; exit 1 on a cycle, an upward import or a new import between tasks.
+The test suite runs it (tests/test_layout.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ LAYERS = [
     ("cli",),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+# tasks/ modules that are not tasks: what several tasks share (data modules, the TTS helpers) and the registry that
+# names every task; a task may import these, never another task (issue 41)
+TASK_HELPERS = {"common", "audio_data", "data_source", "shard_data", "tts_common", "vocoder_data", "registry"}
+# known task -> task imports, to be moved out (WavThruVec's inference and its evaluation belong below tasks/);
+# a new one fails
+TASK_IMPORT_DEBTS = {
+    ("tts_eval", "wavthruvec"),
+    ("tts_eval", "tts_judges"),
+    ("wavthruvec", "text2vec"),
+    ("wavthruvec", "vec2wav"),
+}
 
 
 def module_name(path: Path) -> str:
@@ -130,10 +142,25 @@ def upward(graph: Dict[str, Set[str]]) -> List[Tuple[str, str]]:
     return sorted(out)
 
 
+def task_imports(graph: Dict[str, Set[str]]) -> List[Tuple[str, str]]:
+    """``(task, task)`` pairs where one task module imports another (a package like ``superb`` is one task)."""
+    out = set()
+    for a, targets in graph.items():
+        for b in targets:
+            pa, pb = a.split("."), b.split(".")
+            if len(pa) > 2 and len(pb) > 2 and pa[1] == pb[1] == "tasks" and pa[2] != pb[2]:
+                if pa[2] != "registry" and pb[2] not in TASK_HELPERS:
+                    out.add((pa[2], pb[2]))
+    return sorted(out)
+
+
 def main() -> int:
     graph, local = edges()
     cyc = cycles(graph)
     up = upward(graph)
+    sideways = [pair for pair in task_imports(graph) if pair not in TASK_IMPORT_DEBTS]
+    for a, b in sideways:
+        print(f"import between two tasks: speechssl.tasks.{a} -> speechssl.tasks.{b}")
     for comp in cyc:
         print("cycle:", " <-> ".join(comp))
     for a, b in up:
@@ -141,8 +168,11 @@ def main() -> int:
     if "--local" in sys.argv:
         for name, line, text in local:
             print(f"local import: {name}:{line}: {text}")
-    print(f"{len(cyc)} cycles, {len(up)} upward imports, {len(local)} function-local imports")
-    return 1 if cyc or up else 0
+    print(
+        f"{len(cyc)} cycles, {len(up)} upward imports, {len(sideways)} imports between tasks "
+        f"({len(TASK_IMPORT_DEBTS)} known, listed in TASK_IMPORT_DEBTS), {len(local)} function-local imports"
+    )
+    return 1 if cyc or up or sideways else 0
 
 
 if __name__ == "__main__":

@@ -3,24 +3,20 @@ the ``conf/`` files its schema reads. The CLI (``speechssl train``, ``pretrain``
 ``finetune``, ``tts train-*``, ``asd train``) and ``speechssl config check`` both read this table,
 so a new task or objective is its own module plus one entry here.
 
-Entries name their objects as ``"module:attribute"`` strings, resolved on first use: listing the
-tasks (``--help``) does not import Lightning or any model code.
+Each entry names the module its task lives in through a two-line function with an ordinary import
+statement (``_hubert`` below: ``from . import hubert``), run on first use: a reader and
+``tools/import_graph.py`` follow it like any import, and listing the tasks (``--help``) imports none of them,
+so no Lightning and no model code.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import InputError
-
-
-def resolve(ref: str) -> Any:
-    """``"speechssl.tasks.hubert:pretrain_hubert"`` -> the object."""
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
@@ -30,19 +26,21 @@ class TaskSpec:
     Attributes:
         name: the registry key and the CLI's name for it (``hubert``, ``w2v-bert``, ...).
         group: the CLI command that runs it (``pretrain``, ``distill``, ``finetune``, ``tts``, ``asd``).
-        schema: ``module:Class`` of its config dataclass.
-        run: ``module:function`` taking the config and returning a JSON-able summary.
-        describe: ``module:function`` (config -> dict of what it builds) for ``--dry-run``; None: the
-            config itself is the description.
+        module: imports and returns the task's module (one of the functions below).
+        schema: the name of its config dataclass in ``module``.
+        run: the name of its run function (config -> a JSON-able summary).
+        describe: the name of its dry-run description (config -> dict of what it builds); None: the config
+            itself is the description.
         conf: globs under ``conf/`` whose files load into ``schema`` (``config check``).
         placeholders: ``key=value`` a run supplies (labels, a teacher), filled to check a file alone.
         help: one line for the CLI.
-        timing: ``module:function`` (config -> ``(step, device)``: one update on a synthetic micro-batch) for
-            ``--dry-run --time-steps N``; None: the task cannot be timed without data.
+        timing: the name of its timing step (config -> ``(step, device)``: one update on a synthetic
+            micro-batch) for ``--dry-run --time-steps N``; None: the task cannot be timed without data.
     """
 
     name: str
     group: str
+    module: Callable[[], ModuleType]
     schema: str
     run: str
     describe: Optional[str] = None
@@ -52,11 +50,14 @@ class TaskSpec:
     command: str = field(default="", compare=False)  # the CLI sub-command word (default: name)
     timing: Optional[str] = None
 
+    def _get(self, attribute: str) -> Any:
+        return getattr(self.module(), attribute)
+
     def schema_class(self) -> type:
-        return resolve(self.schema)
+        return self._get(self.schema)
 
     def run_function(self) -> Callable:
-        return resolve(self.run)
+        return self._get(self.run)
 
     def description(self, cfg, time_steps: int = 0) -> Dict[str, Any]:
         """What ``cfg`` builds, without data or weights (parameter counts on the meta device), what the run will
@@ -65,7 +66,7 @@ class TaskSpec:
 
         info: Dict[str, Any] = {"task": self.name}
         if self.describe:
-            info["parameters"] = resolve(self.describe)(cfg)
+            info["parameters"] = self._get(self.describe)(cfg)
         batch = global_batch(cfg)
         if batch:
             info["batch"] = batch
@@ -76,7 +77,7 @@ class TaskSpec:
             if not self.timing:
                 raise InputError(f"--time-steps: {self.name} cannot be timed without its data (no synthetic batch)")
             before = peak_rss_gib()
-            step, device = resolve(self.timing)(cfg)
+            step, device = self._get(self.timing)(cfg)
             measured = measure_updates(step, time_steps, device, before)
             info["measured"] = {**measured, **time_estimate(measured, cfg, batch)}
         return info
@@ -114,36 +115,94 @@ def global_batch(cfg) -> Optional[Dict[str, Any]]:
     }
 
 
+# The tasks' modules, imported on first use.
+def _hubert() -> ModuleType:
+    from . import hubert
+
+    return hubert
+
+
+def _w2v_bert() -> ModuleType:
+    from . import w2v_bert
+
+    return w2v_bert
+
+
+def _lighthubert() -> ModuleType:
+    from . import lighthubert
+
+    return lighthubert
+
+
+def _asr() -> ModuleType:
+    from . import asr
+
+    return asr
+
+
+def _vec2wav() -> ModuleType:
+    from . import vec2wav
+
+    return vec2wav
+
+
+def _vec2mel() -> ModuleType:
+    from . import vec2mel
+
+    return vec2mel
+
+
+def _text2vec() -> ModuleType:
+    from . import text2vec
+
+    return text2vec
+
+
+def _asd() -> ModuleType:
+    from . import asd
+
+    return asd
+
+
+def _superb() -> ModuleType:
+    from . import superb
+
+    return superb
+
+
 TASKS: Dict[str, TaskSpec] = {
     t.name: t
     for t in (
         TaskSpec(
             "hubert",
             "pretrain",
-            "speechssl.tasks.hubert:HubertPretrainConfig",
-            "speechssl.tasks.hubert:pretrain_hubert",
-            "speechssl.tasks.hubert:describe",
+            _hubert,
+            "HubertPretrainConfig",
+            "pretrain_hubert",
+            "describe",
             conf=("pretrain/hubert_*",),
             placeholders=("data.train_labels=[labels/train]",),
-            timing="speechssl.tasks.hubert:timing_step",
+            timing="timing_step",
             help="HuBERT masked prediction of k-means targets",
         ),
         TaskSpec(
             "w2v-bert",
             "pretrain",
-            "speechssl.tasks.w2v_bert:W2vBertPretrainConfig",
-            "speechssl.tasks.w2v_bert:pretrain_w2v_bert",
-            "speechssl.tasks.w2v_bert:describe",
+            _w2v_bert,
+            "W2vBertPretrainConfig",
+            "pretrain_w2v_bert",
+            "describe",
             conf=("pretrain/w2v_bert_*", "pretrain/wav2vec2_*"),
-            timing="speechssl.tasks.w2v_bert:timing_step",
+            timing="timing_step",
             help="w2v-BERT: contrastive + masked language modelling",
         ),
         TaskSpec(
             "lighthubert",
             "distill",
-            "speechssl.tasks.lighthubert:LightHubertDistillConfig",
-            "speechssl.tasks.lighthubert:distill_lighthubert",
-            "speechssl.tasks.lighthubert:describe",
+            _lighthubert,
+            "LightHubertDistillConfig",
+            "distill_lighthubert",
+            "describe",
             conf=("distill/lighthubert_*",),
             placeholders=("teacher=exp/teacher",),
             help="LightHuBERT once-for-all supernet distillation (stage 1 or 2)",
@@ -151,9 +210,10 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "asr",
             "finetune",
-            "speechssl.tasks.asr:AsrFinetuneConfig",
-            "speechssl.tasks.asr:finetune_asr",
-            "speechssl.tasks.asr:describe",
+            _asr,
+            "AsrFinetuneConfig",
+            "finetune_asr",
+            "describe",
             conf=("finetune/asr_*",),
             placeholders=("model.upstream=exp/upstream",),
             help="CTC fine-tuning of a pretrained encoder",
@@ -161,8 +221,9 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "vec2wav",
             "tts",
-            "speechssl.tasks.vec2wav:Vec2WavTrainConfig",
-            "speechssl.tasks.vec2wav:train_vocoder",
+            _vec2wav,
+            "Vec2WavTrainConfig",
+            "train_vocoder",
             conf=("tts/vec2wav_*",),
             placeholders=("upstream=exp/upstream",),
             command="train-vocoder",
@@ -171,8 +232,9 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "vec2mel",
             "tts",
-            "speechssl.tasks.vec2mel:Vec2MelTrainConfig",
-            "speechssl.tasks.vec2mel:train_mel_vocoder",
+            _vec2mel,
+            "Vec2MelTrainConfig",
+            "train_mel_vocoder",
             conf=("tts/vec2mel_*",),
             placeholders=("upstream=exp/upstream",),
             command="train-mel-vocoder",
@@ -181,8 +243,9 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "text2vec",
             "tts",
-            "speechssl.tasks.text2vec:Text2VecTrainConfig",
-            "speechssl.tasks.text2vec:train_acoustic",
+            _text2vec,
+            "Text2VecTrainConfig",
+            "train_acoustic",
             conf=("tts/text2vec_*",),
             placeholders=("upstream=exp/upstream",),
             command="train-acoustic",
@@ -191,8 +254,9 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "asd",
             "asd",
-            "speechssl.tasks.asd:AsdTrainConfig",
-            "speechssl.tasks.asd:train_asd",
+            _asd,
+            "AsdTrainConfig",
+            "train_asd",
             conf=("asd/*",),
             placeholders=("upstream=exp/upstream",),
             command="train",
@@ -201,8 +265,9 @@ TASKS: Dict[str, TaskSpec] = {
         TaskSpec(
             "superb",
             "superb",
-            "speechssl.tasks.superb:SuperbConfig",
-            "speechssl.tasks.superb:run_task",
+            _superb,
+            "SuperbConfig",
+            "run_task",
             conf=("superb/*",),
             placeholders=("data=superb/task", "upstream=fbank"),
             help="one SUPERB task on a frozen upstream",
@@ -231,4 +296,4 @@ def task_for_conf(relative_path: str) -> Optional[TaskSpec]:
     return None
 
 
-__all__ = ["TASKS", "TaskSpec", "get_task", "resolve", "task_for_conf", "tasks_in"]
+__all__ = ["TASKS", "TaskSpec", "get_task", "task_for_conf", "tasks_in"]

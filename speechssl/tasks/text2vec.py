@@ -37,7 +37,7 @@ from ..training import (
     save_export,
 )
 from .tts_common import SpeakerConfig, export_spec, feature_hop, prepare_splits, set_speaker_sizes, speaker_inputs
-from .vec2wav import VocoderDataConfig
+from .vocoder_data import VocoderDataConfig
 
 log = logging.getLogger(__name__)
 PHONE_IDS = {p: i + 1 for i, p in enumerate(PHONE_SET)}  # 0 pads

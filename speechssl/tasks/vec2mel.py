@@ -22,7 +22,7 @@ from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
 from ..objectives.gan import LogMel
 from ..training import OptimConfig, SupervisedSteps, TrainerConfig, TrainingTask, fit_and_export, save_export
 from .tts_common import SpeakerConfig, export_spec, speaker_inputs
-from .vec2wav import VocoderDataConfig, VocoderDataset, check_vocoder_config, collate, learn_codebook, vocoder_data
+from .vocoder_data import VocoderDataConfig, VocoderDataset, check_vocoder_config, collate, learn_codebook, vocoder_data
 
 
 @dataclass
