@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 from safetensors import safe_open
 
+from .errors import SpeechSSLError
 from .report_plots import (
     loss_still_falling,
     plot_layer_weights,
@@ -33,6 +34,7 @@ from .report_plots import (
     plot_training_curves,
     still_improving,
 )
+from .utils.artifacts import DecodeResult, RunSummary, SuperbResult
 from .utils.atomic import write_text
 from .utils.readers import load_yaml, reading
 
@@ -46,6 +48,18 @@ def _read_json(path: Path) -> Optional[Any]:
         return None
     except json.JSONDecodeError as e:
         log.warning("%s: unreadable JSON (%s); left out of the results", path, e)
+        return None
+
+
+def _read_typed(kind, path: Path) -> Optional[Dict[str, Any]]:
+    """A typed artifact's fields (:mod:`speechssl.utils.artifacts`), or None with a warning naming the file and the
+    reason when it is absent, broken or of another schema: the report shows what it can read."""
+    if not path.is_file():
+        return None
+    try:
+        return kind.read(path).fields
+    except SpeechSSLError as e:
+        log.warning("%s; left out of the results", e)
         return None
 
 
@@ -81,7 +95,7 @@ def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
 def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for r in sorted(exp.glob("superb/*/*/result.json")):
-        d = _read_json(r)
+        d = _read_typed(SuperbResult, r)
         if not d:
             continue
         entry = {
@@ -115,7 +129,7 @@ def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
         decodes = {}
         by_split: Dict[str, Dict[str, Dict[str, float]]] = defaultdict(dict)
         for r in sorted(model.glob("decode_*/results.json")):
-            d, m = _read_json(r), DECODE_DIR.match(r.parent.name)
+            d, m = _read_typed(DecodeResult, r), DECODE_DIR.match(r.parent.name)
             if d and m:
                 rates = {"wer": d["wer"]["rate"], "cer": d["cer"]["rate"]}
                 decodes[r.parent.name[len("decode_") :]] = rates
@@ -213,7 +227,7 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
     runs = training_runs(exp)
     models = {}
     for name, run in runs.items():
-        summary = _read_json(run / "summary.json") or {}
+        summary = _read_typed(RunSummary, run / "summary.json") or {}
         export = Path(summary["export"]) if summary.get("export") else run / "final"
         if not export.is_absolute():
             export = exp.parent / export

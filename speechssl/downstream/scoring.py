@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Sequence
 
-from ..utils.atomic import write_json, write_text
+from ..utils.artifacts import DecodeResult
+from ..utils.atomic import write_text
 from .metrics import error_counts, per_utt_listing
 
 
@@ -38,6 +39,6 @@ def write_scoring(
         lines = [wer.line("WER", str(out)), cer.line("CER", str(out))]
         result["wer"], result["cer"] = wer.as_dict(), cer.as_dict()
         write_text(out / "wer", "\n".join(lines) + "\n")
-    write_json(out / "results.json", result)
+    DecodeResult.write(out / "results.json", result)
     result["lines"] = lines
     return result

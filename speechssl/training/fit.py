@@ -25,7 +25,8 @@ from omegaconf import OmegaConf
 
 from ..config import to_yaml
 from ..errors import ConfigError, Interrupted
-from ..utils.atomic import write_json, write_text
+from ..utils.artifacts import RunSummary
+from ..utils.atomic import write_text
 from ..utils.precision import resolve_precision
 from ..utils.readers import load_checkpoint
 from .callbacks import AtomicCheckpointIO, StepProgressBar, StepTimeLimit, StopOnNonFinite, StopOnSignal, Throughput
@@ -264,7 +265,7 @@ def fit_and_export(
     gather_full_weights(trainer, task)  # every rank: a sharding strategy gathers the weights onto rank 0
     if trainer.is_global_zero:
         summary["export"] = str(export(trainer, summary))
-        write_json(out / "summary.json", summary)
+        RunSummary.write(out / "summary.json", summary)
     return summary
 
 

@@ -31,7 +31,7 @@ from ...errors import ConfigError, InputError, MissingInputError
 from ...hub import load_upstream, source_record
 from ...nn.spec_augment import SpecAugmentConfig
 from ...training import OptimConfig, TrainerConfig, fit_and_export
-from ...utils.atomic import write_json
+from ...utils.artifacts import SuperbResult
 from ...utils.memory import release_large_allocations
 from .base import TASKS, Split, SuperbTask, head_config, task_names
 from .scores import upstream_name
@@ -146,7 +146,7 @@ class SuperbRunner:
         result_file = self.out / "result.json"
         if result_file.exists():
             log.info("%s exists: %s/%s done (remove it to rerun)", result_file, self.name, cfg.task)
-            return json.loads(result_file.read_text())
+            return SuperbResult.read(result_file).fields
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         release_large_allocations()  # batches of hidden states, step after step (utils.memory)
@@ -206,7 +206,7 @@ class SuperbRunner:
     def _write(self, base: Dict[str, Any], fields: Dict[str, Any]) -> Dict[str, Any]:
         result = {**base, **fields}
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "result.json", result)  # written last: the task's done marker
+        SuperbResult.write(self.out / "result.json", result)  # written last: the task's done marker
         return result
 
     def _train(self, model: SuperbModel, train: Split, dev: Optional[Split]) -> Dict[str, Any]:

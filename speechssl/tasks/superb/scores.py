@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from ...utils.artifacts import SuperbResult
 from ...utils.atomic import write_json, write_text
 from ...utils.readers import load_yaml_dict
 from .base import TASKS, task_names
@@ -106,7 +106,7 @@ def summarize(out_dir) -> Dict[str, Any]:
     anchors = load_anchors()
     table: Dict[str, Dict[str, Any]] = {}
     for f in sorted(out.glob("*/*/result.json")):
-        r = json.loads(f.read_text())
+        r = SuperbResult.read(f)
         table.setdefault(r["upstream"], {})[r["task"]] = {
             "metric": r["metric"],
             "value": r["value"],
