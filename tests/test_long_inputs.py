@@ -1,6 +1,7 @@
 """Long recordings in bounded memory: features framed block by block and written an utterance at a time,
 extraction window by window on the whole-utterance frame grid (issue 40)."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -170,6 +171,12 @@ def test_extract_windows_long_utterances_and_says_so(tiny_model, tmp_path, caplo
     assert utt == "long" and states.shape == (3199, 32)  # the whole utterance's: 1 + (128000 - 60) // 40
     whole = extract_features(tiny_model, data, tmp_path / "whole", [2], progress=False, windowing=Windowing(0))
     assert whole["windowed"] == 0
+    spec = json.loads((tmp_path / "whole" / "spec.json").read_text())
+    assert spec["windowing"] is None  # a folder made before windowing existed (no such key) is still this one:
+    del spec["windowing"]
+    (tmp_path / "whole" / "spec.json").write_text(json.dumps(spec))
+    again = extract_features(tiny_model, data, tmp_path / "whole", [2], progress=False, windowing=Windowing(0))
+    assert again["done_before"] == 1 and again["extracted"] == 0
     with pytest.raises(ValueError, match="holds an extraction made with other settings.*windowing"):
         extract_features(tiny_model, data, tmp_path / "win", [2], progress=False, windowing=Windowing(0))
     with pytest.raises(ValueError, match="must not be negative"):

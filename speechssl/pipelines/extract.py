@@ -194,7 +194,10 @@ def extract_features(
         "frame_rate": SAMPLE_RATE / model.downsample_rate,
         "dim": model.hidden_size,
         "model_hash": model_hash(model),
-        "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds},
+        # None when every utterance is encoded whole: folders made before windowing existed stay valid
+        "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds}
+        if windowing.max_seconds
+        else None,
     }
     claim_output(out, spec, "an extraction")
     for layer in layers:
