@@ -86,20 +86,32 @@ def test_speaker_cmvn_goes_through_a_temporary_ark_and_leaves_none(testdata, tmp
 
 
 _PEAK = """
-import resource, sys
+import sys
 import speechssl.audio.features as F
 from speechssl.pipelines.features import compute_features
+
+def status(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key + ":"))
+
 if sys.argv[3] == "whole":
     F._LONG_ROW_SAMPLES = 10 ** 12
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# the high-water mark reset to what is resident now: Linux carries it across exec from the forked parent (in the
+# suite, a pytest process of gigabytes), which hid the features' peak (both read 0 MB)
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
 compute_features(sys.argv[1], sys.argv[2], kind="fbank", progress=False)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+print((status("VmHWM") - before) / 1024)
 """
 
 
 def test_features_peak_memory_of_a_long_recording_is_a_fraction_of_framing_it_whole(tmp_path):
     """6 minutes of audio (5.8M samples): framed whole, the frames and spectra alone are several hundred MB;
     in blocks the peak is the audio, its features and one block. Measured (AMD EPYC): 80 vs 330 MB."""
+    try:  # Linux resets the peak-RSS mark through this file (since 4.0); elsewhere there is nothing to measure with
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError as e:
+        pytest.skip(f"the peak-memory mark cannot be reset here: {e}")
     data = _recording_dir(tmp_path, 360.0)
     peaks = {}
     for how in ("blocks", "whole"):
@@ -110,7 +122,7 @@ def test_features_peak_memory_of_a_long_recording_is_a_fraction_of_framing_it_wh
         )
         assert run.returncode == 0, (how, run.returncode, run.stderr[-2000:])
         peaks[how] = float(run.stdout.split()[-1])
-    assert peaks["blocks"] < 0.45 * peaks["whole"], peaks
+    assert peaks["whole"] > 100 and peaks["blocks"] < 0.45 * peaks["whole"], peaks
 
 
 @pytest.fixture(scope="module")
