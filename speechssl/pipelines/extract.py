@@ -184,22 +184,7 @@ def extract_features(
     out = Path(out_dir)
     d = DataDir.read(data_dir)
     utts = shard_utts(d.utt_ids, nshard, rank)
-    spec = {
-        "model": model_name,
-        "layers": layers,
-        "format": fmt,
-        "dtype": dtype,
-        "nshard": nshard,
-        "data": str(Path(data_dir).resolve()),
-        "frame_rate": SAMPLE_RATE / model.downsample_rate,
-        "dim": model.hidden_size,
-        "model_hash": model_hash(model),
-        # None when every utterance is encoded whole: folders made before windowing existed stay valid
-        "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds}
-        if windowing.max_seconds
-        else None,
-    }
-    claim_output(out, spec, "an extraction")
+    claim_output(out, _spec(model, model_name, layers, fmt, dtype, nshard, data_dir, windowing), "an extraction")
     for layer in layers:
         (out / f"layer{layer}").mkdir(exist_ok=True)
     committed = _committed_chunks(out, rank)
@@ -253,6 +238,25 @@ def extract_features(
     writer.commit()
     _finish_rank(out, rank, nshard, layers, fmt)
     return summary
+
+
+def _spec(model, model_name, layers, fmt, dtype, nshard, data_dir, windowing: Windowing) -> Dict:
+    """What ``spec.json`` records of an extraction: a rerun with anything else is refused."""
+    return {
+        "model": model_name,
+        "layers": layers,
+        "format": fmt,
+        "dtype": dtype,
+        "nshard": nshard,
+        "data": str(Path(data_dir).resolve()),
+        "frame_rate": SAMPLE_RATE / model.downsample_rate,
+        "dim": model.hidden_size,
+        "model_hash": model_hash(model),
+        # None when every utterance is encoded whole: folders made before windowing existed stay valid
+        "windowing": {"max_seconds": windowing.max_seconds, "context_seconds": windowing.context_seconds}
+        if windowing.max_seconds
+        else None,
+    }
 
 
 def _encode(model, ids, padded, lengths, layers, windowing, device, np_dtype):
