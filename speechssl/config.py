@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Type, TypeVar
@@ -21,6 +22,7 @@ from .errors import ConfigError, MissingInputError
 from .utils.readers import load_yaml
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the wheel (package_data)
 
 
@@ -97,18 +99,36 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def config_sources(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> List[Tuple[str, Any]]:
-    """``[(name, DictConfig)]`` in merge order: each YAML after its bases, then the command line."""
+def _moved_keys(cfg, name: str, moved: Dict[str, str]):
+    """``cfg`` with each old key of ``moved`` (``{old dotted key: new dotted key}``, a schema's ``MOVED_KEYS``)
+    put under its new name, with a warning naming the file; a source that sets both is refused."""
+    for old, new in moved.items():
+        parent_key, _, leaf = old.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        if not OmegaConf.is_dict(parent) or leaf not in parent:
+            continue
+        if OmegaConf.select(cfg, new, default=None) is not None:
+            raise ConfigError(f"{name}: {old!r} and {new!r} are the same setting: give only {new!r}")
+        OmegaConf.update(cfg, new, parent.pop(leaf), force_add=True)
+        log.warning("%s: %r is now %r (read as such; the old name will go)", name, old, new)
+    return cfg
+
+
+def config_sources(
+    paths: Sequence[str] = (), overrides: Sequence[str] = (), moved: Dict[str, str] = None
+) -> List[Tuple[str, Any]]:
+    """``[(name, DictConfig)]`` in merge order: each YAML after its bases, then the command line; keys a schema
+    has moved (``moved``) are read under their new names."""
     sources: List[Tuple[str, Any]] = [(_display_name(p), load_yaml(p)) for p in expand_bases(paths)]
     if overrides:
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"overrides must be key=value, got {bad}")
         sources.append(("command line", OmegaConf.from_dotlist(list(overrides))))
-    return sources
+    return [(name, _moved_keys(cfg, name, moved)) for name, cfg in sources] if moved else sources
 
 
-def value_origins(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> Dict[str, str]:
+def value_origins(paths: Sequence[str] = (), overrides: Sequence[str] = (), schema: Type = None) -> Dict[str, str]:
     """``{dotted key: where its value came from}`` for every key a file or the command line sets (the last
     setter wins, as in the merge); keys absent here keep the schema default."""
     origins: Dict[str, str] = {}
@@ -121,17 +141,18 @@ def value_origins(paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> D
             else:
                 origins[key] = name
 
-    for name, cfg in config_sources(paths, overrides):
+    for name, cfg in config_sources(paths, overrides, getattr(schema, "MOVED_KEYS", None)):
         walk(cfg, "", name)
     return origins
 
 
 def load_config(schema: Type[T], paths: Sequence[str] = (), overrides: Sequence[str] = ()) -> T:
     """Schema defaults <- each YAML in ``paths`` (after its ``# base:`` files) <- ``overrides``; returns a
-    dataclass instance."""
+    dataclass instance. Keys the schema has moved (its ``MOVED_KEYS``, ``{old dotted key: new}``) are read under
+    their new names with a warning."""
     base = OmegaConf.structured(schema)
     merged = base
-    for name, cfg in config_sources(paths, overrides):
+    for name, cfg in config_sources(paths, overrides, getattr(schema, "MOVED_KEYS", None)):
         try:
             merged = OmegaConf.merge(merged, cfg)
         except ConfigKeyError as e:

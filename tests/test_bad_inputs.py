@@ -110,7 +110,7 @@ def test_label_files_are_range_checked(tmp_path):
 
 
 def test_config_values_are_range_checked_naming_the_key(capsys):
-    assert main(["superb", "--task", "ks", "--upstream", "fbank", "max_steps=-5"]) == 2
+    assert main(["superb", "--task", "ks", "--upstream", "fbank", "trainer.max_steps=-5"]) == 2
     assert "max_steps must be > 0, got -5" in _err(capsys)
 
 

@@ -146,3 +146,28 @@ def test_help_shows_a_default_of_zero(capsys):
         main(["features", "--help"])
     out = capsys.readouterr().out
     assert "(default: 0)" in out  # --rank 0 was hidden before (0 == False)
+
+
+def test_superb_reads_its_trainer_section_and_the_keys_it_moved_there(tmp_path, caplog):
+    """SuperbConfig nests the trainer (issue 41): a task config sets trainer.max_steps, and the old top-level
+    spelling of a moved key is read as the new one with a warning naming the file; both at once are refused."""
+    from speechssl.tasks.superb.runner import SuperbConfig
+
+    new = load_config(SuperbConfig, ["superb/ks"], ["trainer.seed=3"])
+    assert (new.trainer.max_steps, new.trainer.val_every_steps, new.trainer.seed) == (600, 100, 3)
+    old = tmp_path / "old.yaml"
+    old.write_text("max_steps: 7\nval_every_steps: 7\nprogress: false\n")
+    with caplog.at_level("WARNING", logger="speechssl.config"):
+        cfg = load_config(SuperbConfig, ["superb/ks", str(old)], ["threads=1"])
+    assert (cfg.trainer.max_steps, cfg.trainer.val_every_steps, cfg.trainer.progress_bar, cfg.trainer.threads) == (
+        7,
+        7,
+        False,
+        1,
+    )
+    assert "'max_steps' is now 'trainer.max_steps'" in caplog.text and str(old) in caplog.text
+    assert not hasattr(cfg, "max_steps")
+    with pytest.raises(ConfigError, match="'seed' and 'trainer.seed' are the same setting"):
+        load_config(SuperbConfig, ["superb/ks"], ["seed=1", "trainer.seed=2"])
+    origins = value_origins(["superb/ks", str(old)], [], SuperbConfig)
+    assert origins["trainer.max_steps"] == str(old) and "max_steps" not in origins

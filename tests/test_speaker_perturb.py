@@ -75,8 +75,8 @@ def test_new_voices_keep_one_shift_per_speaker_and_copy_and_train_a_vocoder(tiny
         new_voices_data_dir(tiny_data / "dev", tmp_path / "v", 1, seed=3)
 
     from speechssl.config import load_config
+    from speechssl.downstream.wavthruvec import load_vocoder
     from speechssl.tasks.vec2mel import Vec2MelTrainConfig, train_mel_vocoder
-    from speechssl.tasks.vec2wav import load_vocoder
 
     over = [
         f"upstream={upstream_25hz}",

@@ -52,9 +52,13 @@ def fast(*tasks):
     from speechssl.tasks.superb import TASKS
 
     names = {f.name for t in tasks for f in fields(TASKS[t].head_config)}
-    return ["max_steps=40", "val_every_steps=20", "batch_size=16", "progress=false", "lr=3e-3"] + [
-        f"head.{k}={v}" for k, v in HEAD_FAST.items() if k in names
-    ]
+    return [
+        "trainer.max_steps=40",
+        "trainer.val_every_steps=20",
+        "batch_size=16",
+        "trainer.progress_bar=false",
+        "lr=3e-3",
+    ] + [f"head.{k}={v}" for k, v in HEAD_FAST.items() if k in names]
 
 
 FAST = fast("ks", "asr", "asv")  # every field of HEAD_FAST: for --task all
@@ -289,7 +293,7 @@ def _every_task_on_its_real_layout_fixture(layouts, random_upstream, tmp_path):
         _run(
             ["superb", "--task", "asr", "--upstream", up, "--tasks-dir", str(tasks), "--out", str(out)]
             + fast("asr")
-            + ["max_steps=4", "val_every_steps=2"]
+            + ["trainer.max_steps=4", "trainer.val_every_steps=2"]
         )
     _run(
         [
@@ -462,7 +466,7 @@ def test_heads_train_on_the_shared_lightning_path_with_trainer_settings(layouts,
     _run(
         ["superb", "--task", "ks", "--upstream", f"odd={random_upstream}", "--tasks-dir", str(tasks), "--out", str(out)]
         + fast("ks")
-        + ["max_steps=30"]
+        + ["trainer.max_steps=30"]
     )
     r = _result(out, "odd", "ks")
     assert [c["step"] for c in r["curve"]] == [20, 30]
@@ -754,8 +758,8 @@ def test_a_head_killed_and_resumed_equals_a_straight_run(layouts, random_upstrea
         "--tasks-dir",
         str(tmp_path / "tasks"),
         *fast("sid"),
-        "max_steps=12",
-        "val_every_steps=4",
+        "trainer.max_steps=12",
+        "trainer.val_every_steps=4",
     ]
     _run(args + ["--out", str(tmp_path / "straight")])
     monkeypatch.setattr(

@@ -24,13 +24,13 @@ from speechssl.errors import InputError, MissingInputError
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 FAST = [
-    "max_steps=30",
-    "val_every_steps=15",
+    "trainer.max_steps=30",
+    "trainer.val_every_steps=15",
     "batch_size=8",
     "head.project=16",
     "head.hidden=16",
     "head.layers=1",
-    "progress=false",
+    "trainer.progress_bar=false",
     "lr=3e-3",
 ]
 
@@ -244,7 +244,7 @@ def test_quesst_layout_prepares_qbe_and_searches_every_layer(testdata, tmp_path)
             str(tmp_path / "qbe"),
             "--out",
             str(out),
-            "progress=false",
+            "trainer.progress_bar=false",
         ]
     )
     r = json.loads((out / "fbank" / "qbe" / "result.json").read_text())

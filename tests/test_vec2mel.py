@@ -79,8 +79,9 @@ def test_vec2mel_trains_resumes_and_converts_voices_on_the_tiny_corpus(tiny_data
     from speechssl.audio.io import info
     from speechssl.cli import main
     from speechssl.config import load_config
+    from speechssl.downstream.wavthruvec import load_vocoder
     from speechssl.tasks.vec2mel import Vec2MelTrainConfig, train_mel_vocoder
-    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, load_vocoder, train_vocoder
+    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, train_vocoder
 
     up = upstream_25hz
     # valid = train: the loss is measured on whole training utterances, the same ones before and after

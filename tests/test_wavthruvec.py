@@ -67,7 +67,7 @@ def test_generator_turns_each_frame_into_a_hop_of_samples_and_listens_to_the_spe
 
 
 def test_a_codebook_snaps_frames_to_learnt_units_and_travels_with_the_export(tmp_path):
-    from speechssl.tasks.vec2wav import load_vocoder
+    from speechssl.downstream.wavthruvec import load_vocoder
     from speechssl.tasks.vocoder_data import learn_codebook
     from speechssl.training import save_export
 
@@ -212,8 +212,9 @@ def test_text2vec_learns_features_and_durations(block):
 # -------------------------------------------------------------------- training, end to end
 def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data, tmp_path):
     from speechssl.config import load_config
+    from speechssl.downstream.wavthruvec import load_vocoder
     from speechssl.models import build_model, save_model
-    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, load_vocoder, train_vocoder
+    from speechssl.tasks.vec2wav import Vec2WavTrainConfig, train_vocoder
 
     torch.manual_seed(0)
     up = tmp_path / "upstream"
@@ -301,7 +302,8 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     # stage 1 on the same upstream layer: durations from the corpus's alignments, then by alignment search
     from speechssl.audio.io import info
     from speechssl.cli import main
-    from speechssl.tasks.text2vec import Text2VecTrainConfig, load_acoustic, train_acoustic
+    from speechssl.downstream.wavthruvec import load_acoustic
+    from speechssl.tasks.text2vec import Text2VecTrainConfig, train_acoustic
 
     tover = [
         f"upstream={up}",
@@ -382,7 +384,7 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     assert abs(info(str(vc)).num_frames - info(src).num_frames) < 2 * 320
     # a vocoder whose voice comes from the reference's log-mel statistics, beside a text2vec conditioned on
     # the upstream's: each stage gets the embedding it was trained with
-    from speechssl.tasks.wavthruvec import WavThruVec
+    from speechssl.downstream.wavthruvec import WavThruVec
 
     train_vocoder(
         load_config(
@@ -400,7 +402,7 @@ def test_wavthruvec_trains_synthesizes_and_converts_on_the_tiny_corpus(tiny_data
     )
     gen, spec = load_vocoder(tmp_path / "voc_logmel" / "final")
     assert gen.cfg.speaker_dim == 160 and spec["speaker"]["source"] == "logmel"
-    from speechssl.tasks.tts_common import logmel_speaker_embedding
+    from speechssl.pipelines.speaker_embedding import logmel_speaker_embedding
 
     train = DataDir.read(tiny_data / "train")
     embs = torch.from_numpy(np.stack([logmel_speaker_embedding(train.load_audio(u)) for u in train.utt_ids]))

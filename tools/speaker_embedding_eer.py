@@ -14,7 +14,7 @@ import torch
 from speechssl.data.kaldi_dir import DataDir
 from speechssl.downstream.speaker_judge import verification_trials
 from speechssl.hub import load_upstream
-from speechssl.tasks.tts_common import logmel_speaker_embedding, speaker_embedding
+from speechssl.pipelines.speaker_embedding import logmel_speaker_embedding, speaker_embedding
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ superb_tasks="pr ks ic sid asv"  # of: pr ks ic sid asv asr sf qbe sd (all the m
                           # 2026-12-07, not yet re-timed in the demo)
 superb_upstreams="hubert_it2=exp/hubert_it2/final w2v_bert=exp/w2v_bert/final lighthubert_searched=exp/lighthubert/searched
   hubert_untrained=exp/hubert_it1/init w2v_bert_untrained=exp/w2v_bert/init"  # the last two: the untrained controls
-superb_args="max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
+superb_args="trainer.max_steps=600"  # extra key=value overrides for every SUPERB task (the demo caps PR and SID at 600 steps)
 tts_upstream=exp/w2v_bert/final  # stage 12: the upstream WavThruVec vocodes (25 Hz, log-mel in)
 tts_vocoder_config=tts/vec2mel_mini  # one or more configs, later ones on top; the HiFi-GAN: "tts/vec2wav_mini"
                           # (its rates need a 50 Hz upstream: --tts-upstream exp/hubert_it2/final --tts-args layer=3)
@@ -366,7 +366,7 @@ if runs 9; then
   for spec in $superb_upstreams; do ups+=(--upstream "$spec"); done
   for t in $superb_tasks; do
     decode_cmd JOB=1:1 exp/superb/log/$t.log speechssl superb --task $t "${ups[@]}" --tasks-dir superb --out exp/superb \
-      progress=false $superb_args
+      trainer.progress_bar=false $superb_args
   done
   speechssl superb --summarize-only --out exp/superb
   finish 9

@@ -135,7 +135,7 @@ def run_task_command(args) -> int:
     spec: TaskSpec = args.task_spec
     cfg = load_config(spec.schema_class(), args.config, args.overrides)
     if args.print_config:  # each value set by a file or the command line says where from
-        print(to_yaml(cfg, value_origins(args.config, args.overrides)))
+        print(to_yaml(cfg, value_origins(args.config, args.overrides, spec.schema_class())))
     if args.dry_run:
         print_json(spec.description(cfg, args.time_steps))
     if args.print_config or args.dry_run:

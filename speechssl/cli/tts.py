@@ -53,7 +53,7 @@ def cmd_curve(args) -> int:
 
 def cmd_synthesize(args) -> int:
     from ..audio.io import load
-    from ..tasks.wavthruvec import WavThruVec, save_wav
+    from ..downstream.wavthruvec import WavThruVec, save_wav
 
     wav, phones, _ = WavThruVec(args.vocoder, args.acoustic).synthesize(
         args.text, load(args.speaker_ref), args.length_scale
@@ -64,7 +64,7 @@ def cmd_synthesize(args) -> int:
 
 def cmd_voice_convert(args) -> int:
     from ..audio.io import load
-    from ..tasks.wavthruvec import WavThruVec, save_wav
+    from ..downstream.wavthruvec import WavThruVec, save_wav
 
     wav = WavThruVec(args.vocoder).voice_convert(load(args.source), load(args.target_ref))
     print(f"{save_wav(args.out, wav)}: {len(wav) / SAMPLE_RATE:.2f} s")

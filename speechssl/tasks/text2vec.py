@@ -18,11 +18,10 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from ..audio.espeak import Espeak
 from ..audio.phones import PHONE_SET, SILENCE
 from ..config import MISSING
 from ..constants import SAMPLE_RATE
-from ..corpus.synth import segments_from_events
+from ..corpus.phonemize import phone_ids
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..models.text2vec import Text2Vec, Text2VecConfig
@@ -33,14 +32,12 @@ from ..training import (
     TrainerConfig,
     TrainingTask,
     fit_and_export,
-    load_export,
     save_export,
 )
 from .tts_common import SpeakerConfig, export_spec, feature_hop, prepare_splits, set_speaker_sizes, speaker_inputs
 from .vocoder_data import VocoderDataConfig
 
 log = logging.getLogger(__name__)
-PHONE_IDS = {p: i + 1 for i, p in enumerate(PHONE_SET)}  # 0 pads
 
 
 @dataclass
@@ -77,20 +74,6 @@ class Text2VecTrainConfig:
             )
         self.speaker.validate()
         self.model.validate()
-
-
-def phone_ids(phones: List[str], where: str = "") -> List[int]:
-    unknown = sorted({p for p in phones if p not in PHONE_IDS})
-    if unknown:
-        raise InputError(f"{where}: phones {unknown} are not in the phone set ({' '.join(PHONE_SET)})")
-    return [PHONE_IDS[p] for p in phones]
-
-
-def phonemize(text: str) -> List[str]:
-    """Text -> phones of the mini corpus's set, through the bundled espeak-ng (pauses as ``SIL``)."""
-
-    syn = Espeak().synthesize(text)
-    return [p for p, _, _ in segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)]
 
 
 def alignments_from_ctm(path: Path, frame_rate: float = 50.0) -> Dict[str, tuple]:
@@ -214,11 +197,6 @@ class Text2VecTask(SupervisedSteps, TrainingTask):
             batch_size=batch["phones"].shape[0],
         )
         return out["loss"]
-
-
-def load_acoustic(path) -> tuple:
-    """An exported text2vec folder -> ``(model in eval mode, spec dict)``."""
-    return load_export(path, "acoustic", "text2vec", Text2VecConfig, Text2Vec)
 
 
 def train_acoustic(cfg: Text2VecTrainConfig) -> dict:

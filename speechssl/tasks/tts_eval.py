@@ -40,9 +40,9 @@ from ..constants import SAMPLE_RATE
 from ..data.kaldi_dir import DataDir
 from ..downstream.asr_decode import decode_asr
 from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
+from ..downstream.wavthruvec import WavThruVec, save_wav
 from ..errors import InputError, MissingInputError
 from ..utils.atomic import atomic_path, write_json, write_text
-from .wavthruvec import WavThruVec, save_wav
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def resynthesize(tts, d, utt: str, wav: np.ndarray):
 
 def _judges_wanted(judges: Optional[bool]) -> tuple:
     """``(run the independent judges?, what of their extra is missing)``; refused when asked for and missing."""
-    from .tts_judges import judges_available
+    from ..downstream.tts_judges import judges_available
 
     missing = judges_available()
     if judges and missing:
@@ -281,11 +281,12 @@ def evaluate(
 ) -> dict:
     """Run the three measurements on ``data`` (test) with references from ``ref_data`` (unseen speakers);
     ``asr_decode``: how the ASR decodes (``decode_asr``'s beam, lm, lm_weight, word_score; greedy by default);
-    ``judges``: also the independent judges (:mod:`.tts_judges`; None: when their extra is installed);
+    ``judges``: also the independent judges (:mod:`speechssl.downstream.tts_judges`; None: when their extra is
+    installed);
     ``judge_lm``: PocketSphinx's ARPA LM (default: the ASR's ``asr_decode["lm"]`` when there is one);
     ``clean_data``: the clean twin of ``data`` (its utterances before reverberation and noise, what a vocoder
     trained on clean targets aims at): its ASR floor and resynthesis MCD / STOI against it, in ``clean_twin``."""
-    from .tts_judges import judge
+    from ..downstream.tts_judges import judge
 
     judges, missing = _judges_wanted(judges)
 

@@ -33,7 +33,6 @@ from ..training import (
     TrainerConfig,
     TrainingTask,
     fit_and_export,
-    load_export,
     save_export,
 )
 from .tts_common import (
@@ -170,20 +169,6 @@ class Vec2WavTask(TrainingTask):
             torch.optim.lr_scheduler.ExponentialLR(opt_g, o.lr_decay),
             torch.optim.lr_scheduler.ExponentialLR(opt_d, o.lr_decay),
         ]
-
-
-# ----------------------------------------------------------------------------------- export / load
-def load_vocoder(path) -> tuple:
-    """An exported vocoder folder, vec2wav or vec2mel -> ``(generator in eval mode, spec dict)``. Both offer
-    ``waveform(features [B, T, F], **speaker) -> wav [B, T * hop]``."""
-    from omegaconf import OmegaConf
-
-    from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
-
-    spec_file = Path(path) / "vocoder.yaml"
-    if spec_file.is_file() and "vec2mel" in OmegaConf.load(spec_file):
-        return load_export(path, "vocoder", "vec2mel", Vec2MelConfig, Vec2MelGenerator)
-    return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator)
 
 
 def train_vocoder(cfg: Vec2WavTrainConfig) -> dict:

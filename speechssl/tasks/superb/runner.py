@@ -1,8 +1,8 @@
 """Train and score one SUPERB task for one frozen upstream, whatever the task.
 
 The upstream's hidden states come from the feature cache (:mod:`speechssl.downstream.cache`); a learnt
-weighted sum of them feeds the task's head; the head trains for ``max_steps`` on random batches, is
-scored on dev every ``val_every_steps``, and the best dev step is scored on test. Everything lands in
+weighted sum of them feeds the task's head; the head trains for ``trainer.max_steps`` on random batches, is
+scored on dev every ``trainer.val_every_steps``, and the best dev step is scored on test. Everything lands in
 ``out_dir/<upstream>/<task>/``: ``result.json`` (written last: the done marker), ``layer_weights.png``
 and the task's predictions.
 """
@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,28 +56,36 @@ class SuperbConfig:
     batch_size: int = 32  # utterances per micro-batch
     accumulate: int = 1  # micro-batches per update (s3prl's gradient_accumulate_steps)
     grad_clip: float = 1.0  # gradient norm clipping (s3prl's gradient_clipping; 0: off)
-    max_steps: int = 2000
-    val_every_steps: int = 200
     crop_seconds: Optional[float] = None  # random training crops (SID / ASV)
-    seed: int = 0
-    threads: Optional[int] = None
-    progress: bool = True
     device: str = "auto"  # where the frozen upstream computes hidden states (auto: a GPU when there is one)
     states: str = "cache"  # cache: float16 on disk, read batch by batch | online: the upstream on each batch
     # utterances per forward pass when the cache is filled: 1 keeps each utterance's states free of batch padding
     # (a task run alone equals the recipe's run); 0 batches 40 s of audio (faster on GPUs, rounding-level changes)
     extract_utts_per_batch: int = 1
-    # devices, precision, strategy (the runner sets the budget, checkpoint and log fields from those above)
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(accelerator="auto", devices=1))
+    # the head's training: max_steps, val_every_steps (dev scoring; a checkpoint each time), seed, threads,
+    # progress_bar, devices, precision. The runner sets out_dir (OUT/<upstream>/<task>/train) and keeps one checkpoint
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(accelerator="auto", devices=1, max_steps=2000, val_every_steps=200)
+    )
+    # the trainer's knobs sat at the top level before they were nested (issue 41); old configs still read
+    MOVED_KEYS: ClassVar[Dict[str, str]] = {
+        "max_steps": "trainer.max_steps",
+        "val_every_steps": "trainer.val_every_steps",
+        "seed": "trainer.seed",
+        "threads": "trainer.threads",
+        "progress": "trainer.progress_bar",
+    }
 
     def validate(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(task_names())} (or all), got {self.task!r}")
         if self.states not in ("cache", "online"):
             raise InputError(f"states must be cache or online, got {self.states!r}")
-        for key in ("max_steps", "val_every_steps", "batch_size", "accumulate"):
+        for key in ("batch_size", "accumulate"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not self.trainer.val_every_steps:
+            raise InputError("trainer.val_every_steps must be >= 1: the head is scored on dev (and saved) that often")
         if self.lr <= 0:
             raise InputError(f"lr must be > 0, got {self.lr}")
         self.specaug.validate()
@@ -119,7 +127,7 @@ class SuperbRunner:
                 cfg.upstream,
                 list(dirs.values()),
                 lambda: load_upstream(cfg.upstream),
-                progress=cfg.progress,
+                progress=cfg.trainer.progress_bar,
                 device=cfg.device,
                 utts_per_batch=cfg.extract_utts_per_batch,
             )
@@ -147,8 +155,8 @@ class SuperbRunner:
         if result_file.exists():
             log.info("%s exists: %s/%s done (remove it to rerun)", result_file, self.name, cfg.task)
             return SuperbResult.read(result_file).fields
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        if cfg.trainer.threads:
+            torch.set_num_threads(cfg.trainer.threads)
         release_large_allocations()  # batches of hidden states, step after step (utils.memory)
         t0 = time.time()
         targets, num_out = task.targets()
@@ -165,7 +173,7 @@ class SuperbRunner:
             )
         train = splits["train"]
         L, D = train.source.num_states, train.source.dim
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.trainer.seed)
         model = SuperbModel(L, cfg.layer_norm, task.head(D, self.head_cfg, num_out), cfg.specaug)
         trained = self._train(model, train, splits.get("dev") if task.select_on_dev else None)
         test = self.evaluate(model, splits["test"], write=True)
@@ -179,7 +187,7 @@ class SuperbRunner:
                 "value": round(test.value, 3),
                 **{k: v for k, v in test.extra.items() if k != "values"},  # the task's other test metrics
                 **trained,
-                "steps": cfg.max_steps,
+                "steps": cfg.trainer.max_steps,
                 "layer_weights": [round(w, 4) for w in weights],
                 "head_parameters": sum(p.numel() for p in model.parameters()),
                 "train_utterances": len(train),
@@ -213,18 +221,15 @@ class SuperbRunner:
         """The head on the shared Lightning path for ``max_steps``, keeping the best dev step's weights.
         Returns the dev score, the chosen step, the dev curve and the training loss at the start and the end."""
         cfg, task = self.cfg, self.task
+        t = cfg.trainer
         run_cfg = dataclasses.replace(
             cfg,
             trainer=dataclasses.replace(
-                cfg.trainer,
+                t,
                 out_dir=str(self.out / "train"),
-                max_steps=cfg.max_steps,
-                val_every_steps=cfg.val_every_steps if dev is not None else None,
-                checkpoint_every_steps=cfg.val_every_steps,
+                val_every_steps=t.val_every_steps if dev is not None else None,
+                checkpoint_every_steps=t.val_every_steps,
                 keep_checkpoints=1,
-                progress_bar=cfg.progress,
-                seed=cfg.seed,
-                threads=cfg.threads,
                 max_time_minutes=None,
             ),
         )
@@ -235,14 +240,14 @@ class SuperbRunner:
             eps=1e-8,
             weight_decay=cfg.weight_decay,
             warmup_steps=0,
-            total_steps=cfg.max_steps,
+            total_steps=t.max_steps,
             power=0.0,
             end_lr=cfg.lr,
             grad_clip=cfg.grad_clip,
             accumulate=cfg.accumulate,
         )
         crop = int(cfg.crop_seconds * self.frame_rate) if cfg.crop_seconds else None
-        module = SuperbHeadTask(model, task, dev, optim, cfg.val_every_steps if dev is not None else None)
+        module = SuperbHeadTask(model, task, dev, optim, t.val_every_steps if dev is not None else None)
 
         def keep_best(trainer, summary) -> Path:
             """The best dev step's weights; the last step is scored too when no validation fell on it."""
@@ -261,14 +266,14 @@ class SuperbRunner:
             return self.out
 
         fit_and_export(
-            run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, cfg.seed), keep_best, optim=optim
+            run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, t.seed), keep_best, optim=optim
         )
         model.cpu()
         losses = module.losses
         window = max(1, min(10, len(losses) // 2))
         chosen = _best_entry(module.curve, task.higher_is_better)
         dev_value = None if chosen is None else round(chosen["dev"], 3)
-        best_step = cfg.max_steps if chosen is None else chosen["step"]
+        best_step = t.max_steps if chosen is None else chosen["step"]
         return {
             "dev": dev_value,
             "best_step": best_step,

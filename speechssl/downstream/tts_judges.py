@@ -17,9 +17,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..downstream.mcd import mcd_dtw
-from ..downstream.speaker_judge import SpeakerJudge, judge_data_dir
-from ..downstream.sphinx_judge import SphinxJudge, judge_wer
+from .mcd import mcd_dtw
+from .speaker_judge import SpeakerJudge, judge_data_dir
+from .sphinx_judge import SphinxJudge, judge_wer
 
 log = logging.getLogger(__name__)
 

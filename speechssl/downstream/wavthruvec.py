@@ -16,12 +16,30 @@ import torch
 
 from ..audio.io import save
 from ..constants import SAMPLE_RATE
+from ..corpus.phonemize import phone_ids, phonemize
 from ..errors import InputError
 from ..hub import load_upstream
+from ..models.text2vec import Text2Vec, Text2VecConfig
+from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
+from ..models.vec2wav import Vec2WavConfig, Vec2WavGenerator
+from ..pipelines.speaker_embedding import logmel_speaker_embedding, speaker_embedding
+from ..training.export import load_export
 from ..utils.device import resolve_device
-from .text2vec import load_acoustic, phone_ids, phonemize
-from .tts_common import logmel_speaker_embedding, speaker_embedding
-from .vec2wav import load_vocoder
+from ..utils.readers import load_yaml_dict
+
+
+def load_acoustic(path) -> tuple:
+    """An exported text2vec folder -> ``(model in eval mode, spec dict)``."""
+    return load_export(path, "acoustic", "text2vec", Text2VecConfig, Text2Vec)
+
+
+def load_vocoder(path) -> tuple:
+    """An exported vocoder folder, vec2wav or vec2mel -> ``(generator in eval mode, spec dict)``. Both offer
+    ``waveform(features [B, T, F], **speaker) -> wav [B, T * hop]``."""
+    spec_file = Path(path) / "vocoder.yaml"
+    if spec_file.is_file() and "vec2mel" in load_yaml_dict(spec_file):
+        return load_export(path, "vocoder", "vec2mel", Vec2MelConfig, Vec2MelGenerator)
+    return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator)
 
 
 class WavThruVec:
