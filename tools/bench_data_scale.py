@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from speechssl.utils.memory import peak_rss_bytes, reset_peak_rss
+
 
 def replicate_dir(data: Path, labels: Path, factor: int, out: Path):
     """``out/data``, ``out/labels``: every utterance ``factor`` times as ``r<i>-<utt>`` (same audio files)."""
@@ -72,6 +74,7 @@ def replicate_shards(base: Path, factor: int, out: Path):
 
 def measure(path: str, root: str, workers: int, batches: int, batch_seconds: float) -> dict:
     """In this (fresh) process: load ``batches`` batches; throughput and peak RSS."""
+    reset_peak_rss()  # this process's peak, not its parent's (Linux carries the mark across exec)
     import torch
 
     torch.set_num_threads(1)
@@ -103,7 +106,7 @@ def measure(path: str, root: str, workers: int, batches: int, batch_seconds: flo
         if i + 1 == batches:
             break
     seconds = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_bytes() / 2**20
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "setup_s": round(setup_s, 2),

@@ -12,19 +12,21 @@ reassignment_ratio 0, max_no_improvement 100, tol 0 (``learn_kmeans.py``).
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from speechssl.utils.memory import peak_rss_bytes, reset_peak_rss
+
 
 def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_bytes() / 2**20
 
 
 def main() -> None:
+    reset_peak_rss()  # this process's peak, not its parent's (Linux carries the mark across exec)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--feats", help="features (scp / features folder / extract folder:LAYER)")
     ap.add_argument("--data", help="data dir with alignments.ctm (for PNMI)")

@@ -14,11 +14,12 @@ the process is reported.
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from speechssl.utils.memory import peak_rss_bytes, reset_peak_rss
 
 
 def replicate(task_dir: Path, factor: int, out: Path):
@@ -55,9 +56,10 @@ def child(mode: str, task: str, tasks: str, upstream: str, out: str, steps: int)
     torch.set_num_threads(2)
     from speechssl.tasks.superb import run_benchmark
 
-    overrides = [f"max_steps={steps}", f"val_every_steps={steps}", "progress=false"]
+    overrides = [f"trainer.max_steps={steps}", f"trainer.val_every_steps={steps}", "trainer.progress_bar=false"]
     if mode == "online":
         overrides.append("states=online")
+    reset_peak_rss()  # this child's peak, not the one Linux carries over from its parent
     t0 = time.time()
     if mode == "in-memory":  # the old path: every cached state in memory
         from speechssl.data.kaldi_dir import DataDir
@@ -74,7 +76,7 @@ def child(mode: str, task: str, tasks: str, upstream: str, out: str, steps: int)
         result = {"value": None, "states_held_MiB": round(sum(v.numel() * 2 for v in held.values()) / 2**20, 1)}
     else:
         result = run_benchmark([f"x={upstream}"], [task], tasks, out, overrides=overrides)[0]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_bytes() / 2**20
     print(
         json.dumps(
             {

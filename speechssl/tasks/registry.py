@@ -63,6 +63,7 @@ class TaskSpec:
         """What ``cfg`` builds, without data or weights (parameter counts on the meta device), what the run will
         do (steps, audio per update and in all, a memory estimate) and, with ``time_steps``, a measured update."""
         from ..training.dry_run import measure_updates, peak_rss_gib, run_plan, time_estimate
+        from ..utils.memory import reset_peak_rss
 
         info: Dict[str, Any] = {"task": self.name}
         if self.describe:
@@ -76,6 +77,7 @@ class TaskSpec:
         if time_steps:
             if not self.timing:
                 raise InputError(f"--time-steps: {self.name} cannot be timed without its data (no synthetic batch)")
+            reset_peak_rss()  # the mark Linux carries over from a large parent is not this run's
             before = peak_rss_gib()
             step, device = self._get(self.timing)(cfg)
             measured = measure_updates(step, time_steps, device, before)

@@ -10,12 +10,11 @@ attention probabilities with their dropout mask). It is the size to plan a devic
 from __future__ import annotations
 
 import math
-import resource
-import sys
 import time
 from typing import Any, Callable, Dict, Optional
 
 from ..constants import SAMPLE_RATE
+from ..utils.memory import peak_rss_bytes
 
 BYTES_PER_STATE = 16  # float32 weight + gradient + AdamW's two moments
 GiB = 1024**3
@@ -79,9 +78,9 @@ def run_plan(cfg, parameters: int, batch: Optional[Dict[str, Any]]) -> Dict[str,
 
 
 def peak_rss_gib() -> float:
-    """This process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (GiB if sys.platform == "darwin" else 1024**2)
+    """This process's peak resident memory so far (:func:`speechssl.utils.memory.peak_rss_bytes`; the mark is
+    reset at the CLI's start, so a run started from a large parent does not read the parent's peak)."""
+    return peak_rss_bytes() / GiB
 
 
 def measure_updates(

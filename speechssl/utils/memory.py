@@ -59,4 +59,40 @@ def check_fits(num_bytes: float, what: str, hint: str = "") -> None:
         )
 
 
-__all__ = ["available_bytes", "check_fits", "release_large_allocations"]
+def _status_kib(key: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Set this process's peak-RSS mark to what it holds now (Linux >= 4.0: ``/proc/self/clear_refs``). Linux
+    carries the mark across ``exec`` from the forked parent, so a tool started from a large process (a test
+    suite, a notebook) otherwise reads the parent's peak as its own. Returns whether it was reset."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # not atomic: a kernel control file, not data
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started or since :func:`reset_peak_rss` (``VmHWM``; where
+    there is no ``/proc``, ``ru_maxrss``, which cannot be reset)."""
+    hwm = _status_kib("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+__all__ = ["available_bytes", "check_fits", "peak_rss_bytes", "release_large_allocations", "reset_peak_rss"]
