@@ -47,6 +47,8 @@ def test_signal_checkpoints_and_exits_non_zero_then_resumes(tiny_data, mfcc_labe
     assert not (out / "final").exists() and not (out / "summary.json").exists()
     step = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
     assert step >= 1
+    if sig != signal.SIGTERM:
+        return  # the resume after a signal's checkpoint is one path, run once (the suite's time)
     # the rerun resumes there and finishes a budget of two more steps
     done = subprocess.run(
         [*args, f"trainer.max_steps={step + 2}", "optim.total_steps=100000"],
