@@ -65,6 +65,7 @@ crosscheck:
 	@test -x $(REFS_VENV)/bin/python || { echo "no reference venv at $(REFS_VENV): run make refs first"; exit 2; }
 	$(REFS_VENV)/bin/python -m pytest tests/crosscheck -p no:cacheprovider -m "slow or not slow" $(PYTEST_ARGS)
 	$(REFS_VENV)/bin/python tools/refs/bench_vs_fairseq.py --size tiny
+	$(REFS_VENV)/bin/python tools/refs/bench_superb_head_vs_s3prl.py --steps 5 --repeats 1
 
 clean:
 	rm -rf $(VENV) build *.egg-info exp .refs

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from speechssl.errors import InputError
-from speechssl.utils.memory import check_fits, peak_rss_bytes, reset_peak_rss
+from speechssl.utils.memory import check_fits, peak_rss_bytes
 
 _CHILD = """
 import numpy as np

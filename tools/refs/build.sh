@@ -35,7 +35,7 @@ say "fairseq ($FAIRSEQ_SPEC), built against the installed torch"
 say "s3prl ($S3PRL_SPEC) and what its SUPERB experts import"
 "${PIP[@]}" --no-deps "$S3PRL_SPEC"
 "${PIP[@]}" tensorboardX catalyst==21.5 librosa editdistance pandas sox 'transformers<5' 'huggingface_hub<1' \
-    pyyaml tqdm scikit-learn h5py
+    pyyaml tqdm scikit-learn h5py six
 say "speechssl itself (editable) and pytest"
 "${PIP[@]}" -e . pytest
 # the shim: torchaudio 2.11 dropped set_audio_backend / sox_effects, which s3prl 0.4 calls
