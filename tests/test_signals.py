@@ -12,7 +12,8 @@ import pytest
 import torch
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+# SIGUSR1 takes the same handler as SIGTERM (outside SLURM): it runs with the slow tests, SIGTERM in the default suite
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)])
 def test_signal_checkpoints_and_exits_non_zero_then_resumes(tiny_data, mfcc_labels, tmp_path, sig):
     out = tmp_path / "run"
     args = [
@@ -48,7 +49,7 @@ def test_signal_checkpoints_and_exits_non_zero_then_resumes(tiny_data, mfcc_labe
     step = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
     assert step >= 1
     if sig != signal.SIGTERM:
-        return  # the resume after a signal's checkpoint is one path, run once (the suite's time)
+        return  # the resume after a signal's checkpoint is one path, run once
     # the rerun resumes there and finishes a budget of two more steps
     done = subprocess.run(
         [*args, f"trainer.max_steps={step + 2}", "optim.total_steps=100000"],
