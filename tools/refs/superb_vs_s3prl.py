@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -229,8 +230,6 @@ def main() -> int:
             row = results.setdefault(task, {}).setdefault(name, {"s3prl": [], "speechssl": []})
             for seed in range(1, args.seeds + 1):
                 if len(row["s3prl"]) < seed:
-                    import shutil
-
                     shutil.rmtree(work / "sid_lists", ignore_errors=True)
                     row["s3prl"].append(run_s3prl(task, name, spec, seed, data, work, env))
                 if len(row["speechssl"]) < seed:
