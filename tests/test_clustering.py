@@ -260,9 +260,9 @@ def test_kmeans_json_is_read_through_its_typed_spec(tmp_path, capsys):
     """Issue 41, typed artifacts: an old, foreign or incomplete kmeans.json is one error naming the file and the
     field (it was a KeyError traceback in pretraining), and `kmeans info` serves the recipe's shell."""
     from speechssl.cli import main
+    from speechssl.clustering.label_set import read_label_set
     from speechssl.clustering.spec import KMeansSpec
     from speechssl.errors import InputError
-    from speechssl.tasks.audio_data import load_label_set
 
     spec = KMeansSpec.from_dict({"k": 4, "dim": 3, "source": {"frame_rate": 50.0}, "seed": 7})
     assert (spec.k, spec.dim, spec.frame_rate) == (4, 3, 50.0) and spec.to_dict()["seed"] == 7
@@ -274,8 +274,8 @@ def test_kmeans_json_is_read_through_its_typed_spec(tmp_path, capsys):
     (labels / "labels.txt").write_text("a 1 2 3\n")
     (labels / "kmeans.json").write_text('{"k": 4}')
     with pytest.raises(InputError, match=r"labels/kmeans.json: no source.frame_rate"):
-        load_label_set(labels)
+        read_label_set(labels)
     (labels / "kmeans.json").write_text('{"k": 4, "source": {"frame_rate": 50.0}}')
-    assert load_label_set(labels).rate == 50.0
+    assert read_label_set(labels).rate == 50.0
     assert main(["kmeans", "info", str(labels), "--field", "frame_rate"]) == 0
     assert capsys.readouterr().out.strip() == "50"

@@ -138,11 +138,11 @@ def main():
     print(f"CPU: {cpu}, {os.cpu_count()} cores; {args.batches} batches of {args.batch_seconds:g} s, crops of 2 s")
     base = out / "shards_1x"
     if not (base / "index.json").is_file():
+        from speechssl.clustering.label_set import read_label_set
         from speechssl.data.shards import write_shards
-        from speechssl.tasks.audio_data import load_label_set
 
         t0 = time.perf_counter()
-        index = write_shards(args.data, base, [load_label_set(args.labels)], shard_seconds=300, progress=False)
+        index = write_shards(args.data, base, [read_label_set(args.labels)], shard_seconds=300, progress=False)
         print(
             f"wrote {len(index['shards'])} shards of the 1x corpus ({index['seconds'] / 3600:.2f} h) in "
             f"{time.perf_counter() - t0:.0f} s"

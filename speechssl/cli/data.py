@@ -171,11 +171,11 @@ def cmd_data_combine(args) -> int:
 
 
 def cmd_data_shard(args) -> int:
+    from ..clustering.label_set import read_label_set
     from ..data.shards import write_shards
-    from ..tasks.audio_data import load_label_set
 
     index = write_shards(
-        args.data, args.out, [load_label_set(p) for p in args.labels], args.shard_hours * 3600, args.seed
+        args.data, args.out, [read_label_set(p) for p in args.labels], args.shard_hours * 3600, args.seed
     )
     print(
         f"{args.out}: {len(index['shards'])} shards, {index['utterances']} utterances, "

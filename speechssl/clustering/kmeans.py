@@ -10,7 +10,6 @@ buffers, about 12 bytes a frame). Initial centroids come from k-means++ seeding 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -265,7 +264,7 @@ def assign_labels(
     out.mkdir(parents=True, exist_ok=True)
     earlier = out / "kmeans.json"
     if earlier.exists():  # labels of another model (or features) must never be mixed with these
-        prev = json.loads(earlier.read_text())
+        prev = KMeansSpec.read(earlier).raw  # a broken or foreign kmeans.json: one error naming it
         keys = ("k", "dim", "inertia_per_frame", "seed", "source")
         clash = [k for k in keys if prev.get(k) != model.spec.get(k)]
         if clash:

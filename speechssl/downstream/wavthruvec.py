@@ -23,9 +23,8 @@ from ..models.text2vec import Text2Vec, Text2VecConfig
 from ..models.vec2mel import Vec2MelConfig, Vec2MelGenerator
 from ..models.vec2wav import Vec2WavConfig, Vec2WavGenerator
 from ..pipelines.speaker_embedding import logmel_speaker_embedding, speaker_embedding
-from ..training.export import load_export
+from ..training.export import load_export, read_export_spec
 from ..utils.device import resolve_device
-from ..utils.readers import load_yaml_dict
 
 
 def load_acoustic(path) -> tuple:
@@ -36,10 +35,10 @@ def load_acoustic(path) -> tuple:
 def load_vocoder(path) -> tuple:
     """An exported vocoder folder, vec2wav or vec2mel -> ``(generator in eval mode, spec dict)``. Both offer
     ``waveform(features [B, T, F], **speaker) -> wav [B, T * hop]``."""
-    spec_file = Path(path) / "vocoder.yaml"
-    if spec_file.is_file() and "vec2mel" in load_yaml_dict(spec_file):
-        return load_export(path, "vocoder", "vec2mel", Vec2MelConfig, Vec2MelGenerator)
-    return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator)
+    spec = read_export_spec(path, "vocoder")  # read once: its section names the kind
+    if "vec2mel" in spec:
+        return load_export(path, "vocoder", "vec2mel", Vec2MelConfig, Vec2MelGenerator, spec=spec)
+    return load_export(path, "vocoder", "vec2wav", Vec2WavConfig, Vec2WavGenerator, spec=spec)
 
 
 class WavThruVec:

@@ -6,11 +6,11 @@ from typing import Callable, Dict, Optional, Union
 
 import torch
 
-from ..errors import InputError, MissingInputError, NotFoundError
+from ..errors import InputError, NotFoundError
 from ..utils.memory import check_fits
-from ..utils.readers import load_safetensors, load_yaml_dict
+from ..utils.readers import load_safetensors
 from .encoder import EncoderConfig, SpeechEncoder
-from .folder import CONFIG_FILE, HEADS_FILE, WEIGHTS_FILE, Heads, save_model  # noqa: F401 (re-exported)
+from .folder import CONFIG_FILE, HEADS_FILE, WEIGHTS_FILE, FolderConfig, Heads, save_model  # noqa: F401 (re-exported)
 
 _CONFIGS: Dict[str, Callable[[], EncoderConfig]] = {}
 
@@ -71,18 +71,14 @@ def load_model(path: Union[str, Path], map_location: str = "cpu") -> SpeechEncod
             f"{path!s} is an architecture name, not an exported folder: speechssl.from_pretrained("
             f"{str(path)!r}) loads published weights, build_model({str(path)!r}) random ones"
         )
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise MissingInputError(f"{path}: not an exported model folder (need {CONFIG_FILE} and {WEIGHTS_FILE})")
-    conf = load_yaml_dict(path / CONFIG_FILE)
-    if "model" not in conf:
-        raise InputError(f"{path / CONFIG_FILE}: no 'model' section")
-    model = SpeechEncoder(EncoderConfig.from_dict(conf["model"]))
+    conf = FolderConfig.read(path)
+    model = SpeechEncoder(EncoderConfig.from_dict(conf.model))
     state = load_safetensors(path / WEIGHTS_FILE, device=map_location)
-    heads = _legacy_heads(conf["model"], state)
+    heads = _legacy_heads(conf.model, state)
     load_state_strict(model, state, str(path / WEIGHTS_FILE))
-    model.metadata = conf.get("metadata", {})
-    if conf.get("heads") and (path / HEADS_FILE).is_file():
-        heads = (conf["heads"], load_safetensors(path / HEADS_FILE, device=map_location))
+    model.metadata = conf.metadata
+    if conf.heads and (path / HEADS_FILE).is_file():
+        heads = (conf.heads, load_safetensors(path / HEADS_FILE, device=map_location))
     if heads:
         model.pretraining_heads = heads
     return model.eval()

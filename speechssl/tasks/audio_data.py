@@ -4,14 +4,12 @@ duration-bucketed, distributed, resumable batches."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import List, Optional, Sequence
 
 import lightning as L
 import torch
 
-from ..clustering.kmeans import check_label_range, read_labels
-from ..clustering.spec import KMeansSpec
+from ..clustering.label_set import read_label_set
 from ..data.dataset import AudioLabelDataset, LabelSet, collate_audio_labels
 from ..data.kaldi_dir import DataDir
 from ..data.sampler import BucketBatchSampler
@@ -19,18 +17,6 @@ from ..errors import InputError
 from .common import AudioDataConfig
 
 log = logging.getLogger(__name__)
-
-
-def load_label_set(path, keep=None) -> LabelSet:
-    """A ``speechssl kmeans assign`` folder (or its labels.txt): labels + rate + k from kmeans.json; ``keep``: the
-    utterance ids in use (the others are skipped unread)."""
-
-    p = Path(path)
-    folder = p if p.is_dir() else p.parent
-    spec = KMeansSpec.read(folder)
-    labels = read_labels(p, keep)
-    check_label_range(labels, spec.k, p)
-    return LabelSet(labels, spec.frame_rate, spec.k, str(folder))
 
 
 class AudioDataModule(L.LightningDataModule):
@@ -53,7 +39,7 @@ class AudioDataModule(L.LightningDataModule):
     def label_sets(self, paths, data_dir: Optional[str] = None) -> List[LabelSet]:
         """The label sets at ``paths``, read only for the utterances of ``data_dir`` when given."""
         keep = DataDir.read(data_dir).utt_ids if data_dir and paths else None
-        return [load_label_set(p, keep) for p in paths]
+        return [read_label_set(p, keep) for p in paths]
 
     def make_dataset(self, data_dir: str, label_paths: Sequence[str], train: bool):
         """The dataset of one split; tasks with other targets (transcripts) override this."""

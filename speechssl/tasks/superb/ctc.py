@@ -6,12 +6,12 @@ import logging
 from typing import Any, Dict, Tuple
 
 import torch
-from torch import nn
 
 from ...data.tokenizers import TokenVocab
 from ...downstream.ctc_decode import greedy_decode
 from ...downstream.metrics import error_counts
 from ...downstream.scoring import write_scoring
+from ...objectives.ctc import ctc_loss_per_token
 from .base import Scored, Split, SuperbTask, read_labels
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,11 @@ class CtcRecognition(SuperbTask):
 
     def loss(self, head_out, targets, head) -> torch.Tensor:
         logits, out_len = head_out
-        lp = logits.float().log_softmax(-1)
         target_len = torch.tensor([len(y) for y in targets])
-        return nn.functional.ctc_loss(
-            lp.transpose(0, 1),
-            torch.cat(list(targets)),
-            out_len,
-            target_len,
-            blank=self.vocab.blank,
-            reduction="sum",
-            zero_infinity=True,
-        ) / target_len.sum().clamp_min(1)
+        # the fine-tuning objective: CTC per target token (targets concatenated, as F.ctc_loss also takes them)
+        return ctc_loss_per_token(
+            logits.float().log_softmax(-1), out_len, torch.cat(list(targets)), target_len, blank=self.vocab.blank
+        )
 
     def decode(self, outputs, split: Split, write: bool):
         """Greedy hypotheses and references of ``split``; ``write`` leaves a Kaldi-style scoring dir."""
