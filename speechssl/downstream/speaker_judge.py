@@ -9,7 +9,7 @@ Install with ``pip install 'speechssl[judges]'`` (resemblyzer needs ``webrtcvad`
 from __future__ import annotations
 
 import itertools
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -69,16 +69,20 @@ def verification_trials(embeddings: Dict[str, np.ndarray], speakers: Dict[str, s
     }
 
 
-def judge_data_dir(judge, d, per_speaker: int = 10, speakers: Sequence[str] = ()) -> dict:
+def judge_data_dir(
+    judge, d, per_speaker: int = 10, speakers: Sequence[str] = (), max_seconds: Optional[float] = None
+) -> dict:
     """``verification_trials`` over up to ``per_speaker`` utterances of each speaker of data dir ``d``;
     ``judge``: a :class:`SpeakerJudge` or anything with ``embed(wav) -> [D] unit vector`` (so another
-    speaker embedding can be measured on the same trials)."""
+    speaker embedding can be measured on the same trials). ``max_seconds``: embed only the start of each
+    utterance (a GE2E embedding averages 1.6-s windows, so a few seconds suffice; its cost grows with the audio)."""
     chosen: List[str] = []
     for spk in sorted(d.spk2utt):
         if speakers and spk not in speakers:
             continue
         chosen += sorted(d.spk2utt[spk])[:per_speaker]
-    emb = {u: judge.embed(d.load_audio(u)) for u in chosen}
+    keep = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    emb = {u: judge.embed(d.load_audio(u)[:keep]) for u in chosen}
     return {
         **verification_trials(emb, {u: d.utt2spk[u] for u in chosen}),
         "speakers": len({d.utt2spk[u] for u in chosen}),

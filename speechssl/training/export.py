@@ -31,7 +31,7 @@ def read_export_spec(path, kind: str) -> dict:
     """``path/<kind>.yaml`` as a dict, its schema checked (one error naming the file otherwise)."""
     f = Path(path) / f"{kind}.yaml"
     if not f.is_file():
-        raise MissingInputError(f"{path}: not a {kind} export (no {kind}.yaml)")
+        raise MissingInputError(f"{path}: no {kind}.yaml (not an exported {kind} folder)")
     spec = load_yaml_dict(f)
     schema = spec.get("schema", 1)
     if schema != SCHEMA:
