@@ -108,6 +108,31 @@ def test_contrastive_loss_matches_a_naive_computation():
     assert out["correct"].item() == correct and out["count"].item() == N
 
 
+def test_contrastive_gradients_are_the_same_bits_every_run():
+    """A frame is drawn as a distractor many times; its gradient sums those draws. Gathered by advanced indexing
+    (``targets[negatives]``), the CPU's backward adds them with parallel atomic adds, in an order that differs
+    between runs: two runs of the demo's w2v-BERT config parted after 30 updates (10 of 10 repeats of this
+    test differed from the first with 2 threads). The sum must come out the same, bit for bit, every time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the race needs two threads; any machine can run two
+    try:
+        g = torch.Generator().manual_seed(0)
+        context, targets = torch.randn(2, 400, 64, generator=g)
+        utt = torch.zeros(400, dtype=torch.long)  # one utterance: many repeats among 400 x 100 distractors
+
+        def grads():
+            c, t = context.clone().requires_grad_(), targets.clone().requires_grad_()
+            contrastive_sums(c, t, utt, 100, 0.1, generator=torch.Generator().manual_seed(1))["loss"].backward()
+            return c.grad, t.grad
+
+        first = grads()
+        for _ in range(5):
+            again = grads()
+            assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_token_prediction_is_cross_entropy_per_group():
     torch.manual_seed(0)
     logits, ids = torch.randn(7, 2 * 5), torch.randint(0, 5, (7, 2))

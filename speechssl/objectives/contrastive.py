@@ -64,12 +64,16 @@ def contrastive_sums(
         usable = torch.ones(len(negatives), dtype=torch.bool, device=negatives.device)
     context, negatives = context[usable], negatives[usable]
     positives = targets[usable]
-    candidates = torch.cat([positives[:, None], targets[negatives]], dim=1).float()  # [n, 1 + K, D]
+    # index_select, not targets[negatives]: a frame is drawn as a distractor many times, and the backward of
+    # advanced indexing adds those gradients with parallel atomic adds on the CPU, in an order that changes from
+    # run to run (two runs of one config differed after 30 updates); index_select's backward adds them in order
+    distractors = targets.index_select(0, negatives.reshape(-1)).view(*negatives.shape, targets.shape[-1])
+    candidates = torch.cat([positives[:, None], distractors], dim=1).float()  # [n, 1 + K, D]
     logits = F.cosine_similarity(context.float()[:, None], candidates, dim=-1) / temperature
     if target_ids is not None:
         same = (target_ids[negatives] == target_ids[usable][:, None]).all(-1)
     else:
-        same = (targets[negatives] == positives[:, None]).all(-1)
+        same = (distractors == positives[:, None]).all(-1)
     logits[:, 1:] = logits[:, 1:].masked_fill(same, float("-inf"))
     zero = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
     loss = F.cross_entropy(logits, zero, reduction="sum") if len(logits) else logits.new_zeros(())
