@@ -21,12 +21,16 @@ def kill_after(step: int):
     return KillAfter()
 
 
-def assert_same_weights(a: Path, b: Path, name: str = "model.safetensors") -> int:
-    """Every tensor of ``a/name`` equals ``b/name`` (float32 on one machine: to 1e-5); returns how many."""
+def assert_same_weights(a: Path, b: Path, name: str = "model.safetensors", exact: bool = False) -> int:
+    """Every tensor of ``a/name`` equals ``b/name`` (float32 on one machine: to 1e-5, or bit for bit with
+    ``exact``); returns how many."""
     from safetensors.torch import load_file
 
     wa, wb = load_file(str(Path(a) / name)), load_file(str(Path(b) / name))
     assert wa.keys() == wb.keys()
     for k in wa:
-        torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6, msg=lambda m, k=k: f"{k}: {m}")
+        if exact:
+            assert torch.equal(wb[k], wa[k]), f"{k}: differs (max {float((wb[k] - wa[k]).abs().max()):.3g})"
+        else:
+            torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6, msg=lambda m, k=k: f"{k}: {m}")
     return len(wa)
