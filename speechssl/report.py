@@ -1,15 +1,18 @@
 """The recipe's last stage: every number a run produced, in ``exp/RESULTS.md`` and ``exp/results.json``.
 
-It reads what the stages left behind and recomputes nothing:
+It reads what the stages left behind and recomputes nothing. Each result is found by the file its writer names,
+anywhere under ``exp`` (never by the recipe's folder names, so an experiment laid out by hand reports too):
 
-=====================================  ==================================================
-``exp/kmeans/<labels>/<split>/quality.json``  PNMI of each label set (``speechssl kmeans eval``)
-``exp/superb/<upstream>/<task>/result.json``  SUPERB test metric per upstream and task
-``exp/asr/<name>/decode_<split>_<decoder>/results.json``  WER / CER per fine-tuned model
-``exp/lighthubert/search/search.json``     subnets scored by the search (params, dev loss)
-``exp/<run>/summary.json``, ``logs/*/metrics.csv``  training runs: steps, time, curves
-``exp/stage_times.tsv``                    wall time per recipe stage (one row per stage run)
-=====================================  ==================================================
+==========================================  ==================================================
+``<labels>/<split>/quality.json``            PNMI of each label set (``speechssl kmeans eval``)
+``.../result.json`` (:class:`SuperbResult`)  SUPERB test metric per upstream and task
+``<model>/decode_<split>_<decoder>/results.json``  WER / CER per fine-tuned model (``speechssl decode``)
+``<search>/search.json``, ``best.json``      LightHuBERT subnets scored by the search (params, dev loss)
+``<run>/summary.json``, ``logs/*/metrics.csv``  training runs: steps, time, curves
+``tts_eval.json``, ``curve.json``            WavThruVec's evaluation (``speechssl tts eval`` / ``curve``)
+``<model>/eval/test_results.json``           active speaker detection mAP
+``stage_times.tsv``, ``recipe_runs.log``     wall time per recipe stage, the recipe's command lines (``exp/``)
+==========================================  ==================================================
 
 Missing pieces (a stage not run) are left out, not faked; the markdown says which stages ran.
 """
@@ -51,6 +54,11 @@ def _read_json(path: Path) -> Optional[Any]:
         return None
 
 
+def find(exp: Path, pattern: str) -> List[Path]:
+    """Every file under ``exp`` whose name matches ``pattern`` (a glob of one path part), in path order."""
+    return sorted(Path(exp).rglob(pattern))
+
+
 def _read_typed(kind, path: Path) -> Optional[Dict[str, Any]]:
     """A typed artifact's fields (:mod:`speechssl.utils.artifacts`), or None with a warning naming the file and the
     reason when it is absent, broken or of another schema: the report shows what it can read."""
@@ -79,10 +87,15 @@ def count_parameters(model_dir: Path) -> Optional[int]:
     return n
 
 
+QUALITY_AT_RATE = re.compile(r"^quality_at_[0-9.]+hz\.json$")
+
+
 def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
     """{labels name: {split: PNMI}} over every evaluated label set."""
     out: Dict[str, Dict[str, float]] = {}
-    for q in sorted([*exp.glob("kmeans/*/*/quality.json"), *exp.glob("kmeans/*/*/quality_at_*hz.json")]):
+    for q in find(exp, "quality*.json"):
+        if not (q.name == "quality.json" or QUALITY_AT_RATE.match(q.name)):
+            continue
         d = _read_json(q)
         if d and "pnmi" in d:
             name = q.parent.parent.name
@@ -94,7 +107,7 @@ def collect_pnmi(exp: Path) -> Dict[str, Dict[str, float]]:
 
 def collect_superb(exp: Path) -> Dict[str, Dict[str, Dict[str, Any]]]:
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for r in sorted(exp.glob("superb/*/*/result.json")):
+    for r in find(exp, SuperbResult.FILE):
         d = _read_typed(SuperbResult, r)
         if not d:
             continue
@@ -125,7 +138,8 @@ def collect_asr(exp: Path) -> Dict[str, Dict[str, Any]]:
 
     Decode dirs are ``decode_<split>_<decoder>``, the decoder being ``greedy`` or ``beam...``."""
     out: Dict[str, Dict[str, Any]] = {}
-    for model in sorted(p for p in (exp / "asr").glob("*") if p.is_dir()):
+    models = {r.parent.parent for r in find(exp, DecodeResult.FILE) if DECODE_DIR.match(r.parent.name)}
+    for model in sorted(models):
         decodes = {}
         by_split: Dict[str, Dict[str, Dict[str, float]]] = defaultdict(dict)
         for r in sorted(model.glob("decode_*/results.json")):
@@ -163,9 +177,12 @@ def _asr_upstream(run: Path) -> Optional[str]:
 
 def collect_lighthubert(exp: Path) -> List[Dict[str, Any]]:
     """The named subnets (max / default / min / searched) with params and dev loss, then the Pareto front."""
-    lh = exp / "lighthubert"
-    rows = _read_json(lh / "search" / "search.json") or []
-    best = _read_json(lh / "search" / "best.json")
+    searches = find(exp, "search.json")
+    if not searches:
+        return []
+    search = searches[-1].parent  # one search a recipe run
+    rows = _read_json(search / "search.json") or []
+    best = _read_json(search / "best.json")
     out = []
     for role in ("max", "default", "min"):
         for r in rows:
@@ -211,15 +228,24 @@ def collect_stage_times(exp: Path) -> Dict[str, Dict[str, Any]]:
 
 def training_runs(exp: Path) -> Dict[str, Path]:
     """{name: run dir} for every Lightning run the recipe made (a dir with summary.json and metrics.csv), except
-    the SUPERB heads' (their results have a section of their own)."""
+    the SUPERB heads' (their results have a section of their own): a head's summary says ``superb_head``; one
+    written before that field sits inside the folder of its task's ``result.json``."""
     runs = {}
-    for s in sorted(exp.glob("**/summary.json")):
+    for s in find(exp, RunSummary.FILE):
         d = s.parent
-        if d.relative_to(exp).parts[0] == "superb":
+        if _is_superb_head(s, exp):
             continue
         if any(d.glob("logs/version_*/metrics.csv")):
             runs[str(d.relative_to(exp))] = d
     return runs
+
+
+def _is_superb_head(summary: Path, exp: Path) -> bool:
+    d = _read_json(summary)
+    if isinstance(d, dict) and "superb_head" in d:
+        return True
+    run = summary.parent
+    return any((a / SuperbResult.FILE).is_file() for a in [run, *run.parents] if a != exp and exp in a.parents)
 
 
 def collect(exp: Path, corpus: str) -> Dict[str, Any]:
@@ -244,21 +270,34 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
             "parameters": count_parameters(export),
             "config": str((run / "config.yaml").relative_to(exp)) if (run / "config.yaml").is_file() else None,
         }
-    for sub in ("max", "default", "min", "searched"):
-        n = count_parameters(exp / "lighthubert" / sub)
-        if n is not None:
-            models[f"lighthubert/{sub}"] = {"parameters": n}
+    searches = find(exp, "search.json")
+    for search in searches[-1:]:  # the subnets exported beside the search (the recipe's layout)
+        for sub in ("max", "default", "min", "searched"):
+            n = count_parameters(search.parent.parent / sub)
+            if n is not None:
+                models[f"{search.parent.parent.name}/{sub}"] = {"parameters": n}
     pnmi_splits = collect_pnmi(exp)
     pnmi = {name: splits.get("dev", next(iter(splits.values()))) for name, splits in pnmi_splits.items()}
-    tts = _read_json(exp / "tts" / "eval" / "tts_eval.json")
-    asd = {
-        r.parent.parent.name: {k: r_json[k] for k in ("mAP", "face_frames")}
-        for r in sorted(exp.glob("asd/*/eval/test_results.json"))
-        if (r_json := _read_json(r))
+    tts_evals = find(exp, "tts_eval.json")
+    curves = [c for c in find(exp, "curve.json") if (c.parent / "curve.png").is_file()]  # `speechssl tts curve`
+    tts = _read_json(tts_evals[-1]) if tts_evals else None
+    asd = {  # `speechssl asd eval --out MODEL/eval` (the model's name), or any other folder
+        (r.parent.parent if r.parent.name == "eval" else r.parent).name: {k: r_json[k] for k in ("mAP", "face_frames")}
+        for r in find(exp, "test_results.json")
+        if isinstance(r_json := _read_json(r), dict) and "mAP" in r_json
     }
-    curve = _read_json(exp / "tts" / "curve" / "curve.json")
+    curve = _read_json(curves[-1]) if curves else None
     if tts and curve:
         tts["curve"] = curve["points"]
+    figures = {  # written beside their results; the markdown links them relative to exp
+        name: str(f.relative_to(exp))
+        for name, f in (
+            ("pareto", searches[-1].parent / "pareto.png" if searches else None),
+            ("spectrograms", tts_evals[-1].parent / "spectrograms.png" if tts_evals else None),
+            ("tts_curve", curves[-1].parent / "curve.png" if curves else None),
+        )
+        if f is not None and f.is_file()
+    }
     return {
         "corpus": corpus,
         "pnmi": pnmi,
@@ -270,6 +309,7 @@ def collect(exp: Path, corpus: str) -> Dict[str, Any]:
         "lighthubert": collect_lighthubert(exp),
         "models": models,
         "stages": collect_stage_times(exp),
+        "figures": figures,
     }
 
 
@@ -420,8 +460,8 @@ def _lighthubert_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Pa
     for r in res["lighthubert"]:
         md.append(f"| {r['role']} | {r['subnet']} | {_params(r['params'])} | {r['dev_loss']:.4f} |")
     md.append("")
-    if (exp / "lighthubert" / "search" / "pareto.png").is_file():
-        md += ["![LightHuBERT Pareto front](lighthubert/search/pareto.png)", ""]
+    if res.get("figures", {}).get("pareto"):
+        md += [f"![LightHuBERT Pareto front]({res['figures']['pareto']})", ""]
     return md
 
 
@@ -489,9 +529,12 @@ def _tts_md(res: Dict[str, Any], exp: Path, plots: Dict[str, Optional[Path]]) ->
             f"| published MCD-DTW (dB): resynthesis / TTS in the own voice | "
             f"{_fmt(j['mcd_dtw'].get('resynthesis'))} / {_fmt(j['mcd_dtw'].get('tts_own_voice'))} |",
         ]
-    md += ["", "![spectrograms](tts/eval/spectrograms.png)", ""]
-    if t.get("curve"):
-        md += ["![resynthesis against vocoder training steps](tts/curve/curve.png)", ""]
+    figures = res.get("figures", {})
+    md.append("")
+    if figures.get("spectrograms"):
+        md += [f"![spectrograms]({figures['spectrograms']})", ""]
+    if t.get("curve") and figures.get("tts_curve"):
+        md += [f"![resynthesis against vocoder training steps]({figures['tts_curve']})", ""]
     return md
 
 

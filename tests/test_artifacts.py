@@ -151,3 +151,20 @@ def test_label_set_written_and_read_back_typed(tmp_path):
     (tmp_path / "km" / "kmeans.json").write_text(json.dumps({**spec.to_dict(), "schema": 4}))
     with pytest.raises(SpeechSSLError, match=r"km/kmeans.json: k-means spec of schema 4"):
         read_label_set(tmp_path / "km")
+
+
+def test_feature_folder_spec_is_typed_and_a_rerun_with_other_settings_is_refused(tmp_path):
+    from speechssl.pipelines.extract import extraction_hop
+    from speechssl.pipelines.outputs import claim_output
+    from speechssl.utils.artifacts import FeatureSpec
+
+    out = tmp_path / "feats"
+    claim_output(out, {"model": "m", "layers": [4], "frame_rate": 50.0, "nshard": 1}, "an extraction")
+    spec = FeatureSpec.read(out)
+    assert spec["schema"] == 1 and spec.layers == [4] and spec.nshard == 1 and extraction_hop(out) == 320
+    claim_output(out, {"model": "m", "layers": [4], "frame_rate": 50.0, "nshard": 1}, "an extraction")  # same: kept
+    with pytest.raises(SpeechSSLError, match=r"feats holds an extraction made with other settings \(layers: \[4\]"):
+        claim_output(out, {"model": "m", "layers": [6], "frame_rate": 50.0, "nshard": 1}, "an extraction")
+    (out / "spec.json").write_text(json.dumps({"frame_rate": 50.0}))
+    with pytest.raises(SpeechSSLError, match=r"feats/spec.json: feature folder spec without nshard"):
+        extraction_hop(out)

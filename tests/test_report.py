@@ -48,12 +48,35 @@ def test_stage_names_come_from_the_recipe(tmp_path):
 def test_training_runs_leave_out_the_superb_heads(tmp_path):
     from speechssl.report import training_runs
 
-    for run in ("hubert_it1", "superb/fbank/ks/train"):
+    # a head says so in its summary; one from before that field sits in the folder of its task's result.json
+    summaries = {"hubert_it1": {}, "superb/fbank/ks/train": {"superb_head": "ks"}, "heads/x/sid/train": {}}
+    for run, summary in summaries.items():
         d = tmp_path / run
         (d / "logs" / "version_0").mkdir(parents=True)
-        (d / "summary.json").write_text("{}")
+        (d / "summary.json").write_text(json.dumps(summary))
         (d / "logs" / "version_0" / "metrics.csv").write_text("step\n0\n")
+    (tmp_path / "heads" / "x" / "sid" / "result.json").write_text("{}")
     assert list(training_runs(tmp_path)) == ["hubert_it1"]
+
+
+def test_results_are_found_by_their_files_in_any_layout(tmp_path):
+    """No recipe folder name is needed: an experiment laid out by hand is reported the same way."""
+    from speechssl.report import collect
+    from speechssl.utils.artifacts import SuperbResult
+
+    exp = tmp_path / "my_exp"
+    (exp / "labels" / "mfcc_k50" / "dev").mkdir(parents=True)
+    (exp / "labels" / "mfcc_k50" / "dev" / "quality.json").write_text(json.dumps({"pnmi": 0.31234}))
+    (exp / "labels" / "mfcc_k50" / "dev" / "quality_at_50hz.json").write_text(json.dumps({"pnmi": 0.35}))
+    (exp / "heads" / "ks_run").mkdir(parents=True)
+    SuperbResult.write(
+        exp / "heads" / "ks_run" / "result.json", {"task": "ks", "upstream": "mine", "metric": "acc", "value": 61.5}
+    )
+    _decode(exp, "ft_runs/mine", "test_greedy", 33.0)
+    res = collect(exp, "mine")
+    assert res["pnmi"] == {"mfcc_k50": 0.3123, "mfcc_k50@50Hz": 0.35}
+    assert res["superb"]["mine"]["ks"]["value"] == 61.5
+    assert res["asr"]["mine"]["wer"] == 33.0 and res["asr"]["mine"]["chosen_on"] == "none"
 
 
 def test_runs_cut_by_the_wall_clock_guard_are_named_beside_the_stage_times(tmp_path):

@@ -9,6 +9,11 @@ from ._args import add_parser
 
 
 def cmd_superb(args) -> int:
+    if args.list_tasks:  # for scripts (the recipe checks --superb-tasks with it before stage 0)
+        from ..constants import SUPERB_TASKS
+
+        print(" ".join(SUPERB_TASKS))
+        return 0
     from ..tasks.superb import run_benchmark, summarize, task_names
 
     if args.summarize_only:
@@ -51,5 +56,6 @@ def register(sub) -> None:
     s.add_argument("--cache", help="feature cache (default: OUT/cache)")
     s.add_argument("--config", action="append", default=[], help="YAML overriding conf/superb/<task>.yaml")
     s.add_argument("--summarize-only", action="store_true", help="only rebuild OUT/results.{md,json}")
+    s.add_argument("--list-tasks", action="store_true", help="print the task names, space-separated, and exit")
     s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_steps=500 head.hidden=256")
     s.set_defaults(func=cmd_superb)

@@ -12,7 +12,6 @@ model layer), the data dir it was computed from when recorded, and its dimension
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
@@ -22,6 +21,7 @@ import numpy as np
 from ..errors import InputError, MissingInputError
 from ..pipelines.extract import read_features
 from ..pipelines.outputs import read_scp
+from ..utils.artifacts import FeatureSpec
 
 
 @dataclass
@@ -44,9 +44,8 @@ class FeatureSource:
             raise MissingInputError(f"feature source {path}: no such file or folder")
         meta = {}
         if path.is_dir():
-            spec_file = path / "spec.json"
-            if spec_file.exists():
-                meta = json.loads(spec_file.read_text())
+            if (path / FeatureSpec.FILE).exists():
+                meta = FeatureSpec.read(path).fields
             if "layers" in meta:  # speechssl extract output
                 if layer is None:
                     raise InputError(

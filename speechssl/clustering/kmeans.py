@@ -295,7 +295,7 @@ def assign_labels(
                 for (u, a), s, e in zip(pending, offsets[:-1], offsets[1:]):
                     if e - s != len(a):  # the label-count check: one label per feature frame
                         raise InputError(f"utterance {u}: {e - s} labels for {len(a)} feature frames")
-                    f.write(u + " " + " ".join(map(str, labels[s:e].tolist())) + "\n")
+                    f.write(format_label_line(u, labels[s:e]))
                 pending = []
 
             for u, a in tqdm(
@@ -324,6 +324,12 @@ def merge_label_shards(out_dir, nshard: int, rank: int = 0) -> Path:
     lines.sort(key=lambda l: l.split(maxsplit=1)[0])
     write_text(out / "labels.txt", "\n".join(lines) + "\n")  # per-process temporary: ranks may finish together
     return out / "labels.txt"
+
+
+def format_label_line(utt: str, labels) -> str:
+    """One line of ``labels.txt``: ``utt l1 l2 ...\\n`` (the one place the format is written; :func:`read_labels`
+    reads it)."""
+    return utt + " " + " ".join(map(str, np.asarray(labels).tolist())) + "\n"
 
 
 def read_labels(path, keep: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.dataset import LabelSet
 from ..utils.atomic import write_json, write_text
-from .kmeans import check_label_range, read_labels
+from .kmeans import check_label_range, format_label_line, read_labels
 from .spec import SPEC_FILE, KMeansSpec
 
 LABELS_FILE = "labels.txt"
@@ -41,8 +41,7 @@ def write_label_set(
     check_label_range(arrays, spec.k, folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / SPEC_FILE, spec.to_dict())
-    lines = [u + " " + " ".join(map(str, arrays[u].tolist())) for u in sorted(arrays)]
-    return write_text(folder / LABELS_FILE, "\n".join(lines) + "\n")
+    return write_text(folder / LABELS_FILE, "".join(format_label_line(u, arrays[u]) for u in sorted(arrays)))
 
 
 __all__ = ["LABELS_FILE", "read_label_set", "write_label_set"]

@@ -28,6 +28,7 @@ from ..data.kaldi_dir import DataDir
 from ..errors import InputError
 from ..pipelines.extract import committed_chunk_index, extract_features
 from ..pipelines.windowed import Windowing
+from ..utils.artifacts import FeatureSpec
 from ..utils.atomic import write_text
 from .states import DiskStates
 
@@ -172,10 +173,10 @@ def load_cached_states(
         if not keys:
             continue
         feats = part / "feats"
-        spec_json = json.loads((feats / "spec.json").read_text())
-        frame_rate = spec_json["frame_rate"]
+        spec = FeatureSpec.read(feats)
+        frame_rate = spec.frame_rate
         for (rank, chunk), entry in committed_chunk_index(feats).items():
-            files = [feats / f"layer{layer}" / f"chunk.{rank}.{chunk:05d}.npy" for layer in spec_json["layers"]]
+            files = [feats / f"layer{layer}" / f"chunk.{rank}.{chunk:05d}.npy" for layer in spec.layers]
             row = 0
             for utt, frames in zip(entry["utts"], entry["frames"]):
                 if utt in keys:

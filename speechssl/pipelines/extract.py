@@ -28,6 +28,7 @@ from ..constants import SAMPLE_RATE
 from ..data.batching import duration_batches, padding_ratio
 from ..data.kaldi_dir import DataDir
 from ..errors import InputError
+from ..utils.artifacts import FeatureSpec
 from ..utils.atomic import atomic_path, write_json, write_text
 from ..utils.device import resolve_device
 from ..utils.memory import release_large_allocations
@@ -321,24 +322,24 @@ def _finish_rank(out: Path, rank: int, nshard: int, layers: List[int], fmt: str)
 def committed_chunk_index(out_dir) -> Dict[Tuple[int, int], dict]:
     """``{(rank, chunk): {"utts": [...], "frames": [...]}}`` of every committed chunk of an extraction folder."""
     out = Path(out_dir)
-    spec = json.loads((out / "spec.json").read_text())
+    spec = FeatureSpec.read(out)
     return {
-        (rank, k): index for rank in range(spec["nshard"]) for k, index in sorted(_committed_chunks(out, rank).items())
+        (rank, k): index for rank in range(spec.nshard) for k, index in sorted(_committed_chunks(out, rank).items())
     }
 
 
 def extraction_hop(out_dir) -> int:
     """Samples per frame of an extraction folder's model, from its ``spec.json`` (no model is loaded)."""
-    return round(SAMPLE_RATE / json.loads((Path(out_dir) / "spec.json").read_text())["frame_rate"])
+    return round(SAMPLE_RATE / FeatureSpec.read(out_dir).frame_rate)
 
 
 def read_features(out_dir, layer: int) -> Iterator[Tuple[str, np.ndarray]]:
     """``(utt, [frames, dim])`` for every committed utterance of ``layer``, in chunk order."""
     out = Path(out_dir)
-    spec = json.loads((out / "spec.json").read_text())
-    if layer not in spec["layers"]:
-        raise InputError(f"{out}: layer {layer} was not extracted (have {spec['layers']})")
-    for rank in range(spec["nshard"]):
+    spec = FeatureSpec.read(out)
+    if layer not in spec.layers:
+        raise InputError(f"{out}: layer {layer} was not extracted (have {spec.layers})")
+    for rank in range(spec.nshard):
         for k, index in sorted(_committed_chunks(out, rank).items()):
             stem = out / f"layer{layer}" / f"chunk.{rank}.{k:05d}"
             if spec["format"] == "npy":

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
@@ -15,7 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..utils.atomic import atomic_path, write_json, write_text
+from ..utils.artifacts import FeatureSpec
+from ..utils.atomic import atomic_path, write_text
 from ..utils.text import read_text_lines
 
 SPEC_FILE = "spec.json"
@@ -27,7 +27,7 @@ def claim_output(out: Path, spec: Dict, what: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     old = out / SPEC_FILE
     if old.exists():
-        prev = json.loads(old.read_text())
+        prev = FeatureSpec.read(old)
         clash = {k: (prev.get(k), v) for k, v in spec.items() if prev.get(k) != v}
         if clash:
             raise InputError(
@@ -36,7 +36,7 @@ def claim_output(out: Path, spec: Dict, what: str) -> None:
                 + "); remove it or use another --out"
             )
     else:
-        write_json(old, spec)
+        FeatureSpec.write(old, spec)
 
 
 def write_ark_scp(ark: Path, scp: Path, arrays: Mapping[str, np.ndarray]) -> None:

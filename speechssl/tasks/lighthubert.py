@@ -16,7 +16,6 @@ The export, ``OUT/final``, is a supernet folder: the max network as an ordinary 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import asdict, dataclass, field
@@ -43,9 +42,10 @@ from ..models.lighthubert import (
     load_supernet,
 )
 from ..models.teacher import LayerAverage
-from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher  # noqa: F401 (re-exported)  # noqa: F401  (re-exported)
+from ..objectives.distillation import DistillObjectiveConfig, align_frames, distillation_sums, load_teacher  # noqa: F401 (re-exported)
 from ..pipelines.extract import extract_features
 from ..training import OptimConfig, TrainerConfig, TrainingTask, as_config, build_optimizer, no_decay_groups
+from ..utils.artifacts import FeatureSpec
 from .audio_data import AudioDataModule
 from .common import AudioDataConfig, PretrainModelConfig, frontend_and_masks, init_weights_from, run_pretraining
 
@@ -105,12 +105,12 @@ class AudioTargetDataset(AudioLabelDataset):
 
     def __init__(self, data_dir, targets_dir, crop_seconds=None, min_seconds=0.0, normalize=False):
         super().__init__(data_dir, (), crop_seconds, min_seconds, normalize=normalize)
-        spec_file, scp = Path(targets_dir) / "spec.json", Path(targets_dir) / "layer0" / "feats.scp"
+        scp = Path(targets_dir) / "layer0" / "feats.scp"
         if not scp.is_file():
             raise MissingInputError(
                 f"{targets_dir}: no layer0/feats.scp (run `speechssl lighthubert dump-targets` to the end)"
             )
-        self.hop = int(round(SAMPLE_RATE / json.loads(spec_file.read_text())["frame_rate"]))
+        self.hop = int(round(SAMPLE_RATE / FeatureSpec.read(targets_dir).frame_rate))
         self._align = self.hop
         self.targets = kaldiio.load_scp(str(scp))
         missing = [u for u in self.utts if u not in self.targets]

@@ -10,7 +10,6 @@ runs the model once, beam-searches the dev set at every grid point and writes th
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -20,6 +19,7 @@ from ..downstream.ctc_decode import BeamSearchDecoder
 from ..downstream.metrics import error_counts
 from ..downstream.scoring import write_scoring
 from ..errors import InputError, MissingInputError
+from ..utils.artifacts import DecodeResult
 from ..utils.atomic import write_json
 
 
@@ -74,10 +74,10 @@ def tune_lm_decoding(
 
 def settings_from(decode_dir) -> Dict[str, float]:
     """The LM weight and word score a dev decode (``tune_lm_decoding``'s or any beam + LM decode) used."""
-    f = Path(decode_dir) / "results.json"
+    f = Path(decode_dir) / DecodeResult.FILE
     if not f.is_file():
         raise MissingInputError(f"{f}: no decode to take the LM weight and word score from (decode dev first)")
-    d = json.loads(f.read_text())
+    d = DecodeResult.read(f)
     if d.get("lm_weight") is None or d.get("word_score") is None:
         raise InputError(f"{f}: this decode used no LM, so it has no LM weight or word score to reuse")
     return {"lm_weight": float(d["lm_weight"]), "word_score": float(d["word_score"])}

@@ -42,6 +42,7 @@ from ..downstream.asr_decode import decode_asr
 from ..downstream.ctc_decode import DEFAULT_LM_WEIGHT, DEFAULT_WORD_SCORE
 from ..downstream.wavthruvec import WavThruVec, save_wav
 from ..errors import InputError, MissingInputError
+from ..utils.artifacts import DecodeResult
 from ..utils.atomic import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _read_dir(d: Path, utts: List[str]) -> Optional[Dict[str, np.ndarray]]:
 def _scored(asr: Optional[str], data: Path, out: Path, decode: Optional[dict]) -> Optional[dict]:
     """``_asr`` unless ``out`` already holds this ASR's scoring of ``data`` with the same decoding."""
     if asr and (out / "results.json").is_file():
-        r = json.loads((out / "results.json").read_text())
+        r = DecodeResult.read(out).fields
         want = decode or {}
         decoder = f"beam{want['beam']}" if want.get("beam") else "greedy"
         same = (

@@ -113,4 +113,29 @@ class DecodeResult(Artifact):
     WRITER: ClassVar[str] = "`speechssl decode` / `speechssl score`"
 
 
-__all__ = ["Artifact", "DecodeResult", "RunSummary", "SuperbResult"]
+@dataclass(frozen=True)
+class FeatureSpec(Artifact):
+    """``<features>/spec.json``: the settings a feature folder was made with (`speechssl extract`: model, layers,
+    format, dims; `speechssl features`: MFCC / fbank options), its frame rate and shard count. Written once by
+    :func:`speechssl.pipelines.outputs.claim_output`, which refuses a rerun with other settings."""
+
+    FILE: ClassVar[str] = "spec.json"
+    KIND: ClassVar[str] = "feature folder spec"
+    REQUIRED: ClassVar[Tuple[str, ...]] = ("frame_rate", "nshard")
+    WRITER: ClassVar[str] = "`speechssl extract` / `speechssl features`"
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.fields["frame_rate"])
+
+    @property
+    def layers(self) -> list:
+        """The extracted layers (empty for MFCC / fbank folders)."""
+        return list(self.fields.get("layers") or [])
+
+    @property
+    def nshard(self) -> int:
+        return int(self.fields["nshard"])
+
+
+__all__ = ["Artifact", "DecodeResult", "FeatureSpec", "RunSummary", "SuperbResult"]

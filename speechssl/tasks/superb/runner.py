@@ -266,7 +266,12 @@ class SuperbRunner:
             return self.out
 
         fit_and_export(
-            run_cfg, module, StatesDataModule(train, dev, cfg.batch_size, crop, t.seed), keep_best, optim=optim
+            run_cfg,
+            module,
+            StatesDataModule(train, dev, cfg.batch_size, crop, t.seed),
+            keep_best,
+            optim=optim,
+            extra_summary={"superb_head": task.name},  # the report keeps heads out of the training runs
         )
         model.cpu()
         losses = module.losses
