@@ -21,9 +21,9 @@ def kill_after(step: int):
     return KillAfter()
 
 
-def assert_same_weights(a: Path, b: Path, name: str = "model.safetensors", exact: bool = False) -> int:
-    """Every tensor of ``a/name`` equals ``b/name`` (float32 on one machine: to 1e-5, or bit for bit with
-    ``exact``); returns how many."""
+def assert_same_weights(a: Path, b: Path, name: str = "model.safetensors", exact: bool = True) -> int:
+    """Every tensor of ``a/name`` equals ``b/name``, bit for bit (float32 training is deterministic on one machine:
+    a tolerance could hide a race); ``exact=False`` compares to 1e-5. Returns how many."""
     from safetensors.torch import load_file
 
     wa, wb = load_file(str(Path(a) / name)), load_file(str(Path(b) / name))

@@ -7,21 +7,22 @@ import subprocess
 import sys
 
 PROBE = """
-import json, sys, time
-t0 = time.perf_counter()
+import json, sys
+before = set(sys.modules)
 from speechssl.cli.main import build_parser
 build_parser()
-print(json.dumps({"seconds": time.perf_counter() - t0,
-                  "heavy": sorted(m for m in ("torch", "lightning", "numpy", "transformers", "faiss", "librosa")
-                                  if m in sys.modules)}))
+std = sys.stdlib_module_names
+tops = {m.split(".")[0] for m in set(sys.modules) - before}
+print(json.dumps(sorted(t for t in tops if not {t, t.lstrip("_")} & std and not t.lstrip("_").startswith("cython"))))
 """
 
 
-def test_cli_parser_builds_without_torch_or_lightning_in_under_1_5_s():
+def test_cli_parser_builds_with_the_standard_library_and_omegaconf_alone():
+    """What makes ``--help`` fast, checked without a clock (a timing would depend on the machine and its load):
+    building every command's parser imports no package but omegaconf and its YAML (torch alone takes seconds)."""
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
-    probe = json.loads(out.stdout)
-    assert probe["heavy"] == [], probe
-    assert probe["seconds"] < 1.5, probe  # measured 0.16 s on 2 loaded cores; torch alone takes about 2 s
+    third_party = set(json.loads(out.stdout))
+    assert third_party <= {"speechssl", "omegaconf", "yaml", "antlr4", "attr"}, third_party
 
 
 def test_help_and_version_answer_from_the_light_parser():

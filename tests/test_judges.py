@@ -27,12 +27,13 @@ def test_speaker_judge_separates_real_speakers(testdata):
 
 @pytest.fixture(scope="module")
 def read_speech(testdata):
-    """The PocketSphinx test set's 11 transcribed utterances and their decode with the general LM (decoded once:
-    two tests read it)."""
+    """Six of the PocketSphinx test set's 11 transcribed utterances (four short commands, two LibriVox sentences;
+    12.5 s of the 41 s: the decode is the cost) and their decode with the general LM (once: two tests read it)."""
     from speechssl.downstream.sphinx_judge import SphinxJudge, judge_wer
 
     d = DataDir.read(testdata / "pocketsphinx")
-    wavs = {u: d.load_audio(u) for u in d.utt_ids if u in d.text}
+    chosen = ("cards_001", "cards_002", "cards_003", "goforward", "librivox_ss01-0880", "librivox_ss01-0930")
+    wavs = {u: d.load_audio(u) for u in chosen if u in d.text}
     return d, wavs, judge_wer(SphinxJudge(), wavs, d.text)
 
 
@@ -40,7 +41,7 @@ def test_sphinx_judge_recognises_read_speech_and_not_its_reverse(read_speech):
     from speechssl.downstream.sphinx_judge import SphinxJudge, judge_wer
 
     d, wavs, floor = read_speech
-    assert floor["utterances"] == 11 and floor["wer"] <= 35.0  # measured 21.9
+    assert floor["utterances"] == 6 and floor["wer"] <= 35.0  # measured 16.67 (all 11: 21.9)
     backwards = {u: wavs[u][::-1].copy() for u in sorted(wavs)[:4]}  # four are plenty to fail on
     reversed_ = judge_wer(SphinxJudge(), backwards, d.text)
     assert reversed_["utterances"] == 4 and reversed_["wer"] >= 80.0

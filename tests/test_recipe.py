@@ -119,16 +119,8 @@ def test_stages_0_to_3_and_the_summary_on_tiny_corpus(recipe):
     assert "data.shards=shards/mfcc_k20" in train_log
     summary = json.loads((recipe / "exp" / "hubert_it1" / "summary.json").read_text())
     assert summary["steps"] == 20 and (recipe / "exp" / "hubert_it1" / "init" / "model.safetensors").is_file()
-    # a second run of the stage trains the same model, bit for bit (fixed seeds, step budget, float32 here)
-    first = recipe / "exp" / "hubert_it1_first"
-    (recipe / "exp" / "hubert_it1").rename(first)
-    r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny, "--shards", "true")
-    assert r.returncode == 0, r.stderr[-3000:]
-    from safetensors.torch import load_file
-
-    for f in ("final/model.safetensors", "init/model.safetensors"):
-        a, b = load_file(str(recipe / "exp" / "hubert_it1" / f)), load_file(str(first / f))
-        assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), f  # every tensor, bit for bit
+    # (a second run of stage 3 training the same bits: the slow twin; in this suite HuBERT's kill-and-resume test
+    # compares a resumed run with a straight one bit for bit)
     r = _run(recipe, "--stage", "10", "--stop-stage", "10", *tiny)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((recipe / "exp" / "results.json").read_text())
@@ -170,6 +162,16 @@ def test_stages_on_tiny_corpus(recipe):
     assert r.returncode == 0, r.stderr[-3000:]
     for it in (1, 2):
         assert (recipe / "exp" / f"hubert_it{it}" / "final" / "model.safetensors").is_file()
+    # a second run of stage 3 trains the same model, bit for bit (fixed seeds, step budget, float32 here)
+    first = recipe / "exp" / "hubert_it1_first"
+    (recipe / "exp" / "hubert_it1").rename(first)
+    r = _run(recipe, "--stage", "3", "--stop-stage", "3", *tiny)
+    assert r.returncode == 0, r.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    for f in ("final/model.safetensors", "init/model.safetensors"):
+        a, b = load_file(str(recipe / "exp" / "hubert_it1" / f)), load_file(str(first / f))
+        assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), f  # every tensor, bit for bit
     assert json.loads((recipe / "exp" / "hubert_it2" / "summary.json").read_text())["steps"] == 20
     for name in ("hubert_it1_L1_k20", "untrained_L1_k20", "mfcc_k20"):
         assert (recipe / "exp" / "kmeans" / name / "dev" / "quality.json").is_file()

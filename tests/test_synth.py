@@ -37,10 +37,9 @@ def test_every_accent_and_the_whole_vocabulary_map_to_phones():
     used = set()
     for accent in ACCENTS:
         engine.set_voice(accent)
-        for i in range(0, len(words), 40):
-            syn = engine.synthesize(" ".join(words[i : i + 40]))
-            segs = segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)
-            used |= {p for p, _, _ in segs}
+        # the whole vocabulary in one synthesis an accent: each synthesis forks this (large) test process
+        syn = engine.synthesize(" ".join(words))
+        used |= {p for p, _, _ in segments_from_events(syn.phonemes, syn.audio.shape[0], 1.0)}
     assert used <= set(PHONE_SET)
     assert len(used) >= 38  # the vocabulary exercises nearly the whole phone set
 
