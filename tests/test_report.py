@@ -104,7 +104,7 @@ def test_runs_cut_by_the_wall_clock_guard_are_named_beside_the_stage_times(tmp_p
 def test_the_judges_rows_of_the_wavthruvec_table():
     from pathlib import Path
 
-    from speechssl.report import _tts_md
+    from speechssl.report_sections import _tts_md
 
     judges = {
         "judge_on_real_audio": {"test_speakers": {"eer": 12.5}, "reference_speakers": {"eer": 8.0}},
